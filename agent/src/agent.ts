@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { validateConfig, formatProblems } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { stringify as toYaml } from 'yaml';
+import { EventBus } from './core/bus.js';
+import type { Capability, CapabilityRegistry, Ctx, Health } from './core/capability.js';
+import { systemClock, type Clock, type TimerHandle } from './core/clock.js';
+import { openStateDb, type Db } from './core/db.js';
+import { AppError, describeError } from './core/errors.js';
+import { writeFileAtomic } from './core/fs.js';
+import { createLogger, LogRing, prettySink, stderrSink, type Logger, type LogSink } from './core/log.js';
+import { createPlatform, type Platform } from './platform/platform.js';
+import { buildCapabilities } from './capabilities.js';
+import { VERSION } from './version.js';
+
+export interface AgentOptions {
+  config: Config;
+  configPath?: string | undefined;
+  clock?: Clock;
+  platform?: Platform;
+  logSink?: LogSink;
+  /** Override the capability list (tests); defaults to every capability in capabilities.ts. */
+  capabilities?: (config: Config) => Capability[];
+  /** Called instead of a real reboot (lab, demo, tests). */
+  onReboot?: (reason: string) => Promise<void>;
+}
+
+/** The composition root: builds ctx, starts capabilities in order, stops them in reverse. */
+export class Agent implements CapabilityRegistry {
+  private caps: Capability[] = [];
+  private readonly failed = new Map<string, Health>();
+  private snapshotTimer: TimerHandle | undefined;
+  private ctx!: Ctx;
+  private db!: Db;
+  readonly bus: EventBus;
+  readonly logs = new LogRing(1000);
+  readonly log: Logger;
+  readonly bootId = randomUUID();
+
+  constructor(private readonly opts: AgentOptions) {
+    const sink = opts.logSink ?? (opts.config.log.format === 'pretty' ? prettySink : stderrSink);
+    this.log = createLogger({ level: opts.config.log.level, sink, tap: this.logs.push });
+    this.bus = new EventBus(this.log.child('bus'));
+  }
+
+  get context(): Ctx {
+    return this.ctx;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.opts;
+    this.db = openStateDb(join(config.paths.stateDir, 'agent.db'));
+    this.ctx = {
+      config,
+      log: this.log,
+      logs: this.logs,
+      bus: this.bus,
+      db: this.db,
+      clock: this.opts.clock ?? systemClock,
+      platform: this.opts.platform ?? createPlatform({ root: config.paths.root }),
+      capabilities: this,
+      control: {
+        configPath: this.opts.configPath,
+        reconfigure: (next, source) => this.reconfigure(next, source),
+        reboot: (reason) => this.reboot(reason),
+      },
+      bootId: this.bootId,
+      version: VERSION,
+    };
+    await this.startCapabilities(config);
+    this.bus.emit('agent.started', { bootId: this.bootId, version: VERSION });
+    this.writeSnapshot();
+    this.snapshotTimer = this.ctx.clock.setInterval(() => this.writeSnapshot(), 1000);
+  }
+
+  private async startCapabilities(config: Config): Promise<void> {
+    this.caps = (this.opts.capabilities ?? buildCapabilities)(config);
+    this.failed.clear();
+    for (const cap of this.caps) {
+      const log = this.log.child(cap.name);
+      try {
+        await cap.start({ ...this.ctx, config, log });
+        log.info('started');
+      } catch (e) {
+        const err = describeError(e);
+        log.error('failed to start; continuing without it', err);
+        this.failed.set(cap.name, { status: 'failed', summary: `failed to start: ${err.message}` });
+        this.bus.emit('capability.failed', { name: cap.name, ...err });
+      }
+    }
+  }
+
+  private async stopCapabilities(): Promise<void> {
+    for (const cap of [...this.caps].reverse()) {
+      try {
+        await cap.stop();
+      } catch (e) {
+        this.log.child(cap.name).error('failed to stop cleanly', describeError(e));
+      }
+    }
+  }
+
+  async stop(reason = 'shutdown'): Promise<void> {
+    this.bus.emit('agent.stopping', { reason });
+    this.ctx.clock.clearInterval(this.snapshotTimer);
+    await this.stopCapabilities();
+    this.writeSnapshot();
+    this.db.close();
+  }
+
+  /** Apply a new config in place; the old one stays in force if the new one is invalid. */
+  private async reconfigure(next: unknown, source: 'file' | 'remote'): Promise<Config> {
+    const r = validateConfig(next);
+    if (!r.ok) throw new AppError('CONFIG_INVALID', `config rejected:\n${formatProblems(r.problems)}`, { problems: r.problems });
+    if (this.opts.configPath) writeFileAtomic(this.opts.configPath, toYaml(r.config), 0o600);
+    await this.stopCapabilities();
+    this.ctx = { ...this.ctx, config: r.config };
+    this.opts.config = r.config;
+    await this.startCapabilities(r.config);
+    this.bus.emit('config.applied', { version: r.config.revision, source });
+    return r.config;
+  }
+
+  private async reboot(reason: string): Promise<void> {
+    this.log.warn('reboot requested', { reason });
+    if (this.opts.onReboot) return this.opts.onReboot(reason);
+    await this.ctx.platform.commands.run('systemctl', ['reboot'], { timeoutMs: 10_000 });
+  }
+
+  list(): readonly Capability[] {
+    return this.caps;
+  }
+
+  get<T extends Capability = Capability>(name: string): T | undefined {
+    return this.caps.find((c) => c.name === name) as T | undefined;
+  }
+
+  health(): Record<string, Health> {
+    const out: Record<string, Health> = {};
+    for (const c of this.caps) {
+      try {
+        out[c.name] = this.failed.get(c.name) ?? c.health();
+      } catch (e) {
+        out[c.name] = { status: 'failed', summary: `health check threw: ${describeError(e).message}` };
+      }
+    }
+    return out;
+  }
+
+  /** `surgery-edge status` reads this file, so it works even when the HTTP server does not. */
+  private writeSnapshot(): void {
+    try {
+      const snap = {
+        agent: { version: VERSION, bootId: this.bootId, pid: process.pid, deviceId: this.opts.config.site.deviceId, at: this.ctx.clock.now() },
+        capabilities: this.health(),
+      };
+      writeFileAtomic(join(this.opts.config.paths.runDir, 'status.json'), JSON.stringify(snap, null, 1));
+    } catch (e) {
+      this.log.warn('could not write status snapshot', describeError(e));
+    }
+  }
+}

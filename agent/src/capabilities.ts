@@ -1,0 +1,11 @@
+import type { Config } from './config/schema.js';
+import type { Capability } from './core/capability.js';
+
+/**
+ * Every capability, in start order (stopped in reverse). One line per capability:
+ * uplinks feed failover; telemetry and status read everyone's health().
+ */
+export function buildCapabilities(config: Config): Capability[] {
+  void config;
+  return [];
+}

@@ -1,0 +1,12 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AppError } from '../core/errors.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/surgery-edge/config.yaml';
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new AppError('BAD_REQUEST', (e as Error).message);
+  }
+}

@@ -1,0 +1,29 @@
+import { checkConfigCommand, configSchemaCommand } from './config-commands.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { VERSION } from '../version.js';
+
+export interface CliCommand {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+/** One entry per subcommand; each lives in its own file under cli/. */
+export const commands: Record<string, CliCommand> = {
+  run: runCommand,
+  status: statusCommand,
+  'check-config': checkConfigCommand,
+  'config-schema': configSchemaCommand,
+  version: {
+    summary: 'print the agent version',
+    run: async () => {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    },
+  },
+};
+
+export function usage(): string {
+  const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(16)} ${c.summary}`);
+  return `usage: surgery-edge <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,43 @@
+import { formatProblems, configJsonSchema, parseConfigText, validateConfig } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import { AppError } from '../core/errors.js';
+import { parse } from './args.js';
+import type { CliCommand } from './commands.js';
+
+export const checkConfigCommand: CliCommand = {
+  summary: 'check-config FILE: validate a config file and list every problem, without starting',
+  async run(args) {
+    const { positionals } = parse(args, {}, true);
+    const file = positionals[0];
+    if (!file) throw new AppError('BAD_REQUEST', 'usage: surgery-edge check-config FILE');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      process.stderr.write(`${file}: cannot read: ${(e as Error).message}\n`);
+      return 2;
+    }
+    let raw: unknown;
+    try {
+      raw = parseConfigText(text, file);
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      return 2;
+    }
+    const r = validateConfig(raw);
+    if (!r.ok) {
+      process.stderr.write(`${file}: ${r.problems.length} problem(s)\n${formatProblems(r.problems)}\n`);
+      return 2;
+    }
+    process.stdout.write(`${file}: ok (version ${r.config.version}, ${r.config.uplinks.length} uplinks)\n`);
+    return 0;
+  },
+};
+
+export const configSchemaCommand: CliCommand = {
+  summary: 'print the config JSON Schema',
+  async run() {
+    process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
+    return 0;
+  },
+};

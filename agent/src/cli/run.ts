@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { Agent } from '../agent.js';
+import { formatProblems, loadConfig } from '../config/load.js';
+import { isAppError } from '../core/errors.js';
+import { DEFAULT_CONFIG_PATH, parse } from './args.js';
+import type { CliCommand } from './commands.js';
+import type { ConfigProblem } from '../config/load.js';
+
+export const runCommand: CliCommand = {
+  summary: `run [--config FILE]: run the agent (default ${DEFAULT_CONFIG_PATH}; embedded defaults when absent)`,
+  async run(args) {
+    const { values } = parse(args, { config: { type: 'string', short: 'c' } });
+    const path = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    let config;
+    try {
+      config = loadConfig(path);
+    } catch (e) {
+      if (isAppError(e, 'CONFIG_INVALID')) {
+        const problems = (e.details?.problems ?? []) as ConfigProblem[];
+        process.stderr.write(`surgery-edge: refusing to start: ${e.message}\n${formatProblems(problems)}\n`);
+        return 2;
+      }
+      throw e;
+    }
+    const agent = new Agent({ config, configPath: path });
+    await agent.start();
+    agent.log.info('agent running', { deviceId: config.site.deviceId, config: path ?? '(embedded defaults)', bootId: agent.bootId });
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        agent.log.info('stopping', { signal });
+        const force = setTimeout(() => resolve(1), 15_000);
+        agent.stop(signal).then(
+          () => {
+            clearTimeout(force);
+            resolve(0);
+          },
+          (e: unknown) => {
+            agent.log.error('stop failed', { error: (e as Error).message });
+            resolve(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      // Keep the process alive: capabilities' timers are unref'd so tests exit cleanly.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      process.once('exit', () => clearInterval(keepAlive));
+    });
+  },
+};

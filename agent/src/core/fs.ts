@@ -1,0 +1,35 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * Every host path goes through a root prefix so tests run against a fixture tree
+ * (e.g. a fake /sys/class/leds) and nothing in a test touches the real host.
+ */
+export function makeHostPath(root: string): (p: string) => string {
+  const base = resolve(root || '/');
+  return (p: string) => (base === '/' ? resolve(p) : join(base, resolve('/', p)));
+}
+
+/**
+ * write + fsync + rename + fsync(dir): after a power cut the file is either the old one or the
+ * new one, never half of each (SD cards on a Pi lose power routinely).
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  try {
+    const dfd = openSync(dirname(path), 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  } catch {
+    // Directory fsync is not supported on every filesystem; the rename is still atomic.
+  }
+}
