@@ -13,6 +13,7 @@ import { createLogger, LogRing, prettySink, stderrSink, type Logger, type LogSin
 import { createPlatform, type Platform } from './platform/platform.js';
 import { buildCapabilities } from './capabilities.js';
 import { VERSION } from './version.js';
+import { WebRegistry } from './core/web.js';
 
 export interface AgentOptions {
   config: Config;
@@ -37,6 +38,7 @@ export class Agent implements CapabilityRegistry {
   readonly logs = new LogRing(1000);
   readonly log: Logger;
   readonly bootId = randomUUID();
+  readonly web = new WebRegistry();
 
   constructor(private readonly opts: AgentOptions) {
     const sink = opts.logSink ?? (opts.config.log.format === 'pretty' ? prettySink : stderrSink);
@@ -65,6 +67,7 @@ export class Agent implements CapabilityRegistry {
         reconfigure: (next, source) => this.reconfigure(next, source),
         reboot: (reason) => this.reboot(reason),
       },
+      web: this.web,
       bootId: this.bootId,
       version: VERSION,
     };
@@ -76,6 +79,7 @@ export class Agent implements CapabilityRegistry {
 
   private async startCapabilities(config: Config): Promise<void> {
     this.caps = (this.opts.capabilities ?? buildCapabilities)(config);
+    this.web.clear();
     this.failed.clear();
     for (const cap of this.caps) {
       const log = this.log.child(cap.name);

@@ -11,6 +11,7 @@ import { createLogger, LogRing, prettySink, type LogEntry } from '../../agent/sr
 import { FakeRunner, type CommandRunner } from '../../agent/src/platform/command.js';
 import { createPlatform } from '../../agent/src/platform/platform.js';
 import { FakeClock } from './fake-clock.js';
+import { WebRegistry } from '../../agent/src/core/web.js';
 
 export interface TestCtx extends Ctx {
   dir: string;
@@ -66,6 +67,7 @@ export function createTestCtx(opts: { config?: Record<string, unknown>; clock?: 
       reconfigure: async () => config,
       reboot: async () => {},
     },
+    web: new WebRegistry(),
     bootId: 'test-boot',
     version: '0.0.0-test',
     cleanup() {

@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Db } from './db.js';
 import type { Logger, LogRing } from './log.js';
 import type { Platform } from '../platform/platform.js';
+import type { WebRegistry } from './web.js';
 
 export type HealthStatus = 'ok' | 'degraded' | 'failed' | 'starting' | 'stopped' | 'disabled';
 
@@ -68,6 +69,8 @@ export interface Ctx {
   platform: Platform;
   capabilities: CapabilityRegistry;
   control: AgentControl;
+  /** LAN web routes; see core/web.ts. */
+  web: WebRegistry;
   /** Identity of this run: changes on every start, used in MQTT birth/death and events. */
   bootId: string;
   version: string;
