@@ -9,10 +9,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 all: check test
 
-node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-
-deps: node_modules/.package-lock.json
+# Install only when node_modules is absent: never wipe a working tree's modules behind its back.
+deps:
+	@[ -d node_modules/tsx ] || npm ci --no-audit --no-fund
 
 typecheck: deps
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
