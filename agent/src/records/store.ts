@@ -1,0 +1,299 @@
+import Database from 'better-sqlite3-multiple-ciphers';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { migrate, type Db } from '../core/db.js';
+import { AppError } from '../core/errors.js';
+import type { Clinician, DayListEntry, PatientListItem, PatientSummary, StoreMeta } from './model.js';
+
+/**
+ * The encrypted records cache: SQLite with SQLCipher-compatible page encryption
+ * (better-sqlite3-multiple-ciphers, `cipher=sqlcipher`, SQLCipher 4 defaults). The WAL is
+ * encrypted too, so nothing readable lands on the SD card at any moment.
+ *
+ * The key is a raw 256-bit data key (see key.ts); it is passed as `x'hex'` so SQLCipher does not
+ * run its own PBKDF2 on every open (the KEK derivation already did the slow part).
+ *
+ * Each patient's summary is one JSON row written in its own transaction: a sync that dies half way
+ * leaves every patient either at its old or its new version, never half of each.
+ */
+export const RECORDS_OWNER = 'records';
+
+const migrations = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE rec_patients (
+        id TEXT PRIMARY KEY,
+        nhs_number TEXT,
+        name TEXT NOT NULL,
+        name_lc TEXT NOT NULL,
+        dob TEXT,
+        sex TEXT,
+        summary TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        etag TEXT,
+        last_updated TEXT,
+        fetched_at INTEGER NOT NULL
+      );
+      CREATE INDEX rec_patients_nhs ON rec_patients(nhs_number);
+      CREATE INDEX rec_patients_dob ON rec_patients(dob);
+      CREATE TABLE rec_appointments (
+        id TEXT PRIMARY KEY,
+        date TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        end INTEGER,
+        clinician_id TEXT,
+        clinician_name TEXT,
+        patient_id TEXT,
+        patient_name TEXT,
+        nhs_number TEXT,
+        dob TEXT,
+        status TEXT NOT NULL,
+        type TEXT,
+        location TEXT,
+        fetched_at INTEGER NOT NULL
+      );
+      CREATE INDEX rec_appointments_day ON rec_appointments(date, clinician_id, start);
+      CREATE INDEX rec_appointments_patient ON rec_appointments(patient_id);
+      CREATE TABLE rec_withheld (patient_id TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE rec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE rec_sync_queue (
+        patient_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending','done','error','withheld')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export interface OpenStoreOptions {
+  /** 32-byte data key. */
+  key: Buffer;
+}
+
+export interface PatientWrite {
+  summary: PatientSummary;
+  hash: string;
+  etag: string | null;
+  lastUpdated: string | null;
+}
+
+type AppointmentRow = {
+  id: string; date: string; start: number; end: number | null; clinician_id: string | null; clinician_name: string | null;
+  patient_id: string | null; patient_name: string | null; nhs_number: string | null; dob: string | null; status: string;
+  type: string | null; location: string | null; fetched_at: number; has_summary: number; withheld: number;
+};
+
+export class RecordsStore {
+  private constructor(readonly db: Db, readonly path: string) {}
+
+  /** Open (creating when absent) the encrypted store. Throws UNAUTHORIZED when the key is wrong. */
+  static open(path: string, opts: OpenStoreOptions): RecordsStore {
+    if (opts.key.length !== 32) throw new AppError('BAD_REQUEST', 'records data key must be 32 bytes');
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const raw = new Database(path);
+    try {
+      raw.pragma(`cipher='sqlcipher'`);
+      raw.pragma('legacy=4');
+      raw.pragma(`key="x'${opts.key.toString('hex')}'"`);
+      // The first read proves the key: a wrong key makes the header undecryptable.
+      raw.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (e) {
+      raw.close();
+      throw new AppError('UNAUTHORIZED', 'records store cannot be opened with this key', undefined, { cause: e });
+    }
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = FULL');
+    raw.pragma('busy_timeout = 5000');
+    // Freed pages are zeroed so purged patients do not linger in the file (encrypted anyway).
+    raw.pragma('secure_delete = ON');
+    raw.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL, PRIMARY KEY (owner, version))`);
+    // Same API as better-sqlite3 (it is a fork); core/db.ts types against that.
+    const db = raw as unknown as Db;
+    migrate(db, RECORDS_OWNER, migrations);
+    return new RecordsStore(db, path);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- queries (the viewer's contract: add, don't break) ----
+
+  /** The appointments of one day (YYYY-MM-DD), optionally one clinician's, in start order. */
+  dayList(date: string, clinicianId?: string): DayListEntry[] {
+    const sql = `SELECT a.*, (p.id IS NOT NULL) AS has_summary, (w.patient_id IS NOT NULL) AS withheld
+      FROM rec_appointments a
+      LEFT JOIN rec_patients p ON p.id = a.patient_id
+      LEFT JOIN rec_withheld w ON w.patient_id = a.patient_id
+      WHERE a.date = ? ${clinicianId ? 'AND a.clinician_id = ?' : ''}
+      ORDER BY a.start, a.clinician_name, a.id`;
+    const rows = (clinicianId ? this.stmt(sql).all(date, clinicianId) : this.stmt(sql).all(date)) as AppointmentRow[];
+    return rows.map(toDayListEntry);
+  }
+
+  /** Clinicians with appointments on a day, by name. */
+  clinicians(date: string): Clinician[] {
+    return this.stmt(
+      `SELECT clinician_id AS id, COALESCE(MAX(clinician_name), clinician_id) AS name, count(*) AS appointments
+       FROM rec_appointments WHERE date = ? AND clinician_id IS NOT NULL GROUP BY clinician_id ORDER BY name`,
+    ).all(date) as Clinician[];
+  }
+
+  patientSummary(patientId: string): PatientSummary | null {
+    const row = this.stmt('SELECT summary FROM rec_patients WHERE id = ?').get(patientId) as { summary: string } | undefined;
+    return row ? (JSON.parse(row.summary) as PatientSummary) : null;
+  }
+
+  /**
+   * Search by NHS number (10 digits, spaces allowed), date of birth (YYYY-MM-DD or DD/MM/YYYY) or
+   * name (every word must match the start of a name part, case-insensitive).
+   */
+  search(q: string, limit = 50): PatientListItem[] {
+    const text = q.trim();
+    if (!text) return [];
+    const cols = 'id, nhs_number AS nhsNumber, name, dob, sex, fetched_at AS fetchedAt';
+    const digits = text.replace(/[\s-]/g, '');
+    if (/^\d{10}$/.test(digits)) {
+      return this.stmt(`SELECT ${cols} FROM rec_patients WHERE nhs_number = ? ORDER BY name LIMIT ?`).all(digits, limit) as PatientListItem[];
+    }
+    const dob = parseDob(text);
+    if (dob) return this.stmt(`SELECT ${cols} FROM rec_patients WHERE dob = ? ORDER BY name LIMIT ?`).all(dob, limit) as PatientListItem[];
+    const words = text.toLowerCase().split(/[\s,]+/).filter(Boolean).slice(0, 4);
+    // name_lc is " family given1 given2 " so " word" matches the start of any name part.
+    const where = words.map(() => `name_lc LIKE ? ESCAPE '\\'`).join(' AND ');
+    const args = words.map((w) => `% ${w.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+    return this.stmt(`SELECT ${cols} FROM rec_patients WHERE ${where} ORDER BY name LIMIT ?`).all(...args, limit) as PatientListItem[];
+  }
+
+  meta(): StoreMeta {
+    const count = (sql: string) => (this.stmt(sql).get() as { n: number }).n;
+    const dates = (this.stmt('SELECT DISTINCT date FROM rec_appointments ORDER BY date').all() as { date: string }[]).map((r) => r.date);
+    const num = (k: string) => {
+      const v = this.getMeta(k);
+      return v === null ? null : Number(v);
+    };
+    return {
+      asOf: num('asOf'),
+      dayListAsOf: num('dayListAsOf'),
+      patients: count('SELECT count(*) AS n FROM rec_patients'),
+      appointments: count('SELECT count(*) AS n FROM rec_appointments'),
+      withheld: count('SELECT count(*) AS n FROM rec_withheld'),
+      dates,
+    };
+  }
+
+  // ---- writes (sync only) ----
+
+  /** Change detection for incremental sync: what we stored last time for this patient. */
+  patientVersion(patientId: string): { hash: string; etag: string | null; lastUpdated: string | null; fetchedAt: number } | null {
+    const r = this.stmt('SELECT hash, etag, last_updated AS lastUpdated, fetched_at AS fetchedAt FROM rec_patients WHERE id = ?').get(patientId);
+    return (r as { hash: string; etag: string | null; lastUpdated: string | null; fetchedAt: number } | undefined) ?? null;
+  }
+
+  /** One patient, one transaction. */
+  putPatient(w: PatientWrite): void {
+    const p = w.summary.patient;
+    const nameLc = ` ${[p.family ?? '', ...p.given].join(' ').toLowerCase().replace(/[,]+/g, ' ').replace(/\s+/g, ' ').trim()} `;
+    this.db.transaction(() => {
+      this.stmt(
+        `INSERT INTO rec_patients (id, nhs_number, name, name_lc, dob, sex, summary, hash, etag, last_updated, fetched_at)
+         VALUES (@id, @nhs, @name, @nameLc, @dob, @sex, @summary, @hash, @etag, @lastUpdated, @fetchedAt)
+         ON CONFLICT(id) DO UPDATE SET nhs_number=excluded.nhs_number, name=excluded.name, name_lc=excluded.name_lc,
+           dob=excluded.dob, sex=excluded.sex, summary=excluded.summary, hash=excluded.hash, etag=excluded.etag,
+           last_updated=excluded.last_updated, fetched_at=excluded.fetched_at`,
+      ).run({
+        id: p.id, nhs: p.nhsNumber, name: p.name, nameLc, dob: p.dob, sex: p.sex, summary: JSON.stringify(w.summary),
+        hash: w.hash, etag: w.etag, lastUpdated: w.lastUpdated, fetchedAt: w.summary.fetchedAt,
+      });
+      this.stmt('DELETE FROM rec_withheld WHERE patient_id = ?').run(p.id);
+    })();
+  }
+
+  /** Mark a patient fetched again but unchanged (incremental sync): refresh fetchedAt only. */
+  touchPatient(patientId: string, fetchedAt: number): void {
+    const row = this.stmt('SELECT summary FROM rec_patients WHERE id = ?').get(patientId) as { summary: string } | undefined;
+    if (!row) return;
+    const s = JSON.parse(row.summary) as PatientSummary;
+    s.fetchedAt = fetchedAt;
+    this.stmt('UPDATE rec_patients SET fetched_at = ?, summary = ? WHERE id = ?').run(fetchedAt, JSON.stringify(s), patientId);
+  }
+
+  /**
+   * A patient the upstream flags sensitive/confidential: any cached copy is removed and only the
+   * fact "withheld" is kept, so the day list can say why there is no summary.
+   */
+  withholdPatient(patientId: string, reason: string, at: number): void {
+    this.db.transaction(() => {
+      this.stmt('DELETE FROM rec_patients WHERE id = ?').run(patientId);
+      this.stmt('INSERT OR REPLACE INTO rec_withheld (patient_id, reason, at) VALUES (?, ?, ?)').run(patientId, reason, at);
+    })();
+  }
+
+  /** Replace one day's list atomically; only called with a complete, successfully fetched list. */
+  replaceDayList(date: string, entries: readonly DayListEntry[], fetchedAt: number): void {
+    this.db.transaction(() => {
+      this.stmt('DELETE FROM rec_appointments WHERE date = ?').run(date);
+      const ins = this.stmt(
+        `INSERT OR REPLACE INTO rec_appointments (id, date, start, end, clinician_id, clinician_name, patient_id, patient_name,
+           nhs_number, dob, status, type, location, fetched_at)
+         VALUES (@appointmentId, @date, @start, @end, @clinicianId, @clinicianName, @patientId, @patientName, @nhsNumber,
+           @dob, @status, @type, @location, @fetchedAt)`,
+      );
+      for (const e of entries) ins.run({ ...e, date, fetchedAt });
+      this.setMeta('dayListAsOf', String(fetchedAt));
+    })();
+  }
+
+  /**
+   * Remove every patient (and their withheld marker) not booked on any of `keepDates`, and the
+   * day lists of other dates. Returns the number of patients removed.
+   */
+  purgeOutside(keepDates: readonly string[]): number {
+    const marks = keepDates.map(() => '?').join(',') || "''";
+    return this.db.transaction(() => {
+      this.stmt(`DELETE FROM rec_appointments WHERE date NOT IN (${marks})`).run(...keepDates);
+      const keep = `SELECT patient_id FROM rec_appointments WHERE patient_id IS NOT NULL`;
+      const n = this.stmt(`DELETE FROM rec_patients WHERE id NOT IN (${keep})`).run().changes;
+      this.stmt(`DELETE FROM rec_withheld WHERE patient_id NOT IN (${keep})`).run();
+      return n;
+    })();
+  }
+
+  getMeta(key: string): string | null {
+    const r = this.stmt('SELECT value FROM rec_meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmt('INSERT INTO rec_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  private readonly cache = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) this.cache.set(sql, (s = (this.db as unknown as Database.Database).prepare(sql)));
+    return s;
+  }
+}
+
+function toDayListEntry(r: AppointmentRow): DayListEntry {
+  return {
+    appointmentId: r.id, date: r.date, start: r.start, end: r.end, clinicianId: r.clinician_id, clinicianName: r.clinician_name,
+    patientId: r.patient_id, patientName: r.patient_name, nhsNumber: r.nhs_number, dob: r.dob, status: r.status, type: r.type,
+    location: r.location, hasSummary: r.has_summary === 1, withheld: r.withheld === 1, fetchedAt: r.fetched_at,
+  };
+}
+
+/** "1984-02-29" or "29/02/1984" -> "1984-02-29"; anything else null. */
+export function parseDob(s: string): string | null {
+  let m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (m) return `${m[1]}-${m[2]}-${m[3]}`;
+  m = /^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$/.exec(s);
+  if (m) return `${m[3]}-${m[2]!.padStart(2, '0')}-${m[1]!.padStart(2, '0')}`;
+  return null;
+}
