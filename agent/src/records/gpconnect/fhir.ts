@@ -1,0 +1,111 @@
+import { AppError } from '../../core/errors.js';
+
+/**
+ * Minimal FHIR JSON helpers shared by the STU3 (GP Connect) and R4 (day list) adapters.
+ * Resources are handled as loose JSON: upstream systems differ in which optional elements they
+ * send, and the published GP Connect examples are themselves not always schema-valid, so every
+ * accessor tolerates absence and wrong types instead of throwing.
+ */
+export type Json = Record<string, unknown>;
+export type Resource = Json & { resourceType: string; id?: string };
+
+export function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+}
+
+export function objs(v: unknown): Json[] {
+  return arr(v).filter(isObj);
+}
+
+export function str(v: unknown): string | null {
+  if (typeof v === 'string') return v.trim() === '' ? null : v;
+  if (typeof v === 'number') return String(v);
+  return null;
+}
+
+export function num(v: unknown): number | null {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * Parse a FHIR JSON document. The GP Connect spec site wraps examples in Liquid
+ * `{% highlight json %}` ... `{% endhighlight %}` tags; those are stripped so the published files
+ * can be served and parsed as-is. Anything that is not a JSON object with a resourceType is a
+ * clear UPSTREAM_ERROR, never a crash.
+ */
+export function parseFhirJson(text: string, what = 'response'): Resource {
+  const body = text.replace(/^\uFEFF/, '').replace(/^\s*\{%\s*highlight[^%]*%\}\s*/, '').replace(/\s*\{%\s*endhighlight\s*%\}\s*$/, '');
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch (e) {
+    throw new AppError('UPSTREAM_ERROR', `${what} is not valid JSON: ${(e as Error).message.slice(0, 120)}`);
+  }
+  if (!isObj(v) || typeof v.resourceType !== 'string') throw new AppError('UPSTREAM_ERROR', `${what} is not a FHIR resource`);
+  return v as Resource;
+}
+
+/** Bundle entries' resources (skipping malformed entries). */
+export function bundleResources(bundle: Resource): Resource[] {
+  if (bundle.resourceType !== 'Bundle') return [bundle];
+  return objs(bundle.entry)
+    .map((e) => e.resource)
+    .filter((r): r is Resource => isObj(r) && typeof r.resourceType === 'string');
+}
+
+/** "Type/id" of a reference, or null. */
+export function ref(v: unknown): string | null {
+  return isObj(v) ? str(v.reference) : null;
+}
+
+export function ext(resource: unknown, urlPart: string): Json[] {
+  if (!isObj(resource)) return [];
+  const needle = urlPart.toLowerCase();
+  return objs(resource.extension).filter((e) => (str(e.url) ?? '').toLowerCase().includes(needle));
+}
+
+/** Display text of a CodeableConcept: text, else first coding's display, else code. */
+export function conceptText(cc: unknown): string | null {
+  if (!isObj(cc)) return null;
+  const t = str(cc.text);
+  if (t) return t;
+  for (const c of objs(cc.coding)) {
+    const d = str(c.display) ?? str(c.code);
+    if (d) return d;
+  }
+  return null;
+}
+
+export function conceptCode(cc: unknown): string | null {
+  if (!isObj(cc)) return null;
+  for (const c of objs(cc.coding)) {
+    const code = str(c.code);
+    if (code) return code;
+  }
+  return null;
+}
+
+export function firstNote(r: Json): string | null {
+  const notes = objs(r.note).map((n) => str(n.text)).filter((t): t is string => t !== null);
+  return notes.length ? notes.join(' | ') : null;
+}
+
+/** Quantity as "value unit". */
+export function quantityText(q: unknown): string | null {
+  if (!isObj(q)) return null;
+  const v = str(q.value);
+  const textExt = ext(q, 'QuantityText')[0];
+  if (v === null) return textExt ? str(textExt.valueString) : null;
+  const unit = str(q.unit) ?? str(q.code);
+  return unit ? `${v} ${unit}` : v;
+}
+
+/** A local calendar date (YYYY-MM-DD) for an instant in a time zone (the practice's, e.g. Europe/London). */
+export function localDate(ms: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+}
