@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CellularSection, WifiSection } from '../cellular/config-schema.js';
+import { CellularSection } from '../cellular/config-schema.js';
 import { FailoverSection } from '../failover/config-schema.js';
 import { RecordsSection } from '../records/config-schema.js';
 import { StatusSection } from '../status/config-schema.js';
 import { TelemetrySection } from '../telemetry/config-schema.js';
 import { UplinksSection } from '../uplinks/config-schema.js';
+import { WifiSection } from '../wifi/config-schema.js';
 import { Obj } from './types.js';
 
 /**
