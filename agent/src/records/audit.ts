@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { migrate, type Db } from '../core/db.js';
+
+/**
+ * The records audit trail: every view of patient data and every change (offline capture, resolve,
+ * retry) appends one entry. Entries live in the encrypted records database (they name patients),
+ * are append-only (triggers refuse UPDATE and DELETE) and are hash-chained: each entry's hash covers
+ * its own fields and the previous entry's hash, so editing, deleting or re-ordering any row breaks
+ * the chain from that row on and `verify()` names the first broken sequence number.
+ *
+ * There is deliberately no config switch for any of this: the viewer and capture code call
+ * `append()` unconditionally and refuse to serve a page when the append fails.
+ *
+ * Limitation (documented in docs/records-viewer.md): somebody holding the data key can truncate the
+ * tail of the chain without breaking it; `verify()` reports the head so an operator can compare it
+ * with a head noted earlier.
+ */
+export const AUDIT_OWNER = 'records-audit';
+export const GENESIS_HASH = '0'.repeat(64);
+
+export type AuditAction =
+  | 'view.day-list'
+  | 'view.summary'
+  | 'view.search'
+  | 'view.captures'
+  | 'capture.create'
+  | 'capture.resolve'
+  | 'capture.retry'
+  | 'capture.discard'
+  | 'capture.state'
+  | 'access.denied';
+
+export interface AuditInput {
+  user: string;
+  role: string;
+  /** Cache key of the patient concerned (the NHS number), or null for list views. */
+  patientId: string | null;
+  action: AuditAction;
+  /** Where the action came from: the viewing client (address + user agent) or 'agent' for the forwarder. */
+  device: string;
+  /** Short non-clinical context: the day list's date and clinician, a capture id, a search kind. */
+  detail?: string | null;
+}
+
+export interface AuditEntry extends Required<AuditInput> {
+  seq: number;
+  at: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  entries: number;
+  /** First sequence number whose row is missing, altered or out of chain; null when intact. */
+  firstBrokenSeq: number | null;
+  reason: string | null;
+  head: { seq: number; hash: string } | null;
+}
+
+const migrations = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE rec_audit (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        role TEXT NOT NULL,
+        patient_id TEXT,
+        action TEXT NOT NULL,
+        device TEXT NOT NULL,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX rec_audit_patient ON rec_audit(patient_id, seq);
+      CREATE TRIGGER rec_audit_no_update BEFORE UPDATE ON rec_audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+      CREATE TRIGGER rec_audit_no_delete BEFORE DELETE ON rec_audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    `,
+  },
+];
+
+type Row = {
+  seq: number; at: number; user: string; role: string; patient_id: string | null; action: string; device: string;
+  detail: string | null; prev_hash: string; hash: string;
+};
+
+/** SHA-256 over a canonical JSON array of the fields in a fixed order (no key-order ambiguity). */
+export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
+  const canonical = JSON.stringify([e.seq, e.at, e.user, e.role, e.patientId, e.action, e.device, e.detail, e.prevHash]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export class AuditLog {
+  private constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {}
+
+  /** Create the table and triggers when absent. `db` is the encrypted records store's handle. */
+  static open(db: Db, now: () => number): AuditLog {
+    migrate(db, AUDIT_OWNER, migrations);
+    return new AuditLog(db, now);
+  }
+
+  /**
+   * Append one entry. IMMEDIATE so two writers (the viewer and a CLI) cannot both read the same
+   * head and fork the chain. Throws when the write fails; callers must not serve data then.
+   */
+  append(input: AuditInput): AuditEntry {
+    return this.db.transaction(() => {
+      const head = this.db.prepare('SELECT seq, hash FROM rec_audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+      const base = {
+        seq: (head?.seq ?? 0) + 1,
+        at: this.now(),
+        user: input.user,
+        role: input.role,
+        patientId: input.patientId,
+        action: input.action,
+        device: input.device.slice(0, 200),
+        detail: input.detail ?? null,
+        prevHash: head?.hash ?? GENESIS_HASH,
+      };
+      const entry: AuditEntry = { ...base, hash: auditHash(base) };
+      this.db
+        .prepare(
+          `INSERT INTO rec_audit (seq, at, user, role, patient_id, action, device, detail, prev_hash, hash)
+           VALUES (@seq, @at, @user, @role, @patientId, @action, @device, @detail, @prevHash, @hash)`,
+        )
+        .run(entry);
+      return entry;
+    }).immediate();
+  }
+
+  /** Walk the whole chain in sequence order; stops at the first break. */
+  verify(): AuditVerifyResult {
+    let expectedSeq = 1;
+    let prevHash = GENESIS_HASH;
+    let entries = 0;
+    const broken = (seq: number, reason: string): AuditVerifyResult => ({ ok: false, entries, firstBrokenSeq: seq, reason, head: null });
+    for (const r of this.db.prepare('SELECT * FROM rec_audit ORDER BY seq').iterate() as IterableIterator<Row>) {
+      if (r.seq !== expectedSeq) return broken(expectedSeq, `entry ${expectedSeq} is missing (next present is ${r.seq})`);
+      if (r.prev_hash !== prevHash) return broken(r.seq, `entry ${r.seq} does not link to entry ${r.seq - 1}`);
+      if (auditHash(toEntry(r)) !== r.hash) return broken(r.seq, `entry ${r.seq} was altered (hash mismatch)`);
+      prevHash = r.hash;
+      expectedSeq++;
+      entries++;
+    }
+    return { ok: true, entries, firstBrokenSeq: null, reason: null, head: entries ? { seq: entries, hash: prevHash } : null };
+  }
+
+  /** Most recent entries first; for the admin audit page and tests. */
+  recent(limit = 100, patientId?: string): AuditEntry[] {
+    const rows = (
+      patientId
+        ? this.db.prepare('SELECT * FROM rec_audit WHERE patient_id = ? ORDER BY seq DESC LIMIT ?').all(patientId, limit)
+        : this.db.prepare('SELECT * FROM rec_audit ORDER BY seq DESC LIMIT ?').all(limit)
+    ) as Row[];
+    return rows.map((r) => ({ ...toEntry(r), hash: r.hash }));
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM rec_audit').get() as { n: number }).n;
+  }
+}
+
+function toEntry(r: Row): Omit<AuditEntry, 'hash'> {
+  return {
+    seq: r.seq, at: r.at, user: r.user, role: r.role, patientId: r.patient_id, action: r.action as AuditAction,
+    device: r.device, detail: r.detail, prevHash: r.prev_hash,
+  };
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { AuditLog, auditHash, GENESIS_HASH } from '../../../agent/src/records/audit.js';
+import { RecordsStore } from '../../../agent/src/records/store.js';
+
+describe('records audit chain', () => {
+  let dir: string;
+  let store: RecordsStore;
+  let audit: AuditLog;
+  let t = 1_700_000_000_000;
+  const key = randomBytes(32);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'c2-audit-'));
+    store = RecordsStore.open(join(dir, 'records.db'), { key });
+    audit = AuditLog.open(store.db, () => t++);
+    for (let i = 0; i < 6; i++) {
+      audit.append({ user: `u${i}`, role: 'clinician', patientId: i % 2 ? '9000000009' : null, action: i % 2 ? 'view.summary' : 'view.day-list', device: '10.0.0.2 test', detail: `d${i}` });
+    }
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('chains entries and verifies an intact log', () => {
+    const r = audit.verify();
+    assert.equal(r.ok, true);
+    assert.equal(r.entries, 6);
+    assert.equal(r.firstBrokenSeq, null);
+    const recent = audit.recent(10);
+    assert.deepEqual(recent.map((e) => e.seq), [6, 5, 4, 3, 2, 1]);
+    assert.equal(recent.at(-1)!.prevHash, GENESIS_HASH);
+    assert.equal(recent[0]!.prevHash, recent[1]!.hash);
+    const { hash, ...rest } = recent[0]!;
+    assert.equal(auditHash(rest), hash);
+    assert.deepEqual(r.head, { seq: 6, hash });
+    assert.deepEqual(audit.recent(10, '9000000009').map((e) => e.seq), [6, 4, 2]);
+  });
+
+  it('refuses UPDATE and DELETE through triggers', () => {
+    assert.throws(() => store.db.prepare("UPDATE rec_audit SET user = 'x' WHERE seq = 2").run(), /append-only/);
+    assert.throws(() => store.db.prepare('DELETE FROM rec_audit WHERE seq = 6').run(), /append-only/);
+    assert.equal(audit.verify().ok, true);
+  });
+
+  it('names the seq of an altered row', () => {
+    store.db.exec('DROP TRIGGER rec_audit_no_update');
+    store.db.prepare("UPDATE rec_audit SET patient_id = '9999999999' WHERE seq = 3").run();
+    const r = audit.verify();
+    assert.equal(r.ok, false);
+    assert.equal(r.firstBrokenSeq, 3);
+    assert.match(r.reason!, /altered/);
+  });
+
+  it('names the seq after a re-hashed forgery (the next link breaks)', () => {
+    store.db.exec('DROP TRIGGER rec_audit_no_update');
+    const row = audit.recent(10).find((e) => e.seq === 4)!;
+    const forged = { ...row, user: 'someone-else' };
+    const { hash: _old, ...fields } = forged;
+    store.db.prepare('UPDATE rec_audit SET user = ?, hash = ? WHERE seq = 4').run(forged.user, auditHash(fields));
+    const r = audit.verify();
+    assert.equal(r.firstBrokenSeq, 5);
+    assert.match(r.reason!, /does not link/);
+  });
+
+  it('names the seq of a deleted row', () => {
+    store.db.exec('DROP TRIGGER rec_audit_no_delete');
+    store.db.prepare('DELETE FROM rec_audit WHERE seq = 2').run();
+    const r = audit.verify();
+    assert.equal(r.firstBrokenSeq, 2);
+    assert.match(r.reason!, /missing/);
+  });
+
+  it('keeps one chain across two connections writing in turn', () => {
+    const other = RecordsStore.open(join(dir, 'records.db'), { key });
+    try {
+      const audit2 = AuditLog.open(other.db, () => t++);
+      for (let i = 0; i < 10; i++) {
+        (i % 2 ? audit : audit2).append({ user: 'x', role: 'admin', patientId: null, action: 'view.search', device: 'd' });
+      }
+      const r = audit.verify();
+      assert.equal(r.ok, true);
+      assert.equal(r.entries, 16);
+    } finally {
+      other.close();
+    }
+  });
+});
