@@ -36,6 +36,7 @@ export const CellularSection = Obj({
         description: 'What happens to forwarded LAN traffic on 4G that is not to a critical destination',
       }),
       rateLimitKbytes: Type.Integer({ default: 256, minimum: 1, description: 'rate-limit: kbytes/second per direction for non-critical traffic' }),
+      allowDns: Bool(true, 'DNS (udp/tcp 53) always passes on 4G: without it no host name resolves, critical ones included'),
       critical: Type.Array(CriticalDestination, { default: [], description: 'Destinations that always pass on 4G' }),
       resolveIntervalMs: Ms(600_000, 'Re-resolve host names in the critical list this often', 10_000),
       voice: Obj({
