@@ -145,8 +145,12 @@ export class RecordsStore {
   }
 
   patientSummary(patientId: string): PatientSummary | null {
-    const row = this.stmt('SELECT summary FROM rec_patients WHERE id = ?').get(patientId) as { summary: string } | undefined;
-    return row ? (JSON.parse(row.summary) as PatientSummary) : null;
+    const row = this.stmt('SELECT summary, fetched_at FROM rec_patients WHERE id = ?').get(patientId) as { summary: string; fetched_at: number } | undefined;
+    if (!row) return null;
+    // fetched_at is the truth: an unchanged re-fetch only bumps the column (see touchPatient).
+    const s = JSON.parse(row.summary) as PatientSummary;
+    s.fetchedAt = row.fetched_at;
+    return s;
   }
 
   /**
@@ -216,11 +220,7 @@ export class RecordsStore {
 
   /** Mark a patient fetched again but unchanged (incremental sync): refresh fetchedAt only. */
   touchPatient(patientId: string, fetchedAt: number): void {
-    const row = this.stmt('SELECT summary FROM rec_patients WHERE id = ?').get(patientId) as { summary: string } | undefined;
-    if (!row) return;
-    const s = JSON.parse(row.summary) as PatientSummary;
-    s.fetchedAt = fetchedAt;
-    this.stmt('UPDATE rec_patients SET fetched_at = ?, summary = ? WHERE id = ?').run(fetchedAt, JSON.stringify(s), patientId);
+    this.stmt('UPDATE rec_patients SET fetched_at = ? WHERE id = ?').run(fetchedAt, patientId);
   }
 
   /**
@@ -264,6 +264,52 @@ export class RecordsStore {
     })();
   }
 
+  // ---- resumable sync queue (progress survives a crash: see sync.ts) ----
+
+  /** Patients booked on `dates` (with an NHS number: only those can be fetched from GP Connect). */
+  bookedPatients(dates: readonly string[]): string[] {
+    const marks = dates.map(() => '?').join(',') || "''";
+    return (this.stmt(`SELECT DISTINCT patient_id AS id FROM rec_appointments WHERE date IN (${marks}) AND nhs_number IS NOT NULL AND patient_id IS NOT NULL AND status NOT IN ('cancelled','entered-in-error') ORDER BY patient_id`)
+      .all(...dates) as { id: string }[]).map((r) => r.id);
+  }
+
+  /** When we last fetched this patient (summary or withheld marker), or null. */
+  lastFetched(patientId: string): number | null {
+    const r = this.stmt('SELECT COALESCE((SELECT fetched_at FROM rec_patients WHERE id = ?), (SELECT at FROM rec_withheld WHERE patient_id = ?)) AS t').get(patientId, patientId) as { t: number | null };
+    return r.t;
+  }
+
+  queueAdd(runId: string, patientIds: readonly string[], now: number): void {
+    const ins = this.stmt(`INSERT INTO rec_sync_queue (patient_id, run_id, state, attempts, updated_at) VALUES (?, ?, 'pending', 0, ?)
+      ON CONFLICT(patient_id) DO UPDATE SET run_id = excluded.run_id, state = 'pending', error = NULL, updated_at = excluded.updated_at`);
+    this.db.transaction(() => {
+      for (const id of patientIds) ins.run(id, runId, now);
+    })();
+  }
+
+  queueClear(): void {
+    this.stmt('DELETE FROM rec_sync_queue').run();
+  }
+
+  queuePending(runId: string): string[] {
+    return (this.stmt(`SELECT patient_id AS id FROM rec_sync_queue WHERE run_id = ? AND state = 'pending' ORDER BY patient_id`).all(runId) as { id: string }[]).map((r) => r.id);
+  }
+
+  queueCounts(runId: string): Record<'pending' | 'done' | 'error' | 'withheld', number> {
+    const out = { pending: 0, done: 0, error: 0, withheld: 0 };
+    for (const r of this.stmt('SELECT state, count(*) AS n FROM rec_sync_queue WHERE run_id = ? GROUP BY state').all(runId) as { state: keyof typeof out; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+
+  queueMark(patientId: string, state: 'done' | 'error' | 'withheld', now: number, error: string | null = null): void {
+    this.stmt('UPDATE rec_sync_queue SET state = ?, error = ?, attempts = attempts + 1, updated_at = ? WHERE patient_id = ?').run(state, error, now, patientId);
+  }
+
+  /** Run `fn` in one transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   getMeta(key: string): string | null {
     const r = this.stmt('SELECT value FROM rec_meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r?.value ?? null;
@@ -271,6 +317,10 @@ export class RecordsStore {
 
   setMeta(key: string, value: string): void {
     this.stmt('INSERT INTO rec_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  deleteMeta(key: string): void {
+    this.stmt('DELETE FROM rec_meta WHERE key = ?').run(key);
   }
 
   private readonly cache = new Map<string, Database.Statement>();

@@ -18,6 +18,8 @@ export interface StructuredRecord {
   restricted: string | null;
   /** Upstream version markers for incremental sync. */
   lastUpdated: string | null;
+  /** The provider's logical id of the Patient (for Appointment Management). */
+  patientLogicalId: string | null;
 }
 
 export function parseStructuredRecord(bundle: Resource, fetchedAt: number, source = 'gpconnect'): StructuredRecord {
@@ -53,7 +55,7 @@ export function parseStructuredRecord(bundle: Resource, fetchedAt: number, sourc
     source,
   };
   const lastUpdated = str(isObj(bundle.meta) ? bundle.meta.lastUpdated : null) ?? str(isObj(patientRes.meta) ? patientRes.meta.versionId : null);
-  return { summary, restricted, lastUpdated };
+  return { summary, restricted, lastUpdated, patientLogicalId: patientRes.id ?? null };
 }
 
 function dedupe(rs: Resource[]): Resource[] {
