@@ -1,8 +1,52 @@
 import { Type } from '@sinclair/typebox';
-import { Obj } from '../config/types.js';
+import { Bool, Ms, Obj, Str } from '../config/types.js';
 
+/**
+ * The `status` section: the LAN web server (status page, records viewer, JSON API, /metrics),
+ * its accounts, the status LED and the weekly drill. One section because one capability pair
+ * (status + drills) owns all of it and an operator finds it in one place.
+ */
 export const StatusSection = Obj({
   enabled: Type.Boolean({ default: true }),
-  listen: Type.String({ default: '0.0.0.0' }),
-  port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  listen: Type.String({ default: '0.0.0.0', description: 'Address the LAN web server listens on' }),
+  port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'HTTPS port (0 = any free port, tests)' }),
+  https: Bool(true, 'Serve HTTPS (self-signed certificate in stateDir/tls unless certPath/keyPath are given)'),
+  tls: Obj({
+    certPath: Str('', 'PEM certificate; empty = generate a self-signed one on first start'),
+    keyPath: Str('', 'PEM private key matching certPath'),
+  }),
+  bodyLimitBytes: Type.Integer({ default: 65_536, minimum: 1024, description: 'Largest request body accepted; larger -> 413' }),
+  refreshMs: Ms(3000, 'Status page push interval (also pushed on every bus event)', 250),
+  auth: Obj({
+    idleTimeoutMs: Ms(15 * 60_000, 'Sign a session out after this long without a request', 10_000),
+    maxAgeMs: Ms(12 * 3600_000, 'Absolute session lifetime', 60_000),
+    maxFailedAttempts: Type.Integer({ default: 10, minimum: 1, description: 'Wrong passwords in a row before the account locks' }),
+    lockoutMs: Ms(15 * 60_000, 'How long a locked account stays locked (an admin can unlock sooner: `surgery-edge user unlock`)'),
+  }),
+  led: Obj({
+    driver: Type.Union([Type.Literal('none'), Type.Literal('sysfs'), Type.Literal('gpio')], {
+      default: 'none',
+      description: 'none | sysfs (/sys/class/leds/<name>) | gpio (libgpiod gpioset)',
+    }),
+    sysfs: Obj({
+      red: Str('', 'sysfs LED name for the red channel, e.g. "status:red"'),
+      green: Str('', 'sysfs LED name for the green channel'),
+      blue: Str('', 'sysfs LED name for the blue channel'),
+    }),
+    gpio: Obj({
+      chip: Str('gpiochip0', 'GPIO chip for gpioset'),
+      red: Type.Integer({ default: -1, description: 'line offset of the red channel (-1 = not fitted)' }),
+      green: Type.Integer({ default: -1 }),
+      blue: Type.Integer({ default: -1 }),
+      activeLow: Bool(false, 'LED lit when the line is low'),
+    }),
+  }),
+  drills: Obj({
+    enabled: Bool(true, 'Run the scheduled drill'),
+    weekday: Type.Integer({ default: 0, minimum: 0, maximum: 6, description: 'Day of the week (0 = Sunday), local time' }),
+    time: Type.String({ default: '06:30', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'Quiet time of day, local HH:MM' }),
+    everyDays: Type.Integer({ default: 7, minimum: 1, maximum: 31, description: 'Run every N days (7 = weekly)' }),
+    stepTimeoutMs: Ms(60_000, 'A step taking longer than this fails', 1000),
+    keep: Type.Integer({ default: 200, minimum: 1, description: 'Drill results kept in the state db' }),
+  }),
 });

@@ -1,0 +1,123 @@
+import { migrate, type Db } from '../core/db.js';
+import { AppError } from '../core/errors.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from './password.js';
+
+export type Role = 'admin' | 'clinician' | 'reception';
+export const ROLES: readonly Role[] = ['admin', 'clinician', 'reception'];
+
+export interface Account {
+  username: string;
+  role: Role;
+  failedAttempts: number;
+  lockedUntil: number | null;
+  createdAt: number;
+  lastLoginAt: number | null;
+}
+
+/** Accounts and sessions live in the agent's state db (not the records cache: they must work before it is unlocked). */
+export function migrateAuth(db: Db): void {
+  migrate(db, 'auth', [
+    {
+      version: 1,
+      up: `CREATE TABLE auth_users (
+          username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
+          failed_attempts INTEGER NOT NULL DEFAULT 0, locked_until INTEGER,
+          created_at INTEGER NOT NULL, last_login_at INTEGER);
+        CREATE TABLE auth_sessions (
+          id TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES auth_users(username) ON DELETE CASCADE,
+          csrf TEXT NOT NULL, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);`,
+    },
+  ]);
+}
+
+const USERNAME = /^[a-z0-9][a-z0-9._-]{1,31}$/;
+
+export function validateUsername(username: string): void {
+  if (!USERNAME.test(username)) throw new AppError('BAD_REQUEST', 'username must be 2-32 characters: a-z, 0-9, . _ - (lower case)');
+}
+
+export function createUser(db: Db, username: string, password: string, role: Role, now = Date.now()): void {
+  migrateAuth(db);
+  validateUsername(username);
+  if (!ROLES.includes(role)) throw new AppError('BAD_REQUEST', `role must be one of ${ROLES.join(', ')}`);
+  if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
+  if (password.length > 1024) throw new AppError('BAD_REQUEST', 'password too long');
+  const exists = db.prepare('SELECT 1 FROM auth_users WHERE username = ?').get(username);
+  if (exists) throw new AppError('CONFLICT', `user ${username} already exists`);
+  db.prepare('INSERT INTO auth_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)').run(username, role, hashPassword(password), now);
+}
+
+export function setPassword(db: Db, username: string, password: string): void {
+  migrateAuth(db);
+  if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
+  const r = db.prepare('UPDATE auth_users SET hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?').run(hashPassword(password), username);
+  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+  db.prepare('DELETE FROM auth_sessions WHERE username = ?').run(username);
+}
+
+export function deleteUser(db: Db, username: string): void {
+  migrateAuth(db);
+  const r = db.prepare('DELETE FROM auth_users WHERE username = ?').run(username);
+  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+}
+
+export function unlockUser(db: Db, username: string): void {
+  migrateAuth(db);
+  const r = db.prepare('UPDATE auth_users SET failed_attempts = 0, locked_until = NULL WHERE username = ?').run(username);
+  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+}
+
+interface Row {
+  username: string;
+  role: Role;
+  hash: string;
+  failed_attempts: number;
+  locked_until: number | null;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+const toAccount = (r: Row): Account => ({
+  username: r.username,
+  role: r.role,
+  failedAttempts: r.failed_attempts,
+  lockedUntil: r.locked_until,
+  createdAt: r.created_at,
+  lastLoginAt: r.last_login_at,
+});
+
+export function listUsers(db: Db): Account[] {
+  migrateAuth(db);
+  return (db.prepare('SELECT * FROM auth_users ORDER BY username').all() as Row[]).map(toAccount);
+}
+
+export type LoginOutcome = { ok: true; account: Account } | { ok: false; reason: 'bad-credentials' | 'locked'; lockedUntil?: number };
+
+/**
+ * Check a password and keep the lockout counter. After `maxFailed` wrong passwords in a row the
+ * account locks for `lockoutMs`; while locked even the right password is refused (otherwise the
+ * lock would only slow an attacker who eventually guesses right). Unknown users cost the same time.
+ */
+export async function checkLogin(
+  db: Db,
+  username: string,
+  password: string,
+  opts: { now: number; maxFailed: number; lockoutMs: number },
+): Promise<LoginOutcome> {
+  const row = db.prepare('SELECT * FROM auth_users WHERE username = ?').get(username) as Row | undefined;
+  if (!row) {
+    await verifyPassword(password, DUMMY_HASH);
+    return { ok: false, reason: 'bad-credentials' };
+  }
+  if (row.locked_until !== null && row.locked_until > opts.now) return { ok: false, reason: 'locked', lockedUntil: row.locked_until };
+  const good = await verifyPassword(password, row.hash);
+  if (!good) {
+    // A lock that has expired starts a fresh count.
+    const failed = (row.locked_until !== null ? 0 : row.failed_attempts) + 1;
+    const lockedUntil = failed >= opts.maxFailed ? opts.now + opts.lockoutMs : null;
+    db.prepare('UPDATE auth_users SET failed_attempts = ?, locked_until = ? WHERE username = ?').run(lockedUntil ? 0 : failed, lockedUntil, username);
+    return lockedUntil ? { ok: false, reason: 'locked', lockedUntil } : { ok: false, reason: 'bad-credentials' };
+  }
+  db.prepare('UPDATE auth_users SET failed_attempts = 0, locked_until = NULL, last_login_at = ? WHERE username = ?').run(opts.now, username);
+  return { ok: true, account: toAccount({ ...row, failed_attempts: 0, locked_until: null, last_login_at: opts.now }) };
+}

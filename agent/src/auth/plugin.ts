@@ -1,0 +1,169 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Ctx } from '../core/capability.js';
+import { escapeHtml, page } from '../status/html.js';
+import { checkLogin, migrateAuth, type Role } from './accounts.js';
+import { SessionStore, type SessionUser } from './sessions.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in user, set by the auth hook for every request with a live session. */
+    user?: SessionUser;
+    /** The session's CSRF token (read it through csrfToken()). */
+    sessionCsrf?: string;
+  }
+}
+
+export const SESSION_COOKIE = 'se_sid';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface AuthOptions {
+  secureCookie: boolean;
+  idleTimeoutMs: number;
+  maxAgeMs: number;
+  maxFailedAttempts: number;
+  lockoutMs: number;
+}
+
+function readCookie(req: FastifyRequest, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+const wantsHtml = (req: FastifyRequest) => req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '');
+
+/** The CSRF token to put in a form's `_csrf` field (or the `x-csrf-token` header). */
+export function csrfToken(request: FastifyRequest): string {
+  return request.sessionCsrf ?? '';
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/**
+ * preHandler for routes behind a login. 401 (HTML GETs are redirected to /login?next=...),
+ * 403 when the role is not allowed, and 403 for any non-GET without the session's CSRF token
+ * (header `x-csrf-token` or form field `_csrf`).
+ */
+export function requireRole(...roles: Role[]): preHandlerAsyncHookHandler {
+  return async function authGuard(request: FastifyRequest, reply: FastifyReply) {
+    const user = request.user;
+    if (!user) {
+      if (wantsHtml(request)) return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+      return reply.code(401).send({ error: 'UNAUTHORIZED', message: 'sign in first' });
+    }
+    if (roles.length > 0 && !roles.includes(user.role)) {
+      request.log.warn({ user: user.username, role: user.role, url: request.routeOptions.url }, 'role refused');
+      return reply.code(403).send({ error: 'FORBIDDEN', message: `needs role ${roles.join(' or ')}` });
+    }
+    if (!SAFE_METHODS.has(request.method)) {
+      const body = request.body as Record<string, unknown> | undefined;
+      const header = request.headers['x-csrf-token'];
+      const sent = (typeof header === 'string' ? header : undefined) ?? (typeof body?._csrf === 'string' ? body._csrf : '');
+      if (!sameToken(sent, request.sessionCsrf ?? '')) {
+        request.log.warn({ user: user.username, url: request.routeOptions.url }, 'CSRF token missing or wrong');
+        return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong CSRF token' });
+      }
+    }
+  };
+}
+
+function loginForm(next: string, message = '', status = ''): string {
+  return page(
+    'Sign in',
+    `<h1>Sign in</h1>
+${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}${status}
+<form method="post" action="/login" class="card">
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<label for="username">Username</label><input id="username" name="username" autocomplete="username" required maxlength="32" autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+<p><button class="primary" type="submit">Sign in</button></p></form>`,
+  );
+}
+
+/** Only local absolute paths: `next` must not send the user to another site after signing in. */
+function safeNext(n: unknown): string {
+  return typeof n === 'string' && n.startsWith('/') && !n.startsWith('//') && !n.startsWith('/\\') && n.length < 2000 ? n : '/';
+}
+
+/**
+ * Installs the session hook (sets request.user) and /login, /logout on the root instance, so
+ * every plugin registered afterwards sees request.user.
+ */
+export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions): SessionStore {
+  migrateAuth(ctx.db);
+  const sessions = new SessionStore(ctx.db, () => ctx.clock.now(), opts);
+  const log = ctx.log.child('auth');
+  const cookie = (value: string, maxAge: number) =>
+    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(maxAge / 1000)}${opts.secureCookie ? '; Secure' : ''}`;
+
+  app.decorateRequest('user', undefined);
+  app.decorateRequest('sessionCsrf', undefined);
+  app.addHook('onRequest', async (request) => {
+    const id = readCookie(request, SESSION_COOKIE);
+    if (!id || id.length > 100) return;
+    const s = sessions.touch(id);
+    if (!s) return;
+    request.user = { username: s.username, role: s.role, sessionId: s.sessionId };
+    request.sessionCsrf = s.csrf;
+  });
+
+  app.get('/login', async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    return reply.type('text/html; charset=utf-8').send(loginForm(safeNext(q.next)));
+  });
+
+  app.post('/login', async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const json = !/x-www-form-urlencoded/.test(request.headers['content-type'] ?? '');
+    const next = safeNext(body.next);
+    const { username, password } = body;
+    if (typeof username !== 'string' || typeof password !== 'string' || username.length > 64 || password.length > 1024) {
+      log.warn('malformed login request', { ip: request.ip });
+      return json
+        ? reply.code(400).send({ error: 'BAD_REQUEST', message: 'username and password (strings) are required' })
+        : reply.code(400).type('text/html; charset=utf-8').send(loginForm(next, 'Enter a username and password.'));
+    }
+    const r = await checkLogin(ctx.db, username, password, {
+      now: ctx.clock.now(),
+      maxFailed: opts.maxFailedAttempts,
+      lockoutMs: opts.lockoutMs,
+    });
+    if (!r.ok) {
+      log.warn('login refused', { user: username, reason: r.reason, ip: request.ip });
+      const locked = r.reason === 'locked';
+      const until = r.lockedUntil ? new Date(r.lockedUntil).toTimeString().slice(0, 5) : '';
+      const msg = locked
+        ? `This account is locked after ${opts.maxFailedAttempts} wrong passwords. Try again after ${until}, or ask an admin to unlock it.`
+        : 'Wrong username or password.';
+      const code = locked ? 429 : 401;
+      return json
+        ? reply.code(code).send({ error: locked ? 'LOCKED_OUT' : 'UNAUTHORIZED', message: msg, ...(r.lockedUntil ? { lockedUntil: r.lockedUntil } : {}) })
+        : reply.code(code).type('text/html; charset=utf-8').send(loginForm(next, msg));
+    }
+    const s = sessions.create(r.account.username);
+    sessions.sweep();
+    log.info('signed in', { user: s.username, role: s.role });
+    reply.header('set-cookie', cookie(s.sessionId, opts.maxAgeMs));
+    return json ? reply.send({ ok: true, username: s.username, role: s.role, csrf: s.csrf }) : reply.redirect(next, 303);
+  });
+
+  app.post('/logout', { preHandler: requireRole() }, async (request, reply) => {
+    if (request.user) {
+      sessions.destroy(request.user.sessionId);
+      log.info('signed out', { user: request.user.username });
+    }
+    reply.header('set-cookie', cookie('', 0));
+    return reply.redirect('/', 303);
+  });
+
+  return sessions;
+}

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../core/db.js';
+import type { Role } from './accounts.js';
+
+export interface SessionUser {
+  username: string;
+  role: Role;
+  sessionId: string;
+}
+
+export interface Session extends SessionUser {
+  csrf: string;
+  createdAt: number;
+  lastSeen: number;
+}
+
+/**
+ * Server-side sessions in the state db: the cookie holds only a random id, so signing a user out
+ * (or deleting the account) takes effect at once. Idle timeout: a receptionist's PC left signed in
+ * at the front desk is signed out after `idleTimeoutMs` without a request.
+ */
+export class SessionStore {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+    private readonly opts: { idleTimeoutMs: number; maxAgeMs: number },
+  ) {}
+
+  create(username: string): Session {
+    const id = randomBytes(32).toString('base64url');
+    const csrf = randomBytes(32).toString('base64url');
+    const t = this.now();
+    this.db.prepare('INSERT INTO auth_sessions (id, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)').run(id, username, csrf, t, t);
+    const row = this.get(id);
+    if (!row) throw new Error('session vanished');
+    return row;
+  }
+
+  /** The live session for an id, touching its idle timer; undefined (and deleted) when expired. */
+  touch(id: string): Session | undefined {
+    const s = this.get(id);
+    if (!s) return undefined;
+    const t = this.now();
+    if (t - s.lastSeen > this.opts.idleTimeoutMs || t - s.createdAt > this.opts.maxAgeMs) {
+      this.destroy(id);
+      return undefined;
+    }
+    this.db.prepare('UPDATE auth_sessions SET last_seen = ? WHERE id = ?').run(t, id);
+    return { ...s, lastSeen: t };
+  }
+
+  destroy(id: string): void {
+    this.db.prepare('DELETE FROM auth_sessions WHERE id = ?').run(id);
+  }
+
+  /** Drop expired sessions (called now and then so the table stays small). */
+  sweep(): number {
+    const t = this.now();
+    return this.db
+      .prepare('DELETE FROM auth_sessions WHERE last_seen < ? OR created_at < ?')
+      .run(t - this.opts.idleTimeoutMs, t - this.opts.maxAgeMs).changes;
+  }
+
+  private get(id: string): Session | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT s.id, s.username, s.csrf, s.created_at, s.last_seen, u.role FROM auth_sessions s
+         JOIN auth_users u ON u.username = s.username WHERE s.id = ?`,
+      )
+      .get(id) as { id: string; username: string; csrf: string; created_at: number; last_seen: number; role: Role } | undefined;
+    if (!r) return undefined;
+    return { sessionId: r.id, username: r.username, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen };
+  }
+}

@@ -1,0 +1,159 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Ctx } from '../core/capability.js';
+import { isAppError, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { registerAuth } from '../auth/plugin.js';
+import { ensureTls } from './tls.js';
+
+/**
+ * The one LAN web server: every capability's routes (ctx.web) behind one set of protections.
+ * Order matters: security headers, body parsing and the session hook are installed on the root
+ * instance first so every plugin registered afterwards inherits them.
+ */
+const STATUS_FOR: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400,
+  CONFIG_INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  LOCKED_OUT: 429,
+  UNAVAILABLE: 503,
+  UPSTREAM_ERROR: 502,
+};
+
+// No external sources at all; scripts only from our own /assets (no inline script), styles inline
+// (the shared sheet is inlined in every page for a one-request first render).
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Fastify logs through ctx.log (pino-style calls: (obj, msg) or (msg)). */
+function fastifyLogger(log: Logger): FastifyBaseLogger {
+  const level = (fn: (m: string, f?: Record<string, unknown>) => void) => (a: unknown, b?: unknown) => {
+    if (typeof a === 'string') fn(a);
+    else fn(typeof b === 'string' ? b : 'web', a instanceof Error ? { error: a.message } : (a as Record<string, unknown>));
+  };
+  const l = {
+    level: 'info',
+    fatal: level(log.error),
+    error: level(log.error),
+    warn: level(log.warn),
+    info: level(log.info),
+    debug: level(log.debug),
+    trace: () => {},
+    silent: () => {},
+    child: () => l,
+  };
+  return l as unknown as FastifyBaseLogger;
+}
+
+/** Path without the query string: queries may carry search terms (patient names) and must not be logged. */
+const pathOnly = (url: string) => url.split('?')[0]!.slice(0, 200);
+
+export async function buildWebApp(ctx: Ctx, opts: { https?: false } = {}): Promise<FastifyInstance> {
+  const cfg = ctx.config.status;
+  const log = ctx.log.child('web');
+  const useHttps = opts.https !== false && cfg.https;
+  const tls = useHttps ? await ensureTls(ctx) : undefined;
+  const app = Fastify({
+    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+    loggerInstance: fastifyLogger(log),
+    disableRequestLogging: true,
+    bodyLimit: cfg.bodyLimitBytes,
+    maxParamLength: 200,
+    connectionTimeout: 0,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: cfg.bodyLimitBytes }, (_req, body, done) => {
+    try {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('content-security-policy', CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cross-origin-opener-policy', 'same-origin');
+    reply.header('cross-origin-resource-policy', 'same-origin');
+    reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
+    // Pages may show patient data: never let a shared PC's browser cache them.
+    reply.header('cache-control', 'no-store');
+    // Forged cross-site requests: a browser always sends Origin on cross-site POSTs; refuse any
+    // state-changing request whose Origin is not this server (CSRF tokens are the second layer).
+    if (!SAFE.has(request.method)) {
+      const origin = request.headers.origin ?? request.headers.referer;
+      if (origin && origin !== 'null') {
+        let same = false;
+        try {
+          same = new URL(origin).host === new URL(`${request.protocol}://${request.headers.host ?? ''}`).host;
+        } catch {
+          same = false;
+        }
+        if (!same) {
+          return reply.code(403).send({ error: 'FORBIDDEN', message: 'cross-site request refused' });
+        }
+      } else if (origin === 'null') {
+        return reply.code(403).send({ error: 'FORBIDDEN', message: 'cross-site request refused' });
+      }
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 400) {
+      const fields = { method: request.method, path: pathOnly(request.url), status: reply.statusCode, ip: request.ip, user: request.user?.username };
+      if (reply.statusCode >= 500) log.error('request failed', fields);
+      else log.warn('request refused', fields);
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isAppError(error)) {
+      const status = STATUS_FOR[error.code] ?? 500;
+      if (status >= 500) log.error('handler error', { code: error.code, message: error.message, path: pathOnly(request.url) });
+      return reply.code(status).send({ error: error.code, message: error.message });
+    }
+    const status = error.validation ? 400 : error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) {
+      log.error('handler error', { message: error.message, path: pathOnly(request.url) });
+      return reply.code(500).send({ error: 'INTERNAL', message: 'internal error' });
+    }
+    return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${pathOnly(request.url)}` });
+  });
+
+  registerAuth(app, ctx, {
+    secureCookie: !!tls,
+    idleTimeoutMs: cfg.auth.idleTimeoutMs,
+    maxAgeMs: cfg.auth.maxAgeMs,
+    maxFailedAttempts: cfg.auth.maxFailedAttempts,
+    lockoutMs: cfg.auth.lockoutMs,
+  });
+
+  for (const p of ctx.web.plugins()) {
+    await app.register(p.plugin);
+    log.debug('web plugin registered', { plugin: p.name });
+  }
+  await app.ready();
+  return app;
+}
