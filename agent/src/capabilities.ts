@@ -1,5 +1,6 @@
 import type { Config } from './config/schema.js';
 import type { Capability } from './core/capability.js';
+import { TelemetryCapability } from './telemetry/telemetry.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -7,5 +8,7 @@ import type { Capability } from './core/capability.js';
  */
 export function buildCapabilities(config: Config): Capability[] {
   void config;
-  return [];
+  return [
+    new TelemetryCapability(),
+  ];
 }

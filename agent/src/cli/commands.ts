@@ -2,6 +2,7 @@ import { checkConfigCommand, configSchemaCommand } from './config-commands.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { VERSION } from '../version.js';
+import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -14,6 +15,7 @@ export const commands: Record<string, CliCommand> = {
   status: statusCommand,
   'check-config': checkConfigCommand,
   'config-schema': configSchemaCommand,
+  'mqtt-schemas': mqttSchemasCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

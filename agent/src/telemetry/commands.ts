@@ -1,0 +1,73 @@
+import type { Ctx } from '../core/capability.js';
+import { AppError, describeError } from '../core/errors.js';
+import { CommandArgs, CommandRequestSchema, schemaProblems, type CommandName, type CommandResponse } from './contract.js';
+import { judgeDesired } from './remote-config.js';
+
+/** What a command handler may ask of the telemetry capability (kept narrow for unit tests). */
+export interface CommandHost {
+  ctx: Ctx;
+  /** Record the desired-config outcome (reported document) and, when valid, apply it. */
+  handleDesired(raw: unknown, via: 'command'): Promise<CommandResponse['result']>;
+  /** Run after the response is on its way (reboot must answer first). */
+  after(fn: () => Promise<void>): void;
+}
+
+type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
+
+const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
+  ping: async ({ ctx }) => ({ pong: true, bootId: ctx.bootId, version: ctx.version, at: ctx.clock.now() }),
+  reboot: async (host, args) => {
+    const reason = typeof args.reason === 'string' ? args.reason : 'remote command';
+    host.after(() => host.ctx.control.reboot(`remote: ${reason}`));
+    return { rebooting: true };
+  },
+  drill: async ({ ctx }) => {
+    const drills = ctx.capabilities.get('drills') as unknown as DrillsLike | undefined;
+    if (!drills || typeof drills.runNow !== 'function') throw new AppError('UNAVAILABLE', 'drills capability is not running on this device');
+    return drills.runNow('remote');
+  },
+  logs: async ({ ctx }, args) => {
+    const limit = typeof args.limit === 'number' ? args.limit : 100;
+    const level = (args.level as 'debug' | 'info' | 'warn' | 'error' | undefined) ?? 'info';
+    return { entries: ctx.logs.recent(limit, level) };
+  },
+  'set-config': async (host, args) => host.handleDesired(args, 'command'),
+};
+
+/**
+ * Parse, validate and run one command. Every failure becomes an error response with a stable
+ * code (BAD_REQUEST, NOT_FOUND, UNAVAILABLE, ...); nothing here throws.
+ */
+export async function runCommand(host: CommandHost, payload: Buffer, maxBytes: number, expiredByBroker: boolean): Promise<CommandResponse> {
+  const at = () => host.ctx.clock.now();
+  const fail = (command: string | null, code: string, message: string, details?: unknown): CommandResponse => ({
+    ok: false,
+    command,
+    error: details === undefined ? { code, message } : { code, message, details },
+    at: at(),
+  });
+  if (payload.length > maxBytes) return fail(null, 'BAD_REQUEST', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return fail(null, 'BAD_REQUEST', 'payload is not JSON');
+  }
+  const problems = schemaProblems(CommandRequestSchema, raw);
+  const name = typeof (raw as { command?: unknown } | null)?.command === 'string' ? ((raw as { command: string }).command.slice(0, 64)) : null;
+  if (problems.length) return fail(name, 'BAD_REQUEST', 'malformed command', problems);
+  const req = raw as { command: string; args?: Record<string, unknown>; expiresAt?: number };
+  if (expiredByBroker || (req.expiresAt !== undefined && req.expiresAt < at())) return fail(name, 'BAD_REQUEST', 'command expired');
+  if (!Object.hasOwn(CommandArgs, req.command)) return fail(name, 'NOT_FOUND', `unknown command ${JSON.stringify(name)}`);
+  const command = req.command as CommandName;
+  const args = req.args ?? {};
+  const argProblems = schemaProblems(CommandArgs[command], args);
+  if (argProblems.length) return fail(command, 'BAD_REQUEST', 'invalid args', argProblems);
+  try {
+    const result = await handlers[command](host, args);
+    return { ok: true, command, result, at: at() };
+  } catch (e) {
+    const d = describeError(e);
+    return fail(command, d.code, d.message);
+  }
+}

@@ -1,0 +1,130 @@
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { Backoff } from '../core/retry.js';
+
+export interface LinkOptions {
+  brokers: string[];
+  clientId: string;
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  keepaliveS: number;
+  connectTimeoutMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  clock: Clock;
+  log: Logger;
+  /** Called before every connect attempt: the Will for this session (new bdSeq each time). */
+  will(): { topic: string; payload: string };
+  /** Called on every CONNACK with the live client: birth, subscriptions, outbox drain. */
+  onConnect(client: MqttClient, broker: string): void;
+  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void;
+  onDisconnect(): void;
+}
+
+/**
+ * One MQTT 5 session at a time over TLS with the device's client certificate. MQTT.js's own
+ * reconnect is off (reconnectPeriod 0: it retries every second forever, which brokers' flapping
+ * detection bans); we reconnect through core/retry.ts Backoff with full jitter, walking the broker
+ * list after each failed attempt. A new MqttClient per attempt keeps no in-memory queue: the
+ * durable outbox owns retransmission.
+ */
+export class MqttLink {
+  private client: MqttClient | undefined;
+  private generation = 0;
+  private brokerIndex = 0;
+  private timer: TimerHandle | undefined;
+  private stopped = true;
+  private connectedAt: number | null = null;
+  private readonly backoff: Backoff;
+  connectedBroker: string | null = null;
+  attempts = 0;
+
+  constructor(private readonly opts: LinkOptions) {
+    this.backoff = new Backoff({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs, jitter: 1 });
+  }
+
+  get connected(): boolean {
+    return this.connectedBroker !== null && !!this.client?.connected;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.opts.clock.clearTimeout(this.timer);
+    const c = this.client;
+    this.client = undefined;
+    this.generation++;
+    this.connectedBroker = null;
+    // A clean DISCONNECT makes the broker discard the Will; the capability publishes an explicit
+    // offline state before calling stop() so a graceful stop still reads offline.
+    if (c) await new Promise<void>((r) => c.end(false, {}, () => r()));
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const url = this.opts.brokers[this.brokerIndex % this.opts.brokers.length]!;
+    const gen = ++this.generation;
+    this.attempts++;
+    const will = this.opts.will();
+    const options: IClientOptions = {
+      protocolVersion: 5,
+      clientId: this.opts.clientId,
+      clean: true,
+      keepalive: this.opts.keepaliveS,
+      reconnectPeriod: 0,
+      connectTimeout: this.opts.connectTimeoutMs,
+      rejectUnauthorized: true,
+      ...this.opts.tls,
+      will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
+      properties: { sessionExpiryInterval: 0 },
+    };
+    this.opts.log.debug('connecting', { broker: url, attempt: this.attempts });
+    const client = mqtt.connect(url, options);
+    this.client = client;
+    let done = false;
+    const lost = (why: string) => {
+      if (done || gen !== this.generation) return;
+      done = true;
+      const wasConnected = this.connectedBroker !== null;
+      this.connectedBroker = null;
+      client.removeAllListeners('message');
+      client.end(true);
+      // A session that lasted a while earns a fresh backoff; a flapping one keeps growing.
+      if (this.connectedAt !== null && this.opts.clock.monotonic() - this.connectedAt > this.opts.keepaliveS * 1000) this.backoff.reset();
+      this.connectedAt = null;
+      if (!wasConnected) this.brokerIndex++;
+      if (wasConnected) this.opts.onDisconnect();
+      if (this.stopped) return;
+      const delay = this.backoff.next();
+      this.opts.log.warn(wasConnected ? 'broker connection lost' : 'broker connect failed', { broker: url, reason: why, retryInMs: delay });
+      this.timer = this.opts.clock.setTimeout(() => this.connect(), delay);
+    };
+    client.on('connect', () => {
+      if (gen !== this.generation) return;
+      this.connectedBroker = url;
+      this.connectedAt = this.opts.clock.monotonic();
+      this.opts.log.info('connected', { broker: url });
+      try {
+        this.opts.onConnect(client, url);
+      } catch (e) {
+        this.opts.log.error('onConnect failed', describeError(e));
+      }
+    });
+    client.on('message', (topic, payload, packet) => {
+      if (gen !== this.generation) return;
+      try {
+        this.opts.onMessage(topic, payload, packet);
+      } catch (e) {
+        // Never let one bad message take the agent down.
+        this.opts.log.error('message handler threw', describeError(e));
+      }
+    });
+    client.on('error', (e) => lost(describeError(e).message));
+    client.on('close', () => lost('closed'));
+    client.on('disconnect', (p) => lost(`server disconnect ${p.reasonCode ?? ''}`));
+  }
+}

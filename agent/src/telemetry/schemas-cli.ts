@@ -1,0 +1,21 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CliCommand } from '../cli/commands.js';
+import { writeFileAtomic } from '../core/fs.js';
+import { contractJsonSchemas } from './contract.js';
+
+/** `surgery-edge mqtt-schemas DIR`: writes the MQTT contract's JSON Schemas (docs/schemas/mqtt). */
+export const mqttSchemasCommand: CliCommand = {
+  summary: 'mqtt-schemas DIR: write the MQTT topic contract as JSON Schema files',
+  async run(args) {
+    const dir = args[0];
+    if (!dir) {
+      process.stderr.write('usage: surgery-edge mqtt-schemas DIR\n');
+      return 2;
+    }
+    mkdirSync(dir, { recursive: true });
+    for (const [file, schema] of Object.entries(contractJsonSchemas())) writeFileAtomic(join(dir, file), JSON.stringify(schema, null, 2) + '\n');
+    process.stdout.write(`wrote ${Object.keys(contractJsonSchemas()).length} schemas to ${dir}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,332 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { TimerHandle } from '../core/clock.js';
+import { AppError, describeError } from '../core/errors.js';
+import { ulid } from '../core/ids.js';
+import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
+import { runCommand } from './commands.js';
+import { topicFor, type CommandResponse, type EventMessage, type TelemetryMessage } from './contract.js';
+import './events.js';
+import { MqttLink } from './mqtt-link.js';
+import { Outbox, type OutboxKind } from './outbox.js';
+import { applyFailure, judgeDesired, reportedDoc } from './remote-config.js';
+
+type UplinkKind = 'wired' | 'cellular' | 'wifi';
+const RESPONSE_EXPIRY_S = 300;
+
+/**
+ * Health and events to the ICB's broker, remote commands and config back. Everything published
+ * (except the birth and command responses, which only make sense on the live session) goes through
+ * the durable outbox; see outbox.ts and docs/mqtt-contract.md.
+ */
+export class TelemetryCapability implements Capability {
+  readonly name = 'telemetry';
+  private ctx!: Ctx;
+  private outbox: Outbox | undefined;
+  private link: MqttLink | undefined;
+  private client: MqttClient | undefined;
+  private offs: (() => void)[] = [];
+  private tickTimer: TimerHandle | undefined;
+  private inflight = new Set<number>();
+  private lastSentSeq = 0;
+  private bdSeq = -1;
+  private lastPublishAt: number | null = null;
+  private activeUplink: string | null = null;
+  private activeKind: UplinkKind | null = null;
+  private lastFullAt = -Infinity;
+  private emittingFull = false;
+  private sampling = false;
+  private stopped = false;
+  private since = Date.now();
+
+  constructor(private readonly deps: { systemInfo?: SystemInfo } = {}) {}
+
+  async start(ctx: Ctx): Promise<void> {
+    this.ctx = ctx;
+    this.since = ctx.clock.now();
+    const cfg = ctx.config.telemetry;
+    if (!cfg.enabled) return;
+    if (cfg.brokers.length === 0) throw new AppError('CONFIG_INVALID', 'telemetry is enabled but no brokers are configured');
+    Outbox.migrate(ctx.db);
+    this.outbox = new Outbox(ctx.db, cfg.outboxMaxRows);
+    const sys = this.deps.systemInfo ?? new HostSystemInfo(ctx.platform.commands);
+    this.offs.push(ctx.bus.onAny((name, payload) => this.enqueueEvent(name, payload)));
+    this.offs.push(ctx.bus.on('failover.switched', (e) => this.setActive(e.to)));
+    const fo = ctx.capabilities.get('failover')?.health().details as { active?: string | null } | undefined;
+    this.setActive(fo?.active ?? null);
+    this.reportConfigIfChanged();
+    this.link = new MqttLink({
+      brokers: cfg.brokers,
+      clientId: ctx.config.site.deviceId,
+      tls: this.loadTls(),
+      keepaliveS: cfg.keepaliveS,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      backoff: { initialMs: cfg.backoffInitialMs, maxMs: cfg.backoffMaxMs },
+      clock: ctx.clock,
+      log: ctx.log,
+      will: () => {
+        this.bdSeq = this.outbox!.nextBdSeq();
+        return { topic: this.topic('state'), payload: JSON.stringify({ online: false, bootId: ctx.bootId, bdSeq: this.bdSeq }) };
+      },
+      onConnect: (client) => this.onConnect(client),
+      onMessage: (topic, payload, packet) => this.onMessage(topic, payload, packet),
+      onDisconnect: () => {
+        this.client = undefined;
+        this.inflight.clear();
+      },
+    });
+    this.link.start();
+    this.scheduleTick(sys);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.ctx?.clock.clearTimeout(this.tickTimer);
+    for (const off of this.offs.splice(0)) off();
+    const c = this.client;
+    if (c?.connected) {
+      // A graceful stop discards the Will, so say offline ourselves (same bdSeq) before leaving.
+      const off = JSON.stringify({ online: false, bootId: this.ctx.bootId, bdSeq: this.bdSeq, at: this.ctx.clock.now() });
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 2000);
+        c.publish(this.topic('state'), off, { qos: 1, retain: true }, () => (clearTimeout(t), r()));
+      });
+    }
+    await this.link?.stop();
+    this.client = undefined;
+  }
+
+  health(): Health {
+    const cfg = this.ctx?.config.telemetry;
+    if (!cfg?.enabled) return { status: 'disabled', summary: 'telemetry is off', details: { connected: false, broker: null, outboxDepth: 0, lastPublishAt: null, lines: [] } };
+    const connected = this.link?.connected ?? false;
+    const broker = this.link?.connectedBroker ?? null;
+    const depth = this.outbox?.depth() ?? 0;
+    const interval = this.intervalMs();
+    const lines = [
+      connected ? `broker ${broker} connected (bdSeq ${this.bdSeq})` : `broker: not connected (${this.link?.attempts ?? 0} attempts; trying ${cfg.brokers.join(', ')})`,
+      `outbox ${depth} message(s) waiting; last publish ${this.lastPublishAt ? new Date(this.lastPublishAt).toISOString().slice(11, 19) + 'Z' : 'never'}`,
+      `reporting every ${Math.round(interval / 1000)} s${this.activeKind === 'cellular' ? ' (4G: slowed to save the allowance)' : ''}`,
+    ];
+    return {
+      status: connected ? 'ok' : 'degraded',
+      summary: connected ? `reporting to the ICB (${depth} queued)` : `broker unreachable; ${depth} message(s) kept for later`,
+      since: this.since,
+      details: { connected, broker, outboxDepth: depth, lastPublishAt: this.lastPublishAt, bdSeq: this.bdSeq, intervalMs: interval, activeKind: this.activeKind, lines },
+    };
+  }
+
+  private topic(name: Parameters<typeof topicFor>[2]): string {
+    return topicFor(this.ctx.config.telemetry.prefix, this.ctx.config.site.deviceId, name);
+  }
+
+  private loadTls(): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+    const { caPath, certPath, keyPath } = this.ctx.config.telemetry;
+    const read = (p: string) => (p ? readFileSync(p) : undefined);
+    const tls = { ca: read(caPath), cert: read(certPath), key: read(keyPath) };
+    if (tls.cert) {
+      // The broker maps the certificate CN to the username the ACL checks; a mismatch means
+      // every publish would be refused, so say so at start rather than fail silently.
+      const cn = /CN=([^\n,]+)/.exec(new X509Certificate(tls.cert).subject)?.[1];
+      if (cn !== this.ctx.config.site.deviceId) this.ctx.log.warn('client certificate CN differs from site.deviceId', { cn, deviceId: this.ctx.config.site.deviceId });
+    }
+    return Object.fromEntries(Object.entries(tls).filter(([, v]) => v)) as typeof tls;
+  }
+
+  private setActive(uplink: string | null): void {
+    const before = this.intervalMs();
+    this.activeUplink = uplink;
+    this.activeKind = (this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind as UplinkKind | undefined) ?? null;
+    if (this.intervalMs() !== before && this.tickTimer !== undefined) {
+      this.ctx.clock.clearTimeout(this.tickTimer);
+      this.tickTimer = undefined;
+      this.scheduleTick();
+    }
+  }
+
+  private intervalMs(): number {
+    const cfg = this.ctx.config.telemetry;
+    return this.activeKind === 'cellular' ? cfg.cellularIntervalMs : cfg.intervalMs;
+  }
+
+  private sys: SystemInfo | undefined;
+  private scheduleTick(sys?: SystemInfo): void {
+    if (sys) this.sys = sys;
+    if (this.stopped) return;
+    this.tickTimer = this.ctx.clock.setTimeout(() => {
+      void this.sample().finally(() => this.scheduleTick());
+    }, this.intervalMs());
+  }
+
+  /** One telemetry sample: the box's own health plus every capability's health(). */
+  async sample(): Promise<void> {
+    if (this.sampling || !this.outbox) return;
+    this.sampling = true;
+    try {
+      const system = await this.sys!.read();
+      const id = ulid(this.ctx.clock.now());
+      const msg: TelemetryMessage = {
+        id,
+        at: this.ctx.clock.now(),
+        bootId: this.ctx.bootId,
+        activeUplink: this.activeUplink,
+        activeKind: this.activeKind,
+        system,
+        capabilities: this.ctx.capabilities.health() as TelemetryMessage['capabilities'],
+      };
+      this.enqueue('telemetry', id, this.topic('telemetry'), JSON.stringify(msg), false);
+    } catch (e) {
+      this.ctx.log.warn('telemetry sample failed', describeError(e));
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private enqueueEvent(name: string, payload: unknown): void {
+    if (this.stopped || !this.outbox) return;
+    const id = ulid(this.ctx.clock.now());
+    const msg: EventMessage = { id, name, at: this.ctx.clock.now(), bootId: this.ctx.bootId, payload: payload ?? null };
+    this.enqueue('event', id, this.topic('events'), JSON.stringify(msg), false);
+  }
+
+  private enqueue(kind: OutboxKind, id: string, topic: string, payload: string, retain: boolean): void {
+    const r = this.outbox!.enqueue({ id, kind, topic, payload, retain: retain ? 1 : 0, createdAt: this.ctx.clock.now() });
+    if (r.dropped > 0) {
+      this.ctx.log.warn('outbox full: thinned', { dropped: r.dropped, depth: r.depth, kind });
+      const now = this.ctx.clock.now();
+      if (!this.emittingFull && now - this.lastFullAt > 60_000) {
+        this.lastFullAt = now;
+        this.emittingFull = true;
+        try {
+          this.ctx.bus.emit('telemetry.outbox-full', { depth: r.depth, dropped: r.dropped, at: now });
+        } finally {
+          this.emittingFull = false;
+        }
+      }
+    }
+    this.pump();
+  }
+
+  private onConnect(client: MqttClient): void {
+    this.client = client;
+    this.inflight.clear();
+    this.lastSentSeq = 0;
+    const birth = {
+      online: true,
+      bootId: this.ctx.bootId,
+      bdSeq: this.bdSeq,
+      version: this.ctx.version,
+      configRevision: this.ctx.config.revision,
+      at: this.ctx.clock.now(),
+    };
+    client.publish(this.topic('state'), JSON.stringify(birth), { qos: 1, retain: true });
+    client.subscribe([this.topic('commands'), this.topic('configDesired')], { qos: 1 }, (err, granted) => {
+      if (err || granted?.some((g) => g.qos >= 0x80)) this.ctx.log.error('subscribe refused', { error: err?.message, granted });
+    });
+    this.pump();
+  }
+
+  /** Keep up to `inflight` outbox rows awaiting PUBACK, in seq order; delete each on its PUBACK. */
+  private pump(): void {
+    const client = this.client;
+    const outbox = this.outbox;
+    if (!client?.connected || !outbox || this.stopped) return;
+    const room = this.ctx.config.telemetry.inflight - this.inflight.size;
+    if (room <= 0) return;
+    for (const row of outbox.peek(room, this.lastSentSeq)) {
+      this.inflight.add(row.seq);
+      this.lastSentSeq = row.seq;
+      client.publish(row.topic, row.payload, { qos: 1, retain: row.retain === 1 }, (err) => {
+        if (client !== this.client) return; // a stale session's callback; the row is resent
+        const rc = (err as { code?: unknown } | undefined)?.code;
+        if (err && !(typeof rc === 'number' && rc >= 0x80)) return; // connection trouble: resend later
+        if (err) this.ctx.log.error('broker refused a message; dropping it', { id: row.id, topic: row.topic, reasonCode: rc });
+        outbox.ack(row.seq);
+        this.inflight.delete(row.seq);
+        this.lastPublishAt = this.ctx.clock.now();
+        this.pump();
+      });
+    }
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (topic === this.topic('configDesired')) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(payload.toString('utf8'));
+      } catch {
+        this.ctx.log.warn('config/desired is not JSON; dropped', { bytes: payload.length });
+        this.report(null, 'rejected', [{ path: '/', message: 'payload is not JSON' }]);
+        return;
+      }
+      void this.handleDesired(raw, 'topic');
+      return;
+    }
+    if (topic !== this.topic('commands')) return;
+    const props = packet.properties ?? {};
+    const own = `${this.topic('responses')}`;
+    const responseTopic = props.responseTopic && props.responseTopic.startsWith(own) ? props.responseTopic : own;
+    if (props.responseTopic && responseTopic !== props.responseTopic) this.ctx.log.warn('responseTopic outside own prefix; answering on default', { responseTopic: props.responseTopic });
+    const afters: (() => Promise<void>)[] = [];
+    const host = { ctx: this.ctx, handleDesired: (raw: unknown) => this.handleDesired(raw, 'command'), after: (fn: () => Promise<void>) => afters.push(fn) };
+    // Expiry is enforced by the broker too; messageExpiryInterval 0 on arrival means it ran out.
+    const expired = props.messageExpiryInterval === 0;
+    void runCommand(host, payload, this.ctx.config.telemetry.commandMaxBytes, expired).then((res) => {
+      if (!res.ok) this.ctx.log.warn('command refused', { command: res.command, code: res.error?.code, message: res.error?.message });
+      this.respond(responseTopic, props.correlationData, res, () => {
+        for (const fn of afters) fn().catch((e: unknown) => this.ctx.log.error('post-response action failed', describeError(e)));
+      });
+    });
+  }
+
+  private respond(topic: string, correlationData: Buffer | undefined, res: CommandResponse, then: () => void): void {
+    let body = JSON.stringify(res);
+    if (body.length > 256 * 1024) body = JSON.stringify({ ok: false, command: res.command, error: { code: 'INTERNAL', message: 'response too large' }, at: res.at });
+    const c = this.client;
+    if (!c?.connected) return then();
+    c.publish(topic, body, { qos: 1, properties: { correlationData, messageExpiryInterval: RESPONSE_EXPIRY_S, contentType: 'application/json' } }, () => then());
+  }
+
+  /** Outcome of a desired config (topic or set-config command); the reported doc goes via the outbox. */
+  private async handleDesired(raw: unknown, via: 'topic' | 'command'): Promise<unknown> {
+    const outcome = judgeDesired(this.ctx, raw);
+    const rev = typeof (raw as { revision?: unknown })?.revision === 'number' ? (raw as { revision: number }).revision : null;
+    if (outcome.status === 'current') return { status: 'current', appliedRevision: this.ctx.config.revision };
+    if (outcome.status !== 'applying') {
+      this.ctx.log.warn(`desired config ${outcome.status}`, { via, revision: rev, reasons: outcome.reasons.slice(0, 5) });
+      this.report(rev, outcome.status, outcome.reasons);
+      if (via === 'command') throw new AppError('CONFIG_INVALID', `config ${outcome.status}`, { problems: outcome.reasons });
+      return undefined;
+    }
+    // Reported first (durable): reconfigure restarts this capability, and the next instance drains it.
+    this.report(outcome.revision, 'applied', [], outcome.revision);
+    const run = async () => {
+      try {
+        await outcome.apply();
+      } catch (e) {
+        this.report(outcome.revision, 'rejected', applyFailure(e));
+      }
+    };
+    // Answer the command before the restart tears this session down.
+    if (via === 'command') this.ctx.clock.setTimeout(() => void run(), 0);
+    else await run();
+    return { status: 'applying', revision: outcome.revision };
+  }
+
+  private report(desired: number | null, status: 'applied' | 'rejected' | 'ignored' | 'current', reasons: { path: string; message: string }[], applied = this.ctx.config.revision): void {
+    if (!this.outbox) return;
+    const key = JSON.stringify([applied, desired, status]);
+    if (this.outbox.getMeta('lastReport') === key) return;
+    this.outbox.setMeta('lastReport', key);
+    const doc = reportedDoc(applied, desired, status, reasons, this.ctx.clock.now());
+    this.enqueue('report', ulid(this.ctx.clock.now()), this.topic('configReported'), JSON.stringify(doc), true);
+  }
+
+  private reportConfigIfChanged(): void {
+    const last = this.outbox!.getMeta('lastReport');
+    const applied = last ? (JSON.parse(last) as [number])[0] : null;
+    if (applied !== this.ctx.config.revision) this.report(null, 'current', []);
+  }
+}
