@@ -1,0 +1,306 @@
+import { lookup } from 'node:dns/promises';
+import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { TimerHandle } from '../core/clock.js';
+import { describeError, isAppError } from '../core/errors.js';
+import { Backoff } from '../core/retry.js';
+import { ModemManager, type BearerInfo, type ModemInfo, type SignalInfo } from '../platform/modem-manager.js';
+import type { ModemStatus } from './events.js';
+import { PolicyApplier, renderPolicy, resolveDestinations, type Resolver } from './policy.js';
+import { UsageMeter, type UsageSnapshot } from './usage.js';
+import { formatBytes, summaryLines } from './lines.js';
+import './events.js';
+
+const defaultResolver: Resolver = async (host) => (await lookup(host, { all: true })).map((a) => a.address);
+
+/** ModemManager's states folded into the six the status page and telemetry speak (contracts.md). */
+export function foldState(m: ModemInfo): ModemStatus {
+  switch (m.state) {
+    case 'failed':
+    case 'locked':
+      return 'failed';
+    case 'connected':
+      return 'connected';
+    case 'registered':
+    case 'connecting':
+    case 'disconnecting':
+      return 'registered';
+    case 'enabled':
+    case 'searching':
+      return 'searching';
+    default:
+      return 'disabled';
+  }
+}
+
+export interface CellularView {
+  modem: ModemStatus;
+  reason: string;
+  operator: string | null;
+  accessTech: string | null;
+  bearer: BearerInfo | null;
+  signal: SignalInfo | null;
+  quality: number | null;
+}
+
+/**
+ * The 4G modem as a warm standby: kept registered with its bearer connected whether or not traffic
+ * uses it, so failover only has to move routes. "Connected" means a bearer that ModemManager says is
+ * up *with* an interface and an address; a modem that reports `connected` without that (a known
+ * failure of some firmware after a network detach) is treated as registered and reconnected.
+ */
+export class CellularCapability implements Capability {
+  readonly name = 'cellular';
+  private ctx!: Ctx;
+  private mm!: ModemManager;
+  private usage: UsageMeter | null = null;
+  private policy!: PolicyApplier;
+  private backoff!: Backoff;
+  private timer: TimerHandle | undefined;
+  private policyTimer: TimerHandle | undefined;
+  private inFlight: Promise<void> | null = null;
+  private stopped = true;
+  private nextAttemptAt = 0;
+  private signalSetupFor: string | null = null;
+  private lastReason = '';
+  private since = 0;
+  private resolvedCache = new Map<string, string[]>();
+  private policyState: { applied: boolean; lastError: string | null; critical: number } = { applied: false, lastError: null, critical: 0 };
+  private view: CellularView = { modem: 'absent', reason: 'not polled yet', operator: null, accessTech: null, bearer: null, signal: null, quality: null };
+
+  constructor(private readonly opts: { resolve?: Resolver } = {}) {}
+
+  async start(ctx: Ctx): Promise<void> {
+    this.ctx = ctx;
+    const cfg = ctx.config.cellular;
+    this.since = ctx.clock.now();
+    if (!cfg.enabled) return;
+    this.stopped = false;
+    this.mm = new ModemManager(ctx.platform.commands);
+    this.policy = new PolicyApplier(ctx.platform.commands);
+    this.backoff = new Backoff({ initialMs: cfg.reconnect.initialMs, maxMs: cfg.reconnect.maxMs });
+    this.usage = new UsageMeter(ctx.db, ctx.platform.hostPath, ctx.clock, ctx.bus, { allowanceBytes: cfg.allowanceMb * 1_000_000, billingDay: cfg.billingDay });
+    this.usage.init();
+    // The first poll runs in the background: a modem that takes 60 s to connect must not hold up
+    // the agent's start (failover and the status page come after us).
+    this.schedule(0);
+    if (cfg.policy.enabled) {
+      void this.applyPolicy(true);
+      this.policyTimer = ctx.clock.setInterval(() => void this.applyPolicy(true), cfg.policy.resolveIntervalMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.ctx?.clock.clearTimeout(this.timer);
+    this.ctx?.clock.clearInterval(this.policyTimer);
+    await this.inFlight;
+    // The policy table stays installed on purpose: with the agent down, critical traffic must still
+    // pass and non-critical traffic must still be held back on a metered SIM.
+  }
+
+  /** The interface whose traffic is policed and metered: the configured uplink's, else the bearer's. */
+  get iface(): string {
+    const cfg = this.ctx.config.cellular;
+    return this.ctx.config.uplinks.find((u) => u.name === cfg.uplink)?.interface ?? cfg.interface ?? this.view.bearer?.interface ?? 'wwan0';
+  }
+
+  get state(): Readonly<CellularView> {
+    return this.view;
+  }
+
+  /** Poll now (tests, and a manual "check the modem" from the status page). */
+  pollNow(): Promise<void> {
+    this.ctx.clock.clearTimeout(this.timer);
+    return this.tick();
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.ctx.clock.clearTimeout(this.timer);
+    this.timer = this.ctx.clock.setTimeout(() => void this.tick(), ms);
+  }
+
+  private tick(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = (async () => {
+      let next = this.ctx.config.cellular.pollIntervalMs;
+      try {
+        next = await this.poll();
+      } catch (e) {
+        this.ctx.log.error('cellular poll failed', describeError(e));
+      } finally {
+        this.inFlight = null;
+        this.schedule(next);
+      }
+    })();
+    return this.inFlight;
+  }
+
+  /** One observation + at most one corrective action; returns the delay to the next poll. */
+  private async poll(): Promise<number> {
+    const cfg = this.ctx.config.cellular;
+    const now = () => this.ctx.clock.monotonic();
+    let next = cfg.pollIntervalMs;
+    const observed = await this.observe();
+    if (observed.modem !== undefined && !this.stopped) {
+      const id = observed.modem.index;
+      if (this.view.modem === 'disabled' && now() >= this.nextAttemptAt) {
+        next = await this.attempt('enable', () => this.mm.enable(id));
+      } else if (this.view.modem === 'registered' && now() >= this.nextAttemptAt) {
+        next = await this.attempt('connect', () => this.mm.simpleConnect(id, cfg.apn));
+      } else if (this.view.modem === 'connected') {
+        this.backoff.reset();
+        this.nextAttemptAt = 0;
+      }
+      if (this.view.modem === 'registered' || this.view.modem === 'disabled') {
+        next = Math.min(next, Math.max(1, this.nextAttemptAt - now()));
+      }
+    }
+    try {
+      this.usage?.sample(this.iface);
+    } catch (e) {
+      this.ctx.log.error('cellular usage sample failed', describeError(e));
+    }
+    if (cfg.policy.enabled && this.policyState.applied) await this.applyPolicy(false);
+    return next;
+  }
+
+  private async attempt(what: 'enable' | 'connect', fn: () => Promise<void>): Promise<number> {
+    try {
+      this.ctx.log.info(`cellular: ${what} modem`, { attempt: this.backoff.attempts + 1 });
+      await fn();
+      // Re-read soon: ModemManager reports the bearer a moment after the call returns.
+      this.nextAttemptAt = this.ctx.clock.monotonic() + this.backoff.next();
+      return 1_000;
+    } catch (e) {
+      const delay = this.backoff.next();
+      this.nextAttemptAt = this.ctx.clock.monotonic() + delay;
+      this.ctx.log.warn(`cellular: ${what} failed; retrying`, { ...describeError(e), retryInMs: delay });
+      return delay;
+    }
+  }
+
+  private async observe(): Promise<{ modem?: ModemInfo }> {
+    const cfg = this.ctx.config.cellular;
+    let modem: ModemInfo;
+    try {
+      let id = cfg.modem;
+      if (id === 'any') {
+        const list = await this.mm.list();
+        if (!list[0]) return this.update({ modem: 'absent', reason: 'ModemManager lists no modem' });
+        id = list[0].split('/').pop() ?? '0';
+      }
+      modem = await this.mm.modem(id);
+    } catch (e) {
+      if (isAppError(e, 'NOT_FOUND')) return this.update({ modem: 'absent', reason: 'modem vanished' });
+      const d = describeError(e);
+      const reason =
+        isAppError(e, 'UNAVAILABLE') ? 'ModemManager is not running'
+        : isAppError(e, 'UPSTREAM_ERROR') ? 'mmcli output unreadable'
+        : /not installed/.test(d.message) ? 'mmcli is not installed'
+        : `mmcli failed: ${d.message}`;
+      return this.update({ modem: 'failed', reason });
+    }
+    let modemState = foldState(modem);
+    let reason = modem.failedReason ? `modem failed: ${modem.failedReason}` : `modem ${modem.state}`;
+    let bearer: BearerInfo | null = null;
+    for (const path of modem.bearers) {
+      try {
+        const b = await this.mm.bearer(path);
+        if (!bearer || (b.connected && !bearer.connected)) bearer = b;
+      } catch (e) {
+        this.ctx.log.debug('cellular: bearer unreadable', { path, ...describeError(e) });
+      }
+    }
+    const bearerUp = Boolean(bearer?.connected && bearer.interface && bearer.address);
+    if (modemState === 'connected' && !bearerUp) {
+      modemState = 'registered';
+      reason = 'modem reports connected but no bearer carries data';
+    }
+    let signal: SignalInfo | null = null;
+    if (modemState === 'registered' || modemState === 'connected') {
+      signal = await this.readSignal(modem);
+    }
+    this.update({ modem: modemState, reason, operator: modem.operator, accessTech: modem.accessTech, bearer, signal, quality: modem.quality });
+    return { modem };
+  }
+
+  private async readSignal(modem: ModemInfo): Promise<SignalInfo | null> {
+    try {
+      // Extended figures (RSRP/RSRQ/SINR) are only refreshed after --signal-setup, per modem object.
+      if (this.signalSetupFor !== modem.path) {
+        await this.mm.signalSetup(modem.index, Math.max(5, this.ctx.config.cellular.pollIntervalMs / 1000));
+        this.signalSetupFor = modem.path;
+      }
+      return await this.mm.signal(modem.index);
+    } catch (e) {
+      this.ctx.log.debug('cellular: signal unavailable', describeError(e));
+      return null;
+    }
+  }
+
+  private update(next: Partial<CellularView> & { modem: ModemStatus; reason: string }): { modem?: ModemInfo } {
+    const prev = this.view;
+    this.view = { operator: null, accessTech: null, bearer: null, signal: null, quality: null, ...next };
+    if (next.modem === 'absent' || next.modem === 'failed') this.signalSetupFor = null;
+    if (next.reason !== this.lastReason) {
+      const level = next.modem === 'failed' ? 'error' : next.modem === 'connected' ? 'info' : 'warn';
+      this.ctx.log[level](`cellular: ${next.reason}`, { modem: next.modem, operator: this.view.operator });
+      this.lastReason = next.reason;
+    }
+    if (prev.modem !== this.view.modem || prev.operator !== this.view.operator) {
+      this.since = this.ctx.clock.now();
+      this.ctx.bus.emit('cellular.changed', { modem: this.view.modem, operator: this.view.operator, at: this.since });
+    }
+    return {};
+  }
+
+  /** Installs (or re-installs when missing / changed) the 4G policy table. Never throws. */
+  private async applyPolicy(resolve: boolean): Promise<void> {
+    const pc = this.ctx.config.cellular.policy;
+    if (!this.ctx.platform.privileged) {
+      this.policyState = { applied: false, lastError: 'not privileged: 4G policy not installed', critical: pc.critical.length };
+      return;
+    }
+    try {
+      if (resolve || !this.rendered) {
+        const { resolved, failures } = await resolveDestinations(pc.critical, this.opts.resolve ?? defaultResolver, this.resolvedCache);
+        if (failures.length) this.ctx.log.warn('cellular: critical destinations did not resolve; using last known addresses', { names: failures });
+        this.rendered = renderPolicy({ iface: this.iface, nonCritical: pc.nonCritical, rateLimitKbytes: pc.rateLimitKbytes, allowDns: pc.allowDns, critical: resolved, voice: pc.voice });
+        this.policyState.critical = resolved.filter((d) => d.addrs.length).length;
+      }
+      if (await this.policy.apply(this.rendered)) this.ctx.log.info('cellular: 4G policy applied', { nonCritical: pc.nonCritical, critical: this.policyState.critical });
+      this.policyState = { ...this.policyState, applied: true, lastError: null };
+    } catch (e) {
+      const d = describeError(e);
+      if (this.policyState.lastError !== d.message) this.ctx.log.error('cellular: 4G policy not applied', d);
+      this.policyState = { ...this.policyState, applied: false, lastError: d.message };
+    }
+  }
+  private rendered: string | null = null;
+
+  usageSnapshot(): UsageSnapshot {
+    return this.usage?.snapshot() ?? { usedBytes: 0, allowanceBytes: this.ctx.config.cellular.allowanceMb * 1_000_000, usedPct: 0, cycleStart: 0 };
+  }
+
+  health(): Health {
+    if (!this.ctx || !this.ctx.config.cellular.enabled) return { status: 'disabled', summary: '4G disabled in config' };
+    const v = this.view;
+    const usage = this.usageSnapshot();
+    const details = {
+      modem: v.modem,
+      operator: v.operator,
+      accessTech: v.accessTech,
+      signal: { rsrp: v.signal?.rsrp ?? null, rsrq: v.signal?.rsrq ?? null, sinr: v.signal?.sinr ?? null, quality: v.quality },
+      usage,
+      reason: v.reason,
+      interface: v.bearer?.interface ?? null,
+      policy: { nonCritical: this.ctx.config.cellular.policy.nonCritical, ...this.policyState },
+      lines: summaryLines(v, usage, this.ctx.config.cellular.policy.nonCritical, this.policyState),
+    };
+    const status = v.modem === 'connected' ? 'ok' : v.modem === 'failed' ? 'failed' : 'degraded';
+    const summary =
+      v.modem === 'connected' ? `4G standby ready on ${v.operator ?? 'unknown operator'} (${formatBytes(usage.usedBytes)} used)` : `4G not ready: ${v.reason}`;
+    return { status, summary, details, since: this.since };
+  }
+}
