@@ -1,5 +1,6 @@
 import type { Config } from './config/schema.js';
 import type { Capability } from './core/capability.js';
+import { CellularCapability } from './cellular/cellular.js';
 import { TelemetryCapability } from './telemetry/telemetry.js';
 
 /**
@@ -9,6 +10,7 @@ import { TelemetryCapability } from './telemetry/telemetry.js';
 export function buildCapabilities(config: Config): Capability[] {
   void config;
   return [
+    new CellularCapability(),
     new TelemetryCapability(),
   ];
 }
