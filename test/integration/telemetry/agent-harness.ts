@@ -1,0 +1,46 @@
+/**
+ * A small agent process for the telemetry integration tests and the benchmark: the real Agent
+ * composition root (real ctx, real state db) running only the telemetry capability, plus an
+ * event generator. argv: CONFIG_JSON_PATH [--every MS] [--label L] [--count N]
+ * Prints `emitted <key>` after each bus event has been emitted (i.e. committed to the outbox).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Agent } from '../../../agent/src/agent.js';
+import { validateConfig } from '../../../agent/src/config/load.js';
+import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { every: { type: 'string', default: '0' }, label: { type: 'string', default: 'x' }, count: { type: 'string', default: '0' } },
+});
+const r = validateConfig(JSON.parse(readFileSync(positionals[0]!, 'utf8')));
+if (!r.ok) {
+  process.stderr.write(JSON.stringify(r.problems) + '\n');
+  process.exit(2);
+}
+const agent = new Agent({
+  config: r.config,
+  capabilities: () => [new TelemetryCapability()],
+  onReboot: async (reason) => {
+    process.stdout.write(`reboot ${reason}\n`);
+  },
+});
+await agent.start();
+process.stdout.write('ready\n');
+const every = Number(values.every);
+const count = Number(values.count);
+let n = 0;
+if (every > 0) {
+  const t = setInterval(() => {
+    const key = `${values.label}-${n}`;
+    agent.bus.emit('uplink.changed', { name: 'wan', from: 'up', to: 'down', reason: key, at: Date.now() });
+    process.stdout.write(`emitted ${key}\n`);
+    if (count && ++n >= count) clearInterval(t);
+    else if (!count) n++;
+  }, every);
+}
+const stop = () => void agent.stop('SIGTERM').then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+setInterval(() => {}, 1 << 30);
