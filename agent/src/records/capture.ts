@@ -3,7 +3,6 @@ import { Value } from '@sinclair/typebox/value';
 import { migrate, type Db } from '../core/db.js';
 import { AppError } from '../core/errors.js';
 import { ulid } from '../core/ids.js';
-import { Ms, Obj, Str } from '../config/types.js';
 
 /**
  * Offline capture: what clinicians and reception record while the clinical system is unreachable
@@ -24,18 +23,6 @@ declare module '../core/events.js' {
     'records.capture-state': { id: string; kind: CaptureKind; state: CaptureState; at: number };
   }
 }
-
-/** Config: records.capture (wired into records/config-schema.ts with one line). */
-export const CaptureSection = Obj(
-  {
-    upstreamUrl: Str('', 'Endpoint offline captures are POSTed to (JSON, Idempotency-Key header). Empty: keep them queued'),
-    authToken: Str('', 'Bearer token sent to the capture endpoint, when it needs one'),
-    timeoutMs: Ms(10_000, 'Per-request timeout when forwarding one capture', 100),
-    retryInitialMs: Ms(2_000, 'First retry delay after the endpoint was unreachable', 10),
-    retryMaxMs: Ms(300_000, 'Longest retry delay while the endpoint stays unreachable', 10),
-  },
-  'Offline capture store-and-forward',
-);
 
 export const CAPTURE_OWNER = 'records-capture';
 export const CaptureKinds = ['arrival', 'note', 'call'] as const;

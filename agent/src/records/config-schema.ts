@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Bool, Ms, Obj, Str } from '../config/types.js';
+import { CaptureSection } from './capture-config.js';
 
 /**
  * Records cache config. GP Connect identifies the consumer through the Spine Secure Proxy headers
@@ -50,4 +51,5 @@ export const RecordsSection = Obj({
   retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries per patient on a transient upstream error' }),
   gpconnect: GpConnect,
   dayList: DayList,
+  capture: CaptureSection,
 });
