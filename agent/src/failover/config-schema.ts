@@ -1,10 +1,14 @@
 import { Type } from '@sinclair/typebox';
-import { Ms, Obj } from '../config/types.js';
+import { Bool, Ms, Obj } from '../config/types.js';
 
 export const FailoverSection = Obj({
   holdDownMs: Ms(60_000, 'Primary must be clean this long before traffic fails back'),
-  maxHoldDownMs: Ms(900_000, 'Hold-down doubles per flap up to this'),
+  maxHoldDownMs: Ms(900_000, 'Hold-down doubles per flap (down transition in the last hour) up to this'),
   maxFailbacksPerHour: Type.Integer({ default: 2, minimum: 0 }),
+  reconcileMs: Ms(5_000, 'How often the actuator re-applies routes, rules and NAT (puts back hand-made changes)', 200),
+  manageRouting: Bool(true, 'Change kernel routing/NAT/conntrack; false = decide and report only'),
+  ruleBasePriority: Type.Integer({ default: 1000, minimum: 1, maximum: 32000, description: 'ip rule priority of the first uplink source rule' }),
+  nftTable: Type.String({ default: 'surgery_edge', pattern: '^[a-z][a-z0-9_]{0,30}$', description: 'nftables table (family ip) the agent owns for LAN NAT' }),
   lan: Obj({
     interface: Type.String({ default: 'lan0' }),
     subnet: Type.String({ default: '192.168.50.0/24' }),

@@ -4,7 +4,7 @@ import { Ms, Obj } from '../config/types.js';
 export const ProbeTarget = Type.Object(
   {
     kind: Type.Union([Type.Literal('icmp'), Type.Literal('tcp'), Type.Literal('http'), Type.Literal('dns')]),
-    host: Type.String({ minLength: 1, description: 'Address or name to probe (for dns: the resolver address)' }),
+    host: Type.String({ minLength: 1, description: 'Address to probe (for dns: the resolver address). Use addresses, not names: DNS may be the thing that is down' }),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     path: Type.Optional(Type.String({ description: 'http: request path' })),
     expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
@@ -20,15 +20,33 @@ export const UplinkSchema = Type.Object(
     kind: Type.Union([Type.Literal('wired'), Type.Literal('cellular'), Type.Literal('wifi')]),
     priority: Type.Integer({ minimum: 1, maximum: 99, description: 'Lower is preferred' }),
     table: Type.Integer({ minimum: 1, maximum: 252, description: 'Routing table id for this uplink' }),
-    gateway: Type.Optional(Type.String({ description: 'Next hop; discovered from the interface when absent' })),
+    gateway: Type.Optional(Type.String({ description: 'Next hop; when absent the default route is bound to the interface (point-to-point, e.g. raw-IP wwan)' })),
     probes: Obj({
-      intervalMs: Ms(500, 'Probe interval per target on the active and standby uplinks', 100),
-      timeoutMs: Ms(800, 'Probe timeout', 50),
-      window: Type.Integer({ default: 10, minimum: 3, maximum: 120, description: 'Samples in the sliding window per target' }),
-      targets: Type.Array(ProbeTarget, { default: [], description: 'Diverse targets; an uplink is judged on a quorum of them' }),
+      intervalMs: Ms(300, 'Probe interval per target on the active and standby uplinks', 100),
+      timeoutMs: Ms(600, 'Probe timeout', 50),
+      window: Type.Integer({ default: 20, minimum: 3, maximum: 120, description: 'Samples in the sliding window per target (loss and latency figures)' }),
+      allFailRun: Type.Integer({
+        default: 3,
+        minimum: 1,
+        maximum: 50,
+        description: 'Down at once when EVERY target has failed this many probes in a row (silent blackhole: fast)',
+      }),
+      quorumFailRun: Type.Integer({
+        default: 6,
+        minimum: 1,
+        maximum: 100,
+        description: 'Down when a majority of targets have failed this many probes in a row (some targets answering: slower, robust)',
+      }),
+      upRun: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'A target is healthy after this many successes in a row; up needs a majority healthy' }),
+      degradedLossPct: Type.Number({ default: 10, minimum: 0, maximum: 100, description: 'Up but windowed loss at or above this is reported degraded' }),
+      degradedLatencyMs: Ms(400, 'Up but median latency at or above this is reported degraded'),
+      targets: Type.Array(ProbeTarget, { default: [], description: 'Diverse targets; an uplink is judged on a quorum of them, never on one' }),
     }),
   },
   { additionalProperties: false },
 );
 
-export const UplinksSection = Type.Array(UplinkSchema, { default: [] });
+export const UplinksSection = Type.Array(UplinkSchema, {
+  default: [],
+  description: 'Uplinks in priority order (wired primary, 4G, Wi-Fi). Empty: the agent runs without failover',
+});

@@ -1,0 +1,97 @@
+import type { CommandRunner } from './command.js';
+
+/**
+ * iproute2 adapter, JSON in (`ip -j`), argv out (no shell). The fake for tests is
+ * test/helpers/fake-ip.ts, which keeps a tiny kernel model and prints the same JSON shapes.
+ */
+export interface IfaceInfo {
+  name: string;
+  adminUp: boolean;
+  /** LOWER_UP without NO-CARRIER: the cable/peer is there. */
+  carrier: boolean;
+  /** IPv4 addresses (local), first one is the primary. */
+  ipv4: string[];
+}
+
+export interface RouteEntry {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  metric?: number;
+  flags?: string[];
+}
+
+export interface RuleEntry {
+  priority: number;
+  src?: string;
+  table?: string;
+}
+
+interface RawAddr {
+  ifname: string;
+  flags?: string[];
+  addr_info?: { family: string; local: string }[];
+}
+
+export class IpAdapter {
+  constructor(
+    private readonly commands: CommandRunner,
+    private readonly timeoutMs = 3000,
+  ) {}
+
+  private async json<T>(args: string[]): Promise<T> {
+    const r = await this.commands.run('ip', ['-j', ...args], { timeoutMs: this.timeoutMs });
+    const text = r.stdout.trim();
+    return (text ? JSON.parse(text) : []) as T;
+  }
+
+  private async exec(args: string[]): Promise<void> {
+    await this.commands.run('ip', args, { timeoutMs: this.timeoutMs });
+  }
+
+  /** Every interface with its carrier and IPv4 addresses, in one `ip -j addr show`. */
+  async interfaces(): Promise<Map<string, IfaceInfo>> {
+    const raw = await this.json<RawAddr[]>(['addr', 'show']);
+    const out = new Map<string, IfaceInfo>();
+    for (const l of raw) {
+      const flags = l.flags ?? [];
+      out.set(l.ifname, {
+        name: l.ifname,
+        adminUp: flags.includes('UP'),
+        carrier: flags.includes('LOWER_UP') && !flags.includes('NO-CARRIER'),
+        ipv4: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+      });
+    }
+    return out;
+  }
+
+  defaultRoutes(table: number | 'main'): Promise<RouteEntry[]> {
+    return this.json<RouteEntry[]>(['route', 'show', 'table', String(table), 'default']);
+  }
+
+  /** `replace` is idempotent: it creates or overwrites the route with the same dst+metric. */
+  replaceDefault(table: number | 'main', dev: string, gateway: string | undefined): Promise<void> {
+    const via = gateway ? ['via', gateway, 'dev', dev, 'onlink'] : ['dev', dev];
+    return this.exec(['route', 'replace', 'default', ...via, 'table', String(table)]);
+  }
+
+  deleteDefault(table: number | 'main', route: RouteEntry): Promise<void> {
+    const args = ['route', 'del', 'default'];
+    if (route.gateway) args.push('via', route.gateway);
+    if (route.dev) args.push('dev', route.dev);
+    if (route.metric !== undefined) args.push('metric', String(route.metric));
+    return this.exec([...args, 'table', String(table)]);
+  }
+
+  rules(): Promise<RuleEntry[]> {
+    return this.json<RuleEntry[]>(['rule', 'show']);
+  }
+
+  addRule(priority: number, from: string, table: number): Promise<void> {
+    return this.exec(['rule', 'add', 'priority', String(priority), 'from', from, 'lookup', String(table)]);
+  }
+
+  deleteRule(priority: number): Promise<void> {
+    return this.exec(['rule', 'del', 'priority', String(priority)]);
+  }
+}

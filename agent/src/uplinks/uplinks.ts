@@ -1,0 +1,198 @@
+import type { Static } from '@sinclair/typebox';
+import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { TimerHandle } from '../core/clock.js';
+import { describeError } from '../core/errors.js';
+import type { UplinkState } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import { IpAdapter, type IfaceInfo } from '../platform/ip.js';
+import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
+import type { UplinkSchema } from './config-schema.js';
+import { UplinkDetector, type Verdict } from './detector.js';
+import { NetProber, type Prober } from './probes.js';
+
+export type UplinkConfig = Static<typeof UplinkSchema>;
+
+/** What failover and the status page see of one uplink. */
+export interface UplinkView {
+  name: string;
+  kind: UplinkConfig['kind'];
+  interface: string;
+  priority: number;
+  table: number;
+  gateway: string | undefined;
+  address: string | null;
+  carrier: boolean;
+  state: UplinkState;
+  since: number;
+  reason: string;
+  latencyMs: number | null;
+  lossPct: number | null;
+}
+
+interface Link {
+  cfg: UplinkConfig;
+  det: UplinkDetector;
+  address: string | null;
+  since: number;
+  timers: TimerHandle[];
+  inFlight: number[];
+}
+
+export interface UplinksDeps {
+  prober?: Prober;
+  monitor?: LinkMonitor;
+}
+
+/**
+ * Measures every uplink all the time (active and standby alike): probes leave from the uplink's
+ * own address so its `ip rule` sends them through its own table. Kernel carrier events count at
+ * once; everything else is judged by UplinkDetector on a quorum of targets.
+ */
+export class UplinksCapability implements Capability {
+  readonly name = 'uplinks';
+  private ctx!: Ctx;
+  private log!: Logger;
+  private links: Link[] = [];
+  private refreshTimer: TimerHandle | undefined;
+  private monitor: LinkMonitor | undefined;
+  private prober!: Prober;
+  private ip!: IpAdapter;
+  private stopped = false;
+
+  constructor(private readonly deps: UplinksDeps = {}) {}
+
+  async start(ctx: Ctx): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    this.stopped = false;
+    this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
+    this.ip = new IpAdapter(ctx.platform.commands);
+    const now = ctx.clock.now();
+    this.links = ctx.config.uplinks.map((cfg) => ({
+      cfg,
+      det: new UplinkDetector(cfg.probes.targets.length, cfg.probes),
+      address: null,
+      since: now,
+      timers: [],
+      inFlight: cfg.probes.targets.map(() => 0),
+    }));
+    if (!this.links.length) {
+      this.log.info('no uplinks configured; nothing to measure');
+      return;
+    }
+    await this.refresh();
+    this.monitor = this.deps.monitor ?? (ctx.platform.privileged ? new IpLinkMonitor() : undefined);
+    this.monitor?.start(
+      (e) => this.onLinkEvent(e),
+      (msg) => this.log.warn(msg),
+    );
+    this.refreshTimer = ctx.clock.setInterval(() => void this.refresh(), 2000);
+    for (const link of this.links) this.startProbes(link);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.monitor?.stop();
+    this.ctx?.clock.clearInterval(this.refreshTimer);
+    for (const l of this.links) for (const t of l.timers) this.ctx.clock.clearInterval(t);
+  }
+
+  views(): UplinkView[] {
+    return this.links.map((l) => ({
+      name: l.cfg.name,
+      kind: l.cfg.kind,
+      interface: l.cfg.interface,
+      priority: l.cfg.priority,
+      table: l.cfg.table,
+      gateway: l.cfg.gateway,
+      address: l.address,
+      carrier: l.det.hasCarrier,
+      state: l.det.current,
+      since: l.since,
+      reason: l.det.reason,
+      latencyMs: l.det.latencyMs(),
+      lossPct: l.det.lossPct(),
+    }));
+  }
+
+  health(): Health {
+    const v = this.views();
+    if (!v.length) return { status: 'disabled', summary: 'no uplinks configured', details: { uplinks: [], lines: [] } };
+    const up = v.filter((u) => u.state === 'up' || u.state === 'degraded');
+    const status = up.length === v.length ? 'ok' : up.length ? 'degraded' : 'failed';
+    const lines = v.map((u) => `${u.name} (${u.interface}): ${u.state} - ${u.reason}`);
+    return { status, summary: `${up.length}/${v.length} uplinks usable`, details: { uplinks: v, lines } };
+  }
+
+  /** Staggered per-target timers: probes of one uplink never fire in a burst. */
+  private startProbes(link: Link): void {
+    const { intervalMs, timeoutMs, targets } = link.cfg.probes;
+    const maxInFlight = Math.ceil(timeoutMs / intervalMs) + 1;
+    targets.forEach((target, i) => {
+      const offset = Math.floor((intervalMs * i) / targets.length);
+      const kick = this.ctx.clock.setTimeout(() => {
+        if (this.stopped) return;
+        const tick = () => {
+          if (!link.address || !link.det.hasCarrier || link.inFlight[i]! >= maxInFlight) return;
+          link.inFlight[i]!++;
+          const src = { address: link.address, iface: link.cfg.interface };
+          this.prober.probe(target, src, timeoutMs).then(
+            (r) => {
+              link.inFlight[i]!--;
+              if (this.stopped || src.address !== link.address) return;
+              this.apply(link, link.det.record(i, r.ok, r.rttMs));
+            },
+            (e: unknown) => {
+              link.inFlight[i]!--;
+              this.log.warn('probe threw', { uplink: link.cfg.name, ...describeError(e) });
+            },
+          );
+        };
+        tick();
+        link.timers.push(this.ctx.clock.setInterval(tick, intervalMs));
+      }, offset);
+      link.timers.push(kick);
+    });
+  }
+
+  private onLinkEvent(e: LinkEvent): void {
+    const link = this.links.find((l) => l.cfg.interface === e.ifname);
+    if (!link) return;
+    this.apply(link, link.det.setCarrier(e.carrier));
+  }
+
+  /** Addresses and carrier from `ip -j addr`; the safety net under the netlink monitor. */
+  private async refresh(): Promise<void> {
+    let ifaces: Map<string, IfaceInfo>;
+    try {
+      ifaces = await this.ip.interfaces();
+    } catch (e) {
+      this.log.warn('could not read interfaces; keeping last known', describeError(e));
+      return;
+    }
+    if (this.stopped) return;
+    for (const link of this.links) {
+      const info = ifaces.get(link.cfg.interface);
+      const address = info?.ipv4[0] ?? null;
+      if (address !== link.address) {
+        this.log.info(address ? 'uplink address' : 'uplink has no address', { uplink: link.cfg.name, address });
+        link.address = address;
+        if (!address) this.apply(link, link.det.markUnavailable(info ? 'no IPv4 address' : `interface ${link.cfg.interface} missing`));
+      }
+      const carrier = Boolean(info?.carrier);
+      if (carrier !== link.det.hasCarrier) this.apply(link, link.det.setCarrier(carrier));
+    }
+  }
+
+  private last = new Map<string, UplinkState>();
+  private apply(link: Link, v: Verdict): void {
+    const prev = this.last.get(link.cfg.name) ?? 'unknown';
+    if (v.state === prev) return;
+    this.last.set(link.cfg.name, v.state);
+    const at = this.ctx.clock.now();
+    link.since = at;
+    const level = v.state === 'down' ? 'warn' : 'info';
+    this.log[level](`uplink ${link.cfg.name} ${prev} -> ${v.state}`, { uplink: link.cfg.name, reason: v.reason });
+    this.ctx.bus.emit('uplink.changed', { name: link.cfg.name, from: prev, to: v.state, reason: v.reason, at });
+  }
+}
