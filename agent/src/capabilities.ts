@@ -1,6 +1,7 @@
 import type { Config } from './config/schema.js';
 import type { Capability } from './core/capability.js';
 import { CellularCapability } from './cellular/cellular.js';
+import { WifiCapability } from './wifi/wifi.js';
 import { TelemetryCapability } from './telemetry/telemetry.js';
 
 /**
@@ -11,6 +12,7 @@ export function buildCapabilities(config: Config): Capability[] {
   void config;
   return [
     new CellularCapability(),
+    new WifiCapability(),
     new TelemetryCapability(),
   ];
 }
