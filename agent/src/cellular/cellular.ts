@@ -258,6 +258,12 @@ export class CellularCapability implements Capability {
   /** Installs (or re-installs when missing / changed) the 4G policy table. Never throws. */
   private async applyPolicy(resolve: boolean): Promise<void> {
     const pc = this.ctx.config.cellular.policy;
+    const cfg = this.ctx.config.cellular;
+    if (!cfg.interface && !this.ctx.config.uplinks.some((u) => u.name === cfg.uplink)) {
+      // No cellular interface configured: never guess one and install rules on a host we do not own.
+      this.policyState = { applied: false, lastError: 'no cellular uplink configured', critical: pc.critical.length };
+      return;
+    }
     if (!this.ctx.platform.privileged) {
       this.policyState = { applied: false, lastError: 'not privileged: 4G policy not installed', critical: pc.critical.length };
       return;

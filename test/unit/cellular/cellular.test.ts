@@ -63,6 +63,7 @@ describe('cellular capability', () => {
     assert.deepEqual(seen.map((e) => e.modem), ['connected']);
     assert.ok(h.runner.callsTo('mmcli').some((c) => c.args.includes('--signal-setup=30')));
     assert.equal(connects(h).length, 0, 'a connected modem is left alone');
+    assert.equal(h.runner.callsTo('nft').length, 0, 'no cellular uplink configured: no rules installed');
   });
 
   it('treats "connected" without a working bearer as not connected and reconnects', async () => {
