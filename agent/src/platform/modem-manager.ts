@@ -157,7 +157,8 @@ export class ModemManager {
   ) {}
 
   private async mmcli(args: string[], timeoutMs = this.timeoutMs): Promise<string> {
-    const r = await this.commands.run(this.bin, args, { timeoutMs, allowFailure: true });
+    // C locale: decimal points, untranslated error text (classify() matches the English messages).
+    const r = await this.commands.run(this.bin, args, { timeoutMs, allowFailure: true, env: { LC_ALL: 'C' } });
     if (r.code !== 0) {
       const kind = classify(r.stderr);
       const msg = r.stderr.trim().slice(0, 200) || `exit ${r.code}`;
