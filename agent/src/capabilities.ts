@@ -1,8 +1,12 @@
 import type { Config } from './config/schema.js';
 import type { Capability } from './core/capability.js';
+import { UplinksCapability } from './uplinks/uplinks.js';
+import { FailoverCapability } from './failover/failover.js';
 import { CellularCapability } from './cellular/cellular.js';
 import { WifiCapability } from './wifi/wifi.js';
 import { TelemetryCapability } from './telemetry/telemetry.js';
+import { DrillsCapability } from './drills/drills.js';
+import { StatusCapability } from './status/status.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -11,8 +15,12 @@ import { TelemetryCapability } from './telemetry/telemetry.js';
 export function buildCapabilities(config: Config): Capability[] {
   void config;
   return [
+    new UplinksCapability(),
     new CellularCapability(),
     new WifiCapability(),
+    new FailoverCapability(),
     new TelemetryCapability(),
+    new DrillsCapability(),
+    new StatusCapability(), // last: builds the web server from every capability's routes
   ];
 }

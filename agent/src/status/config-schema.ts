@@ -43,9 +43,8 @@ export const StatusSection = Obj({
   }),
   drills: Obj({
     enabled: Bool(true, 'Run the scheduled drill'),
-    weekday: Type.Integer({ default: 0, minimum: 0, maximum: 6, description: 'Day of the week (0 = Sunday), local time' }),
+    weekday: Type.Integer({ default: 0, minimum: -1, maximum: 6, description: 'Day of the week (0 = Sunday, 6 = Saturday; -1 = every day), local time' }),
     time: Type.String({ default: '06:30', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'Quiet time of day, local HH:MM' }),
-    everyDays: Type.Integer({ default: 7, minimum: 1, maximum: 31, description: 'Run every N days (7 = weekly)' }),
     stepTimeoutMs: Ms(60_000, 'A step taking longer than this fails', 1000),
     keep: Type.Integer({ default: 200, minimum: 1, description: 'Drill results kept in the state db' }),
   }),

@@ -1,0 +1,125 @@
+import type { Health } from '../core/capability.js';
+import type { SystemHealth } from '../telemetry/contract.js';
+import { escapeHtml as e } from './html.js';
+import { details, ICONS, localTime, type FailoverDetails, type PracticeState, type TimeFormat } from './state.js';
+
+/**
+ * Server-rendered cards. The live update pushes this same HTML over SSE, so there is one
+ * renderer and the browser script stays a few lines. Known capabilities get a tailored card;
+ * every other capability gets the generic card (summary + lines), so a new capability shows up
+ * without touching this file.
+ */
+interface CellularDetails {
+  modem: string;
+  operator: string | null;
+  accessTech: string | null;
+  signal: { rsrp: number | null; rsrq: number | null; sinr: number | null; quality: number | null };
+  usage: { usedBytes: number; allowanceBytes: number; usedPct: number };
+}
+interface TelemetryDetails {
+  connected: boolean;
+  broker: string | null;
+  outboxDepth: number;
+  lastPublishAt: number | null;
+}
+interface DrillsDetails {
+  last: { id: string; at: number; passed: boolean; steps: { name: string; passed: boolean; detail: string }[] } | null;
+  next: number | null;
+  running: boolean;
+}
+
+const STATUS_WORD: Record<string, string> = { ok: 'OK', degraded: 'Warning', failed: 'Failed', starting: 'Starting', stopped: 'Stopped', disabled: 'Off' };
+const UPLINK_WORD: Record<string, string> = { up: 'Up', degraded: 'Unreliable', down: 'Down', unknown: 'Checking' };
+
+const gb = (b: number) => (b / 1e9).toFixed(b < 1e10 ? 2 : 1) + ' GB';
+const num = (v: number | null | undefined, unit: string, dp = 0) => (v === null || v === undefined ? '—' : `${v.toFixed(dp)} ${unit}`);
+
+function card(id: string, title: string, status: string | undefined, body: string): string {
+  const badge = status ? `<span class="badge b-${e(status)}">${e(STATUS_WORD[status] ?? status)}</span>` : '';
+  return `<section class="card" aria-labelledby="c-${e(id)}"><h2 id="c-${e(id)}">${e(title)} ${badge}</h2>${body}</section>`;
+}
+
+function lines(h: Health): string {
+  const ls = (h.details?.lines as string[] | undefined) ?? [];
+  return `<p>${e(h.summary)}</p>${ls.length ? `<ul>${ls.map((l) => `<li>${e(l)}</li>`).join('')}</ul>` : ''}`;
+}
+
+function uplinksCard(h: Health, cell: CellularDetails | undefined, fmt: TimeFormat): string {
+  const fo = details<FailoverDetails>(h)!;
+  const rows = fo.uplinks
+    .map((u) => {
+      const active = u.name === fo.active ? ' <strong>(in use)</strong>' : '';
+      let extra = '';
+      if (u.kind === 'cellular' && cell) {
+        const s = cell.signal;
+        extra = `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
+      }
+      return `<tr><th scope="row">${e(u.name)}${active}<br><span class="muted">${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
+<td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td><td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`;
+    })
+    .join('');
+  const forced = fo.forced?.uplink ? `<p>Maintenance: forced onto <strong>${e(fo.forced.uplink)}</strong> until ${e(fmt(fo.forced.until))}</p>` : '';
+  return card(
+    'uplinks',
+    'Internet connections',
+    h.status,
+    `${forced}<table><thead><tr><th scope="col">Link</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">Loss</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table>`,
+  );
+}
+
+function telemetryCard(h: Health, fmt: TimeFormat): string {
+  const t = details<TelemetryDetails>(h);
+  if (!t) return card('telemetry', 'ICB reporting', h.status, lines(h));
+  return card(
+    'telemetry',
+    'ICB reporting',
+    h.status,
+    `<p>Broker ${t.connected ? 'connected' : 'not connected'}${t.broker ? ` (${e(t.broker)})` : ''}. Outbox: ${t.outboxDepth} message${t.outboxDepth === 1 ? '' : 's'} waiting${t.lastPublishAt ? `; last sent ${e(fmt(t.lastPublishAt))}` : ''}.</p>`,
+  );
+}
+
+function drillsCard(h: Health, fmt: TimeFormat): string {
+  const d = details<DrillsDetails>(h);
+  if (!d) return card('drills', 'Backup drills', h.status, lines(h));
+  const last = d.last
+    ? `<p>Last drill ${e(new Date(d.last.at).toLocaleDateString('en-GB'))} ${e(fmt(d.last.at))}: <strong>${d.last.passed ? 'PASSED' : 'FAILED'}</strong></p>
+<ul>${d.last.steps.map((s) => `<li>${s.passed ? '✔ passed' : '✖ FAILED'}: ${e(s.name)} - ${e(s.detail)}</li>`).join('')}</ul>`
+    : '<p>No drill has run yet.</p>';
+  const next = d.next ? `<p class="muted">Next scheduled: ${e(new Date(d.next).toLocaleDateString('en-GB', { weekday: 'long' }))} ${e(fmt(d.next))}</p>` : '';
+  return card('drills', 'Backup drills', h.status, `${d.running ? '<p><strong>A drill is running now…</strong></p>' : ''}${last}${next}`);
+}
+
+function boxCard(box: SystemHealth | null): string {
+  if (!box) return card('box', 'This appliance', undefined, '<p>Reading…</p>');
+  const disk = box.disks.map((d) => `${e(d.mount)} ${d.usedPct}% used`).join(', ') || '—';
+  const throttle = box.throttled?.underVoltageNow ? '<li class="error">Power supply too weak (under-voltage)</li>' : '';
+  return card(
+    'box',
+    'This appliance',
+    undefined,
+    `<ul><li>CPU ${num(box.cpuLoadPct, '%')}</li><li>Memory ${num(box.memUsedPct, '%')} used</li><li>Disk ${disk}</li><li>Temperature ${num(box.cpuTempC, '°C', 1)}</li>${throttle}</ul>`,
+  );
+}
+
+export function renderState(st: PracticeState): string {
+  return `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="text">${e(st.text)}</span>`;
+}
+
+export function renderNotes(st: PracticeState): string {
+  return st.notes.map((n) => `<li>${e(n)}</li>`).join('');
+}
+
+export function renderCards(health: Record<string, Health>, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
+  const out: string[] = [];
+  const cell = details<CellularDetails>(health.cellular);
+  if (health.failover && Array.isArray(details<FailoverDetails>(health.failover)?.uplinks)) out.push(uplinksCard(health.failover, cell, fmt));
+  if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));
+  if (health.drills) out.push(drillsCard(health.drills, fmt));
+  for (const [name, h] of Object.entries(health)) {
+    if (['failover', 'telemetry', 'drills', 'status'].includes(name)) continue;
+    if (name === 'failover') continue;
+    out.push(card(name, name.charAt(0).toUpperCase() + name.slice(1), h.status, lines(h)));
+  }
+  out.push(boxCard(box));
+  return out.join('\n');
+}

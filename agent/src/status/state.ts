@@ -1,0 +1,100 @@
+import type { Health } from '../core/capability.js';
+
+/**
+ * The one plain-English line a receptionist reads, derived only from capabilities' health()
+ * details (shapes in the cross-helper contract). Level drives colour, icon and LED; the text
+ * alone carries the meaning (colour is never the only signal).
+ */
+export type StateLevel = 'normal' | 'attention' | 'backup' | 'offline' | 'unknown';
+
+export interface PracticeState {
+  level: StateLevel;
+  text: string;
+  /** Epoch ms the current state began, when known. */
+  since: number | null;
+  /** Secondary plain lines shown under the state line ("4G backup not available", ...). */
+  notes: string[];
+}
+
+export interface FailoverDetails {
+  active: string | null;
+  since: number | null;
+  reason?: string;
+  forced?: { uplink: string | null; until: number };
+  uplinks: Array<{ name: string; kind: 'wired' | 'cellular' | 'wifi'; interface?: string; state: string; latencyMs: number | null; lossPct: number | null; since?: number; reason?: string }>;
+}
+
+export interface RecordsDetails {
+  asOf: number | null;
+  stale: boolean;
+  locked?: boolean;
+  patients?: number;
+}
+
+export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?' };
+
+export type TimeFormat = (epochMs: number) => string;
+
+/** Local wall-clock HH:MM (the box's time zone is the practice's). */
+export const localTime: TimeFormat = (t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false });
+
+const BACKUP_NAME: Record<string, string> = { cellular: '4G backup', wifi: 'Wi-Fi backup', wired: 'backup line' };
+
+export function details<T>(h: Health | undefined): T | undefined {
+  return h?.details as T | undefined;
+}
+
+export function deriveState(health: Record<string, Health>, fmt: TimeFormat = localTime): PracticeState {
+  const notes: string[] = [];
+  const fo = details<FailoverDetails>(health.failover);
+  const rec = details<RecordsDetails>(health.records);
+  const recordsNote = (): string | null => {
+    if (!rec || rec.asOf === null || rec.asOf === undefined) return null;
+    return `records cache available, as of ${fmt(rec.asOf)}`;
+  };
+
+  for (const [name, h] of Object.entries(health)) {
+    if (h.status === 'failed') notes.push(`${name}: ${h.summary}`);
+  }
+  const drill = details<{ last: { passed: boolean; steps: { name: string; passed: boolean }[] } | null }>(health.drills)?.last;
+  if (drill && !drill.passed) {
+    const failed = drill.steps.find((st) => !st.passed);
+    notes.push(`Last backup drill failed${failed ? `: ${failed.name}` : ''}`);
+  }
+  if (rec?.stale && rec.asOf) notes.push(`Records cache is out of date (as of ${fmt(rec.asOf)})`);
+
+  if (!fo || !Array.isArray(fo.uplinks)) {
+    return { level: 'unknown', text: 'Checking connections…', since: null, notes };
+  }
+  if (fo.forced && fo.forced.uplink) notes.push(`Maintenance: traffic forced onto ${fo.forced.uplink} until ${fmt(fo.forced.until)}`);
+
+  if (fo.active === null) {
+    if (fo.uplinks.every((u) => u.state === 'unknown')) return { level: 'unknown', text: 'Checking connections…', since: fo.since, notes };
+    const r = recordsNote();
+    const since = fo.since ? ` since ${fmt(fo.since)}` : '';
+    return { level: 'offline', text: r ? `Offline - ${r}` : `Offline - no internet connection${since}`, since: fo.since, notes };
+  }
+
+  const active = fo.uplinks.find((u) => u.name === fo.active);
+  const primary = [...fo.uplinks].find((u) => u.kind === 'wired') ?? fo.uplinks[0];
+  if (active && primary && active.name !== primary.name) {
+    const backup = BACKUP_NAME[active.kind] ?? `backup (${active.name})`;
+    const since = fo.since ? ` since ${fmt(fo.since)}` : '';
+    const forced = fo.forced?.uplink === active.name;
+    return {
+      level: 'backup',
+      text: forced ? `Maintenance - running on ${backup}${since}` : `Internet down - running on ${backup}${since}`,
+      since: fo.since,
+      notes,
+    };
+  }
+
+  // On the primary: normal, unless a backup would not be there when needed.
+  for (const u of fo.uplinks) {
+    if (u.name === fo.active) continue;
+    if (u.state === 'down') notes.unshift(`${BACKUP_NAME[u.kind] ?? u.name} not available`);
+  }
+  if (active && active.state === 'degraded') notes.unshift(`Internet connection is unreliable (${active.name})`);
+  const level: StateLevel = notes.length ? 'attention' : 'normal';
+  return { level, text: level === 'normal' ? 'All systems normal' : `Internet working - ${notes[0]!}`, since: fo.since, notes };
+}

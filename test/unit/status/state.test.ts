@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deriveState } from '../../../agent/src/status/state.js';
+import { cellularHealth, failoverHealth, recordsHealth, telemetryHealth } from './fixtures.js';
+
+// Fixed formatter: the derivation is tested, not the host's time zone.
+const fmt = (t: number) => new Date(t).toISOString().slice(11, 16);
+const T1042 = Date.parse('2026-11-27T10:42:00Z');
+const T1030 = Date.parse('2026-11-27T10:30:00Z');
+
+describe('state line', () => {
+  it('normal: on the wired primary with the 4G backup healthy', () => {
+    const s = deriveState({ failover: failoverHealth('wan', T1042, 'up', 'up'), cellular: cellularHealth(), telemetry: telemetryHealth() }, fmt);
+    assert.equal(s.level, 'normal');
+    assert.equal(s.text, 'All systems normal');
+  });
+
+  it('backup: running on 4G, with the time it started', () => {
+    const s = deriveState({ failover: failoverHealth('lte', T1042, 'down', 'up'), records: recordsHealth(T1030) }, fmt);
+    assert.equal(s.level, 'backup');
+    assert.equal(s.text, 'Internet down - running on 4G backup since 10:42');
+  });
+
+  it('offline: no uplink, records cache available as of its sync time', () => {
+    const s = deriveState({ failover: failoverHealth(null, T1042, 'down', 'down'), records: recordsHealth(T1030) }, fmt);
+    assert.equal(s.level, 'offline');
+    assert.equal(s.text, 'Offline - records cache available, as of 10:30');
+  });
+
+  it('offline without a records cache says since when', () => {
+    const s = deriveState({ failover: failoverHealth(null, T1042, 'down', 'down') }, fmt);
+    assert.equal(s.text, 'Offline - no internet connection since 10:42');
+  });
+
+  it('attention: on primary but the 4G backup is down', () => {
+    const s = deriveState({ failover: failoverHealth('wan', T1042, 'up', 'down') }, fmt);
+    assert.equal(s.level, 'attention');
+    assert.equal(s.text, 'Internet working - 4G backup not available');
+  });
+
+  it('attention when the last drill failed, naming the step', () => {
+    const drills = { status: 'degraded' as const, summary: 'x', details: { last: { passed: false, steps: [{ name: 'lte end-to-end', passed: false }] }, next: null, running: false, lines: [] } };
+    const s = deriveState({ failover: failoverHealth('wan', T1042, 'up', 'up'), drills }, fmt);
+    assert.equal(s.level, 'attention');
+    assert.match(s.text, /Last backup drill failed: lte end-to-end/);
+  });
+
+  it('unknown while failover is absent or every uplink is still unknown', () => {
+    assert.equal(deriveState({}, fmt).level, 'unknown');
+    assert.equal(deriveState({ failover: failoverHealth(null, null, 'unknown', 'unknown') }, fmt).level, 'unknown');
+  });
+
+  it('maintenance: forced onto 4G is not reported as an outage', () => {
+    const h = failoverHealth('lte', T1042, 'up', 'up');
+    (h.details as Record<string, unknown>).forced = { uplink: 'lte', until: T1042 + 3600_000 };
+    const s = deriveState({ failover: h }, fmt);
+    assert.equal(s.level, 'backup');
+    assert.equal(s.text, 'Maintenance - running on 4G backup since 10:42');
+    assert.ok(s.notes.some((n) => n.includes('until 11:42')));
+  });
+});

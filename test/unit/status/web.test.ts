@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { createUser } from '../../../agent/src/auth/index.js';
+import { systemClock } from '../../../agent/src/core/clock.js';
+import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
+import { StatusCapability } from '../../../agent/src/status/status.js';
+import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
+import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from './fixtures.js';
+
+const PW = 'correct horse battery';
+
+describe('status web (inject + one real socket for SSE)', () => {
+  let ctx: TestCtx;
+  let status: StatusCapability;
+  let app: FastifyInstance;
+  let failover: FakeFailover;
+  let reboots: string[] = [];
+  let drillRuns = 0;
+
+  before(async () => {
+    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000 } } });
+    failover = new FakeFailover(() => ctx.bus);
+    const drills = new FakeCap('drills', { status: 'ok', summary: 'no drill yet', details: { last: null, next: null, running: false, lines: [] } });
+    Object.assign(drills, {
+      runNow: async () => {
+        drillRuns++;
+        return { id: 'd1', at: 1, passed: true, steps: [] };
+      },
+      history: () => [],
+    });
+    status = new StatusCapability({ systemInfo: new FakeSystemInfo() });
+    const caps = [
+      new FakeCap('cellular', cellularHealth()),
+      failover,
+      new FakeCap('records', recordsHealth(Date.parse('2026-11-27T10:30:00Z'))),
+      new FakeCap('telemetry', telemetryHealth()),
+      new FakeCap('telephony', { status: 'ok', summary: 'SIP trunk registered', details: { lines: ['3 phones registered'] } }),
+      drills,
+      status,
+    ];
+    ctx.capabilities = registry(caps);
+    ctx.control = { ...ctx.control, reboot: async (r: string) => void reboots.push(r) };
+    createUser(ctx.db, 'admin', PW, 'admin');
+    createUser(ctx.db, 'rec', PW, 'reception');
+    await status.start(ctx);
+    app = status.webApp!;
+  });
+  after(async () => {
+    await status.stop();
+    ctx.cleanup();
+  });
+
+  async function login(u: string) {
+    const r = await app.inject({ method: 'POST', url: '/login', payload: { username: u, password: PW } });
+    assert.equal(r.statusCode, 200);
+    return { cookie: String(r.headers['set-cookie']).split(';')[0]!, csrf: r.json().csrf as string };
+  }
+
+  it('serves an accessible page with the state line, cards for every capability, no external assets, under 150 KB', async () => {
+    const r = await app.inject({ url: '/' });
+    assert.equal(r.statusCode, 200);
+    const html = r.body;
+    assert.match(html, /<main id="main">/);
+    assert.match(html, /role="status" aria-live="polite"/);
+    assert.match(html, /All systems normal/);
+    assert.match(html, /<html lang="en-GB">/);
+    for (const title of ['Internet connections', 'ICB reporting', 'Telephony', 'Records', 'Cellular', 'This appliance', 'Backup drills']) assert.ok(html.includes(title), title);
+    assert.match(html, /Signal -95 dBm \(70%\)/);
+    assert.match(html, /data 1\.20 GB of 20\.0 GB/);
+    assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, 'nothing fetched from another host');
+    const js = await app.inject({ url: '/assets/status.js' });
+    assert.equal(js.statusCode, 200);
+    assert.ok(r.rawPayload.length + js.rawPayload.length < 150 * 1024, `first load ${r.rawPayload.length + js.rawPayload.length} bytes`);
+  });
+
+  it('/api/status returns the derived state and every capability', async () => {
+    const j = (await app.inject({ url: '/api/status' })).json();
+    assert.equal(j.state.level, 'normal');
+    assert.equal(j.capabilities.failover.details.active, 'wan');
+    assert.equal(j.box.memUsedPct, 40);
+  });
+
+  it('/metrics is valid Prometheus text with the right values', async () => {
+    const r = await app.inject({ url: '/metrics' });
+    assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    const declared = new Set<string>();
+    for (const line of r.body.trimEnd().split('\n')) {
+      const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
+      if (t) {
+        assert.ok(!declared.has(t[1]!), `TYPE once per family: ${t[1]}`);
+        declared.add(t[1]!);
+        continue;
+      }
+      if (line.startsWith('# HELP ')) continue;
+      const m = /^([a-z_:][a-z0-9_:]*)(\{([a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?)$/.exec(line);
+      assert.ok(m, `bad sample line: ${line}`);
+      assert.ok(declared.has(m[1]!), `sample before its TYPE: ${line}`);
+    }
+    assert.match(r.body, /^surgery_edge_uplink_active\{uplink="wan",kind="wired"\} 1$/m);
+    assert.match(r.body, /^surgery_edge_practice_state\{state="normal"\} 1$/m);
+    assert.match(r.body, /^surgery_edge_cellular_data_used_bytes 1200000000$/m);
+    assert.match(r.body, /^surgery_edge_telemetry_outbox_depth 3$/m);
+  });
+
+  it('admin actions: 401 signed out, 403 for reception or without CSRF, work for admin with CSRF', async () => {
+    const body = { uplink: 'lte', minutes: 30 };
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', payload: body })).statusCode, 401);
+    const rec = await login('rec');
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: rec.cookie, 'x-csrf-token': rec.csrf }, payload: body })).statusCode, 403);
+    const adm = await login('admin');
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie }, payload: body })).statusCode, 403);
+    assert.equal(failover.forced.length, 0);
+    const ok = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: body });
+    assert.equal(ok.statusCode, 200);
+    assert.deepEqual(failover.forced, [{ uplink: 'lte', ms: 30 * 60_000 }]);
+    const bad = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: { uplink: 'nope', minutes: 30 } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().message, /wan, lte/);
+    const badMin = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: { uplink: 'lte', minutes: 99999 } });
+    assert.equal(badMin.statusCode, 400);
+    const drill = await app.inject({ method: 'POST', url: '/api/actions/drill', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf } });
+    assert.equal(drill.statusCode, 200);
+    assert.equal(drillRuns, 1);
+    const form = await app.inject({
+      method: 'POST',
+      url: '/api/actions/reboot',
+      headers: { cookie: adm.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `_csrf=${encodeURIComponent(adm.csrf)}&confirm=yes`,
+    });
+    assert.equal(form.statusCode, 303);
+    await ctx.bus.waitFor('failover.switched', () => false, 400).catch(() => {}); // let the 200 ms reboot timer fire
+    assert.deepEqual(reboots, ['status page (admin)']);
+    const page = await app.inject({ url: '/', headers: { cookie: adm.cookie } });
+    assert.match(page.body, /Run a drill now/);
+    assert.match(page.body, new RegExp(`name="_csrf" value="${adm.csrf}"`));
+  });
+
+  it('bad input: malformed, oversized, wrong type -> clear 4xx, logged, still serving', async () => {
+    const adm = await login('admin');
+    const h = { cookie: adm.cookie, 'x-csrf-token': adm.csrf, 'content-type': 'application/json' };
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: '{"uplink":' })).statusCode, 400);
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: JSON.stringify({ pad: 'x'.repeat(100_000) }) })).statusCode, 413);
+    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: '[1,2,3]' })).statusCode, 400);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/nothing-here' })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'GET', url: '/?msg=<script>alert(1)</script>' })).body.includes('<script>alert'), false);
+    assert.ok(ctx.logged.some((e) => e.msg === 'request refused' && e.status === 413));
+    assert.equal((await app.inject({ url: '/api/status' })).statusCode, 200);
+  });
+
+  it('pushes a new state over SSE when failover switches', async () => {
+    const frames: string[] = [];
+    const port = status.port!;
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/api/events' });
+    const got = new Promise<void>((resolve, reject) => {
+      req.on('response', (res) => {
+        assert.match(String(res.headers['content-type']), /text\/event-stream/);
+        assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
+        res.setEncoding('utf8');
+        let buf = '';
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const data = /^data: (.*)$/m.exec(frame)?.[1];
+            if (!data) continue;
+            frames.push(data);
+            if (frames.length === 1) failover.switchTo('lte', Date.now(), 'down', 'up');
+            if (JSON.parse(data).level === 'backup') resolve();
+          }
+        });
+      });
+      req.on('error', reject);
+    });
+    req.end();
+    const t0 = Date.now();
+    await got;
+    assert.ok(Date.now() - t0 < 2000, 'pushed within 2 s');
+    const last = JSON.parse(frames.at(-1)!);
+    assert.match(last.text, /^Internet down - running on 4G backup since \d\d:\d\d$/);
+    assert.match(last.cardsHtml, /lte <strong>\(in use\)<\/strong>/);
+    req.destroy();
+    failover.switchTo('wan', Date.now(), 'up', 'up');
+  });
+});
