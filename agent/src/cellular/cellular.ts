@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError, isAppError } from '../core/errors.js';
 import { Backoff } from '../core/retry.js';
@@ -284,6 +284,37 @@ export class CellularCapability implements Capability {
     }
   }
   private rendered: string | null = null;
+
+  /**
+   * Weekly drill: the standby must be genuinely ready (fresh poll, bearer with an address) and the
+   * 4G policy installed. Whether it carries traffic end to end is failover's drill step.
+   */
+  drillSteps(): DrillStep[] {
+    if (!this.ctx?.config.cellular.enabled) return [];
+    return [
+      {
+        name: '4G modem on warm standby',
+        run: async () => {
+          await this.pollNow();
+          const v = this.view;
+          const figures: Record<string, number> = {};
+          if (v.signal?.rsrp != null) figures.rsrpDbm = v.signal.rsrp;
+          if (v.signal?.sinr != null) figures.sinrDb = v.signal.sinr;
+          if (v.quality != null) figures.qualityPct = v.quality;
+          figures.usedPct = this.usageSnapshot().usedPct;
+          // Only a policy that could be installed is required (a cellular interface and privileges);
+          // otherwise health() lines already say "NOT applied" and why.
+          const cfg = this.ctx.config.cellular;
+          const applicable = cfg.policy.enabled && this.ctx.platform.privileged && (Boolean(cfg.interface) || this.ctx.config.uplinks.some((u) => u.name === cfg.uplink));
+          const policyOk = !applicable || this.policyState.applied;
+          const passed = v.modem === 'connected' && policyOk;
+          const detail =
+            v.modem !== 'connected' ? `modem ${v.modem}: ${v.reason}` : !policyOk ? `4G policy not applied: ${this.policyState.lastError ?? 'unknown'}` : `connected on ${v.operator ?? '?'} (${v.accessTech ?? '?'})`;
+          return { passed, detail, figures };
+        },
+      },
+    ];
+  }
 
   usageSnapshot(): UsageSnapshot {
     return this.usage?.snapshot() ?? { usedBytes: 0, allowanceBytes: this.ctx.config.cellular.allowanceMb * 1_000_000, usedPct: 0, cycleStart: 0 };

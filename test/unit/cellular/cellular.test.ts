@@ -194,3 +194,41 @@ describe('cellular capability', () => {
     assert.equal(h.runner.calls.length, 0);
   });
 });
+
+describe('cellular drill step', () => {
+  it('passes only when the standby is connected (and the policy is in when configured)', async () => {
+    const h = harness({ state: 'registered', bearer: null, connectFails: 100 });
+    try {
+      await h.cap.start(h.ctx);
+      await h.clock.advance(1);
+      const [step] = h.cap.drillSteps();
+      assert.ok(step);
+      const failing = await step.run();
+      assert.equal(failing.passed, false);
+      assert.match(failing.detail, /modem registered/);
+      h.state.connectFails = 0;
+      for (let i = 0; i < 20 && h.cap.state.modem !== 'connected'; i++) await h.clock.advance(5_000);
+      const ok = await step.run();
+      assert.equal(ok.passed, true, ok.detail);
+      assert.equal(ok.figures?.rsrpDbm, -97);
+      if (h.ctx.platform.privileged) {
+        // With a cellular uplink configured the policy is required: a failing nft fails the drill.
+        const p = harness({}, { uplinks: [{ name: '4g', interface: 'lbwwan0', kind: 'cellular', priority: 2, table: 102 }] });
+        p.runner.on('nft', () => ({ code: 1, stderr: 'Error: Could not process rule: Operation not supported' }));
+        try {
+          await p.cap.start(p.ctx);
+          await p.clock.advance(1);
+          const r = await p.cap.drillSteps()[0]!.run();
+          assert.equal(r.passed, false);
+          assert.match(r.detail, /4G policy not applied: nft -f -: exit 1/);
+        } finally {
+          await p.cap.stop();
+          p.ctx.cleanup();
+        }
+      }
+    } finally {
+      await h.cap.stop();
+      h.ctx.cleanup();
+    }
+  });
+});
