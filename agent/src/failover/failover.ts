@@ -1,0 +1,199 @@
+import { existsSync } from 'node:fs';
+import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { TimerHandle } from '../core/clock.js';
+import { AppError, describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { ConntrackAdapter } from '../platform/conntrack.js';
+import { IpAdapter } from '../platform/ip.js';
+import { NftAdapter } from '../platform/nft.js';
+import { NetProber, type Prober } from '../uplinks/probes.js';
+import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
+import { RoutingActuator } from './actuator.js';
+import { FailoverPolicy, type Decision } from './policy.js';
+
+/**
+ * Which uplink carries the practice's traffic, and making the kernel agree. Reads uplink states
+ * (from `uplinks`), decides with FailoverPolicy, applies with RoutingActuator, announces
+ * `failover.switched`. Decisions are re-evaluated on every uplink change and every second (hold-
+ * downs expire); the kernel is reconciled on every switch and every `reconcileMs`.
+ */
+export class FailoverCapability implements Capability {
+  readonly name = 'failover';
+  private ctx!: Ctx;
+  private log!: Logger;
+  private policy!: FailoverPolicy;
+  private actuator!: RoutingActuator;
+  private timers: TimerHandle[] = [];
+  private offBus: (() => void) | undefined;
+  private reconciling: Promise<void> | undefined;
+  private again = false;
+  private lastReconcile: { at: number; errors: string[] } | undefined;
+  private loggedErrors = new Set<string>();
+  private prober!: Prober;
+
+  constructor(private readonly deps: { prober?: Prober } = {}) {}
+
+  private uplinks(): UplinkView[] {
+    return this.ctx.capabilities.get<UplinksCapability>('uplinks')?.views() ?? [];
+  }
+
+  async start(ctx: Ctx): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    const cfg = ctx.config.failover;
+    this.policy = new FailoverPolicy(cfg);
+    this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
+    const fwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
+    this.actuator = new RoutingActuator(
+      new IpAdapter(ctx.platform.commands),
+      new NftAdapter(ctx.platform.commands),
+      new ConntrackAdapter(ctx.platform.commands),
+      ctx.log,
+      { ruleBasePriority: cfg.ruleBasePriority, nftTable: cfg.nftTable, lanSubnet: cfg.lan.subnet, ...(existsSync(fwd) ? { ipForwardPath: fwd } : {}) },
+    );
+    if (!ctx.config.uplinks.length) {
+      this.log.info('no uplinks configured; failover idle');
+      return;
+    }
+    this.offBus = ctx.bus.on('uplink.changed', (e) => {
+      this.policy.noteTransition(e.name, e.to, e.at);
+      this.evaluate();
+    });
+    this.timers.push(ctx.clock.setInterval(() => this.evaluate(), 1000));
+    if (cfg.manageRouting) {
+      this.timers.push(ctx.clock.setInterval(() => void this.reconcile(), cfg.reconcileMs));
+      // Tables and rules first: the standby's probes need them before anything is proven.
+      await this.reconcile();
+    }
+    this.evaluate();
+  }
+
+  async stop(): Promise<void> {
+    this.offBus?.();
+    for (const t of this.timers) this.ctx.clock.clearInterval(t);
+    this.timers = [];
+    await this.reconciling;
+  }
+
+  /** Contract: force an uplink for durationMs (null clears); expires by itself. */
+  force(uplink: string | null, durationMs: number): void {
+    if (uplink !== null && !this.uplinks().some((u) => u.name === uplink)) throw new AppError('NOT_FOUND', `no uplink named ${uplink}`);
+    this.policy.force(uplink, this.ctx.clock.now() + durationMs);
+    this.log.info(uplink ? 'uplink forced' : 'force cleared', { uplink, durationMs });
+    this.evaluate();
+  }
+
+  private evaluate(): void {
+    const views = this.uplinks();
+    let d: Decision;
+    try {
+      d = this.policy.evaluate(this.ctx.clock.now(), views);
+    } catch (e) {
+      this.log.error('policy failed; keeping current uplink', describeError(e));
+      return;
+    }
+    if (!d.switched) return;
+    const { from, to, kind } = d.switched;
+    const at = this.ctx.clock.now();
+    this.log.warn(`switched ${from ?? '(none)'} -> ${to}: ${d.reason}`, { from, to, kind });
+    if (this.ctx.config.failover.manageRouting) {
+      void this.reconcile().then(async () => {
+        // After the route moved: drop the failed uplink's flows so clients reconnect via the new one.
+        const failed = views.find((u) => u.name === from);
+        if (kind !== 'failover' || !failed) return;
+        try {
+          const n = await this.actuator.flush(failed);
+          this.log.info('flushed failed uplink flows', { uplink: failed.name, entries: n });
+        } catch (e) {
+          this.log.error('conntrack flush failed', { uplink: failed.name, ...describeError(e) });
+        }
+      });
+    }
+    this.ctx.bus.emit('failover.switched', { from, to, kind, reason: d.reason, at });
+  }
+
+  /** Serialised: one reconcile at a time, and one more if asked while running. */
+  reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.again = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      do {
+        this.again = false;
+        const res = await this.actuator.reconcile(this.uplinks(), this.policy.active);
+        this.lastReconcile = { at: this.ctx.clock.now(), errors: res.errors };
+        if (res.changes.length) this.log.info('kernel reconciled', { changes: res.changes });
+        for (const e of res.errors) if (!this.loggedErrors.has(e)) this.log.error('routing change failed; keeping last good state', { error: e });
+        this.loggedErrors = new Set(res.errors);
+      } while (this.again);
+    })().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  health(): Health {
+    const views = this.uplinks();
+    const p = this.policy;
+    const now = this.ctx?.clock.now() ?? Date.now();
+    const uplinks = views.map((u) => ({
+      name: u.name,
+      kind: u.kind,
+      interface: u.interface,
+      state: u.state,
+      latencyMs: u.latencyMs === null ? null : Math.round(u.latencyMs * 10) / 10,
+      lossPct: u.lossPct === null ? null : Math.round(u.lossPct),
+      since: u.since,
+      reason: u.reason,
+    }));
+    const active = p?.active ?? null;
+    const lines: string[] = [];
+    const ago = (t: number) => `${Math.round((now - t) / 1000)} s ago`;
+    lines.push(active ? `active: ${active} since ${p.since ? ago(p.since) : '?'} - ${p.reason}` : `active: none - ${p?.reason ?? 'not started'}`);
+    for (const u of uplinks) {
+      const fig = [u.latencyMs !== null ? `${u.latencyMs} ms` : null, u.lossPct !== null ? `${u.lossPct}% loss` : null].filter(Boolean).join(', ');
+      lines.push(`${u.name === active ? '*' : ' '} ${u.name} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
+    }
+    if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
+    if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);
+    const details = {
+      active,
+      since: p?.since ?? null,
+      reason: p?.reason ?? 'not started',
+      ...(p?.forced ? { forced: p.forced } : {}),
+      holdDownMs: p && views[0] ? p.holdDownFor(views[0].name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
+      uplinks,
+      lines,
+    };
+    if (!views.length) return { status: 'disabled', summary: 'no uplinks configured', details };
+    const act = views.find((u) => u.name === active);
+    const primary = [...views].sort((a, b) => a.priority - b.priority)[0]!;
+    if (!act) return { status: 'failed', summary: 'no working uplink yet', details };
+    if (act.state === 'down') return { status: 'failed', summary: `all uplinks down (holding ${act.name})`, details, ...(p.since ? { since: p.since } : {}) };
+    const status = act.name === primary.name && !this.lastReconcile?.errors.length ? 'ok' : 'degraded';
+    return { status, summary: `traffic on ${act.name} (${act.kind})`, details, ...(p.since ? { since: p.since } : {}) };
+  }
+
+  /** Contract: one step per non-active uplink, proving it carries traffic through its own table. */
+  drillSteps(): DrillStep[] {
+    return this.uplinks()
+      .filter((u) => u.name !== this.policy.active)
+      .map((u) => ({
+        name: `uplink ${u.name} carries traffic`,
+        run: async () => {
+          const cfg = this.ctx.config.uplinks.find((c) => c.name === u.name);
+          if (!u.address || !cfg) return { passed: false, detail: `${u.name} has no address` };
+          const results = await Promise.all(
+            cfg.probes.targets.map((t) => this.prober.probe(t, { address: u.address!, iface: u.interface }, cfg.probes.timeoutMs * 2)),
+          );
+          const ok = results.filter((r) => r.ok);
+          const passed = ok.length > results.length / 2;
+          const rtt = ok.length ? ok.reduce((a, r) => a + r.rttMs, 0) / ok.length : 0;
+          return {
+            passed,
+            detail: `${ok.length}/${results.length} targets answered via ${u.interface} (table ${u.table})`,
+            figures: { answered: ok.length, targets: results.length, meanRttMs: Math.round(rtt * 10) / 10 },
+          };
+        },
+      }));
+  }
+}

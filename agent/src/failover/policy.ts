@@ -1,0 +1,124 @@
+import type { UplinkState } from '../core/events.js';
+
+/**
+ * The failover policy, pure: no I/O, no timers; time comes in as `now`. Rules:
+ * - uplinks in priority order (lower number preferred);
+ * - fail over only to an uplink proven usable (up, else degraded), and only when the active one is
+ *   down/unknown; with nowhere better to go, stay put (never tear down the current route);
+ * - damped failback: a preferred uplink must be `up` continuously for its hold-down, which doubles
+ *   per flap (down transition in the last hour) up to a ceiling, and at most N failbacks an hour;
+ * - force(uplink, until) overrides the choice until it expires (drills, operators).
+ */
+export interface PolicyUplink {
+  name: string;
+  priority: number;
+  state: UplinkState;
+  /** When the current state began (epoch ms). */
+  since: number;
+}
+
+export interface PolicyOptions {
+  holdDownMs: number;
+  maxHoldDownMs: number;
+  maxFailbacksPerHour: number;
+}
+
+export type SwitchKind = 'failover' | 'failback' | 'initial' | 'forced' | 'none-available';
+
+export interface Decision {
+  active: string | null;
+  /** Set when the active uplink changes on this evaluation. */
+  switched?: { from: string | null; to: string | null; kind: SwitchKind };
+  reason: string;
+}
+
+const HOUR = 3_600_000;
+const usable = (s: UplinkState) => s === 'up' || s === 'degraded';
+
+export class FailoverPolicy {
+  active: string | null = null;
+  since: number | null = null;
+  reason = 'no uplink proven up yet';
+  forced: { uplink: string | null; until: number } | undefined;
+  private readonly downs = new Map<string, number[]>();
+  private failbacks: number[] = [];
+
+  constructor(private readonly opts: PolicyOptions) {}
+
+  force(uplink: string | null, until: number): void {
+    this.forced = uplink === null ? undefined : { uplink, until };
+  }
+
+  /** Feed every state transition (for flap counting). */
+  noteTransition(name: string, to: UplinkState, at: number): void {
+    if (to !== 'down') return;
+    const list = (this.downs.get(name) ?? []).filter((t) => at - t < HOUR);
+    list.push(at);
+    this.downs.set(name, list);
+  }
+
+  /** Hold-down for an uplink now: base, doubled per flap in the last hour beyond the first, capped. */
+  holdDownFor(name: string, now: number): number {
+    const flaps = (this.downs.get(name) ?? []).filter((t) => now - t < HOUR).length;
+    return Math.min(this.opts.maxHoldDownMs, this.opts.holdDownMs * 2 ** Math.max(0, flaps - 1));
+  }
+
+  evaluate(now: number, uplinks: readonly PolicyUplink[]): Decision {
+    if (this.forced && now >= this.forced.until) this.forced = undefined;
+    const byPrio = [...uplinks].sort((a, b) => a.priority - b.priority);
+    const cur = byPrio.find((u) => u.name === this.active);
+
+    if (this.forced) {
+      const f = byPrio.find((u) => u.name === this.forced!.uplink);
+      if (f && f.state !== 'down') {
+        if (this.active === f.name) return this.stay(`forced to ${f.name} until ${new Date(this.forced.until).toISOString()}`);
+        return this.switchTo(now, f.name, 'forced', `forced to ${f.name} by operator/drill`);
+      }
+    }
+
+    if (!cur || !usable(cur.state)) {
+      const candidate = byPrio.find((u) => u.name !== this.active && u.state === 'up') ?? byPrio.find((u) => u.name !== this.active && u.state === 'degraded');
+      if (!candidate) {
+        if (this.active === null) return this.stay('no uplink proven up yet');
+        return this.stay(`${this.active} is ${cur?.state ?? 'gone'} and nothing better is up: staying put`);
+      }
+      if (this.active === null) return this.switchTo(now, candidate.name, 'initial', `${candidate.name} proven ${candidate.state}`);
+      return this.switchTo(now, candidate.name, 'failover', `${this.active} is ${cur?.state ?? 'gone'} (${candidate.name} is ${candidate.state})`);
+    }
+
+    // Active is usable: consider failing back to a preferred uplink.
+    for (const u of byPrio) {
+      if (u.priority >= cur.priority) break;
+      if (u.state === 'degraded') return this.stay(`on ${cur.name}; ${u.name} answering but not clean yet (${u.state})`);
+      if (u.state !== 'up') continue;
+      const hold = this.holdDownFor(u.name, now);
+      const clean = now - u.since;
+      if (clean < hold) return this.stay(`on ${cur.name}; ${u.name} clean for ${s(clean)} of ${s(hold)} hold-down`);
+      this.failbacks = this.failbacks.filter((t) => now - t < HOUR);
+      if (this.failbacks.length >= this.opts.maxFailbacksPerHour)
+        return this.stay(`on ${cur.name}; ${u.name} is clean but ${this.failbacks.length} failbacks in the last hour (max ${this.opts.maxFailbacksPerHour})`);
+      this.failbacks.push(now);
+      return this.switchTo(now, u.name, 'failback', `${u.name} clean for ${s(clean)} (hold-down ${s(hold)})`);
+    }
+    // Nothing noteworthy: the reason of the last switch says "why" best.
+    return this.stay(this.switchReason ?? `on ${cur.name}, the best usable uplink`);
+  }
+
+  private switchReason: string | undefined;
+
+  private stay(reason: string): Decision {
+    this.reason = reason;
+    return { active: this.active, reason };
+  }
+
+  private switchTo(now: number, to: string, kind: SwitchKind, reason: string): Decision {
+    const from = this.active;
+    this.active = to;
+    this.since = now;
+    this.reason = reason;
+    this.switchReason = reason;
+    return { active: to, reason, switched: { from, to, kind } };
+  }
+}
+
+const s = (ms: number) => `${Math.round(ms / 1000)} s`;

@@ -1,0 +1,109 @@
+import { FakeRunner } from '../../agent/src/platform/command.js';
+
+/**
+ * A tiny kernel model behind a FakeRunner, answering `ip`, `nft` and `conntrack` in their real
+ * output formats (`ip -j` JSON arrays, `nft -j` {nftables: [...]}, conntrack's stderr count line).
+ * Used by the failover unit tests and the simulated demo. `fail` makes a tool exit non-zero.
+ */
+export interface FakeLink {
+  name: string;
+  carrier: boolean;
+  ipv4: string[];
+}
+
+export class FakeNet {
+  readonly runner = new FakeRunner();
+  links = new Map<string, FakeLink>();
+  /** table -> default routes */
+  routes = new Map<string, { dst: string; gateway?: string; dev: string; metric?: number }[]>();
+  rules: { priority: number; src: string; table: string }[] = [];
+  nftTables = new Map<string, string>();
+  conntrackFlushes: string[] = [];
+  fail = new Set<'ip' | 'nft' | 'conntrack'>();
+
+  constructor(links: FakeLink[]) {
+    for (const l of links) this.links.set(l.name, { ...l });
+    this.runner.on('ip', (args) => this.ip(args));
+    this.runner.on('nft', (args, input) => this.nft(args, input));
+    this.runner.on('conntrack', (args) => {
+      if (this.fail.has('conntrack')) return { code: 1, stderr: 'conntrack v1.4.7 (conntrack-tools): Operation failed: invalid parameters\n' };
+      this.conntrackFlushes.push(args.join(' '));
+      return { code: 1, stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n' };
+    });
+  }
+
+  defaultVia(table: string): string | undefined {
+    return this.routes.get(table)?.find((r) => !r.metric)?.dev;
+  }
+
+  private ip(a: string[]) {
+    if (this.fail.has('ip')) return { code: 2, stderr: 'RTNETLINK answers: Operation not permitted\n' };
+    const json = a[0] === '-j';
+    const args = json ? a.slice(1) : a;
+    const [obj, verb] = args;
+    if (obj === 'addr' && verb === 'show') {
+      const out = [...this.links.values()].map((l, i) => ({
+        ifindex: i + 2,
+        ifname: l.name,
+        flags: l.carrier ? ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'] : ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
+        operstate: l.carrier ? 'UP' : 'LOWERLAYERDOWN',
+        addr_info: l.ipv4.map((ip) => ({ family: 'inet', local: ip, prefixlen: 24, scope: 'global', label: l.name })),
+      }));
+      return { stdout: JSON.stringify(out) + '\n' };
+    }
+    if (obj === 'route' && verb === 'show') {
+      const table = args[args.indexOf('table') + 1]!;
+      return { stdout: JSON.stringify((this.routes.get(table) ?? []).map((r) => ({ ...r, flags: [] }))) + '\n' };
+    }
+    if (obj === 'route' && (verb === 'replace' || verb === 'del')) {
+      const table = args[args.indexOf('table') + 1]!;
+      const dev = args[args.indexOf('dev') + 1]!;
+      const gw = args.includes('via') ? args[args.indexOf('via') + 1] : undefined;
+      const metric = args.includes('metric') ? Number(args[args.indexOf('metric') + 1]) : undefined;
+      const list = (this.routes.get(table) ?? []).filter((r) => (r.metric ?? 0) !== (metric ?? 0));
+      if (verb === 'replace') list.push({ dst: 'default', dev, ...(gw ? { gateway: gw } : {}) });
+      this.routes.set(table, list);
+      return {};
+    }
+    if (obj === 'rule' && verb === 'show') {
+      const base = [{ priority: 0, src: 'all', table: 'local' }, ...this.rules, { priority: 32766, src: 'all', table: 'main' }];
+      return { stdout: JSON.stringify(base) + '\n' };
+    }
+    if (obj === 'rule' && verb === 'add') {
+      this.rules.push({ priority: Number(args[args.indexOf('priority') + 1]), src: args[args.indexOf('from') + 1]!, table: args[args.indexOf('lookup') + 1]! });
+      this.rules.sort((x, y) => x.priority - y.priority);
+      return {};
+    }
+    if (obj === 'rule' && verb === 'del') {
+      const p = Number(args[args.indexOf('priority') + 1]);
+      const i = this.rules.findIndex((r) => r.priority === p);
+      if (i < 0) return { code: 2, stderr: 'RTNETLINK answers: No such file or directory\n' };
+      this.rules.splice(i, 1);
+      return {};
+    }
+    return { code: 255, stderr: `Object "${obj}" is unknown, try "ip help".\n` };
+  }
+
+  private nft(args: string[], input?: string) {
+    if (this.fail.has('nft')) return { code: 1, stderr: 'Error: Could not process rule: Operation not permitted\n' };
+    if (args[0] === '-j' && args[1] === 'list') {
+      const name = args[4]!;
+      const body = this.nftTables.get(name);
+      if (body === undefined) return { code: 1, stderr: `Error: No such file or directory\nlist table ip ${name}\n` };
+      const comment = /comment "([^"]+)"/.exec(body)?.[1];
+      const items: unknown[] = [{ metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name } }, { chain: { family: 'ip', table: name, name: 'postrouting' } }];
+      if (comment) items.push({ rule: { family: 'ip', table: name, chain: 'postrouting', comment, expr: [{ masquerade: null }] } });
+      return { stdout: JSON.stringify({ nftables: items }) + '\n' };
+    }
+    if (args[0] === '-f') {
+      const m = /table ip (\S+) \{\n/.exec(input ?? '');
+      if (m) this.nftTables.set(m[1]!, input!);
+      return {};
+    }
+    if (args[0] === 'delete') {
+      this.nftTables.delete(args[3]!);
+      return {};
+    }
+    return { code: 1, stderr: 'Error: syntax error\n' };
+  }
+}
