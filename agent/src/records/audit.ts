@@ -23,6 +23,8 @@ export type AuditAction =
   | 'view.summary'
   | 'view.search'
   | 'view.captures'
+  | 'view.demographics'
+  | 'view.audit'
   | 'capture.create'
   | 'capture.resolve'
   | 'capture.retry'

@@ -236,6 +236,12 @@ export class CaptureQueue {
     return (this.db.prepare(sql).all(...args, opts.limit ?? 200) as Row[]).map(toItem);
   }
 
+  /** Appointment ids with a recorded arrival (for the day list's "Arrived" column). */
+  arrivedAppointments(): Set<string> {
+    const rows = this.db.prepare("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND resolution IS NULL").all() as { a: string | null }[];
+    return new Set(rows.map((r) => r.a).filter((a): a is string => !!a));
+  }
+
   counts(): Record<CaptureState, number> & { unresolvedRejected: number } {
     const out = { pending: 0, sent: 0, accepted: 0, rejected: 0, unresolvedRejected: 0 };
     for (const r of this.db.prepare('SELECT state, count(*) AS n FROM rec_captures GROUP BY state').all() as { state: CaptureState; n: number }[]) out[r.state] = r.n;

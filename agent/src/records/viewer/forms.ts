@@ -1,0 +1,63 @@
+import { AppError } from '../../core/errors.js';
+import { escapeHtml as e } from '../../status/html.js';
+import type { CaptureKind } from '../capture.js';
+
+/**
+ * Offline capture forms. Each form carries the session's CSRF token and a fresh idempotency key
+ * (ULID) made when the form is rendered: submitting twice (double tap, browser resend after a
+ * dropped Wi-Fi) stores one item, and the same key goes upstream.
+ */
+const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${e(value)}">`;
+const field = (name: string, label: string, opts: { required?: boolean; rows?: number; max: number }) =>
+  `<label for="${name}">${e(label)}${opts.required ? ' (required)' : ''}</label><textarea id="${name}" name="${name}" rows="${opts.rows ?? 4}" maxlength="${opts.max}"${opts.required ? ' required' : ''}></textarea>`;
+const select = (name: string, label: string, options: [string, string][]) =>
+  `<label for="${name}">${e(label)}</label><select id="${name}" name="${name}">${options.map(([v, t]) => `<option value="${e(v)}">${e(t)}</option>`).join('')}</select>`;
+
+export function noteForm(patientId: string, patientName: string, csrf: string, key: string): string {
+  return `<h1>Consultation note</h1><p>For <strong>${e(patientName)}</strong>. Saved on this appliance and sent to the clinical system when the link is back.</p>
+<form method="post" action="/records/capture/note" class="card">${hidden('_csrf', csrf)}${hidden('key', key)}${hidden('patient', patientId)}
+${select('consultationType', 'Consultation type', [['face-to-face', 'Face to face'], ['telephone', 'Telephone'], ['video', 'Video'], ['home-visit', 'Home visit']])}
+${field('history', 'History', { required: true, rows: 5, max: 8000 })}
+${field('examination', 'Examination', { max: 8000 })}
+${field('assessment', 'Assessment', { max: 4000 })}
+${field('plan', 'Plan', { max: 4000 })}
+${field('medication', 'Medication given or prescribed (to be issued in the clinical system)', { max: 4000 })}
+<p><button class="primary" type="submit">Save note</button></p></form>`;
+}
+
+export function callForm(patientId: string | null, patientName: string | null, csrf: string, key: string): string {
+  return `<h1>Call log</h1>${patientName ? `<p>For <strong>${e(patientName)}</strong>.</p>` : '<p>Not linked to a cached patient. Name the caller below.</p>'}
+<form method="post" action="/records/capture/call" class="card">${hidden('_csrf', csrf)}${hidden('key', key)}${hidden('patient', patientId ?? '')}
+${select('direction', 'Direction', [['incoming', 'Incoming'], ['outgoing', 'Outgoing']])}
+<label for="caller">Caller (name and number)</label><input id="caller" name="caller" maxlength="200" size="40">
+${field('summary', 'What the call was about', { required: true, max: 4000 })}
+${select('urgency', 'Urgency', [['routine', 'Routine'], ['urgent', 'Urgent']])}
+${field('actionNeeded', 'Action needed', { rows: 2, max: 2000 })}
+<p><button class="primary" type="submit">Save call</button></p></form>`;
+}
+
+type Body = Record<string, unknown>;
+const str = (b: Body, k: string): string | undefined => {
+  const v = b[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new AppError('BAD_REQUEST', `${k} must be text`);
+  // Browsers send CRLF in textareas; store LF.
+  const t = v.replace(/\r\n/g, '\n').trim();
+  return t === '' ? undefined : t;
+};
+
+/** Form body -> the structured payload of a capture kind (validated again by CaptureQueue). */
+export function payloadFromForm(kind: CaptureKind, b: Body): Record<string, string> {
+  const keys: Record<CaptureKind, string[]> = {
+    arrival: ['appointmentId', 'note'],
+    note: ['consultationType', 'history', 'examination', 'assessment', 'plan', 'medication'],
+    call: ['direction', 'caller', 'summary', 'urgency', 'actionNeeded'],
+  };
+  const src: Body = kind === 'arrival' ? { appointmentId: b.appointment, note: b.note } : b;
+  const out: Record<string, string> = {};
+  for (const k of keys[kind]) {
+    const v = str(src, k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}

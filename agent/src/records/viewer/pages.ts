@@ -1,0 +1,124 @@
+import { escapeHtml as e } from '../../status/html.js';
+import type { CaptureItem } from '../capture.js';
+import type { Clinician, DayListEntry, PatientListItem, PatientSummary } from '../model.js';
+import { clinicalDate, hhmm, nhsFormat } from './format.js';
+
+/**
+ * Page bodies of the viewer (wrapped in the shared chrome by routes.ts). Pure functions of their
+ * inputs so they are cheap to test; every value goes through escapeHtml.
+ */
+export type ViewerRole = 'admin' | 'clinician' | 'reception';
+export const canSeeClinical = (role: string): boolean => role === 'clinician' || role === 'admin';
+
+export function subNav(role: string): string {
+  return `<nav class="sub" aria-label="Records"><a href="/records/day">Day list</a><a href="/records/search">Search</a><a href="/records/capture/call">Log a call</a><a href="/records/captures">Offline captures</a>${role === 'admin' ? '<a href="/records/audit">Audit</a>' : ''}</nav>`;
+}
+
+const patientLink = (id: string, role: string, label: string) =>
+  canSeeClinical(role)
+    ? `<a href="/records/patient?id=${encodeURIComponent(id)}">${e(label)}</a>`
+    : `<a href="/records/patient/demographics?id=${encodeURIComponent(id)}">${e(label)}</a>`;
+
+export interface DayListView {
+  date: string;
+  clinicianId: string;
+  clinicians: Clinician[];
+  entries: DayListEntry[];
+  dates: string[];
+  role: string;
+  timeZone: string;
+  csrf: string;
+  /** One fresh idempotency key per arrival button. */
+  newKey: () => string;
+  arrived: Set<string>;
+}
+
+export function dayListBody(v: DayListView): string {
+  const options = [`<option value="">All clinicians</option>`]
+    .concat(v.clinicians.map((c) => `<option value="${e(c.id)}"${c.id === v.clinicianId ? ' selected' : ''}>${e(c.name)} (${c.appointments})</option>`))
+    .join('');
+  const rows = v.entries
+    .map((a) => {
+      const name = a.patientName ?? '(no patient)';
+      const who = a.patientId ? patientLink(a.patientId, v.role, name) : e(name);
+      const note = a.withheld ? 'Record withheld (sensitive): not cached' : a.patientId && !a.hasSummary ? 'Summary not cached yet' : '';
+      const arrived = a.patientId && v.arrived.has(a.appointmentId);
+      const arrive = a.patientId
+        ? arrived
+          ? '<span>Arrived (recorded)</span>'
+          : `<form method="post" action="/records/capture/arrival"><input type="hidden" name="_csrf" value="${e(v.csrf)}"><input type="hidden" name="key" value="${e(v.newKey())}"><input type="hidden" name="patient" value="${e(a.patientId)}"><input type="hidden" name="appointment" value="${e(a.appointmentId)}"><input type="hidden" name="back" value="/records/day?date=${e(v.date)}&amp;clinician=${e(encodeURIComponent(v.clinicianId))}"><button type="submit">Mark arrived</button></form>`
+        : '';
+      return `<tr><td>${e(hhmm(a.start, v.timeZone))}</td><td>${who}</td><td>${e(nhsFormat(a.nhsNumber))}</td><td class="opt">${e(clinicalDate(a.dob))}</td><td class="opt">${e(a.clinicianName ?? '')}</td><td class="opt">${e(a.type ?? '')}</td><td>${e(a.status)}${note ? `<br><span class="muted">${e(note)}</span>` : ''}</td><td>${arrive}</td></tr>`;
+    })
+    .join('');
+  return `<h1>Day list</h1>
+<form class="inline" method="get" action="/records/day">
+<div><label for="date">Date</label><input id="date" type="date" name="date" value="${e(v.date)}"></div>
+<div><label for="clinician">Clinician</label><select id="clinician" name="clinician">${options}</select></div>
+<button type="submit">Show</button></form>
+${v.dates.length ? `<p class="muted">Cached days: ${v.dates.map((d) => `<a href="/records/day?date=${e(d)}">${e(d)}</a>`).join(', ')}</p>` : ''}
+${v.entries.length === 0 ? '<p class="card">No appointments cached for this day.</p>' : `<div class="scroll"><table><caption class="muted">${v.entries.length} appointments</caption><thead><tr><th scope="col">Time</th><th scope="col">Patient</th><th scope="col">NHS number</th><th scope="col" class="opt">Born</th><th scope="col" class="opt">Clinician</th><th scope="col" class="opt">Type</th><th scope="col">Status</th><th scope="col">Arrival</th></tr></thead><tbody>${rows}</tbody></table></div>`}`;
+}
+
+export function searchBody(q: string, results: PatientListItem[] | null, role: string): string {
+  const form = `<h1>Find a patient</h1><form class="inline" method="get" action="/records/search" role="search">
+<div><label for="q">Name, NHS number or date of birth</label><input id="q" name="q" value="${e(q)}" size="30" autocomplete="off"></div><button type="submit">Search</button></form>`;
+  if (results === null) return form + '<p class="muted">Only patients booked today or on the next working day are cached.</p>';
+  if (results.length === 0) return form + '<p class="card">No cached patient matches.</p>';
+  const rows = results
+    .map((p) => `<tr><td>${patientLink(p.id, role, p.name)}</td><td>${e(nhsFormat(p.nhsNumber))}</td><td>${e(clinicalDate(p.dob))}</td><td>${e(p.sex ?? '')}</td></tr>`)
+    .join('');
+  return `${form}<div class="scroll"><table><caption class="muted">${results.length} found</caption><thead><tr><th scope="col">Name</th><th scope="col">NHS number</th><th scope="col">Born</th><th scope="col">Sex</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+export function demographicsCard(s: PatientSummary): string {
+  const p = s.patient;
+  const row = (k: string, v: string | null) => (v ? `<dt>${e(k)}</dt><dd>${e(v)}</dd>` : '');
+  return `<section class="card" aria-labelledby="demo-h"><h2 id="demo-h">${e(p.name)}</h2><dl class="demo">${row('NHS number', nhsFormat(p.nhsNumber))}${row('Born', clinicalDate(p.dob))}${row('Sex', p.sex)}${row('Address', p.address)}${row('Phone', p.phone)}${row('Usual GP', p.usualGp)}${row('Practice', p.practice)}</dl></section>`;
+}
+
+function section(id: string, title: string, count: number, inner: string, empty: string): string {
+  return `<section class="card" aria-labelledby="${id}"><h2 id="${id}">${e(title)}${count ? ` (${count})` : ''}</h2>${count ? inner : `<p class="muted">${e(empty)}</p>`}</section>`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  return `<div class="scroll"><table><thead><tr>${head.map((h) => `<th scope="col">${e(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+}
+
+export function summaryBody(s: PatientSummary, captures: CaptureItem[], timeZone: string): string {
+  const warnings = s.warnings.map((w) => `<li><strong>${e(w.section)}:</strong> ${e(w.text || w.code)}</li>`);
+  const local = captures.filter((c) => c.state !== 'accepted');
+  if (local.length) warnings.push(`<li><strong>Recorded here while offline:</strong> ${local.length} item(s) not yet filed in the clinical system (see below).</li>`);
+  const warn = warnings.length ? `<div class="warn" role="alert"><strong>&#9888; Incomplete record</strong><ul>${warnings.join('')}</ul></div>` : '';
+  const allergies = s.allergies.filter((a) => a.status === 'active');
+  const meds = s.medications.filter((m) => m.status === 'active');
+  const problems = [...s.problems].sort((a, b) => (a.status === 'active' ? 0 : 1) - (b.status === 'active' ? 0 : 1) || (b.onset ?? '').localeCompare(a.onset ?? ''));
+  const results = [...s.results].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? '')).slice(0, 30);
+  const imms = [...s.immunisations].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
+  const id = encodeURIComponent(s.patient.id);
+  return `${warn}${demographicsCard(s)}
+<p class="muted">This record fetched at ${e(hhmm(s.fetchedAt, timeZone))} on ${e(new Date(s.fetchedAt).toISOString().slice(0, 10))}.</p>
+<nav class="sub" aria-label="Record offline"><a href="/records/capture/note?patient=${id}">Write consultation note</a><a href="/records/capture/call?patient=${id}">Log a call</a></nav>
+${section('allergy-h', 'Allergies', allergies.length, `<ul>${allergies.map((a) => `<li class="allergy">${e(a.substance)}${a.reaction ? ` - ${e(a.reaction)}` : ''}${a.severity ? ` (${e(a.severity)})` : ''}${a.onset ? ` <span class="muted">since ${e(clinicalDate(a.onset))}</span>` : ''}</li>`).join('')}</ul>`, 'No known allergies recorded.')}
+${section('med-h', 'Current medications', meds.length, table(['Medication', 'Dosage', 'Type', 'Last issued', 'Issues'], meds.map((m) => [e(m.name), e(m.dosage ?? ''), e(m.prescriptionType ?? ''), e(clinicalDate(m.lastIssueDate) || 'not issued'), e(m.issueCount)])), 'No current medications.')}
+${section('prob-h', 'Problems', problems.length, table(['Problem', 'Status', 'Significance', 'Since'], problems.map((p) => [e(p.name), e(p.status), e(p.significance ?? ''), e(clinicalDate(p.onset))])), 'No problems recorded.')}
+${section('res-h', 'Recent results', results.length, table(['Test', 'Result', 'Range', 'Date'], results.map((r) => [e(r.name), `${e(r.value ?? '')}${r.interpretation ? ` <strong>${e(r.interpretation)}</strong>` : ''}`, e(r.referenceRange ?? ''), e(clinicalDate(r.date))])), 'No results in the cached record.')}
+${section('imm-h', 'Immunisations', imms.length, table(['Vaccine', 'Date', 'Status'], imms.map((i) => [e(i.vaccine), e(clinicalDate(i.date)), e(i.notGiven ? 'not given' : i.status)])), 'No immunisations recorded.')}
+${section('cap-h', 'Recorded here while offline', captures.length, capturesTable(captures, timeZone, false), 'Nothing recorded offline for this patient.')}`;
+}
+
+export function capturesTable(items: CaptureItem[], timeZone: string, showPatient: boolean, actions?: (c: CaptureItem) => string): string {
+  const head = ['Recorded', 'Kind', ...(showPatient ? ['Patient'] : []), 'By', 'State', 'Detail', ...(actions ? ['Action'] : [])];
+  return table(
+    head,
+    items.map((c) => [
+      e(`${new Date(c.createdAt).toISOString().slice(0, 10)} ${hhmm(c.createdAt, timeZone)}`),
+      e(c.kind),
+      ...(showPatient ? [e(c.patientId ?? '')] : []),
+      e(`${c.author} (${c.role})`),
+      `<span class="state state-${e(c.state)}">${e(c.state.toUpperCase())}</span>`,
+      e([c.reason, c.resolution ? `resolved: ${c.resolution}` : '', c.upstreamRef ? `ref ${c.upstreamRef}` : ''].filter(Boolean).join('; ')),
+      ...(actions ? [actions(c)] : []),
+    ]),
+  );
+}

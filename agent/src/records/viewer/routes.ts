@@ -1,0 +1,220 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { requireRole, csrfToken } from '../../auth/index.js';
+import type { Clock } from '../../core/clock.js';
+import { AppError } from '../../core/errors.js';
+import { escapeHtml as e, page } from '../../status/html.js';
+import type { AuditAction, AuditLog } from '../audit.js';
+import { CaptureQueue, type CaptureKind } from '../capture.js';
+import type { RecordsStore } from '../store.js';
+import { callForm, noteForm, payloadFromForm } from './forms.js';
+import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
+import { canSeeClinical, capturesTable, dayListBody, demographicsCard, searchBody, subNav, summaryBody } from './pages.js';
+
+/**
+ * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
+ * Patient ids travel in the query string, never the path: the web server logs refused requests'
+ * paths (without query), and an NHS number in a log line would be patient data in the logs.
+ *
+ * Order inside every handler: authorise, write the audit entry, then read and render. If the
+ * audit write fails the request fails (500) and nothing is shown.
+ */
+export interface RecordsServices {
+  store: RecordsStore;
+  audit: AuditLog;
+  captures: CaptureQueue;
+}
+
+export interface ViewerDeps {
+  /** null while the store is locked (no key yet after a reboot). */
+  services(): RecordsServices | null;
+  clock: Clock;
+  staleAfterMs: number;
+  timeZone: string;
+  /** Wake the forwarder after a new capture. */
+  captured(): void;
+}
+
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const q = (r: FastifyRequest) => (r.query ?? {}) as Record<string, string | undefined>;
+const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
+const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
+
+export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
+  return async (app) => {
+    const anyone = { preHandler: requireRole() };
+    const clinical = { preHandler: requireRole('clinician', 'admin') };
+
+    const send = (req: FastifyRequest, reply: FastifyReply, title: string, inner: string, s: RecordsServices | null, status = 200) => {
+      const user = req.user!;
+      const banner = s ? freshnessBanner({ asOf: s.store.meta().asOf, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone }) : '';
+      return reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .send(page(title, `${banner}${subNav(user.role)}${inner}`, { user, csrf: csrfToken(req), css: VIEWER_CSS }));
+    };
+    const services = (req: FastifyRequest, reply: FastifyReply): RecordsServices | null => {
+      const s = deps.services();
+      if (!s) {
+        void reply
+          .code(503)
+          .type('text/html; charset=utf-8')
+          .send(page('Records locked', '<h1>Records are locked</h1><p class="warn" role="alert">The records cache has not been unlocked since the appliance started. An admin must unlock it on the status page.</p>', { user: req.user, csrf: csrfToken(req), css: VIEWER_CSS }));
+      }
+      return s;
+    };
+    const audit = (s: RecordsServices, req: FastifyRequest, action: AuditAction, patientId: string | null, detail: string | null = null) =>
+      s.audit.append({ user: req.user!.username, role: req.user!.role, patientId, action, device: device(req), detail });
+
+    app.get('/records', anyone, async (_req, reply) => reply.redirect('/records/day', 303));
+
+    app.get('/records/day', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const date = DATE_RE.test(q(req).date ?? '') ? q(req).date! : isoDate(deps.clock.now(), deps.timeZone);
+      const clinicianId = (q(req).clinician ?? '').slice(0, 100);
+      const entries = s.store.dayList(date, clinicianId || undefined);
+      audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
+      const body = dayListBody({
+        date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
+        clinicians: s.store.clinicians(date), dates: s.store.meta().dates,
+        newKey: () => CaptureQueue.newKey(deps.clock.now()), arrived: s.captures.arrivedAppointments(),
+      });
+      return send(req, reply, `Day list ${date}`, body, s);
+    });
+
+    app.get('/records/search', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const text = (q(req).q ?? '').slice(0, 100);
+      if (!text.trim()) return send(req, reply, 'Search', searchBody('', null, req.user!.role), s);
+      const results = s.store.search(text);
+      const by = /^\d[\d\s-]{9,}$/.test(text.trim()) ? 'nhs' : /\d/.test(text) ? 'dob' : 'name';
+      audit(s, req, 'view.search', null, `by=${by};results=${results.length}`);
+      return send(req, reply, 'Search', searchBody(text, results, req.user!.role), s);
+    });
+
+    app.get('/records/patient', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = (q(req).id ?? '').slice(0, 64);
+      if (!canSeeClinical(req.user!.role)) {
+        audit(s, req, 'access.denied', id || null, 'summary');
+        return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
+      }
+      const summary = id ? s.store.patientSummary(id) : null;
+      if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
+      audit(s, req, 'view.summary', id);
+      return send(req, reply, summary.patient.name, summaryBody(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
+    });
+
+    app.get('/records/patient/demographics', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = (q(req).id ?? '').slice(0, 64);
+      const summary = id ? s.store.patientSummary(id) : null;
+      if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached record for this patient.</p>', s, 404);
+      audit(s, req, 'view.demographics', id);
+      const link = `<nav class="sub" aria-label="Patient"><a href="/records/capture/call?patient=${encodeURIComponent(id)}">Log a call</a>${canSeeClinical(req.user!.role) ? `<a href="/records/patient?id=${encodeURIComponent(id)}">Clinical summary</a>` : ''}</nav>`;
+      return send(req, reply, summary.patient.name, demographicsCard(summary) + link, s);
+    });
+
+    const patientName = (s: RecordsServices, id: string | undefined) => (id ? (s.store.patientSummary(id)?.patient.name ?? null) : null);
+
+    app.get('/records/capture/note', clinical, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = (q(req).patient ?? '').slice(0, 64);
+      const summary = id ? s.store.patientSummary(id) : null;
+      if (!summary) throw new AppError('NOT_FOUND', 'pick a cached patient first');
+      return send(req, reply, 'Consultation note', noteForm(id, summary.patient.name, csrfToken(req), CaptureQueue.newKey(deps.clock.now())), s);
+    });
+
+    app.get('/records/capture/call', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = (q(req).patient ?? '').slice(0, 64) || null;
+      const name = id ? patientName(s, id) : null;
+      return send(req, reply, 'Call log', callForm(name ? id : null, name, csrfToken(req), CaptureQueue.newKey(deps.clock.now())), s);
+    });
+
+    const capture = (kind: CaptureKind) => async (req: FastifyRequest, reply: FastifyReply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const b = body(req);
+      const patientId = typeof b.patient === 'string' && b.patient ? b.patient.slice(0, 64) : null;
+      if (kind !== 'call' && !patientId) throw new AppError('BAD_REQUEST', 'a patient is required');
+      const { item, created } = s.captures.create({
+        id: typeof b.key === 'string' && b.key ? b.key : undefined, kind, patientId, payload: payloadFromForm(kind, b),
+        author: req.user!.username, role: req.user!.role, device: device(req),
+      });
+      if (created) audit(s, req, 'capture.create', patientId, `${kind} ${item.id}`);
+      deps.captured();
+      const back = typeof b.back === 'string' && b.back.startsWith('/records/') ? b.back : null;
+      return reply.redirect(back ?? `/records/captures?saved=${item.id}`, 303);
+    };
+    app.post('/records/capture/note', clinical, capture('note'));
+    app.post('/records/capture/call', anyone, capture('call'));
+    app.post('/records/capture/arrival', anyone, capture('arrival'));
+
+    app.get('/records/captures', anyone, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      audit(s, req, 'view.captures', null);
+      const role = req.user!.role;
+      const csrf = csrfToken(req);
+      const saved = q(req).saved;
+      const open = s.captures.list({ state: 'rejected', unresolvedOnly: true });
+      const all = s.captures.list({ limit: 200 });
+      const c = s.captures.counts();
+      const actions = canSeeClinical(role)
+        ? (it: { id: string; state: string; resolution: string | null }) =>
+            it.state === 'rejected' && !it.resolution
+              ? `<form method="post" action="/records/captures/retry"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><button type="submit">Send again</button></form>
+<form method="post" action="/records/captures/dismiss"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><label for="n-${e(it.id)}">How was it resolved?</label><input id="n-${e(it.id)}" name="note" required maxlength="500"><button type="submit">Mark resolved</button></form>`
+              : ''
+        : undefined;
+      const savedItem = saved ? s.captures.get(saved) : null;
+      const inner = `<h1>Offline captures</h1>
+${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedItem.kind)}, state <strong>${e(savedItem.state.toUpperCase())}</strong>). It will be sent to the clinical system when the link is back.</p>` : ''}
+<p>Pending ${c.pending + c.sent} &middot; accepted ${c.accepted} &middot; rejected ${c.rejected} (${c.unresolvedRejected} need a person)</p>
+<h2>Rejected, needing a person</h2>${open.length ? capturesTable(open, deps.timeZone, true, actions) : '<p class="muted">None.</p>'}
+<h2>All recent</h2>${all.length ? capturesTable(all, deps.timeZone, true) : '<p class="muted">Nothing captured.</p>'}`;
+      return send(req, reply, 'Offline captures', inner, s);
+    });
+
+    app.post('/records/captures/retry', clinical, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = String(body(req).id ?? '');
+      const old = s.captures.get(id);
+      const item = s.captures.retry(id, req.user!.username);
+      audit(s, req, 'capture.retry', old?.patientId ?? null, `${id} -> ${item.id}`);
+      deps.captured();
+      return reply.redirect(`/records/captures?saved=${item.id}`, 303);
+    });
+
+    app.post('/records/captures/dismiss', clinical, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const id = String(body(req).id ?? '');
+      const item = s.captures.dismiss(id, req.user!.username, String(body(req).note ?? ''));
+      audit(s, req, 'capture.resolve', item.patientId, id);
+      return reply.redirect('/records/captures', 303);
+    });
+
+    app.get('/records/audit', { preHandler: requireRole('admin') }, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      audit(s, req, 'view.audit', null);
+      const v = s.audit.verify();
+      const rows = s.audit
+        .recent(200)
+        .map((a) => `<tr><td>${a.seq}</td><td>${e(new Date(a.at).toISOString().slice(0, 19).replace('T', ' '))}</td><td>${e(a.user)} (${e(a.role)})</td><td>${e(a.action)}</td><td>${e(a.patientId ?? '')}</td><td>${e(a.detail ?? '')}</td><td>${e(a.device)}</td></tr>`)
+        .join('');
+      const status = v.ok
+        ? `<p class="card" role="status">Chain intact: ${v.entries} entries, head ${e(v.head?.hash.slice(0, 16) ?? '')}&hellip;</p>`
+        : `<p class="warn" role="alert">&#9888; Chain BROKEN at entry ${v.firstBrokenSeq}: ${e(v.reason)}</p>`;
+      return send(req, reply, 'Audit', `<h1>Audit trail</h1>${status}<div class="scroll"><table><thead><tr><th>Seq</th><th>Time (UTC)</th><th>User</th><th>Action</th><th>Patient</th><th>Detail</th><th>Device</th></tr></thead><tbody>${rows}</tbody></table></div>`, s);
+    });
+  };
+}
