@@ -84,8 +84,8 @@ export class CellularCapability implements Capability {
     // the agent's start (failover and the status page come after us).
     this.schedule(0);
     if (cfg.policy.enabled) {
-      void this.applyPolicy(true);
-      this.policyTimer = ctx.clock.setInterval(() => void this.applyPolicy(true), cfg.policy.resolveIntervalMs);
+      // Applied from the poll loop so two applies never race; this only asks for fresh DNS.
+      this.policyTimer = ctx.clock.setInterval(() => (this.resolveDue = true), cfg.policy.resolveIntervalMs);
     }
   }
 
@@ -141,6 +141,11 @@ export class CellularCapability implements Capability {
     const cfg = this.ctx.config.cellular;
     const now = () => this.ctx.clock.monotonic();
     let next = cfg.pollIntervalMs;
+    // Policy first: a connect attempt can take a minute and the table must not wait for it.
+    if (cfg.policy.enabled) {
+      await this.applyPolicy(this.resolveDue);
+      this.resolveDue = false;
+    }
     const observed = await this.observe();
     if (observed.modem !== undefined && !this.stopped) {
       const id = observed.modem.index;
@@ -161,7 +166,6 @@ export class CellularCapability implements Capability {
     } catch (e) {
       this.ctx.log.error('cellular usage sample failed', describeError(e));
     }
-    if (cfg.policy.enabled && this.policyState.applied) await this.applyPolicy(false);
     return next;
   }
 
@@ -284,6 +288,7 @@ export class CellularCapability implements Capability {
     }
   }
   private rendered: string | null = null;
+  private resolveDue = true;
 
   /**
    * Weekly drill: the standby must be genuinely ready (fresh poll, bearer with an address) and the
