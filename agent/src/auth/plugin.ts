@@ -23,6 +23,11 @@ export interface AuthOptions {
   maxAgeMs: number;
   maxFailedAttempts: number;
   lockoutMs: number;
+  /**
+   * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the status
+   * capability: accepted as `authorization: Bearer <token>` from loopback only, as an admin.
+   */
+  localToken?: string;
 }
 
 function readCookie(req: FastifyRequest, name: string): string | undefined {
@@ -34,6 +39,8 @@ function readCookie(req: FastifyRequest, name: string): string | undefined {
   }
   return undefined;
 }
+
+const isLoopback = (a: string | undefined) => a === '127.0.0.1' || a === '::1' || a === '::ffff:127.0.0.1';
 
 const wantsHtml = (req: FastifyRequest) => req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '');
 
@@ -108,6 +115,14 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
   app.decorateRequest('user', undefined);
   app.decorateRequest('sessionCsrf', undefined);
   app.addHook('onRequest', async (request) => {
+    const auth = request.headers.authorization;
+    if (opts.localToken && auth?.startsWith('Bearer ') && isLoopback(request.socket.remoteAddress)) {
+      if (sameToken(auth.slice(7), opts.localToken)) {
+        request.user = { username: 'local-cli', role: 'admin', sessionId: 'local' };
+        request.sessionCsrf = opts.localToken;
+      }
+      return;
+    }
     const id = readCookie(request, SESSION_COOKIE);
     if (!id || id.length > 100) return;
     const s = sessions.touch(id);

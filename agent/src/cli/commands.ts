@@ -1,6 +1,8 @@
 import { checkConfigCommand, configSchemaCommand } from './config-commands.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { userCommand } from './user.js';
+import { drillCommand } from '../drills/cli.js';
 import { VERSION } from '../version.js';
 import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
 
@@ -13,6 +15,8 @@ export interface CliCommand {
 export const commands: Record<string, CliCommand> = {
   run: runCommand,
   status: statusCommand,
+  user: userCommand,
+  drill: drillCommand,
   'check-config': checkConfigCommand,
   'config-schema': configSchemaCommand,
   'mqtt-schemas': mqttSchemasCommand,

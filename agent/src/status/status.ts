@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
@@ -73,7 +74,9 @@ export class StatusCapability implements Capability, StatusModel {
     });
     if (!cfg.enabled) return;
     ctx.web.register('status', statusRoutes(ctx, this));
-    this.app = await buildWebApp(ctx, this.opts.https === false || !cfg.https ? { https: false } : {});
+    const localToken = randomBytes(32).toString('base64url');
+    writeFileAtomic(join(ctx.config.paths.runDir, 'api-token'), localToken, 0o600);
+    this.app = await buildWebApp(ctx, { ...(this.opts.https === false || !cfg.https ? { https: false as const } : {}), localToken });
     const addr = await this.app.listen({ host: cfg.listen, port: cfg.port });
     const port = (this.app.server.address() as { port: number }).port;
     this.address = addr;

@@ -62,7 +62,7 @@ function fastifyLogger(log: Logger): FastifyBaseLogger {
 /** Path without the query string: queries may carry search terms (patient names) and must not be logged. */
 const pathOnly = (url: string) => url.split('?')[0]!.slice(0, 200);
 
-export async function buildWebApp(ctx: Ctx, opts: { https?: false } = {}): Promise<FastifyInstance> {
+export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: string } = {}): Promise<FastifyInstance> {
   const cfg = ctx.config.status;
   const log = ctx.log.child('web');
   const useHttps = opts.https !== false && cfg.https;
@@ -148,6 +148,7 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false } = {}): Promi
     maxAgeMs: cfg.auth.maxAgeMs,
     maxFailedAttempts: cfg.auth.maxFailedAttempts,
     lockoutMs: cfg.auth.lockoutMs,
+    ...(opts.localToken ? { localToken: opts.localToken } : {}),
   });
 
   for (const p of ctx.web.plugins()) {
