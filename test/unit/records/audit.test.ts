@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import { AuditLog, auditHash, GENESIS_HASH } from '../../../agent/src/records/audit.js';
+import { auditCommand } from '../../../agent/src/records/audit-cli.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';
 
 describe('records audit chain', () => {
@@ -88,6 +90,33 @@ describe('records audit chain', () => {
       assert.equal(r.entries, 16);
     } finally {
       other.close();
+    }
+  });
+
+  it('`audit verify` exits 0 when intact, 1 naming the seq when broken, 2 without the key', async () => {
+    const keyFile = join(dir, 'key.hex');
+    writeFileSync(keyFile, key.toString('hex'));
+    const db = join(dir, 'records.db');
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string) => (out.push(String(c)), true)) as typeof process.stdout.write;
+    try {
+      assert.equal(await auditCommand.run(['verify', '--db', db, '--key-file', keyFile]), 0);
+      store.db.exec('DROP TRIGGER rec_audit_no_update');
+      store.db.prepare("UPDATE rec_audit SET action = 'view.search' WHERE seq = 5").run();
+      assert.equal(await auditCommand.run(['verify', '--db', db, '--key-file', keyFile]), 1);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.match(out[0]!, /intact: 6 entries/);
+    assert.match(out[1]!, /BROKEN at seq 5/);
+    writeFileSync(keyFile, randomBytes(32).toString('hex'));
+    const err = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      assert.equal(await auditCommand.run(['verify', '--db', db, '--key-file', keyFile]), 2);
+    } finally {
+      process.stderr.write = err;
     }
   });
 });
