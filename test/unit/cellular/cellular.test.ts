@@ -108,11 +108,15 @@ describe('cellular capability', () => {
     assert.equal(h.cap.health().status, 'degraded');
     assert.match(h.cap.health().summary, /4G not ready/);
     h.state.present = true;
+    h.state.index = 1; // re-plugged: ModemManager gives it a new object path
     h.state.state = 'registered';
     h.state.bearer = null;
+    h.state.signalRate = 0;
     await h.clock.advance(POLL);
     await h.clock.advance(2_000);
     assert.equal(h.cap.state.modem, 'connected');
+    assert.ok(h.runner.callsTo('mmcli').some((c) => c.args.join(' ') === '-m 1 --signal-setup=30'), 'signal set up again on the new modem');
+    assert.equal(h.cap.state.signal?.rsrp, -97);
     assert.deepEqual(seen.map((e) => e.modem), ['connected', 'absent', 'registered', 'connected']);
   });
 
