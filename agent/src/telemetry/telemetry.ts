@@ -174,7 +174,7 @@ export class TelemetryCapability implements Capability {
         activeUplink: this.activeUplink,
         activeKind: this.activeKind,
         system,
-        capabilities: this.ctx.capabilities.health() as TelemetryMessage['capabilities'],
+        capabilities: this.capabilityHealth(),
       };
       this.enqueue('telemetry', id, this.topic('telemetry'), JSON.stringify(msg), false);
     } catch (e) {
@@ -182,6 +182,20 @@ export class TelemetryCapability implements Capability {
     } finally {
       this.sampling = false;
     }
+  }
+
+  /** On 4G the human `lines` (the CLI's copy of the figures) are left out to save the allowance. */
+  private capabilityHealth(): TelemetryMessage['capabilities'] {
+    const all = this.ctx.capabilities.health() as TelemetryMessage['capabilities'];
+    if (this.activeKind !== 'cellular') return all;
+    return Object.fromEntries(
+      Object.entries(all).map(([name, h]) => {
+        if (!h.details || !('lines' in h.details)) return [name, h];
+        const { lines: _omit, ...details } = h.details;
+        void _omit;
+        return [name, { ...h, details }];
+      }),
+    );
   }
 
   private enqueueEvent(name: string, payload: unknown): void {

@@ -9,10 +9,17 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../../../agent/src/agent.js';
 import { validateConfig } from '../../../agent/src/config/load.js';
 import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
+import { representativeCapabilities } from './representative-caps.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { every: { type: 'string', default: '0' }, label: { type: 'string', default: 'x' }, count: { type: 'string', default: '0' } },
+  options: {
+    every: { type: 'string', default: '0' },
+    label: { type: 'string', default: 'x' },
+    count: { type: 'string', default: '0' },
+    active: { type: 'string' },
+    representative: { type: 'boolean', default: false },
+  },
 });
 const r = validateConfig(JSON.parse(readFileSync(positionals[0]!, 'utf8')));
 if (!r.ok) {
@@ -21,12 +28,13 @@ if (!r.ok) {
 }
 const agent = new Agent({
   config: r.config,
-  capabilities: () => [new TelemetryCapability()],
+  capabilities: () => [...(values.representative ? representativeCapabilities() : []), new TelemetryCapability()],
   onReboot: async (reason) => {
     process.stdout.write(`reboot ${reason}\n`);
   },
 });
 await agent.start();
+if (values.active) agent.bus.emit('failover.switched', { from: null, to: values.active, kind: 'initial', reason: 'harness', at: Date.now() });
 process.stdout.write('ready\n');
 const every = Number(values.every);
 const count = Number(values.count);

@@ -7,9 +7,16 @@ import type { TestBroker } from '../../helpers/mosquitto.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const HARNESS = join(import.meta.dirname, 'agent-harness.ts');
 
-export function agentConfig(broker: TestBroker, deviceId: string, dir: string, telemetry: Record<string, unknown> = {}): string {
+export function agentConfig(
+  broker: TestBroker,
+  deviceId: string,
+  dir: string,
+  telemetry: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): string {
   const id = broker.identity(deviceId);
   const doc = {
+    ...extra,
     site: { deviceId },
     paths: { stateDir: join(dir, 'state'), runDir: join(dir, 'run'), root: join(dir, 'root') },
     log: { level: process.env.SE_TEST_LOG ? 'debug' : 'warn' },

@@ -66,7 +66,12 @@ describe('telemetry capability (fake clock, no broker)', () => {
     tele = rows(ctx).filter((r) => r.kind === 'telemetry');
     assert.equal(tele.length, 1, 'no sample 50 s into 4G');
     await b.clock.advance(10_000);
-    assert.equal(rows(ctx).filter((r) => r.kind === 'telemetry').length, 2);
+    tele = rows(ctx).filter((r) => r.kind === 'telemetry');
+    assert.equal(tele.length, 2);
+    const onCell = JSON.parse(tele[1]!.payload);
+    assert.equal(onCell.activeKind, 'cellular');
+    assert.equal(onCell.capabilities.failover.details.lines, undefined, 'human lines left out on 4G');
+    assert.equal(onCell.capabilities.failover.details.active, 'wan');
     assert.equal(cap.health().details!.intervalMs, 60_000);
     ctx.bus.emit('failover.switched', { from: '4g', to: 'wan', kind: 'failback', reason: 'wan up', at: ctx.clock.now() });
     await b.clock.advance(10_000);
