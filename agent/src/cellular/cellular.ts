@@ -1,16 +1,14 @@
-import { lookup } from 'node:dns/promises';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError, isAppError } from '../core/errors.js';
 import { Backoff } from '../core/retry.js';
 import { ModemManager, type BearerInfo, type ModemInfo, type SignalInfo } from '../platform/modem-manager.js';
 import type { ModemStatus } from './events.js';
-import { PolicyApplier, renderPolicy, resolveDestinations, type Resolver } from './policy.js';
+import { PolicyKeeper } from './policy-keeper.js';
+import type { Resolver } from './policy.js';
 import { UsageMeter, type UsageSnapshot } from './usage.js';
 import { formatBytes, summaryLines } from './lines.js';
 import './events.js';
-
-const defaultResolver: Resolver = async (host) => (await lookup(host, { all: true })).map((a) => a.address);
 
 /** ModemManager's states folded into the six the status page and telemetry speak (contracts.md). */
 export function foldState(m: ModemInfo): ModemStatus {
@@ -53,7 +51,7 @@ export class CellularCapability implements Capability {
   private ctx!: Ctx;
   private mm!: ModemManager;
   private usage: UsageMeter | null = null;
-  private policy!: PolicyApplier;
+  private policy!: PolicyKeeper;
   private backoff!: Backoff;
   private timer: TimerHandle | undefined;
   private policyTimer: TimerHandle | undefined;
@@ -63,8 +61,6 @@ export class CellularCapability implements Capability {
   private signalSetupFor: string | null = null;
   private lastReason = '';
   private since = 0;
-  private resolvedCache = new Map<string, string[]>();
-  private policyState: { applied: boolean; lastError: string | null; critical: number } = { applied: false, lastError: null, critical: 0 };
   private view: CellularView = { modem: 'absent', reason: 'not polled yet', operator: null, accessTech: null, bearer: null, signal: null, quality: null };
 
   constructor(private readonly opts: { resolve?: Resolver } = {}) {}
@@ -76,7 +72,7 @@ export class CellularCapability implements Capability {
     if (!cfg.enabled) return;
     this.stopped = false;
     this.mm = new ModemManager(ctx.platform.commands);
-    this.policy = new PolicyApplier(ctx.platform.commands);
+    this.policy = new PolicyKeeper(ctx, () => this.iface, this.opts.resolve);
     this.backoff = new Backoff({ initialMs: cfg.reconnect.initialMs, maxMs: cfg.reconnect.maxMs });
     this.usage = new UsageMeter(ctx.db, ctx.platform.hostPath, ctx.clock, ctx.bus, { allowanceBytes: cfg.allowanceMb * 1_000_000, billingDay: cfg.billingDay });
     this.usage.init();
@@ -143,7 +139,7 @@ export class CellularCapability implements Capability {
     let next = cfg.pollIntervalMs;
     // Policy first: a connect attempt can take a minute and the table must not wait for it.
     if (cfg.policy.enabled) {
-      await this.applyPolicy(this.resolveDue);
+      await this.policy.keep(this.resolveDue);
       this.resolveDue = false;
     }
     const observed = await this.observe();
@@ -259,35 +255,6 @@ export class CellularCapability implements Capability {
     return {};
   }
 
-  /** Installs (or re-installs when missing / changed) the 4G policy table. Never throws. */
-  private async applyPolicy(resolve: boolean): Promise<void> {
-    const pc = this.ctx.config.cellular.policy;
-    const cfg = this.ctx.config.cellular;
-    if (!cfg.interface && !this.ctx.config.uplinks.some((u) => u.name === cfg.uplink)) {
-      // No cellular interface configured: never guess one and install rules on a host we do not own.
-      this.policyState = { applied: false, lastError: 'no cellular uplink configured', critical: pc.critical.length };
-      return;
-    }
-    if (!this.ctx.platform.privileged) {
-      this.policyState = { applied: false, lastError: 'not privileged: 4G policy not installed', critical: pc.critical.length };
-      return;
-    }
-    try {
-      if (resolve || !this.rendered) {
-        const { resolved, failures } = await resolveDestinations(pc.critical, this.opts.resolve ?? defaultResolver, this.resolvedCache);
-        if (failures.length) this.ctx.log.warn('cellular: critical destinations did not resolve; using last known addresses', { names: failures });
-        this.rendered = renderPolicy({ iface: this.iface, nonCritical: pc.nonCritical, rateLimitKbytes: pc.rateLimitKbytes, allowDns: pc.allowDns, critical: resolved, voice: pc.voice });
-        this.policyState.critical = resolved.filter((d) => d.addrs.length).length;
-      }
-      if (await this.policy.apply(this.rendered)) this.ctx.log.info('cellular: 4G policy applied', { nonCritical: pc.nonCritical, critical: this.policyState.critical });
-      this.policyState = { ...this.policyState, applied: true, lastError: null };
-    } catch (e) {
-      const d = describeError(e);
-      if (this.policyState.lastError !== d.message) this.ctx.log.error('cellular: 4G policy not applied', d);
-      this.policyState = { ...this.policyState, applied: false, lastError: d.message };
-    }
-  }
-  private rendered: string | null = null;
   private resolveDue = true;
 
   /**
@@ -309,12 +276,10 @@ export class CellularCapability implements Capability {
           figures.usedPct = this.usageSnapshot().usedPct;
           // Only a policy that could be installed is required (a cellular interface and privileges);
           // otherwise health() lines already say "NOT applied" and why.
-          const cfg = this.ctx.config.cellular;
-          const applicable = cfg.policy.enabled && this.ctx.platform.privileged && (Boolean(cfg.interface) || this.ctx.config.uplinks.some((u) => u.name === cfg.uplink));
-          const policyOk = !applicable || this.policyState.applied;
+          const policyOk = !this.policy.applicable || this.policy.state.applied;
           const passed = v.modem === 'connected' && policyOk;
           const detail =
-            v.modem !== 'connected' ? `modem ${v.modem}: ${v.reason}` : !policyOk ? `4G policy not applied: ${this.policyState.lastError ?? 'unknown'}` : `connected on ${v.operator ?? '?'} (${v.accessTech ?? '?'})`;
+            v.modem !== 'connected' ? `modem ${v.modem}: ${v.reason}` : !policyOk ? `4G policy not applied: ${this.policy.state.lastError ?? 'unknown'}` : `connected on ${v.operator ?? '?'} (${v.accessTech ?? '?'})`;
           return { passed, detail, figures };
         },
       },
@@ -337,8 +302,8 @@ export class CellularCapability implements Capability {
       usage,
       reason: v.reason,
       interface: v.bearer?.interface ?? null,
-      policy: { nonCritical: this.ctx.config.cellular.policy.nonCritical, ...this.policyState },
-      lines: summaryLines(v, usage, this.ctx.config.cellular.policy.nonCritical, this.policyState),
+      policy: { nonCritical: this.ctx.config.cellular.policy.nonCritical, ...this.policy.state },
+      lines: summaryLines(v, usage, this.ctx.config.cellular.policy.nonCritical, this.policy.state),
     };
     const status = v.modem === 'connected' ? 'ok' : v.modem === 'failed' ? 'failed' : 'degraded';
     const summary =
