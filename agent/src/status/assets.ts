@@ -39,12 +39,14 @@ export const STATUS_CSS = `
 .s-unknown{background:#eceff3;color:#2b2f36;border-color:#6b7280}.s-unknown .icon{background:#4b5563}
 #notes{margin:0 0 12px;padding-left:1.2em}
 #cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
-#cards .card{margin:0}
+#cards .card{margin:0;min-width:0}
+#cards .wide{grid-column:1/-1}.scroll{overflow-x:auto}
 h2{font-size:1.1rem;margin:.1em 0 .5em}
 .badge{font-size:.8rem;padding:1px 8px;border-radius:10px;border:1px solid;vertical-align:middle}
 .b-ok{color:#0b5321}.b-degraded{color:#5e3200}.b-failed{color:#7d0c11}
 .st-up{color:#0b5321;font-weight:700}.st-degraded{color:#5e3200;font-weight:700}.st-down{color:#7d0c11;font-weight:700}
 body[data-stale] #updated{color:#7d0c11;font-weight:700}
 .actions form{display:inline-block;margin:0 12px 8px 0;vertical-align:top}
+#actions{margin-top:12px}label.inline{display:inline;font-weight:400}
 .flash{background:#e8f0fb;border:1px solid #0b4f9c;padding:8px 12px;border-radius:6px}
 `;

@@ -34,9 +34,9 @@ const UPLINK_WORD: Record<string, string> = { up: 'Up', degraded: 'Unreliable', 
 const gb = (b: number) => (b / 1e9).toFixed(b < 1e10 ? 2 : 1) + ' GB';
 const num = (v: number | null | undefined, unit: string, dp = 0) => (v === null || v === undefined ? '—' : `${v.toFixed(dp)} ${unit}`);
 
-function card(id: string, title: string, status: string | undefined, body: string): string {
+function card(id: string, title: string, status: string | undefined, body: string, cls = ''): string {
   const badge = status ? `<span class="badge b-${e(status)}">${e(STATUS_WORD[status] ?? status)}</span>` : '';
-  return `<section class="card" aria-labelledby="c-${e(id)}"><h2 id="c-${e(id)}">${e(title)} ${badge}</h2>${body}</section>`;
+  return `<section class="card${cls ? ' ' + cls : ''}" aria-labelledby="c-${e(id)}"><h2 id="c-${e(id)}">${e(title)} ${badge}</h2>${body}</section>`;
 }
 
 function lines(h: Health): string {
@@ -63,7 +63,8 @@ function uplinksCard(h: Health, cell: CellularDetails | undefined, fmt: TimeForm
     'uplinks',
     'Internet connections',
     h.status,
-    `${forced}<table><thead><tr><th scope="col">Link</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">Loss</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table>`,
+    `${forced}<div class="scroll"><table><thead><tr><th scope="col">Link</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">Loss</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+    'wide',
   );
 }
 

@@ -53,7 +53,7 @@ export function page(title: string, body: string, opts: PageOptions = {}): strin
   const scripts = (opts.scripts ?? []).map((s) => `<script src="${escapeHtml(s)}" defer></script>`).join('');
   return `<!doctype html>
 <html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)} - surgery-edge</title><style>${BASE_CSS}${opts.css ?? ''}</style>${scripts}</head>
+<title>${escapeHtml(title)} - surgery-edge</title><link rel="icon" href="data:,"><style>${BASE_CSS}${opts.css ?? ''}</style>${scripts}</head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header class="top"><span class="brand">surgery-edge</span><nav aria-label="Main"><a href="/">Status</a><a href="/records">Records</a></nav>${who}</header>
 <main id="main">${body}</main></body></html>`;
