@@ -75,6 +75,7 @@ export const VIEWER_CSS = `
 .warn{background:#fde8e8;border:2px solid #a4161a;padding:10px 14px;border-radius:6px;margin:0 0 12px}
 .sub{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 12px}.sub a{padding:10px 14px;background:#fff;border:1px solid #1d2733;border-radius:6px;text-decoration:none;min-height:44px}
 .scroll{overflow-x:auto}
+.nowrap{white-space:nowrap}
 form.inline{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0 0 12px}
 form.inline label{margin:0}
 button,.btn,select,input{min-height:44px}

@@ -40,7 +40,7 @@ export function dayListBody(v: DayListView): string {
   const rows = v.entries
     .map((a) => {
       const name = a.patientName ?? '(no patient)';
-      const who = a.patientId ? patientLink(a.patientId, v.role, name) : e(name);
+      const who = a.patientId && a.hasSummary && !a.withheld ? patientLink(a.patientId, v.role, name) : e(name);
       const note = a.withheld ? 'Record withheld (sensitive): not cached' : a.patientId && !a.hasSummary ? 'Summary not cached yet' : '';
       const arrived = a.patientId && v.arrived.has(a.appointmentId);
       const arrive = a.patientId
@@ -48,7 +48,7 @@ export function dayListBody(v: DayListView): string {
           ? '<span>Arrived (recorded)</span>'
           : `<form method="post" action="/records/capture/arrival"><input type="hidden" name="_csrf" value="${e(v.csrf)}"><input type="hidden" name="key" value="${e(v.newKey())}"><input type="hidden" name="patient" value="${e(a.patientId)}"><input type="hidden" name="appointment" value="${e(a.appointmentId)}"><input type="hidden" name="back" value="/records/day?date=${e(v.date)}&amp;clinician=${e(encodeURIComponent(v.clinicianId))}"><button type="submit">Mark arrived</button></form>`
         : '';
-      return `<tr><td>${e(hhmm(a.start, v.timeZone))}</td><td>${who}</td><td>${e(nhsFormat(a.nhsNumber))}</td><td class="opt">${e(clinicalDate(a.dob))}</td><td class="opt">${e(a.clinicianName ?? '')}</td><td class="opt">${e(a.type ?? '')}</td><td>${e(a.status)}${note ? `<br><span class="muted">${e(note)}</span>` : ''}</td><td>${arrive}</td></tr>`;
+      return `<tr><td>${e(hhmm(a.start, v.timeZone))}</td><td>${who}</td><td class="nowrap">${e(nhsFormat(a.nhsNumber))}</td><td class="opt">${e(clinicalDate(a.dob))}</td><td class="opt">${e(a.clinicianName ?? '')}</td><td class="opt">${e(a.type ?? '')}</td><td>${e(a.status)}${note ? `<br><span class="muted">${e(note)}</span>` : ''}</td><td>${arrive}</td></tr>`;
     })
     .join('');
   return `<h1>Day list</h1>
