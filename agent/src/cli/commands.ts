@@ -5,6 +5,7 @@ import { userCommand } from './user.js';
 import { drillCommand } from '../drills/cli.js';
 import { VERSION } from '../version.js';
 import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
+import { auditCommand } from '../records/audit-cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -20,6 +21,7 @@ export const commands: Record<string, CliCommand> = {
   'check-config': checkConfigCommand,
   'config-schema': configSchemaCommand,
   'mqtt-schemas': mqttSchemasCommand,
+  audit: auditCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {
