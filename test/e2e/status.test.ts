@@ -107,6 +107,24 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     await page.screenshot({ path: `${ART}/admin.png`, fullPage: true });
   });
 
+  it('first load stays under the 150 KB page-weight budget (bytes on the wire, every request)', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const p = await context.newPage();
+    const sizes: Promise<number>[] = [];
+    const urls: string[] = [];
+    p.on('requestfinished', (req) => {
+      urls.push(req.url());
+      sizes.push(req.sizes().then((s) => s.responseBodySize + s.responseHeadersSize));
+    });
+    await p.goto(base + '/', { waitUntil: 'load' });
+    await p.waitForLoadState('networkidle').catch(() => {}); // SSE keeps one request open
+    const total = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
+    assert.ok(urls.some((u) => u.endsWith('/assets/status.js')), 'script counted');
+    assert.ok(urls.every((u) => u.startsWith(base)), `only local requests: ${urls.join(' ')}`);
+    assert.ok(total > 2000 && total < 150 * 1024, `first load ${total} bytes`);
+    await context.close();
+  });
+
   it('is keyboard reachable: Tab reaches the skip link first, and the focus ring is visible', async () => {
     await page.goto(base + '/');
     await page.keyboard.press('Tab');

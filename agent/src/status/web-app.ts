@@ -50,7 +50,8 @@ function fastifyLogger(log: Logger): FastifyBaseLogger {
     fatal: level(log.error),
     error: level(log.error),
     warn: level(log.warn),
-    info: level(log.info),
+    // fastify's own per-request info lines ('incoming request', 'request completed') are debug noise here.
+    info: level(log.debug),
     debug: level(log.debug),
     trace: () => {},
     silent: () => {},
@@ -70,9 +71,8 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
   const app = Fastify({
     ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
     loggerInstance: fastifyLogger(log),
-    disableRequestLogging: true,
     bodyLimit: cfg.bodyLimitBytes,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     connectionTimeout: 0,
     requestTimeout: 30_000,
     return503OnClosing: true,
