@@ -97,10 +97,18 @@ export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
 }
 
 export class AuditLog {
+  private readonly headStmt;
+  private readonly insertStmt;
   private constructor(
     private readonly db: Db,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.headStmt = db.prepare('SELECT seq, hash FROM rec_audit ORDER BY seq DESC LIMIT 1');
+    this.insertStmt = db.prepare(
+      `INSERT INTO rec_audit (seq, at, user, role, patient_id, action, device, detail, prev_hash, hash)
+       VALUES (@seq, @at, @user, @role, @patientId, @action, @device, @detail, @prevHash, @hash)`,
+    );
+  }
 
   /** Create the table and triggers when absent. `db` is the encrypted records store's handle. */
   static open(db: Db, now: () => number): AuditLog {
@@ -114,7 +122,7 @@ export class AuditLog {
    */
   append(input: AuditInput): AuditEntry {
     return this.db.transaction(() => {
-      const head = this.db.prepare('SELECT seq, hash FROM rec_audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+      const head = this.headStmt.get() as { seq: number; hash: string } | undefined;
       const base = {
         seq: (head?.seq ?? 0) + 1,
         at: this.now(),
@@ -127,12 +135,7 @@ export class AuditLog {
         prevHash: head?.hash ?? GENESIS_HASH,
       };
       const entry: AuditEntry = { ...base, hash: auditHash(base) };
-      this.db
-        .prepare(
-          `INSERT INTO rec_audit (seq, at, user, role, patient_id, action, device, detail, prev_hash, hash)
-           VALUES (@seq, @at, @user, @role, @patientId, @action, @device, @detail, @prevHash, @hash)`,
-        )
-        .run(entry);
+      this.insertStmt.run(entry);
       return entry;
     }).immediate();
   }

@@ -13,17 +13,26 @@ export interface Freshness {
   timeZone: string;
 }
 
+// Building an Intl.DateTimeFormat costs far more than using one; a day list formats hundreds of times.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function fmt(locale: string, timeZone: string, o: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const k = `${locale}|${timeZone}|${JSON.stringify(o)}`;
+  let f = formatters.get(k);
+  if (!f) formatters.set(k, (f = new Intl.DateTimeFormat(locale, { ...o, timeZone })));
+  return f;
+}
+
 export function hhmm(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false, timeZone }).format(ms);
+  return fmt('en-GB', timeZone, { hour: '2-digit', minute: '2-digit', hour12: false }).format(ms);
 }
 
 export function dayMonth(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', timeZone }).format(ms);
+  return fmt('en-GB', timeZone, { weekday: 'short', day: 'numeric', month: 'short' }).format(ms);
 }
 
 /** YYYY-MM-DD of `ms` in the practice time zone. */
 export function isoDate(ms: number, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone }).formatToParts(ms);
+  const parts = fmt('en-CA', timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(ms);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   return `${get('year')}-${get('month')}-${get('day')}`;
 }

@@ -46,7 +46,8 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
 
     const send = (req: FastifyRequest, reply: FastifyReply, title: string, inner: string, s: RecordsServices | null, status = 200) => {
       const user = req.user!;
-      const banner = s ? freshnessBanner({ asOf: s.store.meta().asOf, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone }) : '';
+      const asOf = s ? Number(s.store.getMeta('asOf') ?? NaN) : NaN;
+      const banner = s ? freshnessBanner({ asOf: Number.isFinite(asOf) ? asOf : null, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone }) : '';
       return reply
         .code(status)
         .type('text/html; charset=utf-8')
