@@ -7,6 +7,7 @@ import { WifiCapability } from './wifi/wifi.js';
 import { TelemetryCapability } from './telemetry/telemetry.js';
 import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
+import { RecordsCapability } from './records/records.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -19,6 +20,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new CellularCapability(),
     new WifiCapability(),
     new FailoverCapability(),
+    new RecordsCapability(),
     new TelemetryCapability(),
     new DrillsCapability(),
     new StatusCapability(), // last: builds the web server from every capability's routes

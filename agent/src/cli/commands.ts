@@ -6,6 +6,7 @@ import { drillCommand } from '../drills/cli.js';
 import { VERSION } from '../version.js';
 import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
 import { auditCommand } from '../records/audit-cli.js';
+import { recordsCommand } from '../records/cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -22,6 +23,7 @@ export const commands: Record<string, CliCommand> = {
   'config-schema': configSchemaCommand,
   'mqtt-schemas': mqttSchemasCommand,
   audit: auditCommand,
+  records: recordsCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

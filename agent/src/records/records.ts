@@ -1,0 +1,210 @@
+import { rmSync } from 'node:fs';
+import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { TimerHandle } from '../core/clock.js';
+import { AppError, describeError } from '../core/errors.js';
+import './events.js';
+import { createKey, readRuntimeKey, shredFile, tpmPresent, unwrapKey, writeRuntimeKey, keyFileExists } from './key.js';
+import { buildSources, recordsPaths } from './sources.js';
+import { RecordsStore } from './store.js';
+import { runSync, type SyncProgress, type SyncResult } from './sync.js';
+import { RecordsFrontDesk } from './viewer/index.js';
+
+/**
+ * The records capability: owns the encrypted store, its unlock, and the periodic sync. The viewer,
+ * audit and offline capture (RecordsFrontDesk) bind to whichever store is open.
+ *
+ * Locked states: after a reboot the run dir (tmpfs) is empty, so the store stays closed until
+ * `unlock(passphrase)` (status page) or `surgery-edge records unlock` (which writes the unlocked key
+ * to the run dir; we poll for it). Sync, viewer and capture all wait while locked.
+ */
+export class RecordsCapability implements Capability {
+  readonly name = 'records';
+  private ctx: Ctx | undefined;
+  private store_: RecordsStore | null = null;
+  private frontDesk: RecordsFrontDesk | null = null;
+  private syncTimer: TimerHandle | undefined;
+  private lockPoll: TimerHandle | undefined;
+  private running: Promise<SyncResult | null> | null = null;
+  private abort: AbortController | null = null;
+  private progress: SyncProgress | null = null;
+  private lastResult: SyncResult | null = null;
+  private lastError: string | null = null;
+  private startedAt = 0;
+
+  /** The open store, or null while locked / disabled. */
+  get store(): RecordsStore | null {
+    return this.store_;
+  }
+
+  async start(ctx: Ctx): Promise<void> {
+    this.ctx = ctx;
+    this.startedAt = ctx.clock.now();
+    if (!ctx.config.records.enabled) return;
+    this.frontDesk = new RecordsFrontDesk(() => this.store_);
+    this.frontDesk.start(ctx);
+    this.tryRuntimeKey();
+    // CLI `records unlock` hands the key over through the run dir; poll only while locked.
+    this.lockPoll = ctx.clock.setInterval(() => {
+      if (!this.store_) this.tryRuntimeKey();
+    }, 3_000);
+    this.syncTimer = ctx.clock.setInterval(() => void this.syncNow().catch(() => {}), ctx.config.records.dayListIntervalMs);
+    if (this.store_) ctx.clock.setTimeout(() => void this.syncNow().catch(() => {}), 1_000);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.ctx) return;
+    this.ctx.clock.clearInterval(this.syncTimer);
+    this.ctx.clock.clearInterval(this.lockPoll);
+    this.abort?.abort();
+    await this.running?.catch(() => null);
+    await this.frontDesk?.stop();
+    this.store_?.close();
+    this.store_ = null;
+  }
+
+  /** Open the cache with the operator passphrase (status page). UNAUTHORIZED when wrong. */
+  async unlock(passphrase: string): Promise<void> {
+    const ctx = this.need();
+    const paths = recordsPaths(ctx.config);
+    const key = await unwrapKey(paths.key, passphrase);
+    this.open(key);
+    writeRuntimeKey(paths.runtimeKey, key);
+    ctx.log.info('records cache unlocked');
+    void this.syncNow().catch(() => {});
+  }
+
+  /** First-time provisioning: create and wrap a new data key, then open (empty) cache. */
+  async provision(passphrase: string): Promise<void> {
+    const ctx = this.need();
+    const paths = recordsPaths(ctx.config);
+    const key = await createKey(paths.key, passphrase);
+    this.open(key);
+    writeRuntimeKey(paths.runtimeKey, key);
+  }
+
+  /** Close the store and forget the key (it stays wrapped on disk). */
+  lock(): void {
+    const ctx = this.need();
+    this.abort?.abort();
+    this.store_?.close();
+    this.store_ = null;
+    rmSync(recordsPaths(ctx.config).runtimeKey, { force: true });
+  }
+
+  /** De-provisioning: destroy the wrapped key and the database. The data is unrecoverable. */
+  destroyKey(): void {
+    const ctx = this.need();
+    this.lock();
+    const p = recordsPaths(ctx.config);
+    shredFile(p.key);
+    for (const f of [p.db, `${p.db}-wal`, `${p.db}-shm`]) rmSync(f, { force: true });
+  }
+
+  /** One sync now (or the one already running). */
+  syncNow(): Promise<SyncResult | null> {
+    if (this.running) return this.running;
+    const ctx = this.need();
+    const store = this.store_;
+    if (!store) return Promise.resolve(null);
+    this.abort = new AbortController();
+    const r = ctx.config.records;
+    this.running = (async () => {
+      try {
+        const { dayList, summaries } = buildSources(ctx.config, ctx.version);
+        const res = await runSync(store, dayList, summaries, {
+          timeZone: r.timeZone, workingDays: r.workingDays, concurrency: r.concurrency, summaryMaxAgeMs: r.summaryMaxAgeMs, retries: r.retries,
+          clock: ctx.clock, log: ctx.log.child('records'), signal: this.abort!.signal,
+          onProgress: (p) => (this.progress = p),
+        });
+        this.lastResult = res;
+        this.lastError = res.lastError;
+        ctx.bus.emit('records.synced', { patients: res.patients, appointments: res.appointments, asOf: res.asOf, durationMs: res.durationMs, errors: res.errors + res.dayListErrors.length });
+        return res;
+      } catch (e) {
+        this.lastError = describeError(e).message;
+        ctx.log.warn('records sync failed', describeError(e));
+        return null;
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  health(): Health {
+    const ctx = this.ctx;
+    if (!ctx || !ctx.config.records.enabled) return { status: 'disabled', summary: 'Records cache disabled' };
+    const p = recordsPaths(ctx.config);
+    const locked = this.store_ === null;
+    const meta = this.safeMeta();
+    const now = ctx.clock.now();
+    const stale = meta.asOf === null || now - meta.asOf > ctx.config.records.staleAfterMs;
+    const asOfText = meta.asOf === null ? 'never' : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
+    const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
+    const lines = [
+      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'cache not provisioned: `surgery-edge records init`') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
+      ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
+      ...(this.lastError ? [`last error: ${this.lastError}`] : []),
+      ...(tpmPresent(ctx.platform.hostPath) ? ['TPM present (sealing not used: passphrase unlock)'] : []),
+    ];
+    const details = {
+      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, sync,
+      pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0, lines,
+    };
+    const status = locked || stale ? 'degraded' : 'ok';
+    const summary = locked ? 'Records cache locked' : stale ? `Records cache stale (as of ${asOfText})` : `Records cache current (as of ${asOfText})`;
+    return { status, summary, details, since: this.startedAt };
+  }
+
+  drillSteps(): DrillStep[] {
+    return [
+      {
+        name: 'records cache freshness',
+        run: async () => {
+          const h = this.health();
+          const d = (h.details ?? {}) as { asOf?: number | null; locked?: boolean; patients?: number; stale?: boolean };
+          if (h.status === 'disabled') return { passed: true, detail: 'records cache disabled' };
+          const ageMin = d.asOf ? Math.round((this.need().clock.now() - d.asOf) / 60_000) : -1;
+          const passed = !d.locked && !d.stale;
+          return {
+            passed,
+            detail: d.locked ? 'cache locked' : d.asOf ? `last complete sync ${ageMin} min ago, ${d.patients} patients` : 'never synced',
+            figures: { ageMinutes: ageMin, patients: d.patients ?? 0 },
+          };
+        },
+      },
+    ];
+  }
+
+  private safeMeta(): { asOf: number | null; patients: number; appointments: number } {
+    try {
+      return this.store_ ? this.store_.meta() : { asOf: null, patients: 0, appointments: 0 };
+    } catch {
+      return { asOf: null, patients: 0, appointments: 0 };
+    }
+  }
+
+  private tryRuntimeKey(): void {
+    const ctx = this.need();
+    const key = readRuntimeKey(recordsPaths(ctx.config).runtimeKey);
+    if (!key) return;
+    try {
+      this.open(key);
+      ctx.log.info('records cache unlocked from run dir');
+      void this.syncNow().catch(() => {});
+    } catch (e) {
+      ctx.log.warn('run-dir key does not open the records cache', describeError(e));
+    }
+  }
+
+  private open(key: Buffer): void {
+    const ctx = this.need();
+    if (this.store_) return;
+    this.store_ = RecordsStore.open(recordsPaths(ctx.config).db, { key });
+  }
+
+  private need(): Ctx {
+    if (!this.ctx) throw new AppError('UNAVAILABLE', 'records capability not started');
+    return this.ctx;
+  }
+}

@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { AppError } from '../core/errors.js';
+import { FhirDayListSource, FileDayListSource, type DayListSource } from './day-list.js';
+import { GpConnectClient } from './gpconnect/client.js';
+import type { SummarySource } from './sync.js';
+
+/** Where the records files live; shared by the capability and the CLI so both agree. */
+export function recordsPaths(config: Config): { db: string; key: string; runtimeKey: string } {
+  const r = config.records;
+  return {
+    db: r.dbPath || join(config.paths.stateDir, 'records.db'),
+    key: r.keyPath || join(config.paths.stateDir, 'records.key'),
+    // RAM-backed run dir (tmpfs): the unlocked key never reaches the SD card.
+    runtimeKey: join(config.paths.runDir, 'records.unlocked-key'),
+  };
+}
+
+export function buildSources(config: Config, version: string): { dayList: DayListSource; summaries: SummarySource } {
+  const r = config.records;
+  const g = r.gpconnect;
+  if (!g.baseUrl) throw new AppError('CONFIG_INVALID', 'records.gpconnect.baseUrl is not set');
+  const summaries = new GpConnectClient({
+    ...g,
+    organizationOds: g.organizationOds || config.site.odsCode,
+    organizationName: g.organizationName || config.site.practiceName,
+    deviceVersion: version,
+    requestTimeoutMs: r.requestTimeoutMs,
+  });
+  const d = r.dayList;
+  let dayList: DayListSource;
+  if (d.source === 'file') {
+    if (!d.filePath) throw new AppError('CONFIG_INVALID', 'records.dayList.filePath is not set');
+    dayList = new FileDayListSource({ path: d.filePath, format: d.fileFormat });
+  } else {
+    if (!d.fhirBaseUrl) throw new AppError('CONFIG_INVALID', 'records.dayList.fhirBaseUrl is not set');
+    dayList = new FhirDayListSource({ baseUrl: d.fhirBaseUrl, bearerToken: d.bearerToken, timeoutMs: r.requestTimeoutMs });
+  }
+  return { dayList, summaries };
+}
