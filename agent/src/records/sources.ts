@@ -20,6 +20,7 @@ export function buildSources(config: Config, version: string): { dayList: DayLis
   const r = config.records;
   const g = r.gpconnect;
   if (!g.baseUrl) throw new AppError('CONFIG_INVALID', 'records.gpconnect.baseUrl is not set');
+  if (!g.fromAsid || !g.toAsid) throw new AppError('CONFIG_INVALID', 'records.gpconnect.fromAsid and toAsid are required (Spine Secure Proxy headers)');
   const summaries = new GpConnectClient({
     ...g,
     organizationOds: g.organizationOds || config.site.odsCode,

@@ -132,7 +132,8 @@ export class GpConnectClient {
       try {
         const oo = parseFhirJson(text);
         const issue = Array.isArray(oo.issue) ? (oo.issue[0] as Record<string, unknown>) : undefined;
-        detail += ` ${str(issue?.code) ?? ''}`;
+        const details = issue && typeof issue.details === 'object' ? (issue.details as Record<string, unknown>) : undefined;
+        detail += ` ${str(issue?.code) ?? ''} ${str(details?.text) ?? str(issue?.diagnostics) ?? ''}`;
       } catch {
         /* non-FHIR error body */
       }

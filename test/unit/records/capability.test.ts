@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isAppError } from '../../../agent/src/core/errors.js';
+import { FileDayListSource, csvRows } from '../../../agent/src/records/day-list.js';
+import { RecordsCapability } from '../../../agent/src/records/records.js';
+import { recordsPaths } from '../../../agent/src/records/sources.js';
+import { startFhirServer, type FhirServer } from '../../fhir-server/server.js';
+import { createTestCtx } from '../../helpers/ctx.js';
+
+describe('records capability', () => {
+  let server: FhirServer;
+  before(async () => {
+    server = await startFhirServer({ practice: { patients: 400, clinicians: 3, perClinicianPerDay: 8 } });
+  });
+  after(async () => server.close());
+
+  it('is locked until provisioned/unlocked, syncs, reports health and a drill step, and destroys its key', async () => {
+    const ctx = createTestCtx({ config: { records: { enabled: true, gpconnect: { baseUrl: server.gpcBase, fromAsid: '200000000359', toAsid: '918999198738' }, dayList: { source: 'fhir', fhirBaseUrl: server.r4Base }, retries: 0 } } });
+    try {
+      const cap = new RecordsCapability();
+      await cap.start(ctx);
+      let h = cap.health();
+      assert.equal(h.status, 'degraded');
+      assert.equal((h.details as { locked: boolean }).locked, true);
+      assert.match((h.details as { lines: string[] }).lines[0]!, /not provisioned/);
+      await assert.rejects(cap.unlock('whatever passphrase'), (e) => isAppError(e, 'NOT_FOUND'));
+
+      await cap.provision('operator passphrase 1');
+      const synced = ctx.bus.waitFor('records.synced');
+      const res = await cap.syncNow();
+      const ev = await synced;
+      assert.ok(res && res.patients > 0, JSON.stringify(cap.health().details));
+      assert.deepEqual(ev, { patients: res.patients, appointments: res.appointments, asOf: res.asOf, durationMs: res.durationMs, errors: 0 });
+      h = cap.health();
+      const d = h.details as Record<string, unknown>;
+      assert.equal(h.status, 'ok');
+      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'stale', 'sync'].sort());
+      assert.deepEqual(d.sync, { running: false, done: res.fetched, total: res.fetched, lastError: null });
+      assert.equal(d.patients, res.patients);
+      const [step] = cap.drillSteps();
+      assert.equal((await step!.run()).passed, true);
+      await cap.stop();
+
+      // Agent restart (run dir survives): unlocked from the run-dir key without a passphrase.
+      const again = new RecordsCapability();
+      await again.start(ctx);
+      assert.equal((again.health().details as { locked: boolean }).locked, false);
+      await again.stop();
+
+      // Reboot (run dir is tmpfs, emptied): locked until the passphrase is given.
+      rmSync(recordsPaths(ctx.config).runtimeKey);
+      const rebooted = new RecordsCapability();
+      await rebooted.start(ctx);
+      assert.equal((rebooted.health().details as { locked: boolean }).locked, true);
+      assert.equal((await rebooted.drillSteps()[0]!.run()).passed, false);
+      await assert.rejects(rebooted.unlock('not the passphrase'), (e) => isAppError(e, 'UNAUTHORIZED'));
+      await rebooted.unlock('operator passphrase 1');
+      assert.equal((rebooted.health().details as { patients: number }).patients, res.patients);
+      rebooted.destroyKey();
+      const p = recordsPaths(ctx.config);
+      assert.equal(existsSync(p.key) || existsSync(p.db) || existsSync(p.runtimeKey), false);
+      assert.equal((rebooted.health().details as { locked: boolean }).locked, true);
+      await rebooted.stop();
+    } finally {
+      ctx.cleanup();
+    }
+  });
+
+  it('reads a CSV or JSON day-list file drop', async () => {
+    const ctx = createTestCtx();
+    try {
+      const csv = join(ctx.dir, 'day-2026-11-27.csv');
+      writeFileSync(csv, 'appointmentId,start,clinicianId,clinicianName,nhsNumber,patientName,dob,status\r\na1,2026-11-27T09:00:00Z,c1,Dr Who,943 476 5919,"SMITH, Jane",1970-01-01,booked\r\na2,2026-11-27T09:10:00Z,c1,Dr Who,,"O""Brien, Pat",,arrived\r\n');
+      const rows = await new FileDayListSource({ path: join(ctx.dir, 'day-{date}.csv'), format: 'auto' }).fetchDay('2026-11-27');
+      assert.equal(rows.length, 2);
+      assert.equal(rows[0]!.nhsNumber, '9434765919');
+      assert.equal(rows[0]!.patientId, '9434765919');
+      assert.equal(rows[0]!.patientName, 'SMITH, Jane');
+      assert.equal(rows[1]!.patientName, 'O"Brien, Pat');
+      assert.equal(rows[1]!.patientId, null);
+      assert.equal(rows[0]!.start, Date.parse('2026-11-27T09:00:00Z'));
+      writeFileSync(join(ctx.dir, 'd.json'), JSON.stringify({ appointments: [{ appointmentId: 'x', start: 1795770000000, nhsNumber: '9434765919', clinicianId: 'c2' }] }));
+      const j = await new FileDayListSource({ path: join(ctx.dir, 'd.json'), format: 'auto' }).fetchDay('2026-11-27');
+      assert.deepEqual([j[0]!.appointmentId, j[0]!.start, j[0]!.clinicianId], ['x', 1795770000000, 'c2']);
+      await assert.rejects(new FileDayListSource({ path: join(ctx.dir, 'missing.csv'), format: 'csv' }).fetchDay('2026-11-27'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
+      assert.deepEqual(csvRows('a,b\n1,"x,y"\n'), [{ a: '1', b: 'x,y' }]);
+    } finally {
+      ctx.cleanup();
+    }
+  });
+});
