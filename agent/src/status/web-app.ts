@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import { isAppError, type ErrorCode } from '../core/errors.js';
@@ -76,6 +77,13 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
     connectionTimeout: 0,
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // Requests Node cannot even parse (garbage request line, oversized headers): answer, log, carry on.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      log.warn('malformed request refused', { code: err.code ?? 'unknown', status, ip: (socket as { remoteAddress?: string }).remoteAddress });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    },
   }) as unknown as FastifyInstance;
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: cfg.bodyLimitBytes }, (_req, body, done) => {

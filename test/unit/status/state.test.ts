@@ -59,3 +59,14 @@ describe('state line', () => {
     assert.ok(s.notes.some((n) => n.includes('until 11:42')));
   });
 });
+
+describe('cards', () => {
+  it('any capability gets a generic card, with everything escaped', async () => {
+    const { renderCards } = await import('../../../agent/src/status/cards.js');
+    const html = renderCards({ telephony: { status: 'degraded', summary: '<script>x</script>', details: { lines: ['trunk "a" & <b>'] } } }, null);
+    assert.match(html, /<h2 id="c-telephony">Telephony <span class="badge b-degraded">Warning<\/span><\/h2>/);
+    assert.ok(html.includes('&lt;script&gt;x&lt;/script&gt;'));
+    assert.ok(html.includes('trunk &quot;a&quot; &amp; &lt;b&gt;'));
+    assert.doesNotMatch(html, /<script>/);
+  });
+});

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
@@ -147,6 +148,22 @@ describe('status web (inject + one real socket for SSE)', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/?msg=<script>alert(1)</script>' })).body.includes('<script>alert'), false);
     assert.ok(ctx.logged.some((e) => e.msg === 'request refused' && e.status === 413));
     assert.equal((await app.inject({ url: '/api/status' })).statusCode, 200);
+  });
+
+  it('unparseable HTTP (garbage request line, huge headers) gets 400/431 on a real socket, logged, still serving', async () => {
+    const raw = (data: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect(status.port!, '127.0.0.1', () => s.end(data));
+        let got = '';
+        s.on('data', (b) => (got += b.toString()));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+    assert.match(await raw('GARBAGE \\x00\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+    assert.ok(ctx.logged.some((e) => e.msg === 'malformed request refused' && e.status === 431));
+    const ok = await raw('GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(ok, /^HTTP\/1\.1 200 /);
   });
 
   it('pushes a new state over SSE when failover switches', async () => {
