@@ -1,0 +1,20 @@
+// Child process for sync-kill.test.ts: one sync of the encrypted store against the test server.
+// Prints "opened" once the store is open, so the parent kills it during real work.
+import { systemClock } from '../../../agent/src/core/clock.js';
+import { createLogger } from '../../../agent/src/core/log.js';
+import { FhirDayListSource } from '../../../agent/src/records/day-list.js';
+import { GpConnectClient } from '../../../agent/src/records/gpconnect/client.js';
+import { RecordsStore } from '../../../agent/src/records/store.js';
+import { runSync } from '../../../agent/src/records/sync.js';
+import { gpcOptions } from '../../fhir-server/client-options.js';
+
+const [dbPath, keyHex, url, nowIso] = process.argv.slice(2) as [string, string, string, string];
+const store = RecordsStore.open(dbPath, { key: Buffer.from(keyHex, 'hex') });
+process.stdout.write('opened\n');
+const offset = Date.parse(nowIso) - Date.now();
+const clock = { ...systemClock, now: () => Date.now() + offset };
+const res = await runSync(store, new FhirDayListSource({ baseUrl: `${url}/r4`, timeoutMs: 10_000 }), new GpConnectClient(gpcOptions(`${url}/gpc`)), {
+  timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 0, retries: 0, clock, log: createLogger({ level: 'silent' }),
+});
+store.close();
+process.stdout.write(`done ${JSON.stringify(res)}\n`);
