@@ -1,0 +1,129 @@
+/**
+ * `make bench-records`: records cache figures, printed as JSON lines.
+ *  1. full sync of the synthetic practice's two working days (12,000 patients, 30 clinicians) from the
+ *     local FHIR server into a fresh encrypted store (target <= 120 s);
+ *  2. incremental sync when nothing changed: (a) the regular 15-minute run (summaries still fresh),
+ *     (b) a forced re-fetch of every summary where content is unchanged (hash match, no rewrite);
+ *  3. server-side latency of the day list and the patient summary under 20 concurrent viewers
+ *     (targets p99 <= 50 ms and <= 20 ms): through the store methods from 20 async workers, and through
+ *     the viewer's HTTP routes (fastify inject, with auth and audit) when they are present.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../../agent/src/core/clock.js';
+import { createLogger } from '../../agent/src/core/log.js';
+import { FhirDayListSource } from '../../agent/src/records/day-list.js';
+import { GpConnectClient } from '../../agent/src/records/gpconnect/client.js';
+import { RecordsStore } from '../../agent/src/records/store.js';
+import { runSync, type SyncResult } from '../../agent/src/records/sync.js';
+import { gpcOptions } from '../fhir-server/client-options.js';
+import { startFhirServer } from '../fhir-server/server.js';
+
+const NOW = process.env.RECORDS_BENCH_NOW ?? '2026-11-27T08:00:00Z';
+const VIEWERS = 20;
+const emit = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: 'records', ...o }) + '\n');
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0) * 100) / 100;
+}
+const stats = (xs: number[]) => ({ n: xs.length, p50Ms: pct(xs, 50), p95Ms: pct(xs, 95), p99Ms: pct(xs, 99), maxMs: pct(xs, 100) });
+
+/** 20 workers issue requests concurrently; latency = issue to completion (includes waiting behind the others). */
+async function concurrent(perWorker: number, op: (worker: number, i: number) => Promise<unknown> | unknown): Promise<number[]> {
+  const lat: number[] = [];
+  await Promise.all(
+    Array.from({ length: VIEWERS }, async (_, w) => {
+      for (let i = 0; i < perWorker; i++) {
+        await new Promise<void>((r) => setImmediate(r));
+        const t0 = performance.now();
+        await op(w, i);
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  return lat;
+}
+
+const server = await startFhirServer();
+const dir = mkdtempSync(join(tmpdir(), 'c1-bench-'));
+const offset = Date.parse(NOW) - Date.now();
+const clock: Clock = { ...systemClock, now: () => Date.now() + offset };
+const store = RecordsStore.open(join(dir, 'records.db'), { key: randomBytes(32) });
+const sync = (summaryMaxAgeMs: number): Promise<SyncResult> =>
+  runSync(store, new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 30_000 }), new GpConnectClient({ ...gpcOptions(server.gpcBase), requestTimeoutMs: 30_000 }), {
+    timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: Number(process.env.RECORDS_BENCH_CONCURRENCY ?? 6), summaryMaxAgeMs, retries: 2, clock,
+    log: createLogger({ level: 'warn' }),
+  });
+const pick = (r: SyncResult) => ({ durationMs: r.durationMs, dates: r.dates, patients: r.patients, appointments: r.appointments, fetched: r.fetched, changed: r.changed, unchanged: r.unchanged, withheld: r.withheld, skippedFresh: r.skippedFresh, errors: r.errors + r.dayListErrors.length });
+
+try {
+  const full = await sync(3_600_000);
+  emit({ figure: 'full-sync', targetMs: 120_000, pass: full.durationMs <= 120_000 && full.errors === 0, ...pick(full), upstreamRequests: server.stats.structured + server.stats.appointments + server.stats.dayList });
+  const inc = await sync(3_600_000);
+  emit({ figure: 'incremental-sync-nothing-changed', ...pick(inc) });
+  const refetch = await sync(0);
+  emit({ figure: 'incremental-sync-refetch-unchanged', ...pick(refetch) });
+
+  const date = full.dates[0]!;
+  const clinicians = store.clinicians(date).map((c) => c.id);
+  const patients = store.dayList(date).filter((e) => e.hasSummary).map((e) => e.patientId!);
+  const dayLat = await concurrent(100, (w, i) => store.dayList(date, clinicians[(w + i) % clinicians.length]));
+  const sumLat = await concurrent(100, (w, i) => store.patientSummary(patients[(w * 97 + i) % patients.length]!));
+  const wholeDay = await concurrent(10, () => store.dayList(date));
+  // Burst: 20 viewers' requests arrive at the same instant; each one's latency includes waiting for
+  // the ones served before it (SQLite calls are synchronous on the one event loop).
+  const burst = (rounds: number, op: (w: number, i: number) => unknown) => {
+    const lat: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      for (let w = 0; w < VIEWERS; w++) (op(w, i), lat.push(performance.now() - t0));
+    }
+    return lat;
+  };
+  const dayBurst = burst(100, (w, i) => store.dayList(date, clinicians[(w + i) % clinicians.length]));
+  const sumBurst = burst(100, (w, i) => store.patientSummary(patients[(w * 97 + i) % patients.length]!));
+  emit({ figure: 'store-day-list-20-viewers', targetP99Ms: 50, ...stats(dayLat), pass: pct(dayLat, 99) <= 50, rowsPerList: Math.round(store.dayList(date).length / clinicians.length) });
+  emit({ figure: 'store-day-list-whole-practice-20-viewers', ...stats(wholeDay), rows: store.dayList(date).length });
+  emit({ figure: 'store-patient-summary-20-viewers', targetP99Ms: 20, ...stats(sumLat), pass: pct(sumLat, 99) <= 20 });
+  emit({ figure: 'store-day-list-burst-of-20', targetP99Ms: 50, ...stats(dayBurst), pass: pct(dayBurst, 99) <= 50 });
+  emit({ figure: 'store-patient-summary-burst-of-20', targetP99Ms: 20, ...stats(sumBurst), pass: pct(sumBurst, 99) <= 20 });
+
+  // Through HTTP (fastify inject): auth, audit write and HTML rendering included.
+  try {
+    const { buildWebApp } = await import('../../agent/src/status/web-app.js');
+    const { createUser } = await import('../../agent/src/auth/index.js');
+    const { RecordsFrontDesk } = await import('../../agent/src/records/viewer/index.js');
+    const { createTestCtx } = await import('../helpers/ctx.js');
+    const ctx = createTestCtx({ clock, config: { records: { timeZone: 'Europe/London' }, status: { https: false, auth: { idleTimeoutMs: 4 * 3600_000 } } } });
+    const desk = new RecordsFrontDesk(() => store);
+    desk.start(ctx);
+    const app = await buildWebApp(ctx, { https: false });
+    createUser(ctx.db, 'bench', 'bench passphrase 123', 'clinician');
+    const cookies: string[] = [];
+    for (let i = 0; i < VIEWERS; i++) {
+      const r = await app.inject({ method: 'POST', url: '/login', payload: { username: 'bench', password: 'bench passphrase 123' } });
+      cookies.push(String(r.headers['set-cookie']).split(';')[0]!);
+    }
+    let bad = 0;
+    const get = async (w: number, url: string) => {
+      const r = await app.inject({ method: 'GET', url, headers: { cookie: cookies[w]!, accept: 'text/html' } });
+      if (r.statusCode !== 200) bad++;
+    };
+    const httpDay = await concurrent(25, (w, i) => get(w, `/records/day?date=${date}&clinician=${encodeURIComponent(clinicians[(w + i) % clinicians.length]!)}`));
+    const httpSum = await concurrent(25, (w, i) => get(w, `/records/patient?id=${encodeURIComponent(patients[(w * 97 + i) % patients.length]!)}`));
+    emit({ figure: 'http-day-list-20-viewers', targetP99Ms: 50, ...stats(httpDay), pass: pct(httpDay, 99) <= 50, non200: bad });
+    emit({ figure: 'http-patient-summary-20-viewers', targetP99Ms: 20, ...stats(httpSum), pass: pct(httpSum, 99) <= 20, non200: bad });
+    await app.close();
+    await desk.stop();
+    ctx.cleanup();
+  } catch (e) {
+    emit({ figure: 'http', skipped: `viewer routes unavailable: ${(e as Error).message}` });
+  }
+} finally {
+  store.close();
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
