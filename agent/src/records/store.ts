@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3-multiple-ciphers';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrate, type Db } from '../core/db.js';
 import { AppError } from '../core/errors.js';
@@ -93,7 +93,12 @@ export class RecordsStore {
   /** Open (creating when absent) the encrypted store. Throws UNAUTHORIZED when the key is wrong. */
   static open(path: string, opts: OpenStoreOptions): RecordsStore {
     if (opts.key.length !== 32) throw new AppError('BAD_REQUEST', 'records data key must be 32 bytes');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      // Owner-only from the first byte (SQLite gives -wal/-shm the main file's mode).
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     const raw = new Database(path);
     try {
       raw.pragma(`cipher='sqlcipher'`);
