@@ -41,7 +41,7 @@ describe('GP Connect client', () => {
     assert.equal(claims.requested_record.identifier[0].value, '9999999999');
     // The body asks for the same things, in the same shape, as the published request examples.
     const body = JSON.parse(String(f.calls[0]!.init.body));
-    const published = parseFhirJson(fixture('structured/allergies_request1.json')) as { parameter: { name: string; valueIdentifier?: unknown; part?: unknown }[] };
+    const published = parseFhirJson(fixture('structured/allergies_request1.json')) as unknown as { parameter: { name: string; valueIdentifier?: unknown; part?: unknown }[] };
     assert.deepEqual(body.parameter[0], published.parameter[0]);
     assert.deepEqual(body.parameter.find((p: { name: string }) => p.name === 'includeAllergies'), published.parameter.find((p) => p.name === 'includeAllergies'));
     assert.deepEqual(body, structuredRequestBody('9999999999'));
