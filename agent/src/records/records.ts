@@ -8,6 +8,7 @@ import { buildSources, recordsPaths } from './sources.js';
 import { RecordsStore } from './store.js';
 import { runSync, type SyncProgress, type SyncResult } from './sync.js';
 import { RecordsFrontDesk } from './viewer/index.js';
+import { unlockPagePlugin } from './unlock-page.js';
 
 /**
  * The records capability: owns the encrypted store, its unlock, and the periodic sync. The viewer,
@@ -42,6 +43,14 @@ export class RecordsCapability implements Capability {
     if (!ctx.config.records.enabled) return;
     this.frontDesk = new RecordsFrontDesk(() => this.store_);
     this.frontDesk.start(ctx);
+    const paths = recordsPaths(ctx.config);
+    ctx.web.register(
+      'records-key',
+      unlockPagePlugin(
+        { unlock: (p) => this.unlock(p), provision: (p) => this.provision(p), isLocked: () => this.store_ === null, isProvisioned: () => keyFileExists(paths.key) },
+        ctx.clock,
+      ),
+    );
     this.tryRuntimeKey();
     // CLI `records unlock` hands the key over through the run dir; poll only while locked.
     this.lockPoll = ctx.clock.setInterval(() => {

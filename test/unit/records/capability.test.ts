@@ -8,6 +8,8 @@ import { RecordsCapability } from '../../../agent/src/records/records.js';
 import { recordsPaths } from '../../../agent/src/records/sources.js';
 import { startFhirServer, type FhirServer } from '../../fhir-server/server.js';
 import { createTestCtx } from '../../helpers/ctx.js';
+import { createUser } from '../../../agent/src/auth/index.js';
+import { buildWebApp } from '../../../agent/src/status/web-app.js';
 
 describe('records capability', () => {
   let server: FhirServer;
@@ -63,6 +65,40 @@ describe('records capability', () => {
       assert.equal(existsSync(p.key) || existsSync(p.db) || existsSync(p.runtimeKey), false);
       assert.equal((rebooted.health().details as { locked: boolean }).locked, true);
       await rebooted.stop();
+    } finally {
+      ctx.cleanup();
+    }
+  });
+
+  it('an admin unlocks the cache on the web page (status page path); other roles are refused', async () => {
+    const ctx = createTestCtx({ config: { records: { enabled: true, gpconnect: { baseUrl: server.gpcBase, fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: server.r4Base } }, status: { https: false } } });
+    try {
+      const cap = new RecordsCapability();
+      await cap.start(ctx);
+      const app = await buildWebApp(ctx, { https: false });
+      const login = async (user: string, role: 'admin' | 'clinician') => {
+        createUser(ctx.db, user, 'long enough password 1', role);
+        const r = await app.inject({ method: 'POST', url: '/login', payload: { username: user, password: 'long enough password 1' } });
+        return { cookie: String(r.headers['set-cookie']).split(';')[0]!, csrf: (r.json() as { csrf: string }).csrf };
+      };
+      const admin = await login('ann', 'admin');
+      const clin = await login('cli', 'clinician');
+      const post = (who: { cookie: string; csrf: string }, passphrase: string) =>
+        app.inject({ method: 'POST', url: '/records/key', headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ passphrase, _csrf: who.csrf }).toString() });
+      const page = await app.inject({ method: 'GET', url: '/records/key', headers: { cookie: admin.cookie, accept: 'text/html' } });
+      assert.match(page.body, /Create key/);
+      assert.equal((await post(clin, 'clinician passphrase')).statusCode, 403);
+      assert.equal((await post(admin, 'admin passphrase 42')).statusCode, 303, 'first use provisions');
+      cap.lock();
+      assert.equal((cap.health().details as { locked: boolean }).locked, true);
+      assert.equal((await post(admin, 'wrong passphrase 42')).statusCode, 401);
+      assert.equal((cap.health().details as { locked: boolean }).locked, true);
+      const ok = await post(admin, 'admin passphrase 42');
+      assert.equal(ok.statusCode, 303);
+      assert.equal(ok.headers.location, '/records/day');
+      assert.equal((cap.health().details as { locked: boolean }).locked, false);
+      await app.close();
+      await cap.stop();
     } finally {
       ctx.cleanup();
     }
