@@ -73,6 +73,7 @@ export class TelemetryCapability implements Capability {
       onConnect: (client) => this.onConnect(client),
       onMessage: (topic, payload, packet) => this.onMessage(topic, payload, packet),
       onDisconnect: () => {
+        this.since = ctx.clock.now();
         this.client = undefined;
         this.inflight.clear();
       },
@@ -225,6 +226,7 @@ export class TelemetryCapability implements Capability {
 
   private onConnect(client: MqttClient): void {
     this.client = client;
+    this.since = this.ctx.clock.now();
     this.inflight.clear();
     this.lastSentSeq = 0;
     const birth = {
