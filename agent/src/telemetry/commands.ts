@@ -12,6 +12,8 @@ export interface CommandHost {
   after(fn: () => Promise<void>): void;
 }
 
+const MAX_LOG_BYTES = 128 * 1024;
+
 type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
 
 const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
@@ -29,7 +31,11 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   logs: async ({ ctx }, args) => {
     const limit = typeof args.limit === 'number' ? args.limit : 100;
     const level = (args.level as 'debug' | 'info' | 'warn' | 'error' | undefined) ?? 'info';
-    return { entries: ctx.logs.recent(limit, level) };
+    // Keep the response well under the broker's and the 4G link's comfort: newest entries win.
+    const entries = ctx.logs.recent(limit, level);
+    let size = entries.reduce((a, e) => a + JSON.stringify(e).length + 1, 0);
+    while (entries.length && size > MAX_LOG_BYTES) size -= JSON.stringify(entries.shift()).length + 1;
+    return { entries };
   },
   'set-config': async (host, args) => host.handleDesired(args, 'command'),
 };

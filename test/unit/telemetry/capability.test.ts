@@ -152,6 +152,23 @@ describe('telemetry commands', () => {
   });
 });
 
+describe('logs command', () => {
+  it('returns the newest entries, trimmed to fit one response', async () => {
+    const ctx = createTestCtx();
+    try {
+      for (let i = 0; i < 500; i++) ctx.logs.push({ time: 't', level: 'warn', ns: 'x', msg: `m${i}`, pad: 'p'.repeat(1000) });
+      const host: CommandHost = { ctx, handleDesired: async () => undefined, after: () => {} };
+      const r = await runCommand(host, Buffer.from('{"command":"logs","args":{"limit":500}}'), 65536, false);
+      const entries = (r.result as { entries: { msg: string }[] }).entries;
+      assert.ok(JSON.stringify(r).length < 140 * 1024);
+      assert.ok(entries.length > 50 && entries.length < 500);
+      assert.equal(entries.at(-1)!.msg, 'm499');
+    } finally {
+      ctx.cleanup();
+    }
+  });
+});
+
 describe('system info', () => {
   it('parses vcgencmd get_throttled bits', () => {
     assert.deepEqual(parseThrottled('throttled=0x10005\n'), {
