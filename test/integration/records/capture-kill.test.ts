@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ulid } from '../../../agent/src/core/ids.js';
 import { CaptureQueue } from '../../../agent/src/records/capture.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';
 
@@ -94,7 +95,84 @@ describe('offline capture survives kill -9', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`loses nothing and files nothing twice over ${ROUNDS} kills`, async () => {
+
+  async function drainAndCheck(dbPath: string, key: string, reported: Set<string>, atLeast: number): Promise<void> {
+    let drained = false;
+    const d = runWorker([dbPath, key, up.url, 'drain'], (l) => (drained ||= l === 'DRAINED'));
+    assert.equal(await d.exited, 0);
+    assert.ok(drained);
+    const store = RecordsStore.open(dbPath, { key: Buffer.from(key, 'hex') });
+    try {
+      const q = CaptureQueue.open(store.db, Date.now);
+      const items = q.list({ limit: 1_000_000 });
+      const byId = new Map(items.map((i) => [i.id, i]));
+      assert.ok(reported.size >= atLeast, `only ${reported.size} captures confirmed`);
+      for (const k of reported) {
+        assert.ok(byId.has(k), `captured ${k} lost`);
+        assert.equal(byId.get(k)!.state, 'accepted', `${k} not accepted`);
+      }
+      for (const i of items) assert.equal(up.effects.get(i.id), 1, `${i.id} filed ${up.effects.get(i.id) ?? 0} times`);
+      const mine = [...up.effects.keys()].filter((k) => byId.has(k)).length;
+      assert.equal(mine, items.length);
+      assert.ok(up.duplicates > 0, 'no resend happened: the test did not exercise dedupe');
+      process.stdout.write(`# captures=${items.length} confirmed=${reported.size} requests=${up.requests} dedupedResends=${up.duplicates}\n`);
+    } finally {
+      store.close();
+    }
+  }
+
+  it(`web: every capture the viewer confirmed (303) survives ${ROUNDS} kills and is filed once`, async () => {
+    const dbPath = join(dir, 'records-web.db');
+    const key = randomBytes(32).toString('hex');
+    const reported = new Set<string>();
+    const forms = [
+      { path: 'arrival', f: { patient: 'p1', appointment: 'a1' } },
+      { path: 'note', f: { patient: 'p2', consultationType: 'telephone', history: 'synthetic history' } },
+      { path: 'call', f: { direction: 'incoming', summary: 'synthetic call', urgency: 'routine' } },
+    ];
+    for (let round = 0; round < ROUNDS; round++) {
+      let port!: (p: number) => void;
+      const ready = new Promise<number>((r) => (port = r));
+      let tmp = '';
+      const w = runWorker([dbPath, key, up.url, 'web'], (l) => {
+        if (l.startsWith('PORT ')) port(Number(l.slice(5)));
+        if (l.startsWith('DIR ')) tmp = l.slice(4);
+      });
+      const p = await Promise.race([ready, w.exited.then((c) => assert.fail(`worker exited (${c}) before serving`))]);
+      const base = `http://127.0.0.1:${p}`;
+      const login = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'drkill', password: 'kill test password' }) });
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const { csrf } = (await login.json()) as { csrf: string };
+      let killed = false;
+      const poster = async (n: number) => {
+        for (let i = n; !killed; i += 3) {
+          const form = forms[i % 3]!;
+          const k = ulid();
+          try {
+            const r = await fetch(`${base}/records/capture/${form.path}`, {
+              method: 'POST', redirect: 'manual',
+              headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+              body: new URLSearchParams({ ...form.f, key: k, _csrf: csrf }).toString(),
+            });
+            if (r.status === 303) reported.add(k);
+            else assert.fail(`capture answered ${r.status}: ${await r.text()}`);
+          } catch (e) {
+            if (!killed) throw e;
+          }
+        }
+      };
+      const posting = Promise.all([0, 1, 2].map(poster));
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 300));
+      killed = true;
+      w.child.kill('SIGKILL');
+      assert.equal(await w.exited, null, `round ${round}: worker exited by itself`);
+      await posting;
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    }
+    await drainAndCheck(dbPath, key, reported, ROUNDS * 3);
+  });
+
+  it(`queue + forwarder: loses nothing and files nothing twice over ${ROUNDS} kills`, async () => {
     const dbPath = join(dir, 'records.db');
     const key = randomBytes(32).toString('hex');
     const reported = new Set<string>();
@@ -110,27 +188,6 @@ describe('offline capture survives kill -9', () => {
       w.child.kill('SIGKILL');
       assert.equal(await w.exited, null, `round ${round}: worker exited by itself`);
     }
-    let drained = false;
-    const d = runWorker([dbPath, key, up.url, 'drain'], (l) => (drained ||= l === 'DRAINED'));
-    assert.equal(await d.exited, 0);
-    assert.ok(drained);
-
-    const store = RecordsStore.open(dbPath, { key: Buffer.from(key, 'hex') });
-    try {
-      const q = CaptureQueue.open(store.db, Date.now);
-      const items = q.list({ limit: 1_000_000 });
-      const byId = new Map(items.map((i) => [i.id, i]));
-      assert.ok(reported.size >= ROUNDS * 5, `only ${reported.size} captures in ${ROUNDS} rounds`);
-      for (const k of reported) {
-        assert.ok(byId.has(k), `captured ${k} lost`);
-        assert.equal(byId.get(k)!.state, 'accepted', `${k} not accepted`);
-      }
-      for (const i of items) assert.equal(up.effects.get(i.id), 1, `${i.id} filed ${up.effects.get(i.id) ?? 0} times`);
-      assert.equal(up.effects.size, items.length, 'upstream filed a key the store does not know');
-      assert.ok(up.duplicates > 0, 'no resend happened: the test did not exercise dedupe');
-      process.stdout.write(`# captures=${items.length} reported=${reported.size} requests=${up.requests} dedupedResends=${up.duplicates}\n`);
-    } finally {
-      store.close();
-    }
+    await drainAndCheck(dbPath, key, reported, ROUNDS * 5);
   });
 });
