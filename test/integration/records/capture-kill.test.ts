@@ -125,7 +125,7 @@ describe('offline capture survives kill -9', () => {
     const dbPath = join(dir, 'records-web.db');
     const key = randomBytes(32).toString('hex');
     const reported = new Set<string>();
-    const forms = [
+    const forms: { path: string; f: Record<string, string> }[] = [
       { path: 'arrival', f: { patient: 'p1', appointment: 'a1' } },
       { path: 'note', f: { patient: 'p2', consultationType: 'telephone', history: 'synthetic history' } },
       { path: 'call', f: { direction: 'incoming', summary: 'synthetic call', urgency: 'routine' } },
