@@ -1,34 +1,38 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DEFAULT_CONFIG_PATH, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
 import { AppError, describeError } from '../core/errors.js';
 import { AuditLog } from './audit.js';
+import { readRuntimeKey, unwrapKey } from './key.js';
+import { recordsPaths } from './sources.js';
 import { RecordsStore } from './store.js';
 
 /**
  * `surgery-edge audit verify`: walk the records audit chain and name the first broken entry.
- * Exit 0 intact, 1 broken, 2 when the store cannot be opened. The data key comes from
- * --key-file (64 hex characters) or SURGERY_EDGE_RECORDS_KEY; the printed head (seq + hash) is
- * what an operator notes down to detect a later truncation of the chain.
+ * Exit 0 intact, 1 broken, 2 when the store cannot be opened. The data key comes from, in order:
+ * --key-file (64 hex characters), SURGERY_EDGE_RECORDS_KEY, the running agent's unlocked key in the
+ * run dir, or --passphrase-stdin (unwraps the key file like `records unlock`). The printed head
+ * (seq + hash) is what an operator notes down to detect a later truncation of the chain.
  */
 export const auditCommand: CliCommand = {
-  summary: 'audit verify [--config FILE] [--db PATH] [--key-file FILE]: verify the records audit hash chain',
+  summary: 'audit verify [--config FILE] [--db PATH] [--key-file FILE | --passphrase-stdin]: verify the records audit hash chain',
   async run(args) {
     const [sub, ...rest] = args;
     if (sub !== 'verify') {
-      process.stderr.write('usage: surgery-edge audit verify [--config FILE] [--db PATH] [--key-file FILE] [--json]\n');
+      process.stderr.write('usage: surgery-edge audit verify [--config FILE] [--db PATH] [--key-file FILE | --passphrase-stdin] [--json]\n');
       return 2;
     }
-    const { values } = parse(rest, { config: { type: 'string', short: 'c' }, db: { type: 'string' }, 'key-file': { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parse(rest, { config: { type: 'string', short: 'c' }, db: { type: 'string' }, 'key-file': { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, json: { type: 'boolean' } });
     let store: RecordsStore;
     try {
       const cfgPath = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
       const config = loadConfig(cfgPath);
-      const dbPath = values.db ?? (config.records.dbPath || join(config.paths.stateDir, 'records.db'));
+      const paths = recordsPaths(config);
+      const dbPath = values.db ?? paths.db;
       if (!existsSync(dbPath)) throw new AppError('NOT_FOUND', `no records store at ${dbPath}`);
-      store = RecordsStore.open(dbPath, { key: readKey(values['key-file']) });
+      const key = values['passphrase-stdin'] ? await unwrapKey(paths.key, await readLine()) : readKey(values['key-file'], paths.runtimeKey);
+      store = RecordsStore.open(dbPath, { key });
     } catch (e) {
       process.stderr.write(`surgery-edge audit: ${describeError(e).message}\n`);
       return 2;
@@ -45,8 +49,24 @@ export const auditCommand: CliCommand = {
   },
 };
 
-function readKey(file: string | undefined): Buffer {
+function readKey(file: string | undefined, runtimeKeyPath: string): Buffer {
+  if (!file && !process.env.SURGERY_EDGE_RECORDS_KEY) {
+    const runtime = readRuntimeKey(runtimeKeyPath);
+    if (runtime) return runtime;
+  }
   const hex = (file ? readFileSync(file, 'utf8') : (process.env.SURGERY_EDGE_RECORDS_KEY ?? '')).trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new AppError('BAD_REQUEST', 'give the records data key: --key-file FILE or SURGERY_EDGE_RECORDS_KEY (64 hex characters)');
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    throw new AppError('BAD_REQUEST', 'records cache is locked: give --passphrase-stdin, --key-file FILE or SURGERY_EDGE_RECORDS_KEY (64 hex characters)');
+  }
   return Buffer.from(hex, 'hex');
+}
+
+async function readLine(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('passphrase: ');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    if (Buffer.concat(chunks).includes(0x0a)) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { AuditLog, auditHash, GENESIS_HASH } from '../../../agent/src/records/audit.js';
 import { auditCommand } from '../../../agent/src/records/audit-cli.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';
@@ -110,6 +110,19 @@ describe('records audit chain', () => {
     }
     assert.match(out[0]!, /intact: 6 entries/);
     assert.match(out[1]!, /BROKEN at seq 5/);
+    // No key given: the running agent's unlocked key in the run dir (records.unlocked-key) is used.
+    mkdirSync(join(dir, 'run'), { recursive: true });
+    writeFileSync(join(dir, 'run', 'records.unlocked-key'), key.toString('hex'));
+    const cfg = join(dir, 'config.yaml');
+    writeFileSync(cfg, `paths:\n  stateDir: ${join(dir, 'state')}\n  runDir: ${join(dir, 'run')}\nrecords:\n  dbPath: ${db}\n`);
+    out.length = 0;
+    process.stdout.write = ((c: string) => (out.push(String(c)), true)) as typeof process.stdout.write;
+    try {
+      assert.equal(await auditCommand.run(['verify', '--config', cfg]), 1);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.match(out[0]!, /BROKEN at seq 5/);
     writeFileSync(keyFile, randomBytes(32).toString('hex'));
     const err = process.stderr.write.bind(process.stderr);
     process.stderr.write = (() => true) as typeof process.stderr.write;
