@@ -59,7 +59,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         void reply
           .code(503)
           .type('text/html; charset=utf-8')
-          .send(page('Records locked', '<h1>Records are locked</h1><p class="warn" role="alert">The records cache has not been unlocked since the appliance started. An admin must unlock it on the status page.</p>', { user: req.user, csrf: csrfToken(req), css: VIEWER_CSS }));
+          .send(page('Records locked', '<h1>Records are locked</h1><p class="warn" role="alert">The records cache has not been unlocked since the appliance started. An admin must unlock it: <a href="/records/key">enter the passphrase</a> (or run <code>surgery-edge records unlock</code> on the appliance).</p>', { user: req.user, csrf: csrfToken(req), css: VIEWER_CSS }));
       }
       return s;
     };
