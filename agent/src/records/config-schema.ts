@@ -49,6 +49,12 @@ export const RecordsSection = Obj({
   concurrency: Type.Integer({ default: 6, minimum: 1, maximum: 32, description: 'Upstream requests in flight during sync' }),
   requestTimeoutMs: Ms(30_000, 'One upstream request', 1000),
   retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries per patient on a transient upstream error' }),
+  tpm: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+    default: 'auto',
+    description: 'auto: when a TPM 2.0 is present (/dev/tpmrm0), also seal the data key to it (PCR policy) so the cache unlocks itself after a reboot; the passphrase stays the recovery path',
+  }),
+  tpmTcti: Str('', 'TPM2TOOLS_TCTI override (empty: device:/dev/tpmrm0); tests use the swtpm simulator'),
+  tpmPcrs: Str('sha256:0,2,4,7', 'PCR selection the sealed key is bound to (firmware, option ROMs, boot loader, secure boot state)'),
   gpconnect: GpConnect,
   dayList: DayList,
   capture: CaptureSection,

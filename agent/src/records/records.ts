@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
@@ -9,6 +10,7 @@ import { RecordsStore } from './store.js';
 import { runSync, type SyncProgress, type SyncResult } from './sync.js';
 import { RecordsFrontDesk } from './viewer/index.js';
 import { unlockPagePlugin } from './unlock-page.js';
+import { TpmSealer } from './tpm.js';
 
 /**
  * The records capability: owns the encrypted store, its unlock, and the periodic sync. The viewer,
@@ -52,6 +54,7 @@ export class RecordsCapability implements Capability {
       ),
     );
     this.tryRuntimeKey();
+    if (!this.store_) await this.tryTpm();
     // CLI `records unlock` hands the key over through the run dir; poll only while locked.
     this.lockPoll = ctx.clock.setInterval(() => {
       if (!this.store_) this.tryRuntimeKey();
@@ -79,6 +82,8 @@ export class RecordsCapability implements Capability {
     this.open(key);
     writeRuntimeKey(paths.runtimeKey, key);
     ctx.log.info('records cache unlocked');
+    // Re-seal: after a legitimate software update the PCRs changed and the old sealed copy failed.
+    await this.sealToTpm(key);
     void this.syncNow().catch(() => {});
   }
 
@@ -89,6 +94,7 @@ export class RecordsCapability implements Capability {
     const key = await createKey(paths.key, passphrase);
     this.open(key);
     writeRuntimeKey(paths.runtimeKey, key);
+    await this.sealToTpm(key);
   }
 
   /** Close the store and forget the key (it stays wrapped on disk). */
@@ -106,6 +112,7 @@ export class RecordsCapability implements Capability {
     this.lock();
     const p = recordsPaths(ctx.config);
     shredFile(p.key);
+    this.sealer().destroy();
     for (const f of [p.db, `${p.db}-wal`, `${p.db}-shm`]) rmSync(f, { force: true });
   }
 
@@ -154,7 +161,7 @@ export class RecordsCapability implements Capability {
       locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'cache not provisioned: `surgery-edge records init`') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
       ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
       ...(this.lastError ? [`last error: ${this.lastError}`] : []),
-      ...(tpmPresent(ctx.platform.hostPath) ? ['TPM present (sealing not used: passphrase unlock)'] : []),
+      ...(this.tpmUsable() ? [this.sealer().isSealed() ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)' : 'TPM present: key not sealed yet (enter the passphrase once)'] : []),
     ];
     const details = {
       asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, sync,
@@ -190,6 +197,47 @@ export class RecordsCapability implements Capability {
       return this.store_ ? this.store_.meta() : { asOf: null, patients: 0, appointments: 0 };
     } catch {
       return { asOf: null, patients: 0, appointments: 0 };
+    }
+  }
+
+  private tpmUsable(): boolean {
+    const r = this.need().config.records;
+    return r.tpm === 'auto' && (r.tpmTcti !== '' || tpmPresent(this.need().platform.hostPath));
+  }
+
+  private sealer(): TpmSealer {
+    const ctx = this.need();
+    const r = ctx.config.records;
+    return new TpmSealer({
+      runner: ctx.platform.commands,
+      blobDir: dirname(recordsPaths(ctx.config).key),
+      workDir: ctx.config.paths.runDir,
+      tcti: r.tpmTcti || 'device:/dev/tpmrm0',
+      pcrs: r.tpmPcrs,
+    });
+  }
+
+  private async sealToTpm(key: Buffer): Promise<void> {
+    if (!this.tpmUsable()) return;
+    try {
+      await this.sealer().seal(key);
+      this.need().log.info('records key sealed to the TPM');
+    } catch (e) {
+      this.need().log.warn('could not seal the records key to the TPM; passphrase unlock only', describeError(e));
+    }
+  }
+
+  /** After a reboot: unseal the TPM copy when the boot chain still matches the policy. */
+  private async tryTpm(): Promise<void> {
+    if (!this.tpmUsable() || !this.sealer().isSealed()) return;
+    const ctx = this.need();
+    try {
+      const key = await this.sealer().unseal();
+      this.open(key);
+      writeRuntimeKey(recordsPaths(ctx.config).runtimeKey, key);
+      ctx.log.info('records cache unlocked by the TPM');
+    } catch (e) {
+      ctx.log.warn('TPM did not release the records key (boot chain changed?); passphrase needed', describeError(e));
     }
   }
 

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { isAppError } from '../../../agent/src/core/errors.js';
+import { ProcessRunner } from '../../../agent/src/platform/command.js';
+import { TpmSealer } from '../../../agent/src/records/tpm.js';
+import { RecordsCapability } from '../../../agent/src/records/records.js';
+import { recordsPaths } from '../../../agent/src/records/sources.js';
+import { createTestCtx } from '../../helpers/ctx.js';
+
+const missing = ['swtpm', 'tpm2_createprimary'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const skip = missing ? `${missing} not installed (apt-get install swtpm tpm2-tools)` : false;
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = createConnection({ port, host: '127.0.0.1' }, () => (s.end(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`swtpm did not listen on ${port}`);
+}
+
+async function startSwtpm(dir: string): Promise<{ tcti: string; proc: ChildProcess }> {
+  const port = 24000 + Math.floor(Math.random() * 2000) * 2;
+  const proc = spawn('swtpm', ['socket', '--tpmstate', `dir=${dir}`, '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+  await waitPort(port);
+  return { tcti: `swtpm:host=127.0.0.1,port=${port}`, proc };
+}
+
+describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
+  it('the capability unlocks itself after a reboot via the TPM, and needs the passphrase when the boot chain changed', { timeout: 120_000 }, async () => {
+    const tpmDir = mkdtempSync(join(tmpdir(), 'c1-swtpm-'));
+    const { tcti, proc } = await startSwtpm(tpmDir);
+    const ctx = createTestCtx({ commands: new ProcessRunner(30_000), config: { records: { enabled: true, tpmTcti: tcti, gpconnect: { baseUrl: 'http://127.0.0.1:9/gpc', fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: 'http://127.0.0.1:9/r4' } } } });
+    const locked = (c: RecordsCapability) => (c.health().details as { locked: boolean }).locked;
+    const reboot = async (c: RecordsCapability) => {
+      await c.stop();
+      rmSync(recordsPaths(ctx.config).runtimeKey, { force: true });
+      const next = new RecordsCapability();
+      await next.start(ctx);
+      return next;
+    };
+    try {
+      let cap = new RecordsCapability();
+      await cap.start(ctx);
+      await cap.provision('tpm test passphrase');
+      assert.match((cap.health().details as { lines: string[] }).lines.join('\n'), /TPM: key sealed/);
+      cap = await reboot(cap);
+      assert.equal(locked(cap), false, 'unsealed by the TPM without a passphrase');
+      await new ProcessRunner().run('tpm2_pcrextend', [`4:sha256=${'00'.repeat(31)}02`], { env: { TPM2TOOLS_TCTI: tcti } });
+      cap = await reboot(cap);
+      assert.equal(locked(cap), true, 'changed boot chain: TPM refuses, cache locked');
+      await cap.unlock('tpm test passphrase');
+      cap = await reboot(cap);
+      assert.equal(locked(cap), false, 're-sealed to the new PCRs on passphrase unlock');
+      cap.destroyKey();
+      assert.equal(new TpmSealer({ runner: new ProcessRunner(), blobDir: ctx.config.paths.stateDir, workDir: ctx.dir, tcti }).isSealed(), false);
+      await cap.stop();
+    } finally {
+      proc.kill('SIGKILL');
+      ctx.cleanup();
+      rmSync(tpmDir, { recursive: true, force: true });
+    }
+  });
+
+  it('seals and unseals the data key; a changed PCR refuses; the key is never in the blobs', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c1-tpm-'));
+    const port = 24000 + Math.floor(Math.random() * 2000) * 2;
+    let sw: ChildProcess | undefined;
+    try {
+      sw = spawn('swtpm', ['socket', '--tpmstate', `dir=${dir}`, '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+      await waitPort(port);
+      const tcti = `swtpm:host=127.0.0.1,port=${port}`;
+      const runner = new ProcessRunner(30_000);
+      const sealer = new TpmSealer({ runner, blobDir: join(dir, 'state'), workDir: join(dir, 'run'), tcti });
+      const key = randomBytes(32);
+      assert.equal(sealer.isSealed(), false);
+      await sealer.seal(key);
+      assert.equal(sealer.isSealed(), true);
+      for (const f of [sealer.pubPath, sealer.privPath]) {
+        const b = readFileSync(f);
+        assert.ok(!b.includes(key) && !b.includes(key.toString('hex')), 'sealed blob does not contain the key');
+      }
+      assert.deepEqual(await sealer.unseal(), key);
+      assert.deepEqual(await sealer.unseal(), key, 'unseal is repeatable (contexts flushed)');
+      // A changed boot chain (PCR 7 extended) fails the policy.
+      await runner.run('tpm2_pcrextend', [`7:sha256=${'00'.repeat(31)}01`], { env: { TPM2TOOLS_TCTI: tcti } });
+      await assert.rejects(sealer.unseal(), (e) => isAppError(e, 'UNAUTHORIZED'));
+      sealer.destroy();
+      assert.equal(sealer.isSealed(), false);
+      await assert.rejects(sealer.unseal(), (e) => isAppError(e, 'NOT_FOUND'));
+    } finally {
+      sw?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
