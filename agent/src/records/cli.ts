@@ -1,4 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse, DEFAULT_CONFIG_PATH } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
@@ -62,6 +63,8 @@ export const recordsCommand: CliCommand = {
             return 2;
           }
           const had = shredFile(paths.key);
+          // The TPM-sealed copy (tpm.ts) lives beside the wrapped key.
+          for (const f of ['records.tpm.pub', 'records.tpm.priv']) shredFile(join(dirname(paths.key), f));
           rmSync(paths.runtimeKey, { force: true });
           for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) rmSync(f, { force: true });
           out(had ? 'records key destroyed; cache deleted' : 'no records key was present; cache deleted');

@@ -12,7 +12,7 @@ import { AppError } from '../core/errors.js';
  * - after a reboot the cache is locked until someone enters the passphrase (CLI `records unlock`
  *   or the status page). The unwrapped key then lives in the agent's memory and in a 0600 file on
  *   the RAM-backed run directory (tmpfs), so an agent restart does not re-lock, but a power cycle does;
- * - TPM sealing (/dev/tpmrm0) is detected and reported but NOT implemented: see the doc.
+ * - optionally a second copy is sealed to the TPM (tpm.ts) so an unmodified appliance self-unlocks;
  * - de-provisioning overwrites and deletes the wrapped key: the database becomes unreadable.
  */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
