@@ -57,6 +57,28 @@ describe('telemetry: retained state, Will, bdSeq and per-device ACL (real mosqui
     assert.deepEqual([late.got[0]!.retain, late.got[0]!.json.online, late.got[0]!.json.bdSeq], [true, true, birth2.bdSeq]);
     late.client.end(true);
     client.end(true);
+    await a2.kill('SIGTERM'); // one agent per device id at a time, or they take over each other's session
+  });
+
+  it('reads offline within the keepalive window when the agent hangs with its connection open (SIGSTOP)', async () => {
+    const cfg = agentConfig(broker, 'dev-a', join(dir, 'a3'), { keepaliveS: KEEPALIVE_S });
+    const { client, got } = await fleetCollector(broker, `${broker.prefix}/dev-a/state`);
+    const a = new AgentProc(cfg);
+    procs.push(a);
+    await a.ready;
+    const bootOf = () => got.filter((g) => g.json.online === true).at(-1)?.json;
+    await until(() => bootOf()?.bootId !== undefined && got.some((g) => g.json.online === true && !g.retain), 10_000, 'live birth');
+    const birth = got.filter((g) => g.json.online === true && !g.retain).at(-1)!.json;
+    a.proc.kill('SIGSTOP'); // TCP stays up; only the missing PINGREQs give it away
+    const stoppedAt = Date.now();
+    // MQTT says 1.5 x keepalive; mosquitto 2.0 sweeps keepalives coarsely, so allow 2 x + 2 s.
+    await until(() => got.some((g) => g.json.online === false && g.json.bootId === birth.bootId), KEEPALIVE_S * 2000 + 2000, 'Will after keepalive');
+    const took = Date.now() - stoppedAt;
+    process.stderr.write(`# SIGSTOP -> offline after ${took} ms (keepalive ${KEEPALIVE_S} s)\n`);
+    assert.ok(took >= KEEPALIVE_S * 500, `not before the keepalive could expire (${took} ms)`);
+    assert.equal(got.find((g) => g.json.online === false && g.json.bootId === birth.bootId)!.json.bdSeq, birth.bdSeq);
+    await a.kill('SIGKILL');
+    client.end(true);
   });
 
   it("refuses another device's certificate under this device's prefix", async () => {
