@@ -160,6 +160,15 @@ describe('records viewer (inject)', () => {
     assert.equal(auditActions().at(-1)!.action, 'capture.resolve');
   });
 
+  it('audits the final upstream answer on a capture as the agent', () => {
+    const { item } = desk.services()!.captures.create({ kind: 'arrival', patientId: FIX.third.id, payload: {}, author: 'reception', role: 'reception', device: 't' });
+    ctx.bus.emit('records.capture-state', { id: item.id, kind: 'arrival', state: 'sent', at: clock.now() });
+    ctx.bus.emit('records.capture-state', { id: item.id, kind: 'arrival', state: 'accepted', at: clock.now() });
+    const tail = auditActions().slice(-1);
+    assert.deepEqual(tail, [{ user: 'agent', role: 'system', action: 'capture.state', p: FIX.third.id }]);
+    assert.equal(desk.services()!.audit.verify().ok, true);
+  });
+
   it('turns the "as of" line into a STALE banner when the cache is old', async () => {
     await clock.advance(60 * 60_000);
     const r = await get('clinician', `/records/day?date=${DATE}`);

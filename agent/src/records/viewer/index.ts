@@ -18,6 +18,7 @@ import { viewerPlugin, type RecordsServices } from './routes.js';
 export class RecordsFrontDesk {
   private bound: (RecordsServices & { forwarder: CaptureForwarder }) | null = null;
   private timer: TimerHandle | undefined;
+  private offBus: (() => void) | undefined;
   private ctx!: Ctx;
 
   constructor(private readonly getStore: () => RecordsStore | null) {}
@@ -35,6 +36,17 @@ export class RecordsFrontDesk {
         captured: () => this.bound?.forwarder.kick(),
       }),
     );
+    // Final answers from upstream change a capture too: audit them as the agent's own action.
+    this.offBus = ctx.bus.on('records.capture-state', (e) => {
+      if (e.state !== 'accepted' && e.state !== 'rejected') return;
+      const s = this.bound;
+      if (!s) return;
+      try {
+        s.audit.append({ user: 'agent', role: 'system', patientId: s.captures.get(e.id)?.patientId ?? null, action: 'capture.state', device: `appliance ${ctx.config.site.deviceId}`, detail: `${e.id} ${e.state}` });
+      } catch (err) {
+        ctx.log.error('audit append failed for a capture state change', describeError(err));
+      }
+    });
     this.services();
     // Picks up a store unlocked after start so captures are forwarded even if nobody opens a page.
     this.timer = ctx.clock.setInterval(() => this.services(), 5_000);
@@ -42,6 +54,7 @@ export class RecordsFrontDesk {
 
   async stop(): Promise<void> {
     this.ctx?.clock.clearInterval(this.timer);
+    this.offBus?.();
     await this.bound?.forwarder.stop();
     this.bound = null;
   }
