@@ -1,3 +1,4 @@
+import { AppError } from '../core/errors.js';
 import type { CommandRunner } from './command.js';
 
 /**
@@ -65,8 +66,16 @@ export class IpAdapter {
     return out;
   }
 
-  defaultRoutes(table: number | 'main'): Promise<RouteEntry[]> {
-    return this.json<RouteEntry[]>(['route', 'show', 'table', String(table), 'default']);
+  async defaultRoutes(table: number | 'main'): Promise<RouteEntry[]> {
+    const args = ['-j', 'route', 'show', 'table', String(table), 'default'];
+    const r = await this.commands.run('ip', args, { timeoutMs: this.timeoutMs, allowFailure: true });
+    // A table with no routes yet does not exist for the kernel: that is "empty", not an error.
+    if (r.code !== 0) {
+      if (/table does not exist/i.test(r.stderr)) return [];
+      throw new AppError('COMMAND_FAILED', `ip ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`, { cmd: 'ip', code: r.code });
+    }
+    const text = r.stdout.trim();
+    return (text ? JSON.parse(text) : []) as RouteEntry[];
   }
 
   /** `replace` is idempotent: it creates or overwrites the route with the same dst+metric. */
