@@ -131,7 +131,8 @@ function jsonRows(text: string): Record<string, string>[] {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new AppError('UPSTREAM_ERROR', `day list file is not valid JSON: ${(e as Error).message.slice(0, 80)}`);
+    void e; // the parser's message quotes the file's content (patient names): not logged
+    throw new AppError('UPSTREAM_ERROR', 'day list file is not valid JSON');
   }
   const list = Array.isArray(v) ? v : isObj(v) && Array.isArray(v.appointments) ? v.appointments : null;
   if (!list) throw new AppError('UPSTREAM_ERROR', 'day list JSON must be an array of appointments');

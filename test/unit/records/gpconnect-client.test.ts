@@ -60,6 +60,12 @@ describe('GP Connect client', () => {
       (e) => isAppError(e, 'UPSTREAM_ERROR') && e.details?.transient === false && /404 not-found PATIENT_NOT_FOUND/.test(e.message),
     );
     await assert.rejects(mk(() => new Response(fixture('structured/consultations_response1.json'), { status: 200 })).fetchPatient('9999999999', 1), (e) => isAppError(e, 'UPSTREAM_ERROR'));
+    // Error text reaches logs, health and telemetry: no NHS number, no quoted body.
+    await assert.rejects(
+      mk(() => new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ code: 'invalid', diagnostics: 'Patient 943 476 5919 SMITH not found' }] }), { status: 400 })).fetchPatient('9434765919', 1),
+      (e) => isAppError(e) && !/943 ?476 ?5919/.test(e.message) && /\[redacted\]/.test(e.message),
+    );
+    await assert.rejects(mk(() => new Response('{"resourceType":"Bundle","entry":[{"name":"SMITH, Jane" ', { status: 200 })).fetchPatient('9434765919', 1), (e) => isAppError(e, 'UPSTREAM_ERROR') && !e.message.includes('SMITH'));
     await assert.rejects(mk(() => { throw new TypeError('fetch failed'); }).fetchPatient('9999999999', 1), (e) => isAppError(e, 'UPSTREAM_ERROR') && e.details?.transient === true);
   });
 });

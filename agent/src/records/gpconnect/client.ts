@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AppError } from '../../core/errors.js';
 import type { Appointment } from '../model.js';
-import { parseFhirJson, str, type Resource } from './fhir.js';
+import { parseFhirJson, redact, str, type Resource } from './fhir.js';
 import { NHS_NUMBER_SYSTEM, parseAppointments, parseStructuredRecord, type StructuredRecord } from './structured.js';
 
 /**
@@ -122,7 +122,7 @@ export class GpConnectClient {
         signal: AbortSignal.timeout(this.o.requestTimeoutMs),
       });
     } catch (e) {
-      throw new AppError('UPSTREAM_ERROR', `GP Connect request failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message}`, { transient: true });
+      throw new AppError('UPSTREAM_ERROR', `GP Connect request failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : redact((e as Error).message)}`, { transient: true });
     }
     const text = await res.text().catch((e: unknown) => {
       throw new AppError('UPSTREAM_ERROR', `GP Connect response truncated: ${(e as Error).message}`, { transient: true });
@@ -137,7 +137,7 @@ export class GpConnectClient {
       } catch {
         /* non-FHIR error body */
       }
-      throw new AppError('UPSTREAM_ERROR', `GP Connect ${detail.trim()}`, { status: res.status, transient: res.status >= 500 || res.status === 429 });
+      throw new AppError('UPSTREAM_ERROR', `GP Connect ${redact(detail.trim())}`, { status: res.status, transient: res.status >= 500 || res.status === 429 });
     }
     return { text, etag: res.headers.get('etag') };
   }

@@ -44,7 +44,10 @@ export function parseFhirJson(text: string, what = 'response'): Resource {
   try {
     v = JSON.parse(body);
   } catch (e) {
-    throw new AppError('UPSTREAM_ERROR', `${what} is not valid JSON: ${(e as Error).message.slice(0, 120)}`);
+    // V8's message quotes the body ("Unexpected token ... "SMITH, J"...") : keep only the position,
+    // since errors reach logs, health and telemetry, which must never carry patient data.
+    const pos = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new AppError('UPSTREAM_ERROR', `${what} is not valid JSON${pos ? ` (at byte ${pos})` : ''}`);
   }
   if (!isObj(v) || typeof v.resourceType !== 'string') throw new AppError('UPSTREAM_ERROR', `${what} is not a FHIR resource`);
   return v as Resource;
@@ -67,6 +70,11 @@ export function ext(resource: unknown, urlPart: string): Json[] {
   if (!isObj(resource)) return [];
   const needle = urlPart.toLowerCase();
   return objs(resource.extension).filter((e) => (str(e.url) ?? '').toLowerCase().includes(needle));
+}
+
+/** Remove anything that looks like an NHS number from upstream text before it reaches logs/health. */
+export function redact(text: string): string {
+  return text.replace(/\b\d{3}\s?\d{3}\s?\d{4}\b/g, '[redacted]').slice(0, 200);
 }
 
 /** Display text of a CodeableConcept: text, else first coding's display, else code. */
