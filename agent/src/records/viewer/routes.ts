@@ -5,6 +5,7 @@ import { AppError } from '../../core/errors.js';
 import { escapeHtml as e, page } from '../../status/html.js';
 import type { AuditAction, AuditLog } from '../audit.js';
 import { CaptureQueue, type CaptureKind } from '../capture.js';
+import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
 import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
@@ -39,7 +40,27 @@ const q = (r: FastifyRequest) => (r.query ?? {}) as Record<string, string | unde
 const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
 const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
 
+/**
+ * The clinician picker is a GROUP BY over the whole day (the most expensive query of the page);
+ * it only changes when a day list is replaced, which stamps `dayListAsOf`.
+ */
+function cliniciansCache() {
+  const memo = new WeakMap<RecordsStore, Map<string, { stamp: string | null; list: Clinician[] }>>();
+  return (store: RecordsStore, date: string): Clinician[] => {
+    let m = memo.get(store);
+    if (!m) memo.set(store, (m = new Map()));
+    const stamp = store.getMeta('dayListAsOf');
+    const hit = m.get(date);
+    if (hit && hit.stamp === stamp) return hit.list;
+    if (m.size > 30) m.clear();
+    const list = store.clinicians(date);
+    m.set(date, { stamp, list });
+    return list;
+  };
+}
+
 export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
+  const clinicians = cliniciansCache();
   return async (app) => {
     const anyone = { preHandler: requireRole() };
     const clinical = { preHandler: requireRole('clinician', 'admin') };
@@ -77,7 +98,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
       const body = dayListBody({
         date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
-        clinicians: s.store.clinicians(date), dates: s.store.meta().dates,
+        clinicians: clinicians(s.store, date), dates: s.store.meta().dates,
         newKey: () => CaptureQueue.newKey(deps.clock.now()), arrived: s.captures.arrivedAppointments(),
       });
       return send(req, reply, `Day list ${date}`, body, s);
