@@ -37,6 +37,8 @@ export class CaptureForwarder {
   private running = false;
   private stopped = true;
   private busy: Promise<void> | null = null;
+  /** Aborts a request in flight on stop(), so the agent never waits out a slow endpoint. */
+  private abort = new AbortController();
   private readonly backoff: Backoff;
   lastError: string | null = null;
   lastSuccessAt: number | null = null;
@@ -54,6 +56,7 @@ export class CaptureForwarder {
 
   start(): void {
     this.stopped = false;
+    this.abort = new AbortController();
     this.kick();
   }
 
@@ -61,6 +64,7 @@ export class CaptureForwarder {
     this.stopped = true;
     this.opts.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.abort.abort();
     await this.busy;
   }
 
@@ -110,7 +114,7 @@ export class CaptureForwarder {
           ...(this.opts.authToken ? { authorization: `Bearer ${this.opts.authToken}` } : {}),
         },
         body: JSON.stringify(wireFormat(item, this.opts.site)),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.abort.signal]),
       });
       const raw = await res.text();
       try {

@@ -159,6 +159,26 @@ describe('capture forwarder', () => {
     await f.stop();
   });
 
+  it('stop() aborts a request in flight; the item goes back to pending', async () => {
+    let started!: () => void;
+    const inFlight = new Promise<void>((r) => (started = r));
+    const hang = ((_u: string | URL | Request, init?: RequestInit) =>
+      new Promise<Response>((_res, rej) => {
+        started();
+        init!.signal!.addEventListener('abort', () => rej(new DOMException('aborted', 'AbortError')));
+      })) as typeof fetch;
+    const { item } = queue.create({ kind: 'arrival', patientId: 'p1', payload: {}, ...who });
+    const f = new CaptureForwarder(queue, {
+      upstreamUrl: 'http://upstream.invalid/captures', timeoutMs: 600_000, retryInitialMs: 1000, retryMaxMs: 8000,
+      site: { deviceId: 'dev1', odsCode: 'A12345' }, clock, log, bus, fetch: hang,
+    });
+    f.start();
+    await inFlight;
+    assert.equal(queue.get(item.id)!.state, 'sent');
+    await f.stop();
+    assert.equal(queue.get(item.id)!.state, 'pending');
+  });
+
   it('kick() sends a new capture at once instead of waiting out the backoff', async () => {
     const ep = fakeEndpoint(['down']);
     const f = forwarder(ep.fn);
