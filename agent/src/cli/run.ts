@@ -25,19 +25,25 @@ export const runCommand: CliCommand = {
     const agent = new Agent({ config, configPath: path });
     await agent.start();
     agent.log.info('agent running', { deviceId: config.site.deviceId, config: path ?? '(embedded defaults)', bootId: agent.bootId });
-    return new Promise<number>((resolve) => {
+    // Capabilities' timers are unref'd (so tests exit cleanly); this keeps the daemon alive until a signal.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const code = await new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         agent.log.info('stopping', { signal });
-        const force = setTimeout(() => resolve(1), 15_000);
+        const force = setTimeout(() => {
+          agent.log.error('stop took longer than 15 s; exiting anyway');
+          resolve(1);
+        }, 15_000);
         agent.stop(signal).then(
           () => {
             clearTimeout(force);
             resolve(0);
           },
           (e: unknown) => {
+            clearTimeout(force);
             agent.log.error('stop failed', { error: (e as Error).message });
             resolve(1);
           },
@@ -45,9 +51,10 @@ export const runCommand: CliCommand = {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      // Keep the process alive: capabilities' timers are unref'd so tests exit cleanly.
-      const keepAlive = setInterval(() => {}, 1 << 30);
-      process.once('exit', () => clearInterval(keepAlive));
     });
+    clearInterval(keepAlive);
+    // Everything durable was closed by agent.stop(); a library's lingering socket or timer must not
+    // keep a stopped agent alive (systemd would wait for its stop timeout, tests would hang).
+    process.exit(code);
   },
 };
