@@ -160,6 +160,33 @@ describe('records viewer (inject)', () => {
     assert.equal(auditActions().at(-1)!.action, 'capture.resolve');
   });
 
+  it('corrects a rejected note and sends it again under a new key; a double submit makes one retry', async () => {
+    const q = desk.services()!.captures;
+    const { item } = q.create({ kind: 'note', patientId: FIX.full.id, payload: { consultationType: 'telephone', history: 'wrong patient details' }, author: 'clinician', role: 'clinician', device: 't' });
+    q.markSent(item.id);
+    q.markRejected(item.id, 'history mentions another patient');
+    const list = await get('clinician', '/records/captures');
+    assert.match(list.body, new RegExp(`/records/captures/edit\\?id=${item.id}`));
+    const edit = await get('clinician', `/records/captures/edit?id=${item.id}`);
+    assert.equal(edit.statusCode, 200);
+    assert.match(edit.body, /history mentions another patient/);
+    assert.match(edit.body, /<textarea id="history"[^>]*>wrong patient details<\/textarea>/);
+    assert.match(edit.body, /<option value="telephone" selected>/);
+    const form = { id: item.id, edit: '1', patient: FIX.full.id, consultationType: 'telephone', history: 'corrected history' };
+    const r1 = await post('clinician', '/records/captures/retry', form);
+    assert.equal(r1.statusCode, 303);
+    const newId = /saved=([0-9A-Z]{26})/.exec(String(r1.headers.location))![1]!;
+    assert.notEqual(newId, item.id);
+    const r2 = await post('clinician', '/records/captures/retry', form);
+    assert.equal(r2.headers.location, `/records/captures?saved=${newId}`);
+    const fresh = q.get(newId)!;
+    assert.equal(fresh.supersedes, item.id);
+    assert.equal((fresh.payload as { history: string }).history, 'corrected history');
+    assert.equal(q.list({ patientId: FIX.full.id }).filter((c) => c.supersedes === item.id).length, 1);
+    assert.equal(auditActions().filter((a) => a.action === 'capture.retry').length, 1);
+    assert.equal((await get('reception', `/records/captures/edit?id=${item.id}`)).statusCode, 403);
+  });
+
   it('audits the final upstream answer on a capture as the agent', () => {
     const { item } = desk.services()!.captures.create({ kind: 'arrival', patientId: FIX.third.id, payload: {}, author: 'reception', role: 'reception', device: 't' });
     ctx.bus.emit('records.capture-state', { id: item.id, kind: 'arrival', state: 'sent', at: clock.now() });

@@ -189,9 +189,9 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const all = s.captures.list({ limit: 200 });
       const c = s.captures.counts();
       const actions = canSeeClinical(role)
-        ? (it: { id: string; state: string; resolution: string | null }) =>
+        ? (it: { id: string; kind: string; state: string; resolution: string | null }) =>
             it.state === 'rejected' && !it.resolution
-              ? `<form method="post" action="/records/captures/retry"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><button type="submit">Send again</button></form>
+              ? `<form method="post" action="/records/captures/retry"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><button type="submit">Send again</button></form>${it.kind !== 'arrival' ? `<a class="btn" href="/records/captures/edit?id=${e(it.id)}">Correct and send again</a>` : ''}
 <form method="post" action="/records/captures/dismiss"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><label for="n-${e(it.id)}">How was it resolved?</label><input id="n-${e(it.id)}" name="note" required maxlength="500"><button type="submit">Mark resolved</button></form>`
               : ''
         : undefined;
@@ -204,13 +204,34 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       return send(req, reply, 'Offline captures', inner, s);
     });
 
+    app.get('/records/captures/edit', clinical, async (req, reply) => {
+      const s = services(req, reply);
+      if (!s) return reply;
+      const item = s.captures.get((q(req).id ?? '').slice(0, 40));
+      if (!item || item.state !== 'rejected' || item.resolution || item.kind === 'arrival') throw new AppError('NOT_FOUND', 'no rejected note or call with this id');
+      audit(s, req, 'view.captures', item.patientId, `edit ${item.id}`);
+      const values = item.payload as Record<string, string | undefined>;
+      const target = { action: '/records/captures/retry', submit: 'Send corrected version', extra: `<input type="hidden" name="id" value="${e(item.id)}"><input type="hidden" name="edit" value="1">` };
+      const name = item.patientId ? (s.store.patientSummary(item.patientId)?.patient.name ?? item.patientId) : null;
+      const reason = `<p class="warn" role="alert">Rejected: ${e(item.reason ?? '')}. Correct it and send again; the rejected version is kept.</p>`;
+      const form = item.kind === 'note'
+        ? noteForm(item.patientId ?? '', name ?? '', csrfToken(req), item.id, values, target)
+        : callForm(item.patientId, name, csrfToken(req), item.id, values, target);
+      return send(req, reply, 'Correct and send again', reason + form, s);
+    });
+
     app.post('/records/captures/retry', clinical, async (req, reply) => {
       const s = services(req, reply);
       if (!s) return reply;
-      const id = String(body(req).id ?? '');
+      const b = body(req);
+      const id = String(b.id ?? '');
       const old = s.captures.get(id);
-      const item = s.captures.retry(id, req.user!.username);
-      audit(s, req, 'capture.retry', old?.patientId ?? null, `${id} -> ${item.id}`);
+      // A double-submitted retry: the first one already made the new item; show it.
+      const done = /^retried as (\S+)$/.exec(old?.resolution ?? '');
+      if (done) return reply.redirect(`/records/captures?saved=${done[1]}`, 303);
+      const payload = b.edit === '1' && old ? payloadFromForm(old.kind, b) : undefined;
+      const item = s.captures.retry(id, req.user!.username, payload);
+      audit(s, req, 'capture.retry', old?.patientId ?? null, `${id} -> ${item.id}${payload ? ' (edited)' : ''}`);
       deps.captured();
       return reply.redirect(`/records/captures?saved=${item.id}`, 303);
     });
