@@ -129,6 +129,8 @@ describe('records viewer (inject)', () => {
     assert.equal(n.n, 1);
     assert.equal(auditActions().filter((a) => a.action === 'capture.create').length, 1);
     assert.equal((await post('reception', '/records/capture/note', { ...fields, key: '01HZZZZZZZZZZZZZZZZZZZZZZZ' })).statusCode, 403);
+    assert.deepEqual(auditActions().at(-1), { user: 'reception', role: 'reception', action: 'access.denied', p: null });
+    assert.equal(store!.db.prepare("SELECT count(*) AS n FROM rec_captures WHERE id = '01HZZZZZZZZZZZZZZZZZZZZZZZ'").pluck().get(), 0);
     const list = await get('reception', `/records/captures?saved=${key}`);
     assert.match(list.body, /PENDING/);
     const summary = await get('clinician', `/records/patient?id=${FIX.plain.id}`);

@@ -63,7 +63,22 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
   const clinicians = cliniciansCache();
   return async (app) => {
     const anyone = { preHandler: requireRole() };
-    const clinical = { preHandler: requireRole('clinician', 'admin') };
+    /**
+     * Sign-in and CSRF through auth's requireRole(); the role refusal here instead, so it is audited
+     * (`access.denied`, the route in the detail) and the browser gets a readable page.
+     */
+    const only = (...roles: string[]) => ({
+      preHandler: [
+        requireRole(),
+        async (req: FastifyRequest, reply: FastifyReply) => {
+          if (roles.includes(req.user!.role)) return;
+          const s = deps.services();
+          if (s) audit(s, req, 'access.denied', null, req.routeOptions.url ?? null);
+          return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">This needs the ${e(roles.join(' or '))} role; you are signed in as ${e(req.user!.role)}.</p>`, s, 403);
+        },
+      ],
+    });
+    const clinical = only('clinician', 'admin');
 
     const send = (req: FastifyRequest, reply: FastifyReply, title: string, inner: string, s: RecordsServices | null, status = 200) => {
       const user = req.user!;
@@ -245,7 +260,7 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       return reply.redirect('/records/captures', 303);
     });
 
-    app.get('/records/audit', { preHandler: requireRole('admin') }, async (req, reply) => {
+    app.get('/records/audit', only('admin'), async (req, reply) => {
       const s = services(req, reply);
       if (!s) return reply;
       audit(s, req, 'view.audit', null);
