@@ -1,0 +1,139 @@
+/**
+ * Failover scenarios in the namespace lab, asserted from the LAN client's point of view: its NEW
+ * connections reach the internet, and the address the internet saw says which uplink carried them.
+ * One lab and one agent for the sequence (fast); short hold-downs via config. Root only.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createLab, LAB, type LabAgent, type LanClient } from '../../lab/lab.js';
+import { requireRoot } from '../../helpers/ctx.js';
+
+const skip = requireRoot();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const switches = (a: LabAgent, since = 0) =>
+  a.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= since) as Array<Record<string, unknown> & { kind: string; to: string; receivedAt: number }>;
+
+describe('failover in the lab', { skip }, () => {
+  const lab = createLab({ prefix: 'la' });
+  let agent: LabAgent;
+  let client: LanClient;
+
+  before(async () => {
+    await lab.up();
+    agent = await lab.startAgent({
+      config: { failover: { holdDownMs: 3000, maxHoldDownMs: 24_000, maxFailbacksPerHour: 20 }, status: { enabled: false } },
+    });
+    client = await lab.startClient({ intervalMs: 100, timeoutMs: 1500 });
+    await client.waitFor((r) => r.ok && r.via === LAB.wan, 30_000);
+    await agent.waitForLog((e) => e.msg === 'uplink 4g unknown -> up' || (String(e.msg).startsWith('uplink 4g') && String(e.msg).endsWith('up')), 15_000);
+  });
+
+  after(async () => {
+    await client?.stop();
+    await agent?.stop();
+    await lab.down();
+  });
+
+  it('one probe target dead: no failover', async () => {
+    const t0 = Date.now();
+    await lab.killTarget(LAB.targets[3]);
+    await sleep(8000);
+    await lab.reviveTarget(LAB.targets[3]);
+    assert.deepEqual(switches(agent, t0), []);
+    const mine = client.results.filter((r) => r.start > t0 + 500 && r.end < Date.now() - 1600);
+    assert.ok(mine.length > 50 && mine.every((r) => r.ok && r.via === LAB.wan), 'LAN kept going out of the primary');
+  });
+
+  it('20% random loss on the primary: no failover', async () => {
+    const t0 = Date.now();
+    await lab.loss('primary', 20);
+    await sleep(15_000);
+    const wan = (agent.status()?.capabilities.failover?.details?.uplinks as { name: string; state: string; lossPct: number }[]).find((u) => u.name === 'wan');
+    await lab.restore('primary');
+    assert.deepEqual(switches(agent, t0), []);
+    assert.equal(wan?.state, 'degraded', 'the loss is reported');
+    assert.ok(wan!.lossPct >= 10);
+    const seen = client.results.filter((r) => r.start > t0 && r.ok);
+    assert.ok(seen.length > 0 && seen.every((r) => r.via === LAB.wan));
+  });
+
+  it('carrier loss: LAN fails over to 4G within a second; failback only after the hold-down', async () => {
+    await agent.waitForLog((e) => e.msg === 'uplink wan degraded -> up' || e.msg === 'uplink wan up -> up', 10_000).catch(() => undefined);
+    const t0 = Date.now();
+    await lab.cutCarrier('primary');
+    const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 10_000);
+    assert.ok(r.end - t0 < 2000, `LAN via 4G after ${r.end - t0} ms`);
+    assert.equal(switches(agent, t0)[0]?.kind, 'failover');
+    await sleep(1000);
+    const restoredAt = Date.now();
+    await lab.restore('primary');
+    const back = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= restoredAt, 30_000);
+    const upAt = agent.logs.find((e) => String(e.msg).match(/^uplink wan \w+ -> up$/) && (e.receivedAt as number) >= restoredAt)?.receivedAt as number;
+    assert.ok(upAt, 'primary proven up again');
+    const fb = switches(agent, restoredAt).find((s) => s.kind === 'failback');
+    assert.ok(fb && fb.receivedAt - upAt >= 2900, `failback ${fb && fb.receivedAt - upAt} ms after the primary was up (hold-down 3 s)`);
+    assert.ok(back.start >= fb!.receivedAt - 200);
+  });
+
+  it('silent blackhole, then a flapping primary: hold-down doubles per flap', async () => {
+    const t0 = Date.now();
+    await lab.blackhole('primary');
+    const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 10_000);
+    assert.ok(r.end - t0 < 3000, `LAN via 4G ${r.end - t0} ms after the blackhole`);
+    await lab.restore('primary');
+    const fb1 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t0, 40_000)) as Record<string, unknown>;
+    assert.match(String(fb1.msg), /hold-down 6 s/, 'second flap this hour: 6 s');
+    const t1 = Date.now();
+    await lab.blackhole('primary');
+    await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t1, 10_000);
+    await lab.restore('primary');
+    const fb2 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t1, 60_000)) as Record<string, unknown>;
+    assert.match(String(fb2.msg), /hold-down 12 s/, 'third flap: 12 s');
+    await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= (fb2.receivedAt as number), 10_000);
+  });
+
+  it('both uplinks dead: no flapping, no crash; recovers when one returns', async () => {
+    await lab.blackhole('cellular');
+    await agent.waitForLog((e) => String(e.msg).match(/^uplink 4g \w+ -> down$/) !== null, 10_000);
+    const t0 = Date.now();
+    await lab.blackhole('primary');
+    await sleep(10_000);
+    assert.deepEqual(switches(agent, t0), [], 'stays put on the last uplink');
+    const st = agent.status();
+    assert.equal(st?.capabilities.failover?.details?.active, 'wan');
+    const t1 = Date.now();
+    await lab.restore('cellular');
+    const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t1, 15_000);
+    assert.ok(r);
+    await lab.restore('primary');
+  });
+});
+
+describe('4G attaches late', { skip }, () => {
+  const lab = createLab({ prefix: 'lb', lateAttach4g: true });
+  after(async () => lab.down());
+
+  it('runs on the primary without a 4G address, stays put when the primary dies, moves to 4G once it attaches', async () => {
+    await lab.up();
+    const agent = await lab.startAgent({ config: { status: { enabled: false } } });
+    const client = await lab.startClient();
+    try {
+      await client.waitFor((r) => r.ok && r.via === LAB.wan, 30_000);
+      const st = agent.status();
+      const fourG = (st?.capabilities.failover?.details?.uplinks as { name: string; state: string }[] | undefined)?.find((u) => u.name === '4g');
+      assert.equal(fourG?.state, 'unknown', 'never assumed up before proven');
+      const t0 = Date.now();
+      await lab.blackhole('primary');
+      await agent.waitForLog((e) => String(e.msg).match(/^uplink wan \w+ -> down$/) !== null, 10_000);
+      await sleep(2000);
+      assert.deepEqual(switches(agent, t0), [], 'nowhere better: stays');
+      await lab.attach4g();
+      const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan, 20_000);
+      assert.ok(r.start > t0);
+      assert.equal(switches(agent, t0)[0]?.kind, 'failover');
+    } finally {
+      await client.stop();
+      await agent.stop();
+    }
+  });
+});
