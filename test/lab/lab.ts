@@ -24,7 +24,7 @@
  *   killTarget(addr) / reviveTarget(addr)          // one internet target stops answering (drop)
  *   attach4g()                                     // lateAttach4g: give wwan0 its address now
  *   agentConfig(overrides?)                        // config doc for an agent in the lab (deep-merged)
- *   startAgent({ config?, pretty?, echo? })        // agent/bin/surgery-edge run inside <p>-app
+ *   startAgent({ config?, pretty?, echo?, onLog? }) // agent/bin/surgery-edge run inside <p>-app
  *       -> { logs, waitForLog(pred, ms), status(), stop() }
  *   startClient({ intervalMs?, timeoutMs? })        // LAN PC opening new connections continuously
  *       -> { results, waitFor(pred, ms), stop() }
@@ -88,7 +88,7 @@ export interface Lab {
   reviveTarget(addr: string): Promise<void>;
   attach4g(): Promise<void>;
   agentConfig(overrides?: Record<string, unknown>): Record<string, unknown>;
-  startAgent(opts?: { config?: Record<string, unknown>; pretty?: boolean; echo?: boolean }): Promise<LabAgent>;
+  startAgent(opts?: { config?: Record<string, unknown>; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
   startClient(opts?: { intervalMs?: number; timeoutMs?: number }): Promise<LanClient>;
 }
 
@@ -274,6 +274,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
         }
         e.receivedAt = Date.now();
         logs.push(e);
+        o.onLog?.(e);
         for (const w of waiters) if (w.pred(e)) (waiters.delete(w), w.res(e));
       });
       const agent: LabAgent = {

@@ -1,0 +1,118 @@
+/**
+ * `make demo`: the failover story for a newcomer. As root: the namespace lab with the real agent
+ * (embedded defaults + the lab's uplinks), a LAN PC opening connections, the primary line cut
+ * silently, traffic on 4G, the line back, failback after the hold-down. Not root: the same story
+ * on a simulated platform (fake kernel + fake probes, fake clock), said plainly (DEMO_SIMULATED=1 forces it).
+ */
+import { formatStatus } from '../../agent/src/cli/status.js';
+import type { Capability, Health } from '../../agent/src/core/capability.js';
+import { FailoverCapability } from '../../agent/src/failover/failover.js';
+import { FakeLinkMonitor } from '../../agent/src/platform/netlink-monitor.js';
+import type { Prober, ProbeSource } from '../../agent/src/uplinks/probes.js';
+import { UplinksCapability } from '../../agent/src/uplinks/uplinks.js';
+import { createTestCtx } from '../helpers/ctx.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeNet } from '../helpers/fake-net.js';
+import { createLab, LAB } from './lab.js';
+
+const HOLD_DOWN_MS = 5000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (m: string) => process.stdout.write(`\n\x1b[1m>>> ${m}\x1b[0m\n`);
+const show = (e: Record<string, unknown>) => {
+  const ns = String(e.ns ?? '');
+  if (!/^agent\.(uplinks|failover)$/.test(ns) || e.level === 'debug') return;
+  const extra = e.reason ? ` (${e.reason})` : e.changes ? ` ${JSON.stringify(e.changes)}` : '';
+  process.stdout.write(`    ${String(e.time ?? '').slice(11, 19)} [${ns.slice(6)}] ${e.msg}${extra}\n`);
+};
+const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
+
+async function real(): Promise<void> {
+  const lab = createLab({ prefix: 'ld' });
+  say('Building the lab: a LAN PC, the appliance, a primary ISP, a 4G carrier and "the internet" (network namespaces).');
+  await lab.up();
+  try {
+    say(`Starting the agent in the appliance (embedded defaults + the lab's two uplinks, hold-down ${HOLD_DOWN_MS / 1000} s).`);
+    const agent = await lab.startAgent({ config: { failover: { holdDownMs: HOLD_DOWN_MS }, status: { enabled: false } }, onLog: show });
+    const client = await lab.startClient({ intervalMs: 100 });
+    let r = await client.waitFor((x) => x.ok, 30_000);
+    say(`The LAN PC reaches the internet through ${who(r.via)}. Both uplinks are probed all the time, the standby too.`);
+    await sleep(3000);
+    say('Now the primary line dies SILENTLY: its cable stays connected, packets just vanish (the common real failure).');
+    const t0 = Date.now();
+    await lab.blackhole('primary');
+    r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 30_000);
+    say(`The LAN PC's new connections work again through ${who(r.via)}, ${((r.end - t0) / 1000).toFixed(1)} s after the fault.`);
+    await sleep(1500);
+    const st = agent.status();
+    if (st) process.stdout.write('\n' + formatStatus(st as never, Date.now()).split('\n').filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l)).join('\n') + '\n');
+    say(`The primary line comes back. The agent waits until it has been clean for the hold-down before moving traffic back (no ping-pong).`);
+    const t1 = Date.now();
+    await lab.restore('primary');
+    r = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= t1, 60_000);
+    say(`Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`);
+    await client.stop();
+    await agent.stop();
+  } finally {
+    say('Tearing the lab down.');
+    await lab.down();
+  }
+}
+
+class SimProber implements Prober {
+  dead = new Set<string>();
+  async probe(_t: unknown, src: ProbeSource) {
+    return { ok: !this.dead.has(src.address), rttMs: src.address === '10.201.2.2' ? 48 : 9 };
+  }
+}
+
+async function simulated(): Promise<void> {
+  say('Not root, so no network namespaces here: running the same story on a SIMULATED platform (fake kernel, fake probes, fast clock).');
+  const clock = new FakeClock();
+  const net = new FakeNet([
+    { name: 'wan0', carrier: true, ipv4: [LAB.wan] },
+    { name: 'wwan0', carrier: true, ipv4: [LAB.wwan] },
+  ]);
+  const lab = createLab({ prefix: 'ld' });
+  const ctx = createTestCtx({ clock, commands: net.runner, config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never });
+  const prober = new SimProber();
+  const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability({ prober })];
+  ctx.capabilities = {
+    list: () => caps,
+    get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
+    health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
+  };
+  let shown = 0;
+  const flush = () => {
+    for (; shown < ctx.logged.length; shown++) show(ctx.logged[shown]!);
+  };
+  const route = () => `main table default route -> ${net.defaultVia('main') ?? '(none)'}`;
+  for (const c of caps) await c.start({ ...ctx, log: ctx.log.child(c.name) });
+  await clock.advance(2000);
+  flush();
+  say(`Both uplinks proven up; ${route()}.`);
+  say('The primary goes silent (probes from 10.201.1.2 stop answering).');
+  prober.dead.add(LAB.wan);
+  await clock.advance(1500);
+  flush();
+  say(`${route()}; the failed uplink's conntrack entries were flushed: ${JSON.stringify(net.conntrackFlushes.slice(0, 1))}.`);
+  say('The primary comes back; the agent holds 4G until the primary has been clean for the hold-down.');
+  prober.dead.clear();
+  await clock.advance(4000);
+  flush();
+  say(`${route()} (still waiting)`);
+  await clock.advance(8000);
+  flush();
+  say(`${route()}. Done.`);
+  const h = (caps[1] as FailoverCapability).health();
+  process.stdout.write((h.details!.lines as string[]).map((l) => `    ${l}`).join('\n') + '\n');
+  for (const c of [...caps].reverse()) await c.stop();
+  ctx.cleanup();
+}
+
+(process.getuid?.() === 0 && !process.env.DEMO_SIMULATED ? real() : simulated()).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`demo failed: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
