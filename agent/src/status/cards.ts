@@ -107,7 +107,8 @@ export function renderState(st: PracticeState): string {
 }
 
 export function renderNotes(st: PracticeState): string {
-  return st.notes.map((n) => `<li>${e(n)}</li>`).join('');
+  // The headline already says the first note when the state is "attention".
+  return st.notes.filter((n) => !st.text.endsWith(n)).map((n) => `<li>${e(n)}</li>`).join('');
 }
 
 export function renderCards(health: Record<string, Health>, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
