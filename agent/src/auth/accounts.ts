@@ -111,13 +111,19 @@ export async function checkLogin(
   }
   if (row.locked_until !== null && row.locked_until > opts.now) return { ok: false, reason: 'locked', lockedUntil: row.locked_until };
   const good = await verifyPassword(password, row.hash);
+  // Re-read after the (slow, async) hash: concurrent attempts for the same account must each
+  // count, and a lock set by one of them must refuse the others, or a burst of parallel guesses
+  // would all see the same stale counter and the lockout would never trigger.
+  const fresh = db.prepare('SELECT * FROM auth_users WHERE username = ?').get(username) as Row | undefined;
+  if (!fresh) return { ok: false, reason: 'bad-credentials' };
+  if (fresh.locked_until !== null && fresh.locked_until > opts.now) return { ok: false, reason: 'locked', lockedUntil: fresh.locked_until };
   if (!good) {
     // A lock that has expired starts a fresh count.
-    const failed = (row.locked_until !== null ? 0 : row.failed_attempts) + 1;
+    const failed = (fresh.locked_until !== null ? 0 : fresh.failed_attempts) + 1;
     const lockedUntil = failed >= opts.maxFailed ? opts.now + opts.lockoutMs : null;
     db.prepare('UPDATE auth_users SET failed_attempts = ?, locked_until = ? WHERE username = ?').run(lockedUntil ? 0 : failed, lockedUntil, username);
     return lockedUntil ? { ok: false, reason: 'locked', lockedUntil } : { ok: false, reason: 'bad-credentials' };
   }
   db.prepare('UPDATE auth_users SET failed_attempts = 0, locked_until = NULL, last_login_at = ? WHERE username = ?').run(opts.now, username);
-  return { ok: true, account: toAccount({ ...row, failed_attempts: 0, locked_until: null, last_login_at: opts.now }) };
+  return { ok: true, account: toAccount({ ...fresh, failed_attempts: 0, locked_until: null, last_login_at: opts.now }) };
 }

@@ -64,6 +64,23 @@ describe('lockout', () => {
     }
   });
 
+  it('a burst of parallel wrong passwords still locks (no stale counter), and the right one sent with them is refused', async () => {
+    const ctx = createTestCtx();
+    try {
+      createUser(ctx.db, 'eve', PW, 'admin');
+      const opts = { now: 1000, maxFailed: 10, lockoutMs: 60_000 };
+      const burst = await Promise.all([
+        ...Array.from({ length: 30 }, () => checkLogin(ctx.db, 'eve', 'wrong', opts)),
+        checkLogin(ctx.db, 'eve', PW, opts),
+      ]);
+      assert.ok(burst.filter((r) => !r.ok && r.reason === 'locked').length >= 20, 'attempts after the 10th see the lock');
+      const after = await checkLogin(ctx.db, 'eve', PW, { ...opts, now: 2000 });
+      assert.equal(!after.ok && after.reason, 'locked');
+    } finally {
+      ctx.cleanup();
+    }
+  });
+
   it('a success resets the count (9 wrong, 1 right, 9 wrong is not locked)', async () => {
     const ctx = createTestCtx();
     try {
