@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import type { Ctx } from '../core/capability.js';
 import { escapeHtml, page } from '../status/html.js';
 import { checkLogin, migrateAuth, type Role } from './accounts.js';
+import { LoginLimiter } from './rate-limit.js';
 import { SessionStore, type SessionUser } from './sessions.js';
 
 declare module 'fastify' {
@@ -23,6 +24,9 @@ export interface AuthOptions {
   maxAgeMs: number;
   maxFailedAttempts: number;
   lockoutMs: number;
+  /** Login attempts one source address may make per `loginWindowMs` (successful ones are not counted). */
+  maxLoginAttemptsPerIp: number;
+  loginWindowMs: number;
   /**
    * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the status
    * capability: accepted as `authorization: Bearer <token>` from loopback only, as an admin.
@@ -109,6 +113,7 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
   migrateAuth(ctx.db);
   const sessions = new SessionStore(ctx.db, () => ctx.clock.now(), opts);
   const log = ctx.log.child('auth');
+  const limiter = new LoginLimiter(opts.maxLoginAttemptsPerIp, opts.loginWindowMs, () => ctx.clock.now());
   const cookie = (value: string, maxAge: number) =>
     `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(maxAge / 1000)}${opts.secureCookie ? '; Secure' : ''}`;
 
@@ -147,6 +152,15 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
         ? reply.code(400).send({ error: 'BAD_REQUEST', message: 'username and password (strings) are required' })
         : reply.code(400).type('text/html; charset=utf-8').send(loginForm(next, 'Enter a username and password.'));
     }
+    const slot = limiter.take(request.ip);
+    if (!slot.ok) {
+      if (slot.firstRefusal) log.warn('login attempts rate limited', { ip: request.ip, retryAfterS: Math.ceil(slot.retryAfterMs / 1000) });
+      const msg = 'Too many sign-in attempts from this device. Wait a few minutes and try again.';
+      reply.header('retry-after', String(Math.max(1, Math.ceil(slot.retryAfterMs / 1000))));
+      return json
+        ? reply.code(429).send({ error: 'RATE_LIMITED', message: msg })
+        : reply.code(429).type('text/html; charset=utf-8').send(loginForm(next, msg));
+    }
     const r = await checkLogin(ctx.db, username, password, {
       now: ctx.clock.now(),
       maxFailed: opts.maxFailedAttempts,
@@ -164,6 +178,7 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
         ? reply.code(code).send({ error: locked ? 'LOCKED_OUT' : 'UNAUTHORIZED', message: msg, ...(r.lockedUntil ? { lockedUntil: r.lockedUntil } : {}) })
         : reply.code(code).type('text/html; charset=utf-8').send(loginForm(next, msg));
     }
+    limiter.refund(request.ip);
     const s = sessions.create(r.account.username);
     sessions.sweep();
     log.info('signed in', { user: s.username, role: s.role });

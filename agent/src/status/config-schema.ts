@@ -22,6 +22,8 @@ export const StatusSection = Obj({
     maxAgeMs: Ms(12 * 3600_000, 'Absolute session lifetime', 60_000),
     maxFailedAttempts: Type.Integer({ default: 10, minimum: 1, description: 'Wrong passwords in a row before the account locks' }),
     lockoutMs: Ms(15 * 60_000, 'How long a locked account stays locked (an admin can unlock sooner: `surgery-edge user unlock`)'),
+    maxLoginAttemptsPerIp: Type.Integer({ default: 30, minimum: 1, description: 'Failed sign-in attempts one device (IP address) may make per loginWindowMs before it must wait (429)' }),
+    loginWindowMs: Ms(15 * 60_000, 'Window for maxLoginAttemptsPerIp', 1000),
   }),
   led: Obj({
     driver: Type.Union([Type.Literal('none'), Type.Literal('sysfs'), Type.Literal('gpio')], {

@@ -157,6 +157,8 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
     maxAgeMs: cfg.auth.maxAgeMs,
     maxFailedAttempts: cfg.auth.maxFailedAttempts,
     lockoutMs: cfg.auth.lockoutMs,
+    maxLoginAttemptsPerIp: cfg.auth.maxLoginAttemptsPerIp,
+    loginWindowMs: cfg.auth.loginWindowMs,
     ...(opts.localToken ? { localToken: opts.localToken } : {}),
   });
 

@@ -234,3 +234,37 @@ describe('web auth (inject)', () => {
     assert.equal(r.headers['x-frame-options'], 'DENY');
   });
 });
+
+describe('per-device login rate limit', () => {
+  it('refuses a source after its budget of failed attempts (429 + Retry-After), others unaffected, parallel bursts counted, window resets', async () => {
+    const clock = new FakeClock();
+    const ctx = createTestCtx({ clock, config: { status: { auth: { maxLoginAttemptsPerIp: 5, loginWindowMs: 60_000 } } } });
+    const app = await buildWebApp(ctx, { https: false });
+    try {
+      for (const u of ['amy', 'ben', 'cal']) createUser(ctx.db, u, PW, 'clinician');
+      const attempt = (ip: string, username: string, password: string) =>
+        app.inject({ method: 'POST', url: '/login', remoteAddress: ip, payload: { username, password } });
+      // Successful sign-ins do not use the budget.
+      for (let i = 0; i < 3; i++) assert.equal((await attempt('10.0.0.9', 'amy', PW)).statusCode, 200);
+      // Spraying: one wrong password on each account, never reaching any account's lockout.
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) codes.push((await attempt('10.0.0.9', ['amy', 'ben', 'cal'][i % 3]!, 'Winter2026!')).statusCode);
+      assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429]);
+      const limited = await attempt('10.0.0.9', 'amy', PW);
+      assert.equal(limited.statusCode, 429, 'even the right password waits');
+      assert.equal(limited.json().error, 'RATE_LIMITED');
+      assert.ok(Number(limited.headers['retry-after']) > 0);
+      assert.equal(ctx.logged.filter((e) => e.msg === 'login attempts rate limited').length, 1, 'logged once per window, not per attempt');
+      assert.equal((await attempt('10.0.0.10', 'amy', PW)).statusCode, 200, 'another PC can still sign in');
+      // A parallel burst from a fresh source: only the budget reaches the password check.
+      const burst = await Promise.all(Array.from({ length: 20 }, () => attempt('10.0.0.11', 'ben', 'nope-nope-nope')));
+      assert.equal(burst.filter((r) => r.statusCode === 401).length, 5);
+      assert.equal(burst.filter((r) => r.statusCode === 429).length, 15);
+      await clock.advance(60_000);
+      assert.equal((await attempt('10.0.0.9', 'amy', PW)).statusCode, 200, 'window over');
+    } finally {
+      await app.close();
+      ctx.cleanup();
+    }
+  });
+});
