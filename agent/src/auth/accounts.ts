@@ -30,7 +30,7 @@ export function migrateAuth(db: Db): void {
   ]);
 }
 
-const USERNAME = /^[a-z0-9][a-z0-9._-]{1,31}$/;
+export const USERNAME = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 
 export function validateUsername(username: string): void {
   if (!USERNAME.test(username)) throw new AppError('BAD_REQUEST', 'username must be 2-32 characters: a-z, 0-9, . _ - (lower case)');

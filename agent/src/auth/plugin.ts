@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import { escapeHtml, page } from '../status/html.js';
-import { checkLogin, migrateAuth, type Role } from './accounts.js';
+import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
 import { LoginLimiter } from './rate-limit.js';
 import { SessionStore, type SessionUser } from './sessions.js';
 
@@ -59,6 +59,17 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
+/** True (and logged) when a state-changing request from a signed-in user lacks the session's CSRF token. */
+function csrfRefused(request: FastifyRequest): boolean {
+  if (SAFE_METHODS.has(request.method) || !request.user) return false;
+  const body = request.body as Record<string, unknown> | undefined;
+  const header = request.headers['x-csrf-token'];
+  const sent = (typeof header === 'string' ? header : undefined) ?? (typeof body?._csrf === 'string' ? body._csrf : '');
+  if (sameToken(sent, request.sessionCsrf ?? '')) return false;
+  request.log.warn({ user: request.user.username, url: request.routeOptions.url }, 'CSRF token missing or wrong');
+  return true;
+}
+
 /**
  * preHandler for routes behind a login. 401 (HTML GETs are redirected to /login?next=...),
  * 403 when the role is not allowed, and 403 for any non-GET without the session's CSRF token
@@ -75,15 +86,7 @@ export function requireRole(...roles: Role[]): preHandlerAsyncHookHandler {
       request.log.warn({ user: user.username, role: user.role, url: request.routeOptions.url }, 'role refused');
       return reply.code(403).send({ error: 'FORBIDDEN', message: `needs role ${roles.join(' or ')}` });
     }
-    if (!SAFE_METHODS.has(request.method)) {
-      const body = request.body as Record<string, unknown> | undefined;
-      const header = request.headers['x-csrf-token'];
-      const sent = (typeof header === 'string' ? header : undefined) ?? (typeof body?._csrf === 'string' ? body._csrf : '');
-      if (!sameToken(sent, request.sessionCsrf ?? '')) {
-        request.log.warn({ user: user.username, url: request.routeOptions.url }, 'CSRF token missing or wrong');
-        return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong CSRF token' });
-      }
-    }
+    if (csrfRefused(request)) return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong CSRF token' });
   };
 }
 
@@ -136,6 +139,14 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
     request.sessionCsrf = s.csrf;
   });
 
+  // Every state-changing request made with a session needs its CSRF token, whatever plugin
+  // registered the route and whether or not it used requireRole (defence in depth: a route that
+  // forgets the guard is still not forgeable). /login is exempt: its form is shown signed out.
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.routeOptions.url === '/login') return;
+    if (csrfRefused(request)) return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong CSRF token' });
+  });
+
   app.get('/login', async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     return reply.type('text/html; charset=utf-8').send(loginForm(safeNext(q.next)));
@@ -167,7 +178,8 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
       lockoutMs: opts.lockoutMs,
     });
     if (!r.ok) {
-      log.warn('login refused', { user: username, reason: r.reason, ip: request.ip });
+      // Only a well-formed username is logged: people type their password into the username box.
+      log.warn('login refused', { user: USERNAME.test(username) ? username : '(not a valid username)', reason: r.reason, ip: request.ip });
       const locked = r.reason === 'locked';
       const until = r.lockedUntil ? new Date(r.lockedUntil).toTimeString().slice(0, 5) : '';
       const msg = locked
@@ -179,6 +191,9 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
         : reply.code(code).type('text/html; charset=utf-8').send(loginForm(next, msg));
     }
     limiter.refund(request.ip);
+    // A fresh session id on every sign-in, and the one the browser had is ended: a session id
+    // planted or seen before sign-in is never the one that carries the signed-in user.
+    if (request.user && request.user.sessionId !== 'local') sessions.destroy(request.user.sessionId);
     const s = sessions.create(r.account.username);
     sessions.sweep();
     log.info('signed in', { user: s.username, role: s.role });

@@ -101,6 +101,7 @@ describe('web auth (inject)', () => {
   let app: FastifyInstance;
   let clock: FakeClock;
   let actions = 0;
+  let unguarded = 0;
 
   before(async () => {
     clock = new FakeClock();
@@ -112,6 +113,11 @@ describe('web auth (inject)', () => {
       a.post('/action', { preHandler: requireRole('admin') }, async () => {
         actions++;
         return { ok: true };
+      });
+      // A route that forgot requireRole: the central hook still demands the CSRF token from a session.
+      a.post('/unguarded', async (req) => {
+        unguarded++;
+        return { user: req.user?.username ?? null };
       });
     });
     app = await buildWebApp(ctx, { https: false });
@@ -183,6 +189,35 @@ describe('web auth (inject)', () => {
     assert.equal(form.statusCode, 200);
     assert.equal(actions, before + 1);
     assert.ok(ctx.logged.some((e) => e.msg === 'CSRF token missing or wrong' || (e.msg === 'request refused' && e.status === 403)));
+  });
+
+  it('every non-GET made with a session needs the CSRF token, even on a route without requireRole', async () => {
+    const adm = await login('admin');
+    const n = unguarded;
+    assert.equal((await app.inject({ method: 'POST', url: '/unguarded', headers: { cookie: adm.cookie }, payload: {} })).statusCode, 403);
+    assert.equal(unguarded, n, 'refused before the handler ran');
+    const ok = await app.inject({ method: 'POST', url: '/unguarded', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: {} });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.json().user, 'admin');
+    assert.equal((await app.inject({ method: 'POST', url: '/unguarded', payload: {} })).json().user, null, 'signed out: nothing to forge');
+  });
+
+  it('signing in issues a new session id and ends the one the browser already had (no fixation)', async () => {
+    const first = await login('rec');
+    const again = await app.inject({ method: 'POST', url: '/login', headers: { cookie: first.cookie }, payload: { username: 'admin', password: PW } });
+    assert.equal(again.statusCode, 200);
+    const second = cookieOf(again);
+    assert.notEqual(second, first.cookie);
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: first.cookie } })).statusCode, 401, 'old id is dead');
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: second } })).statusCode, 200);
+    assert.match(String(again.headers['set-cookie']), /; HttpOnly; SameSite=Strict; Max-Age=\d+$/, 'no Secure over plain HTTP (tests); Secure is added with TLS');
+  });
+
+  it('a password typed into the username box is not logged', async () => {
+    await login('Tr0ub4dor&3 secret', 'whatever-else');
+    const e = ctx.logged.filter((x) => x.msg === 'login refused').at(-1)!;
+    assert.equal(e.user, '(not a valid username)');
+    assert.ok(!JSON.stringify(ctx.logged).includes('Tr0ub4dor'));
   });
 
   it('idle sessions expire (FakeClock) and activity keeps them alive', async () => {
