@@ -99,6 +99,7 @@ export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
 export class AuditLog {
   private readonly headStmt;
   private readonly insertStmt;
+  private readonly queue: { input: AuditInput; resolve: (e: AuditEntry) => void; reject: (e: unknown) => void }[] = [];
   private constructor(
     private readonly db: Db,
     private readonly now: () => number,
@@ -117,27 +118,67 @@ export class AuditLog {
   }
 
   /**
-   * Append one entry. IMMEDIATE so two writers (the viewer and a CLI) cannot both read the same
-   * head and fork the chain. Throws when the write fails; callers must not serve data then.
+   * Append one entry now (CLI, bus handlers). Throws when the write fails; callers must not serve
+   * data then.
    */
   append(input: AuditInput): AuditEntry {
+    return this.appendMany([input])[0]!;
+  }
+
+  /**
+   * Append entries in one IMMEDIATE transaction, so two writers (the viewer and a CLI) cannot both
+   * read the same head and fork the chain, and so the batch costs one commit (one fsync under
+   * synchronous=FULL) however many entries it holds. All or none are written.
+   */
+  appendMany(inputs: readonly AuditInput[]): AuditEntry[] {
     return this.db.transaction(() => {
       const head = this.headStmt.get() as { seq: number; hash: string } | undefined;
-      const base = {
-        seq: (head?.seq ?? 0) + 1,
-        at: this.now(),
-        user: input.user,
-        role: input.role,
-        patientId: input.patientId,
-        action: input.action,
-        device: input.device.slice(0, 200),
-        detail: input.detail ?? null,
-        prevHash: head?.hash ?? GENESIS_HASH,
-      };
-      const entry: AuditEntry = { ...base, hash: auditHash(base) };
-      this.insertStmt.run(entry);
-      return entry;
+      let seq = head?.seq ?? 0;
+      let prevHash = head?.hash ?? GENESIS_HASH;
+      return inputs.map((input) => {
+        const base = {
+          seq: ++seq,
+          at: this.now(),
+          user: input.user,
+          role: input.role,
+          patientId: input.patientId,
+          action: input.action,
+          device: input.device.slice(0, 200),
+          detail: input.detail ?? null,
+          prevHash,
+        };
+        const entry: AuditEntry = { ...base, hash: auditHash(base) };
+        this.insertStmt.run(entry);
+        prevHash = entry.hash;
+        return entry;
+      });
     }).immediate();
+  }
+
+  /**
+   * Group commit for the viewer: the entry is queued and every entry queued in the same turn of the
+   * event loop (e.g. 20 viewers' requests arriving together) is written in one transaction. The
+   * promise resolves only after that transaction has committed, so a page is still never sent
+   * before its audit entry is on disk; it rejects (for every entry of the batch) when the write
+   * fails. setImmediate, not ctx.clock: this is "after the current I/O callbacks", not a delay.
+   */
+  appendDurable(input: AuditInput): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue.splice(0);
+    let entries: AuditEntry[];
+    try {
+      entries = this.appendMany(batch.map((b) => b.input));
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+      return;
+    }
+    batch.forEach((b, i) => b.resolve(entries[i]!));
   }
 
   /** Walk the whole chain in sequence order; stops at the first break. */

@@ -78,6 +78,37 @@ describe('records audit chain', () => {
     assert.match(r.reason!, /missing/);
   });
 
+  it('group-commits entries queued in the same turn: one transaction, chained, resolved after commit', async () => {
+    let transactions = 0;
+    const realTx = store.db.transaction.bind(store.db);
+    (store.db as { transaction: typeof realTx }).transaction = ((fn: Parameters<typeof realTx>[0]) => (transactions++, realTx(fn))) as typeof realTx;
+    const pending = Array.from({ length: 20 }, (_, i) =>
+      audit.appendDurable({ user: `v${i}`, role: 'clinician', patientId: null, action: 'view.day-list', device: '10.0.0.3 test', detail: `b${i}` }),
+    );
+    // Nothing is written (or resolved) until the batch commits.
+    assert.equal(audit.count(), 6);
+    const entries = await Promise.all(pending);
+    assert.equal(transactions, 1);
+    assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: 20 }, (_, i) => 7 + i));
+    assert.deepEqual(entries.map((e) => e.user), Array.from({ length: 20 }, (_, i) => `v${i}`));
+    assert.equal(audit.count(), 26);
+    assert.equal(audit.verify().ok, true);
+    // A later turn is a new batch that continues the same chain.
+    const next = await audit.appendDurable({ user: 'late', role: 'admin', patientId: null, action: 'view.audit', device: 'd' });
+    assert.equal(transactions, 2);
+    assert.equal(next.prevHash, entries.at(-1)!.hash);
+  });
+
+  it('rejects every entry of a batch whose commit fails and writes none of them', async () => {
+    store.db.exec(`CREATE TRIGGER fail_third BEFORE INSERT ON rec_audit WHEN NEW.user = 'v2' BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, i) => audit.appendDurable({ user: `v${i}`, role: 'clinician', patientId: null, action: 'view.day-list', device: 'd' })),
+    );
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected']);
+    assert.equal(audit.count(), 6);
+    assert.equal(audit.verify().ok, true);
+  });
+
   it('keeps one chain across two connections writing in turn', () => {
     const other = RecordsStore.open(join(dir, 'records.db'), { key });
     try {

@@ -212,6 +212,23 @@ describe('records viewer (inject)', () => {
     assert.equal((await get('clinician', '/records/audit')).statusCode, 403);
   });
 
+  it('serves no patient data when the audit entry cannot be written', async () => {
+    store!.db.exec(`CREATE TRIGGER fail_audit BEFORE INSERT ON rec_audit BEGIN SELECT RAISE(ABORT, 'audit write failed'); END`);
+    try {
+      const before = auditActions().length;
+      const sum = await get('clinician', `/records/patient?id=${FIX.full.id}`);
+      assert.equal(sum.statusCode, 500);
+      assert.ok(!sum.body.includes(FIX.full.id) && !/Testwood/i.test(sum.body), 'summary shown without an audit entry');
+      const day = await get('clinician', `/records/day?date=${DATE}`);
+      assert.equal(day.statusCode, 500);
+      assert.ok(!/Testwood/i.test(day.body), 'day list shown without an audit entry');
+      assert.equal(auditActions().length, before);
+    } finally {
+      store!.db.exec('DROP TRIGGER fail_audit');
+    }
+    assert.equal((await get('clinician', `/records/patient?id=${FIX.full.id}`)).statusCode, 200);
+  });
+
   it('answers 503 while the store is locked', async () => {
     const s = store;
     store = null;

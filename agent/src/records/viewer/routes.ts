@@ -73,7 +73,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         async (req: FastifyRequest, reply: FastifyReply) => {
           if (roles.includes(req.user!.role)) return;
           const s = deps.services();
-          if (s) audit(s, req, 'access.denied', null, req.routeOptions.url ?? null);
+          if (s) await audit(s, req, 'access.denied', null, req.routeOptions.url ?? null);
           return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">This needs the ${e(roles.join(' or '))} role; you are signed in as ${e(req.user!.role)}.</p>`, s, 403);
         },
       ],
@@ -99,8 +99,9 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       }
       return s;
     };
+    // Group-committed (see AuditLog.appendDurable): awaited, so the entry is on disk before any reply.
     const audit = (s: RecordsServices, req: FastifyRequest, action: AuditAction, patientId: string | null, detail: string | null = null) =>
-      s.audit.append({ user: req.user!.username, role: req.user!.role, patientId, action, device: device(req), detail });
+      s.audit.appendDurable({ user: req.user!.username, role: req.user!.role, patientId, action, device: device(req), detail });
 
     app.get('/records', anyone, async (_req, reply) => reply.redirect('/records/day', 303));
 
@@ -110,7 +111,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const date = DATE_RE.test(q(req).date ?? '') ? q(req).date! : isoDate(deps.clock.now(), deps.timeZone);
       const clinicianId = (q(req).clinician ?? '').slice(0, 100);
       const entries = s.store.dayList(date, clinicianId || undefined);
-      audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
+      await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
       const body = dayListBody({
         date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
         clinicians: clinicians(s.store, date), dates: s.store.meta().dates,
@@ -126,7 +127,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!text.trim()) return send(req, reply, 'Search', searchBody('', null, req.user!.role), s);
       const results = s.store.search(text);
       const by = /^\d[\d\s-]{9,}$/.test(text.trim()) ? 'nhs' : /\d/.test(text) ? 'dob' : 'name';
-      audit(s, req, 'view.search', null, `by=${by};results=${results.length}`);
+      await audit(s, req, 'view.search', null, `by=${by};results=${results.length}`);
       return send(req, reply, 'Search', searchBody(text, results, req.user!.role), s);
     });
 
@@ -135,12 +136,12 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const id = (q(req).id ?? '').slice(0, 64);
       if (!canSeeClinical(req.user!.role)) {
-        audit(s, req, 'access.denied', id || null, 'summary');
+        await audit(s, req, 'access.denied', id || null, 'summary');
         return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
       }
       const summary = id ? s.store.patientSummary(id) : null;
       if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
-      audit(s, req, 'view.summary', id);
+      await audit(s, req, 'view.summary', id);
       return send(req, reply, summary.patient.name, summaryBody(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
     });
 
@@ -150,7 +151,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const id = (q(req).id ?? '').slice(0, 64);
       const summary = id ? s.store.patientSummary(id) : null;
       if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached record for this patient.</p>', s, 404);
-      audit(s, req, 'view.demographics', id);
+      await audit(s, req, 'view.demographics', id);
       const link = `<nav class="sub" aria-label="Patient"><a href="/records/capture/call?patient=${encodeURIComponent(id)}">Log a call</a>${canSeeClinical(req.user!.role) ? `<a href="/records/patient?id=${encodeURIComponent(id)}">Clinical summary</a>` : ''}</nav>`;
       return send(req, reply, summary.patient.name, demographicsCard(summary) + link, s);
     });
@@ -184,7 +185,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         id: typeof b.key === 'string' && b.key ? b.key : undefined, kind, patientId, payload: payloadFromForm(kind, b),
         author: req.user!.username, role: req.user!.role, device: device(req),
       });
-      if (created) audit(s, req, 'capture.create', patientId, `${kind} ${item.id}`);
+      if (created) await audit(s, req, 'capture.create', patientId, `${kind} ${item.id}`);
       deps.captured();
       const back = typeof b.back === 'string' && b.back.startsWith('/records/') ? b.back : null;
       return reply.redirect(back ?? `/records/captures?saved=${item.id}`, 303);
@@ -196,7 +197,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
     app.get('/records/captures', anyone, async (req, reply) => {
       const s = services(req, reply);
       if (!s) return reply;
-      audit(s, req, 'view.captures', null);
+      await audit(s, req, 'view.captures', null);
       const role = req.user!.role;
       const csrf = csrfToken(req);
       const saved = q(req).saved;
@@ -224,7 +225,7 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       if (!s) return reply;
       const item = s.captures.get((q(req).id ?? '').slice(0, 40));
       if (!item || item.state !== 'rejected' || item.resolution || item.kind === 'arrival') throw new AppError('NOT_FOUND', 'no rejected note or call with this id');
-      audit(s, req, 'view.captures', item.patientId, `edit ${item.id}`);
+      await audit(s, req, 'view.captures', item.patientId, `edit ${item.id}`);
       const values = item.payload as Record<string, string | undefined>;
       const target = { action: '/records/captures/retry', submit: 'Send corrected version', extra: `<input type="hidden" name="id" value="${e(item.id)}"><input type="hidden" name="edit" value="1">` };
       const name = item.patientId ? (s.store.patientSummary(item.patientId)?.patient.name ?? item.patientId) : null;
@@ -246,7 +247,7 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       if (done) return reply.redirect(`/records/captures?saved=${done[1]}`, 303);
       const payload = b.edit === '1' && old ? payloadFromForm(old.kind, b) : undefined;
       const item = s.captures.retry(id, req.user!.username, payload);
-      audit(s, req, 'capture.retry', old?.patientId ?? null, `${id} -> ${item.id}${payload ? ' (edited)' : ''}`);
+      await audit(s, req, 'capture.retry', old?.patientId ?? null, `${id} -> ${item.id}${payload ? ' (edited)' : ''}`);
       deps.captured();
       return reply.redirect(`/records/captures?saved=${item.id}`, 303);
     });
@@ -256,14 +257,14 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       if (!s) return reply;
       const id = String(body(req).id ?? '');
       const item = s.captures.dismiss(id, req.user!.username, String(body(req).note ?? ''));
-      audit(s, req, 'capture.resolve', item.patientId, id);
+      await audit(s, req, 'capture.resolve', item.patientId, id);
       return reply.redirect('/records/captures', 303);
     });
 
     app.get('/records/audit', only('admin'), async (req, reply) => {
       const s = services(req, reply);
       if (!s) return reply;
-      audit(s, req, 'view.audit', null);
+      await audit(s, req, 'view.audit', null);
       const v = s.audit.verify();
       const rows = s.audit
         .recent(200)
