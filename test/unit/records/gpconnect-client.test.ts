@@ -65,6 +65,20 @@ describe('GP Connect client', () => {
       mk(() => new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ code: 'invalid', diagnostics: 'Patient 943 476 5919 SMITH not found' }] }), { status: 400 })).fetchPatient('9434765919', 1),
       (e) => isAppError(e) && !/943 ?476 ?5919/.test(e.message) && /\[redacted\]/.test(e.message),
     );
+    // Free text can name the patient: none of it survives, only the codes.
+    await assert.rejects(
+      mk(() => new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ code: 'invalid', details: { coding: [{ code: 'INVALID_RESOURCE' }], text: 'Jane SMITH (born 01/02/1960) is not registered' }, diagnostics: 'SMITH' }] }), { status: 422 })).fetchPatient('9434765919', 1),
+      (e) => isAppError(e) && !/SMITH|Jane|1960/.test(e.message) && /422 invalid INVALID_RESOURCE \[redacted\]/.test(e.message),
+    );
+    await assert.rejects(
+      mk(() => new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ code: 'invalid', diagnostics: 'Patient 943 476 5919 SMITH not found' }] }), { status: 400 })).fetchPatient('9434765919', 1),
+      (e) => isAppError(e) && !e.message.includes('SMITH'),
+    );
+    // An OperationOutcome in place of the structured Bundle (HTTP 200): the same rule.
+    await assert.rejects(
+      mk(() => new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ code: 'not-found', diagnostics: 'no record for Jane SMITH' }] }), { status: 200 })).fetchPatient('9434765919', 1),
+      (e) => isAppError(e, 'UPSTREAM_ERROR') && !/SMITH|Jane/.test(e.message) && /OperationOutcome: not-found \[redacted\]/.test(e.message),
+    );
     await assert.rejects(mk(() => new Response('{"resourceType":"Bundle","entry":[{"name":"SMITH, Jane" ', { status: 200 })).fetchPatient('9434765919', 1), (e) => isAppError(e, 'UPSTREAM_ERROR') && !e.message.includes('SMITH'));
     await assert.rejects(mk(() => { throw new TypeError('fetch failed'); }).fetchPatient('9999999999', 1), (e) => isAppError(e, 'UPSTREAM_ERROR') && e.details?.transient === true);
   });

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AppError } from '../../core/errors.js';
 import type { Appointment } from '../model.js';
-import { parseFhirJson, redact, str, type Resource } from './fhir.js';
+import { issueSummary, objs, parseFhirJson, redact, type Resource } from './fhir.js';
 import { NHS_NUMBER_SYSTEM, parseAppointments, parseStructuredRecord, type StructuredRecord } from './structured.js';
 
 /**
@@ -131,9 +131,7 @@ export class GpConnectClient {
       let detail = `HTTP ${res.status}`;
       try {
         const oo = parseFhirJson(text);
-        const issue = Array.isArray(oo.issue) ? (oo.issue[0] as Record<string, unknown>) : undefined;
-        const details = issue && typeof issue.details === 'object' ? (issue.details as Record<string, unknown>) : undefined;
-        detail += ` ${str(issue?.code) ?? ''} ${str(details?.text) ?? str(issue?.diagnostics) ?? ''}`;
+        if (oo.resourceType === 'OperationOutcome') detail += ` ${issueSummary(objs(oo.issue)[0])}`;
       } catch {
         /* non-FHIR error body */
       }

@@ -77,6 +77,22 @@ export function redact(text: string): string {
   return text.replace(/\b\d{3}\s?\d{3}\s?\d{4}\b/g, '[redacted]').slice(0, 200);
 }
 
+/**
+ * What an OperationOutcome issue may say in an error message: its issue code and the Spine error
+ * code (details.coding[].code, or details.text when it is code-shaped, e.g. PATIENT_NOT_FOUND).
+ * Free text (details.text, diagnostics) can name the patient ("SMITH not found"), and errors reach
+ * logs, health and MQTT, so it is replaced by "[redacted]" rather than scrubbed of NHS numbers only.
+ */
+export function issueSummary(issue: Json | undefined): string {
+  if (!issue) return 'error';
+  const spineCode = (v: unknown) => (typeof v === 'string' && /^[A-Z][A-Z0-9_]{2,63}$/.test(v) ? v : null);
+  const details = isObj(issue.details) ? issue.details : undefined;
+  const code = typeof issue.code === 'string' && /^[a-z-]{1,40}$/.test(issue.code) ? issue.code : null;
+  const spine = objs(details?.coding).map((c) => spineCode(c.code)).find(Boolean) ?? spineCode(details?.text);
+  const free = str(details?.text) ?? str(issue.diagnostics);
+  return [code, spine, free && free !== spine ? '[redacted]' : null].filter(Boolean).join(' ') || 'error';
+}
+
 /** Display text of a CodeableConcept: text, else first coding's display, else code. */
 export function conceptText(cc: unknown): string | null {
   if (!isObj(cc)) return null;

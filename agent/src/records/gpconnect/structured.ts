@@ -1,6 +1,6 @@
 import { AppError } from '../../core/errors.js';
 import type { Allergy, Appointment, Immunisation, Medication, PatientDemographics, PatientSummary, Problem, Result, Warning } from '../model.js';
-import { bundleResources, conceptCode, conceptText, ext, firstNote, isObj, num, objs, quantityText, redact, ref, str, type Json, type Resource } from './fhir.js';
+import { bundleResources, conceptCode, conceptText, ext, firstNote, isObj, issueSummary, num, objs, quantityText, ref, str, type Json, type Resource } from './fhir.js';
 
 /**
  * Maps a GP Connect Access Record: Structured response (STU3 Bundle, CareConnect-GPC profiles) to a
@@ -25,7 +25,7 @@ export interface StructuredRecord {
 export function parseStructuredRecord(bundle: Resource, fetchedAt: number, source = 'gpconnect'): StructuredRecord {
   if (bundle.resourceType === 'OperationOutcome') {
     const issue = objs(bundle.issue)[0];
-    throw new AppError('UPSTREAM_ERROR', `upstream returned OperationOutcome: ${redact(conceptText(issue?.details) ?? str(issue?.diagnostics) ?? 'error')}`);
+    throw new AppError('UPSTREAM_ERROR', `upstream returned OperationOutcome: ${issueSummary(issue)}`);
   }
   if (bundle.resourceType !== 'Bundle') throw new AppError('UPSTREAM_ERROR', `expected a Bundle, got ${bundle.resourceType}`);
   const resources = bundleResources(bundle);
