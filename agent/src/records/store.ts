@@ -251,7 +251,20 @@ export class RecordsStore {
       );
       for (const e of entries) ins.run({ ...e, date, fetchedAt });
       this.setMeta('dayListAsOf', String(fetchedAt));
+      this.bumpDayListsVersion();
     })();
+  }
+
+  /**
+   * A counter that changes whenever any day's appointments change (replace or purge), inside the
+   * same transaction: the viewer caches what it derives from the lists (clinicians, cached days) by it.
+   */
+  dayListsVersion(): string | null {
+    return this.getMeta('dayListsVersion');
+  }
+
+  private bumpDayListsVersion(): void {
+    this.setMeta('dayListsVersion', String(Number(this.getMeta('dayListsVersion') ?? 0) + 1));
   }
 
   /**
@@ -261,7 +274,7 @@ export class RecordsStore {
   purgeOutside(keepDates: readonly string[]): number {
     const marks = keepDates.map(() => '?').join(',') || "''";
     return this.db.transaction(() => {
-      this.stmt(`DELETE FROM rec_appointments WHERE date NOT IN (${marks})`).run(...keepDates);
+      if (this.stmt(`DELETE FROM rec_appointments WHERE date NOT IN (${marks})`).run(...keepDates).changes) this.bumpDayListsVersion();
       const keep = `SELECT patient_id FROM rec_appointments WHERE patient_id IS NOT NULL`;
       const n = this.stmt(`DELETE FROM rec_patients WHERE id NOT IN (${keep})`).run().changes;
       this.stmt(`DELETE FROM rec_withheld WHERE patient_id NOT IN (${keep})`).run();

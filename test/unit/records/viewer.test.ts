@@ -229,6 +229,19 @@ describe('records viewer (inject)', () => {
     assert.equal((await get('clinician', `/records/patient?id=${FIX.full.id}`)).statusCode, 200);
   });
 
+  it('refreshes the cached clinician picker and cached-days line when a day list is replaced or purged', async () => {
+    const NEXT = '2026-11-30';
+    const link = new RegExp(`href="/records/day\\?date=${NEXT}"`);
+    assert.doesNotMatch((await get('clinician', `/records/day?date=${DATE}`)).body, link);
+    const [first] = store!.dayList(DATE);
+    store!.replaceDayList(NEXT, [{ ...first!, appointmentId: 'n1', clinicianId: 'c3', clinicianName: 'Dr Gamma' }], clock.now());
+    assert.match((await get('clinician', `/records/day?date=${DATE}`)).body, link);
+    assert.match((await get('clinician', `/records/day?date=${NEXT}`)).body, /Dr Gamma/);
+    store!.purgeOutside([DATE]);
+    assert.doesNotMatch((await get('clinician', `/records/day?date=${DATE}`)).body, link);
+    assert.doesNotMatch((await get('clinician', `/records/day?date=${NEXT}`)).body, /Dr Gamma/);
+  });
+
   it('answers 503 while the store is locked', async () => {
     const s = store;
     store = null;

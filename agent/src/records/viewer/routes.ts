@@ -41,26 +41,27 @@ const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
 const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
 
 /**
- * The clinician picker is a GROUP BY over the whole day (the most expensive query of the page);
- * it only changes when a day list is replaced, which stamps `dayListAsOf`.
+ * The clinician picker is a GROUP BY over the whole day (the most expensive query of the page) and
+ * the cached-days line a DISTINCT over every appointment; both only change when a day list is
+ * replaced or purged, which bumps the store's dayListsVersion, so they are computed once per change.
  */
-function cliniciansCache() {
-  const memo = new WeakMap<RecordsStore, Map<string, { stamp: string | null; list: Clinician[] }>>();
-  return (store: RecordsStore, date: string): Clinician[] => {
+function dayListCache() {
+  const memo = new WeakMap<RecordsStore, { stamp: string | null; dates: string[]; clinicians: Map<string, Clinician[]> }>();
+  return (store: RecordsStore, date: string): { clinicians: Clinician[]; dates: string[] } => {
+    const stamp = store.dayListsVersion();
     let m = memo.get(store);
-    if (!m) memo.set(store, (m = new Map()));
-    const stamp = store.getMeta('dayListAsOf');
-    const hit = m.get(date);
-    if (hit && hit.stamp === stamp) return hit.list;
-    if (m.size > 30) m.clear();
-    const list = store.clinicians(date);
-    m.set(date, { stamp, list });
-    return list;
+    if (!m || m.stamp !== stamp) memo.set(store, (m = { stamp, dates: store.meta().dates, clinicians: new Map() }));
+    let list = m.clinicians.get(date);
+    if (!list) {
+      if (m.clinicians.size > 30) m.clinicians.clear();
+      m.clinicians.set(date, (list = store.clinicians(date)));
+    }
+    return { clinicians: list, dates: m.dates };
   };
 }
 
 export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
-  const clinicians = cliniciansCache();
+  const dayCache = dayListCache();
   return async (app) => {
     const anyone = { preHandler: requireRole() };
     /**
@@ -114,7 +115,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
       const body = dayListBody({
         date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
-        clinicians: clinicians(s.store, date), dates: s.store.meta().dates,
+        ...dayCache(s.store, date),
         newKey: () => CaptureQueue.newKey(deps.clock.now()), arrived: s.captures.arrivedAppointments(),
       });
       return send(req, reply, `Day list ${date}`, body, s);
