@@ -17,6 +17,8 @@ export const StatusSection = Obj({
   }),
   bodyLimitBytes: Type.Integer({ default: 65_536, minimum: 1024, description: 'Largest request body accepted; larger -> 413' }),
   refreshMs: Ms(3000, 'Status page push interval (also pushed on every bus event)', 250),
+  maxLiveViewers: Type.Integer({ default: 50, minimum: 1, description: 'Live status pages (SSE streams) open at once; more get 503' }),
+  maxLiveViewersPerIp: Type.Integer({ default: 6, minimum: 1, description: 'Live status pages one device (IP address) may hold open; more get 429' }),
   auth: Obj({
     idleTimeoutMs: Ms(15 * 60_000, 'Sign a session out after this long without a request', 10_000),
     maxAgeMs: Ms(12 * 3600_000, 'Absolute session lifetime', 60_000),

@@ -23,7 +23,11 @@ export interface StatusModel {
   subscribe(fn: (json: string) => void): () => void;
   payload(s?: StatusSnapshot): string;
   readonly maxStreams: number;
+  readonly maxStreamsPerIp: number;
 }
+
+/** A live page whose browser stopped reading: beyond this much unsent data it is dropped. */
+const MAX_UNSENT_BYTES = 256 * 1024;
 
 type FailoverCap = Capability & { force?(uplink: string | null, durationMs: number): void };
 type DrillsCap = Capability & {
@@ -60,6 +64,8 @@ function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
 export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
   const log = ctx.log.child('status');
   let streams = 0;
+  // Open streams per source address: one device must not hold every slot.
+  const perSource = new Map<string, number>();
   return async (app) => {
     app.get('/', async (req, reply) => {
       const snap = model.snapshot();
@@ -96,8 +102,25 @@ ${adminSection(req, snap)}`;
 
     // Server-sent events: the connection stays open; each frame is the whole rendered state.
     app.get('/api/events', async (req, reply) => {
+      const ip = req.ip;
       if (streams >= model.maxStreams) throw new AppError('UNAVAILABLE', 'too many live status pages open');
+      const mine = perSource.get(ip) ?? 0;
+      if (mine >= model.maxStreamsPerIp) {
+        return reply.code(429).send({ error: 'RATE_LIMITED', message: `at most ${model.maxStreamsPerIp} live status pages per device` });
+      }
       streams++;
+      perSource.set(ip, mine + 1);
+      let closed = false;
+      let off: () => void = () => {};
+      const release = () => {
+        if (closed) return;
+        closed = true;
+        off();
+        streams--;
+        const n = (perSource.get(ip) ?? 1) - 1;
+        if (n > 0) perSource.set(ip, n);
+        else perSource.delete(ip);
+      };
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -107,14 +130,23 @@ ${adminSection(req, snap)}`;
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const send = (json: string) => raw.write(`event: status\ndata: ${json}\n\n`);
+      const send = (json: string) => {
+        // A client that stops reading would make the agent buffer every frame for ever.
+        if (raw.writableLength > MAX_UNSENT_BYTES) {
+          log.warn('live status page not reading: dropped', { ip, unsentBytes: raw.writableLength });
+          release();
+          raw.destroy();
+          return;
+        }
+        raw.write(`event: status\ndata: ${json}\n\n`);
+      };
       raw.write('retry: 2000\n\n');
       send(model.payload());
-      const off = model.subscribe(send);
-      req.raw.on('close', () => {
-        off();
-        streams--;
-      });
+      off = model.subscribe(send);
+      // The response's close fires when the connection goes, whoever ends it.
+      raw.on('close', release);
+      raw.on('error', release);
+      if (raw.destroyed) release();
     });
 
     app.post('/api/actions/drill', { preHandler: requireRole('admin') }, async (req, reply) => {

@@ -25,7 +25,12 @@ export interface StatusOptions {
  */
 export class StatusCapability implements Capability, StatusModel {
   readonly name = 'status';
-  readonly maxStreams = 50;
+  get maxStreams(): number {
+    return this.ctx.config.status.maxLiveViewers;
+  }
+  get maxStreamsPerIp(): number {
+    return this.ctx.config.status.maxLiveViewersPerIp;
+  }
   private ctx!: Ctx;
   private app: FastifyInstance | undefined;
   private leds: LedController | undefined;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -21,7 +21,7 @@ describe('status web (inject + one real socket for SSE)', () => {
   let drillRuns = 0;
 
   before(async () => {
-    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000 } } });
+    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, maxLiveViewers: 3, maxLiveViewersPerIp: 2 } } });
     failover = new FakeFailover(() => ctx.bus);
     const drills = new FakeCap('drills', { status: 'ok', summary: 'no drill yet', details: { last: null, next: null, running: false, lines: [] } });
     Object.assign(drills, {
@@ -201,5 +201,74 @@ describe('status web (inject + one real socket for SSE)', () => {
     assert.match(last.cardsHtml, /lte <strong>\(in use\)<\/strong>/);
     req.destroy();
     failover.switchTo('wan', Date.now(), 'up', 'up');
+  });
+
+  /** Open an SSE stream from a given loopback source address; resolves with the status code once headers arrive. */
+  function openStream(from: string) {
+    const req = httpRequest({ host: '127.0.0.1', port: status.port!, path: '/api/events', localAddress: from });
+    const res = new Promise<IncomingMessage>((resolve, reject) => {
+      req.on('response', resolve);
+      req.on('error', reject);
+    });
+    req.end();
+    return { req, res };
+  }
+
+  it('caps live status streams per device (429) and in total (503); a closed stream frees its slot', async () => {
+    const opened: ReturnType<typeof openStream>[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = openStream('127.0.0.1');
+        opened.push(s);
+        assert.equal((await s.res).statusCode, 200);
+      }
+      const third = openStream('127.0.0.1');
+      opened.push(third);
+      assert.equal((await third.res).statusCode, 429, 'per-device cap');
+      const other = openStream('127.0.0.2');
+      opened.push(other);
+      assert.equal((await other.res).statusCode, 200);
+      const full = openStream('127.0.0.3');
+      opened.push(full);
+      assert.equal((await full.res).statusCode, 503, 'total cap');
+      assert.equal(status.health().details?.liveViewers, 3);
+      // Close one: once the server has seen the close, that device may open a stream again.
+      const gone = new Promise((r) => opened[0]!.req.socket!.once('close', r));
+      opened[0]!.req.destroy();
+      await gone;
+      let code = 0;
+      for (let i = 0; i < 50 && code !== 200; i++) {
+        const again = openStream('127.0.0.1');
+        opened.push(again);
+        code = (await again.res).statusCode ?? 0;
+        if (code !== 200) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(code, 200, 'slot released');
+    } finally {
+      for (const s of opened) s.req.destroy();
+    }
+  });
+
+  it('drops a live status client that stops reading instead of buffering for ever', async () => {
+    const realPayload = status.payload.bind(status);
+    const big = JSON.stringify({ level: 'normal', pad: 'x'.repeat(1024 * 1024) });
+    status.payload = () => big;
+    const s = openStream('127.0.0.4');
+    try {
+      const res = await s.res;
+      assert.equal(res.statusCode, 200);
+      res.pause(); // a browser tab that hangs: never reads again
+      let dropped = false;
+      for (let i = 0; i < 40 && !dropped; i++) {
+        (status as unknown as { push(): void }).push();
+        await new Promise((r) => setImmediate(r));
+        dropped = ctx.logged.some((e) => e.msg === 'live status page not reading: dropped');
+      }
+      assert.ok(dropped, 'dropped and logged');
+      assert.equal(status.health().details?.liveViewers, 0, 'unsubscribed');
+    } finally {
+      status.payload = realPayload;
+      s.req.destroy();
+    }
   });
 });
