@@ -9,13 +9,41 @@ import type { CliCommand } from './commands.js';
 
 /** First line of stdin: passwords never go on the command line (visible in `ps` and shell history). */
 async function readPassword(prompt: string): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write(prompt);
+  if (process.stdin.isTTY) return readHidden(prompt);
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) {
     chunks.push(c as Buffer);
     if (Buffer.concat(chunks).includes(10)) break;
   }
   return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+/** At a terminal: no echo (the password must not stay on the screen or in a screen recording). */
+function readHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const finish = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(typed);
+    };
+    const onData = (b: Buffer) => {
+      for (const ch of b.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003') return finish(new AppError('BAD_REQUEST', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+        else if (ch >= ' ') typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 const USAGE = `usage: surgery-edge user add NAME --role admin|clinician|reception   (password on stdin)
