@@ -25,7 +25,7 @@
  *   attach4g()                                     // lateAttach4g: give wwan0 its address now
  *   agentConfig(overrides?)                        // config doc for an agent in the lab (deep-merged)
  *   startAgent({ config?, pretty?, echo?, onLog? }) // agent/bin/surgery-edge run inside <p>-app
- *       -> { logs, waitForLog(pred, ms), status(), stop() }
+ *       -> { configFile, logs, waitForLog(pred, ms), status(), stop() }
  *   startClient({ intervalMs?, timeoutMs? })        // LAN PC opening new connections continuously
  *       -> { results, waitFor(pred, ms), stop() }
  *   LAB (addresses) is exported too.
@@ -56,6 +56,8 @@ export const LAB = {
 export type Isp = 'primary' | 'cellular';
 
 export interface LabAgent {
+  /** The generated config file (for `surgery-edge status --config`). */
+  configFile: string;
   logs: Record<string, unknown>[];
   waitForLog(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   status(): { capabilities: Record<string, { status: string; summary: string; details?: Record<string, unknown> }> } | null;
@@ -278,6 +280,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
         for (const w of waiters) if (w.pred(e)) (waiters.delete(w), w.res(e));
       });
       const agent: LabAgent = {
+        configFile: file,
         logs,
         waitForLog(pred, timeoutMs = 20_000) {
           const hit = logs.find(pred);

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLab, LAB, type LabAgent, type LanClient } from '../../lab/lab.js';
+import { join } from 'node:path';
+import { ProcessRunner } from '../../../agent/src/platform/command.js';
+import { createLab, LAB, REPO, type LabAgent, type LanClient } from '../../lab/lab.js';
 import { requireRoot } from '../../helpers/ctx.js';
 
 const skip = requireRoot();
@@ -32,6 +34,15 @@ describe('failover in the lab', { skip }, () => {
     await client?.stop();
     await agent?.stop();
     await lab.down();
+  });
+
+  it('`surgery-edge status` shows the uplinks, their health, the active one, since when and why', async () => {
+    await sleep(1500); // the snapshot is written every second
+    const r = await new ProcessRunner().run(join(REPO, 'agent/bin/surgery-edge'), ['status', '--config', agent.configFile], { allowFailure: true });
+    assert.match(r.stdout, /failover\s+traffic on wan \(wired\)/);
+    assert.match(r.stdout, /active: wan since \d+ s ago - wan proven (up|degraded)/);
+    assert.match(r.stdout, /\* wan \(wired, wan0\): (up|degraded) for \d+ s/);
+    assert.match(r.stdout, /4g \(cellular, wwan0\): up for \d+ s \[[\d.]+ ms, \d+% loss\]/);
   });
 
   it('one probe target dead: no failover', async () => {
