@@ -277,24 +277,31 @@ export class TelemetryCapability implements Capability {
         this.report(null, 'rejected', [{ path: '/', message: 'payload is not JSON' }]);
         return;
       }
-      void this.handleDesired(raw, 'topic');
+      this.handleDesired(raw, 'topic').catch((e: unknown) => this.ctx.log.error('desired config handling failed', describeError(e)));
       return;
     }
     if (topic !== this.topic('commands')) return;
     const props = packet.properties ?? {};
     const own = `${this.topic('responses')}`;
-    const responseTopic = props.responseTopic && props.responseTopic.startsWith(own) ? props.responseTopic : own;
+    // Only our own responses topic or a level below it, and never a wildcard: a PUBLISH to a topic
+    // with '+' or '#' is a protocol error the broker answers by dropping the connection.
+    const asked = props.responseTopic;
+    const usable = typeof asked === 'string' && asked.length <= 256 && (asked === own || asked.startsWith(`${own}/`)) && !/[+#\u0000]/.test(asked);
+    const responseTopic = usable ? asked : own;
     if (props.responseTopic && responseTopic !== props.responseTopic) this.ctx.log.warn('responseTopic outside own prefix; answering on default', { responseTopic: props.responseTopic });
     const afters: (() => Promise<void>)[] = [];
     const host = { ctx: this.ctx, handleDesired: (raw: unknown) => this.handleDesired(raw, 'command'), after: (fn: () => Promise<void>) => afters.push(fn) };
     // Expiry is enforced by the broker too; messageExpiryInterval 0 on arrival means it ran out.
     const expired = props.messageExpiryInterval === 0;
-    void runCommand(host, payload, this.ctx.config.telemetry.commandMaxBytes, expired).then((res) => {
-      if (!res.ok) this.ctx.log.warn('command refused', { command: res.command, code: res.error?.code, message: res.error?.message });
-      this.respond(responseTopic, props.correlationData, res, () => {
-        for (const fn of afters) fn().catch((e: unknown) => this.ctx.log.error('post-response action failed', describeError(e)));
-      });
-    });
+    void runCommand(host, payload, this.ctx.config.telemetry.commandMaxBytes, expired)
+      .then((res) => {
+        if (!res.ok) this.ctx.log.warn('command refused', { command: res.command, code: res.error?.code, message: res.error?.message });
+        this.respond(responseTopic, props.correlationData, res, () => {
+          for (const fn of afters) fn().catch((e: unknown) => this.ctx.log.error('post-response action failed', describeError(e)));
+        });
+      })
+      // An unhandled rejection would end the process: log it and keep running.
+      .catch((e: unknown) => this.ctx.log.error('command response failed', describeError(e)));
   }
 
   private respond(topic: string, correlationData: Buffer | undefined, res: CommandResponse, then: () => void): void {

@@ -86,6 +86,12 @@ describe('telemetry: commands, fuzz and remote config (real mosquitto)', { skip 
     // A responseTopic outside the device's own prefix is not used (the ACL would refuse it anyway).
     const outside = await ask('{"command":"ping"}', { responseTopic: `${broker.prefix}/other/responses`, answeredOn: `${P()}/responses` });
     assert.equal(outside.ok, true);
+    // Wildcards (a PUBLISH to them is a protocol error: the broker would drop the agent's connection)
+    // and look-alike prefixes are not used either; the agent answers on its default topic and stays up.
+    for (const t of [`${P()}/responses/#`, `${P()}/responses/+/x`, `${P()}/responses-x`]) {
+      const r = await ask('{"command":"ping"}', { responseTopic: t, answeredOn: `${P()}/responses` });
+      assert.equal(r.ok, true, t);
+    }
     // Still alive and answering.
     assert.ok(agent.alive);
     const pong = await ask('{"command":"ping"}', { expiry: 30 });
