@@ -60,6 +60,7 @@ export class FakeNet {
       const dev = args[args.indexOf('dev') + 1]!;
       const gw = args.includes('via') ? args[args.indexOf('via') + 1] : undefined;
       const metric = args.includes('metric') ? Number(args[args.indexOf('metric') + 1]) : undefined;
+      if (verb === 'replace' && !this.links.has(dev)) return { code: 1, stderr: `Cannot find device "${dev}"\n` };
       const list = (this.routes.get(table) ?? []).filter((r) => (r.metric ?? 0) !== (metric ?? 0));
       if (verb === 'replace') list.push({ dst: 'default', dev, ...(gw ? { gateway: gw } : {}) });
       this.routes.set(table, list);

@@ -76,6 +76,7 @@ class TargetTrack {
 export class UplinkDetector {
   private readonly tracks: TargetTrack[];
   private carrier = true;
+  private carrierReason = 'no carrier';
   private state: UplinkState = 'unknown';
 
   constructor(
@@ -99,11 +100,12 @@ export class UplinkDetector {
    * Kernel carrier events count at once: no carrier means down now; carrier back means unknown
    * until probes prove it (a link is never assumed up before something proved it).
    */
-  setCarrier(up: boolean): Verdict {
+  setCarrier(up: boolean, why = 'no carrier'): Verdict {
+    if (!up) this.carrierReason = why;
     if (up === this.carrier) return this.evaluate();
     this.carrier = up;
     for (const t of this.tracks) t.reset();
-    if (!up) return this.set('down', 'no carrier');
+    if (!up) return this.set('down', why);
     return this.set('unknown', 'carrier back; waiting for probes');
   }
 
@@ -142,7 +144,7 @@ export class UplinkDetector {
 
   private evaluate(): Verdict {
     const n = this.tracks.length;
-    if (!this.carrier) return this.set('down', 'no carrier');
+    if (!this.carrier) return this.set('down', this.carrierReason);
     if (n === 0) return this.set('unknown', 'no probe targets configured');
     const majority = Math.floor(n / 2) + 1;
     let allFailing = 0;

@@ -180,14 +180,18 @@ export class UplinksCapability implements Capability {
         if (!address) this.apply(link, link.det.markUnavailable(info ? 'no IPv4 address' : `interface ${link.cfg.interface} missing`));
       }
       const carrier = Boolean(info?.carrier);
-      if (carrier !== link.det.hasCarrier) this.apply(link, link.det.setCarrier(carrier));
+      const why = info ? 'no carrier' : `interface ${link.cfg.interface} missing`;
+      if (carrier !== link.det.hasCarrier || (!carrier && link.det.reason !== why)) this.apply(link, link.det.setCarrier(carrier, why), true);
     }
   }
 
   private last = new Map<string, UplinkState>();
-  private apply(link: Link, v: Verdict): void {
+  private apply(link: Link, v: Verdict, quiet = false): void {
     const prev = this.last.get(link.cfg.name) ?? 'unknown';
-    if (v.state === prev) return;
+    if (v.state === prev) {
+      if (quiet) this.log.warn(`uplink ${link.cfg.name}: ${v.reason}`, { uplink: link.cfg.name });
+      return;
+    }
     this.last.set(link.cfg.name, v.state);
     const at = this.ctx.clock.now();
     link.since = at;

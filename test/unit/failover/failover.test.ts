@@ -148,4 +148,22 @@ describe('failover capability (fake kernel)', () => {
     await s.failover.stop();
     await s.uplinks.stop();
   });
+
+  it('a missing interface: clear errors, the other uplink carries traffic, nothing crashes', async () => {
+    const s = setup();
+    current = s.ctx;
+    s.net.links.delete('wwan0');
+    await s.uplinks.start(s.ctx);
+    await s.failover.start(s.ctx);
+    await s.clock.advance(3000);
+    const lte = s.uplinks.views().find((u) => u.name === '4g')!;
+    assert.equal(lte.state, 'down');
+    assert.match(lte.reason, /interface wwan0 missing/);
+    assert.equal(s.net.defaultVia('main'), 'wan0');
+    assert.equal(s.net.defaultVia('101'), 'wan0', 'the working uplink was still set up');
+    const err = s.ctx.logged.find((e) => e.level === 'error' && /Cannot find device "wwan0"/.test(String(e.error)));
+    assert.ok(err, 'ip failure logged with the tool message');
+    await s.failover.stop();
+    await s.uplinks.stop();
+  });
 });
