@@ -4,7 +4,7 @@ import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
 import { AppError, describeError } from '../core/errors.js';
 import { AuditLog } from './audit.js';
-import { readRuntimeKey, unwrapKey } from './key.js';
+import { readPassphrase, readRuntimeKey, unwrapKey } from './key.js';
 import { recordsPaths } from './sources.js';
 import { RecordsStore } from './store.js';
 
@@ -31,7 +31,7 @@ export const auditCommand: CliCommand = {
       const paths = recordsPaths(config);
       const dbPath = values.db ?? paths.db;
       if (!existsSync(dbPath)) throw new AppError('NOT_FOUND', `no records store at ${dbPath}`);
-      const key = values['passphrase-stdin'] ? await unwrapKey(paths.key, await readLine()) : readKey(values['key-file'], paths.runtimeKey);
+      const key = values['passphrase-stdin'] ? await unwrapKey(paths.key, await readPassphrase()) : readKey(values['key-file'], paths.runtimeKey);
       store = RecordsStore.open(dbPath, { key });
     } catch (e) {
       process.stderr.write(`surgery-edge audit: ${describeError(e).message}\n`);
@@ -59,14 +59,4 @@ function readKey(file: string | undefined, runtimeKeyPath: string): Buffer {
     throw new AppError('BAD_REQUEST', 'records cache is locked: give --passphrase-stdin, --key-file FILE or SURGERY_EDGE_RECORDS_KEY (64 hex characters)');
   }
   return Buffer.from(hex, 'hex');
-}
-
-async function readLine(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('passphrase: ');
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer);
-    if (Buffer.concat(chunks).includes(0x0a)) break;
-  }
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }

@@ -7,28 +7,18 @@ import { systemClock } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
-import { createKey, readRuntimeKey, shredFile, unwrapKey, writeRuntimeKey } from './key.js';
+import { createKey, readPassphrase, readRuntimeKey, shredFile, unwrapKey, writeRuntimeKey } from './key.js';
 import { buildSources, recordsPaths } from './sources.js';
 import { RecordsStore } from './store.js';
 import { runSync } from './sync.js';
+
+const out = (s: string) => process.stdout.write(s + '\n');
 
 /**
  * `surgery-edge records init|unlock|lock|sync|destroy-key`. Passphrases are read from stdin (never
  * from argv, which other users can see in `ps`). Unlock hands the key to the running agent through
  * the RAM-backed run dir.
  */
-async function readPassphrase(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('passphrase: ');
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer);
-    if (Buffer.concat(chunks).includes(0x0a)) break;
-  }
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
-}
-
-const out = (s: string) => process.stdout.write(s + '\n');
-
 export const recordsCommand: CliCommand = {
   summary: 'records init|unlock|lock|sync|destroy-key [--config FILE]: encrypted records cache (passphrase on stdin)',
   async run(args) {

@@ -133,3 +133,17 @@ export function keysEqual(a: Buffer, b: Buffer): boolean {
 export function tpmPresent(hostPath: (p: string) => string): boolean {
   return existsSync(hostPath('/dev/tpmrm0'));
 }
+
+/**
+ * One line from stdin (the CLI's passphrase prompt). Passphrases never come from argv, which other
+ * users can read in `ps`.
+ */
+export async function readPassphrase(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('passphrase: ');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    if (Buffer.concat(chunks).includes(0x0a)) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
