@@ -30,6 +30,7 @@ export class FailoverCapability implements Capability {
   private lastReconcile: { at: number; errors: string[] } | undefined;
   private loggedErrors = new Set<string>();
   private prober!: Prober;
+  private lastAddrs = '';
 
   constructor(private readonly deps: { prober?: Prober } = {}) {}
 
@@ -59,7 +60,17 @@ export class FailoverCapability implements Capability {
       this.policy.noteTransition(e.name, e.to, e.at);
       this.evaluate();
     });
-    this.timers.push(ctx.clock.setInterval(() => this.evaluate(), 1000));
+    this.timers.push(
+      ctx.clock.setInterval(() => {
+        this.evaluate();
+        // An address appeared or changed (4G bearer attached, DHCP renew): its source rule must
+        // follow now, not at the next periodic reconcile, or its probes cannot prove it.
+        const addrs = this.uplinks().map((u) => u.address ?? '-').join(',');
+        if (addrs !== this.lastAddrs && cfg.manageRouting) void this.reconcile();
+        this.lastAddrs = addrs;
+      }, 1000),
+    );
+    this.lastAddrs = this.uplinks().map((u) => u.address ?? '-').join(',');
     if (cfg.manageRouting) {
       this.timers.push(ctx.clock.setInterval(() => void this.reconcile(), cfg.reconcileMs));
       // Tables and rules first: the standby's probes need them before anything is proven.
