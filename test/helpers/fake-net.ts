@@ -53,6 +53,7 @@ export class FakeNet {
     }
     if (obj === 'route' && verb === 'show') {
       const table = args[args.indexOf('table') + 1]!;
+      if (table !== 'main' && !this.routes.has(table)) return { code: 2, stderr: 'Error: ipv4: FIB table does not exist.\nDump terminated\n' };
       return { stdout: JSON.stringify((this.routes.get(table) ?? []).map((r) => ({ ...r, flags: [] }))) + '\n' };
     }
     if (obj === 'route' && (verb === 'replace' || verb === 'del')) {
