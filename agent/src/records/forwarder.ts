@@ -74,7 +74,14 @@ export class CaptureForwarder {
     this.opts.clock.clearTimeout(this.timer);
     this.timer = undefined;
     if (this.running) return;
-    this.busy = this.drain().finally(() => (this.busy = null));
+    this.busy = this.drain()
+      // A bug or a surprise from the endpoint must not become an unhandled rejection (which ends
+      // the agent): log it and try again after the backoff.
+      .catch((e: unknown) => {
+        this.opts.log.error('capture forwarding failed', describeError(e));
+        if (!this.stopped) this.timer = this.opts.clock.setTimeout(() => this.kick(), this.backoff.next());
+      })
+      .finally(() => (this.busy = null));
   }
 
   /** Send until the queue is empty or the endpoint is unreachable (then schedule a retry). */
@@ -118,7 +125,9 @@ export class CaptureForwarder {
       });
       const raw = await res.text();
       try {
-        body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+        // Only a JSON object is a usable answer: `null`, a number or an array reads as "no details".
+        const parsed: unknown = raw ? JSON.parse(raw) : {};
+        body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
       } catch {
         body = { reason: raw.slice(0, 200) };
       }

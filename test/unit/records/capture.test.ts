@@ -159,6 +159,31 @@ describe('capture forwarder', () => {
     await f.stop();
   });
 
+  it('survives answers that are JSON but not an object (null, arrays, numbers) without losing the item', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const answers: Array<[number, string]> = [[200, 'null'], [422, 'null'], [409, '[1]'], [201, '7']];
+      const fn = (async () => {
+        const [status, text] = answers.shift() ?? [201, '{}'];
+        return new Response(text, { status });
+      }) as typeof fetch;
+      const items = [0, 1, 2, 3].map(() => queue.create({ kind: 'arrival', patientId: 'p1', payload: {}, ...who }).item);
+      const f = forwarder(fn);
+      f.start();
+      await clock.advance(0);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(items.map((i) => queue.get(i.id)!.state), ['accepted', 'rejected', 'rejected', 'accepted']);
+      assert.equal(queue.get(items[0]!.id)!.upstreamRef, null);
+      assert.match(queue.get(items[1]!.id)!.reason!, /^HTTP 422/);
+      assert.deepEqual(unhandled, []);
+      await f.stop();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('stop() aborts a request in flight; the item goes back to pending', async () => {
     let started!: () => void;
     const inFlight = new Promise<void>((r) => (started = r));
