@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../agent/src/auth/index.js';
@@ -61,9 +63,8 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
 
   it('updates live within 2 s of a failover (no reload), then shows offline', async () => {
     await page.goto(base + '/');
-    await page.waitForFunction(() => document.body.getAttribute('data-stale') === null && (window as unknown as { EventSource: unknown }).EventSource !== undefined);
-    // Wait for the SSE stream to be open before switching.
-    await page.waitForTimeout(300);
+    // The live stream is open (the page script marks it) before the switch.
+    await page.waitForSelector('body[data-live="1"]', { timeout: 5000 });
     const navs: string[] = [];
     page.on('framenavigated', (f) => navs.push(f.url()));
     const t0 = Date.now();
@@ -105,6 +106,42 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     assert.deepEqual(failover.forced, [{ uplink: 'lte', ms: 15 * 60_000 }]);
     assert.match((await page.getByRole('alert').textContent()) ?? '', /forced for maintenance/);
     await page.screenshot({ path: `${ART}/admin.png`, fullPage: true });
+    // Every control an admin uses has an accessible name (label, aria-label or button text).
+    const unnamed = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))
+        .filter((el) => {
+          const labels = (el as HTMLInputElement).labels;
+          const name = el.tagName === 'BUTTON' ? el.textContent?.trim() : Array.from(labels ?? []).map((l) => l.textContent?.trim()).join('') || el.getAttribute('aria-label');
+          return !name;
+        })
+        .map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unnamed, []);
+  });
+
+  it('a forged cross-site form post to an admin action (signed-in admin visits another site) is refused, logged, and changes nothing', async () => {
+    await page.goto(base + '/');
+    assert.equal(await page.getByRole('button', { name: 'Run a drill now' }).count(), 1, 'admin still signed in');
+    const forcedBefore = failover.forced.length;
+    // The attacker's page, on another origin, auto-submits a form at the appliance.
+    const evil = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(`<form id="f" method="post" action="${base}/api/actions/force"><input name="uplink" value="lte"><input name="minutes" value="240"><input name="_csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    try {
+      const answered = page.waitForResponse((r) => r.url() === `${base}/api/actions/force`, { timeout: 10_000 });
+      await page.goto(`http://localhost:${(evil.address() as AddressInfo).port}/`);
+      const res = await answered;
+      assert.equal(res.status(), 403);
+      assert.match(await res.text(), /cross-site request refused/);
+    } finally {
+      evil.close();
+    }
+    assert.equal(failover.forced.length, forcedBefore, 'nothing forced');
+    assert.ok(ctx.logged.some((e) => e.msg === 'request refused' && e.status === 403 && e.path === '/api/actions/force'));
+    await page.goto(base + '/');
+    assert.equal(await stateText(), 'All systems normal', 'agent still serving');
   });
 
   it('first load stays under the 150 KB page-weight budget (bytes on the wire, every request)', async () => {

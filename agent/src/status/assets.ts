@@ -21,9 +21,10 @@ export const STATUS_JS = `(function () {
   last.state = st.innerHTML; last.notes = notes ? notes.innerHTML : ''; last.cards = cards ? cards.innerHTML : '';
   var es = new EventSource('/api/events');
   es.addEventListener('status', function (ev) { try { apply(JSON.parse(ev.data)); } catch (e) { /* ignore a bad frame */ } });
-  es.addEventListener('open', function () { document.body.removeAttribute('data-stale'); });
+  // data-live: the stream is open (tests wait on it instead of sleeping).
+  es.addEventListener('open', function () { document.body.removeAttribute('data-stale'); document.body.setAttribute('data-live', '1'); });
   es.addEventListener('error', function () {
-    document.body.setAttribute('data-stale', '1');
+    document.body.setAttribute('data-stale', '1'); document.body.removeAttribute('data-live');
     if (upd) upd.textContent = 'Lost contact with the appliance - retrying…';
   });
 })();

@@ -70,3 +70,26 @@ describe('cards', () => {
     assert.doesNotMatch(html, /<script>/);
   });
 });
+
+describe('not colour alone', () => {
+  it('each level has its own icon and its own words; the icon is hidden from screen readers, the text is not', async () => {
+    const { ICONS } = await import('../../../agent/src/status/state.js');
+    const { renderState } = await import('../../../agent/src/status/cards.js');
+    const levels = Object.keys(ICONS) as (keyof typeof ICONS)[];
+    assert.equal(new Set(levels.map((l) => ICONS[l])).size, levels.length, 'distinct icons');
+    const texts = [
+      deriveState({ failover: failoverHealth('wan', T1042, 'up', 'up') }, fmt),
+      deriveState({ failover: failoverHealth('wan', T1042, 'up', 'down') }, fmt),
+      deriveState({ failover: failoverHealth('lte', T1042, 'down', 'up') }, fmt),
+      deriveState({ failover: failoverHealth(null, T1042, 'down', 'down') }, fmt),
+      deriveState({}, fmt),
+    ];
+    assert.deepEqual(texts.map((t) => t.level), ['normal', 'attention', 'backup', 'offline', 'unknown']);
+    assert.equal(new Set(texts.map((t) => t.text)).size, 5, 'the words alone tell the states apart');
+    for (const t of texts) {
+      const html = renderState(t);
+      assert.ok(html.includes(`<span class="icon" aria-hidden="true">${ICONS[t.level]}</span>`), html);
+      assert.ok(html.includes(`<span class="text">${t.text.replace(/&/g, '&amp;')}</span>`));
+    }
+  });
+});
