@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { describeError, isAppError } from '../core/errors.js';
+import { AppError, describeError, isAppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { retry } from '../core/retry.js';
 import type { DayListSource } from './day-list.js';
@@ -101,6 +101,11 @@ export async function runSync(store: RecordsStore, dayList: DayListSource, summa
   for (const date of dates) {
     try {
       const rows = await dayList.fetchDay(date);
+      // An empty answer where we hold a list is far likelier a failing upstream (an empty search
+      // result, an extract written mid-export) than a day whose every booking vanished: applying it
+      // would wipe the day and purge its patients. Keep the cached list and report an error instead.
+      const cached = rows.length === 0 ? store.dayList(date).length : 0;
+      if (cached > 0) throw new AppError('UPSTREAM_ERROR', `day list came back empty; keeping the ${cached} cached appointments`);
       const at = o.clock.now();
       const entries: DayListEntry[] = rows.map((r) => ({ ...r, date, hasSummary: false, withheld: false, fetchedAt: at }));
       store.replaceDayList(date, entries, at);

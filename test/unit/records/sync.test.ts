@@ -109,6 +109,26 @@ describe('records sync against the test FHIR server', () => {
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
   });
 
+  it('keeps a cached day list (and its patients) when the upstream list comes back empty', async () => {
+    await sync();
+    const meta = store.meta();
+    const asOf = meta.asOf;
+    assert.ok(meta.appointments > 0 && meta.patients > 0);
+    await clock.advance(20 * 60_000);
+    const empty = { fetchDay: async () => [] };
+    const r = await runSync(store, empty, new GpConnectClient(gpcOptions(server.gpcBase)), opts());
+    assert.equal(r.dayListErrors.length, 2);
+    assert.match(r.dayListErrors[0]!, /came back empty; keeping the \d+ cached appointments/);
+    assert.equal(store.meta().appointments, meta.appointments);
+    assert.equal(store.meta().patients, meta.patients);
+    assert.equal(r.purged, 0);
+    assert.equal(store.meta().asOf, asOf);
+    // A date with nothing cached takes an empty list as it is (a day with no bookings).
+    store.replaceDayList('2026-11-27', [], clock.now());
+    const r2 = await runSync(store, empty, new GpConnectClient(gpcOptions(server.gpcBase)), opts());
+    assert.ok(!r2.dayListErrors.some((e) => e.startsWith('2026-11-27')), r2.dayListErrors.join('; '));
+  });
+
   it('resumes an interrupted run and purges patients outside the booking window', async () => {
     server.faults.delayMs = 5;
     const ac = new AbortController();
