@@ -158,9 +158,15 @@ export function csvRows(text: string): Record<string, string>[] {
       row.push(field), records.push(row), (row = []), (field = '');
     } else field += c;
   }
+  // A file caught mid-write (or cut short) must fail, not yield a shorter list: applying it would
+  // drop the missing bookings and purge their patients.
+  if (quoted) throw new AppError('UPSTREAM_ERROR', 'day list CSV ends inside a quoted field (truncated?)');
   if (field !== '' || row.length) row.push(field), records.push(row);
   const [header, ...data] = records.filter((r) => r.some((f) => f.trim() !== ''));
   if (!header) return [];
+  data.forEach((r, i) => {
+    if (r.length !== header.length) throw new AppError('UPSTREAM_ERROR', `day list CSV row ${i + 1} has ${r.length} fields, the header ${header.length} (truncated?)`);
+  });
   return data.map((r) => Object.fromEntries(header.map((h, i) => [h.trim(), (r[i] ?? '').trim()])));
 }
 

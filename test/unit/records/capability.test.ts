@@ -122,6 +122,10 @@ describe('records capability', () => {
       assert.deepEqual([j[0]!.appointmentId, j[0]!.start, j[0]!.clinicianId], ['x', 1795770000000, 'c2']);
       await assert.rejects(new FileDayListSource({ path: join(ctx.dir, 'missing.csv'), format: 'csv' }).fetchDay('2026-11-27'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
       assert.deepEqual(csvRows('a,b\n1,"x,y"\n'), [{ a: '1', b: 'x,y' }]);
+      // Cut short mid-row or mid-quote (written while we read): an error, never a shorter list.
+      assert.throws(() => csvRows('a,b\n1,2\n3'), (e) => isAppError(e, 'UPSTREAM_ERROR') && /row 2 has 1 fields/.test(e.message));
+      assert.throws(() => csvRows('a,b\n1,"x,y'), (e) => isAppError(e, 'UPSTREAM_ERROR') && !e.message.includes('x,y'));
+      assert.deepEqual(csvRows('a,b\n1,2'), [{ a: '1', b: '2' }]);
     } finally {
       ctx.cleanup();
     }
