@@ -103,9 +103,13 @@ ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}${st
   );
 }
 
-/** Only local absolute paths: `next` must not send the user to another site after signing in. */
-function safeNext(n: unknown): string {
-  return typeof n === 'string' && n.startsWith('/') && !n.startsWith('//') && !n.startsWith('/\\') && n.length < 2000 ? n : '/';
+/**
+ * Only local absolute paths: `next` must not send the user to another site after signing in.
+ * Browsers drop tabs/newlines and read `\` as `/` in URLs, so "/<TAB>/evil" or "/\evil" would
+ * become "//evil" (another host): no control characters or backslashes at all.
+ */
+export function safeNext(n: unknown): string {
+  return typeof n === 'string' && n.length < 2000 && /^\/(?!\/)[^\\\u0000-\u001f\u007f]*$/.test(n) ? n : '/';
 }
 
 /**

@@ -150,6 +150,23 @@ describe('web auth (inject)', () => {
     assert.equal(ok.statusCode, 303);
     assert.equal(ok.headers.location, '/');
     assert.match(String(ok.headers['set-cookie']), /HttpOnly; SameSite=Strict/);
+    // Browsers strip tabs/newlines and read \ as / in URLs: each of these would lead to evil.example.
+    for (const next of ['/\t/evil.example', '/\n/evil.example', '/\\evil.example', '/x\\..\\\\evil.example']) {
+      const r = await app.inject({
+        method: 'POST',
+        url: '/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `username=admin&password=${encodeURIComponent(PW)}&next=${encodeURIComponent(next)}`,
+      });
+      assert.equal(r.headers.location, '/', JSON.stringify(next));
+    }
+    const local = await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `username=admin&password=${encodeURIComponent(PW)}&next=${encodeURIComponent('/records/day?date=2026-11-27')}`,
+    });
+    assert.equal(local.headers.location, '/records/day?date=2026-11-27', 'a local next is kept');
     const bad = await app.inject({
       method: 'POST',
       url: '/login',
