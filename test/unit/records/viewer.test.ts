@@ -242,6 +242,15 @@ describe('records viewer (inject)', () => {
     assert.doesNotMatch((await get('clinician', `/records/day?date=${NEXT}`)).body, /Dr Gamma/);
   });
 
+  it('treats repeated query parameters as one value instead of failing', async () => {
+    const day = await get('clinician', `/records/day?date=${DATE}&clinician=c2&clinician=c1`);
+    assert.equal(day.statusCode, 200);
+    assert.match(day.body, /SAMPLE, Carla/);
+    const sum = await get('clinician', `/records/patient?id=${FIX.full.id}&id=x`);
+    assert.equal(sum.statusCode, 200);
+    assert.equal((await get('clinician', '/records/search?q=Testwood&q=x')).statusCode, 200);
+  });
+
   it('answers 503 while the store is locked', async () => {
     const s = store;
     store = null;

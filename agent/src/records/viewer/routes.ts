@@ -36,7 +36,9 @@ export interface ViewerDeps {
 }
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
-const q = (r: FastifyRequest) => (r.query ?? {}) as Record<string, string | undefined>;
+/** Query values as single strings: `?id=a&id=b` arrives as an array, which SQLite cannot bind (a 500). */
+const q = (r: FastifyRequest): Record<string, string | undefined> =>
+  Object.fromEntries(Object.entries((r.query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : undefined]));
 const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
 const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
 
