@@ -17,6 +17,7 @@ export const StatusSection = Obj({
   }),
   bodyLimitBytes: Type.Integer({ default: 65_536, minimum: 1024, description: 'Largest request body accepted; larger -> 413' }),
   refreshMs: Ms(3000, 'Status page push interval (also pushed on every bus event)', 250),
+  maxConnections: Type.Integer({ default: 1000, minimum: 10, description: 'Open TCP connections to the web server at once; more are closed at once (a flood of idle connections cannot exhaust the agent)' }),
   maxLiveViewers: Type.Integer({ default: 50, minimum: 1, description: 'Live status pages (SSE streams) open at once; more get 503' }),
   maxLiveViewersPerIp: Type.Integer({ default: 6, minimum: 1, description: 'Live status pages one device (IP address) may hold open; more get 429' }),
   auth: Obj({

@@ -167,5 +167,16 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
     log.debug('web plugin registered', { plugin: p.name });
   }
   await app.ready();
+  // A LAN client opening connections without end: refuse the excess instead of running out of
+  // file descriptors (an accept error on a server with no 'error' listener would end the process).
+  app.server.maxConnections = cfg.maxConnections;
+  let connWarned = 0;
+  app.server.on('drop', (d?: { remoteAddress?: string }) => {
+    const t = ctx.clock.now();
+    if (t - connWarned < 60_000) return;
+    connWarned = t;
+    log.warn('too many connections: refusing new ones', { max: cfg.maxConnections, ip: d?.remoteAddress });
+  });
+  app.server.on('error', (e: Error) => log.error('web server error', { message: e.message }));
   return app;
 }

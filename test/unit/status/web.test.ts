@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
@@ -23,7 +23,7 @@ describe('status web (inject + one real socket for SSE)', () => {
   let drillRuns = 0;
 
   before(async () => {
-    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, maxLiveViewers: 3, maxLiveViewersPerIp: 2 } } });
+    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, maxLiveViewers: 3, maxLiveViewersPerIp: 2, maxConnections: 10 } } });
     failover = new FakeFailover(() => ctx.bus);
     const drills = new FakeCap('drills', { status: 'ok', summary: 'no drill yet', details: { last: null, next: null, running: false, lines: [] } });
     Object.assign(drills, {
@@ -279,5 +279,33 @@ describe('status web (inject + one real socket for SSE)', () => {
       status.payload = realPayload;
       s.req.destroy();
     }
+  });
+
+  it('a flood of idle connections is refused past maxConnections (logged) and the server serves again once they go', async () => {
+    const connections = () => new Promise<number>((r, j) => app.server.getConnections((e, n) => (e ? j(e) : r(n))));
+    for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const socks: Socket[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const s = connect(status.port!, '127.0.0.1');
+        socks.push(s);
+        await new Promise((r) => s.once('connect', r));
+      }
+      for (let i = 0; i < 100 && (await connections()) < 10; i++) await new Promise((r) => setTimeout(r, 10));
+      const extra = connect(status.port!, '127.0.0.1');
+      socks.push(extra);
+      extra.on('error', () => {});
+      let got = '';
+      extra.on('data', (b) => (got += b.toString()));
+      extra.on('connect', () => extra.write('GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n'));
+      await new Promise((r) => extra.once('close', r));
+      assert.equal(got, '', 'the 11th connection is closed unanswered');
+      assert.ok(ctx.logged.some((e) => e.msg === 'too many connections: refusing new ones'));
+    } finally {
+      for (const s of socks) s.destroy();
+    }
+    for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const ok = await new Promise<number>((resolve, reject) => httpRequest({ host: '127.0.0.1', port: status.port!, path: '/api/status' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end());
+    assert.equal(ok, 200);
   });
 });
