@@ -6,7 +6,8 @@ import type { StateLevel } from './state.js';
 
 /**
  * The documented LED patterns (docs/status-page.md has the same table for the practice).
- * A drill in progress overrides the state so staff know the blip they might see is deliberate.
+ * A drill in progress overrides a normal/attention state so staff know the blip they might see is
+ * deliberate, but never an outage (backup/offline): the LED must not hide that.
  */
 export const LED_PATTERNS: Record<StateLevel | 'drill' | 'stopped', LedPattern & { meaning: string }> = {
   normal: { color: 'green', mode: 'steady', meaning: 'All systems normal' },
@@ -19,7 +20,8 @@ export const LED_PATTERNS: Record<StateLevel | 'drill' | 'stopped', LedPattern &
 };
 
 export function ledPatternFor(level: StateLevel, drillRunning: boolean): LedPattern {
-  const p = drillRunning ? LED_PATTERNS.drill : LED_PATTERNS[level];
+  // A drill never hides an outage: on backup or offline the LED keeps saying so.
+  const p = drillRunning && level !== 'backup' && level !== 'offline' ? LED_PATTERNS.drill : LED_PATTERNS[level];
   return { color: p.color, mode: p.mode };
 }
 

@@ -26,7 +26,11 @@ describe('LED patterns', () => {
     assert.deepEqual(ledPatternFor('normal', false), { color: 'green', mode: 'steady' });
     assert.deepEqual(ledPatternFor('backup', false), { color: 'amber', mode: 'slow' });
     assert.deepEqual(ledPatternFor('offline', false), { color: 'red', mode: 'fast' });
-    assert.deepEqual(ledPatternFor('offline', true), { color: 'blue', mode: 'pulse' });
+    assert.deepEqual(ledPatternFor('normal', true), { color: 'blue', mode: 'pulse' });
+    assert.deepEqual(ledPatternFor('attention', true), { color: 'blue', mode: 'pulse' });
+    // A drill during an outage must not hide it.
+    assert.deepEqual(ledPatternFor('offline', true), { color: 'red', mode: 'fast' });
+    assert.deepEqual(ledPatternFor('backup', true), { color: 'amber', mode: 'slow' });
     assert.ok(Object.values(LED_PATTERNS).every((p) => p.meaning.length > 0));
   });
 });
@@ -58,7 +62,7 @@ describe('sysfs LEDs under a root prefix', () => {
       assert.equal(read('st:red', 'delay_on'), '150');
       assert.deepEqual([read('st:green', 'trigger'), read('st:green', 'brightness')], ['none', '0']);
 
-      await ctl.show('offline', true);
+      await ctl.show('normal', true);
       assert.equal(read('st:blue', 'trigger'), 'timer');
       assert.equal(read('st:blue', 'delay_off'), '750');
       assert.equal(read('st:red', 'brightness'), '0');
