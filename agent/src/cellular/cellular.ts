@@ -9,6 +9,7 @@ import type { Resolver } from './policy.js';
 import { UsageMeter, type UsageSnapshot } from './usage.js';
 import { formatBytes, summaryLines } from './lines.js';
 import './events.js';
+import { PollLoop } from './poll-loop.js';
 
 /** ModemManager's states folded into the six the status page and telemetry speak (contracts.md). */
 export function foldState(m: ModemInfo): ModemStatus {
@@ -53,10 +54,8 @@ export class CellularCapability implements Capability {
   private usage: UsageMeter | null = null;
   private policy!: PolicyKeeper;
   private backoff!: Backoff;
-  private timer: TimerHandle | undefined;
+  private loop!: PollLoop;
   private policyTimer: TimerHandle | undefined;
-  private inFlight: Promise<void> | null = null;
-  private stopped = true;
   private nextAttemptAt = 0;
   private signalSetupFor: string | null = null;
   private lastReason = '';
@@ -69,8 +68,8 @@ export class CellularCapability implements Capability {
     this.ctx = ctx;
     const cfg = ctx.config.cellular;
     this.since = ctx.clock.now();
+    this.loop = new PollLoop(ctx.clock, () => this.poll(), (e) => ctx.log.error('cellular poll failed', describeError(e)), () => ctx.config.cellular.pollIntervalMs);
     if (!cfg.enabled) return;
-    this.stopped = false;
     this.mm = new ModemManager(ctx.platform.commands);
     this.policy = new PolicyKeeper(ctx, () => this.iface, this.opts.resolve);
     this.backoff = new Backoff({ initialMs: cfg.reconnect.initialMs, maxMs: cfg.reconnect.maxMs });
@@ -78,7 +77,7 @@ export class CellularCapability implements Capability {
     this.usage.init();
     // The first poll runs in the background: a modem that takes 60 s to connect must not hold up
     // the agent's start (failover and the status page come after us).
-    this.schedule(0);
+    this.loop.start(0);
     if (cfg.policy.enabled) {
       // Applied from the poll loop so two applies never race; this only asks for fresh DNS.
       this.policyTimer = ctx.clock.setInterval(() => (this.resolveDue = true), cfg.policy.resolveIntervalMs);
@@ -86,10 +85,8 @@ export class CellularCapability implements Capability {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.ctx?.clock.clearTimeout(this.timer);
     this.ctx?.clock.clearInterval(this.policyTimer);
-    await this.inFlight;
+    await this.loop?.stop();
     // The policy table stays installed on purpose: with the agent down, critical traffic must still
     // pass and non-critical traffic must still be held back on a metered SIM.
   }
@@ -106,30 +103,7 @@ export class CellularCapability implements Capability {
 
   /** Poll now (tests, and a manual "check the modem" from the status page). */
   pollNow(): Promise<void> {
-    this.ctx.clock.clearTimeout(this.timer);
-    return this.tick();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.ctx.clock.clearTimeout(this.timer);
-    this.timer = this.ctx.clock.setTimeout(() => void this.tick(), ms);
-  }
-
-  private tick(): Promise<void> {
-    if (this.inFlight) return this.inFlight;
-    this.inFlight = (async () => {
-      let next = this.ctx.config.cellular.pollIntervalMs;
-      try {
-        next = await this.poll();
-      } catch (e) {
-        this.ctx.log.error('cellular poll failed', describeError(e));
-      } finally {
-        this.inFlight = null;
-        this.schedule(next);
-      }
-    })();
-    return this.inFlight;
+    return this.loop.now();
   }
 
   /** One observation + at most one corrective action; returns the delay to the next poll. */
@@ -143,7 +117,7 @@ export class CellularCapability implements Capability {
       this.resolveDue = false;
     }
     const observed = await this.observe();
-    if (observed.modem !== undefined && !this.stopped) {
+    if (observed.modem !== undefined && this.loop.running) {
       const id = observed.modem.index;
       if (this.view.modem === 'disabled' && now() >= this.nextAttemptAt) {
         next = await this.attempt('enable', () => this.mm.enable(id));

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Capability, Ctx, Health } from '../core/capability.js';
-import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import { Backoff } from '../core/retry.js';
+import { PollLoop } from '../cellular/poll-loop.js';
 import { NodeWifiAdapter, type WifiAdapter, type WifiLink } from '../platform/wifi.js';
 
 /**
@@ -15,9 +15,7 @@ export class WifiCapability implements Capability {
   private ctx!: Ctx;
   private radio!: WifiAdapter;
   private backoff!: Backoff;
-  private timer: TimerHandle | undefined;
-  private inFlight: Promise<void> | null = null;
-  private stopped = true;
+  private loop!: PollLoop;
   private link: WifiLink | null = null;
   private reason = 'not checked yet';
   private lastLogged = '';
@@ -30,45 +28,21 @@ export class WifiCapability implements Capability {
     this.ctx = ctx;
     this.since = ctx.clock.now();
     const cfg = ctx.config.wifi;
+    this.loop = new PollLoop(ctx.clock, () => this.check(), (e) => ctx.log.error('wifi check failed', describeError(e)), () => ctx.config.wifi.pollIntervalMs);
     if (!cfg.enabled) return;
     const iface = ctx.config.uplinks.find((u) => u.name === cfg.uplink)?.interface ?? cfg.interface ?? null;
     this.radio = this.opts.adapter ?? new NodeWifiAdapter(iface);
     this.backoff = new Backoff({ initialMs: cfg.reconnect.initialMs, maxMs: cfg.reconnect.maxMs });
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start(0);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.ctx?.clock.clearTimeout(this.timer);
-    await this.inFlight;
+    await this.loop?.stop();
   }
 
   /** Check now (tests; a status-page button). */
   checkNow(): Promise<void> {
-    this.ctx.clock.clearTimeout(this.timer);
-    return this.tick();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = this.ctx.clock.setTimeout(() => void this.tick(), ms);
-  }
-
-  private tick(): Promise<void> {
-    if (this.inFlight) return this.inFlight;
-    this.inFlight = (async () => {
-      let next = this.ctx.config.wifi.pollIntervalMs;
-      try {
-        next = await this.check();
-      } catch (e) {
-        this.ctx.log.error('wifi check failed', describeError(e));
-      } finally {
-        this.inFlight = null;
-        this.schedule(next);
-      }
-    })();
-    return this.inFlight;
+    return this.loop.now();
   }
 
   private async check(): Promise<number> {
