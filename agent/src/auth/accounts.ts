@@ -36,35 +36,45 @@ export function validateUsername(username: string): void {
   if (!USERNAME.test(username)) throw new AppError('BAD_REQUEST', 'username must be 2-32 characters: a-z, 0-9, . _ - (lower case)');
 }
 
+function validatePassword(password: string): void {
+  if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
+  if (password.length > 1024) throw new AppError('BAD_REQUEST', 'password too long');
+}
+
+/** Run one statement against one existing account (`username` is the last parameter). */
+function changeUser(db: Db, username: string, sql: string, ...params: unknown[]): void {
+  migrateAuth(db);
+  if (db.prepare(sql).run(...params, username).changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+}
+
 export function createUser(db: Db, username: string, password: string, role: Role, now = Date.now()): void {
   migrateAuth(db);
   validateUsername(username);
   if (!ROLES.includes(role)) throw new AppError('BAD_REQUEST', `role must be one of ${ROLES.join(', ')}`);
-  if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
-  if (password.length > 1024) throw new AppError('BAD_REQUEST', 'password too long');
+  validatePassword(password);
   const exists = db.prepare('SELECT 1 FROM auth_users WHERE username = ?').get(username);
   if (exists) throw new AppError('CONFLICT', `user ${username} already exists`);
   db.prepare('INSERT INTO auth_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)').run(username, role, hashPassword(password), now);
 }
 
+/** New password, lock cleared, and every session of the user ended. */
 export function setPassword(db: Db, username: string, password: string): void {
-  migrateAuth(db);
-  if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
-  const r = db.prepare('UPDATE auth_users SET hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?').run(hashPassword(password), username);
-  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+  validatePassword(password);
+  changeUser(db, username, 'UPDATE auth_users SET hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?', hashPassword(password));
   db.prepare('DELETE FROM auth_sessions WHERE username = ?').run(username);
 }
 
+/** Sessions are deleted explicitly: the cascade only works where foreign keys are switched on. */
 export function deleteUser(db: Db, username: string): void {
   migrateAuth(db);
-  const r = db.prepare('DELETE FROM auth_users WHERE username = ?').run(username);
-  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+  db.transaction(() => {
+    db.prepare('DELETE FROM auth_sessions WHERE username = ?').run(username);
+    changeUser(db, username, 'DELETE FROM auth_users WHERE username = ?');
+  })();
 }
 
 export function unlockUser(db: Db, username: string): void {
-  migrateAuth(db);
-  const r = db.prepare('UPDATE auth_users SET failed_attempts = 0, locked_until = NULL WHERE username = ?').run(username);
-  if (r.changes === 0) throw new AppError('NOT_FOUND', `no user ${username}`);
+  changeUser(db, username, 'UPDATE auth_users SET failed_attempts = 0, locked_until = NULL WHERE username = ?');
 }
 
 interface Row {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { checkLogin, createUser, csrfToken, listUsers, requireRole, unlockUser } from '../../../agent/src/auth/index.js';
+import { checkLogin, createUser, csrfToken, deleteUser, listUsers, requireRole, setPassword, unlockUser } from '../../../agent/src/auth/index.js';
 import { hashPassword, verifyPassword } from '../../../agent/src/auth/password.js';
 import { buildWebApp } from '../../../agent/src/status/web-app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
@@ -228,6 +228,23 @@ describe('web auth (inject)', () => {
     assert.equal((await app.inject({ url: '/secret', headers: { cookie: first.cookie } })).statusCode, 401, 'old id is dead');
     assert.equal((await app.inject({ url: '/secret', headers: { cookie: second } })).statusCode, 200);
     assert.match(String(again.headers['set-cookie']), /; HttpOnly; SameSite=Strict; Max-Age=\d+$/, 'no Secure over plain HTTP (tests); Secure is added with TLS');
+  });
+
+  it('changing a password or deleting an account ends its sessions at once', async () => {
+    createUser(ctx.db, 'fay', PW, 'clinician');
+    const a = await login('fay');
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: a.cookie } })).statusCode, 403, 'signed in (wrong role)');
+    assert.throws(() => setPassword(ctx.db, 'fay', 'x'.repeat(2000)), /too long/);
+    setPassword(ctx.db, 'fay', 'another long password');
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: a.cookie } })).statusCode, 401, 'old session ended');
+    assert.equal((await login('fay')).res.statusCode, 401, 'old password refused');
+    const b = await login('fay', 'another long password');
+    assert.equal(b.res.statusCode, 200);
+    deleteUser(ctx.db, 'fay');
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: b.cookie } })).statusCode, 401);
+    assert.equal((ctx.db.prepare('SELECT count(*) AS n FROM auth_sessions WHERE username = ?').get('fay') as { n: number }).n, 0);
+    assert.throws(() => deleteUser(ctx.db, 'fay'), /no user fay/);
+    assert.throws(() => unlockUser(ctx.db, 'fay'), /no user fay/);
   });
 
   it('a password typed into the username box is not logged', async () => {
