@@ -69,7 +69,9 @@ export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
   return async (app) => {
     app.get('/', async (req, reply) => {
       const snap = model.snapshot();
-      const msg = typeof (req.query as Record<string, unknown>).msg === 'string' ? FLASH[(req.query as Record<string, string>).msg!] : undefined;
+      const key = (req.query as Record<string, unknown>).msg;
+      // Own keys only: ?msg=constructor must not print Object's source.
+      const msg = typeof key === 'string' && Object.hasOwn(FLASH, key) ? FLASH[key] : undefined;
       const body = `<h1 class="sr-only">Practice status</h1>
 <div id="state" class="state s-${snap.state.level}" data-level="${snap.state.level}" role="status" aria-live="polite" aria-atomic="true">${renderState(snap.state)}</div>
 <ul id="notes" aria-label="Details">${renderNotes(snap.state)}</ul>

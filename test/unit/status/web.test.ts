@@ -155,6 +155,8 @@ describe('status web (inject + one real socket for SSE)', () => {
     assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: '[1,2,3]' })).statusCode, 400);
     assert.equal((await app.inject({ method: 'GET', url: '/api/nothing-here' })).statusCode, 404);
     assert.equal((await app.inject({ method: 'GET', url: '/?msg=<script>alert(1)</script>' })).body.includes('<script>alert'), false);
+    for (const k of ['constructor', '__proto__', 'toString']) assert.doesNotMatch((await app.inject({ url: `/?msg=${k}` })).body, /class="flash"/, k);
+    assert.match((await app.inject({ url: '/?msg=forced' })).body, /class="flash" role="alert">Uplink forced/);
     assert.ok(ctx.logged.some((e) => e.msg === 'request refused' && e.status === 413));
     assert.equal((await app.inject({ url: '/api/status' })).statusCode, 200);
   });
