@@ -9,13 +9,25 @@ export interface FakeLink {
   name: string;
   carrier: boolean;
   ipv4: string[];
+  /** Raw-IP wwan / PPP: `POINTOPOINT,NOARP` flags and a /32 address, as qmi_wwan shows them. */
+  pointToPoint?: boolean;
+}
+
+export interface FakeRoute {
+  dst: string;
+  gateway?: string;
+  dev: string;
+  metric?: number;
+  protocol?: string;
+  /** ['onlink'] when added with `onlink`, as the kernel reports it. */
+  flags?: string[];
 }
 
 export class FakeNet {
   readonly runner = new FakeRunner();
   links = new Map<string, FakeLink>();
   /** table -> default routes */
-  routes = new Map<string, { dst: string; gateway?: string; dev: string; metric?: number }[]>();
+  routes = new Map<string, FakeRoute[]>();
   rules: { priority: number; src: string; table: string }[] = [];
   nftTables = new Map<string, string>();
   conntrackFlushes: string[] = [];
@@ -42,19 +54,30 @@ export class FakeNet {
     const args = json ? a.slice(1) : a;
     const [obj, verb] = args;
     if (obj === 'addr' && verb === 'show') {
-      const out = [...this.links.values()].map((l, i) => ({
-        ifindex: i + 2,
-        ifname: l.name,
-        flags: l.carrier ? ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'] : ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
-        operstate: l.carrier ? 'UP' : 'LOWERLAYERDOWN',
-        addr_info: l.ipv4.map((ip) => ({ family: 'inet', local: ip, prefixlen: 24, scope: 'global', label: l.name })),
-      }));
+      const out = [...this.links.values()].map((l, i) => {
+        const kind = l.pointToPoint ? ['POINTOPOINT', 'MULTICAST', 'NOARP'] : ['BROADCAST', 'MULTICAST'];
+        return {
+          ifindex: i + 2,
+          ifname: l.name,
+          flags: l.carrier ? [...kind, 'UP', 'LOWER_UP'] : ['NO-CARRIER', ...kind, 'UP'],
+          operstate: l.carrier ? 'UP' : 'LOWERLAYERDOWN',
+          link_type: l.pointToPoint ? 'none' : 'ether',
+          addr_info: l.ipv4.map((ip) => ({ family: 'inet', local: ip, prefixlen: l.pointToPoint ? 32 : 24, scope: 'global', label: l.name })),
+        };
+      });
+      return { stdout: JSON.stringify(out) + '\n' };
+    }
+    if (args[0] === '-4' && args[1] === 'route' && args[2] === 'show' && args[4] === 'all') {
+      // `ip -j -4 route show table all default`: every table, `table` omitted for main.
+      const out = [...this.routes.entries()].flatMap(([t, list]) =>
+        list.map((r) => ({ ...r, ...(t === 'main' ? {} : { table: t }), ...(r.gateway ? {} : { scope: 'link' }), flags: r.flags ?? [] })),
+      );
       return { stdout: JSON.stringify(out) + '\n' };
     }
     if (obj === 'route' && verb === 'show') {
       const table = args[args.indexOf('table') + 1]!;
       if (table !== 'main' && !this.routes.has(table)) return { code: 2, stderr: 'Error: ipv4: FIB table does not exist.\nDump terminated\n' };
-      return { stdout: JSON.stringify((this.routes.get(table) ?? []).map((r) => ({ ...r, flags: [] }))) + '\n' };
+      return { stdout: JSON.stringify((this.routes.get(table) ?? []).map((r) => ({ ...r, flags: r.flags ?? [] }))) + '\n' };
     }
     if (obj === 'route' && (verb === 'replace' || verb === 'del')) {
       const table = args[args.indexOf('table') + 1]!;
@@ -62,8 +85,9 @@ export class FakeNet {
       const gw = args.includes('via') ? args[args.indexOf('via') + 1] : undefined;
       const metric = args.includes('metric') ? Number(args[args.indexOf('metric') + 1]) : undefined;
       if (verb === 'replace' && !this.links.has(dev)) return { code: 1, stderr: `Cannot find device "${dev}"\n` };
+      if (verb === 'del' && !(this.routes.get(table) ?? []).some((r) => (r.metric ?? 0) === (metric ?? 0))) return { code: 2, stderr: 'RTNETLINK answers: No such process\n' };
       const list = (this.routes.get(table) ?? []).filter((r) => (r.metric ?? 0) !== (metric ?? 0));
-      if (verb === 'replace') list.push({ dst: 'default', dev, ...(gw ? { gateway: gw } : {}) });
+      if (verb === 'replace') list.push({ dst: 'default', dev, ...(gw ? { gateway: gw } : {}), ...(args.includes('onlink') ? { flags: ['onlink'] } : {}) });
       this.routes.set(table, list);
       return {};
     }

@@ -61,6 +61,7 @@ export class RoutingActuator {
   }
 
   private async mainDefault(u: UplinkView, res: ReconcileResult): Promise<void> {
+    if (u.nextHop === 'unknown') throw new Error(`no next hop known on ${u.interface}; main default left as it is`);
     const routes = await this.ip.defaultRoutes('main');
     // We own the metric-0 default; others (e.g. a DHCP client's, at higher metrics) are left alone.
     const ours = routes.filter((r) => !r.metric);
@@ -71,6 +72,12 @@ export class RoutingActuator {
 
   private async tables(uplinks: readonly UplinkView[], res: ReconcileResult): Promise<void> {
     for (const u of uplinks) {
+      // A broadcast link with no known router: a route bound to the interface alone would not
+      // work, so the table keeps what it has until the uplinks capability finds the router.
+      if (u.nextHop === 'unknown') {
+        res.errors.push(`table ${u.table}: no next hop known on ${u.interface} (set uplinks[].gateway or run DHCP)`);
+        continue;
+      }
       const routes = await this.ip.defaultRoutes(u.table);
       if (routes.length === 1 && same(routes[0]!, u)) continue;
       for (const r of routes.filter((r) => !same(r, u))) await this.ip.deleteDefault(u.table, r);

@@ -63,14 +63,14 @@ export class FailoverCapability implements Capability {
     this.timers.push(
       ctx.clock.setInterval(() => {
         this.evaluate();
-        // An address appeared or changed (4G bearer attached, DHCP renew): its source rule must
-        // follow now, not at the next periodic reconcile, or its probes cannot prove it.
-        const addrs = this.uplinks().map((u) => u.address ?? '-').join(',');
+        // An address or next hop appeared or changed (4G bearer attached, DHCP renew): its rule and
+        // table must follow now, not at the next periodic reconcile, or its probes cannot prove it.
+        const addrs = this.uplinks().map((u) => `${u.address ?? '-'}>${u.gateway ?? '-'}`).join(',');
         if (addrs !== this.lastAddrs && cfg.manageRouting) void this.reconcile();
         this.lastAddrs = addrs;
       }, 1000),
     );
-    this.lastAddrs = this.uplinks().map((u) => u.address ?? '-').join(',');
+    this.lastAddrs = this.uplinks().map((u) => `${u.address ?? '-'}>${u.gateway ?? '-'}`).join(',');
     if (cfg.manageRouting) {
       this.timers.push(ctx.clock.setInterval(() => void this.reconcile(), cfg.reconcileMs));
       // Tables and rules first: the standby's probes need them before anything is proven.

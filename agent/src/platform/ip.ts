@@ -12,6 +12,13 @@ export interface IfaceInfo {
   carrier: boolean;
   /** IPv4 addresses (local), first one is the primary. */
   ipv4: string[];
+  ifindex: number;
+  /**
+   * No link-layer neighbours to ARP for (POINTOPOINT, no BROADCAST, or a /32 primary address, as
+   * raw-IP wwan and PPP links are): a default route bound to the interface alone works there, and
+   * only there. A broadcast link (Ethernet behind a router) needs a next hop.
+   */
+  pointToPoint: boolean;
 }
 
 export interface RouteEntry {
@@ -20,6 +27,9 @@ export interface RouteEntry {
   dev?: string;
   metric?: number;
   flags?: string[];
+  /** Absent for the main table in `ip -j` output. */
+  table?: string;
+  protocol?: string;
 }
 
 export interface RuleEntry {
@@ -29,9 +39,10 @@ export interface RuleEntry {
 }
 
 interface RawAddr {
+  ifindex?: number;
   ifname: string;
   flags?: string[];
-  addr_info?: { family: string; local: string }[];
+  addr_info?: { family: string; local: string; prefixlen?: number }[];
 }
 
 export class IpAdapter {
@@ -56,11 +67,14 @@ export class IpAdapter {
     const out = new Map<string, IfaceInfo>();
     for (const l of raw) {
       const flags = l.flags ?? [];
+      const v4 = (l.addr_info ?? []).filter((a) => a.family === 'inet');
       out.set(l.ifname, {
         name: l.ifname,
         adminUp: flags.includes('UP'),
         carrier: flags.includes('LOWER_UP') && !flags.includes('NO-CARRIER'),
-        ipv4: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+        ipv4: v4.map((a) => a.local),
+        ifindex: l.ifindex ?? 0,
+        pointToPoint: flags.includes('POINTOPOINT') || !flags.includes('BROADCAST') || v4[0]?.prefixlen === 32,
       });
     }
     return out;
@@ -76,6 +90,11 @@ export class IpAdapter {
     }
     const text = r.stdout.trim();
     return (text ? JSON.parse(text) : []) as RouteEntry[];
+  }
+
+  /** Every IPv4 default route in every table (`table` absent = main): where DHCP put its router. */
+  allDefaultRoutes(): Promise<RouteEntry[]> {
+    return this.json<RouteEntry[]>(['-4', 'route', 'show', 'table', 'all', 'default']);
   }
 
   /** `replace` is idempotent: it creates or overwrites the route with the same dst+metric. */

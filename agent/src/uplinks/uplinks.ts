@@ -4,10 +4,11 @@ import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { UplinkState } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { IpAdapter, type IfaceInfo } from '../platform/ip.js';
+import { IpAdapter, type IfaceInfo, type RouteEntry } from '../platform/ip.js';
 import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
 import type { UplinkSchema } from './config-schema.js';
 import { UplinkDetector, type Verdict } from './detector.js';
+import { leaseGateway, resolveNextHop, type NextHop, type NextHopSource } from './next-hop.js';
 import { NetProber, type Prober } from './probes.js';
 
 export type UplinkConfig = Static<typeof UplinkSchema>;
@@ -19,7 +20,10 @@ export interface UplinkView {
   interface: string;
   priority: number;
   table: number;
+  /** Configured, or discovered (DHCP route/lease); undefined on a point-to-point link. */
   gateway: string | undefined;
+  /** Where `gateway` came from; 'unknown' = a broadcast link with no next hop: no route is installed. */
+  nextHop: NextHopSource;
   address: string | null;
   carrier: boolean;
   state: UplinkState;
@@ -33,6 +37,8 @@ interface Link {
   cfg: UplinkConfig;
   det: UplinkDetector;
   address: string | null;
+  hop: NextHop;
+  hopChecked: boolean;
   since: number;
   timers: TimerHandle[];
   inFlight: number[];
@@ -72,6 +78,8 @@ export class UplinksCapability implements Capability {
       cfg,
       det: new UplinkDetector(cfg.probes.targets.length, cfg.probes),
       address: null,
+      hop: { gateway: cfg.gateway, source: cfg.gateway ? 'config' : 'unknown' },
+      hopChecked: false,
       since: now,
       timers: [],
       inFlight: cfg.probes.targets.map(() => 0),
@@ -104,7 +112,8 @@ export class UplinksCapability implements Capability {
       interface: l.cfg.interface,
       priority: l.cfg.priority,
       table: l.cfg.table,
-      gateway: l.cfg.gateway,
+      gateway: l.hop.gateway,
+      nextHop: l.hop.source,
       address: l.address,
       carrier: l.det.hasCarrier,
       state: l.det.current,
@@ -133,7 +142,7 @@ export class UplinksCapability implements Capability {
       const kick = this.ctx.clock.setTimeout(() => {
         if (this.stopped) return;
         const tick = () => {
-          if (!link.address || !link.det.hasCarrier || link.inFlight[i]! >= maxInFlight) return;
+          if (!link.address || !link.det.hasCarrier || link.hop.source === 'unknown' || link.inFlight[i]! >= maxInFlight) return;
           link.inFlight[i]!++;
           const src = { address: link.address, iface: link.cfg.interface };
           this.prober.probe(target, src, timeoutMs).then(
@@ -171,6 +180,7 @@ export class UplinksCapability implements Capability {
       return;
     }
     if (this.stopped) return;
+    const routes = await this.discoveryRoutes();
     for (const link of this.links) {
       const info = ifaces.get(link.cfg.interface);
       const address = info?.ipv4[0] ?? null;
@@ -182,6 +192,37 @@ export class UplinksCapability implements Capability {
       const carrier = Boolean(info?.carrier);
       const why = info ? 'no carrier' : `interface ${link.cfg.interface} missing`;
       if (carrier !== link.det.hasCarrier || (!carrier && link.det.reason !== why)) this.apply(link, link.det.setCarrier(carrier, why), true);
+      this.updateNextHop(link, info, routes);
+    }
+  }
+
+  /** Default routes of every table, only when some uplink has no configured gateway. */
+  private async discoveryRoutes(): Promise<RouteEntry[] | null> {
+    if (this.links.every((l) => l.cfg.gateway)) return null;
+    try {
+      return await this.ip.allDefaultRoutes();
+    } catch (e) {
+      this.log.warn('could not read routes for next-hop discovery; keeping last known', describeError(e));
+      return null;
+    }
+  }
+
+  private updateNextHop(link: Link, info: IfaceInfo | undefined, routes: RouteEntry[] | null): void {
+    if (link.cfg.gateway) return;
+    const own = new Set(this.links.map((l) => String(l.cfg.table)));
+    const lease = () => (info ? leaseGateway(info.name, info.ifindex, this.ctx.platform.hostPath) : undefined);
+    // Routes unreadable this round: keep what we had rather than guess.
+    const hop = routes === null && info && !info.pointToPoint ? link.hop : resolveNextHop(undefined, info, routes, own, lease, link.hop);
+    if (link.hopChecked && hop.gateway === link.hop.gateway && hop.source === link.hop.source) return;
+    const was = link.hopChecked ? link.hop : undefined;
+    link.hop = hop;
+    link.hopChecked = true;
+    const fields = { uplink: link.cfg.name, interface: link.cfg.interface, gateway: hop.gateway ?? null, source: hop.source };
+    if (hop.source === 'unknown') {
+      this.log.error(`uplink ${link.cfg.name}: no next hop on ${link.cfg.interface} (a broadcast link: no DHCP default route or lease); set uplinks[].gateway`, fields);
+      if (link.address) this.apply(link, link.det.markUnavailable(`no next hop on ${link.cfg.interface}`));
+    } else if (!was || hop.gateway !== was.gateway || was.source === 'unknown') {
+      this.log.info(hop.gateway ? `uplink ${link.cfg.name}: next hop ${hop.gateway} (${hop.source})` : `uplink ${link.cfg.name}: point-to-point, route bound to ${link.cfg.interface}`, fields);
     }
   }
 
