@@ -40,18 +40,33 @@ export const CSP = [
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * Only flat, primitive fields from fastify's own log calls reach ctx.log. Fastify passes whole
+ * request/response objects ({ req }, { res }): those carry the query string (patient search
+ * terms, NHS numbers), the session cookie and the socket; none of that may be logged.
+ */
+function safeFields(o: unknown): Record<string, unknown> {
+  if (o instanceof Error) return { error: o.message };
+  if (!o || typeof o !== 'object') return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (v instanceof Error) out[k] = v.message;
+    else if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = k === 'url' && typeof v === 'string' ? pathOnly(v) : v;
+  }
+  return out;
+}
+
 /** Fastify logs through ctx.log (pino-style calls: (obj, msg) or (msg)). */
-function fastifyLogger(log: Logger): FastifyBaseLogger {
+export function fastifyLogger(log: Logger): FastifyBaseLogger {
   const level = (fn: (m: string, f?: Record<string, unknown>) => void) => (a: unknown, b?: unknown) => {
     if (typeof a === 'string') fn(a);
-    else fn(typeof b === 'string' ? b : 'web', a instanceof Error ? { error: a.message } : (a as Record<string, unknown>));
+    else fn(typeof b === 'string' ? b : 'web', safeFields(a));
   };
   const l = {
     level: 'info',
     fatal: level(log.error),
     error: level(log.error),
     warn: level(log.warn),
-    // fastify's own per-request info lines ('incoming request', 'request completed') are debug noise here.
     info: level(log.debug),
     debug: level(log.debug),
     trace: () => {},
@@ -72,6 +87,9 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
   const app = Fastify({
     ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
     loggerInstance: fastifyLogger(log),
+    // fastify's per-request lines would dump the whole request (query, cookie); refusals and
+    // failures are logged by the onResponse hook below, path only.
+    disableRequestLogging: true,
     bodyLimit: cfg.bodyLimitBytes,
     routerOptions: { maxParamLength: 200 },
     connectionTimeout: 0,

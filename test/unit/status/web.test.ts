@@ -7,6 +7,8 @@ import { createUser } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../agent/src/core/clock.js';
 import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
+import { buildWebApp, fastifyLogger } from '../../../agent/src/status/web-app.js';
+import { createLogger, type LogEntry } from '../../../agent/src/core/log.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from './fixtures.js';
 
@@ -309,5 +311,29 @@ describe('status web (inject + one real socket for SSE)', () => {
     for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
     const ok = await new Promise<number>((resolve, reject) => httpRequest({ host: '127.0.0.1', port: status.port!, path: '/api/status' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end());
     assert.equal(ok, 200);
+  });
+});
+
+describe('web server logging at debug level', () => {
+  it('never logs query strings, cookies or whole request objects, even with log.level debug', async () => {
+    const ctx = createTestCtx();
+    const entries: LogEntry[] = [];
+    ctx.log = createLogger({ level: 'debug', sink: (e) => entries.push(e) });
+    createUser(ctx.db, 'admin', PW, 'admin');
+    const app = await buildWebApp(ctx, { https: false });
+    try {
+      const signin = await app.inject({ method: 'POST', url: '/login', payload: { username: 'admin', password: PW } });
+      const cookie = String(signin.headers['set-cookie']).split(';')[0]!;
+      await app.inject({ url: '/records/search?q=Smith%20John%209434765919', headers: { cookie } });
+      await app.inject({ method: 'POST', url: '/api/nothing?nhs=9434765919', headers: { cookie, 'content-type': 'application/json' }, payload: '{"bad json' });
+      fastifyLogger(ctx.log).error({ req: { url: '/records/patient?id=9434765919', headers: { cookie } }, url: '/x?q=Smith', err: new Error('boom') }, 'oops');
+      const all = JSON.stringify(entries);
+      assert.ok(entries.some((e) => e.msg === 'request refused'), 'refusals are still logged');
+      assert.ok(entries.some((e) => e.msg === 'oops' && e.url === '/x' && e.err === 'boom'));
+      for (const secret of ['9434765919', 'Smith', cookie.split('=')[1]!]) assert.ok(!all.includes(secret), `logged: ${secret}`);
+    } finally {
+      await app.close();
+      ctx.cleanup();
+    }
   });
 });
