@@ -77,23 +77,21 @@ export class RecordsCapability implements Capability {
   /** Open the cache with the operator passphrase (status page). UNAUTHORIZED when wrong. */
   async unlock(passphrase: string): Promise<void> {
     const ctx = this.need();
-    const paths = recordsPaths(ctx.config);
-    const key = await unwrapKey(paths.key, passphrase);
-    this.open(key);
-    writeRuntimeKey(paths.runtimeKey, key);
+    // Re-sealed too: after a legitimate software update the PCRs changed and the old sealed copy failed.
+    await this.adoptKey(await unwrapKey(recordsPaths(ctx.config).key, passphrase));
     ctx.log.info('records cache unlocked');
-    // Re-seal: after a legitimate software update the PCRs changed and the old sealed copy failed.
-    await this.sealToTpm(key);
     void this.syncNow().catch(() => {});
   }
 
   /** First-time provisioning: create and wrap a new data key, then open (empty) cache. */
   async provision(passphrase: string): Promise<void> {
-    const ctx = this.need();
-    const paths = recordsPaths(ctx.config);
-    const key = await createKey(paths.key, passphrase);
+    await this.adoptKey(await createKey(recordsPaths(this.need().config).key, passphrase));
+  }
+
+  /** Open the cache with a key, hand it to the RAM-backed run dir (CLI, restarts) and seal it to the TPM. */
+  private async adoptKey(key: Buffer): Promise<void> {
     this.open(key);
-    writeRuntimeKey(paths.runtimeKey, key);
+    writeRuntimeKey(recordsPaths(this.need().config).runtimeKey, key);
     await this.sealToTpm(key);
   }
 
