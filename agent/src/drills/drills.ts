@@ -10,6 +10,12 @@ export type DrillTrigger = 'schedule' | 'manual' | 'remote';
 
 /** Long timers drift and Node caps them at ~24.8 days: re-check the schedule at least hourly. */
 const MAX_WAIT_MS = 3600_000;
+/**
+ * A slot found more than this late is skipped, not run: the wall clock jumped (a Pi without an
+ * RTC boots with a stale time and NTP moves it on) or the box was suspended, and running now
+ * would probe the backups in the middle of surgery hours instead of at the quiet time.
+ */
+const MAX_LATE_MS = 15 * 60_000;
 
 /**
  * The weekly proof that each backup works: runs every capability's drillSteps() one after the
@@ -79,7 +85,11 @@ export class DrillsCapability implements Capability {
     const now = this.ctx.clock.now();
     this.next = nextDrillAt(now, cfg.weekday, cfg.time);
     this.timer = this.ctx.clock.setTimeout(() => {
-      if (this.next !== null && this.ctx.clock.now() >= this.next) {
+      const late = this.next === null ? -1 : this.ctx.clock.now() - this.next;
+      if (late > MAX_LATE_MS) {
+        this.ctx.log.warn('scheduled drill slot missed (clock jumped or agent suspended): not run outside the quiet time', { lateMin: Math.round(late / 60_000) });
+        this.next = null;
+      } else if (late >= 0) {
         this.runNow('schedule').catch((e: unknown) => this.ctx.log.error('scheduled drill could not run', describeError(e)));
         // Recompute from just after the due time so one slot runs once.
         this.next = null;

@@ -135,4 +135,19 @@ describe('drill schedule', () => {
       ctx.cleanup();
     }
   });
+
+  it('a slot missed because the wall clock jumped (no RTC, NTP) is skipped, not run in surgery hours', async () => {
+    const { ctx, clock, drills } = setup({ failover: [step('lte end-to-end', true)] });
+    try {
+      await drills.start(ctx); // Friday 09:00 (stale boot time): next is Sunday 06:30
+      // NTP sets the real time: Tuesday 10:00, long past that Sunday slot. Monotonic time barely moved.
+      (clock as unknown as { t: number }).t = Date.parse('2026-12-01T10:00:00Z');
+      await clock.advance(3600_000);
+      assert.equal(drills.history(5).length, 0, 'no drill on Tuesday morning');
+      assert.ok(ctx.logged.some((e) => e.msg.startsWith('scheduled drill slot missed')));
+      assert.equal(new Date((drills.health().details as { next: number }).next).toISOString(), '2026-12-06T06:30:00.000Z');
+    } finally {
+      ctx.cleanup();
+    }
+  });
 });
