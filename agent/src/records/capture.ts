@@ -117,7 +117,19 @@ const migrations = [
       CREATE INDEX rec_captures_state ON rec_captures(state, id);
     `,
   },
+  {
+    // Captures are kept after filing, so the table only grows: the patient summary's list and the
+    // day list's arrivals (read on every view) must not scan it.
+    version: 2,
+    up: `
+      CREATE INDEX rec_captures_patient ON rec_captures(patient_id, id);
+      CREATE INDEX rec_captures_kind_created ON rec_captures(kind, created_at);
+    `,
+  },
 ];
+
+/** Arrivals older than this belong to appointments no longer cached (the window is two working days). */
+const ARRIVALS_LOOKBACK_MS = 7 * 86_400_000;
 
 type Row = {
   id: string; kind: CaptureKind; patient_id: string | null; payload: string; author: string; role: string; device: string;
@@ -238,7 +250,9 @@ export class CaptureQueue {
 
   /** Appointment ids with a recorded arrival (for the day list's "Arrived" column). */
   arrivedAppointments(): Set<string> {
-    const rows = this.db.prepare("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND resolution IS NULL").all() as { a: string | null }[];
+    const rows = this.db
+      .prepare("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL")
+      .all(this.now() - ARRIVALS_LOOKBACK_MS) as { a: string | null }[];
     return new Set(rows.map((r) => r.a).filter((a): a is string => !!a));
   }
 

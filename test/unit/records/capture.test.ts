@@ -30,6 +30,17 @@ describe('capture queue', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('reads a patient captures and recent arrivals through indexes, not by scanning every capture ever made', async () => {
+    const plan = (sql: string, ...args: unknown[]) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
+    assert.match(plan('SELECT * FROM rec_captures WHERE patient_id = ? ORDER BY id DESC LIMIT 50', 'p1'), /USING INDEX rec_captures_patient/);
+    assert.match(plan("SELECT payload FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL", 0), /USING INDEX rec_captures_kind_created/);
+    const old = queue.create({ kind: 'arrival', patientId: 'p1', payload: { appointmentId: 'old-appt' }, ...who }).item;
+    await clock.advance(8 * 86_400_000);
+    queue.create({ kind: 'arrival', patientId: 'p1', payload: { appointmentId: 'today-appt' }, ...who });
+    assert.deepEqual([...queue.arrivedAppointments()], ['today-appt']);
+    assert.ok(queue.get(old.id), 'old arrivals are kept, only not read for the day list');
+  });
+
   it('stores with provenance; the same key twice is one item', () => {
     const key = CaptureQueue.newKey(clock.now());
     const a = queue.create({ id: key, kind: 'note', patientId: '9000000009', payload: note, ...who });
