@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../core/db.js';
 import type { Role } from './accounts.js';
 
@@ -13,6 +13,12 @@ export interface Session extends SessionUser {
   createdAt: number;
   lastSeen: number;
 }
+
+/**
+ * The db keeps only a hash of each session id: a copy of the state db (backup, stolen card) does
+ * not hand out live sessions. The id is 256 random bits, so a plain SHA-256 is enough.
+ */
+export const sessionKey = (id: string): string => createHash('sha256').update(id).digest('base64url');
 
 /**
  * Server-side sessions in the state db: the cookie holds only a random id, so signing a user out
@@ -30,7 +36,7 @@ export class SessionStore {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(32).toString('base64url');
     const t = this.now();
-    this.db.prepare('INSERT INTO auth_sessions (id, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)').run(id, username, csrf, t, t);
+    this.db.prepare('INSERT INTO auth_sessions (id, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)').run(sessionKey(id), username, csrf, t, t);
     const row = this.get(id);
     if (!row) throw new Error('session vanished');
     return row;
@@ -45,12 +51,12 @@ export class SessionStore {
       this.destroy(id);
       return undefined;
     }
-    this.db.prepare('UPDATE auth_sessions SET last_seen = ? WHERE id = ?').run(t, id);
+    this.db.prepare('UPDATE auth_sessions SET last_seen = ? WHERE id = ?').run(t, sessionKey(id));
     return { ...s, lastSeen: t };
   }
 
   destroy(id: string): void {
-    this.db.prepare('DELETE FROM auth_sessions WHERE id = ?').run(id);
+    this.db.prepare('DELETE FROM auth_sessions WHERE id = ?').run(sessionKey(id));
   }
 
   /** Drop expired sessions (called now and then so the table stays small). */
@@ -67,8 +73,8 @@ export class SessionStore {
         `SELECT s.id, s.username, s.csrf, s.created_at, s.last_seen, u.role FROM auth_sessions s
          JOIN auth_users u ON u.username = s.username WHERE s.id = ?`,
       )
-      .get(id) as { id: string; username: string; csrf: string; created_at: number; last_seen: number; role: Role } | undefined;
+      .get(sessionKey(id)) as { id: string; username: string; csrf: string; created_at: number; last_seen: number; role: Role } | undefined;
     if (!r) return undefined;
-    return { sessionId: r.id, username: r.username, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen };
+    return { sessionId: id, username: r.username, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen };
   }
 }

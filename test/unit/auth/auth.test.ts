@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { checkLogin, createUser, csrfToken, deleteUser, listUsers, requireRole, setPassword, unlockUser } from '../../../agent/src/auth/index.js';
 import { hashPassword, verifyPassword } from '../../../agent/src/auth/password.js';
+import { sessionKey } from '../../../agent/src/auth/sessions.js';
 import { buildWebApp } from '../../../agent/src/status/web-app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -245,6 +246,15 @@ describe('web auth (inject)', () => {
     assert.equal((ctx.db.prepare('SELECT count(*) AS n FROM auth_sessions WHERE username = ?').get('fay') as { n: number }).n, 0);
     assert.throws(() => deleteUser(ctx.db, 'fay'), /no user fay/);
     assert.throws(() => unlockUser(ctx.db, 'fay'), /no user fay/);
+  });
+
+  it('the state db holds only a hash of each session id', async () => {
+    const adm = await login('admin');
+    const id = adm.cookie.split('=')[1]!;
+    const rows = ctx.db.prepare('SELECT id FROM auth_sessions').all() as { id: string }[];
+    assert.ok(!rows.some((r) => r.id === id), 'raw id not stored');
+    assert.ok(rows.some((r) => r.id === sessionKey(id)));
+    assert.equal((await app.inject({ url: '/secret', headers: { cookie: `se_sid=${sessionKey(id)}` } })).statusCode, 401, 'the stored value is not a session');
   });
 
   it('a password typed into the username box is not logged', async () => {
