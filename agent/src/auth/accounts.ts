@@ -101,6 +101,32 @@ export function listUsers(db: Db): Account[] {
   return (db.prepare('SELECT * FROM auth_users ORDER BY username').all() as Row[]).map(toAccount);
 }
 
+/**
+ * Unknown usernames lock exactly like real ones (in memory, bounded): otherwise "locked after 10
+ * tries" would tell an attacker which usernames exist.
+ */
+const phantoms = new WeakMap<Db, Map<string, { failed: number; lockedUntil: number | null }>>();
+const MAX_PHANTOMS = 1000;
+
+function phantomFailure(db: Db, username: string, opts: { now: number; maxFailed: number; lockoutMs: number }): LoginOutcome {
+  let m = phantoms.get(db);
+  if (!m) phantoms.set(db, (m = new Map()));
+  let p = m.get(username.slice(0, 64));
+  if (!p) {
+    if (m.size >= MAX_PHANTOMS) m.delete(m.keys().next().value!);
+    m.set(username.slice(0, 64), (p = { failed: 0, lockedUntil: null }));
+  }
+  if (p.lockedUntil !== null && p.lockedUntil > opts.now) return { ok: false, reason: 'locked', lockedUntil: p.lockedUntil };
+  if (p.lockedUntil !== null) p.lockedUntil = null;
+  p.failed++;
+  if (p.failed >= opts.maxFailed) {
+    p.failed = 0;
+    p.lockedUntil = opts.now + opts.lockoutMs;
+    return { ok: false, reason: 'locked', lockedUntil: p.lockedUntil };
+  }
+  return { ok: false, reason: 'bad-credentials' };
+}
+
 export type LoginOutcome = { ok: true; account: Account } | { ok: false; reason: 'bad-credentials' | 'locked'; lockedUntil?: number };
 
 /**
@@ -117,7 +143,7 @@ export async function checkLogin(
   const row = db.prepare('SELECT * FROM auth_users WHERE username = ?').get(username) as Row | undefined;
   if (!row) {
     await verifyPassword(password, DUMMY_HASH);
-    return { ok: false, reason: 'bad-credentials' };
+    return phantomFailure(db, username, opts);
   }
   if (row.locked_until !== null && row.locked_until > opts.now) return { ok: false, reason: 'locked', lockedUntil: row.locked_until };
   const good = await verifyPassword(password, row.hash);

@@ -82,6 +82,24 @@ describe('lockout', () => {
     }
   });
 
+  it('an unknown username answers exactly like a real one, lockout included (no username discovery)', async () => {
+    const ctx = createTestCtx();
+    try {
+      createUser(ctx.db, 'gil', PW, 'admin');
+      const opts = { now: 1000, maxFailed: 10, lockoutMs: 60_000 };
+      const real: unknown[] = [];
+      const ghost: unknown[] = [];
+      for (let i = 0; i < 11; i++) {
+        real.push(await checkLogin(ctx.db, 'gil', 'wrong', opts));
+        ghost.push(await checkLogin(ctx.db, 'nobody', 'wrong', opts));
+      }
+      assert.deepEqual(ghost, real);
+      assert.deepEqual(await checkLogin(ctx.db, 'nobody', 'wrong', { ...opts, now: 61_001 }), { ok: false, reason: 'bad-credentials' }, 'expires like a real lock');
+    } finally {
+      ctx.cleanup();
+    }
+  });
+
   it('a success resets the count (9 wrong, 1 right, 9 wrong is not locked)', async () => {
     const ctx = createTestCtx();
     try {
