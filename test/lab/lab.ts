@@ -22,16 +22,20 @@
  *     loss(isp, pct)    random loss in both directions (nft numgen), pct 0 removes it
  *     restore(isp)      undo all of the above for that ISP
  *   killTarget(addr) / reviveTarget(addr)          // one internet target stops answering (drop)
- *   attach4g()                                     // lateAttach4g: give wwan0 its address now
+ *   attach4g()                                     // lateAttach4g: give wwan0 its address, modem connects
+ *   modem(patch)                                   // edit the fake modem's state (vanish: {present: false})
  *   agentConfig(overrides?)                        // config doc for an agent in the lab (deep-merged)
- *   startAgent({ config?, pretty?, echo?, onLog? }) // agent/bin/surgery-edge run inside <p>-app
+ *   startAgent({ config?, cellular?, pretty?, echo?, onLog? }) // agent/bin/surgery-edge run inside <p>-app
+ *       cellular (default true): the fake mmcli (test/helpers/fake-mmcli) is first on the agent's
+ *       PATH with a modem connected on wwan0 (bearer = the lab's wwan address; searching until
+ *       attach4g() with lateAttach4g). false: cellular.enabled=false and no mmcli at all.
  *       -> { configFile, logs, waitForLog(pred, ms), status(), stop() }
  *   startClient({ intervalMs?, timeoutMs? })        // LAN PC opening new connections continuously
  *       -> { results, waitFor(pred, ms), stop() }
  *   LAB (addresses) is exported too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -89,8 +93,9 @@ export interface Lab {
   killTarget(addr: string): Promise<void>;
   reviveTarget(addr: string): Promise<void>;
   attach4g(): Promise<void>;
+  modem(patch: Record<string, unknown>): void;
   agentConfig(overrides?: Record<string, unknown>): Record<string, unknown>;
-  startAgent(opts?: { config?: Record<string, unknown>; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
+  startAgent(opts?: { config?: Record<string, unknown>; cellular?: boolean; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
   startClient(opts?: { intervalMs?: number; timeoutMs?: number }): Promise<LanClient>;
 }
 
@@ -111,6 +116,8 @@ function lines(child: ChildProcess, stream: 'stdout' | 'stderr', onLine: (l: str
   createInterface({ input: child[stream]! }).on('line', onLine);
 }
 
+const FAKE_MMCLI_DIR = join(REPO, 'test/helpers/fake-mmcli');
+
 export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab {
   const p = opts.prefix;
   const ns = { lan: `${p}-lan`, app: `${p}-app`, isp1: `${p}-isp1`, isp2: `${p}-isp2`, net: `${p}-net` };
@@ -119,6 +126,13 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
   const faults: Record<Isp, { blackhole: boolean; loss: number }> = { primary: { blackhole: false, loss: 0 }, cellular: { blackhole: false, loss: 0 } };
   const dead = new Set<string>();
   let tmp = '';
+  let modemState: Record<string, unknown> = {};
+  const modemFile = () => join(tmp, 'modem.json');
+  // Written whole and renamed: the fake mmcli may read it at any moment.
+  const writeModem = () => {
+    writeFileSync(modemFile() + '.tmp', JSON.stringify(modemState));
+    renameSync(modemFile() + '.tmp', modemFile());
+  };
 
   // Never leave an agent or server running if the test process dies first.
   process.once('exit', () => {
@@ -166,6 +180,14 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     async up() {
       await down();
       tmp = mkdtempSync(join(tmpdir(), `${p}-lab-`));
+      // The modem behind wwan0: connected with the lab's 4G address, or (late attach) searching
+      // until attach4g(), so --simple-connect fails the way it does without coverage.
+      modemState = {
+        netInterface: 'wwan0',
+        bearer: { connected: !opts.lateAttach4g, address: LAB.wwan, gateway: LAB.wwanGateway },
+        ...(opts.lateAttach4g ? { attachAt: Date.now() + 24 * 3600_000 } : {}),
+      };
+      writeModem();
       for (const n of Object.values(ns)) {
         await ip(['netns', 'add', n]);
         await ip(['-n', n, 'link', 'set', 'lo', 'up']);
@@ -233,6 +255,11 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     },
     async attach4g() {
       await ip(['-n', ns.app, 'addr', 'replace', `${LAB.wwan}/24`, 'dev', 'wwan0']);
+      lab.modem({ attachAt: null, bearer: { connected: true, address: LAB.wwan, gateway: LAB.wwanGateway } });
+    },
+    modem(patch) {
+      modemState = { ...modemState, ...patch };
+      writeModem();
     },
     agentConfig(overrides = {}) {
       const targets = [
@@ -255,13 +282,16 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       return deepMerge(base, overrides);
     },
     async startAgent(o = {}) {
-      const doc = lab.agentConfig(o.config);
+      const cellular = o.cellular ?? true;
+      const doc = lab.agentConfig(cellular ? o.config : deepMerge(o.config ?? {}, { cellular: { enabled: false } }));
       if (o.pretty) (doc.log as Record<string, unknown>).format = 'pretty';
       const file = join(tmp, `agent-${Date.now()}.yaml`);
       writeFileSync(file, stringify(doc));
       const runDir = (doc.paths as { runDir: string }).runDir;
+      const env = cellular ? { ...process.env, PATH: `${FAKE_MMCLI_DIR}:${process.env.PATH ?? ''}`, FAKE_MMCLI_STATE: modemFile() } : process.env;
       const child = spawn('ip', ['netns', 'exec', ns.app, join(REPO, 'agent/bin/surgery-edge'), 'run', '--config', file], {
         stdio: ['ignore', 'inherit', 'pipe'],
+        env,
       });
       children.add(child);
       const logs: Record<string, unknown>[] = [];

@@ -12,6 +12,14 @@ import { requireRoot } from '../../helpers/ctx.js';
 
 const skip = requireRoot();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Polls a status-file condition (the agent rewrites status.json every second; no event to await). */
+async function waitUntil(cond: () => boolean, ms: number, why: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(why);
+    await sleep(200);
+  }
+}
 const switches = (a: LabAgent, since = 0) =>
   a.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= since) as Array<Record<string, unknown> & { kind: string; to: string; receivedAt: number }>;
 
@@ -23,7 +31,11 @@ describe('failover in the lab', { skip }, () => {
   before(async () => {
     await lab.up();
     agent = await lab.startAgent({
-      config: { failover: { holdDownMs: 3000, maxHoldDownMs: 24_000, maxFailbacksPerHour: 20 }, status: { enabled: false } },
+      config: {
+        failover: { holdDownMs: 3000, maxHoldDownMs: 24_000, maxFailbacksPerHour: 20 },
+        status: { enabled: false },
+        cellular: { pollIntervalMs: 1000, policy: { nonCritical: 'allow' } },
+      },
     });
     client = await lab.startClient({ intervalMs: 100, timeoutMs: 1500 });
     await client.waitFor((r) => r.ok && r.via === LAB.wan, 30_000);
@@ -43,6 +55,24 @@ describe('failover in the lab', { skip }, () => {
     assert.match(r.stdout, /active: wan since \d+ s ago - wan proven (up|degraded)/);
     assert.match(r.stdout, /\* wan \(wired, wan0\): (up|degraded) for \d+ s/);
     assert.match(r.stdout, /4g \(cellular, wwan0\): up for \d+ s \[[\d.]+ ms, \d+% loss\]/);
+  });
+
+  it('the fake modem is connected on wwan0; when it vanishes the agent says so and keeps routing', async () => {
+    const cell = () => agent.status()?.capabilities.cellular?.details as { modem: string } | undefined;
+    await waitUntil(() => cell()?.modem === 'connected', 10_000, 'cellular never reported the fake modem connected');
+    const t0 = Date.now();
+    lab.modem({ present: false });
+    try {
+      const warned = await agent.waitForLog((e) => (e.receivedAt as number) >= t0 && e.level === 'warn' && /^cellular: (modem vanished|ModemManager lists no modem)/.test(String(e.msg)), 10_000);
+      assert.equal(warned.modem, 'absent');
+      await waitUntil(() => cell()?.modem === 'absent', 5000, 'status does not show the modem absent');
+      assert.deepEqual(switches(agent, t0), []);
+      const mine = client.results.filter((r) => r.start > t0);
+      assert.ok(mine.length > 5 && mine.every((r) => r.ok && r.via === LAB.wan), 'LAN kept going out of the primary');
+    } finally {
+      lab.modem({ present: true });
+    }
+    await waitUntil(() => cell()?.modem === 'connected', 15_000, 'modem not seen again');
   });
 
   it('one probe target dead: no failover', async () => {
