@@ -54,10 +54,16 @@ export class RoutingActuator {
     return res;
   }
 
-  /** Flush only the failed uplink's flows: NATed to its address, or sourced from it. */
-  async flush(u: UplinkView): Promise<number> {
+  /**
+   * Flush the flows of the uplink traffic just left. Masquerade fixed their source address when
+   * they started, so after the route moves their packets would leave by the new uplink with the
+   * old one's address and die silently; a UDP flow kept alive by its own traffic (a phone's SIP
+   * registration) would never recover. Deleted, the client's next packet is NATed afresh.
+   * natOnly (failback, forced): the left uplink still works; only LAN flows NATed behind it go.
+   */
+  async flush(u: UplinkView, natOnly = false): Promise<number> {
     if (!u.address) return 0;
-    return this.conntrack.flushAddress(u.address);
+    return this.conntrack.flushAddress(u.address, { natOnly });
   }
 
   private async mainDefault(u: UplinkView, res: ReconcileResult): Promise<void> {

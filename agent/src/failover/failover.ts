@@ -109,14 +109,15 @@ export class FailoverCapability implements Capability {
     this.log.warn(`switched ${from ?? '(none)'} -> ${to}: ${d.reason}`, { from, to, kind });
     if (this.ctx.config.failover.manageRouting) {
       void this.reconcile().then(async () => {
-        // After the route moved: drop the failed uplink's flows so clients reconnect via the new one.
-        const failed = views.find((u) => u.name === from);
-        if (kind !== 'failover' || !failed) return;
+        // After the route moved: drop the flows of the uplink we left so clients reconnect via the
+        // new one (on failback too: phones' SIP flows move back off 4G at once; see docs/failover.md).
+        const left = views.find((u) => u.name === from);
+        if (!left) return;
         try {
-          const n = await this.actuator.flush(failed);
-          this.log.info('flushed failed uplink flows', { uplink: failed.name, entries: n });
+          const n = await this.actuator.flush(left, kind !== 'failover');
+          this.log.info(kind === 'failover' ? 'flushed failed uplink flows' : 'flushed LAN flows of the uplink left', { uplink: left.name, entries: n, kind });
         } catch (e) {
-          this.log.error('conntrack flush failed', { uplink: failed.name, ...describeError(e) });
+          this.log.error('conntrack flush failed', { uplink: left.name, ...describeError(e) });
         }
       });
     }

@@ -92,6 +92,12 @@ describe('failover capability (fake kernel)', () => {
     await s.clock.advance(7000);
     assert.deepEqual(s.switched.slice(2), ['failback:4g->wan']);
     assert.equal(s.net.defaultVia('main'), 'wan0');
+    // Failback: LAN flows NATed behind 4G are dropped (they would leave by wan with 4G's address);
+    // the appliance's own 4G-sourced flows (its probes) and wan's flows are kept.
+    await s.clock.advance(10);
+    assert.ok(s.net.conntrackFlushes.includes('-D --reply-dst 10.0.2.2'), '4G LAN flows flushed on failback');
+    assert.ok(!s.net.conntrackFlushes.includes('-D --orig-src 10.0.2.2'));
+    assert.equal(s.net.conntrackFlushes.filter((f) => f.includes('10.0.1.2')).length, 2, 'wan flushed once, at the failover');
     await s.failover.stop();
     await s.uplinks.stop();
   });
