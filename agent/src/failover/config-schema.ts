@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Bool, Ms, Obj } from '../config/types.js';
+import { IPV4 } from '../uplinks/config-schema.js';
 
 export const FailoverSection = Obj({
   holdDownMs: Ms(60_000, 'Primary must be clean this long before traffic fails back'),
@@ -10,7 +11,8 @@ export const FailoverSection = Obj({
   ruleBasePriority: Type.Integer({ default: 1000, minimum: 1, maximum: 32000, description: 'ip rule priority of the first uplink source rule' }),
   nftTable: Type.String({ default: 'surgery_edge', pattern: '^[a-z][a-z0-9_]{0,30}$', description: 'nftables table (family ip) the agent owns for LAN NAT' }),
   lan: Obj({
-    interface: Type.String({ default: 'lan0' }),
-    subnet: Type.String({ default: '192.168.50.0/24' }),
+    interface: Type.String({ default: 'lan0', maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
+    // Written into the nftables NAT rule: an IPv4 CIDR only.
+    subnet: Type.String({ default: '192.168.50.0/24', pattern: IPV4.slice(0, -1) + '/([0-9]|[12][0-9]|3[0-2])$', description: 'LAN IPv4 subnet (CIDR) masqueraded out of the uplinks' }),
   }),
 });

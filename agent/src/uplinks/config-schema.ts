@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { Ms, Obj } from '../config/types.js';
 
+/** A dotted-quad IPv4 address (each octet 0-255). */
+export const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$';
+
 export const ProbeTarget = Type.Object(
   {
     kind: Type.Union([Type.Literal('icmp'), Type.Literal('tcp'), Type.Literal('http'), Type.Literal('dns')]),
@@ -16,11 +19,18 @@ export const ProbeTarget = Type.Object(
 export const UplinkSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, pattern: '^[a-z0-9][a-z0-9-]{0,30}$' }),
-    interface: Type.String({ minLength: 1, maxLength: 15 }),
+    // Linux interface names; the name is quoted into the nftables script, so no quotes or spaces.
+    interface: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
     kind: Type.Union([Type.Literal('wired'), Type.Literal('cellular'), Type.Literal('wifi')]),
     priority: Type.Integer({ minimum: 1, maximum: 99, description: 'Lower is preferred' }),
     table: Type.Integer({ minimum: 1, maximum: 252, description: 'Routing table id for this uplink' }),
-    gateway: Type.Optional(Type.String({ description: 'Next hop; when absent the default route is bound to the interface (point-to-point, e.g. raw-IP wwan)' })),
+    gateway: Type.Optional(
+      Type.String({
+        pattern: IPV4,
+        description:
+          'Next hop (IPv4). When absent it is discovered: the DHCP client\'s default route on the interface, else its lease file; a point-to-point link (raw-IP wwan) needs none',
+      }),
+    ),
     probes: Obj({
       intervalMs: Ms(300, 'Probe interval per target on the active and standby uplinks', 100),
       timeoutMs: Ms(600, 'Probe timeout', 50),
