@@ -32,6 +32,8 @@ export class FakeNet {
   nftTables = new Map<string, string>();
   conntrackFlushes: string[] = [];
   fail = new Set<'ip' | 'nft' | 'conntrack'>();
+  /** The tool exits 0 but prints something that is not its JSON (a broken build, a wrapper's banner). */
+  garbage = new Set<'ip' | 'nft'>();
 
   constructor(links: FakeLink[]) {
     for (const l of links) this.links.set(l.name, { ...l });
@@ -50,6 +52,7 @@ export class FakeNet {
 
   private ip(a: string[]) {
     if (this.fail.has('ip')) return { code: 2, stderr: 'RTNETLINK answers: Operation not permitted\n' };
+    if (this.garbage.has('ip') && a[0] === '-j') return { stdout: 'Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }\n' };
     const json = a[0] === '-j';
     const args = json ? a.slice(1) : a;
     const [obj, verb] = args;
@@ -112,6 +115,7 @@ export class FakeNet {
 
   private nft(args: string[], input?: string) {
     if (this.fail.has('nft')) return { code: 1, stderr: 'Error: Could not process rule: Operation not permitted\n' };
+    if (this.garbage.has('nft') && args[0] === '-j') return { stdout: 'table ip surgery_edge {\n}\n' };
     if (args[0] === '-j' && args[1] === 'list') {
       const name = args[4]!;
       const body = this.nftTables.get(name);

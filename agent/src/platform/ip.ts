@@ -53,8 +53,7 @@ export class IpAdapter {
 
   private async json<T>(args: string[]): Promise<T> {
     const r = await this.commands.run('ip', ['-j', ...args], { timeoutMs: this.timeoutMs });
-    const text = r.stdout.trim();
-    return (text ? JSON.parse(text) : []) as T;
+    return parseJsonArray<T>(r.stdout, `ip -j ${args.join(' ')}`);
   }
 
   private async exec(args: string[]): Promise<void> {
@@ -88,8 +87,7 @@ export class IpAdapter {
       if (/table does not exist/i.test(r.stderr)) return [];
       throw new AppError('COMMAND_FAILED', `ip ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`, { cmd: 'ip', code: r.code });
     }
-    const text = r.stdout.trim();
-    return (text ? JSON.parse(text) : []) as RouteEntry[];
+    return parseJsonArray<RouteEntry[]>(r.stdout, `ip ${args.join(' ')}`);
   }
 
   /** Every IPv4 default route in every table (`table` absent = main): where DHCP put its router. */
@@ -122,4 +120,18 @@ export class IpAdapter {
   deleteRule(priority: number): Promise<void> {
     return this.exec(['rule', 'del', 'priority', String(priority)]);
   }
+}
+
+/** `ip -j` prints a JSON array (nothing at all for an empty dump); anything else is a clear error. */
+function parseJsonArray<T>(stdout: string, what: string): T {
+  const text = stdout.trim();
+  if (!text) return [] as T;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    doc = undefined;
+  }
+  if (!Array.isArray(doc)) throw new AppError('UPSTREAM_ERROR', `${what}: output is not a JSON array (${text.slice(0, 80)})`, { cmd: 'ip' });
+  return doc as T;
 }

@@ -1,3 +1,4 @@
+import { AppError } from '../core/errors.js';
 import type { CommandRunner } from './command.js';
 
 /** nftables adapter: list a table as JSON (`nft -j`), apply a whole script atomically (`nft -f -`). */
@@ -12,10 +13,16 @@ export class NftAdapter {
     const r = await this.commands.run('nft', ['-j', 'list', 'table', family, name], { timeoutMs: this.timeoutMs, allowFailure: true });
     if (r.code !== 0) {
       if (/No such file or directory|does not exist/i.test(r.stderr)) return null;
-      throw new Error(`nft list table ${family} ${name}: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
+      throw new AppError('COMMAND_FAILED', `nft list table ${family} ${name}: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`, { cmd: 'nft', code: r.code });
     }
-    const doc = JSON.parse(r.stdout) as { nftables?: unknown[] };
-    return doc.nftables ?? [];
+    let doc: { nftables?: unknown } | undefined;
+    try {
+      doc = JSON.parse(r.stdout) as { nftables?: unknown };
+    } catch {
+      doc = undefined;
+    }
+    if (!doc || !Array.isArray(doc.nftables)) throw new AppError('UPSTREAM_ERROR', `nft -j list table ${family} ${name}: output is not nft JSON (${r.stdout.trim().slice(0, 80)})`, { cmd: 'nft' });
+    return doc.nftables;
   }
 
   /** One transaction: either the whole script applies or nothing changes. */

@@ -155,6 +155,26 @@ describe('failover capability (fake kernel)', () => {
     await s.uplinks.stop();
   });
 
+  it('ip and nft printing something that is not their JSON: clear errors, last good state kept', async () => {
+    const s = setup();
+    current = s.ctx;
+    await s.uplinks.start(s.ctx);
+    await s.failover.start(s.ctx);
+    await s.clock.advance(1500);
+    const before = s.uplinks.views().map((u) => [u.name, u.address, u.state]);
+    s.net.garbage.add('ip');
+    s.net.garbage.add('nft');
+    await s.clock.advance(6000);
+    assert.deepEqual(s.uplinks.views().map((u) => [u.name, u.address, u.state]), before, 'addresses and states kept');
+    assert.equal(s.failover.health().details!.active, 'wan');
+    assert.equal(s.net.defaultVia('main'), 'wan0');
+    assert.ok(s.ctx.logged.some((e) => e.level === 'warn' && /could not read interfaces/.test(e.msg) && /not a JSON array/.test(String(e.message))), 'ip garbage named');
+    assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /nat: nft -j list table ip surgery_edge: output is not nft JSON/.test(String(e.error))), 'nft garbage named');
+    assert.deepEqual(s.switched, ['initial:null->wan']);
+    await s.failover.stop();
+    await s.uplinks.stop();
+  });
+
   it('a missing interface: clear errors, the other uplink carries traffic, nothing crashes', async () => {
     const s = setup();
     current = s.ctx;
