@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AppError } from '../core/errors.js';
 
@@ -9,4 +10,9 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   } catch (e) {
     throw new AppError('BAD_REQUEST', (e as Error).message);
   }
+}
+
+/** The config file a command should read: --config, else the default path when it exists, else embedded defaults. */
+export function configPathFrom(flag: string | undefined): string | undefined {
+  return flag ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
 }

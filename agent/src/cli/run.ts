@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { Agent } from '../agent.js';
 import { formatProblems, loadConfig } from '../config/load.js';
 import { isAppError } from '../core/errors.js';
-import { DEFAULT_CONFIG_PATH, parse } from './args.js';
+import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 import type { ConfigProblem } from '../config/load.js';
 
@@ -10,7 +9,7 @@ export const runCommand: CliCommand = {
   summary: `run [--config FILE]: run the agent (default ${DEFAULT_CONFIG_PATH}; embedded defaults when absent)`,
   async run(args) {
     const { values } = parse(args, { config: { type: 'string', short: 'c' } });
-    const path = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    const path = configPathFrom(values.config);
     let config;
     try {
       config = loadConfig(path);

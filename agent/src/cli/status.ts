@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Health } from '../core/capability.js';
-import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, parse } from './args.js';
+import { configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 
 interface Snapshot {
@@ -33,7 +32,7 @@ export const statusCommand: CliCommand = {
   summary: 'status [--json] [--config FILE]: uplinks, active uplink and why, broker, outbox, cache',
   async run(args) {
     const { values } = parse(args, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } });
-    const path = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    const path = configPathFrom(values.config);
     const config = loadConfig(path);
     const file = join(config.paths.runDir, 'status.json');
     let snap: Snapshot;

@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createUser, deleteUser, listUsers, ROLES, setPassword, unlockUser, type Role } from '../auth/index.js';
 import { loadConfig } from '../config/load.js';
 import { openStateDb } from '../core/db.js';
 import { AppError } from '../core/errors.js';
-import { DEFAULT_CONFIG_PATH, parse } from './args.js';
+import { configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 
 /** First line of stdin: passwords never go on the command line (visible in `ps` and shell history). */
@@ -57,7 +56,7 @@ export const userCommand: CliCommand = {
   async run(args) {
     const { values, positionals } = parse(args, { role: { type: 'string', short: 'r' }, config: { type: 'string', short: 'c' } }, true);
     const [verb, name] = positionals;
-    const path = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    const path = configPathFrom(values.config);
     const config = loadConfig(path);
     const db = openStateDb(join(config.paths.stateDir, 'agent.db'));
     try {

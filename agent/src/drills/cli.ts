@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG_PATH, parse } from '../cli/args.js';
+import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
 import type { DrillResult } from './store.js';
@@ -16,7 +16,7 @@ export const drillCommand: CliCommand = {
   summary: 'drill [--json]: run a backup drill now in the running agent and print each step',
   async run(args) {
     const { values } = parse(args, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } });
-    const path = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    const path = configPathFrom(values.config);
     const config = loadConfig(path);
     let web: { port: number; https: boolean };
     let token: string;
