@@ -142,8 +142,26 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
   const exec = (n: string, cmd: string, args: string[], o?: RunOptions) => runner.run('ip', ['netns', 'exec', n, cmd, ...args], o);
   const ispNs = (isp: Isp) => (isp === 'primary' ? ns.isp1 : ns.isp2);
 
+  /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+  async function end(c: ChildProcess): Promise<void> {
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  // Ctrl-C in `make demo` / a bench: tear down instead of leaving namespaces and processes behind
+  // (`ip netns del` does not end the processes inside a namespace).
+  const onSignal = (sig: NodeJS.Signals) => {
+    void down().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+
   async function down(): Promise<void> {
-    for (const c of children) c.kill('SIGTERM');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.all([...children].map(end));
     children.clear();
     const list = await runner.run('ip', ['netns', 'list'], { allowFailure: true });
     for (const n of Object.values(ns)) if (new RegExp(`^${n}( |$)`, 'm').test(list.stdout)) await runner.run('ip', ['netns', 'del', n], { allowFailure: true });
@@ -179,6 +197,8 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     down,
     async up() {
       await down();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       tmp = mkdtempSync(join(tmpdir(), `${p}-lab-`));
       // The modem behind wwan0: connected with the lab's 4G address, or (late attach) searching
       // until attach4g(), so --simple-connect fails the way it does without coverage.
@@ -329,12 +349,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
           }
         },
         async stop() {
-          if (child.exitCode !== null) return;
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-          await exited;
-          clearTimeout(t);
+          await end(child);
           children.delete(child);
         },
       };
@@ -365,7 +380,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
           });
         },
         async stop() {
-          child.kill('SIGTERM');
+          await end(child);
           children.delete(child);
         },
       };

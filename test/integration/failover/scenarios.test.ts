@@ -177,4 +177,30 @@ describe('4G attaches late', { skip }, () => {
       await agent.stop();
     }
   });
+
+  it('down() leaves no namespace and no process behind', async () => {
+    await lab.up();
+    await lab.startAgent({ config: { status: { enabled: false } } });
+    await lab.startClient();
+    const runner = new ProcessRunner();
+    // `ip netns del` does not end the processes inside: collect them first, all must be gone after.
+    const pids: number[] = [];
+    for (const n of Object.values(lab.ns)) pids.push(...(await runner.run('ip', ['netns', 'pids', n])).stdout.split(/\s+/).filter(Boolean).map(Number));
+    assert.ok(pids.length >= 3, `agent, LAN client and target server found (${pids.length})`);
+    await lab.down();
+    const ns = await runner.run('ip', ['netns', 'list']);
+    assert.doesNotMatch(ns.stdout, /^lb-/m);
+    // Still running = present and not a zombie (this container's init does not reap orphans; a
+    // zombie holds nothing but its pid).
+    const { readFileSync } = await import('node:fs');
+    const running = pids.flatMap((pid) => {
+      try {
+        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return /^State:\s+Z/m.test(st) ? [] : [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`];
+      } catch {
+        return [];
+      }
+    });
+    assert.deepEqual(running, []);
+  });
 });
