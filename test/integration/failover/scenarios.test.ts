@@ -204,3 +204,27 @@ describe('4G attaches late', { skip }, () => {
     assert.deepEqual(running, []);
   });
 });
+
+describe('wired WAN without a configured gateway (DHCP router)', { skip }, () => {
+  const lab = createLab({ prefix: 'lc' });
+  after(async () => lab.down());
+
+  it('learns the router from the DHCP default route and carries the LAN through it', async () => {
+    await lab.up();
+    // What a DHCP client leaves behind: its default route at its own metric.
+    await lab.exec(lab.ns.app, 'ip', ['route', 'add', 'default', 'via', LAB.wanGateway, 'dev', 'wan0', 'proto', 'dhcp', 'metric', '100']);
+    const uplinks = (lab.agentConfig().uplinks as Record<string, unknown>[]).map((u) => (u.name === 'wan' ? { ...u, gateway: undefined } : u));
+    const agent = await lab.startAgent({ config: { uplinks: JSON.parse(JSON.stringify(uplinks)) as unknown, status: { enabled: false } } });
+    const client = await lab.startClient();
+    try {
+      const learnt = await agent.waitForLog((e) => e.msg === `uplink wan: next hop ${LAB.wanGateway} (kernel)`, 10_000);
+      assert.equal(learnt.source, 'kernel');
+      await client.waitFor((r) => r.ok && r.via === LAB.wan, 30_000);
+      const t101 = JSON.parse((await lab.exec(lab.ns.app, 'ip', ['-j', 'route', 'show', 'table', '101', 'default'])).stdout) as { gateway?: string; dev: string }[];
+      assert.deepEqual(t101.map((r) => [r.dev, r.gateway]), [['wan0', LAB.wanGateway]]);
+    } finally {
+      await client.stop();
+      await agent.stop();
+    }
+  });
+});
