@@ -9,8 +9,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 export interface LoadJob {
   port: number;
   cookies: string[];
-  /** 'burst': every viewer's request sent at the same instant, `rounds` times; 'sustained': each viewer back to back. */
-  shape: 'burst' | 'sustained';
+  /**
+   * 'burst': every viewer's request sent at the same instant, `rounds` times; 'sustained': each viewer
+   * back to back (saturation: no think time at all); 'think': each viewer waits a random think time
+   * (exponential, mean `thinkMs`) between pages, as people reading a screen do.
+   */
+  shape: 'burst' | 'sustained' | 'think';
+  thinkMs?: number;
   /** urls[round][viewer] */
   urls: string[][];
 }
@@ -47,9 +52,13 @@ const viewers = job.cookies.length;
 if (job.shape === 'burst') {
   for (const round of job.urls) latMs.push(...(await Promise.all(round.map((u, w) => get(w, u)))));
 } else {
+  const think = () => (job.shape === 'think' ? new Promise((r) => setTimeout(r, -Math.log(1 - Math.random()) * (job.thinkMs ?? 1000))) : undefined);
   await Promise.all(
     Array.from({ length: viewers }, async (_, w) => {
-      for (const round of job.urls) latMs.push(await get(w, round[w]!));
+      for (const round of job.urls) {
+        await think();
+        latMs.push(await get(w, round[w]!));
+      }
     }),
   );
 }

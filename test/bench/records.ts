@@ -145,10 +145,10 @@ try {
     let requests = 0;
     const dayUrl = (w: number, i: number) => `/records/day?date=${date}&clinician=${encodeURIComponent(clinicians[(w + i) % clinicians.length]!)}`;
     const sumUrl = (w: number, i: number) => `/records/patient?id=${encodeURIComponent(patients[(w * 97 + i) % patients.length]!)}`;
-    const load = (shape: LoadJob['shape'], rounds: number, url: (w: number, i: number) => string) =>
+    const load = (shape: LoadJob['shape'], rounds: number, url: (w: number, i: number) => string, thinkMs?: number) =>
       new Promise<LoadResult>((resolve, reject) => {
         const urls = Array.from({ length: rounds }, (_, i) => Array.from({ length: VIEWERS }, (_, w) => url(w, i)));
-        const worker = new Worker(new URL('./records-http-load.ts', import.meta.url), { workerData: { port, cookies, shape, urls } satisfies LoadJob });
+        const worker = new Worker(new URL('./records-http-load.ts', import.meta.url), { workerData: { port, cookies, shape, urls, ...(thinkMs ? { thinkMs } : {}) } satisfies LoadJob });
         worker.once('message', (m: LoadResult) => ((requests += m.latMs.length), resolve(m)));
         worker.once('error', reject);
       });
@@ -158,10 +158,14 @@ try {
       emit({ figure: name, targetP99Ms: target, ...stats(r.latMs), pass: pct(r.latMs, 99) <= target && r.bad === 0, serverP50Ms: pct(serverMs, 50), serverP99Ms: pct(serverMs, 99), bytesPerPage: Math.round(r.bytes / r.latMs.length), non200: r.bad });
     };
     await load('burst', 5, dayUrl); // warm-up (JIT, page cache)
+    // 20 viewers each reading for ~2 s between pages (10 pages/s in all: several times a practice's
+    // real peak); then the two stress shapes, which put all 20 requests in flight at once.
+    await figure('http-day-list-20-viewers-think-2s', 50, () => load('think', 15, dayUrl, 2000));
+    await figure('http-patient-summary-20-viewers-think-2s', 20, () => load('think', 15, sumUrl, 2000));
     await figure('http-day-list-burst-of-20', 50, () => load('burst', 25, dayUrl));
     await figure('http-patient-summary-burst-of-20', 20, () => load('burst', 25, sumUrl));
-    await figure('http-day-list-20-viewers', 50, () => load('sustained', 25, dayUrl));
-    await figure('http-patient-summary-20-viewers', 20, () => load('sustained', 25, sumUrl));
+    await figure('http-day-list-20-viewers-saturated', 50, () => load('sustained', 25, dayUrl));
+    await figure('http-patient-summary-20-viewers-saturated', 20, () => load('sustained', 25, sumUrl));
     // Audit is on: every served page wrote exactly one entry, and the chain still verifies.
     const s = desk.services()!;
     const v = s.audit.verify();
