@@ -6,6 +6,7 @@ export const FailoverSection = Obj({
   holdDownMs: Ms(60_000, 'Primary must be clean this long before traffic fails back'),
   maxHoldDownMs: Ms(900_000, 'Hold-down doubles per flap (down transition in the last hour) up to this'),
   maxFailbacksPerHour: Type.Integer({ default: 2, minimum: 0 }),
+  bootGraceMs: Ms(3_000, 'At boot, wait this long for a preferred uplink still being proven before starting on a lesser one that proved itself first', 0),
   reconcileMs: Ms(5_000, 'How often the actuator re-applies routes, rules and NAT (puts back hand-made changes)', 200),
   manageRouting: Bool(true, 'Change kernel routing/NAT/conntrack; false = decide and report only'),
   ruleBasePriority: Type.Integer({ default: 1000, minimum: 1, maximum: 32000, description: 'ip rule priority of the first uplink source rule' }),

@@ -167,18 +167,21 @@ export class FailoverCapability implements Capability {
     }
     if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
     if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);
+    // The hold-down that matters is the preferred uplink's (the one traffic fails back to),
+    // whatever order the config lists the uplinks in.
+    const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
     const details = {
       active,
       since: p?.since ?? null,
       reason: p?.reason ?? 'not started',
       ...(p?.forced ? { forced: p.forced } : {}),
-      holdDownMs: p && views[0] ? p.holdDownFor(views[0].name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
+      holdDownMs: p && preferred ? p.holdDownFor(preferred.name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
       uplinks,
       lines,
     };
     if (!views.length) return { status: 'disabled', summary: 'no uplinks configured', details };
     const act = views.find((u) => u.name === active);
-    const primary = [...views].sort((a, b) => a.priority - b.priority)[0]!;
+    const primary = preferred!;
     if (!act) return { status: 'failed', summary: 'no working uplink yet', details };
     if (act.state === 'down') return { status: 'failed', summary: `all uplinks down (holding ${act.name})`, details, ...(p.since ? { since: p.since } : {}) };
     const status = act.name === primary.name && !this.lastReconcile?.errors.length ? 'ok' : 'degraded';

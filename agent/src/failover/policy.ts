@@ -21,6 +21,12 @@ export interface PolicyOptions {
   holdDownMs: number;
   maxHoldDownMs: number;
   maxFailbacksPerHour: number;
+  /**
+   * At boot, how long to wait for a preferred uplink that is still being proven before starting on
+   * a lesser one that proved itself first (else a probe-scheduling race puts the practice on 4G,
+   * and getting back costs a full hold-down and one of the hour's failbacks). 0 = no wait.
+   */
+  bootGraceMs?: number;
 }
 
 export type SwitchKind = 'failover' | 'failback' | 'initial' | 'forced' | 'none-available';
@@ -42,6 +48,7 @@ export class FailoverPolicy {
   forced: { uplink: string | null; until: number } | undefined;
   private readonly downs = new Map<string, number[]>();
   private failbacks: number[] = [];
+  private firstEvalAt: number | undefined;
 
   constructor(private readonly opts: PolicyOptions) {}
 
@@ -65,6 +72,7 @@ export class FailoverPolicy {
 
   evaluate(now: number, uplinks: readonly PolicyUplink[]): Decision {
     if (this.forced && now >= this.forced.until) this.forced = undefined;
+    this.firstEvalAt ??= now;
     const byPrio = [...uplinks].sort((a, b) => a.priority - b.priority);
     const cur = byPrio.find((u) => u.name === this.active);
 
@@ -82,7 +90,12 @@ export class FailoverPolicy {
         if (this.active === null) return this.stay('no uplink proven up yet');
         return this.stay(`${this.active} is ${cur?.state ?? 'gone'} and nothing better is up: staying put`);
       }
-      if (this.active === null) return this.switchTo(now, candidate.name, 'initial', `${candidate.name} proven ${candidate.state}`);
+      if (this.active === null) {
+        const pending = byPrio.find((u) => u.priority < candidate.priority && u.state === 'unknown');
+        if (pending && now - this.firstEvalAt < (this.opts.bootGraceMs ?? 0))
+          return this.stay(`${candidate.name} is ${candidate.state}; waiting up to ${s(this.opts.bootGraceMs!)} for ${pending.name} (preferred) to be proven`);
+        return this.switchTo(now, candidate.name, 'initial', `${candidate.name} proven ${candidate.state}`);
+      }
       return this.switchTo(now, candidate.name, 'failover', `${this.active} is ${cur?.state ?? 'gone'} (${candidate.name} is ${candidate.state})`);
     }
 

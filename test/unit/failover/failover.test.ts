@@ -26,13 +26,13 @@ const config = {
   failover: { holdDownMs: 5000, maxHoldDownMs: 20_000, reconcileMs: 2000 },
 };
 
-function setup() {
+function setup(cfg: typeof config = config) {
   const clock = new FakeClock();
   const net = new FakeNet([
     { name: 'wan0', carrier: true, ipv4: ['10.0.1.2'] },
     { name: 'wwan0', carrier: true, ipv4: ['10.0.2.2'] },
   ]);
-  const ctx = createTestCtx({ config, clock, commands: net.runner });
+  const ctx = createTestCtx({ config: cfg, clock, commands: net.runner });
   const prober = new SwitchProber();
   const monitor = new FakeLinkMonitor();
   const uplinks = new UplinksCapability({ prober, monitor });
@@ -171,6 +171,25 @@ describe('failover capability (fake kernel)', () => {
     assert.ok(s.ctx.logged.some((e) => e.level === 'warn' && /could not read interfaces/.test(e.msg) && /not a JSON array/.test(String(e.message))), 'ip garbage named');
     assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /nat: nft -j list table ip surgery_edge: output is not nft JSON/.test(String(e.error))), 'nft garbage named');
     assert.deepEqual(s.switched, ['initial:null->wan']);
+    await s.failover.stop();
+    await s.uplinks.stop();
+  });
+
+  it('config order does not decide: the preferred uplink is chosen at boot and its hold-down reported', async () => {
+    const s = setup({ ...config, uplinks: [...config.uplinks].reverse() });
+    current = s.ctx;
+    await s.uplinks.start(s.ctx);
+    await s.failover.start(s.ctx);
+    await s.clock.advance(1500);
+    assert.equal(s.failover.health().details!.active, 'wan');
+    // Two flaps of wan within the hour: its hold-down doubles (5 s -> 10 s); 4G's stays 5 s.
+    for (let i = 0; i < 2; i++) {
+      s.prober.dead.add('10.0.1.2');
+      await s.clock.advance(1500);
+      s.prober.dead.clear();
+      await s.clock.advance(2000);
+    }
+    assert.equal(s.failover.health().details!.holdDownMs, 10_000);
     await s.failover.stop();
     await s.uplinks.stop();
   });

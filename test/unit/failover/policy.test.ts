@@ -7,8 +7,8 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 const opts = { holdDownMs: 60_000, maxHoldDownMs: 900_000, maxFailbacksPerHour: 2 };
 
 /** Two uplinks whose states the test sets; transitions are fed to the policy like the capability does. */
-function world(clock: FakeClock) {
-  const p = new FailoverPolicy(opts);
+function world(clock: FakeClock, extra: { bootGraceMs?: number } = {}) {
+  const p = new FailoverPolicy({ ...opts, ...extra });
   const links: PolicyUplink[] = [
     { name: 'wan', priority: 1, state: 'unknown', since: clock.now() },
     { name: 'lte', priority: 2, state: 'unknown', since: clock.now() },
@@ -35,6 +35,34 @@ describe('failover policy', () => {
     assert.equal(d.switched?.kind, 'initial');
     set('wan', 'up');
     assert.equal(ev().active, 'lte', 'a newly-up primary still waits for the hold-down');
+  });
+
+  it('at boot waits up to bootGraceMs for a preferred uplink still being proven, then starts on what is up', async () => {
+    const clock = new FakeClock();
+    const a = world(clock, { bootGraceMs: 3000 });
+    a.ev();
+    a.set('lte', 'up');
+    assert.equal(a.ev().active, null, 'wan (preferred) still unknown: wait');
+    assert.match(a.p.reason, /waiting up to 3 s for wan/);
+    await clock.advance(1000);
+    a.set('wan', 'up');
+    const d = a.ev();
+    assert.deepEqual([d.active, d.switched?.kind], ['wan', 'initial'], 'the primary, without a hold-down or a failback');
+    // A primary that never proves itself (no DHCP lease) only delays the start by the grace.
+    const clock2 = new FakeClock();
+    const b = world(clock2, { bootGraceMs: 3000 });
+    b.ev();
+    b.set('lte', 'up');
+    await clock2.advance(2999);
+    assert.equal(b.ev().active, null);
+    await clock2.advance(1);
+    assert.equal(b.ev().active, 'lte');
+    // A preferred uplink already known down is not waited for.
+    const clock3 = new FakeClock();
+    const c = world(clock3, { bootGraceMs: 3000 });
+    c.set('wan', 'down');
+    c.set('lte', 'up');
+    assert.equal(c.ev().active, 'lte');
   });
 
   it('fails over only when the active is down and the other is up; never tears down to nowhere', async () => {

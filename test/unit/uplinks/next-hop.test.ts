@@ -113,7 +113,7 @@ describe('next hop discovery (no configured gateway)', () => {
     current = s.ctx;
     await s.uplinks.start(s.ctx);
     await s.failover.start(s.ctx);
-    await s.clock.advance(1500);
+    await s.clock.advance(3500); // past the boot grace for the preferred (unknown) wan
     assert.equal(s.uplinks.views()[0]!.nextHop, 'unknown');
     assert.equal(s.net.routes.get('101'), undefined, 'no interface-only route on a broadcast link');
     assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /no next hop on wan0/.test(e.msg)));
