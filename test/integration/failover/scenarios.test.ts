@@ -206,7 +206,7 @@ describe('4G attaches late', { skip }, () => {
 });
 
 describe('wired WAN without a configured gateway (DHCP router)', { skip }, () => {
-  const lab = createLab({ prefix: 'lc' });
+  const lab = createLab({ prefix: 'lr' });
   after(async () => lab.down());
 
   it('learns the router from the DHCP default route and carries the LAN through it', async () => {
