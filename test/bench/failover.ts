@@ -48,7 +48,7 @@ async function main(): Promise<number> {
     out({ case: 'skipped', reason: 'needs root (network namespaces / nftables); CI runs as root' });
     return 0;
   }
-  const lab = createLab({ prefix: 'lx' });
+  const lab = createLab({ prefix: 'lrb' });
   await lab.up();
   let agent: LabAgent | undefined;
   let client: LanClient | undefined;

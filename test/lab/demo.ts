@@ -27,7 +27,7 @@ const show = (e: Record<string, unknown>) => {
 const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
 
 async function real(): Promise<void> {
-  const lab = createLab({ prefix: 'ld' });
+  const lab = createLab({ prefix: 'lrd' });
   say('Building the lab: a LAN PC, the appliance, a primary ISP, a 4G carrier and "the internet" (network namespaces).');
   await lab.up();
   try {
@@ -72,7 +72,7 @@ async function simulated(): Promise<void> {
     { name: 'wan0', carrier: true, ipv4: [LAB.wan] },
     { name: 'wwan0', carrier: true, ipv4: [LAB.wwan] },
   ]);
-  const lab = createLab({ prefix: 'ld' });
+  const lab = createLab({ prefix: 'lrd' });
   const ctx = createTestCtx({ clock, commands: net.runner, config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never });
   const prober = new SimProber();
   const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability({ prober })];
