@@ -213,6 +213,9 @@ export class UplinksCapability implements Capability {
     const lease = () => (info ? leaseGateway(info.name, info.ifindex, this.ctx.platform.hostPath) : undefined);
     // Routes unreadable this round: keep what we had rather than guess.
     const hop = routes === null && info && !info.pointToPoint ? link.hop : resolveNextHop(undefined, info, routes, own, lease, link.hop);
+    const why = `no next hop on ${link.cfg.interface}`;
+    // Say why it is not probed, also when the address arrived after the next hop was found missing.
+    if (hop.source === 'unknown' && link.address && link.det.hasCarrier && link.det.reason !== why) this.apply(link, link.det.markUnavailable(why), true);
     if (link.hopChecked && hop.gateway === link.hop.gateway && hop.source === link.hop.source) return;
     const was = link.hopChecked ? link.hop : undefined;
     link.hop = hop;
@@ -220,7 +223,6 @@ export class UplinksCapability implements Capability {
     const fields = { uplink: link.cfg.name, interface: link.cfg.interface, gateway: hop.gateway ?? null, source: hop.source };
     if (hop.source === 'unknown') {
       this.log.error(`uplink ${link.cfg.name}: no next hop on ${link.cfg.interface} (a broadcast link: no DHCP default route or lease); set uplinks[].gateway`, fields);
-      if (link.address) this.apply(link, link.det.markUnavailable(`no next hop on ${link.cfg.interface}`));
     } else if (!was || hop.gateway !== was.gateway || was.source === 'unknown') {
       this.log.info(hop.gateway ? `uplink ${link.cfg.name}: next hop ${hop.gateway} (${hop.source})` : `uplink ${link.cfg.name}: point-to-point, route bound to ${link.cfg.interface}`, fields);
     }

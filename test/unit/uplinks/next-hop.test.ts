@@ -111,10 +111,14 @@ describe('next hop discovery (no configured gateway)', () => {
   it('falls back to the DHCP lease file; with neither route nor lease a broadcast link gets no route and a clear error', async () => {
     const s = setup({ dhcpRoute: false });
     current = s.ctx;
+    // The address arrives after the first look (DHCP still running): the reason must still say why.
+    const wanAddr = s.net.links.get('wan0')!.ipv4.splice(0);
     await s.uplinks.start(s.ctx);
+    s.net.links.get('wan0')!.ipv4.push(...wanAddr);
     await s.failover.start(s.ctx);
     await s.clock.advance(3500); // past the boot grace for the preferred (unknown) wan
     assert.equal(s.uplinks.views()[0]!.nextHop, 'unknown');
+    assert.deepEqual([s.uplinks.views()[0]!.state, s.uplinks.views()[0]!.reason], ['unknown', 'no next hop on wan0'], 'not probed, and says why');
     assert.equal(s.net.routes.get('101'), undefined, 'no interface-only route on a broadcast link');
     assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /no next hop on wan0/.test(e.msg)));
     assert.equal(s.failover.health().details!.active, '4g', 'the uplink with a route carries traffic');
