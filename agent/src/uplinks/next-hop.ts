@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IfaceInfo, RouteEntry } from '../platform/ip.js';
+import { IPV4 } from './config-schema.js';
 
 /**
  * Where an uplink's default route points when the config gives no `gateway`. A wired WAN behind
@@ -14,12 +15,8 @@ export interface NextHop {
   source: NextHopSource;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function isIpv4(s: string | undefined): s is string {
-  const m = s ? IPV4.exec(s) : null;
-  return Boolean(m && m.slice(1).every((o) => Number(o) <= 255));
-}
+const ipv4 = new RegExp(IPV4);
+const isIpv4 = (s: string | undefined): s is string => s !== undefined && ipv4.test(s);
 
 /**
  * The DHCP client's default route through this interface, from `ip -j -4 route show table all
