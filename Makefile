@@ -5,7 +5,13 @@ TSX := $(NODE) --import tsx
 TEST := $(TSX) --test --test-concurrency=1 --test-reporter=spec
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps check typecheck test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status lab-up lab-down clean
+# dist: one ESM bundle of the agent (npm packages stay in node_modules: native addons cannot be bundled).
+# Runs on Node 24 without tsx: less memory and a faster start on the Pi. See docs/architecture.md.
+dist: deps
+	node_modules/esbuild/bin/esbuild agent/src/main.ts --bundle --platform=node --target=node24 --format=esm --packages=external --log-level=warning --outfile=dist/surgery-edge.mjs
+	@echo "built dist/surgery-edge.mjs: run with $(NODE) dist/surgery-edge.mjs run --config FILE"
+
+.PHONY: all deps dist check typecheck test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status lab-up lab-down clean
 
 all: check test
 
