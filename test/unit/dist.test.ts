@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+// The appliance runs the esbuild bundle, not the sources through tsx: prove the bundle builds and
+// answers like the source CLI does (version from package.json, config validation, exit codes).
+describe('dist bundle', () => {
+  it('builds and runs version and check-config on plain Node 24', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'se-dist-'));
+    try {
+      const out = join(process.cwd(), 'dist', 'surgery-edge.test.mjs');
+      const b = spawnSync('node_modules/esbuild/bin/esbuild', ['agent/src/main.ts', '--bundle', '--platform=node', '--target=node24', '--format=esm', '--packages=external', '--log-level=warning', `--outfile=${out}`], { encoding: 'utf8' });
+      assert.equal(b.status, 0, b.stderr);
+      const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+      const v = spawnSync(process.execPath, [out, 'version'], { encoding: 'utf8' });
+      assert.equal(v.stdout.trim(), pkg.version, v.stderr);
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'failover: { holdDownMs: -1 }\n');
+      const c = spawnSync(process.execPath, [out, 'check-config', bad], { encoding: 'utf8' });
+      assert.equal(c.status, 2);
+      assert.match(c.stderr, /\/failover\/holdDownMs/);
+      rmSync(out, { force: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
