@@ -24,6 +24,19 @@ const show = (e: Record<string, unknown>) => {
   const extra = e.reason ? ` (${e.reason})` : e.changes ? ` ${JSON.stringify(e.changes)}` : '';
   process.stdout.write(`    ${String(e.time ?? '').slice(11, 19)} [${ns.slice(6)}] ${e.msg}${extra}\n`);
 };
+/**
+ * What the practice's status page says right now, fetched from the LAN PC like reception's browser
+ * would (the page's live updates carry the same state line).
+ */
+async function pageSays(lab: ReturnType<typeof createLab>, port: number): Promise<string> {
+  const script = `fetch('https://${LAB.lanGateway}:${port}/api/status').then(r=>r.json()).then(j=>console.log(j.state.text+(j.state.notes.length?' ('+j.state.notes.join('; ')+')':'')),e=>console.log('(page unreachable: '+e.message+')'))`;
+  const r = await lab.exec(lab.ns.lan, process.execPath, ['-e', script], { env: { NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' }, allowFailure: true, timeoutMs: 10_000 });
+  return r.stdout.trim() || r.stderr.trim();
+}
+const page = async (lab: ReturnType<typeof createLab>, port: number) =>
+  process.stdout.write(`    status page (https://${LAB.lanGateway}:${port}/ from the LAN): "${await pageSays(lab, port)}"\n`);
+const PAGE_PORT = 8443;
+
 const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
 
 async function real(): Promise<void> {
@@ -32,16 +45,18 @@ async function real(): Promise<void> {
   await lab.up();
   try {
     say(`Starting the agent in the appliance (embedded defaults + the lab's two uplinks, hold-down ${HOLD_DOWN_MS / 1000} s).`);
-    const agent = await lab.startAgent({ config: { failover: { holdDownMs: HOLD_DOWN_MS }, status: { enabled: false } }, onLog: show });
+    const agent = await lab.startAgent({ config: { failover: { holdDownMs: HOLD_DOWN_MS }, status: { port: PAGE_PORT } }, onLog: show });
     const client = await lab.startClient({ intervalMs: 100 });
     let r = await client.waitFor((x) => x.ok, 30_000);
     say(`The LAN PC reaches the internet through ${who(r.via)}. Both uplinks are probed all the time, the standby too.`);
     await sleep(3000);
+    await page(lab, PAGE_PORT);
     say('Now the primary line dies SILENTLY: its cable stays connected, packets just vanish (the common real failure).');
     const t0 = Date.now();
     await lab.blackhole('primary');
     r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 30_000);
     say(`The LAN PC's new connections work again through ${who(r.via)}, ${((r.end - t0) / 1000).toFixed(1)} s after the fault.`);
+    await page(lab, PAGE_PORT);
     await sleep(1500);
     const st = agent.status();
     if (st) process.stdout.write('\n' + formatStatus(st as never, Date.now()).split('\n').filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l)).join('\n') + '\n');
@@ -50,6 +65,7 @@ async function real(): Promise<void> {
     await lab.restore('primary');
     r = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= t1, 60_000);
     say(`Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`);
+    await page(lab, PAGE_PORT);
     await client.stop();
     await agent.stop();
   } finally {
