@@ -9,7 +9,7 @@ import { systemClock } from '../../agent/src/core/clock.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
-import { launchChromium, noBrowser } from '../helpers/browser-status.js';
+import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from '../unit/status/fixtures.js';
 

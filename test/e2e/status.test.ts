@@ -8,7 +8,7 @@ import { createUser } from '../../agent/src/auth/index.js';
 import { systemClock } from '../../agent/src/core/clock.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
-import { launchChromium, noBrowser } from '../helpers/browser-status.js';
+import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from '../unit/status/fixtures.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * Browser tests drive Debian's chromium (apt package `chromium`) through playwright-core: no
@@ -16,6 +16,17 @@ export const ARTIFACTS = resolve(import.meta.dirname, '..', '..', 'test-artifact
 /** A reason to skip browser tests, or false when chromium is present. */
 export function requireChromium(): string | false {
   return existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (apt-get install chromium)`;
+}
+
+/**
+ * --no-sandbox: CI runs as root, where chromium refuses its sandbox. The rest stop chromium's own
+ * network chatter, which this closed network refuses many connections at a time.
+ */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** A plain (non-persistent) headless browser, for tests that make their own contexts. */
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'] });
 }
 
 export interface TestBrowser {
@@ -34,7 +45,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
     executablePath: CHROMIUM,
     headless: true,
     ignoreHTTPSErrors: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   return {
     context,

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { stringify } from 'yaml';
-import { CHROMIUM } from '../../helpers/browser-status.js';
+import { CHROMIUM, requireChromium } from '../../helpers/browser.js';
 import { requireRoot } from '../../helpers/ctx.js';
 
 /**
@@ -18,7 +18,7 @@ import { requireRoot } from '../../helpers/ctx.js';
  */
 const LAB_FILE = resolve('test/lab/lab.ts');
 const ART = 'test-artifacts/status';
-const skip = requireRoot() || (!existsSync(LAB_FILE) ? 'the namespace lab (test/lab/lab.ts) is not in this checkout' : false) || (!CHROMIUM ? 'chromium not installed' : false);
+const skip = requireRoot() || (!existsSync(LAB_FILE) ? 'the namespace lab (test/lab/lab.ts) is not in this checkout' : false) || requireChromium();
 
 // Local view of the lab API (test/lab/lab.ts header): keeps this file compiling where the lab is absent.
 interface LabAgent {
