@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, parse } from '../cli/args.js';
+import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
 import { AppError, describeError } from '../core/errors.js';
@@ -26,7 +26,7 @@ export const auditCommand: CliCommand = {
     const { values } = parse(rest, { config: { type: 'string', short: 'c' }, db: { type: 'string' }, 'key-file': { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, json: { type: 'boolean' } });
     let store: RecordsStore;
     try {
-      const cfgPath = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+      const cfgPath = configPathFrom(values.config);
       const config = loadConfig(cfgPath);
       const paths = recordsPaths(config);
       const dbPath = values.db ?? paths.db;

@@ -1,6 +1,6 @@
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parse, DEFAULT_CONFIG_PATH } from '../cli/args.js';
+import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
@@ -24,7 +24,7 @@ export const recordsCommand: CliCommand = {
   async run(args) {
     const [sub, ...rest] = args;
     const { values } = parse(rest, { config: { type: 'string', short: 'c' }, yes: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } });
-    const cfgPath = values.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+    const cfgPath = configPathFrom(values.config);
     const config = loadConfig(cfgPath);
     const paths = recordsPaths(config);
     try {
