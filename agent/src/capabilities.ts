@@ -8,6 +8,7 @@ import { TelemetryCapability } from './telemetry/telemetry.js';
 import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
+import { UpdateCapability } from './update/update.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -22,6 +23,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new FailoverCapability(),
     new RecordsCapability(),
     new TelemetryCapability(),
+    new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
     new DrillsCapability(),
     new StatusCapability(), // last: builds the web server from every capability's routes
   ];

@@ -15,6 +15,7 @@ export interface CommandHost {
 const MAX_LOG_BYTES = 128 * 1024;
 
 type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
+type UpdaterLike = { request(req: { url: string; version: string }): unknown };
 
 const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
   ping: async ({ ctx }) => ({ pong: true, bootId: ctx.bootId, version: ctx.version, at: ctx.clock.now() }),
@@ -38,6 +39,12 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     return { entries };
   },
   'set-config': async (host, args) => host.handleDesired(args, 'command'),
+  // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
+  update: async ({ ctx }, args) => {
+    const updater = ctx.capabilities.get('update') as unknown as UpdaterLike | undefined;
+    if (!updater || typeof updater.request !== 'function') throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
+    return updater.request({ url: args.url as string, version: args.version as string });
+  },
 };
 
 /**
