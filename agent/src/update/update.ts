@@ -136,7 +136,7 @@ export class UpdateCapability implements Capability {
         signal: this.abort.signal,
         onProgress: (step, done, total) => {
           if (step !== 'writing' || done === undefined || !total) {
-            this.emitProgress(id, req.version, step);
+            if (step !== 'downloading') this.emitProgress(id, req.version, step); // request() reported it
             return;
           }
           this.progress = { bytes: done, total };

@@ -137,7 +137,7 @@ describe('update bundle verification', () => {
 
   it('refuses a bundle with one payload byte flipped (UPDATE_CORRUPT)', async () => {
     const b = Buffer.from(readFileSync(good));
-    b[1536 + 1_000_000] ^= 0x01;
+    b[1536 + 1_000_000]! ^= 0x01;
     assert.equal((await check(b)).code, 'UPDATE_CORRUPT');
   });
 
