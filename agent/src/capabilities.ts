@@ -9,6 +9,7 @@ import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
 import { UpdateCapability } from './update/update.js';
+import { EnrolmentCapability } from './enrolment/enrolment.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -22,6 +23,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new WifiCapability(),
     new FailoverCapability(),
     new RecordsCapability(),
+    new EnrolmentCapability(),
     new TelemetryCapability(),
     new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
     new DrillsCapability(),
