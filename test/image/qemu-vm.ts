@@ -16,8 +16,8 @@ export interface VmOptions {
   statusPort: number;
   /** Extra read-only raw disks (the update bundle as /dev/vdb). */
   extraDisks?: string[];
-  /** guest address:port -> host loopback port (e.g. probe targets, a broker). */
-  guestfwd?: { guestPort: number; hostPort: number }[];
+  /** Connections to 10.0.2.100:guestPort go to a host loopback port, or to a command's stdio. */
+  guestfwd?: ({ guestPort: number; hostPort: number } | { guestPort: number; cmd: string })[];
   memoryMib?: number;
 }
 
@@ -52,7 +52,7 @@ export class QemuVm {
 
   private args(): { bin: string; args: string[] } {
     const { o } = this;
-    const fwd = [`hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`, ...(o.guestfwd ?? []).map((g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-tcp:127.0.0.1:${g.hostPort}`)];
+    const fwd = [`hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`, ...(o.guestfwd ?? []).map((g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-${'cmd' in g ? `cmd:${g.cmd}` : `tcp:127.0.0.1:${g.hostPort}`}`)];
     const common = [
       '-m', String(o.memoryMib ?? 1024), '-smp', '2', '-display', 'none', '-monitor', 'none', '-no-reboot',
       '-serial', `file:${this.consolePath}`,
