@@ -15,13 +15,18 @@ import { onPath } from '../../lab/tools.js';
 const REPO = resolve(import.meta.dirname, '../../..');
 const skip = !onPath('git') ? 'git is not installed' : !onPath('npm') ? 'npm is not installed' : !existsSync(join(REPO, '.git')) ? 'not a git checkout' : false;
 
+/** This process's env without the test runner's own markers (a nested `node --test` would skip its files). */
+function newcomerEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_TEST') && k !== 'NODE_OPTIONS'));
+}
+
 function make(dir: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync('make', ['--no-print-directory', ...args], {
     cwd: dir,
     encoding: 'utf8',
     timeout: 300_000,
     // The machine's PATH as a newcomer has it: whatever node it has (v20 on the build machines).
-    env: { ...process.env, ...env, PATH: (process.env.PATH ?? '').split(':').filter((p) => !p.includes('node_modules')).join(':') },
+    env: { ...newcomerEnv(), ...env, PATH: (process.env.PATH ?? '').split(':').filter((p) => !p.includes('node_modules')).join(':') },
   });
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
