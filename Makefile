@@ -51,7 +51,7 @@ check: typecheck
 test: deps system-deps typecheck test-unit test-integration test-e2e
 
 # A glob that matches no file is an error, not a green run of nothing.
-matches = compgen -G '$(1)' >/dev/null || { echo "surgery-edge: no test files match $(1)" >&2; exit 1; }
+matches = shopt -s globstar; compgen -G '$(1)' >/dev/null || { echo "surgery-edge: no test files match $(1)" >&2; exit 1; }
 
 test-unit: deps
 	@$(call matches,$(UNIT))
