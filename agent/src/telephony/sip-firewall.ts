@@ -5,7 +5,8 @@ import type { NftAdapter } from '../platform/nft.js';
  * 4G tables (a drop in any table is final, so this one can only tighten). For the SIP port:
  *   - from any interface but the LAN: only replies and in-dialog traffic of flows kamailio opened
  *     itself (conntrack established: OPTIONS to the PBX keep that pinhole open, as a NAT keepalive
- *     does); anything new from the WAN side is dropped before kamailio sees it;
+ *     does) and new requests from the configured peers (PBX, trunks: inbound DDI calls); anything
+ *     else from the WAN side is dropped before kamailio sees it;
  *   - from the LAN: a per-source packet rate limit (dynamic set, so a flooding handset cannot
  *     starve the others); kamailio's pike module is the second line behind it.
  */
@@ -16,6 +17,8 @@ export interface SipFirewallSpec {
   port: number;
   packetsPerSecond: number;
   burst: number;
+  /** Configured SIP peers (PBX, trunks): the only WAN-side sources that may open a new SIP flow. */
+  trustedPeers: string[];
 }
 
 export function sipFirewallScript(s: SipFirewallSpec): string {
@@ -43,7 +46,7 @@ table inet ${SIP_TABLE} {
 	}
 	chain sip {
 		iifname != ${iface} ct state established,related accept
-		iifname != ${iface} counter name wan_dropped drop
+${s.trustedPeers.length ? `\t\tiifname != ${iface} ip saddr { ${s.trustedPeers.join(', ')} } accept\n` : ''}		iifname != ${iface} counter name wan_dropped drop
 		meta nfproto ipv4 update @flooders4 { ip saddr limit rate over ${s.packetsPerSecond}/second burst ${s.burst} packets } counter name flood_dropped drop
 		meta nfproto ipv6 update @flooders6 { ip6 saddr limit rate over ${s.packetsPerSecond}/second burst ${s.burst} packets } counter name flood_dropped drop
 	}

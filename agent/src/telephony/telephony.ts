@@ -224,7 +224,7 @@ export class TelephonyCapability implements Capability {
     }
     const fw = new SipFirewall(new NftAdapter(this.ctx.platform.commands));
     try {
-      await fw.apply({ lanInterface: this.cfg.lanInterface, port: this.cfg.port, packetsPerSecond: this.cfg.firewall.packetsPerSecond, burst: this.cfg.firewall.burst });
+      await fw.apply({ lanInterface: this.cfg.lanInterface, port: this.cfg.port, packetsPerSecond: this.cfg.firewall.packetsPerSecond, burst: this.cfg.firewall.burst, trustedPeers: [this.peers.pbx?.ip, this.peers.trunk?.ip, this.peers.emergency?.ip].filter((x): x is string => !!x) });
       this.firewall = fw;
       this.firewallError = null;
     } catch (e) {
