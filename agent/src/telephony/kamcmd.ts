@@ -14,7 +14,7 @@ export interface KamailioState {
  * kamailio's RPC over the ctl module's unix socket, through `kamcmd` (Debian package kamailio).
  * Parses kamcmd's text output, the format the fake in the tests reproduces:
  *   dispatcher.list -> "... URI: sip:203.0.113.5:5060\n FLAGS: AP ..."
- *   stats.get_statistics NAME -> "usrloc:registered_users = 3"
+ *   stats.get_statistics NAME -> "usrloc:location_contacts = 3"
  *   pv.shvGet force_local -> "{ name: force_local  type: int  value: 0 }"
  */
 export class Kamcmd {
@@ -40,7 +40,7 @@ export class Kamcmd {
   }
 
   async state(hasPbx: boolean): Promise<KamailioState> {
-    const stats = parseStats(await this.rpc('stats.get_statistics', 'usrloc:registered_users', 'dialog:active_dialogs'));
+    const stats = parseStats(await this.rpc('stats.get_statistics', 'all'));
     const shv = await this.rpc('pv.shvGet', 'force_local');
     const forceLocal = /value:\s*1\b/.test(shv);
     let pbxFlags: string | null = null;
@@ -49,7 +49,7 @@ export class Kamcmd {
       pbxFlags,
       pbxReachable: pbxFlags !== null && isActive(pbxFlags),
       forceLocal,
-      registered: stats['usrloc:registered_users'] ?? 0,
+      registered: stats['usrloc:location_contacts'] ?? 0,
       callsInProgress: stats['dialog:active_dialogs'] ?? 0,
     };
   }
