@@ -1,0 +1,4 @@
+# Survivable telephony (agent/src/telephony). Packages: scripts/packages/telephony.txt
+.PHONY: test-telephony
+test-telephony: deps
+	$(TEST) 'test/unit/telephony/*.test.ts' 'test/integration/telephony/*.test.ts'
