@@ -32,7 +32,7 @@ const call = (to: string, auth = true) => sipp([target, '-sf', join(F, 'call.xml
 const waitMode = async (m: string) => { while (cap.health().details?.mode !== m) await sleep(100); };
 await waitMode('cloud');
 // 1002 registers through the appliance while the PBX is up (the PBX accepts it; kamailio keeps the binding).
-await sipp([target, '-sf', join(F, 'register.xml'), '-i', '127.0.0.1', '-key', 'user', '1002', '-key', 'cport', String(bPort), '-au', '1002', '-ap', 'secret-1002', '-m', '1']);
+console.log(JSON.stringify({ bench: 'telephony', registerViaPbx: await sipp([target, '-sf', join(F, 'register.xml'), '-i', '127.0.0.1', '-key', 'user', '1002', '-key', 'cport', String(bPort), '-au', '1002', '-ap', 'secret-1002', '-m', '1']), registered: cap.health().details?.registered }));
 const times: number[] = [];
 for (let i = 0; i < TRIALS; i++) {
   let t0 = performance.now();
