@@ -8,6 +8,7 @@ import { TelemetryCapability } from './telemetry/telemetry.js';
 import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
+import { TelephonyCapability } from './telephony/telephony.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -21,6 +22,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new WifiCapability(),
     new FailoverCapability(),
     new RecordsCapability(),
+    new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
     new DrillsCapability(),
     new StatusCapability(), // last: builds the web server from every capability's routes

@@ -4,6 +4,7 @@ import { FailoverSection } from '../failover/config-schema.js';
 import { RecordsSection } from '../records/config-schema.js';
 import { StatusSection } from '../status/config-schema.js';
 import { TelemetrySection } from '../telemetry/config-schema.js';
+import { TelephonySection } from '../telephony/config-schema.js';
 import { UplinksSection } from '../uplinks/config-schema.js';
 import { WifiSection } from '../wifi/config-schema.js';
 import { Obj } from './types.js';
@@ -41,6 +42,7 @@ export const ConfigSchema = Type.Object(
     telemetry: TelemetrySection,
     records: RecordsSection,
     status: StatusSection,
+    telephony: TelephonySection,
   },
   { additionalProperties: false, $id: 'https://surgery-edge.nhs.invalid/schema/config.json', title: 'surgery-edge configuration' },
 );
