@@ -9,6 +9,7 @@ import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
 import { TelephonyCapability } from './telephony/telephony.js';
+import { UpdateCapability } from './update/update.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -24,6 +25,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new RecordsCapability(),
     new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
+    new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
     new DrillsCapability(),
     new StatusCapability(), // last: builds the web server from every capability's routes
   ];

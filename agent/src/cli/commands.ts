@@ -7,6 +7,7 @@ import { VERSION } from '../version.js';
 import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
 import { auditCommand } from '../records/audit-cli.js';
 import { recordsCommand } from '../records/cli.js';
+import { updateCommand } from '../update/cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -24,6 +25,7 @@ export const commands: Record<string, CliCommand> = {
   'mqtt-schemas': mqttSchemasCommand,
   audit: auditCommand,
   records: recordsCommand,
+  update: updateCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

@@ -4,6 +4,8 @@ import { isAppError } from '../core/errors.js';
 import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 import type { ConfigProblem } from '../config/load.js';
+import { ProcessRunner } from '../platform/command.js';
+import { SystemdNotifier } from '../platform/service-notify.js';
 
 export const runCommand: CliCommand = {
   summary: `run [--config FILE]: run the agent (default ${DEFAULT_CONFIG_PATH}; embedded defaults when absent)`,
@@ -24,6 +26,12 @@ export const runCommand: CliCommand = {
     const agent = new Agent({ config, configPath: path });
     await agent.start();
     agent.log.info('agent running', { deviceId: config.site.deviceId, config: path ?? '(embedded defaults)', bootId: agent.bootId });
+    // Under systemd (Type=notify): READY once every capability was started (or reported failed),
+    // then the watchdog from this event loop, so a wedged loop is restarted by systemd.
+    const notifier = new SystemdNotifier(new ProcessRunner());
+    const notifyFailed = (e: unknown) => agent.log.warn('systemd notify failed', { error: (e as Error).message });
+    await notifier.ready(`running ${agent.bootId}`).catch(notifyFailed);
+    const watchdog = notifier.watchdogIntervalMs ? setInterval(() => void notifier.watchdog().catch(notifyFailed), notifier.watchdogIntervalMs) : undefined;
     // Capabilities' timers are unref'd (so tests exit cleanly); this keeps the daemon alive until a signal.
     const keepAlive = setInterval(() => {}, 1 << 30);
     const code = await new Promise<number>((resolve) => {
@@ -32,6 +40,8 @@ export const runCommand: CliCommand = {
         if (stopping) return;
         stopping = true;
         agent.log.info('stopping', { signal });
+        clearInterval(watchdog);
+        void notifier.stopping().catch(notifyFailed);
         const force = setTimeout(() => {
           agent.log.error('stop took longer than 15 s; exiting anyway');
           resolve(1);

@@ -6,6 +6,7 @@ import { StatusSection } from '../status/config-schema.js';
 import { TelemetrySection } from '../telemetry/config-schema.js';
 import { TelephonySection } from '../telephony/config-schema.js';
 import { UplinksSection } from '../uplinks/config-schema.js';
+import { UpdateSection } from '../update/config-schema.js';
 import { WifiSection } from '../wifi/config-schema.js';
 import { Obj } from './types.js';
 
@@ -43,6 +44,7 @@ export const ConfigSchema = Type.Object(
     records: RecordsSection,
     status: StatusSection,
     telephony: TelephonySection,
+    update: UpdateSection,
   },
   { additionalProperties: false, $id: 'https://surgery-edge.nhs.invalid/schema/config.json', title: 'surgery-edge configuration' },
 );

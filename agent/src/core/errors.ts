@@ -16,6 +16,18 @@ export const ErrorCodes = [
   'UPSTREAM_ERROR',
   'UNAVAILABLE',
   'INTERNAL',
+  // Update bundles (agent/src/update/): one code per reason a bundle is refused, so the fleet can
+  // tell an attack (bad signature) from a flaky download (truncated) without parsing prose.
+  'UPDATE_UNSIGNED',
+  'UPDATE_UNTRUSTED_KEY',
+  'UPDATE_BAD_SIGNATURE',
+  'UPDATE_DOWNGRADE',
+  'UPDATE_WRONG_ARCH',
+  'UPDATE_TRUNCATED',
+  'UPDATE_CORRUPT',
+  'UPDATE_MALFORMED',
+  'UPDATE_TOO_LARGE',
+  'UPDATE_VERSION_MISMATCH',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

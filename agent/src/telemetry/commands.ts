@@ -16,6 +16,7 @@ const MAX_LOG_BYTES = 128 * 1024;
 
 type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
 type FailoverLike = { force?(uplink: string | null, durationMs: number): void };
+type UpdaterLike = { request(req: { url: string; version: string }): unknown };
 
 const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
   ping: async ({ ctx }) => ({ pong: true, bootId: ctx.bootId, version: ctx.version, at: ctx.clock.now() }),
@@ -48,6 +49,12 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     fo.force(uplink, minutes * 60_000);
     ctx.log.warn('uplink forced by remote command', { uplink, minutes });
     return { uplink, until: uplink ? ctx.clock.now() + minutes * 60_000 : null };
+  },
+  // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
+  update: async ({ ctx }, args) => {
+    const updater = ctx.capabilities.get('update') as unknown as UpdaterLike | undefined;
+    if (!updater || typeof updater.request !== 'function') throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
+    return updater.request({ url: args.url as string, version: args.version as string });
   },
 };
 

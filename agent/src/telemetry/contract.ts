@@ -136,6 +136,14 @@ export const CommandArgs = {
     },
     { additionalProperties: false },
   ),
+  // Added in v1 (additive, docs/updates.md): install a signed bundle into the inactive A/B slot.
+  update: Type.Object(
+    {
+      url: Type.String({ minLength: 2, maxLength: 2048, pattern: '^(https?://|file:///|/)', description: 'Bundle location: http(s) URL, file:// URL or absolute path on the device' }),
+      version: Type.String({ pattern: '^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$', description: 'The version the bundle must carry (refused otherwise)' }),
+    },
+    { additionalProperties: false },
+  ),
 } as const;
 export type CommandName = keyof typeof CommandArgs;
 
