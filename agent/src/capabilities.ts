@@ -8,6 +8,7 @@ import { TelemetryCapability } from './telemetry/telemetry.js';
 import { DrillsCapability } from './drills/drills.js';
 import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
+import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
 
@@ -24,6 +25,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new FailoverCapability(),
     new RecordsCapability(),
     new EnrolmentCapability(),
+    new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
     new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
     new DrillsCapability(),

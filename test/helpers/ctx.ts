@@ -1,3 +1,4 @@
+import { missingTools } from '../lab/tools.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,5 +84,6 @@ export function createTestCtx(opts: { config?: Record<string, unknown>; clock?: 
 
 /** Integration tests that need root (namespaces, nftables) call this and skip with a reason. */
 export function requireRoot(): string | false {
-  return process.getuid?.() === 0 ? false : 'needs root (network namespaces / nftables); CI runs as root';
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces / nftables); CI runs as root';
+  return missingTools();
 }

@@ -14,6 +14,7 @@ import { createTestCtx } from '../helpers/ctx.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeNet } from '../helpers/fake-net.js';
 import { createLab, LAB } from './lab.js';
+import { missingTools } from './tools.js';
 
 const HOLD_DOWN_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,6 +41,8 @@ const PAGE_PORT = 8443;
 const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
 
 async function real(): Promise<void> {
+  const missing = missingTools();
+  if (missing) throw new Error(`the lab cannot start: ${missing}`);
   const lab = createLab({ prefix: 'lrd' });
   say('Building the lab: a LAN PC, the appliance, a primary ISP, a 4G carrier and "the internet" (network namespaces).');
   await lab.up();
@@ -128,7 +131,9 @@ async function simulated(): Promise<void> {
 (process.getuid?.() === 0 && !process.env.DEMO_SIMULATED ? real() : simulated()).then(
   () => process.exit(0),
   (e: unknown) => {
-    process.stderr.write(`demo failed: ${(e as Error).stack ?? String(e)}\n`);
+    const err = e as Error;
+    // A missing tool is the newcomer's case: one line that says what to do, no stack.
+    process.stderr.write(`demo failed: ${err.message?.startsWith('the lab cannot start') ? err.message : (err.stack ?? String(e))}\n`);
     process.exit(1);
   },
 );

@@ -5,6 +5,7 @@ import { FailoverSection } from '../failover/config-schema.js';
 import { RecordsSection } from '../records/config-schema.js';
 import { StatusSection } from '../status/config-schema.js';
 import { TelemetrySection } from '../telemetry/config-schema.js';
+import { TelephonySection } from '../telephony/config-schema.js';
 import { UplinksSection } from '../uplinks/config-schema.js';
 import { UpdateSection } from '../update/config-schema.js';
 import { WifiSection } from '../wifi/config-schema.js';
@@ -43,6 +44,7 @@ export const ConfigSchema = Type.Object(
     telemetry: TelemetrySection,
     records: RecordsSection,
     status: StatusSection,
+    telephony: TelephonySection,
     update: UpdateSection,
     enrolment: EnrolmentSection,
   },

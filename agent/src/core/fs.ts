@@ -25,10 +25,18 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     closeSync(fd);
   }
   renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+/** Make a rename in `dir` durable (power cuts). Not every filesystem supports it; the rename is atomic anyway. */
+export function fsyncDir(dir: string): void {
   try {
-    const dfd = openSync(dirname(path), 'r');
-    fsyncSync(dfd);
-    closeSync(dfd);
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
   } catch {
     // Directory fsync is not supported on every filesystem; the rename is still atomic.
   }

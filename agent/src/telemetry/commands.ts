@@ -15,6 +15,7 @@ export interface CommandHost {
 const MAX_LOG_BYTES = 128 * 1024;
 
 type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
+type FailoverLike = { force?(uplink: string | null, durationMs: number): void };
 type UpdaterLike = { request(req: { url: string; version: string }): unknown };
 
 const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
@@ -39,6 +40,16 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     return { entries };
   },
   'set-config': async (host, args) => host.handleDesired(args, 'command'),
+  // What the status page's POST /api/actions/force calls; failover.force validates the name (NOT_FOUND).
+  'force-uplink': async ({ ctx }, args) => {
+    const fo = ctx.capabilities.get('failover') as unknown as FailoverLike | undefined;
+    if (!fo || typeof fo.force !== 'function') throw new AppError('UNAVAILABLE', 'failover capability is not running on this device');
+    const uplink = (args.uplink as string | null) ?? null;
+    const minutes = typeof args.minutes === 'number' ? args.minutes : 60;
+    fo.force(uplink, minutes * 60_000);
+    ctx.log.warn('uplink forced by remote command', { uplink, minutes });
+    return { uplink, until: uplink ? ctx.clock.now() + minutes * 60_000 : null };
+  },
   // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
   update: async ({ ctx }, args) => {
     const updater = ctx.capabilities.get('update') as unknown as UpdaterLike | undefined;

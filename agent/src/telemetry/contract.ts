@@ -125,6 +125,17 @@ export const CommandArgs = {
     { additionalProperties: false },
   ),
   'set-config': ConfigDesiredSchema,
+  /**
+   * Added within v1 (additive: a new command; older agents answer NOT_FOUND, which the fleet shows).
+   * The same action as the status page's "Force uplink": failover.force(uplink, minutes).
+   */
+  'force-uplink': Type.Object(
+    {
+      uplink: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'Uplink name; null returns to automatic' }),
+      minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, description: 'How long the force holds (default 60)' })),
+    },
+    { additionalProperties: false },
+  ),
   // Added in v1 (additive, docs/updates.md): install a signed bundle into the inactive A/B slot.
   update: Type.Object(
     {

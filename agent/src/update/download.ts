@@ -1,10 +1,11 @@
-import { closeSync, createReadStream, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../core/errors.js';
+import { fsyncDir } from '../core/fs.js';
 import { verifyBundle, type VerifiedBundle, type VerifyOptions } from './verify.js';
 
 export interface SourceOptions {
@@ -84,13 +85,7 @@ export async function downloadVerified(where: string, dest: string, src: SourceO
     await fh.close();
     if (ok) {
       renameSync(part, dest);
-      try {
-        const d = openSync(dirname(dest), 'r');
-        fsyncSync(d);
-        closeSync(d);
-      } catch {
-        // directory fsync unsupported here; the rename is still atomic
-      }
+      fsyncDir(dirname(dest));
     } else rmSync(part, { force: true });
   }
 }

@@ -19,22 +19,33 @@ const ROUNDS = Number(process.env.RECORDS_KILL_ROUNDS ?? 20);
 const NOW = '2026-11-27T09:00:00Z';
 const node = process.execPath;
 
-/** Run the worker; SIGKILL it `killAfterMs` after it has opened the store. Resolves whether it finished first. */
-function runWorker(args: string[], killAfterMs: number): Promise<'killed' | 'finished'> {
+/**
+ * Run the worker and SIGKILL it at `at`: a fraction of the way through the summaries it has to
+ * fetch in this run, or, when `at` is 'early', a few ms after it opened the store (day lists and
+ * the first writes). Resolves whether it was killed or finished first.
+ */
+function runWorker(args: string[], at: number | 'early'): Promise<'killed' | 'finished'> {
   return new Promise((resolve, reject) => {
     const child = spawn(node, ['--import', 'tsx', join(import.meta.dirname, 'sync-kill.worker.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     let timer: NodeJS.Timeout | undefined;
+    const kill = () => child.kill('SIGKILL');
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
-      if (!timer && out.includes('opened')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      if (at === 'early') {
+        if (!timer && out.includes('opened')) timer = setTimeout(kill, Math.floor(Math.random() * 30));
+        return;
+      }
+      const last = /progress (\d+) (\d+)\n(?![\s\S]*progress)/.exec(out);
+      if (last && Number(last[1]) >= Math.floor(at * Number(last[2]))) kill();
+      if (out.length > 1e6) out = out.slice(-1000);
     });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (signal === 'SIGKILL') resolve('killed');
       else if (code === 0) resolve('finished');
-      else reject(new Error(`worker exited ${code}: ${out}`));
+      else reject(new Error(`worker exited ${code}: ${out.slice(-2000)}`));
     });
   });
 }
@@ -50,7 +61,8 @@ describe('records sync survives kill -9', () => {
       let lastPatients = 0;
       for (let round = 0; round < ROUNDS; round++) {
         // Random moments: early (day list / first writes) to late (deep in summaries).
-        const outcome = await runWorker([dbPath, key.toString('hex'), server.url, NOW], Math.floor(Math.random() * 1500));
+        const at = Math.random() < 0.2 ? 'early' : Math.random() * 0.95;
+        const outcome = await runWorker([dbPath, key.toString('hex'), server.url, NOW], at);
         if (outcome === 'killed') killed++;
         const store = RecordsStore.open(dbPath, { key });
         try {

@@ -1,5 +1,6 @@
 // Child process for sync-kill.test.ts: one sync of the encrypted store against the test server.
-// Prints "opened" once the store is open, so the parent kills it during real work.
+// Prints "opened" once the store is open and "progress <done> <total>" per summary, so the parent
+// kills it at a chosen point of real work (not a wall-clock guess that a fast or loaded machine misses).
 import { systemClock } from '../../../agent/src/core/clock.js';
 import { createLogger } from '../../../agent/src/core/log.js';
 import { FhirDayListSource } from '../../../agent/src/records/day-list.js';
@@ -15,6 +16,7 @@ const offset = Date.parse(nowIso) - Date.now();
 const clock = { ...systemClock, now: () => Date.now() + offset };
 const res = await runSync(store, new FhirDayListSource({ baseUrl: `${url}/r4`, timeoutMs: 10_000 }), new GpConnectClient(gpcOptions(`${url}/gpc`)), {
   timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 0, retries: 0, clock, log: createLogger({ level: 'silent' }),
+  onProgress: (p) => { if (p.phase === 'summaries') process.stdout.write(`progress ${p.done} ${p.total}\n`); },
 });
 store.close();
 process.stdout.write(`done ${JSON.stringify(res)}\n`);

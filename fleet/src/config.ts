@@ -1,0 +1,116 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { AppError } from '../../agent/src/core/errors.js';
+import { schemaProblems } from '../../agent/src/telemetry/contract.js';
+
+/**
+ * The fleet manager's one config schema: types, defaults and validation from one declaration
+ * (as the agent's config/schema.ts). Every field has a default, so `{}` is the embedded set-up:
+ * SQLite in ./fleet-data and a local mosquitto the fleet starts itself.
+ */
+const Int = (def: number, min: number, description: string) => Type.Integer({ default: def, minimum: min, description });
+const Str = (def: string, description: string) => Type.String({ default: def, description });
+
+export const FleetConfigSchema = Type.Object({
+  dataDir: Str('fleet-data', 'SQLite database, embedded broker files, PKI for the embedded set-up'),
+  instanceId: Str('', 'Stable id of this instance (MQTT client id and response topic); default fleet-<hostname>'),
+  db: Type.Object(
+    {
+      kind: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite' }),
+      path: Str('', 'SQLite file; default <dataDir>/fleet.db'),
+      url: Str('', 'PostgreSQL connection string (postgres://user@host/db or ?host=/socket/dir)'),
+      poolSize: Int(5, 1, 'PostgreSQL pool size'),
+    },
+    { default: {} },
+  ),
+  mqtt: Type.Object(
+    {
+      url: Str('', 'Broker URL; empty: start a local mosquitto on a free loopback port'),
+      prefix: Str('surgery-edge/v1', 'Contract prefix (carries the major version)'),
+      shareGroup: Str('fleet', 'MQTT 5 shared subscription group: instances in one group split the load'),
+      caPath: Str('', 'PEM CA'),
+      certPath: Str('', 'Client certificate (CN fleet, which the ACL lets read every device)'),
+      keyPath: Str('', 'Client key'),
+      keepaliveS: Int(30, 5, 'Keepalive'),
+      sessionExpiryS: Int(3600, 0, 'Broker keeps our subscriptions and queues QoS 1 messages this long while we are away'),
+      maxPayloadBytes: Int(256 * 1024, 1024, 'Bigger inbound payloads are counted and dropped'),
+      backoffInitialMs: Int(500, 10, 'Reconnect backoff start'),
+      backoffMaxMs: Int(30_000, 100, 'Reconnect backoff cap'),
+      commandTimeoutMs: Int(30_000, 100, 'How long a command waits for its response'),
+    },
+    { default: {} },
+  ),
+  http: Type.Object(
+    {
+      host: Str('127.0.0.1', 'Dashboard listen address'),
+      port: Int(0, 0, 'Dashboard port; 0 picks a free one'),
+      sessionTtlMs: Int(8 * 3600_000, 60_000, 'Sign-in lifetime'),
+      pageSize: Int(100, 10, 'Devices per list page'),
+    },
+    { default: {} },
+  ),
+  ingest: Type.Object(
+    {
+      batchMs: Int(100, 1, 'Inbound messages are written in one transaction per batch'),
+      batchMax: Int(500, 1, 'Largest batch'),
+      sampleRetentionDays: Int(400, 1, 'History kept for charts and reports'),
+    },
+    { default: {} },
+  ),
+  alerts: Type.Object(
+    {
+      evaluateMs: Int(30_000, 100, 'How often the rules run'),
+      offlineMin: Int(15, 0, 'Device offline longer than this'),
+      cellularMin: Int(60, 0, 'On 4G longer than this'),
+      dataCapPcts: Type.Array(Type.Integer({ minimum: 1, maximum: 1000 }), { default: [75, 95, 100] }),
+      webhookUrl: Str('', 'POST each alert as JSON here'),
+      smtp: Type.Object(
+        {
+          host: Str('', 'SMTP relay host; empty: no email'),
+          port: Int(25, 1, 'SMTP port'),
+          from: Str('fleet@surgery-edge.invalid', 'Envelope and header From'),
+          to: Type.Array(Type.String(), { default: [] }),
+        },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
+  inventory: Type.Array(
+    Type.Object({
+      deviceId: Type.String(),
+      practice: Type.String({ description: 'ODS code' }),
+      practiceName: Type.Optional(Type.String()),
+      pcn: Type.Optional(Type.String()),
+      clinicalSystem: Type.Optional(Type.String({ description: 'EMIS, SystmOne, ...' })),
+    }),
+    { default: [], description: 'Which practice and PCN each device serves; unlisted devices take the ODS code from their id (P81001-01 -> P81001)' },
+  ),
+  icb: Str('ICB', 'Name of the ICB this fleet serves'),
+  log: Type.Object({ level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }) }, { default: {} }),
+});
+export type FleetConfig = Static<typeof FleetConfigSchema>;
+
+/** Defaults filled, then every problem with its path (never just the first). */
+export function validateFleetConfig(doc: unknown): { ok: true; config: FleetConfig } | { ok: false; problems: { path: string; message: string }[] } {
+  const withDefaults = Value.Default(FleetConfigSchema, structuredClone(doc ?? {}));
+  const problems = schemaProblems(FleetConfigSchema, withDefaults);
+  if (problems.length) return { ok: false, problems };
+  return { ok: true, config: withDefaults as FleetConfig };
+}
+
+export function loadFleetConfig(path: string | undefined, overrides: Record<string, unknown> = {}): FleetConfig {
+  let doc: Record<string, unknown> = {};
+  if (path) {
+    try {
+      doc = parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new AppError('CONFIG_UNREADABLE', `cannot read ${path}: ${(e as Error).message}`);
+    }
+  }
+  const r = validateFleetConfig({ ...doc, ...overrides });
+  if (!r.ok) throw new AppError('CONFIG_INVALID', 'fleet config invalid', { problems: r.problems });
+  return r.config;
+}

@@ -1,0 +1,95 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../../agent/src/core/clock.js';
+import { describeError } from '../../agent/src/core/errors.js';
+import { createLogger, type Logger } from '../../agent/src/core/log.js';
+import { Alerts } from './alerts/alerts.js';
+import { EmbeddedBroker } from './broker/embedded.js';
+import { Commander } from './commands/commander.js';
+import type { FleetConfig } from './config.js';
+import type { Component, ComponentHealth, FleetCtx } from './ctx.js';
+import { Ingest } from './ingest/ingest.js';
+import { Inventory } from './inventory.js';
+import { MqttHub } from './mqtt/hub.js';
+import { Store } from './store/store.js';
+import { WebServer } from './web/server.js';
+
+export interface FleetOptions {
+  config: FleetConfig;
+  log?: Logger;
+  clock?: Clock;
+  store?: Store;
+}
+
+/**
+ * The composition root: store, broker session, then the components in order (ingest first so the
+ * dashboard never shows a state older than the broker's), stopped in reverse.
+ */
+export class Fleet {
+  readonly log: Logger;
+  readonly clock: Clock;
+  broker: EmbeddedBroker | undefined;
+  ctx!: FleetCtx;
+  readonly ingest = new Ingest();
+  readonly commander = new Commander();
+  readonly alerts = new Alerts();
+  readonly web = new WebServer(() => this.health());
+  private started: Component[] = [];
+
+  constructor(private readonly opts: FleetOptions) {
+    this.web.commander = this.commander;
+    this.log = opts.log ?? createLogger({ level: opts.config.log.level }, 'fleet');
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get components(): Component[] {
+    return [this.ingest, this.commander, this.alerts, this.web];
+  }
+
+  async start(): Promise<void> {
+    const config = structuredClone(this.opts.config);
+    if (!config.mqtt.url) {
+      this.broker = new EmbeddedBroker(join(config.dataDir, 'broker'), config.mqtt.prefix, this.log.child('broker'));
+      await this.broker.start();
+      const id = this.broker.identity('fleet');
+      config.mqtt = { ...config.mqtt, url: this.broker.url, ...id };
+    }
+    const instanceId = config.instanceId || `fleet-${hostname()}`.replace(/[^A-Za-z0-9._-]/g, '-');
+    const store = this.opts.store ?? (await Store.fromConfig(config));
+    const inventory = new Inventory(config.inventory);
+    for (const [id, p] of inventory.listed()) await store.devices.place(id, p);
+    const mqtt = new MqttHub(config.mqtt, instanceId, this.log.child('mqtt'), this.clock);
+    this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId };
+    for (const c of this.components) {
+      try {
+        await c.start({ ...this.ctx, log: this.log.child(c.name) });
+        this.started.push(c);
+      } catch (e) {
+        this.log.error('component failed to start', { component: c.name, ...describeError(e) });
+        if (c === this.ingest || c === this.web) throw e;
+      }
+    }
+    mqtt.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.started.splice(0).reverse()) {
+      try {
+        await c.stop();
+      } catch (e) {
+        this.log.error('component failed to stop', { component: c.name, ...describeError(e) });
+      }
+    }
+    await this.ctx?.mqtt.stop();
+    if (!this.opts.store) await this.ctx?.store.close();
+    await this.broker?.stop();
+  }
+
+  health(): Record<string, ComponentHealth> {
+    const out: Record<string, ComponentHealth> = {
+      mqtt: this.ctx?.mqtt.connected ? { status: 'ok', summary: `connected to ${this.ctx.config.mqtt.url}`, details: { connects: this.ctx.mqtt.connects } } : { status: 'degraded', summary: 'not connected to the broker' },
+    };
+    for (const c of this.components) out[c.name] = this.started.includes(c) ? c.health() : { status: 'failed', summary: 'not running' };
+    return out;
+  }
+}

@@ -1,0 +1,124 @@
+import type { MqttClient } from 'mqtt';
+import type { TimerHandle } from '../../../agent/src/core/clock.js';
+import { describeError } from '../../../agent/src/core/errors.js';
+import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
+import type { Inbound } from '../store/types.js';
+import { Window } from './lag.js';
+import { parseInbound, type DropReason } from './parse.js';
+
+const SUFFIXES = ['state', 'telemetry', 'events', 'config/reported'] as const;
+/** Retained births and reports are not delivered to shared subscriptions (MQTT 5, 4.8.2): read them once per session. */
+const RETAINED = ['state', 'config/reported'] as const;
+const MAX_QUEUE = 5000;
+
+/**
+ * Births/deaths/telemetry/events/reports from every device, through MQTT 5 shared subscriptions
+ * ($share/<group>/...) so instances in one group split the load. Messages are validated against the
+ * agent's contract schemas (parse.ts), queued and written in one transaction per batch; a full queue
+ * holds back PUBACKs (backpressure) instead of growing without bound.
+ */
+export class Ingest implements Component {
+  readonly name = 'ingest';
+  private ctx!: FleetCtx;
+  private queue: Inbound[] = [];
+  private timer: TimerHandle | undefined;
+  private flushing: Promise<void> | undefined;
+  private drained: (() => void)[] = [];
+  private readonly drops: Record<string, number> = {};
+  private pendingCounters: Record<string, number> = {};
+  readonly lag = new Window();
+  totals = { received: 0, applied: 0, duplicates: 0, dropped: 0, staleDeaths: 0, batches: 0, lastBatchMs: 0 };
+  private lastError: string | null = null;
+  /** Test/bench hook: called after each committed batch. */
+  onBatch: ((b: Inbound[]) => void) | undefined;
+
+  async start(ctx: FleetCtx): Promise<void> {
+    this.ctx = ctx;
+    const { prefix, shareGroup } = ctx.config.mqtt;
+    for (const s of SUFFIXES) ctx.mqtt.subscribe(`$share/${shareGroup}/${prefix}/+/${s}`, (t, p) => this.receive(t, p));
+    ctx.mqtt.gate = () => (this.queue.length >= MAX_QUEUE ? new Promise<void>((r) => this.drained.push(r)) : undefined);
+    ctx.mqtt.onConnect((c) => this.readRetained(c));
+  }
+
+  async stop(): Promise<void> {
+    this.ctx.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  health(): ComponentHealth {
+    const p99 = this.lag.percentile(99);
+    return {
+      status: this.lastError ? 'degraded' : 'ok',
+      summary: this.lastError ? `last batch failed: ${this.lastError}` : `${this.totals.applied} applied, ${this.totals.dropped} dropped`,
+      details: { ...this.totals, queue: this.queue.length, drops: { ...this.drops }, lagP50Ms: this.lag.percentile(50), lagP99Ms: p99 },
+    };
+  }
+
+  private readRetained(c: MqttClient): void {
+    const filters = RETAINED.map((s) => `${this.ctx.config.mqtt.prefix}/+/${s}`);
+    c.subscribe(filters, { qos: 1, rh: 0 }, () => {
+      // Retained copies arrive right after SUBACK; live ones meanwhile are harmless duplicates.
+      this.ctx.clock.setTimeout(() => c.connected && c.unsubscribe(filters), 3000);
+    });
+  }
+
+  receive(topic: string, payload: Buffer): void {
+    this.totals.received++;
+    const now = this.ctx.clock.now();
+    const r = parseInbound(this.ctx.config.mqtt.prefix, topic, payload, this.ctx.config.mqtt.maxPayloadBytes, this.ctx.inventory.place, now);
+    if (!r.ok) return this.drop(r.reason, r.deviceId, r.detail);
+    this.queue.push(r.msg);
+    if (this.queue.length >= this.ctx.config.ingest.batchMax) void this.flush();
+    else if (!this.timer) this.timer = this.ctx.clock.setTimeout(() => void this.flush(), this.ctx.config.ingest.batchMs);
+  }
+
+  private drop(reason: DropReason, deviceId: string | null, detail: string): void {
+    this.totals.dropped++;
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+    this.pendingCounters[`dropped_${reason}`] = (this.pendingCounters[`dropped_${reason}`] ?? 0) + 1;
+    // Rate-limited by reason: a flood of junk must not become a flood of log lines.
+    if ((this.drops[reason] ?? 0) <= 20 || (this.drops[reason] ?? 0) % 1000 === 0) this.ctx.log.warn('inbound message dropped', { reason, deviceId, detail, count: this.drops[reason] });
+  }
+
+  /** Write what is queued; one flush at a time, and another at once if more arrived meanwhile. */
+  flush(): Promise<void> {
+    this.ctx.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.flushing) return this.flushing.then(() => this.flush());
+    if (!this.queue.length && !Object.keys(this.pendingCounters).length) return Promise.resolve();
+    const batch = this.queue.splice(0, this.ctx.config.ingest.batchMax);
+    const counters = this.pendingCounters;
+    this.pendingCounters = {};
+    const t0 = performance.now();
+    this.flushing = (async () => {
+      try {
+        const out = await this.ctx.store.devices.ingest(batch);
+        const done = this.ctx.clock.now();
+        for (const m of batch) if (m.kind === 'telemetry') this.lag.push(done - m.msg.at);
+        this.totals.applied += out.applied;
+        this.totals.duplicates += out.duplicates;
+        this.totals.staleDeaths += out.staleDeaths;
+        if (out.duplicates) counters.duplicates = (counters.duplicates ?? 0) + out.duplicates;
+        if (out.staleDeaths) counters.stale_deaths = (counters.stale_deaths ?? 0) + out.staleDeaths;
+        counters.applied = (counters.applied ?? 0) + out.applied;
+        await this.ctx.store.devices.addCounters(counters);
+        this.totals.batches++;
+        this.lastError = null;
+        this.onBatch?.(batch);
+      } catch (e) {
+        // The database is down (PostgreSQL restarting): keep the batch and try again shortly.
+        this.lastError = describeError(e).message;
+        this.ctx.log.error('ingest batch failed; retrying', { size: batch.length, ...describeError(e) });
+        this.queue.unshift(...batch);
+        for (const [k, v] of Object.entries(counters)) this.pendingCounters[k] = (this.pendingCounters[k] ?? 0) + v;
+        await this.ctx.clock.sleep(1000);
+      } finally {
+        this.totals.lastBatchMs = Math.round(performance.now() - t0);
+        this.flushing = undefined;
+        if (this.queue.length < MAX_QUEUE) for (const r of this.drained.splice(0)) r();
+      }
+    })();
+    return this.flushing.then(() => (this.queue.length ? this.flush() : undefined));
+  }
+}

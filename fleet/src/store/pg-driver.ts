@@ -1,0 +1,71 @@
+import pg from 'pg';
+import type { Param, Row, SqlDriver } from './driver.js';
+
+// BIGINT (epoch ms, counters) as JS numbers: every value we store is below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+function numbered(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+type Queryable = { query: (text: string, values?: Param[]) => Promise<pg.QueryResult> };
+
+class PgQueries {
+  constructor(protected readonly q: Queryable) {}
+  async all<T>(sql: string, params: Param[] = []): Promise<T[]> {
+    return (await this.q.query(numbered(sql), params)).rows as T[];
+  }
+  async get<T>(sql: string, params: Param[] = []): Promise<T | undefined> {
+    return (await this.q.query(numbered(sql), params)).rows[0] as T | undefined;
+  }
+  async run(sql: string, params: Param[] = []): Promise<{ changes: number }> {
+    return { changes: (await this.q.query(numbered(sql), params)).rowCount ?? 0 };
+  }
+  async exec(sql: string): Promise<void> {
+    await this.q.query(sql);
+  }
+}
+
+class PgTx extends PgQueries implements SqlDriver {
+  readonly dialect = 'postgres' as const;
+  tx<T>(fn: (d: SqlDriver) => Promise<T>): Promise<T> {
+    return fn(this); // already inside one
+  }
+  async close(): Promise<void> {}
+}
+
+/** node-postgres pool; a transaction takes one client for its whole length. */
+export class PgDriver extends PgQueries implements SqlDriver {
+  readonly dialect = 'postgres' as const;
+  private readonly pool: pg.Pool;
+
+  constructor(url: string, poolSize = 5) {
+    const pool = new pg.Pool({ connectionString: url, max: poolSize });
+    super(pool);
+    this.pool = pool;
+    // An idle client losing its server must not become an unhandled 'error' that ends the process.
+    pool.on('error', () => {});
+  }
+
+  async tx<T>(fn: (d: SqlDriver) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const r = await fn(new PgTx(client));
+      await client.query('COMMIT');
+      return r;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export type { Row };

@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import type { FleetConfig } from '../config.js';
+import { AccountStore } from './account-store.js';
+import { DeviceStore } from './device-store.js';
+import { SqliteDriver, type SqlDriver } from './driver.js';
+import { migrateStore } from './migrations.js';
+import { OpsStore } from './ops-store.js';
+import { PgDriver } from './pg-driver.js';
+
+/**
+ * The one storage interface: the same Store over either driver (SQLite embedded, PostgreSQL for
+ * deployments); test/integration/fleet/store-contract.test.ts runs one contract against both.
+ */
+export class Store {
+  readonly devices: DeviceStore;
+  readonly accounts: AccountStore;
+  readonly ops: OpsStore;
+
+  private constructor(readonly driver: SqlDriver) {
+    this.devices = new DeviceStore(driver);
+    this.accounts = new AccountStore(driver);
+    this.ops = new OpsStore(driver);
+  }
+
+  static async open(driver: SqlDriver): Promise<Store> {
+    await migrateStore(driver);
+    return new Store(driver);
+  }
+
+  static async fromConfig(cfg: FleetConfig): Promise<Store> {
+    const driver = cfg.db.kind === 'postgres' ? new PgDriver(cfg.db.url, cfg.db.poolSize) : new SqliteDriver(cfg.db.path || join(cfg.dataDir, 'fleet.db'));
+    return Store.open(driver);
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FleetCtx } from '../ctx.js';
+import type { DeviceRow } from '../store/types.js';
+import { need } from './auth.js';
+import { bars, dataUse, uplinkBand } from './charts.js';
+import { dataCell, drillCell, recordsCell, stateCell, telephonyCell, uplinkCell } from './device-cells.js';
+import { e, layout, stamp } from './html.js';
+
+const DAY = 86_400_000;
+
+/** A device, or undefined when it does not exist or the user may not see it (the same 404 for both). */
+export async function visibleDevice(ctx: FleetCtx, req: FastifyRequest, id: string): Promise<DeviceRow | undefined> {
+  const d = await ctx.store.devices.get(id);
+  if (!d) return undefined;
+  if (req.fleetUser?.role === 'practice-manager' && d.practice !== req.fleetUser.practice) return undefined;
+  return d;
+}
+
+function months(now: number, n: number): { label: string; from: number; to: number }[] {
+  const d = new Date(now);
+  const out = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i, 1);
+    const to = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i + 1, 1);
+    out.push({ label: new Date(from).toISOString().slice(0, 7), from, to });
+  }
+  return out;
+}
+
+export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
+  app.get('/devices/:id', { preHandler: need() }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const d = await visibleDevice(ctx, req, id);
+    if (!d) return reply.code(404).type('text/html').send(layout('Not found', req.fleetUser, '<h1>No such device</h1>', req.fleetUser!.csrf));
+    const now = ctx.clock.now();
+    const [week, month, failovers, recent, alerts, audit, desired] = await Promise.all([
+      ctx.store.devices.samples(id, now - 7 * DAY, now + 1),
+      ctx.store.devices.samples(id, now - 30 * DAY, now + 1),
+      ctx.store.devices.events(id, months(now, 12)[0]!.from, now + 1, ['failover.switched'], 5000),
+      ctx.store.devices.events(id, 0, now + 1, [], 30),
+      ctx.store.ops.alerts(20, id),
+      req.fleetUser!.role === 'practice-manager' ? Promise.resolve([]) : ctx.store.accounts.auditLog(20, id),
+      ctx.store.ops.desired(id),
+    ]);
+    const perMonth = months(now, 12).map((m) => ({ label: m.label.slice(2), value: failovers.filter((f) => f.at >= m.from && f.at < m.to && (JSON.parse(f.payload ?? '{}') as { kind?: string }).kind === 'failover').length }));
+    const health = Object.entries(JSON.parse(d.health_json ?? '{}') as Record<string, { status: string; summary: string }>)
+      .map(([k, h]) => `<tr><td>${e(k)}</td><td class="${h.status === 'ok' ? 'ok' : h.status === 'disabled' ? 'muted' : 'warn'}">${e(h.status)}</td><td>${e(h.summary)}</td></tr>`).join('');
+    const q = req.query as { done?: string; error?: string };
+    const flash = q.done ? `<p class="flash" role="status">${e(q.done)}</p>` : q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : '';
+    const csrf = `<input type="hidden" name="csrf" value="${e(req.fleetUser!.csrf)}">`;
+    const act = (cmd: string, label: string, extra = '') => `<form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/commands/${cmd}">${csrf}${extra}<button>${e(label)}</button></form>`;
+    const uplinks = ['', ...new Set([d.active_uplink, 'wan', '4g'].filter(Boolean) as string[])];
+    const commands = req.fleetUser!.role === 'icb-admin'
+      ? `<section class="noprint" id="commands"><h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('set-config', 'Reload config (push desired)')}
+ ${act('force-uplink', 'Force uplink', `<select name="uplink" aria-label="uplink">${uplinks.map((u) => `<option value="${e(u)}">${u ? e(u) : 'automatic'}</option>`).join('')}</select><input name="minutes" value="60" size="4" aria-label="minutes"> min `)}</section>`
+      : '';
+    const diff = desired
+      ? `<p>Desired revision <b>${desired.revision}</b> (published ${e(stamp(desired.published_at))}); device reports applied <b>${e(d.reported_revision ?? d.config_revision ?? '-')}</b>, last status <b>${e(d.reported_status ?? '-')}</b>.
+ ${Number(d.reported_revision ?? d.config_revision) === desired.revision ? '<span class="ok">in sync</span>' : '<span class="warn">differs</span>'}</p>${d.reported_json ? `<pre>${e(JSON.stringify((JSON.parse(d.reported_json) as { reasons?: unknown }).reasons ?? []))}</pre>` : ''}`
+      : `<p>No desired config published; device reports revision ${e(d.reported_revision ?? d.config_revision ?? '-')} (${e(d.reported_status ?? '-')}).</p>`;
+    const html = `<h1>${e(d.id)} <span class="muted">${e(d.practice)} ${e(d.practice_name ?? '')}</span></h1>${flash}
+<table id="summary"><tr><th>State</th><td class="state">${stateCell(d, now)}</td><th>Uplink</th><td class="uplink">${uplinkCell(d, now)}</td></tr>
+<tr><th>Telephony</th><td class="telephony">${telephonyCell(d)}</td><th>Records</th><td class="records">${recordsCell(d)}</td></tr>
+<tr><th>4G data</th><td>${dataCell(d)} ${d.data_used !== null ? `${(d.data_used / 1e6).toFixed(0)} MB of ${((d.data_allowance ?? 0) / 1e6).toFixed(0)} MB` : ''}</td><th>Drill</th><td>${drillCell(d, now)}</td></tr>
+<tr><th>Version</th><td>${e(d.version ?? '-')}</td><th>Last seen</th><td>${e(stamp(d.last_seen))}</td></tr></table>
+${commands}
+<section><h2>Uplink, last 7 days</h2>${uplinkBand(week, now - 7 * DAY, now, 5 * 60_000)}</section>
+<section><h2>4G data use against the cap, last 30 days</h2>${dataUse(month, now - 30 * DAY, now)}</section>
+<section><h2>Failovers per month</h2>${bars(perMonth, 'Failovers per month')}</section>
+<section><h2>Capabilities</h2><table>${health || '<tr><td>No telemetry yet.</td></tr>'}</table></section>
+<section id="config"><h2>Config: desired vs reported</h2>${diff}</section>
+<section><h2>Alerts</h2><table>${alerts.map((a) => `<tr><td>${e(stamp(a.opened_at))}</td><td>${e(a.kind)} ${e(a.level)}</td><td>${e(a.summary)}</td><td>${a.cleared_at ? 'cleared' : a.acked_at ? `acknowledged by ${e(a.acked_by)}` : '<span class="bad">open</span>'}</td></tr>`).join('') || '<tr><td>None.</td></tr>'}</table></section>
+<section><h2>Recent events</h2><table>${recent.map((v) => `<tr><td>${e(stamp(v.at))}</td><td>${e(v.name)}</td><td><code>${e((v.payload ?? '').slice(0, 200))}</code></td></tr>`).join('') || '<tr><td>None.</td></tr>'}</table></section>
+${audit.length ? `<section id="audit"><h2>Commands sent</h2><table>${audit.map((a) => `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.action)} ${e(a.args)}</td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 160))}</td></tr>`).join('')}</table></section>` : ''}`;
+    return reply.type('text/html').send(layout(d.id, req.fleetUser, html, req.fleetUser!.csrf));
+  });
+}

@@ -1,0 +1,64 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { describeError } from '../../../agent/src/core/errors.js';
+import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
+import type { Commander } from '../commands/commander.js';
+import { registerActions } from './actions.js';
+import { need, registerAuth } from './auth.js';
+import { registerDevicePage } from './device-page.js';
+import { layout, e } from './html.js';
+import { registerListPage } from './list-page.js';
+import { registerReports } from './reports.js';
+
+/** The dashboard: fastify, server-rendered pages, no client-side scripts. */
+export class WebServer implements Component {
+  readonly name = 'web';
+  app: FastifyInstance | undefined;
+  url = '';
+  private ctx!: FleetCtx;
+  commander: Commander | undefined;
+
+  constructor(private readonly fleetHealth: () => Record<string, ComponentHealth>) {}
+
+  async start(ctx: FleetCtx): Promise<void> {
+    this.ctx = ctx;
+    const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
+    app.addHook('onSend', async (_req, reply, payload) => {
+      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
+      reply.header('x-content-type-options', 'nosniff');
+      return payload;
+    });
+    app.setErrorHandler((err, req, reply) => {
+      const d = describeError(err);
+      const code = (err as { statusCode?: number }).statusCode ?? (d.code === 'BAD_REQUEST' ? 400 : d.code === 'NOT_FOUND' ? 404 : 500);
+      if (code >= 500) ctx.log.error('request failed', { url: req.url, ...d });
+      return reply.code(code).type('text/html').send(layout('Error', null, `<h1>Error</h1><p>${e(code >= 500 ? 'Something went wrong; it has been logged.' : d.message)}</p>`));
+    });
+    registerAuth(app, ctx);
+    registerListPage(app, ctx);
+    registerDevicePage(app, ctx);
+    if (this.commander) registerActions(app, ctx, this.commander);
+    registerReports(app, ctx);
+    app.get('/healthz', async () => ({ ok: true }));
+    app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
+    await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });
+    const a = app.server.address() as AddressInfo;
+    this.url = `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    this.app = app;
+  }
+
+  async stop(): Promise<void> {
+    await this.app?.close();
+  }
+
+  health(): ComponentHealth {
+    return this.app ? { status: 'ok', summary: `dashboard on ${this.url}` } : { status: 'failed', summary: 'not listening' };
+  }
+}

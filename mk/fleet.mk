@@ -1,0 +1,15 @@
+# Fleet manager (fleet/): see docs/fleet.md.
+FLEET_DATA ?= fleet-data
+
+.PHONY: fleet bench-fleet test-fleet
+
+# One command, embedded defaults: SQLite in $(FLEET_DATA)/ and a local mosquitto on a free loopback port.
+fleet: deps
+	fleet/bin/fleet run --data-dir $(FLEET_DATA) $(if $(FLEET_CONFIG),--config $(FLEET_CONFIG))
+
+# 10,000 simulated devices at 60 s telemetry; prints JSON figures (ingest lag p99, page p95, RSS).
+bench-fleet: deps
+	$(TSX) test/bench/fleet.ts
+
+test-fleet: deps
+	$(TEST) --test-concurrency=1 'test/unit/fleet/*.test.ts' 'test/integration/fleet/*.test.ts' 'test/e2e/fleet*.test.ts'

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SqliteDriver, type SqlDriver } from '../../../fleet/src/store/driver.js';
+import { PgDriver } from '../../../fleet/src/store/pg-driver.js';
+import { Store } from '../../../fleet/src/store/store.js';
+import type { Derived, Inbound, Placement } from '../../../fleet/src/store/types.js';
+import { ulid } from '../../../agent/src/core/ids.js';
+import { postgresMissing, TestPostgres } from '../../helpers/postgres.js';
+
+const place: Placement = { practice: 'P81001', practiceName: 'High Street', pcn: 'PCN-N', clinicalSystem: 'EMIS' };
+const derived = (o: Partial<Derived> = {}): Derived => ({
+  activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0,
+  recordsStale: false, recordsAsOf: 1000, dataPct: 5, dataUsed: 5e8, dataAllowance: 1e10, health: { failover: { status: 'ok', summary: 'on wan' } }, ...o,
+});
+const state = (deviceId: string, online: boolean, bdSeq: number, at: number, bootId = 'boot-1'): Inbound => ({
+  kind: 'state', deviceId, receivedAt: at, place, msg: online ? { online, bootId, bdSeq, version: '0.1.0', configRevision: 3, at } : { online, bootId, bdSeq },
+});
+const tele = (deviceId: string, at: number, o: Partial<Derived> = {}, id = ulid(at)): Inbound => ({
+  kind: 'telemetry', deviceId, receivedAt: at, place, derived: derived(o),
+  msg: { id, at, bootId: 'boot-1', activeUplink: o.activeUplink ?? 'wan', activeKind: (o.activeKind ?? 'wired') as 'wired', system: { cpuLoadPct: 1, loadAvg1: 0, memUsedPct: 1, memTotalBytes: 1, disks: [], cpuTempC: null, throttled: null, uptimeS: 1 }, capabilities: {} },
+});
+
+/** One contract, both drivers: whatever passes on SQLite must pass on PostgreSQL. */
+function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; done: () => Promise<void> }>, skip: string | false) {
+  describe(`fleet store contract: ${name}`, { skip }, () => {
+    let env: Awaited<ReturnType<typeof make>>;
+    let store: Store;
+    before(async () => {
+      env = await make();
+      store = await Store.open(env.driver());
+    });
+    after(async () => {
+      await store?.close();
+      await env?.done();
+    });
+
+    it('birth, death, a stale death (lower bdSeq) discarded, and a replayed birth ignored', async () => {
+      let r = await store.devices.ingest([state('d1', true, 5, 1000)]);
+      assert.equal(r.applied, 1);
+      let d = (await store.devices.get('d1'))!;
+      assert.deepEqual([d.online, d.bd_seq, d.state_since, d.version, d.config_revision, d.practice, d.pcn], [1, 5, 1000, '0.1.0', 3, 'P81001', 'PCN-N']);
+      r = await store.devices.ingest([state('d1', false, 4, 2000)]);
+      assert.equal(r.staleDeaths, 1, 'death of an older session');
+      assert.equal((await store.devices.get('d1'))!.online, 1);
+      r = await store.devices.ingest([state('d1', false, 5, 3000)]);
+      d = (await store.devices.get('d1'))!;
+      assert.deepEqual([d.online, d.state_since], [0, 3000]);
+      r = await store.devices.ingest([state('d1', false, 5, 3500)]);
+      assert.equal(r.duplicates, 1);
+      assert.equal((await store.devices.get('d1'))!.state_since, 3000, 'a repeated death keeps offline-since');
+      r = await store.devices.ingest([state('d1', true, 4, 4000)]);
+      assert.equal(r.duplicates, 1, 'older birth of the same boot');
+      await store.devices.ingest([state('d1', true, 6, 5000)]);
+      d = (await store.devices.get('d1'))!;
+      assert.deepEqual([d.online, d.state_since, d.birth_bd_seq], [1, 5000, 6]);
+      const log = await store.devices.stateLog('d1', 0, 1e12);
+      assert.deepEqual(log.map((l) => [l.at, l.online]), [[1000, 1], [3000, 0], [5000, 1]]);
+    });
+
+    it('telemetry: duplicates by id are dropped, out-of-order samples do not roll state back, 4G since is kept', async () => {
+      const id = ulid(10_000);
+      let r = await store.devices.ingest([tele('d2', 10_000, {}, id), tele('d2', 10_000, {}, id)]);
+      assert.deepEqual([r.applied, r.duplicates], [1, 1]);
+      let d = (await store.devices.get('d2'))!;
+      assert.equal(d.online, 1, 'telemetry before any birth reads as online');
+      await store.devices.ingest([tele('d2', 20_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 80, telephonyMode: 'survivable', recordsStale: true })]);
+      await store.devices.ingest([tele('d2', 30_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 81 })]);
+      await store.devices.ingest([tele('d2', 15_000, { activeKind: 'wired' })]); // late copy from the outbox
+      d = (await store.devices.get('d2'))!;
+      assert.deepEqual([d.active_kind, d.cellular_since, d.data_pct, d.telemetry_at], ['cellular', 20_000, 81, 30_000]);
+      await store.devices.ingest([tele('d2', 40_000, { activeKind: 'cellular', cellularSince: 19_000 })]);
+      assert.equal((await store.devices.get('d2'))!.cellular_since, 19_000, "failover's own since wins when reported");
+      await store.devices.ingest([tele('d2', 50_000, { activeKind: 'wired' })]);
+      assert.equal((await store.devices.get('d2'))!.cellular_since, null);
+      assert.equal((await store.devices.samples('d2', 0, 1e12)).length, 6, 'every distinct sample is history, late or not');
+    });
+
+    it('events: dedupe by id, drill results, filters and summary, counters', async () => {
+      const ev = (id: string, name: string, at: number, payload: unknown): Inbound => ({ kind: 'event', deviceId: 'd3', receivedAt: at, place: { ...place, practice: 'Y00001', practiceName: 'Low Road', pcn: 'PCN-S' }, msg: { id, name, at, bootId: 'b', payload } });
+      const a = ulid(1000);
+      const r = await store.devices.ingest([ev(a, 'drill.completed', 1000, { passed: false, steps: [] }), ev(a, 'drill.completed', 1000, { passed: false })]);
+      assert.deepEqual([r.applied, r.duplicates], [1, 1]);
+      await store.devices.ingest([ev(ulid(500), 'drill.completed', 500, { passed: true })]); // older: does not replace
+      const d = (await store.devices.get('d3'))!;
+      assert.deepEqual([d.drill_passed, d.drill_at], [0, 1000]);
+      assert.equal((await store.devices.events('d3', 0, 1e12, ['drill.completed'])).length, 2);
+      assert.deepEqual((await store.devices.list({ practice: 'Y00001' })).map((x) => x.id), ['d3']);
+      assert.deepEqual((await store.devices.list({ pcn: 'PCN-N' })).map((x) => x.id), ['d1', 'd2']);
+      assert.deepEqual((await store.devices.list({ q: 'high st' })).map((x) => x.id), ['d1', 'd2']);
+      assert.deepEqual((await store.devices.list({ state: 'offline' })).map((x) => x.id), ['d3'], 'events alone do not make a device online');
+      const s = await store.devices.summary();
+      assert.equal(s.total, 3);
+      assert.equal(await store.devices.count({ state: 'online' }), 2);
+      assert.deepEqual([s.online, s.offline, s.cellular, s.survivable, s.stale], [2, 1, 0, 0, 0]);
+      await store.devices.addCounters({ dropped_malformed: 2, dropped_oversized: 1 });
+      await store.devices.addCounters({ dropped_malformed: 1 });
+      assert.deepEqual(await store.devices.counters(), { dropped_malformed: 3, dropped_oversized: 1 });
+    });
+
+    it('accounts, sessions and audit', async () => {
+      await store.accounts.putUser({ username: 'amy', hash: 'h', role: 'icb-admin', practice: null }, 1);
+      await store.accounts.putUser({ username: 'pm', hash: 'h2', role: 'practice-manager', practice: 'P81001' }, 1);
+      assert.equal((await store.accounts.user('pm'))!.practice, 'P81001');
+      assert.equal(await store.accounts.userCount(), 2);
+      await store.accounts.createSession('tok', 'amy', 'c', 100);
+      assert.deepEqual(await store.accounts.session('tok', 50), { username: 'amy', csrf: 'c' });
+      assert.equal(await store.accounts.session('tok', 150), undefined, 'expired');
+      const id = await store.accounts.audit({ at: 5, username: 'amy', device_id: 'd1', action: 'drill', args: '{}', outcome: 'sent', detail: null });
+      await store.accounts.finishAudit(id, 'ok', 'passed');
+      const log = await store.accounts.auditLog(10);
+      assert.deepEqual([log[0]!.action, log[0]!.outcome, log[0]!.detail], ['drill', 'ok', 'passed']);
+    });
+
+    it('alerts are de-duplicated while open, acknowledged once, and open again after clearing', async () => {
+      const a = await store.ops.openAlert({ device_id: 'd1', kind: 'offline', level: '', summary: 'x', at: 1 });
+      assert.ok(a);
+      assert.equal(await store.ops.openAlert({ device_id: 'd1', kind: 'offline', level: '', summary: 'x', at: 2 }), undefined);
+      assert.ok(await store.ops.openAlert({ device_id: 'd1', kind: 'data-cap', level: '75', summary: 'x', at: 2 }));
+      assert.equal(await store.ops.ackAlert(a.id, 'amy', 3), true);
+      assert.equal(await store.ops.ackAlert(a.id, 'amy', 4), false);
+      await store.ops.clearAlert(a.id, 5);
+      assert.ok(await store.ops.openAlert({ device_id: 'd1', kind: 'offline', level: '', summary: 'x', at: 6 }));
+      assert.equal((await store.ops.openAlerts()).length, 2);
+      assert.deepEqual((await store.devices.list({ state: 'alerting' })).map((x) => x.id), ['d1']);
+    });
+
+    it('templates, desired docs and rollouts', async () => {
+      await store.ops.putTemplate({ scope: 'icb', scope_id: '', doc: '{"a":1}', updated_at: 1, updated_by: 'amy' });
+      await store.ops.putTemplate({ scope: 'icb', scope_id: '', doc: '{"a":2}', updated_at: 2, updated_by: 'amy' });
+      assert.deepEqual((await store.ops.templates()).map((t) => t.doc), ['{"a":2}']);
+      await store.ops.putDesired({ device_id: 'd1', revision: 4, doc: '{}', published_at: 1, rollout_id: null });
+      assert.equal((await store.ops.desired('d1'))!.revision, 4);
+      const id = await store.ops.createRollout({ created_at: 1, created_by: 'amy', scope: 'icb', scope_id: '', phase: 'canary', canary: '["d1"]', targets: '["d1","d2"]', message: null, updated_at: 1 });
+      await store.ops.updateRollout(id, 'stopped', 'canary unhealthy', 2);
+      assert.deepEqual((await store.ops.rollouts()).map((r) => [r.id, r.phase]), [[id, 'stopped']]);
+      assert.equal((await store.ops.rollouts(true)).length, 0);
+    });
+
+    it('state survives closing and re-opening the store', async () => {
+      await store.close();
+      store = await Store.open(env.driver());
+      const d = (await store.devices.get('d1'))!;
+      assert.deepEqual([d.online, d.birth_bd_seq], [1, 6]);
+    });
+  });
+}
+
+contract('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fl-store-'));
+  return { driver: () => new SqliteDriver(join(dir, 'fleet.db')), done: async () => rmSync(dir, { recursive: true, force: true }) };
+}, false);
+
+const pgSkip = postgresMissing();
+contract('postgresql', async () => {
+  const pg = await new TestPostgres().start();
+  return { driver: () => new PgDriver(pg.url), done: () => pg.stop() };
+}, pgSkip);
