@@ -10,6 +10,7 @@ import { StatusCapability } from './status/status.js';
 import { RecordsCapability } from './records/records.js';
 import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
+import { EnrolmentCapability } from './enrolment/enrolment.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -23,6 +24,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new WifiCapability(),
     new FailoverCapability(),
     new RecordsCapability(),
+    new EnrolmentCapability(),
     new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
     new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox

@@ -8,6 +8,7 @@ import { mqttSchemasCommand } from '../telemetry/schemas-cli.js';
 import { auditCommand } from '../records/audit-cli.js';
 import { recordsCommand } from '../records/cli.js';
 import { updateCommand } from '../update/cli.js';
+import { enrolCommand } from '../enrolment/cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -26,6 +27,7 @@ export const commands: Record<string, CliCommand> = {
   audit: auditCommand,
   records: recordsCommand,
   update: updateCommand,
+  enrol: enrolCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

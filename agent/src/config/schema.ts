@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CellularSection } from '../cellular/config-schema.js';
+import { EnrolmentSection } from '../enrolment/config-schema.js';
 import { FailoverSection } from '../failover/config-schema.js';
 import { RecordsSection } from '../records/config-schema.js';
 import { StatusSection } from '../status/config-schema.js';
@@ -45,6 +46,7 @@ export const ConfigSchema = Type.Object(
     status: StatusSection,
     telephony: TelephonySection,
     update: UpdateSection,
+    enrolment: EnrolmentSection,
   },
   { additionalProperties: false, $id: 'https://surgery-edge.nhs.invalid/schema/config.json', title: 'surgery-edge configuration' },
 );

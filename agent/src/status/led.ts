@@ -15,6 +15,7 @@ export const LED_PATTERNS: Record<StateLevel | 'drill' | 'stopped', LedPattern &
   backup: { color: 'amber', mode: 'slow', meaning: 'Internet down: running on the 4G / Wi-Fi backup' },
   offline: { color: 'red', mode: 'fast', meaning: 'Offline: no internet at all; records cache only' },
   unknown: { color: 'green', mode: 'slow', meaning: 'Starting up / checking connections' },
+  unenrolled: { color: 'blue', mode: 'steady', meaning: 'Not enrolled: waiting for an ICB engineer to set up this box' },
   drill: { color: 'blue', mode: 'pulse', meaning: 'A backup drill is running' },
   stopped: { color: 'off', mode: 'steady', meaning: 'Agent not running (LED off)' },
 };

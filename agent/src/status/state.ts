@@ -5,7 +5,7 @@ import type { Health } from '../core/capability.js';
  * details (shapes in the cross-helper contract). Level drives colour, icon and LED; the text
  * alone carries the meaning (colour is never the only signal).
  */
-export type StateLevel = 'normal' | 'attention' | 'backup' | 'offline' | 'unknown';
+export type StateLevel = 'normal' | 'attention' | 'backup' | 'offline' | 'unknown' | 'unenrolled';
 
 export interface PracticeState {
   level: StateLevel;
@@ -31,7 +31,7 @@ export interface RecordsDetails {
   patients?: number;
 }
 
-export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?' };
+export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?', unenrolled: '⚙' };
 
 export type TimeFormat = (epochMs: number) => string;
 
@@ -44,7 +44,27 @@ export function details<T>(h: Health | undefined): T | undefined {
   return h?.details as T | undefined;
 }
 
+/** The enrolment capability's details (agent/src/enrolment/enrolment.ts). */
+export interface EnrolmentDetails {
+  enrolled: boolean;
+  required: boolean;
+  reason: string | null;
+}
+
+/**
+ * A box that must be enrolled and is not says so first ("Not enrolled"), with the connection state
+ * as its first note; but an outage (backup, offline) keeps the headline, because a practice using
+ * the box needs to know that before anything else.
+ */
 export function deriveState(health: Record<string, Health>, fmt: TimeFormat = localTime): PracticeState {
+  const st = deriveConnectionState(health, fmt);
+  const en = details<EnrolmentDetails>(health.enrolment);
+  if (!en || !en.required || en.enrolled !== false) return st;
+  if (st.level === 'backup' || st.level === 'offline') return { ...st, notes: ['Not enrolled with the ICB: not yet reporting to the fleet', ...st.notes] };
+  return { level: 'unenrolled', text: 'Not enrolled - waiting for an ICB engineer to set up this box', since: null, notes: [st.text, ...st.notes] };
+}
+
+function deriveConnectionState(health: Record<string, Health>, fmt: TimeFormat): PracticeState {
   const notes: string[] = [];
   const fo = details<FailoverDetails>(health.failover);
   const rec = details<RecordsDetails>(health.records);

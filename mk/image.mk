@@ -1,0 +1,43 @@
+# Appliance image, .deb and signed updates (docs/image.md, docs/updates.md). Included by the
+# top-level Makefile; try it before the merge with: make -f Makefile -f mk/image.mk <target>.
+#
+#   make deb   [ARCH=amd64|arm64]   out/image/surgery-edge_<version>_<arch>.deb (dpkg-deb, offline)
+#   make image [ARCH=amd64|arm64]   out/image/surgery-edge-<version>-<arch>.img (+ .root.sqfs, .seb, .img.zst)
+#   make test-image                 boot the amd64 image in qemu: READY + watchdog, ro root, status page
+#   make test-image-update          A/B update in qemu with power cuts mid-install and mid-trial
+#   make update-key DIR=...         the ICB update-signing key (Ed25519)
+#   make update-bundle PAYLOAD=... VERSION=... KEY=...   sign a bundle
+#   make bench-update               streaming verify/install figures (memory, MB/s)
+ARCH ?= amd64
+IMAGE_OUT ?= out/image
+IMAGE_KEYS ?=
+DEB_COMPRESS ?= xz
+
+.PHONY: deb image test-image test-image-update update-bundle update-key bench-update image-clean
+
+deb: dist
+	DEB_COMPRESS=$(DEB_COMPRESS) image/deb/build-deb.sh $(ARCH) $(IMAGE_OUT)
+
+image: deb
+	image/build.sh --arch $(ARCH) --deb $(IMAGE_OUT)/surgery-edge_$$($(NODE) -p 'require("./package.json").version')_$(ARCH).deb \
+	  --out $(IMAGE_OUT) $(if $(IMAGE_KEYS),--keys $(IMAGE_KEYS))
+
+# Boots the image `make image` built (it does not rebuild it: say `make image test-image` for both).
+test-image: deps
+	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=1800000 test/image/boot.test.ts
+
+test-image-update: deps
+	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=3600000 test/image/update.test.ts
+
+update-key:
+	provisioning/update-key.sh init $(or $(DIR),pki/update)
+
+update-bundle:
+	@[ -n "$(PAYLOAD)" ] && [ -n "$(VERSION)" ] && [ -n "$(KEY)" ] || { echo "usage: make update-bundle PAYLOAD=root.sqfs VERSION=x.y.z KEY=update-key.pem [ARCH=amd64]"; exit 2; }
+	image/bundle/make-bundle.sh --key $(KEY) --version $(VERSION) --arch $(ARCH) --payload $(PAYLOAD) --out $(IMAGE_OUT)/surgery-edge-$(VERSION)-$(ARCH).seb
+
+bench-update: deps
+	$(TSX) test/bench/image.ts
+
+image-clean:
+	rm -rf $(IMAGE_OUT)

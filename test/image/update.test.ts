@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { freePort } from '../helpers/mosquitto.js';
+import { ARCH, IMAGE, imageMissing, OUT, overlay, REPO, ROOT_SQFS, VERSION, waitHttp, writeFigures } from './image-fixture.js';
+import { GUESTFWD_ADDR, QemuVm } from './qemu-vm.js';
+
+/**
+ * `make test-image-update`: a signed A/B update in qemu, with the power cut twice.
+ *   boot 1 (slot a): start an install from the bundle disk, cut the power mid-write
+ *   boot 2: slot a again, install recorded as interrupted; install completely, reboot
+ *   boot 3 (slot b, trial): cut the power before the health gate passes
+ *   boot 4: slot a again (GRUB cleared the try flag), rollback reported; install, reboot
+ *   boot 5 (slot b, trial): the gate passes (uplink reachable for 45 s), slot b committed
+ *   boot 6: slot b, committed
+ * The bundle is the image's own root with the version bumped, signed with the development key
+ * the image trusts (make image without IMAGE_KEYS).
+ */
+const NEXT = VERSION.replace(/(\d+)$/, (m) => String(Number(m) + 1));
+const DEV_KEY = join(OUT, 'dev-keys', 'update-key.pem');
+const skip = imageMissing() || (existsSync(DEV_KEY) ? false : `no development key ${DEV_KEY}: the image was built with IMAGE_KEYS, so this test cannot sign for it`) || (process.getuid?.() !== 0 ? 'needs root (mkfs.ext4 -d with root-owned files)' : false);
+
+type Api = { state: { level: string }; capabilities: { update?: { summary: string; details: { phase: string; version: string; booted: string; active: string; trial: boolean } }; failover?: { details?: { active: string | null } } } };
+
+/** The image's root with package.json's version bumped: a real, bootable next release. */
+function nextPayload(work: string): string {
+  const out = join(OUT, 'test', `root-${NEXT}-${ARCH}.sqfs`);
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(ROOT_SQFS).mtimeMs) return out;
+  mkdirSync(join(OUT, 'test'), { recursive: true });
+  const tree = join(work, 'tree');
+  execFileSync('unsquashfs', ['-q', '-n', '-d', tree, ROOT_SQFS], { stdio: 'pipe' });
+  const pj = join(tree, 'opt/surgery-edge/package.json');
+  const pkg = JSON.parse(execFileSync('cat', [pj]).toString()) as Record<string, unknown>;
+  writeFileSync(pj, JSON.stringify({ ...pkg, version: NEXT }, null, 2) + '\n');
+  execFileSync('mksquashfs', [tree, `${out}.tmp`, '-comp', 'xz', '-noappend', '-quiet', '-no-progress'], { stdio: 'pipe' });
+  rmSync(tree, { recursive: true, force: true });
+  execFileSync('mv', [`${out}.tmp`, out]);
+  return out;
+}
+
+/** The image with a data partition whose config has an uplink the VM can reach and a short gate. */
+function testDisk(work: string): string {
+  const raw = join(work, 'image.img');
+  execFileSync('cp', ['--sparse=always', IMAGE, raw]);
+  const data = join(work, 'data');
+  mkdirSync(join(data, 'etc/surgery-edge/mqtt'), { recursive: true });
+  mkdirSync(join(data, 'state'), { recursive: true });
+  const target = (port: number) => ({ kind: 'tcp', host: GUESTFWD_ADDR, port });
+  writeFileSync(
+    join(data, 'etc/surgery-edge/config.yaml'),
+    stringify({
+      version: 1,
+      site: { deviceId: 'unenrolled', practiceName: 'Not enrolled', odsCode: 'A00000' },
+      enrolment: { required: true },
+      update: { bootControl: 'grub', rebootDelayMs: 1000, healthGate: { timeoutMs: 300_000, stableMs: 45_000, requireBroker: false } },
+      uplinks: [{ name: 'wan', interface: 'enp0s5', kind: 'wired', priority: 1, table: 101, gateway: '10.0.2.2', probes: { intervalMs: 1000, timeoutMs: 900, targets: [target(7001), target(7002), target(7003)] } }],
+      cellular: { enabled: false },
+      telemetry: { enabled: false },
+    }),
+    { mode: 0o600 },
+  );
+  // The agent refuses an invalid config at start: check it here, with the agent's own validator.
+  execFileSync(join(REPO, 'agent/bin/surgery-edge'), ['check-config', join(data, 'etc/surgery-edge/config.yaml')], { stdio: 'pipe' });
+  const part = join(work, 'data.img');
+  execFileSync('mkfs.ext4', ['-q', '-L', 'se-data', '-E', 'root_owner=0:0', '-d', data, part, '256M']);
+  const parts = (JSON.parse(execFileSync('sfdisk', ['-J', raw]).toString()) as { partitiontable: { partitions: { start: number }[] } }).partitiontable.partitions;
+  execFileSync('dd', [`if=${part}`, `of=${raw}`, 'bs=512', `seek=${parts[4]!.start}`, 'conv=notrunc,sparse', 'status=none']);
+  return overlay(work, raw);
+}
+
+describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
+  let work: string;
+  let vm: QemuVm;
+  let port: number;
+  let bundle: string;
+  const fig: Record<string, unknown> = {};
+  const log = (m: string) => process.stdout.write(`# ${m}\n`);
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'se-upd-vm-'));
+    const t = performance.now();
+    const payload = nextPayload(work);
+    bundle = join(work, `surgery-edge-${NEXT}-${ARCH}.seb`);
+    execFileSync(join(REPO, 'image/bundle/make-bundle.sh'), ['--key', DEV_KEY, '--version', NEXT, '--arch', ARCH, '--payload', payload, '--out', bundle], { stdio: 'pipe' });
+    fig.bundleBytes = statSync(bundle).size;
+    fig.prepareS = +((performance.now() - t) / 1000).toFixed(0);
+    port = await freePort();
+    // Every probe connection to 10.0.2.100:700x runs `cat` on the host: a reachable "internet"
+    // that involves no address outside this machine.
+    const disk = testDisk(work);
+    copyFileSync(bundle, join(work, 'bundle.raw'));
+    vm = new QemuVm({ arch: ARCH, disk, dir: work, statusPort: port, extraDisks: [join(work, 'bundle.raw')], guestfwd: [7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })) });
+    fig.accel = vm.accel;
+  });
+  after(async () => {
+    await vm?.powerCut();
+    if (!process.env.SE_KEEP) rmSync(work, { recursive: true, force: true });
+  });
+
+  const api = async (): Promise<Api> => JSON.parse((await waitHttp(port, '/api/status', 10_000)).body) as Api;
+  async function boot(label: string): Promise<Api> {
+    vm.start();
+    await waitHttp(port, '/api/status', 15 * 60_000);
+    await vm.waitForAgent(5 * 60_000);
+    const s = await api();
+    assert.ok(s.capabilities.update, `${label}: the status API answered without an update capability: ${JSON.stringify(s).slice(0, 300)}`);
+    fig[`${label}PowerOnToStatusS`] = +((performance.now() - vm.startedAt) / 1000).toFixed(1);
+    log(`${label}: slot ${s.capabilities.update?.details.booted} version ${s.capabilities.update?.details.version}: ${s.capabilities.update?.summary}`);
+    return s;
+  }
+  const install = () => vm.exec('/usr/bin/surgery-edge', ['update', 'install', '/dev/vdb', '--version', NEXT], 20 * 60_000);
+  const phase = async () => ((await vm.sh('cat /var/lib/surgery-edge/update/state.json 2>/dev/null || echo "{}"')).out.match(/"phase": "([a-z-]+)"/) ?? [])[1];
+  async function reboot(): Promise<void> {
+    await vm.spawn('/usr/bin/systemctl', ['reboot']);
+    await vm.waitExit(5 * 60_000);
+  }
+
+  it('boot 1 -> 2: a power cut in the middle of writing the slot leaves slot a booting', async () => {
+    const s = await boot('boot1');
+    assert.equal(s.capabilities.update?.details.booted, 'a');
+    await vm.spawn('/usr/bin/surgery-edge', ['update', 'install', '/dev/vdb', '--version', NEXT]);
+    for (let i = 0; i < 600 && (await phase()) !== 'installing'; i++) await sleep(500);
+    assert.equal(await phase(), 'installing');
+    await sleep(3000);
+    await vm.powerCut();
+    const s2 = await boot('boot2');
+    assert.equal(s2.capabilities.update?.details.booted, 'a');
+    assert.equal(s2.capabilities.update?.details.version, VERSION);
+    assert.equal(s2.capabilities.update?.details.phase, 'failed');
+  });
+
+  it('boot 2 -> 3: a full install arms slot b; a power cut during its trial returns to slot a', async () => {
+    const t = performance.now();
+    const r = await install();
+    fig.installInVmS = +((performance.now() - t) / 1000).toFixed(1);
+    assert.equal(r.code, 0, r.out + r.err);
+    await reboot();
+    const s3 = await boot('boot3');
+    assert.equal(s3.capabilities.update?.details.booted, 'b');
+    assert.equal(s3.capabilities.update?.details.version, NEXT);
+    assert.equal(s3.capabilities.update?.details.trial, true);
+    await vm.powerCut();
+    const s4 = await boot('boot4');
+    assert.equal(s4.capabilities.update?.details.booted, 'a');
+    assert.equal(s4.capabilities.update?.details.version, VERSION);
+    assert.equal(s4.capabilities.update?.details.phase, 'rolled-back');
+    assert.match(s4.capabilities.update!.summary, /rolled back/);
+  });
+
+  it('boot 4 -> 6: installed again, the trial passes its health gate, slot b is committed and stays', async () => {
+    assert.equal((await install()).code, 0);
+    await reboot();
+    const s5 = await boot('boot5');
+    assert.equal(s5.capabilities.update?.details.trial, true);
+    const t = performance.now();
+    let s = s5;
+    while (s.capabilities.update?.details.phase !== 'committed' && performance.now() - t < 6 * 60_000) {
+      await sleep(5000);
+      s = await api();
+    }
+    fig.trialReadyToCommitS = +((performance.now() - t) / 1000).toFixed(0);
+    assert.equal(s.capabilities.update?.details.phase, 'committed', s.capabilities.update?.summary);
+    assert.equal(s.capabilities.failover?.details?.active, 'wan');
+    await reboot();
+    const s6 = await boot('boot6');
+    assert.equal(s6.capabilities.update?.details.booted, 'b');
+    assert.equal(s6.capabilities.update?.details.active, 'b');
+    assert.equal(s6.capabilities.update?.details.version, NEXT);
+    writeFigures(`update-${ARCH}`, fig);
+  });
+});

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { makeHostPath } from '../../../agent/src/core/fs.js';
+import { checkIdentity } from '../../../agent/src/enrolment/identity.js';
+import { REPO } from '../../helpers/update-fixture.js';
+
+const CLI = join(REPO, 'agent/bin/surgery-edge');
+const PKI = join(REPO, 'provisioning/pki.sh');
+const PRACTICE = join(REPO, 'provisioning/practice.sh');
+const ID = 'P81001-01';
+const MQTT = '/etc/surgery-edge/mqtt';
+
+let dir: string;
+let pki: string;
+
+/** One appliance: a fixture root and the config file the CLI reads (as the image's seed config). */
+function box(name: string) {
+  const root = join(dir, name, 'root');
+  mkdirSync(root, { recursive: true });
+  const cfg = join(dir, name, 'config.yaml');
+  writeFileSync(
+    cfg,
+    stringify({
+      site: { deviceId: ID },
+      paths: { root, stateDir: join(dir, name, 'state'), runDir: join(dir, name, 'run') },
+      enrolment: { required: true, csrPath: '/var/lib/surgery-edge/enrol/device.csr' },
+      telemetry: { caPath: `${MQTT}/ca.crt`, certPath: `${MQTT}/device.crt`, keyPath: `${MQTT}/device.key` },
+      log: { level: 'silent' },
+    }),
+  );
+  const run = (...args: string[]) => execFileSync(CLI, [...args, '--config', cfg], { stdio: 'pipe' }).toString();
+  const files = { deviceId: ID, certPath: `${MQTT}/device.crt`, keyPath: `${MQTT}/device.key`, caPath: `${MQTT}/ca.crt` };
+  return { root, cfg, run, host: makeHostPath(root), check: () => checkIdentity(files, makeHostPath(root), Date.now()) };
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'se-enrol-'));
+  pki = join(dir, 'pki');
+  execFileSync(PKI, ['init', pki], { stdio: 'pipe' });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('enrolment runbook (CSR on the box, ICB CA signs, practice bundle back)', () => {
+  it('enrols a box whose key never left it', () => {
+    const b = box('good');
+    assert.equal(b.check().enrolled, false);
+    assert.match(b.check().reason!, /missing/);
+    const csr = b.run('enrol', 'csr');
+    assert.match(csr, /BEGIN CERTIFICATE REQUEST/);
+    const key = b.host(`${MQTT}/device.key`);
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+    const keyBefore = readFileSync(key);
+    // The CSR file is what the engineer copies off the box.
+    const csrFile = b.host('/var/lib/surgery-edge/enrol/device.csr');
+    execFileSync(PKI, ['sign-csr', pki, csrFile, ID], { stdio: 'pipe' });
+    const tar = execFileSync(PRACTICE, [pki, ID, 'P81001', 'High Street Surgery', 'mqtts://mqtt1.icb.example:8883'], { stdio: 'pipe' }).toString().trim();
+    assert.deepEqual(execFileSync('tar', ['-tf', tar]).toString().trim().split('\n').sort(), ['ca.crt', 'config.yaml', 'device.crt'], 'no private key in the bundle');
+    assert.match(b.run('enrol', 'install', tar), /enrolled as P81001-01 \(High Street Surgery\)/);
+    assert.deepEqual(readFileSync(key), keyBefore, 'the key made on the box is the one in use');
+    assert.deepEqual(b.check().enrolled, true);
+    const cfg = parse(readFileSync(b.cfg, 'utf8')) as { telemetry: { enabled: boolean; brokers: string[] }; site: { odsCode: string } };
+    assert.equal(cfg.telemetry.enabled, true);
+    assert.deepEqual(cfg.telemetry.brokers, ['mqtts://mqtt1.icb.example:8883']);
+    assert.equal(cfg.site.odsCode, 'P81001');
+    // Asking for a CSR again reuses the key (a certificate may already be on its way).
+    b.run('enrol', 'csr');
+    assert.deepEqual(readFileSync(key), keyBefore);
+  });
+
+  it('refuses a practice bundle whose certificate is for another box key, and installs nothing', () => {
+    const other = box('other');
+    other.run('enrol', 'csr');
+    execFileSync(PKI, ['sign-csr', pki, other.host('/var/lib/surgery-edge/enrol/device.csr'), ID], { stdio: 'pipe' });
+    const tar = execFileSync(PRACTICE, [pki, ID, 'P81001', 'High Street Surgery', 'mqtts://mqtt1.icb.example:8883']).toString().trim();
+    const b = box('victim');
+    b.run('enrol', 'csr'); // its own, different key
+    assert.throws(() => b.run('enrol', 'install', tar), /does not match/);
+    assert.equal(existsSync(b.host(`${MQTT}/device.crt`)), false);
+    assert.doesNotMatch(readFileSync(b.cfg, 'utf8'), /mqtt1/);
+  });
+
+  it('the CA refuses a CSR whose CN is not the expected device', () => {
+    const b = box('wrong-cn');
+    b.run('enrol', 'csr', '--device-id', 'P99999-01');
+    assert.throws(() => execFileSync(PKI, ['sign-csr', pki, b.host('/var/lib/surgery-edge/enrol/device.csr'), ID], { stdio: 'pipe' }), /expected P81001-01/);
+  });
+
+  it('identity checks: wrong CA, wrong CN, expired', () => {
+    const b = box('checks');
+    b.run('enrol', 'csr');
+    execFileSync(PKI, ['sign-csr', pki, b.host('/var/lib/surgery-edge/enrol/device.csr'), ID], { stdio: 'pipe' });
+    mkdirSync(b.host(MQTT), { recursive: true });
+    writeFileSync(b.host(`${MQTT}/device.crt`), readFileSync(join(pki, 'devices', `${ID}.crt`)));
+    const otherCa = join(dir, 'pki2');
+    execFileSync(PKI, ['init', otherCa], { stdio: 'pipe' });
+    writeFileSync(b.host(`${MQTT}/ca.crt`), readFileSync(join(otherCa, 'ca.crt')));
+    assert.match(b.check().reason!, /not signed by the installed ICB CA/);
+    writeFileSync(b.host(`${MQTT}/ca.crt`), readFileSync(join(pki, 'ca.crt')));
+    assert.equal(b.check().enrolled, true);
+    const files = { deviceId: 'P81001-02', certPath: `${MQTT}/device.crt`, keyPath: `${MQTT}/device.key`, caPath: `${MQTT}/ca.crt` };
+    assert.match(checkIdentity(files, b.host, Date.now()).reason!, /is for P81001-01, this device is P81001-02/);
+    assert.match(checkIdentity({ ...files, deviceId: ID }, b.host, Date.now() + 900 * 86_400_000).reason!, /expired/);
+  });
+});
