@@ -13,20 +13,24 @@ IMAGE_OUT ?= out/image
 IMAGE_KEYS ?=
 DEB_COMPRESS ?= xz
 
-.PHONY: deb image test-image test-image-update update-bundle update-key bench-update image-clean
+.PHONY: image-deps deb image test-image test-image-update update-bundle update-key bench-update image-clean
 
-deb: dist
+# The heavy build/boot toolchain (mmdebstrap, squashfs, qemu, OVMF): not part of make test.
+image-deps:
+	$(CURDIR)/scripts/setup-system --auto --with image-build
+
+deb: dist system-deps
 	DEB_COMPRESS=$(DEB_COMPRESS) image/deb/build-deb.sh $(ARCH) $(IMAGE_OUT)
 
-image: deb
+image: image-deps deb
 	image/build.sh --arch $(ARCH) --deb $(IMAGE_OUT)/surgery-edge_$$($(NODE) -p 'require("./package.json").version')_$(ARCH).deb \
 	  --out $(IMAGE_OUT) $(if $(IMAGE_KEYS),--keys $(IMAGE_KEYS))
 
 # Boots the image `make image` built (it does not rebuild it: say `make image test-image` for both).
-test-image: deps
+test-image: deps image-deps
 	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=1800000 test/image/boot.test.ts
 
-test-image-update: deps
+test-image-update: deps image-deps
 	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=3600000 test/image/update.test.ts
 
 update-key:
