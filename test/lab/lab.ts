@@ -212,6 +212,9 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
         await ip(['netns', 'add', n]);
         await ip(['-n', n, 'link', 'set', 'lo', 'up']);
       }
+      // The LAN PC is IPv4-only: a browser there (status tests) aborts a page load with
+      // ERR_NETWORK_CHANGED when an IPv6 link-local address finishes DAD under it.
+      await exec(ns.lan, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
       await veth(ns.lan, 'eth0', ns.app, 'lan0');
       await veth(ns.app, 'wan0', ns.isp1, 'down0');
       await veth(ns.app, 'wwan0', ns.isp2, 'down0');
