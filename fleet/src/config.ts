@@ -78,6 +78,18 @@ export const FleetConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  rollouts: Type.Object(
+    {
+      tickMs: Int(5000, 50, 'How often active rollouts are stepped'),
+      canaryPct: Type.Number({ default: 5, minimum: 0.1, maximum: 100, description: 'Share of a rollout\'s devices that go first (at least one)' }),
+      soakMin: Type.Number({ default: 30, minimum: 0, description: 'Default soak: canaries must stay healthy this long after applying' }),
+      applyTimeoutMs: Int(15 * 60_000, 1000, 'A published device that has not applied (birth with the new revision) by then is unhealthy'),
+      offlineGraceMs: Int(3 * 60_000, 1000, 'Offline longer than this after the publish is unhealthy (applying restarts the agent: a short gap is expected)'),
+      claimTimeoutMs: Int(60_000, 1000, 'A publish claimed by an instance that died is retried after this (same revision: idempotent on the device)'),
+      publishPerTick: Int(500, 1, 'Most devices published per tick in the "all" phase'),
+    },
+    { default: {} },
+  ),
   inventory: Type.Array(
     Type.Object({
       deviceId: Type.String(),
