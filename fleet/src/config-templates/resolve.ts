@@ -18,6 +18,17 @@ export interface Resolved {
   problems: ConfigProblem[];
 }
 
+/**
+ * `{{deviceId}}`, `{{odsCode}}` and `{{pcn}}` inside any string value are replaced per device, so one
+ * ICB-wide template can name per-device files (e.g. certPath "/etc/mqtt/{{deviceId}}.crt").
+ */
+export function substitute(v: unknown, vars: Record<string, string>): unknown {
+  if (typeof v === 'string') return v.replace(/\{\{(deviceId|odsCode|pcn)\}\}/g, (_m, k: string) => vars[k] ?? '');
+  if (Array.isArray(v)) return v.map((x) => substitute(x, vars));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, vars)]));
+  return v;
+}
+
 /** Keys a template may not set: the fleet sets them per device (identity) or per publish (revision). */
 const FLEET_OWNED = [['site', 'deviceId'], ['site', 'odsCode'], ['revision']] as const;
 
@@ -66,7 +77,7 @@ export class Resolver {
     const merged = layered(rows.map((r) => JSON.parse(r.doc) as Doc));
     const site: Doc = { ...((merged.site as Doc | undefined) ?? {}), deviceId: t.id, odsCode: t.practice };
     if (t.practice_name && site.practiceName === undefined) site.practiceName = t.practice_name;
-    const doc: Doc = { ...merged, site };
+    const doc = substitute({ ...merged, site }, { deviceId: t.id, odsCode: t.practice, pcn: pcn ?? '' }) as Doc;
     delete doc.revision;
     const layers = rows.map((r) => `${r.scope === 'icb' ? 'icb' : `${r.scope}:${r.scope_id}`}@${r.version}`);
     if (!rows.length) return { doc, layers, problems: [{ path: '/', message: 'no template applies to this device (save an ICB base first)' }] };
