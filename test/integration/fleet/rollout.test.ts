@@ -138,7 +138,7 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
     assert.equal((await saveIcb(icbTemplate(2000))).ok, true);
     const plan = await planRollout(fleet.ctx, 'amy', 'practice', 'P81001', 0.05);
     assert.equal(plan.targets, 2);
-    const [canary] = plan.canaries;
+    const canary = plan.canaries[0]!;
     const other = REAL.find((id) => id !== canary)!;
     const before = { desired: (await store.config.desired(other))!, device: (await store.devices.get(other))! };
     // Both devices' /etc is broken (a file where the directory should be): applying fails, so the device rejects.
