@@ -80,7 +80,7 @@ export class RolloutEngine implements Component {
       const d = devices.get(s.device_id);
       if (!d || (s.state !== 'published' && s.state !== 'applied')) continue;
       const verdict = await this.judge(s, d, now);
-      if (verdict && verdict.state !== s.state && (await this.ctx.store.config.settle(r.id, s.device_id, verdict.state, verdict.detail, now))) {
+      if (verdict && verdict.state !== s.state && (await this.ctx.store.config.settle(r.id, s.device_id, s.state, verdict.state, verdict.detail, now))) {
         s.state = verdict.state;
         s.detail = verdict.detail;
         await this.audit(r, `rollout-${verdict.state}`, `revision ${s.revision}${verdict.detail ? `: ${verdict.detail}` : ''}`, s.device_id, verdict.state === 'applied' ? 'ok' : 'error');
@@ -98,7 +98,7 @@ export class RolloutEngine implements Component {
       await this.publishAll(r, canaries, canaries.length);
       if (!canaries.every((s) => s.state === 'applied')) return;
       if (r.soak_from === null) {
-        await this.ctx.store.config.setSoakFrom(r.id, now);
+        if (!(await this.ctx.store.config.startSoak(r.id, now))) return; // another instance started it
         await this.audit(r, 'rollout-soak', `all ${canaries.length} canary device(s) applied; soaking ${Math.round(r.soak_ms / 60_000)} min`);
         if (r.soak_ms > 0) return;
       } else if (now - r.soak_from < r.soak_ms) return;

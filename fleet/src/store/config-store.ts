@@ -156,8 +156,9 @@ export class ConfigStore {
     const r = await this.d.run(`UPDATE rollouts SET paused = ?, updated_at = ? WHERE id = ? AND paused = ? AND phase IN ('draft', 'canary', 'all')`, [paused ? 1 : 0, at, id, paused ? 0 : 1]);
     return r.changes > 0;
   }
-  async setSoakFrom(id: number, at: number | null): Promise<void> {
-    await this.d.run('UPDATE rollouts SET soak_from = ?, updated_at = ? WHERE id = ?', [at, at ?? 0, id]);
+  /** Starts the soak once (compare-and-set): true for the one caller that started it. */
+  async startSoak(id: number, at: number): Promise<boolean> {
+    return (await this.d.run('UPDATE rollouts SET soak_from = ?, updated_at = ? WHERE id = ? AND soak_from IS NULL', [at, at, id])).changes > 0;
   }
 
   async steps(id: number): Promise<RolloutDeviceRow[]> {
@@ -195,8 +196,9 @@ export class ConfigStore {
       await this.putDesired({ device_id: step.device_id, revision: step.revision, doc: step.doc, published_at: at, rollout_id: step.rollout_id }, t);
     });
   }
-  async settle(id: number, device: string, state: 'applied' | 'rejected' | 'unhealthy', detail: string | null, at: number): Promise<boolean> {
-    const r = await this.d.run("UPDATE rollout_devices SET state = ?, detail = ?, settled_at = ? WHERE rollout_id = ? AND device_id = ? AND state IN ('published', 'applied')", [state, detail, at, id, device]);
+  /** published -> applied/rejected/unhealthy, or applied -> rejected/unhealthy; compare-and-set on `from`. */
+  async settle(id: number, device: string, from: 'published' | 'applied', state: 'applied' | 'rejected' | 'unhealthy', detail: string | null, at: number): Promise<boolean> {
+    const r = await this.d.run('UPDATE rollout_devices SET state = ?, detail = ?, settled_at = ? WHERE rollout_id = ? AND device_id = ? AND state = ?', [state, detail, at, id, device, from]);
     return r.changes > 0;
   }
 }

@@ -159,7 +159,8 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       await store.config.published(s1!, 21);
       assert.deepEqual([(await store.config.steps(id))[0]!.state, (await store.config.desired('d1'))!.revision], ['published', 5]);
       assert.equal(await store.config.claim(id, 'd1', 30, 30), false, 'published steps are never claimed again');
-      assert.equal(await store.config.settle(id, 'd1', 'applied', null, 31), true);
+      assert.equal(await store.config.settle(id, 'd1', 'published', 'applied', null, 31), true);
+      assert.equal(await store.config.settle(id, 'd1', 'published', 'applied', null, 31), false, 'settled once');
       assert.equal(await store.config.setPaused(id, true, 32), true);
       assert.equal(await store.config.setPaused(id, true, 33), false);
       assert.equal(await store.config.setPhase(id, ['canary', 'all'], 'stopped', 'canary unhealthy', 34), true);
