@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../agent/src/auth/password.js';
+import { validateConfig } from '../../agent/src/config/load.js';
+import { redactSecrets } from '../../agent/src/config/redact.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { fleetConfig, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
@@ -116,6 +118,35 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     const audit = await p.locator('#audit tbody').innerText();
     for (const a of ['template-save', 'rollout-create', 'rollout-start', 'rollout-publish', 'rollout-applied', 'rollout-done', 'reload-config']) assert.match(audit, new RegExp(a), a);
     assert.ok(!audit.includes(SECRET));
+  });
+
+  it('PCN mapping from the Config page; a device that rejected shows its reasons and a field-by-field diff', async () => {
+    const p = await signIn('admin');
+    await p.goto(`${base}/config`);
+    await p.fill('#pcn-map input[name=practice]', 'P81001');
+    await p.fill('#pcn-map input[name=pcn]', 'PCN-N');
+    await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Save mapping")')]);
+    assert.match(await p.locator('#pcn-map tr[data-practice="P81001"]').innerText(), /PCN-N/);
+    await p.goto(`${base}/?pcn=PCN-N`);
+    assert.deepEqual(await p.locator('#devices tbody tr[data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device'))), [LIVE]);
+
+    // A device whose agent refused revision 3 (as an older agent might): written through the store as ingest would.
+    const s = fleet.ctx.store;
+    const id = 'Y00009-01';
+    const place = fleet.ctx.inventory.place(id);
+    const running = { ...template(10_000), site: { deviceId: id, odsCode: 'Y00009' } };
+    const v = validateConfig({ ...running, revision: 2 });
+    assert.ok(v.ok);
+    await s.devices.ingest([{ kind: 'state', deviceId: id, receivedAt: Date.now(), place, msg: { online: true, bootId: 'b9', bdSeq: 1, configRevision: 2, at: Date.now() } }]);
+    await s.devices.ingest([{ kind: 'reported', deviceId: id, receivedAt: Date.now(), place, msg: { appliedRevision: 2, lastDesiredRevision: 3, status: 'rejected', reasons: [{ path: '/telemetry/cellularIntervalMs', message: 'Expected integer to be greater or equal to 10000' }], at: Date.now(), config: redactSecrets(v.config) as unknown as Record<string, unknown> } }]);
+    await s.config.putDesired({ device_id: id, revision: 3, doc: JSON.stringify({ ...running, telemetry: { ...running.telemetry, intervalMs: 20_000 } }), published_at: Date.now(), rollout_id: null });
+    await p.goto(`${base}/devices/${id}`);
+    assert.match(await p.locator('#rejection').innerText(), /rejected revision 3[\s\S]*\/telemetry\/cellularIntervalMs/);
+    assert.match(await p.locator('#config').innerText(), /not in sync/);
+    assert.match(await p.locator('#diff-summary').innerText(), /^1 field\(s\) differ/);
+    assert.match(await p.locator('#config-diff tr[data-path="/telemetry/intervalMs"]').innerText(), /20000\s+10000\s+differs/);
+    assert.ok(!(await p.content()).includes(SECRET));
+    await b.screenshot(p, 'fleet', 'config-device-rejected');
   });
 
   it('practice manager edits only their own practice; viewer is read-only; neither sees rollouts controls', async () => {
