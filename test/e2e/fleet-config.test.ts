@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
 import { hashPassword } from '../../agent/src/auth/password.js';
 import { validateConfig } from '../../agent/src/config/load.js';
 import { redactSecrets } from '../../agent/src/config/redact.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
-import { fleetConfig, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
+import { agentTemplate, fleetConfig, signIn as signInAs, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
 import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
 
@@ -51,24 +50,8 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     tmp?.rm();
   });
 
-  const signIn = async (user: string): Promise<Page> => {
-    const p = await b.newPage({ width: 1280, height: 900 });
-    await p.goto(`${base}/login`);
-    await p.fill('input[name=username]', user);
-    await p.fill('input[name=password]', PW);
-    await Promise.all([p.waitForURL(`${base}/`), p.click('button:has-text("Sign in")')]);
-    return p;
-  };
-  const template = (intervalMs: number) => ({
-    paths: { stateDir: join(tmp.dir, '{{deviceId}}', 'state'), runDir: join(tmp.dir, '{{deviceId}}', 'run'), root: join(tmp.dir, '{{deviceId}}', 'root') },
-    log: { level: 'warn' },
-    records: { dayList: { bearerToken: SECRET } },
-    telemetry: {
-      enabled: true, brokers: [broker.url], prefix: broker.prefix, caPath: broker.identity('fleet').ca,
-      certPath: join(broker.pki, 'devices', '{{deviceId}}.crt'), keyPath: join(broker.pki, 'devices', '{{deviceId}}.key'),
-      keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs,
-    },
-  });
+  const signIn = (user: string) => signInAs(b, base, user, PW);
+  const template = (intervalMs: number) => agentTemplate(broker, tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<string, unknown>;
 
   it('ICB admin: edit the ICB template (refused, then saved, secret redacted), plan and start a rollout, read the diff', async () => {
     const p = await signIn('admin');

@@ -12,7 +12,7 @@ import { planRollout } from '../../../fleet/src/rollouts/plan.js';
 import { reloadDesired } from '../../../fleet/src/rollouts/reload.js';
 import { SqliteDriver } from '../../../fleet/src/store/driver.js';
 import { Store } from '../../../fleet/src/store/store.js';
-import { fleetConfig, startFleet, tempDir, waitFor } from '../../helpers/fleet.js';
+import { agentTemplate, fleetConfig, startFleet, tempDir, waitFor } from '../../helpers/fleet.js';
 import { pub, SimDevice, simResponder } from '../../helpers/fleet-sim.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mosquitto.js';
 import { AgentProc, agentConfig } from '../telemetry/fixture.js';
@@ -36,15 +36,7 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
   const agents: AgentProc[] = [];
   let icbVersion = 0;
 
-  const icbTemplate = (intervalMs: number): Doc => ({
-    paths: { stateDir: join(tmp.dir, '{{deviceId}}', 'state'), runDir: join(tmp.dir, '{{deviceId}}', 'run'), root: join(tmp.dir, '{{deviceId}}', 'root') },
-    log: { level: 'warn' },
-    telemetry: {
-      enabled: true, brokers: [broker.url], prefix: broker.prefix, caPath: broker.identity('fleet').ca,
-      certPath: join(broker.pki, 'devices', '{{deviceId}}.crt'), keyPath: join(broker.pki, 'devices', '{{deviceId}}.key'),
-      keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs,
-    },
-  });
+  const icbTemplate = (intervalMs: number): Doc => agentTemplate(broker, tmp.dir, intervalMs);
   const saveIcb = async (doc: Doc) => {
     const r = await saveTemplate(fleet.ctx, 'amy', 'icb', '', JSON.stringify(doc), icbVersion);
     if (r.ok) icbVersion = r.version;
