@@ -8,6 +8,7 @@ fleet: deps
 	fleet/bin/fleet run --data-dir $(FLEET_DATA) $(if $(FLEET_CONFIG),--config $(FLEET_CONFIG))
 
 # 10,000 simulated devices at 60 s telemetry; prints JSON figures (ingest lag p99, page p95, RSS).
+# STORE=pg make bench-fleet: the same against a PostgreSQL the bench starts itself (fsync on).
 bench-fleet: deps
 	$(TSX) test/bench/fleet.ts
 

@@ -14,6 +14,8 @@ export interface FleetCtx {
   mqtt: MqttHub;
   inventory: Inventory;
   instanceId: string;
+  /** Step the rollouts now (after a start or resume), rather than at the next tick. */
+  rollouts?: { tick(): Promise<void> };
 }
 
 export interface ComponentHealth {

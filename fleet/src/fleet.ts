@@ -11,6 +11,7 @@ import type { Component, ComponentHealth, FleetCtx } from './ctx.js';
 import { Ingest } from './ingest/ingest.js';
 import { Inventory } from './inventory.js';
 import { MqttHub } from './mqtt/hub.js';
+import { RolloutEngine } from './rollouts/engine.js';
 import { Store } from './store/store.js';
 import { WebServer } from './web/server.js';
 
@@ -33,6 +34,7 @@ export class Fleet {
   readonly ingest = new Ingest();
   readonly commander = new Commander();
   readonly alerts = new Alerts();
+  readonly rollouts = new RolloutEngine();
   readonly web = new WebServer(() => this.health());
   private started: Component[] = [];
 
@@ -43,7 +45,7 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.commander, this.alerts, this.web];
+    return [this.ingest, this.commander, this.alerts, this.rollouts, this.web];
   }
 
   async start(): Promise<void> {
@@ -59,7 +61,7 @@ export class Fleet {
     const inventory = new Inventory(config.inventory);
     for (const [id, p] of inventory.listed()) await store.devices.place(id, p);
     const mqtt = new MqttHub(config.mqtt, instanceId, this.log.child('mqtt'), this.clock);
-    this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId };
+    this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId, rollouts: this.rollouts };
     for (const c of this.components) {
       try {
         await c.start({ ...this.ctx, log: this.log.child(c.name) });

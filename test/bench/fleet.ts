@@ -1,6 +1,7 @@
 /**
  * make bench-fleet: 10,000 simulated appliances at 60 s telemetry against the fleet manager running
- * as its own process (SQLite by default, FL_BENCH_DB=postgres for a test-started PostgreSQL), over a
+ * as its own process (SQLite by default; STORE=pg (or FL_BENCH_DB=postgres) for a PostgreSQL the bench
+ * starts itself, with fsync on as a deployment would run it), over a
  * real mosquitto with TLS. Prints JSON lines: ingest lag p50/p99 (device timestamp -> committed in
  * the database, measured by the fleet), dashboard page p50/p95 while ingesting, fleet RSS.
  * Env: FL_BENCH_DEVICES (10000), FL_BENCH_S (180 s of steady state), FL_BENCH_CONNS (50).
@@ -26,11 +27,11 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a -
 const broker = await startBroker([]);
 const tmp = tempDir('fl-bench-');
 let pg: TestPostgres | undefined;
-const dbKind = process.env.FL_BENCH_DB === 'postgres' ? 'postgres' : 'sqlite';
+const dbKind = ['pg', 'postgres'].includes(process.env.STORE ?? process.env.FL_BENCH_DB ?? '') ? 'postgres' : 'sqlite';
 if (dbKind === 'postgres') {
   const why = postgresMissing();
   if (why) throw new Error(why);
-  pg = await new TestPostgres().start();
+  pg = await new TestPostgres().start({ fsync: true });
 }
 const httpPort = await freePort();
 const id = broker.identity('fleet');
@@ -71,6 +72,8 @@ try {
     return { ms: performance.now() - s, body };
   };
   const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${fleet.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  // The PostgreSQL server's own memory (postmaster and its backends), reported beside the fleet's.
+  const pgRss = () => (pg ? pg.rssMb() : null);
 
   // Simulator: CONNS MQTT connections (fleet identity, which the ACL lets publish for any device), devices spread over them.
   const conns: MqttClient[] = [];
@@ -91,6 +94,7 @@ try {
   let publishErrors = 0;
   const pages: { list: number[]; filtered: number[]; device: number[] } = { list: [], filtered: [], device: [] };
   const rssSamples: number[] = [];
+  const pgRssSamples: number[] = [];
   let pageLoop = true;
   const pager = (async () => {
     await sleep(Math.min(30_000, STEADY_S * 250)); // let the first round land
@@ -100,6 +104,8 @@ try {
       pages.filtered.push((await get('/?state=cellular')).ms);
       pages.device.push((await get(`/devices/${devs[(k++ * 37) % N]!.id}`)).ms);
       rssSamples.push(rss());
+      const p = pgRss();
+      if (p !== null) pgRssSamples.push(p);
       await sleep(1000);
     }
   })();
@@ -132,6 +138,7 @@ try {
     pageP50Ms: Math.round(pct(all, 50)! * 10) / 10, pageP95Ms: Math.round(pct(all, 95)! * 10) / 10, targetPageP95Ms: 300,
     listP95Ms: Math.round(pct(pages.list, 95)! * 10) / 10, filteredP95Ms: Math.round(pct(pages.filtered, 95)! * 10) / 10, deviceP95Ms: Math.round(pct(pages.device, 95)! * 10) / 10, pages: all.length,
     rssMbMax: Math.round(Math.max(...rssSamples)), rssMbEnd: Math.round(rss()),
+    ...(pg ? { postgresRssMbMax: Math.round(Math.max(...pgRssSamples)), postgresFsync: true } : {}),
   });
   for (const c of conns) c.end(true);
 } finally {

@@ -7,7 +7,7 @@ import { ulid } from '../../agent/src/core/ids.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import type { Derived, Inbound } from '../../fleet/src/store/types.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
-import { fleetConfig, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
+import { fleetConfig, signIn as signInAs, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
 import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
 
@@ -66,15 +66,7 @@ describe('fleet dashboard in a browser', { skip }, () => {
     tmp?.rm();
   });
 
-  const signIn = async (user: string): Promise<Page> => {
-    const p = await b.newPage({ width: 1280, height: 900 });
-    await p.goto(`${base}/`);
-    assert.match(p.url(), /\/login/);
-    await p.fill('input[name=username]', user);
-    await p.fill('input[name=password]', PW);
-    await Promise.all([p.waitForURL(`${base}/`), p.click('button:has-text("Sign in")')]);
-    return p;
-  };
+  const signIn = (user: string): Promise<Page> => signInAs(b, base, user, PW);
 
   it('ICB admin: list with state cards and filters, device page with charts, a command to the real agent, audit', async () => {
     const p = await signIn('admin');

@@ -1,7 +1,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { MqttClient } from 'mqtt';
 import { ulid } from '../../agent/src/core/ids.js';
-import { EventSchema, StateSchema, TelemetrySchema, topicFor, type EventMessage, type TelemetryMessage } from '../../agent/src/telemetry/contract.js';
+import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema, topicFor, type EventMessage, type TelemetryMessage } from '../../agent/src/telemetry/contract.js';
 import { representativeCapabilities } from '../integration/telemetry/representative-caps.js';
 
 /**
@@ -10,7 +10,7 @@ import { representativeCapabilities } from '../integration/telemetry/representat
  * benchmark's stand-ins report, and every first message of a kind is checked against the agent's
  * schemas, so the simulator cannot drift from what a real agent sends without failing loudly.
  */
-const checks = { state: TypeCompiler.Compile(StateSchema), telemetry: TypeCompiler.Compile(TelemetrySchema), events: TypeCompiler.Compile(EventSchema) };
+const checks = { reported: TypeCompiler.Compile(ConfigReportedSchema), state: TypeCompiler.Compile(StateSchema), telemetry: TypeCompiler.Compile(TelemetrySchema), events: TypeCompiler.Compile(EventSchema) };
 const checked = new Set<string>();
 function assertContract(kind: keyof typeof checks, msg: unknown): void {
   if (checked.has(kind)) return;
@@ -25,10 +25,11 @@ export class SimDevice {
   readonly bootId = `sim-${Math.random().toString(16).slice(2, 10)}`;
   bdSeq = 0;
   cellular = false;
+  configRevision = 1;
   constructor(readonly id: string, private readonly prefix: string) {}
 
   birth(now: number): [string, string] {
-    const m = { online: true, bootId: this.bootId, bdSeq: this.bdSeq, version: '0.1.0', configRevision: 1, at: now };
+    const m = { online: true, bootId: this.bootId, bdSeq: this.bdSeq, version: '0.1.0', configRevision: this.configRevision, at: now };
     assertContract('state', m);
     return [topicFor(this.prefix, this.id, 'state'), JSON.stringify(m)];
   }
@@ -46,6 +47,13 @@ export class SimDevice {
     return [topicFor(this.prefix, this.id, 'telemetry'), JSON.stringify(m)];
   }
 
+  /** config/reported after a desired document: applied (then a new session's birth) or rejected. */
+  reported(now: number, revision: number, status: 'applied' | 'rejected', reasons: { path: string; message: string }[] = []): [string, string] {
+    const m = { appliedRevision: status === 'applied' ? revision : this.configRevision, lastDesiredRevision: revision, status, reasons, at: now };
+    assertContract('reported', m);
+    return [topicFor(this.prefix, this.id, 'configReported'), JSON.stringify(m)];
+  }
+
   event(now: number, name: string, payload: unknown): [string, string] {
     const m: EventMessage = { id: ulid(now), name, at: now, bootId: this.bootId, payload };
     assertContract('events', m);
@@ -56,4 +64,32 @@ export class SimDevice {
 /** Publish QoS 1 and resolve on PUBACK. */
 export function pub(c: MqttClient, [topic, payload]: [string, string], retain = false): Promise<void> {
   return new Promise((res, rej) => c.publish(topic, payload, { qos: 1, retain }, (e) => (e ? rej(e) : res())));
+}
+
+/**
+ * Answers config/desired for simulated devices as an agent does: a newer revision is reported
+ * `applied`, then the device "restarts" (bdSeq + 1) with a birth carrying the new revision;
+ * `reject` lists ids that report `rejected` instead. Publishes as the fleet identity, which the
+ * ACL lets publish for any device (as the benchmark's simulator).
+ */
+export async function simResponder(c: MqttClient, prefix: string, devices: SimDevice[], reject = new Set<string>()): Promise<{ answered: Map<string, number[]> }> {
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  const answered = new Map<string, number[]>();
+  c.on('message', (topic, payload) => {
+    const id = topic.slice(prefix.length + 1).split('/')[0]!;
+    const d = byId.get(id);
+    if (!d || !topic.endsWith('/config/desired') || !payload.length) return;
+    const rev = (JSON.parse(payload.toString()) as { revision: number }).revision;
+    if (rev <= d.configRevision) return;
+    answered.set(id, [...(answered.get(id) ?? []), rev]);
+    const now = Date.now();
+    if (reject.has(id)) return void pub(c, d.reported(now, rev, 'rejected', [{ path: '/telemetry', message: 'simulated refusal' }]), true);
+    void pub(c, d.reported(now, rev, 'applied'), true).then(() => {
+      d.configRevision = rev;
+      d.bdSeq++;
+      return pub(c, d.birth(Date.now()), true);
+    });
+  });
+  await c.subscribeAsync(`${prefix}/+/config/desired`, { qos: 1 });
+  return { answered };
 }

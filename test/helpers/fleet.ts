@@ -5,6 +5,8 @@ import { createLogger, prettySink } from '../../agent/src/core/log.js';
 import { validateFleetConfig, type FleetConfig } from '../../fleet/src/config.js';
 import { Fleet } from '../../fleet/src/fleet.js';
 import type { Store } from '../../fleet/src/store/store.js';
+import type { Page } from 'playwright-core';
+import type { TestBrowser } from './browser.js';
 import type { TestBroker } from './mosquitto.js';
 
 /** A fleet config pointing at a TestBroker with the `fleet` identity; SQLite in a temp dir. */
@@ -45,4 +47,32 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A fresh page signed in to the dashboard at `base` as `user` (lands on the device list). */
+export async function signIn(b: TestBrowser, base: string, user: string, password: string): Promise<Page> {
+  const p = await b.newPage({ width: 1280, height: 900 });
+  await p.goto(`${base}/`);
+  if (!/\/login/.test(p.url())) throw new Error(`not sent to sign in: ${p.url()}`);
+  await p.fill('input[name=username]', user);
+  await p.fill('input[name=password]', password);
+  await Promise.all([p.waitForURL(`${base}/`), p.click('button:has-text("Sign in")')]);
+  return p;
+}
+
+/**
+ * An ICB base template that keeps the tests' real agents working (their paths under `dir`, their
+ * certificates from the broker's PKI) through {{deviceId}} placeholders; `extra` is overlaid.
+ */
+export function agentTemplate(broker: TestBroker, dir: string, intervalMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    paths: { stateDir: join(dir, '{{deviceId}}', 'state'), runDir: join(dir, '{{deviceId}}', 'run'), root: join(dir, '{{deviceId}}', 'root') },
+    log: { level: 'warn' },
+    ...extra,
+    telemetry: {
+      enabled: true, brokers: [broker.url], prefix: broker.prefix, caPath: broker.identity('fleet').ca,
+      certPath: join(broker.pki, 'devices', '{{deviceId}}.crt'), keyPath: join(broker.pki, 'devices', '{{deviceId}}.key'),
+      keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs,
+    },
+  };
 }

@@ -1,12 +1,12 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+// One implementation of "mosquitto as the contract's broker", shared with the fleet's embedded broker.
+import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from '../../fleet/src/broker/mosquitto.js';
 
 const PKI = resolve(import.meta.dirname, '../../provisioning/pki.sh');
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
 
 /** Skip reason when the Debian broker or openssl is missing. */
 export function mosquittoMissing(): string | false {
@@ -19,16 +19,7 @@ export function mosquittoMissing(): string | false {
   return false;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Identity {
   ca: string;
@@ -59,35 +50,7 @@ export class TestBroker {
     execFileSync('bash', [PKI, 'server', this.pki, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
     for (const d of ['fleet', ...devices]) this.enrol(d);
     this.port = await freePort();
-    const root = process.getuid?.() === 0;
-    writeFileSync(
-      join(this.dir, 'acl'),
-      [`user fleet`, `topic readwrite ${this.prefix}/#`, ``, `pattern readwrite ${this.prefix}/%u/#`, ''].join('\n'),
-    );
-    writeFileSync(
-      join(this.dir, 'mosquitto.conf'),
-      [
-        ...(root ? ['user root'] : []),
-        'per_listener_settings false',
-        'allow_anonymous false',
-        `listener ${this.port} 127.0.0.1`,
-        `cafile ${this.pki}/ca.crt`,
-        `certfile ${this.pki}/server.crt`,
-        `keyfile ${this.pki}/server.key`,
-        'require_certificate true',
-        'use_identity_as_username true',
-        `acl_file ${join(this.dir, 'acl')}`,
-        'persistence true',
-        `persistence_location ${this.dir}/`,
-        'log_dest stderr',
-        'log_type error',
-        'log_type warning',
-        'log_type notice',
-        'log_type information',
-        'max_queued_messages 100000',
-        '',
-      ].join('\n'),
-    );
+    writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix });
     return this;
   }
 
@@ -102,33 +65,16 @@ export class TestBroker {
 
   /** Start (or restart on the same port); resolves when the listener is open. */
   async start(): Promise<void> {
-    const proc = spawn(MOSQUITTO!, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`mosquitto did not start:\n${this.log.slice(-2000)}`)), 10_000);
-      proc.stderr!.on('data', (b: Buffer) => {
-        this.log += b.toString();
-        if (this.log.length > 1e6) this.log = this.log.slice(-5e5);
-        if (/Opening ipv4 listen socket on port/.test(b.toString())) {
-          clearTimeout(timer);
-          res();
-        }
-      });
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        rej(new Error(`mosquitto exited ${code}:\n${this.log.slice(-2000)}`));
-      });
+    this.proc = await spawnMosquitto(join(this.dir, 'mosquitto.conf'), (chunk) => {
+      this.log += chunk;
+      if (this.log.length > 1e6) this.log = this.log.slice(-5e5);
     });
   }
 
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
-    if (!p || p.exitCode !== null) return;
-    await new Promise<void>((r) => {
-      p.once('exit', () => r());
-      p.kill('SIGTERM');
-    });
+    await stopMosquitto(p);
   }
 
   async restart(): Promise<void> {

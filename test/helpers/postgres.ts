@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './mosquitto.js';
@@ -39,14 +39,26 @@ export class TestPostgres {
     return `postgres://postgres@/fleet?host=${encodeURIComponent(this.dir)}&port=${this.port}`;
   }
 
-  async start(): Promise<this> {
+  /** fsync off by default (tests); a benchmark passes fsync: true to measure durable commits. */
+  async start(opts: { fsync?: boolean } = {}): Promise<this> {
     chmodSync(this.dir, 0o777);
     this.port = await freePort();
     const data = join(this.dir, 'data');
     this.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-    this.run('pg_ctl', ['-D', data, '-l', join(this.dir, 'log'), '-w', '-t', '30', '-o', `-k ${this.dir} -p ${this.port} -c listen_addresses='' -c fsync=off`, 'start']);
+    this.run('pg_ctl', ['-D', data, '-l', join(this.dir, 'log'), '-w', '-t', '30', '-o', `-k ${this.dir} -p ${this.port} -c listen_addresses='' -c fsync=${opts.fsync ? 'on' : 'off'}`, 'start']);
     this.run('createdb', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', 'fleet']);
     return this;
+  }
+
+  /** Resident memory of the server: the postmaster and its children (backends, WAL writer...), MB. */
+  rssMb(): number {
+    try {
+      const pid = readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+      const out = execFileSync('ps', ['-o', 'rss=', '--ppid', pid, '-p', pid], { encoding: 'utf8' });
+      return out.split('\n').reduce((a, l) => a + (Number(l.trim()) || 0), 0) / 1024;
+    } catch {
+      return 0;
+    }
   }
 
   /** Drop and re-create the database, for a fresh schema per test. */

@@ -108,6 +108,11 @@ export const ConfigReportedSchema = Type.Object(
     status: Type.Union([Type.Literal('applied'), Type.Literal('rejected'), Type.Literal('ignored'), Type.Literal('current')]),
     reasons: Type.Array(Problem, { description: 'Why the last desired document was rejected or ignored' }),
     at: At,
+    config: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Added within v1 (optional): the whole config in force after this report (defaults filled, secrets replaced by "[redacted]"), for the fleet\'s desired-vs-reported diff. Agents before it leave it out.',
+      }),
+    ),
   },
   { $id: 'config-reported.json', title: 'config/reported (device -> fleet, retained)' },
 );

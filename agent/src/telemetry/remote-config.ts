@@ -1,4 +1,6 @@
 import { validateConfig, type ConfigProblem } from '../config/load.js';
+import { redactSecrets } from '../config/redact.js';
+import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
 import { describeError } from '../core/errors.js';
 import { ConfigDesiredSchema, schemaProblems, type ConfigReported } from './contract.js';
@@ -6,7 +8,19 @@ import { ConfigDesiredSchema, schemaProblems, type ConfigReported } from './cont
 export type DesiredOutcome =
   | { status: 'current' }
   | { status: 'ignored' | 'rejected'; reasons: ConfigProblem[] }
-  | { status: 'applying'; revision: number; apply: () => Promise<void> };
+  | { status: 'applying'; revision: number; config: Config; apply: () => Promise<void> };
+
+/**
+ * The rules a remote config must pass beyond the schema, on the device and (before anything is
+ * published) in the fleet manager, which imports this: one rule set, two places.
+ */
+export function remoteConfigProblems(config: Config, deviceId: string): ConfigProblem[] {
+  // A config that would cut the device off from the fleet is refused: nobody could undo it remotely.
+  if (!config.telemetry.enabled || config.telemetry.brokers.length === 0)
+    return [{ path: '/telemetry', message: 'a remote config must keep telemetry enabled with at least one broker' }];
+  if (config.site.deviceId !== deviceId) return [{ path: '/site/deviceId', message: 'a remote config cannot change the device id' }];
+  return [];
+}
 
 /**
  * Desired/reported config, after AWS IoT Device Shadow: the fleet sends a versioned desired
@@ -24,14 +38,12 @@ export function judgeDesired(ctx: Ctx, raw: unknown): DesiredOutcome {
   const doc = { ...desired.config, revision: desired.revision };
   const r = validateConfig(doc);
   if (!r.ok) return { status: 'rejected', reasons: r.problems };
-  // A config that would cut the device off from the fleet is refused: nobody could undo it remotely.
-  if (!r.config.telemetry.enabled || r.config.telemetry.brokers.length === 0)
-    return { status: 'rejected', reasons: [{ path: '/telemetry', message: 'a remote config must keep telemetry enabled with at least one broker' }] };
-  if (r.config.site.deviceId !== ctx.config.site.deviceId)
-    return { status: 'rejected', reasons: [{ path: '/site/deviceId', message: 'a remote config cannot change the device id' }] };
+  const refused = remoteConfigProblems(r.config, ctx.config.site.deviceId);
+  if (refused.length) return { status: 'rejected', reasons: refused };
   return {
     status: 'applying',
     revision: desired.revision,
+    config: r.config,
     apply: async () => {
       await ctx.control.reconfigure(doc, 'remote');
     },
@@ -44,8 +56,10 @@ export function reportedDoc(
   status: ConfigReported['status'],
   reasons: ConfigProblem[],
   at: number,
+  config?: Config,
 ): ConfigReported {
-  return { appliedRevision, lastDesiredRevision, status, reasons, at };
+  // The config in force (secrets redacted) lets the fleet show a field-by-field diff; optional in v1.
+  return { appliedRevision, lastDesiredRevision, status, reasons, at, ...(config ? { config: redactSecrets(config) as unknown as Record<string, unknown> } : {}) };
 }
 
 export function applyFailure(e: unknown): ConfigProblem[] {

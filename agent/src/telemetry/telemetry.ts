@@ -324,7 +324,7 @@ export class TelemetryCapability implements Capability {
       return undefined;
     }
     // Reported first (durable): reconfigure restarts this capability, and the next instance drains it.
-    this.report(outcome.revision, 'applied', [], outcome.revision);
+    this.report(outcome.revision, 'applied', [], outcome.revision, outcome.config);
     const run = async () => {
       try {
         await outcome.apply();
@@ -338,12 +338,12 @@ export class TelemetryCapability implements Capability {
     return { status: 'applying', revision: outcome.revision };
   }
 
-  private report(desired: number | null, status: 'applied' | 'rejected' | 'ignored' | 'current', reasons: { path: string; message: string }[], applied = this.ctx.config.revision): void {
+  private report(desired: number | null, status: 'applied' | 'rejected' | 'ignored' | 'current', reasons: { path: string; message: string }[], applied = this.ctx.config.revision, config = this.ctx.config): void {
     if (!this.outbox) return;
     const key = JSON.stringify([applied, desired, status]);
     if (this.outbox.getMeta('lastReport') === key) return;
     this.outbox.setMeta('lastReport', key);
-    const doc = reportedDoc(applied, desired, status, reasons, this.ctx.clock.now());
+    const doc = reportedDoc(applied, desired, status, reasons, this.ctx.clock.now(), config);
     this.enqueue('report', ulid(this.ctx.clock.now()), this.topic('configReported'), JSON.stringify(doc), true);
   }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { TimerHandle } from '../../../agent/src/core/clock.js';
 import { describeError } from '../../../agent/src/core/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
@@ -76,7 +77,9 @@ export class Alerts implements Component {
     }
     if (cfg.smtp.host && cfg.smtp.to.length) {
       try {
-        await sendMail({ host: cfg.smtp.host, port: cfg.smtp.port, from: cfg.smtp.from, to: cfg.smtp.to, subject: `[surgery-edge] ${a.summary}`, text: `${a.summary}\n\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` });
+        const s = cfg.smtp;
+        const password = s.passwordFile ? readFileSync(s.passwordFile, 'utf8').trim() : undefined;
+        await sendMail({ host: s.host, port: s.port, from: s.from, to: s.to, security: s.security, caPath: s.caPath, auth: s.auth, ...(s.username ? { username: s.username, password } : {}), subject: `[surgery-edge] ${a.summary}`, text: `${a.summary}\n\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` });
         done.push('email');
       } catch (e) {
         this.failures++;

@@ -134,6 +134,15 @@ export class DeviceStore {
     return this.d.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id]);
   }
 
+  async getMany(ids: string[]): Promise<Map<string, DeviceRow>> {
+    const out = new Map<string, DeviceRow>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      for (const r of await this.d.all<DeviceRow>(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')})`, chunk)) out.set(r.id, r);
+    }
+    return out;
+  }
+
   private where(f: DeviceFilter): { sql: string; params: Param[] } {
     const w: string[] = [];
     const params: Param[] = [];

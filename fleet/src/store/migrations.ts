@@ -50,6 +50,24 @@ CREATE TABLE rollouts (
 );
 `,
   },
+  {
+    // Config templates (versioned), the practice -> PCN map, and staged rollouts' per-device steps.
+    version: 2,
+    sql: `
+ALTER TABLE templates ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE template_versions (scope TEXT NOT NULL, scope_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, at BIGINT NOT NULL, by_user TEXT NOT NULL, PRIMARY KEY (scope, scope_id, version));
+CREATE TABLE practice_pcn (practice TEXT PRIMARY KEY, pcn TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL);
+ALTER TABLE rollouts ADD COLUMN soak_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN soak_from BIGINT;
+ALTER TABLE rollouts ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN started_at BIGINT;
+CREATE TABLE rollout_devices (
+  rollout_id BIGINT NOT NULL, device_id TEXT NOT NULL, canary INTEGER NOT NULL, rank INTEGER NOT NULL, revision BIGINT NOT NULL, doc TEXT NOT NULL,
+  state TEXT NOT NULL, claimed_at BIGINT, published_at BIGINT, settled_at BIGINT, detail TEXT, PRIMARY KEY (rollout_id, device_id)
+);
+CREATE INDEX rollout_devices_device ON rollout_devices (device_id);
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

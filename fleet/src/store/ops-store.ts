@@ -13,35 +13,7 @@ export interface AlertRow {
   delivered: string | null;
 }
 
-export type Scope = 'icb' | 'pcn' | 'practice';
-export interface TemplateRow {
-  scope: Scope;
-  scope_id: string;
-  doc: string;
-  updated_at: number;
-  updated_by: string;
-}
-export interface DesiredRow {
-  device_id: string;
-  revision: number;
-  doc: string;
-  published_at: number;
-  rollout_id: number | null;
-}
-export interface RolloutRow {
-  id: number;
-  created_at: number;
-  created_by: string;
-  scope: Scope;
-  scope_id: string;
-  phase: 'canary' | 'all' | 'done' | 'stopped';
-  canary: string;
-  targets: string;
-  message: string | null;
-  updated_at: number;
-}
-
-/** Alerts (one open row per device/kind/level: the de-duplication), config templates, rollouts. */
+/** Alerts: one open row per device/kind/level (the de-duplication). Config lives in config-store.ts. */
 export class OpsStore {
   constructor(private readonly d: SqlDriver) {}
 
@@ -71,39 +43,5 @@ export class OpsStore {
   }
   async alert(id: number): Promise<AlertRow | undefined> {
     return this.d.get<AlertRow>('SELECT * FROM alerts WHERE id = ?', [id]);
-  }
-
-  async putTemplate(t: TemplateRow): Promise<void> {
-    await this.d.run(
-      'INSERT INTO templates (scope, scope_id, doc, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, scope_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
-      [t.scope, t.scope_id, t.doc, t.updated_at, t.updated_by],
-    );
-  }
-  async templates(): Promise<TemplateRow[]> {
-    return this.d.all<TemplateRow>('SELECT * FROM templates ORDER BY scope, scope_id');
-  }
-
-  async putDesired(r: DesiredRow): Promise<void> {
-    await this.d.run(
-      'INSERT INTO desired (device_id, revision, doc, published_at, rollout_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET revision = excluded.revision, doc = excluded.doc, published_at = excluded.published_at, rollout_id = excluded.rollout_id',
-      [r.device_id, r.revision, r.doc, r.published_at, r.rollout_id],
-    );
-  }
-  async desired(id: string): Promise<DesiredRow | undefined> {
-    return this.d.get<DesiredRow>('SELECT * FROM desired WHERE device_id = ?', [id]);
-  }
-
-  async createRollout(r: Omit<RolloutRow, 'id'>): Promise<number> {
-    const row = await this.d.get<{ id: number }>(
-      'INSERT INTO rollouts (created_at, created_by, scope, scope_id, phase, canary, targets, message, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
-      [r.created_at, r.created_by, r.scope, r.scope_id, r.phase, r.canary, r.targets, r.message, r.updated_at],
-    );
-    return Number(row!.id);
-  }
-  async updateRollout(id: number, phase: RolloutRow['phase'], message: string | null, at: number): Promise<void> {
-    await this.d.run('UPDATE rollouts SET phase = ?, message = ?, updated_at = ? WHERE id = ?', [phase, message, at, id]);
-  }
-  async rollouts(active = false): Promise<RolloutRow[]> {
-    return this.d.all<RolloutRow>(`SELECT * FROM rollouts ${active ? "WHERE phase IN ('canary', 'all')" : ''} ORDER BY id DESC LIMIT 100`);
   }
 }

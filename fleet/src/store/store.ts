@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { FleetConfig } from '../config.js';
 import { AccountStore } from './account-store.js';
+import { ConfigStore } from './config-store.js';
 import { DeviceStore } from './device-store.js';
 import { SqliteDriver, type SqlDriver } from './driver.js';
 import { migrateStore } from './migrations.js';
@@ -15,11 +16,13 @@ export class Store {
   readonly devices: DeviceStore;
   readonly accounts: AccountStore;
   readonly ops: OpsStore;
+  readonly config: ConfigStore;
 
   private constructor(readonly driver: SqlDriver) {
     this.devices = new DeviceStore(driver);
     this.accounts = new AccountStore(driver);
     this.ops = new OpsStore(driver);
+    this.config = new ConfigStore(driver);
   }
 
   static async open(driver: SqlDriver): Promise<Store> {

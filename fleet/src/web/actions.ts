@@ -4,6 +4,7 @@ import type { FleetCtx } from '../ctx.js';
 import { field, need, scopePractice } from './auth.js';
 import { visibleDevice } from './device-page.js';
 import { e, layout, stamp } from './html.js';
+import { reloadDesired } from '../rollouts/reload.js';
 
 /** Commands (icb-admin), the alerts list with acknowledge, and the audit log. */
 export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: Commander): void {
@@ -18,7 +19,7 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
       if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) return back('error', 'minutes must be a whole number from 1 to 1440');
       args = { uplink: field(req, 'uplink') || null, minutes };
     } else if (cmd === 'set-config') {
-      const desired = await ctx.store.ops.desired(id);
+      const desired = await ctx.store.config.desired(id);
       if (!desired) return back('error', 'no desired config for this device: publish one from Config first');
       args = { revision: desired.revision, config: JSON.parse(desired.doc) as Record<string, unknown> };
     } else if (!['drill', 'ping'].includes(cmd)) return back('error', `unknown command ${cmd}`);
@@ -26,6 +27,23 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
     if (out.error) return back('error', `${cmd}: ${out.error}`);
     const r = out.response?.result as { passed?: boolean } | undefined;
     return back('done', `${cmd}: ok${cmd === 'drill' ? (r?.passed ? ' - drill passed' : ' - drill FAILED') : ''}`);
+  });
+
+  // Re-send the stored desired document (same revision) to one device or a whole practice.
+  app.post('/devices/:id/reload', { preHandler: need('icb-admin') }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!(await visibleDevice(ctx, req, id))) return reply.code(404).send('no such device');
+    const out = await reloadDesired(ctx, req.fleetUser!.username, [id]);
+    const msg = out.sent.length ? 'reload: desired config re-sent' : out.skipped.length ? 'reload: no desired config for this device (start a rollout first)' : 'reload: not sent (broker not connected)';
+    return reply.redirect(`/devices/${encodeURIComponent(id)}?${out.sent.length ? 'done' : 'error'}=${encodeURIComponent(msg)}`, 303);
+  });
+  app.post('/practices/:ods/reload', { preHandler: need('icb-admin') }, async (req, reply) => {
+    const ods = (req.params as { ods: string }).ods;
+    const ids = (await ctx.store.devices.list({ practice: ods, limit: 100_000 })).map((d) => d.id);
+    const out = await reloadDesired(ctx, req.fleetUser!.username, ids);
+    const msg = `reload ${ods}: re-sent to ${out.sent.length}, ${out.skipped.length} without desired config, ${out.failed.length} failed`;
+    const back = (req.headers.referer ?? '').match(/\/devices\/[^?]+/)?.[0] ?? '/';
+    return reply.redirect(`${back}?${out.failed.length ? 'error' : 'done'}=${encodeURIComponent(msg)}`, 303);
   });
 
   app.get('/alerts', { preHandler: need() }, async (req, reply) => {

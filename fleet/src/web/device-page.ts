@@ -4,6 +4,7 @@ import type { DeviceRow } from '../store/types.js';
 import { need } from './auth.js';
 import { bars, dataUse, uplinkBand } from './charts.js';
 import { dataCell, drillCell, recordsCell, stateCell, telephonyCell, uplinkCell } from './device-cells.js';
+import { configSection } from './config-section.js';
 import { e, layout, stamp } from './html.js';
 
 const DAY = 86_400_000;
@@ -40,7 +41,7 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
       ctx.store.devices.events(id, 0, now + 1, [], 30),
       ctx.store.ops.alerts(20, id),
       req.fleetUser!.role === 'practice-manager' ? Promise.resolve([]) : ctx.store.accounts.auditLog(20, id),
-      ctx.store.ops.desired(id),
+      ctx.store.config.desired(id),
     ]);
     const perMonth = months(now, 12).map((m) => ({ label: m.label.slice(2), value: failovers.filter((f) => f.at >= m.from && f.at < m.to && (JSON.parse(f.payload ?? '{}') as { kind?: string }).kind === 'failover').length }));
     const health = Object.entries(JSON.parse(d.health_json ?? '{}') as Record<string, { status: string; summary: string }>)
@@ -51,13 +52,12 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
     const act = (cmd: string, label: string, extra = '') => `<form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/commands/${cmd}">${csrf}${extra}<button>${e(label)}</button></form>`;
     const uplinks = ['', ...new Set([d.active_uplink, 'wan', '4g'].filter(Boolean) as string[])];
     const commands = req.fleetUser!.role === 'icb-admin'
-      ? `<section class="noprint" id="commands"><h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('set-config', 'Reload config (push desired)')}
+      ? `<section class="noprint" id="commands"><h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('set-config', 'Send desired (set-config)')}
+ <form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/reload">${csrf}<button>Reload config</button></form>
+ <form class="inline" method="post" action="/practices/${encodeURIComponent(d.practice)}/reload">${csrf}<button>Reload config for practice ${e(d.practice)}</button></form>
  ${act('force-uplink', 'Force uplink', `<select name="uplink" aria-label="uplink">${uplinks.map((u) => `<option value="${e(u)}">${u ? e(u) : 'automatic'}</option>`).join('')}</select><input name="minutes" value="60" size="4" aria-label="minutes"> min `)}</section>`
       : '';
-    const diff = desired
-      ? `<p>Desired revision <b>${desired.revision}</b> (published ${e(stamp(desired.published_at))}); device reports applied <b>${e(d.reported_revision ?? d.config_revision ?? '-')}</b>, last status <b>${e(d.reported_status ?? '-')}</b>.
- ${Number(d.reported_revision ?? d.config_revision) === desired.revision ? '<span class="ok">in sync</span>' : '<span class="warn">differs</span>'}</p>${d.reported_json ? `<pre>${e(JSON.stringify((JSON.parse(d.reported_json) as { reasons?: unknown }).reasons ?? []))}</pre>` : ''}`
-      : `<p>No desired config published; device reports revision ${e(d.reported_revision ?? d.config_revision ?? '-')} (${e(d.reported_status ?? '-')}).</p>`;
+    const diff = configSection(d, desired);
     const html = `<h1>${e(d.id)} <span class="muted">${e(d.practice)} ${e(d.practice_name ?? '')}</span></h1>${flash}
 <table id="summary"><tr><th>State</th><td class="state">${stateCell(d, now)}</td><th>Uplink</th><td class="uplink">${uplinkCell(d, now)}</td></tr>
 <tr><th>Telephony</th><td class="telephony">${telephonyCell(d)}</td><th>Records</th><td class="records">${recordsCell(d)}</td></tr>

@@ -7,7 +7,9 @@ import { registerActions } from './actions.js';
 import { need, registerAuth } from './auth.js';
 import { registerDevicePage } from './device-page.js';
 import { layout, e } from './html.js';
+import { registerConfigPages } from './config-pages.js';
 import { registerListPage } from './list-page.js';
+import { registerRolloutPages } from './rollout-pages.js';
 import { registerReports } from './reports.js';
 
 /** The dashboard: fastify, server-rendered pages, no client-side scripts. */
@@ -46,6 +48,8 @@ export class WebServer implements Component {
     registerDevicePage(app, ctx);
     if (this.commander) registerActions(app, ctx, this.commander);
     registerReports(app, ctx);
+    registerConfigPages(app, ctx);
+    registerRolloutPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
     app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
     await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });

@@ -127,16 +127,46 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual((await store.devices.list({ state: 'alerting' })).map((x) => x.id), ['d1']);
     });
 
-    it('templates, desired docs and rollouts', async () => {
-      await store.ops.putTemplate({ scope: 'icb', scope_id: '', doc: '{"a":1}', updated_at: 1, updated_by: 'amy' });
-      await store.ops.putTemplate({ scope: 'icb', scope_id: '', doc: '{"a":2}', updated_at: 2, updated_by: 'amy' });
-      assert.deepEqual((await store.ops.templates()).map((t) => t.doc), ['{"a":2}']);
-      await store.ops.putDesired({ device_id: 'd1', revision: 4, doc: '{}', published_at: 1, rollout_id: null });
-      assert.equal((await store.ops.desired('d1'))!.revision, 4);
-      const id = await store.ops.createRollout({ created_at: 1, created_by: 'amy', scope: 'icb', scope_id: '', phase: 'canary', canary: '["d1"]', targets: '["d1","d2"]', message: null, updated_at: 1 });
-      await store.ops.updateRollout(id, 'stopped', 'canary unhealthy', 2);
-      assert.deepEqual((await store.ops.rollouts()).map((r) => [r.id, r.phase]), [[id, 'stopped']]);
-      assert.equal((await store.ops.rollouts(true)).length, 0);
+    it('templates (versioned, optimistic locking), PCN map, desired docs', async () => {
+      assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":1}', 'amy', 1, 0), { ok: true, version: 1 });
+      assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":2}', 'amy', 2, 1), { ok: true, version: 2 });
+      assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":3}', 'bob', 3, 1), { ok: false, current: 2 }, 'a save over a newer version is refused');
+      assert.deepEqual((await store.config.templates()).map((t) => [t.doc, t.version]), [['{"a":2}', 2]]);
+      assert.deepEqual((await store.config.templateVersions('icb', '')).map((v) => [v.version, v.doc, v.by_user]), [[2, '{"a":2}', 'amy'], [1, '{"a":1}', 'amy']]);
+      await store.config.setPcn('P81001', 'PCN-S', 'amy', 4);
+      assert.equal(await store.config.pcnOf('P81001'), 'PCN-S');
+      assert.equal((await store.devices.get('d1'))!.pcn, 'PCN-S', "the practice's devices are re-filed");
+      await store.config.setPcn('P81001', null, 'amy', 5);
+      assert.equal((await store.devices.get('d1'))!.pcn, null);
+      assert.equal(await store.config.pcnOf('P81001'), undefined);
+      await store.config.putDesired({ device_id: 'd1', revision: 4, doc: '{}', published_at: 1, rollout_id: null });
+      assert.equal((await store.config.desired('d1'))!.revision, 4);
+    });
+
+    it('rollouts: steps, compare-and-set phases and claims', async () => {
+      const id = await store.config.createRollout(
+        { created_at: 1, created_by: 'amy', scope: 'icb', scope_id: '', phase: 'draft', canary: '["d1"]', targets: '["d1","d2"]', message: null, updated_at: 1, soak_ms: 1000 },
+        [{ device_id: 'd1', canary: 1, rank: 0, revision: 5, doc: '{"x":1}' }, { device_id: 'd2', canary: 0, rank: 1, revision: 1, doc: '{"x":1}' }],
+      );
+      assert.deepEqual((await store.config.inActiveRollout(['d2', 'd9'])).map((x) => [x.device_id, x.rollout_id]), [['d2', id]]);
+      assert.equal(await store.config.setPhase(id, ['draft'], 'canary', 'go', 2), true);
+      assert.equal(await store.config.setPhase(id, ['draft'], 'canary', 'go', 2), false, 'only one caller wins');
+      assert.equal((await store.config.rollout(id))!.started_at, 2);
+      assert.equal(await store.config.claim(id, 'd1', 10, 0), true);
+      assert.equal(await store.config.claim(id, 'd1', 11, 5), false, 'a fresh claim is not taken twice');
+      assert.equal(await store.config.claim(id, 'd1', 20, 15), true, 'a stale claim is taken over');
+      const [s1] = await store.config.steps(id);
+      await store.config.published(s1!, 21);
+      assert.deepEqual([(await store.config.steps(id))[0]!.state, (await store.config.desired('d1'))!.revision], ['published', 5]);
+      assert.equal(await store.config.claim(id, 'd1', 30, 30), false, 'published steps are never claimed again');
+      assert.equal(await store.config.settle(id, 'd1', 'published', 'applied', null, 31), true);
+      assert.equal(await store.config.settle(id, 'd1', 'published', 'applied', null, 31), false, 'settled once');
+      assert.equal(await store.config.setPaused(id, true, 32), true);
+      assert.equal(await store.config.setPaused(id, true, 33), false);
+      assert.equal(await store.config.setPhase(id, ['canary', 'all'], 'stopped', 'canary unhealthy', 34), true);
+      assert.deepEqual((await store.config.rollouts()).map((r) => [r.id, r.phase, r.message]), [[id, 'stopped', 'canary unhealthy']]);
+      assert.equal((await store.config.rollouts(true)).length, 0);
+      assert.equal((await store.config.inActiveRollout(['d2'])).length, 0);
     });
 
     it('state survives closing and re-opening the store', async () => {

@@ -1,7 +1,7 @@
 /**
  * A small agent process for the telemetry integration tests and the benchmark: the real Agent
  * composition root (real ctx, real state db) running only the telemetry capability, plus an
- * event generator. argv: CONFIG_JSON_PATH [--every MS] [--label L] [--count N]
+ * event generator. argv: CONFIG_JSON_PATH [--every MS] [--label L] [--count N] [--config-path FILE]
  * Prints `emitted <key>` after each bus event has been emitted (i.e. committed to the outbox).
  */
 import { readFileSync } from 'node:fs';
@@ -19,6 +19,8 @@ const { values, positionals } = parseArgs({
     count: { type: 'string', default: '0' },
     active: { type: 'string' },
     representative: { type: 'boolean', default: false },
+    // Where an applied remote config is persisted (as /etc/surgery-edge/config.yaml on a device).
+    'config-path': { type: 'string' },
   },
 });
 const r = validateConfig(JSON.parse(readFileSync(positionals[0]!, 'utf8')));
@@ -28,6 +30,7 @@ if (!r.ok) {
 }
 const agent = new Agent({
   config: r.config,
+  configPath: values['config-path'],
   capabilities: () => [...(values.representative ? representativeCapabilities() : []), new TelemetryCapability()],
   onReboot: async (reason) => {
     process.stdout.write(`reboot ${reason}\n`);

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/**
+ * The one way this repo runs Debian's mosquitto the way the contract's broker runs
+ * (docs/mqtt-contract.md "Broker ACL and provisioning"): TLS with client certificates, the
+ * certificate CN as the user name, the per-device ACL pattern, persistence. Used by the fleet's
+ * embedded broker (`make fleet`) and by the tests' TestBroker (test/helpers/mosquitto.ts).
+ */
+export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+
+/** A free loopback port (the OS picks; closed again at once). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Writes `<dir>/acl` and `<dir>/mosquitto.conf`; returns the conf path. `pki` is a provisioning/pki.sh tree. */
+export function writeBrokerConfig(dir: string, o: { pki: string; port: number; prefix: string }): string {
+  writeFileSync(join(dir, 'acl'), [`user fleet`, `topic readwrite ${o.prefix}/#`, '', `pattern readwrite ${o.prefix}/%u/#`, ''].join('\n'));
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    [
+      // As root mosquitto would drop to the mosquitto user, which cannot read a temp dir's files.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+      'per_listener_settings false',
+      'allow_anonymous false',
+      `listener ${o.port} 127.0.0.1`,
+      `cafile ${o.pki}/ca.crt`,
+      `certfile ${o.pki}/server.crt`,
+      `keyfile ${o.pki}/server.key`,
+      'require_certificate true',
+      'use_identity_as_username true',
+      `acl_file ${join(dir, 'acl')}`,
+      'persistence true',
+      `persistence_location ${dir}/`,
+      'max_queued_messages 100000',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
+      '',
+    ].join('\n'),
+  );
+  return conf;
+}
+
+/** Starts mosquitto on `conf`; resolves once its listener is open. `onLog` sees every stderr chunk. */
+export async function spawnMosquitto(conf: string, onLog: (chunk: string) => void = () => {}): Promise<ChildProcess> {
+  if (!MOSQUITTO) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`mosquitto did not start:\n${log.slice(-2000)}`)), 10_000);
+    proc.stderr!.on('data', (b: Buffer) => {
+      log = (log + b.toString()).slice(-5000);
+      onLog(b.toString());
+      if (/Opening ipv4 listen socket on port/.test(log)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`mosquitto exited ${code}:\n${log.slice(-2000)}`));
+    });
+  });
+  return proc;
+}
+
+/** SIGTERM and wait for the exit. */
+export async function stopMosquitto(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null) return;
+  await new Promise<void>((r) => {
+    p.once('exit', () => r());
+    p.kill('SIGTERM');
+  });
+}

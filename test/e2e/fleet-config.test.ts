@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { hashPassword } from '../../agent/src/auth/password.js';
+import { validateConfig } from '../../agent/src/config/load.js';
+import { redactSecrets } from '../../agent/src/config/redact.js';
+import type { Fleet } from '../../fleet/src/fleet.js';
+import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
+import { agentTemplate, fleetConfig, signIn as signInAs, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
+import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
+import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
+
+const skip = requireChromium() || mosquittoMissing();
+const PW = 'fleet config e2e password';
+const LIVE = 'P81001-01';
+const SECRET = 'tok-e2e-very-secret';
+
+/**
+ * Desired config and rollouts in Debian's chromium, against a real agent behind a real mosquitto:
+ * edit the ICB template (refused with the problems, then saved; the secret never shown back),
+ * plan and start a rollout, watch it finish, and read the device's field-by-field diff.
+ * Screenshots: test-artifacts/fleet/config-*.png.
+ */
+describe('fleet config templates and rollouts in a browser', { skip }, () => {
+  let broker: TestBroker;
+  let tmp: ReturnType<typeof tempDir>;
+  let fleet: Fleet;
+  let agent: AgentProc;
+  let b: TestBrowser;
+  let base: string;
+
+  before(async () => {
+    broker = await startBroker([LIVE]);
+    tmp = tempDir();
+    fleet = await startFleet(fleetConfig(broker, tmp.dir, { instanceId: 'fleet-e2e-config', rollouts: { tickMs: 200, soakMin: 0 } }));
+    for (const [u, role, practice] of [['admin', 'icb-admin', null], ['viewer', 'icb-viewer', null], ['pm', 'practice-manager', 'P81001']] as const)
+      await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice }, Date.now());
+    const dir = join(tmp.dir, LIVE);
+    agent = new AgentProc(agentConfig(broker, LIVE, dir, { intervalMs: 1000 }), ['--representative']);
+    await agent.ready;
+    await waitFor(async () => (await fleet.ctx.store.devices.get(LIVE))?.reported_json, 20_000, 'live agent reported');
+    base = fleet.web.url;
+    b = await launchBrowser();
+  });
+  after(async () => {
+    await b?.close();
+    await agent?.kill('SIGTERM');
+    await fleet?.stop();
+    await broker?.close();
+    tmp?.rm();
+  });
+
+  const signIn = (user: string) => signInAs(b, base, user, PW);
+  const template = (intervalMs: number) => agentTemplate(broker, tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<string, unknown>;
+
+  it('ICB admin: edit the ICB template (refused, then saved, secret redacted), plan and start a rollout, read the diff', async () => {
+    const p = await signIn('admin');
+    await Promise.all([p.waitForURL(`${base}/config`), p.click('header a:has-text("Config")')]);
+    await p.selectOption('#new-template select[name=scope]', 'icb');
+    await Promise.all([p.waitForURL(/\/config\/template\?scope=icb/), p.click('#new-template button')]);
+    await p.fill('#doc', JSON.stringify(template(5), null, 2));
+    await Promise.all([p.waitForLoadState(), p.click('button:has-text("Validate and save")')]);
+    const problems = await p.locator('#problems').innerText();
+    assert.match(problems, /\/telemetry\/intervalMs/);
+    assert.ok(!(await p.content()).includes(SECRET), 'a refused save does not echo the secret back');
+    await b.screenshot(p, 'fleet', 'config-refused');
+    // The refused text came back redacted: the secret has to be typed again.
+    await p.fill('#doc', JSON.stringify(template(1500), null, 2));
+    await Promise.all([p.waitForURL(/saved=1/), p.click('button:has-text("Validate and save")')]);
+    assert.match(await p.locator('.flash').innerText(), /Saved version 1/);
+    assert.match(await p.locator('#doc').inputValue(), /"bearerToken": "\[redacted\]"/);
+    assert.ok(!(await p.content()).includes(SECRET));
+    assert.equal(await p.locator('#versions tr').count(), 1);
+
+    await Promise.all([p.waitForURL(`${base}/rollouts`), p.click('header a:has-text("Rollouts")')]);
+    await p.selectOption('#new-rollout select[name=scope]', 'practice');
+    await p.fill('#new-rollout input[name=id]', 'P81001');
+    await p.fill('#new-rollout input[name=soak]', '0');
+    await Promise.all([p.waitForURL(/\/rollouts\/\d+$/), p.click('button:has-text("Plan rollout")')]);
+    assert.equal(await p.locator('#canaries').innerText(), LIVE, '1 device: it is the canary');
+    assert.match(await p.locator('h1 .phase').innerText(), /draft/);
+    await b.screenshot(p, 'fleet', 'config-rollout-draft');
+    await Promise.all([p.waitForLoadState(), p.click('button:has-text("Start rollout")')]);
+    const url = p.url();
+    await waitFor(async () => {
+      await p.goto(url);
+      return /done/.test(await p.locator('h1 .phase').innerText());
+    }, 30_000, 'rollout done in the page');
+    assert.equal(await p.locator(`#steps tr[data-step="${LIVE}"]`).getAttribute('data-state'), 'applied');
+    await b.screenshot(p, 'fleet', 'config-rollout-done');
+
+    await p.goto(`${base}/devices/${LIVE}`);
+    assert.equal(await p.locator('#desired-revision').innerText(), await p.locator('#applied-revision').innerText());
+    assert.match(await p.locator('#diff-summary').innerText(), /^0 field\(s\) differ/);
+    assert.match(await p.locator('#config-diff tr[data-path="/records/dayList/bearerToken"]').innerText(), /secret: not compared/);
+    assert.ok(!(await p.content()).includes(SECRET));
+    await Promise.all([p.waitForURL(/done=/), p.click('#commands button:has-text("Reload config")')]);
+    assert.match(await p.locator('.flash').innerText(), /re-sent/);
+    await b.screenshot(p, 'fleet', 'config-device-diff');
+    await p.goto(`${base}/audit`);
+    const audit = await p.locator('#audit tbody').innerText();
+    for (const a of ['template-save', 'rollout-create', 'rollout-start', 'rollout-publish', 'rollout-applied', 'rollout-done', 'reload-config']) assert.match(audit, new RegExp(a), a);
+    assert.ok(!audit.includes(SECRET));
+  });
+
+  it('PCN mapping from the Config page; a device that rejected shows its reasons and a field-by-field diff', async () => {
+    const p = await signIn('admin');
+    await p.goto(`${base}/config`);
+    await p.fill('#pcn-map input[name=practice]', 'P81001');
+    await p.fill('#pcn-map input[name=pcn]', 'PCN-N');
+    await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Save mapping")')]);
+    assert.match(await p.locator('#pcn-map tr[data-practice="P81001"]').innerText(), /PCN-N/);
+    await p.goto(`${base}/?pcn=PCN-N`);
+    assert.deepEqual(await p.locator('#devices tbody tr[data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device'))), [LIVE]);
+
+    // A device whose agent refused revision 3 (as an older agent might): written through the store as ingest would.
+    const s = fleet.ctx.store;
+    const id = 'Y00009-01';
+    const place = fleet.ctx.inventory.place(id);
+    const running = { ...template(10_000), site: { deviceId: id, odsCode: 'Y00009' } };
+    const v = validateConfig({ ...running, revision: 2 });
+    assert.ok(v.ok);
+    await s.devices.ingest([{ kind: 'state', deviceId: id, receivedAt: Date.now(), place, msg: { online: true, bootId: 'b9', bdSeq: 1, configRevision: 2, at: Date.now() } }]);
+    await s.devices.ingest([{ kind: 'reported', deviceId: id, receivedAt: Date.now(), place, msg: { appliedRevision: 2, lastDesiredRevision: 3, status: 'rejected', reasons: [{ path: '/telemetry/cellularIntervalMs', message: 'Expected integer to be greater or equal to 10000' }], at: Date.now(), config: redactSecrets(v.config) as unknown as Record<string, unknown> } }]);
+    await s.config.putDesired({ device_id: id, revision: 3, doc: JSON.stringify({ ...running, telemetry: { ...running.telemetry, intervalMs: 20_000 } }), published_at: Date.now(), rollout_id: null });
+    await p.goto(`${base}/devices/${id}`);
+    assert.match(await p.locator('#rejection').innerText(), /rejected revision 3[\s\S]*\/telemetry\/cellularIntervalMs/);
+    assert.match(await p.locator('#config').innerText(), /not in sync/);
+    assert.match(await p.locator('#diff-summary').innerText(), /^1 field\(s\) differ/);
+    assert.match(await p.locator('#config-diff tr[data-path="/telemetry/intervalMs"]').innerText(), /20000\s+10000\s+differs/);
+    assert.ok(!(await p.content()).includes(SECRET));
+    await b.screenshot(p, 'fleet', 'config-device-rejected');
+  });
+
+  it('practice manager edits only their own practice; viewer is read-only; neither sees rollouts controls', async () => {
+    const pm = await signIn('pm');
+    const own = await pm.goto(`${base}/config/template?scope=practice&id=P81001`);
+    assert.equal(own!.status(), 200);
+    assert.equal(await pm.locator('button:has-text("Validate and save")').count(), 1);
+    assert.equal((await pm.goto(`${base}/config/template?scope=practice&id=Y00002`))!.status(), 403);
+    assert.equal((await pm.goto(`${base}/config/template?scope=icb`))!.status(), 403);
+    assert.equal((await pm.goto(`${base}/rollouts`))!.status(), 403);
+    await pm.goto(`${base}/config`);
+    const csrf = await pm.locator('header input[name=csrf]').getAttribute('value');
+    const other = await pm.request.post(`${base}/config/template?scope=practice&id=Y00002`, { form: { csrf: csrf!, doc: '{}', version: '0' } });
+    assert.equal(other.status(), 403);
+
+    const v = await signIn('viewer');
+    await v.goto(`${base}/config/template?scope=icb`);
+    assert.equal(await v.locator('button:has-text("Validate and save")').count(), 0);
+    assert.equal(await v.locator('#doc').getAttribute('readonly'), '');
+    assert.ok(!(await v.content()).includes(SECRET));
+    const vcsrf = await v.locator('header input[name=csrf]').getAttribute('value');
+    assert.equal((await v.request.post(`${base}/config/template?scope=icb`, { form: { csrf: vcsrf!, doc: '{}', version: '1' } })).status(), 403);
+    await v.goto(`${base}/rollouts`);
+    assert.equal(await v.locator('#new-rollout').count(), 0);
+  });
+});
