@@ -76,6 +76,10 @@ export const TelephonySection = Obj({
     packetsPerSecond: Type.Integer({ default: 50, minimum: 1, description: 'SIP packets per second per LAN source before drops' }),
     burst: Type.Integer({ default: 100, minimum: 1 }),
   }),
+  auth: Obj({
+    maxFailures: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Failed digest checks (wrong password / unknown user) from one source before it is banned' }),
+    banS: Type.Integer({ default: 300, minimum: 2, maximum: 86_400, description: 'A banned source gets 403 without its credentials being checked for this long after its last attempt (999/112 still work)' }),
+  }),
   pike: Obj({
     reqsDensity: Type.Integer({ default: 30, minimum: 1, description: 'kamailio pike: requests per source per sampling interval before blocking' }),
     samplingS: Type.Integer({ default: 2, minimum: 1 }),

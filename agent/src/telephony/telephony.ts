@@ -9,6 +9,7 @@ import { describeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { NftAdapter } from '../platform/nft.js';
 import type { TelephonyMode } from './events.js';
+import { KamailioLog } from './kamailio-log.js';
 import { kamailioConfig, type ResolvedPeers, type TelephonyConfig } from './kamailio-cfg.js';
 import { Kamcmd, type KamailioState } from './kamcmd.js';
 import { SipFirewall } from './sip-firewall.js';
@@ -89,7 +90,7 @@ export class TelephonyCapability implements Capability {
     await this.applyFirewall();
     this.killStale(join(this.dir, 'kamailio.pid'));
     this.kamcmd = new Kamcmd(ctx.platform.commands, this.cfg.kamcmdBinary, paths.ctlSocket);
-    const klog = ctx.log.child('kamailio');
+    const klog = new KamailioLog(ctx.log.child('kamailio'), ctx.clock);
     this.sup = new Supervisor({
       name: 'kamailio',
       cmd: this.cfg.kamailioBinary,
@@ -99,10 +100,8 @@ export class TelephonyCapability implements Capability {
       log: ctx.log,
       spawner: this.opts.spawner ?? realSpawner,
       backoff: this.cfg.restart,
-      onLine: (l) => {
-        // kamailio's own ERROR/CRITICAL lines only; never SIP payloads (they hold numbers dialled).
-        if (/\b(ERROR|CRITICAL|ALERT)\b/.test(l)) klog.warn('kamailio', { line: l.replace(/sip:[^\s>;]+/g, 'sip:…').slice(0, 300) });
-      },
+      // kamailio's own problems only, redacted and rate-limited (kamailio-log.ts).
+      onLine: (l) => klog.line(l),
     });
     this.sup.start();
     this.offs.push(
