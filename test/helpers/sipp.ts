@@ -56,17 +56,30 @@ export const call = (o: CallOpts) =>
   );
 
 /** REGISTER ext (contact ip:cport, where its handset.xml stand-in listens); expect = who holds the binding. */
-export const register = (o: { target: string; ip: string; ext: string; password: string; cport: number; expect: string; timeoutS?: number; prefix?: string[] }) =>
-  sipp([o.target, '-sf', join(SIPP_DIR, 'register.xml'), '-i', o.ip, '-key', 'user', o.ext, '-key', 'cport', String(o.cport), '-au', o.ext, '-ap', o.password, '-set', 'expect', o.expect, '-m', '1'], o.timeoutS ?? 5, o.prefix);
+export const register = (o: { target: string; ip: string; ext: string; password: string; cport: number; expect: string; expires?: number; timeoutS?: number; prefix?: string[] }) =>
+  sipp([o.target, '-sf', join(SIPP_DIR, 'register.xml'), '-i', o.ip, '-key', 'user', o.ext, '-key', 'cport', String(o.cport), '-key', 'expires', String(o.expires ?? 300), '-au', o.ext, '-ap', o.password, '-set', 'expect', o.expect, '-m', '1'], o.timeoutS ?? 5, o.prefix);
 
 /** Background answering party (handset.xml, pbx.xml, noanswer.xml, reject.xml). */
 export class StandIns {
   private readonly procs: ChildProcess[] = [];
+  private readonly errors = new Map<ChildProcess, string>();
   start(scenario: string, ip: string, port: number, who: string, extra: string[] = [], prefix: string[] = []): ChildProcess {
-    const all = [...prefix, 'sipp', '-sf', join(SIPP_DIR, scenario), '-i', ip, '-p', String(port), '-key', 'who', who, '-key', 'code', '503', '-aa', '-nostdin', ...extra];
-    const c = spawn(all[0]!, all.slice(1), { stdio: 'ignore' });
+    const all = [...prefix, 'sipp', '-sf', join(SIPP_DIR, scenario), '-i', ip, '-p', String(port), '-key', 'who', who, '-aa', '-nostdin', ...extra];
+    const c = spawn(all[0]!, all.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.errors.set(c, '');
+    c.stderr?.on('data', (d: Buffer) => this.errors.set(c, (this.errors.get(c)! + d.toString()).slice(-2000)));
     this.procs.push(c);
     return c;
+  }
+  /**
+   * Every stand-in started so far is still running: SIPp refuses a bad scenario at load time and
+   * exits, and a dead stand-in must fail the test set-up, not make a later "fallback" pass.
+   */
+  async alive(settleMs = 400): Promise<void> {
+    await new Promise((r) => setTimeout(r, settleMs));
+    for (const c of this.procs) {
+      if (c.exitCode !== null || c.signalCode !== null) throw new Error(`SIPp stand-in ${c.spawnargs.slice(1, 3).join(' ')} exited: ${this.errors.get(c)?.trim()}`);
+    }
   }
   kill(c: ChildProcess): Promise<void> {
     return new Promise((res) => {

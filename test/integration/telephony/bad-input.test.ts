@@ -27,6 +27,7 @@ describe('kamailio under bad input', { skip }, () => {
     const emPort = await freePort();
     standIns.start('handset.xml', H.b, bPort, 'b');
     standIns.start('handset.xml', '127.0.0.4', emPort, 'emergency');
+    await standIns.alive();
     t = await startTelephony({
       listen: K,
       port,

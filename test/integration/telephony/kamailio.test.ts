@@ -30,6 +30,7 @@ describe('telephony with real kamailio and SIPp', { skip }, () => {
     pbx = standIns.start('pbx.xml', '127.0.0.3', pbxPort, 'pbx');
     standIns.start('handset.xml', '127.0.0.4', emPort, 'emergency');
     standIns.start('handset.xml', B, bPort, 'b');
+    await standIns.alive();
     t = await startTelephony({
       listen: K,
       port,
