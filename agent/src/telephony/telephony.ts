@@ -13,6 +13,7 @@ import { KamailioLog } from './kamailio-log.js';
 import { kamailioConfig, type ResolvedPeers, type TelephonyConfig } from './kamailio-cfg.js';
 import { Kamcmd, type KamailioState } from './kamcmd.js';
 import { SipFirewall } from './sip-firewall.js';
+import { VoiceQos } from './voice-qos.js';
 import { realSpawner, Supervisor, type Spawner } from './supervisor.js';
 
 export interface TelephonyOptions {
@@ -43,6 +44,7 @@ export class TelephonyCapability implements Capability {
   private sup: Supervisor | null = null;
   private kamcmd: Kamcmd | null = null;
   private firewall: SipFirewall | null = null;
+  private voice: VoiceQos | null = null;
   private timer: TimerHandle | undefined;
   private offs: (() => void)[] = [];
   private peers: ResolvedPeers = { pbx: null, trunk: null, emergency: null };
@@ -90,6 +92,7 @@ export class TelephonyCapability implements Capability {
       return;
     }
     await this.applyFirewall();
+    await this.applyVoiceQos();
     this.killStale(join(this.dir, 'kamailio.pid'));
     this.kamcmd = new Kamcmd(ctx.platform.commands, this.cfg.kamcmdBinary, paths.ctlSocket);
     const klog = new KamailioLog(ctx.log.child('kamailio'), ctx.clock);
@@ -131,6 +134,8 @@ export class TelephonyCapability implements Capability {
     this.sup = null;
     if (this.firewall) await this.firewall.remove().catch(() => {});
     this.firewall = null;
+    if (this.voice) await this.voice.remove().catch(() => {});
+    this.voice = null;
   }
 
   health(): Health {
@@ -266,6 +271,25 @@ export class TelephonyCapability implements Capability {
     } catch (e) {
       this.firewallError = describeError(e).message;
       this.ctx.log.error('SIP firewall could not be applied', describeError(e));
+    }
+  }
+
+  private async applyVoiceQos(): Promise<void> {
+    const v = this.cfg.voice;
+    if (!v.enabled) return;
+    if (!this.ctx.platform.privileged) {
+      this.firewallError = 'not root: voice shaper not installed';
+      return;
+    }
+    const qos = new VoiceQos(this.ctx.platform.commands, new NftAdapter(this.ctx.platform.commands));
+    try {
+      await qos.apply({ wanInterface: v.interface, lanInterface: this.cfg.lanInterface, uplinkKbit: v.uplinkKbit, downlinkKbit: v.downlinkKbit, voiceKbit: v.voiceKbit, sipPort: this.cfg.port, rtpPorts: v.rtpPorts });
+      this.voice = qos;
+    } catch (e) {
+      // Calls still work without it; say so on the status page rather than failing telephony.
+      this.firewallError = `voice shaper not applied: ${describeError(e).message}`;
+      this.ctx.log.error('voice shaper could not be applied', describeError(e));
+      this.voice = qos;
     }
   }
 
