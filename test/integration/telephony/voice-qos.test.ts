@@ -15,7 +15,7 @@ import { requireRoot } from '../../helpers/ctx.js';
 const skip = requireRoot();
 const NS = 'tpq-app';
 const PEER = 'tpq-peer';
-const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
 const inNs = (args: string[]) => sh(['ip', 'netns', 'exec', NS, ...args]);
 const real = new ProcessRunner();
 /** The agent's commands, run inside the namespace (as the agent would on the box). */
