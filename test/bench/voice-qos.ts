@@ -48,7 +48,7 @@ function up(): void {
   inNs(NS.app, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   // The 4G carrier's downlink: rate-limited with a deep (bloated) buffer, as cellular networks are.
   inNs(NS.far, ['tc', 'qdisc', 'add', 'dev', 'down0', 'root', 'tbf', 'rate', `${RATE_KBIT}kbit`, 'burst', '16kb', 'latency', '400ms']);
-  if (LOSS_PCT > 0) inNs(NS.far, ['nft', '-f', '-'], `table inet labloss { chain o { type filter hook output priority 0; numgen random mod 100 < ${LOSS_PCT} drop; } chain f { type filter hook forward priority 0; numgen random mod 100 < ${LOSS_PCT} drop; } }\n`);
+  if (LOSS_PCT > 0) inNs(NS.far, ['nft', '-f', '-'], `table inet labloss {\n\tchain o {\n\t\ttype filter hook output priority 0; policy accept;\n\t\toifname "down0" numgen random mod 100 < ${LOSS_PCT} drop\n\t}\n}\n`);
 }
 
 function down(): void {
