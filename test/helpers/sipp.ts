@@ -82,6 +82,9 @@ export class StandIns {
     }
   }
   kill(c: ChildProcess): Promise<void> {
+    // Killed on purpose: no longer expected to be alive.
+    const i = this.procs.indexOf(c);
+    if (i >= 0) this.procs.splice(i, 1);
     return new Promise((res) => {
       if (c.exitCode !== null || c.signalCode !== null) return res();
       c.once('exit', () => res());
@@ -89,7 +92,7 @@ export class StandIns {
     });
   }
   async killAll(): Promise<void> {
-    await Promise.all(this.procs.splice(0).map((c) => this.kill(c)));
+    await Promise.all([...this.procs].map((c) => this.kill(c)));
   }
 }
 

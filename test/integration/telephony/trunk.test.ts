@@ -74,6 +74,18 @@ describe('fallback trunk: 999 in every mode, outbound calls, inbound DDI -> hunt
     await waitMode(t.cap, 'cloud', 3000);
   });
 
+  it('cloud mode, PBX alive but silent on the call: 999 goes to the trunk after the 3 s no-answer timer', async () => {
+    await standIns.kill(pbx);
+    pbx = standIns.start('silent.xml', PBX, p.pbx!, 'pbx');
+    await standIns.alive();
+    await waitMode(t.cap, 'cloud', 3000);
+    const t0 = Date.now();
+    assert.equal(await call({ target: target(), ip: A, from: '5555', to: '999', expect: 'trunk', timeoutS: 10 }), 0);
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 2900 && ms < 6000, `999 reached the trunk after ${ms} ms (3 s timer)`);
+    assert.equal(t.cap.health().details?.mode, 'cloud', 'the PBX kept answering OPTIONS all along');
+  });
+
   it('PBX dead -> survivable: 999 to the trunk; an outside number out through the trunk; a number outside the pattern refused', async () => {
     await standIns.kill(pbx);
     await waitMode(t.cap, 'survivable', 10_000);
