@@ -28,6 +28,17 @@ interface DrillsDetails {
   running: boolean;
 }
 
+/** The telephony capability's details (agent/src/telephony/telephony.ts, docs/mqtt-contract.md). */
+interface TelephonyDetails {
+  mode: 'cloud' | 'survivable' | 'down' | 'disabled';
+  registered: number;
+  callsInProgress: number;
+  pbxReachable: boolean;
+  uplinkDown?: boolean;
+  outsideCalls?: 'pbx' | 'trunk' | 'none';
+  emergencyRoute?: 'pbx' | 'trunk' | 'pbx-then-trunk' | 'none';
+}
+
 const STATUS_WORD: Record<string, string> = { ok: 'OK', degraded: 'Warning', failed: 'Failed', starting: 'Starting', stopped: 'Stopped', disabled: 'Off' };
 const UPLINK_WORD: Record<string, string> = { up: 'Up', degraded: 'Unreliable', down: 'Down', unknown: 'Checking' };
 
@@ -102,6 +113,36 @@ function boxCard(box: SystemHealth | null): string {
   );
 }
 
+const PHONE_MODE: Record<TelephonyDetails['mode'], string> = {
+  cloud: 'Normal - calls go through the cloud phone system',
+  survivable: 'BACKUP - the cloud phone system cannot be reached; phones work locally',
+  down: 'Not working - the local phone server is being restarted',
+  disabled: 'Off',
+};
+const OUTSIDE: Record<string, string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', none: 'no (no backup line set up) - use a mobile' };
+const EMERGENCY: Record<string, string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', 'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)', none: 'NOT AVAILABLE from desk phones - use a mobile' };
+
+/** Phones in words reception understands: is it normal, how many phones, calls now, can I dial out, 999. */
+function phonesCard(h: Health): string {
+  const t = details<TelephonyDetails>(h);
+  // Details without a mode (not the telephony capability's shape): the generic card.
+  if (!t || !t.mode) return card('telephony', 'Telephony', h.status, lines(h));
+  if (t.mode === 'disabled') return card('telephony', 'Phones', h.status, `<p>${e(h.summary)}</p>`);
+  const n = (x: number, one: string, many: string) => `${x} ${x === 1 ? one : many}`;
+  const rows: [string, string][] = [
+    ['Phones', PHONE_MODE[t.mode] ?? t.mode],
+    ['Desk phones connected', n(t.registered, 'phone', 'phones')],
+    ['Calls in progress', n(t.callsInProgress, 'call', 'calls')],
+  ];
+  if (t.mode !== 'down') {
+    rows.push(['Calls between desk phones', 'yes']);
+    if (t.outsideCalls) rows.push(['Outside calls', OUTSIDE[t.outsideCalls] ?? t.outsideCalls]);
+    if (t.emergencyRoute) rows.push(['999 / 112', EMERGENCY[t.emergencyRoute] ?? t.emergencyRoute]);
+  }
+  const body = `<ul>${rows.map(([k, v]) => `<li><strong>${e(k)}:</strong> ${e(v)}</li>`).join('')}</ul>`;
+  return card('telephony', 'Phones', h.status, body);
+}
+
 export function renderState(st: PracticeState): string {
   return `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="text">${e(st.text)}</span>`;
 }
@@ -117,8 +158,9 @@ export function renderCards(health: Record<string, Health>, box: SystemHealth | 
   if (health.failover && Array.isArray(details<FailoverDetails>(health.failover)?.uplinks)) out.push(uplinksCard(health.failover, cell, fmt));
   if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));
   if (health.drills) out.push(drillsCard(health.drills, fmt));
+  if (health.telephony) out.push(phonesCard(health.telephony));
   for (const [name, h] of Object.entries(health)) {
-    if (['failover', 'telemetry', 'drills', 'status'].includes(name)) continue;
+    if (['failover', 'telemetry', 'drills', 'status', 'telephony'].includes(name)) continue;
     if (name === 'failover') continue;
     out.push(card(name, name.charAt(0).toUpperCase() + name.slice(1), h.status, lines(h)));
   }

@@ -81,6 +81,8 @@ function deriveConnectionState(health: Record<string, Health>, fmt: TimeFormat):
     const failed = drill.steps.find((st) => !st.passed);
     notes.push(`Last backup drill failed${failed ? `: ${failed.name}` : ''}`);
   }
+  const tel = details<{ mode?: string; emergencyRoute?: string }>(health.telephony);
+  if (tel?.mode === 'survivable') notes.push(tel.emergencyRoute === 'none' ? 'Phones on local backup: calls between desk phones only, 999 NOT from desk phones' : 'Phones on local backup: calls between desk phones and 999 work');
   if (rec?.stale && rec.asOf) notes.push(`Records cache is out of date (as of ${fmt(rec.asOf)})`);
 
   if (!fo || !Array.isArray(fo.uplinks)) {

@@ -33,7 +33,7 @@ export const TelephonySection = Obj({
   kamcmdBinary: Str('kamcmd', 'kamcmd executable (RPC over the ctl socket)'),
   listen: Str('192.168.50.1', 'LAN address kamailio listens on (the appliance\'s lan0 address); handsets use it as SIP server / outbound proxy'),
   port: Port(5060, 'SIP UDP port on the LAN address'),
-  lanInterface: Type.String({ default: 'lan0', maxLength: 15, description: 'LAN interface: the only one on which SIP is accepted (nft)' }),
+  lanInterface: Type.String({ default: 'lan0', maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: 'LAN interface: the only one on which SIP is accepted (nft)' }),
   lanSubnets: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]{1,2}$' }), {
     default: ['192.168.50.0/24'],
     description: 'Only handsets from these IPv4 subnets may register or call (403 otherwise)',
@@ -75,6 +75,21 @@ export const TelephonySection = Obj({
     enabled: Bool(true, 'Install the inet surgery_edge_sip nft table: SIP only from the LAN interface, per-source rate limit'),
     packetsPerSecond: Type.Integer({ default: 50, minimum: 1, description: 'SIP packets per second per LAN source before drops' }),
     burst: Type.Integer({ default: 100, minimum: 1 }),
+  }),
+  auth: Obj({
+    maxFailures: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Failed digest checks (wrong password / unknown user) from one source before it is banned' }),
+    banS: Type.Integer({ default: 300, minimum: 2, maximum: 86_400, description: 'A banned source gets 403 without its credentials being checked for this long after its last attempt (999/112 still work)' }),
+  }),
+  voice: Obj({
+    enabled: Bool(false, 'Voice first on 4G: DSCP EF on SIP/RTP and an htb shaper (voice class first) on the 4G interface (upload) and the LAN interface (download)'),
+    interface: Type.String({ default: 'wwan0', maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: '4G-side interface whose egress (upload) is shaped' }),
+    uplinkKbit: Type.Integer({ default: 4000, minimum: 64, description: 'Shape upload to this (a little below what the 4G link really carries, so the queue forms here)' }),
+    downlinkKbit: Type.Integer({ default: 0, minimum: 0, description: 'Shape download (LAN egress) to this; 0 = not shaped' }),
+    voiceKbit: Type.Integer({ default: 512, minimum: 16, description: 'Guaranteed rate of the voice class (G.711 call ~90 kbit/s each way)' }),
+    rtpPorts: Obj({
+      from: Type.Integer({ default: 10000, minimum: 1024, maximum: 65535, description: 'Lowest RTP port the handsets use' }),
+      to: Type.Integer({ default: 32767, minimum: 1024, maximum: 65535, description: 'Highest RTP port the handsets use' }),
+    }),
   }),
   pike: Obj({
     reqsDensity: Type.Integer({ default: 30, minimum: 1, description: 'kamailio pike: requests per source per sampling interval before blocking' }),

@@ -9,9 +9,11 @@ import { describeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { NftAdapter } from '../platform/nft.js';
 import type { TelephonyMode } from './events.js';
+import { KamailioLog } from './kamailio-log.js';
 import { kamailioConfig, type ResolvedPeers, type TelephonyConfig } from './kamailio-cfg.js';
 import { Kamcmd, type KamailioState } from './kamcmd.js';
 import { SipFirewall } from './sip-firewall.js';
+import { VoiceQos } from './voice-qos.js';
 import { realSpawner, Supervisor, type Spawner } from './supervisor.js';
 
 export interface TelephonyOptions {
@@ -42,6 +44,7 @@ export class TelephonyCapability implements Capability {
   private sup: Supervisor | null = null;
   private kamcmd: Kamcmd | null = null;
   private firewall: SipFirewall | null = null;
+  private voice: VoiceQos | null = null;
   private timer: TimerHandle | undefined;
   private offs: (() => void)[] = [];
   private peers: ResolvedPeers = { pbx: null, trunk: null, emergency: null };
@@ -49,6 +52,8 @@ export class TelephonyCapability implements Capability {
   private since = 0;
   private state: KamailioState | null = null;
   private uplinkDown = false;
+  private noActiveUplink = false;
+  private readonly uplinkStates = new Map<string, string>();
   private problem: string | null = null;
   private firewallError: string | null = null;
   private polling = false;
@@ -87,9 +92,10 @@ export class TelephonyCapability implements Capability {
       return;
     }
     await this.applyFirewall();
+    await this.applyVoiceQos();
     this.killStale(join(this.dir, 'kamailio.pid'));
     this.kamcmd = new Kamcmd(ctx.platform.commands, this.cfg.kamcmdBinary, paths.ctlSocket);
-    const klog = ctx.log.child('kamailio');
+    const klog = new KamailioLog(ctx.log.child('kamailio'), ctx.clock);
     this.sup = new Supervisor({
       name: 'kamailio',
       cmd: this.cfg.kamailioBinary,
@@ -99,16 +105,22 @@ export class TelephonyCapability implements Capability {
       log: ctx.log,
       spawner: this.opts.spawner ?? realSpawner,
       backoff: this.cfg.restart,
-      onLine: (l) => {
-        // kamailio's own ERROR/CRITICAL lines only; never SIP payloads (they hold numbers dialled).
-        if (/\b(ERROR|CRITICAL|ALERT)\b/.test(l)) klog.warn('kamailio', { line: l.replace(/sip:[^\s>;]+/g, 'sip:…').slice(0, 300) });
-      },
+      // kamailio's own problems only, redacted and rate-limited (kamailio-log.ts).
+      onLine: (l) => klog.line(l),
     });
     this.sup.start();
+    // No uplink left = survivable at once (no OPTIONS timeouts to wait for). Two signals: failover
+    // switching to nothing, and every configured uplink reported down. The second matters because
+    // when all links drop together failover may still name the last one it switched to (measured
+    // in the lab: wan -> 4g, then 4g down 5 ms later, no further switch).
     this.offs.push(
       ctx.bus.on('failover.switched', (e) => {
-        this.uplinkDown = e.to === null;
-        void this.poll(this.uplinkDown ? 'no uplink left (failover)' : `uplink ${e.to} active`);
+        this.noActiveUplink = e.to === null;
+        this.updateUplinkDown(e.to === null ? 'no uplink left (failover)' : `uplink ${e.to} active`);
+      }),
+      ctx.bus.on('uplink.changed', (e) => {
+        this.uplinkStates.set(e.name, e.to);
+        this.updateUplinkDown(`uplink ${e.name} ${e.to}`);
       }),
     );
     this.timer = ctx.clock.setInterval(() => void this.poll(), this.cfg.pollMs);
@@ -122,6 +134,8 @@ export class TelephonyCapability implements Capability {
     this.sup = null;
     if (this.firewall) await this.firewall.remove().catch(() => {});
     this.firewall = null;
+    if (this.voice) await this.voice.remove().catch(() => {});
+    this.voice = null;
   }
 
   health(): Health {
@@ -135,12 +149,30 @@ export class TelephonyCapability implements Capability {
       since: this.since,
       uplinkDown: this.uplinkDown,
       restarts: this.sup?.restarts ?? 0,
+      outsideCalls: this.outsideCalls(),
+      emergencyRoute: this.emergencyRoute(),
       problem: this.problem ?? this.firewallError,
       lines: this.lines(),
     };
     if (!this.cfg.enabled || this.mode === 'disabled') return { status: 'disabled', summary: this.problem ?? MODE_WORD.disabled, details, since: this.since };
     const status = this.mode === 'cloud' ? (this.firewallError ? 'degraded' : 'ok') : this.mode === 'survivable' ? 'degraded' : 'failed';
-    return { status, summary: MODE_WORD[this.mode], details, since: this.since };
+    // Clinical safety: never tell reception 999 works from desk phones when there is no route for it.
+    const summary = this.mode === 'survivable' && details.emergencyRoute === 'none' ? 'Phones on local backup: internal calls only; 999 NOT available from desk phones (no emergency trunk) - use a mobile' : MODE_WORD[this.mode];
+    return { status, summary, details, since: this.since };
+  }
+
+  /** Where a call to an outside number goes now. */
+  private outsideCalls(): 'pbx' | 'trunk' | 'none' {
+    if (this.mode === 'cloud') return 'pbx';
+    return this.peers.trunk ? 'trunk' : 'none';
+  }
+
+  /** Where 999/112 go now (kamailio-routes.ts emergencyRoutes). */
+  private emergencyRoute(): 'pbx' | 'trunk' | 'pbx-then-trunk' | 'none' {
+    const trunk = !!(this.peers.emergency ?? this.peers.trunk);
+    if (this.mode === 'cloud') return trunk ? 'pbx-then-trunk' : 'pbx';
+    // Survivable without any trunk: kamailio still tries the PBX, which is exactly what is gone.
+    return trunk ? 'trunk' : 'none';
   }
 
   private lines(): string[] {
@@ -151,6 +183,15 @@ export class TelephonyCapability implements Capability {
     out.push(this.peers.emergency || this.peers.trunk ? '999/112: emergency trunk ready' : '999/112: via the cloud PBX only (no emergency trunk configured)');
     if (this.firewallError) out.push(`SIP firewall not applied: ${this.firewallError}`);
     return out;
+  }
+
+  private updateUplinkDown(reason: string): void {
+    const names = this.ctx.config.uplinks.map((u) => u.name);
+    const allDown = names.length > 0 && names.every((n) => this.uplinkStates.get(n) === 'down');
+    const down = this.noActiveUplink || allDown;
+    if (down === this.uplinkDown) return;
+    this.uplinkDown = down;
+    void this.poll(down ? (this.noActiveUplink ? 'no uplink left (failover)' : 'no uplink left (every uplink down)') : reason);
   }
 
   /** Read kamailio's state, push force_local if it drifted (kamailio restarted), derive the mode. */
@@ -230,6 +271,25 @@ export class TelephonyCapability implements Capability {
     } catch (e) {
       this.firewallError = describeError(e).message;
       this.ctx.log.error('SIP firewall could not be applied', describeError(e));
+    }
+  }
+
+  private async applyVoiceQos(): Promise<void> {
+    const v = this.cfg.voice;
+    if (!v.enabled) return;
+    if (!this.ctx.platform.privileged) {
+      this.firewallError = 'not root: voice shaper not installed';
+      return;
+    }
+    const qos = new VoiceQos(this.ctx.platform.commands, new NftAdapter(this.ctx.platform.commands));
+    try {
+      await qos.apply({ wanInterface: v.interface, lanInterface: this.cfg.lanInterface, uplinkKbit: v.uplinkKbit, downlinkKbit: v.downlinkKbit, voiceKbit: v.voiceKbit, sipPort: this.cfg.port, rtpPorts: v.rtpPorts });
+      this.voice = qos;
+    } catch (e) {
+      // Calls still work without it; say so on the status page rather than failing telephony.
+      this.firewallError = `voice shaper not applied: ${describeError(e).message}`;
+      this.ctx.log.error('voice shaper could not be applied', describeError(e));
+      this.voice = qos;
     }
   }
 

@@ -1,123 +1,93 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ProcessRunner } from '../../../agent/src/platform/command.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
-import { TelephonyCapability } from '../../../agent/src/telephony/telephony.js';
-import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../helpers/mosquitto.js';
-import { REPO } from '../../lab/lab.js';
+import { call, register, sipSkip, StandIns, startTelephony, waitMode } from '../../helpers/sipp.js';
 
 /**
  * Real kamailio (driven by the capability, on its own free port and runtime dir) and SIPp
  * handsets/PBX/emergency trunk on loopback addresses. Proves the registrar, digest auth, local
- * calls, 999 and the OPTIONS-driven switch to survivable mode.
+ * calls, 999 and the OPTIONS-driven switch to survivable mode. Every answered call is checked for
+ * who answered it (X-Answered-By), so a stand-in that did not run cannot make a test pass.
  */
-const have = (b: string) => spawnSync(b, ['-v']).status !== null && !spawnSync(b, ['-v']).error;
-const skip = !have('kamailio') ? 'kamailio not installed' : !have('sipp') ? 'sipp not installed (sip-tester)' : false;
-const F = join(REPO, 'test/fixtures/sipp');
-
-function sipp(args: string[], timeoutS = 10): Promise<number> {
-  return new Promise((res) => {
-    const c = spawn('sipp', [...args, '-nostdin', '-timeout', String(timeoutS), '-timeout_error'], { stdio: 'ignore' });
-    c.on('exit', (code) => res(code ?? -1));
-  });
-}
+const skip = sipSkip();
+const K = '127.0.0.1';
+const A = '127.0.1.11';
+const B = '127.0.1.12';
 
 describe('telephony with real kamailio and SIPp', { skip }, () => {
-  let ctx: TestCtx;
-  let cap: TelephonyCapability;
-  const bg: ChildProcess[] = [];
+  let t: Awaited<ReturnType<typeof startTelephony>>;
+  const standIns = new StandIns();
   let port = 0;
-  let pbxPort = 0;
-  let emPort = 0;
   let bPort = 0;
   let pbx: ChildProcess;
 
   before(async () => {
-    port = await freePort();
-    pbxPort = await freePort();
-    emPort = await freePort();
-    bPort = await freePort();
-    pbx = spawn('sipp', ['-sf', join(F, 'pbx.xml'), '-i', '127.0.0.3', '-p', String(pbxPort), '-aa', '-nostdin'], { stdio: 'ignore' });
-    bg.push(pbx);
-    bg.push(spawn('sipp', ['-sf', join(F, 'handset.xml'), '-i', '127.0.0.4', '-p', String(emPort), '-aa', '-nostdin'], { stdio: 'ignore' }));
-    bg.push(spawn('sipp', ['-sf', join(F, 'handset.xml'), '-i', '127.0.0.1', '-p', String(bPort), '-aa', '-nostdin'], { stdio: 'ignore' }));
-    ctx = createTestCtx({
-      clock: systemClock,
-      commands: new ProcessRunner(),
-      config: {
-        telephony: {
-          enabled: true,
-          listen: '127.0.0.1',
-          port,
-          lanSubnets: ['127.0.0.1/32'],
-          extensions: [
-            { ext: '1001', password: 'secret-1001' },
-            { ext: '1002', password: 'secret-1002' },
-          ],
-          pbx: { host: '127.0.0.3', port: pbxPort },
-          emergency: { trunk: { host: '127.0.0.4', port: emPort } },
-          probe: { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 },
-          pollMs: 250,
-          firewall: { enabled: false },
-        },
-      },
+    const [pbxPort, emPort] = [await freePort(), await freePort()];
+    [port, bPort] = [await freePort(), await freePort()];
+    pbx = standIns.start('pbx.xml', '127.0.0.3', pbxPort, 'pbx');
+    standIns.start('handset.xml', '127.0.0.4', emPort, 'emergency');
+    standIns.start('handset.xml', B, bPort, 'b');
+    await standIns.alive();
+    t = await startTelephony({
+      listen: K,
+      port,
+      lanSubnets: ['127.0.1.0/24'],
+      extensions: [
+        { ext: '1001', password: 'secret-1001' },
+        { ext: '1002', password: 'secret-1002' },
+      ],
+      pbx: { host: '127.0.0.3', port: pbxPort },
+      emergency: { trunk: { host: '127.0.0.4', port: emPort } },
+      probe: { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 },
     });
-    cap = new TelephonyCapability();
-    await cap.start(ctx);
   });
 
   after(async () => {
-    await cap?.stop();
-    for (const c of bg) c.kill('SIGKILL');
-    ctx?.cleanup();
+    await t?.stop();
+    await standIns.killAll();
   });
 
-  const waitMode = async (mode: string, ms: number) => {
-    const t0 = Date.now();
-    while (Date.now() - t0 < ms) {
-      if (cap.health().details?.mode === mode) return Date.now() - t0;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`mode ${mode} not reached in ${ms} ms: ${JSON.stringify(cap.health())}`);
-  };
-  const k = `127.0.0.1:0`;
-  void k;
-  const target = () => `127.0.0.1:${port}`;
+  const target = () => `${K}:${port}`;
 
   it('starts kamailio and reports cloud mode while the PBX answers OPTIONS', async () => {
-    await waitMode('cloud', 8000);
-    assert.equal(cap.health().details?.pbxReachable, true);
+    await waitMode(t.cap, 'cloud', 8000);
+    assert.equal(t.cap.health().details?.pbxReachable, true);
   });
 
-  it('999 is routable in cloud mode without credentials', async () => {
-    assert.equal(await sipp([target(), '-sf', join(F, 'call.xml'), '-s', '999', '-i', '127.0.0.1', '-key', 'user', '5555', '-m', '1', '-d', '200']), 0);
+  it('cloud mode: a REGISTER goes to the PBX (its 200 comes back), calls go to the PBX', async () => {
+    assert.equal(await register({ target: target(), ip: B, ext: '1002', password: 'secret-1002', cport: bPort, expect: 'pbx' }), 0);
+    assert.equal(await call({ target: target(), ip: A, from: '1001', to: '1002', password: 'secret-1001', expect: 'pbx' }), 0);
   });
 
-  it('PBX dead -> survivable mode; local registrar with digest auth; ext-to-ext call; wrong password 403', async () => {
-    pbx.kill('SIGKILL');
-    const ms = await waitMode('survivable', 10_000);
-    assert.ok(ms < 10_000);
-    assert.equal(await sipp([target(), '-sf', join(F, 'register.xml'), '-i', '127.0.0.1', '-key', 'user', '1002', '-key', 'cport', String(bPort), '-au', '1002', '-ap', 'secret-1002', '-m', '1']), 0);
-    assert.notEqual(await sipp([target(), '-sf', join(F, 'register.xml'), '-i', '127.0.0.1', '-key', 'user', '1002', '-key', 'cport', String(bPort), '-au', '1002', '-ap', 'wrong-password', '-m', '1'], 5), 0);
-    assert.equal(await sipp([target(), '-sf', join(F, 'call.xml'), '-s', '1002', '-i', '127.0.0.1', '-key', 'user', '1001', '-au', '1001', '-ap', 'secret-1001', '-m', '1', '-d', '300']), 0);
-    assert.notEqual(await sipp([target(), '-sf', join(F, 'call.xml'), '-s', '1002', '-i', '127.0.0.1', '-key', 'user', '1001', '-au', '1001', '-ap', 'bad-secret', '-m', '1', '-d', '300'], 5), 0);
+  it('999 is routed to the PBX in cloud mode without credentials', async () => {
+    assert.equal(await call({ target: target(), ip: A, from: '5555', to: '999', expect: 'pbx', holdMs: 200 }), 0);
+  });
+
+  it('PBX dead -> survivable; the binding seen in cloud mode rings at once; local registrar with digest auth; wrong password refused', async () => {
+    await standIns.kill(pbx);
+    await waitMode(t.cap, 'survivable', 10_000);
+    // 1002 registered through the PBX only: kamailio kept the binding, no re-registration needed.
+    assert.equal(await call({ target: target(), ip: A, from: '1001', to: '1002', password: 'secret-1001', expect: 'b', holdMs: 300 }), 0);
+    assert.equal(await register({ target: target(), ip: B, ext: '1002', password: 'secret-1002', cport: bPort, expect: 'appliance' }), 0);
+    assert.notEqual(await register({ target: target(), ip: B, ext: '1002', password: 'wrong-password', cport: bPort, expect: 'appliance' }), 0);
+    assert.notEqual(await call({ target: target(), ip: A, from: '1001', to: '1002', password: 'bad-secret', expect: 'b', timeoutS: 5 }), 0);
     await new Promise((r) => setTimeout(r, 500));
-    assert.ok((cap.health().details?.registered as number) >= 1);
+    assert.ok((t.cap.health().details?.registered as number) >= 1);
   });
 
-  it('999 is routable in survivable mode (emergency trunk), no credentials', async () => {
-    assert.equal(await sipp([target(), '-sf', join(F, 'call.xml'), '-s', '999', '-i', '127.0.0.1', '-key', 'user', '5555', '-m', '1', '-d', '200']), 0);
-    assert.equal(await sipp([target(), '-sf', join(F, 'call.xml'), '-s', '112', '-i', '127.0.0.1', '-key', 'user', '5555', '-m', '1', '-d', '200']), 0);
+  it('999 and 112 are routed to the emergency trunk in survivable mode, no credentials', async () => {
+    assert.equal(await call({ target: target(), ip: A, from: '5555', to: '999', expect: 'emergency', holdMs: 200 }), 0);
+    assert.equal(await call({ target: target(), ip: A, from: '5555', to: '112', expect: 'emergency', holdMs: 200 }), 0);
   });
 
   it('kamailio killed -> restarted by the supervisor', async () => {
-    const pid = Number((await import('node:fs')).readFileSync(join(cap.dir, 'kamailio.pid'), 'utf8'));
+    const pid = Number(readFileSync(join(t.cap.dir, 'kamailio.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
-    await waitMode('down', 5000);
-    await waitMode('survivable', 15_000);
-    assert.ok((cap.health().details?.restarts as number) >= 1);
+    await waitMode(t.cap, 'down', 5000);
+    await waitMode(t.cap, 'survivable', 15_000);
+    assert.ok((t.cap.health().details?.restarts as number) >= 1);
   });
 });

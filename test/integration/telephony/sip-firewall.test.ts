@@ -13,7 +13,7 @@ import { requireRoot } from '../../helpers/ctx.js';
 const skip = requireRoot();
 const NS = { app: 'tpfw-app', lan: 'tpfw-lan', wan: 'tpfw-wan' };
 const PORT = 5060;
-const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: 'utf8' });
+const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
 const inNs = (ns: string, args: string[], input?: string) => sh(['ip', 'netns', 'exec', ns, ...args], input);
 
 /** Sends `count` datagrams from `src` (bound) to the appliance; returns how many were answered. */

@@ -86,6 +86,25 @@ describe('kamailio config generation', () => {
     assert.match(f.cfg, /ds_probing_threshold", 4\)/);
   });
 
+  it('has one in-dialog path for every source (no per-source copies), classified once by route[SOURCE]', () => {
+    const cfg = kamailioConfig(testConfig({ telephony: full }).telephony, peersFull, paths).cfg;
+    assert.equal(cfg.match(/route\(WITHINDLG\)/g)?.length, 1);
+    assert.equal(cfg.match(/has_totag\(\)\) \{/g)?.length, 1, 'one has_totag branch');
+    assert.equal(cfg.match(/is_method\("CANCEL"\)/g)?.length, 1, 'one CANCEL path');
+    const main = cfg.slice(cfg.indexOf('request_route {'), cfg.indexOf('route[MODE]'));
+    assert.ok(main.indexOf('route(SOURCE)') < main.indexOf('route(WITHINDLG)'), 'the source is checked before any in-dialog relaying');
+  });
+  it('refuses oversized messages first and bans repeated wrong credentials (not 999)', () => {
+    const cfg = kamailioConfig(testConfig({ telephony: { ...full, auth: { maxFailures: 4, banS: 120 } } }).telephony, peersFull, paths).cfg;
+    const main = cfg.slice(cfg.indexOf('request_route {'), cfg.indexOf('route[MODE]'));
+    assert.ok(main.indexOf('$ml > 8192') < main.indexOf('sanity_check'));
+    assert.match(cfg, /authfail=>size=8;autoexpire=120;initval=0;/);
+    assert.match(cfg, /\$sht\(authfail=>\$si\) >= 4/);
+    assert.ok(main.indexOf('route(EMERGENCY)') < main.indexOf('route(REGISTER_LOCAL)'));
+    const emergency = cfg.slice(cfg.indexOf('route[EMERGENCY] {'), cfg.indexOf('route[EMERGENCY_TRUNK] {'));
+    assert.doesNotMatch(emergency, /authfail|AUTH_/);
+  });
+
   const shapes: [string, Record<string, unknown>, ResolvedPeers][] = [
     ['everything configured', full, peersFull],
     ['no PBX, no trunks, no extensions', { enabled: true, listen: '127.0.0.1' }, { pbx: null, trunk: null, emergency: null }],

@@ -33,7 +33,7 @@ class FakeChild implements Child {
   }
 }
 
-function harness(doc: Record<string, unknown> = {}, opts: { kamailio?: boolean } = {}) {
+function harness(doc: Record<string, unknown> = {}, opts: { kamailio?: boolean; top?: Record<string, unknown> } = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner();
   const kam = { flags: 'AP', reg: 2, dlg: 0, forceLocal: 0, rpcUp: true };
@@ -60,7 +60,7 @@ function harness(doc: Record<string, unknown> = {}, opts: { kamailio?: boolean }
   const ctx = createTestCtx({
     clock,
     commands: runner,
-    config: { telephony: { enabled: true, listen: '192.0.2.1', pbx: { host: '192.0.2.10' }, extensions: [{ ext: '1001', password: 'secret-1001' }], pollMs: 1000, ...doc } },
+    config: { ...opts.top, telephony: { enabled: true, listen: '192.0.2.1', pbx: { host: '192.0.2.10' }, extensions: [{ ext: '1001', password: 'secret-1001' }], pollMs: 1000, ...doc } },
   });
   const cap = new TelephonyCapability({ spawner });
   const events: EventMap['telephony.mode'][] = [];
@@ -157,6 +157,33 @@ describe('TelephonyCapability', () => {
     assert.equal(h.cap.health().details?.mode, 'survivable');
     assert.match(h.events.at(-1)!.reason, /no uplink/);
     h.ctx.bus.emit('failover.switched', { from: null, to: '4g', kind: 'failover', reason: '4g up', at: h.clock.now() });
+    await h.clock.advance(0);
+    assert.equal(h.kam.forceLocal, 0);
+    assert.equal(h.cap.health().details?.mode, 'cloud');
+    await h.cap.stop();
+  });
+
+  it('every uplink reported down (failover still naming the last one) also forces local at once', async () => {
+    const uplinks = [
+      { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101 },
+      { name: '4g', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102 },
+    ];
+    const h = harness({}, { top: { uplinks, cellular: { enabled: false } } });
+    ctxs.push(h.ctx);
+    await h.cap.start(h.ctx);
+    await h.clock.advance(1000);
+    const names = h.ctx.config.uplinks.map((u) => u.name);
+    assert.ok(names.length >= 1, 'the test config has uplinks');
+    h.ctx.bus.emit('failover.switched', { from: names[0]!, to: names.at(-1)!, kind: 'failover', reason: 'x', at: h.clock.now() });
+    for (const n of names.slice(0, -1)) h.ctx.bus.emit('uplink.changed', { name: n, from: 'up', to: 'down', reason: 'no carrier', at: h.clock.now() });
+    await h.clock.advance(0);
+    assert.equal(h.kam.forceLocal, 0, 'one uplink still up: not forced');
+    h.ctx.bus.emit('uplink.changed', { name: names.at(-1)!, from: 'up', to: 'down', reason: 'no carrier', at: h.clock.now() });
+    await h.clock.advance(0);
+    assert.equal(h.kam.forceLocal, 1);
+    assert.equal(h.cap.health().details?.mode, 'survivable');
+    assert.match(h.events.at(-1)!.reason, /every uplink down/);
+    h.ctx.bus.emit('uplink.changed', { name: names[0]!, from: 'down', to: 'up', reason: 'carrier', at: h.clock.now() });
     await h.clock.advance(0);
     assert.equal(h.kam.forceLocal, 0);
     assert.equal(h.cap.health().details?.mode, 'cloud');
