@@ -25,15 +25,25 @@ export async function monthlyOutages(store: Store, year: number, month: number, 
   const d = store.driver;
   const cell = new Map((await d.all<{ device_id: string; n: number }>("SELECT device_id, COUNT(*) AS n FROM samples WHERE active_kind = 'cellular' AND at >= ? AND at < ? GROUP BY device_id", [from, to])).map((r) => [r.device_id, Number(r.n)]));
   const evs = await d.all<{ device_id: string; name: string; payload: string | null }>(
-    "SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ? AND name IN ('failover.switched', 'records.synced', 'drill.completed')",
+    "SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ? AND name IN ('failover.switched', 'records.synced', 'drill.completed') ORDER BY device_id, at",
     [from, to],
   );
-  const count = new Map<string, { fo: number; clin: number; drill: number }>();
+  // A clinical-system outage is one run of failing syncs ended by a clean one: the agent retries
+  // every few minutes, so counting failed syncs would turn one two-hour outage into dozens.
+  const count = new Map<string, { fo: number; clin: number; drill: number; inOutage: boolean }>();
   for (const ev of evs) {
-    const c = count.get(ev.device_id) ?? { fo: 0, clin: 0, drill: 0 };
-    const p = JSON.parse(ev.payload ?? 'null') as Record<string, unknown> | null;
+    const c = count.get(ev.device_id) ?? { fo: 0, clin: 0, drill: 0, inOutage: false };
+    let p: Record<string, unknown> | null = null;
+    try {
+      p = JSON.parse(ev.payload ?? 'null') as Record<string, unknown> | null;
+    } catch {
+      /* a stored payload that is not JSON: count nothing from it */
+    }
     if (ev.name === 'failover.switched' && p?.kind === 'failover') c.fo++;
-    if (ev.name === 'records.synced' && typeof p?.errors === 'number' && p.errors > 0) c.clin++;
+    if (ev.name === 'records.synced' && typeof p?.errors === 'number') {
+      if (p.errors > 0 && !c.inOutage) c.clin++;
+      c.inOutage = p.errors > 0;
+    }
     if (ev.name === 'drill.completed' && p?.passed === false) c.drill++;
     count.set(ev.device_id, c);
   }
