@@ -191,6 +191,7 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     assert.equal(s6.capabilities.update?.details.booted, 'b');
     assert.equal(s6.capabilities.update?.details.active, 'b');
     assert.equal(s6.capabilities.update?.details.version, NEXT);
+    fig.bootStalls = vm.stalls;
     writeFigures(`update-${ARCH}`, fig);
   });
 });
