@@ -26,6 +26,8 @@ export interface VmOptions {
 }
 
 export const GUESTFWD_ADDR = '10.0.2.100';
+/** Per-connection proxy for host-port forwards (tcp-pipe.mjs says why not a tcp: chardev). */
+const PIPE = join(import.meta.dirname, 'tcp-pipe.mjs');
 
 /** KVM when it actually runs a guest here (nested setups may expose /dev/kvm that cannot), else TCG. */
 export function pickAccel(arch: 'amd64' | 'arm64'): 'kvm' | 'tcg' {
@@ -60,7 +62,7 @@ export class QemuVm {
 
   private args(): { bin: string; args: string[] } {
     const { o } = this;
-    const fwd = [`hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`, ...(o.guestfwd ?? []).map((g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-${'cmd' in g ? `cmd:${g.cmd}` : `tcp:127.0.0.1:${g.hostPort}`}`)];
+    const fwd = [`hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`, ...(o.guestfwd ?? []).map((g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-cmd:${'cmd' in g ? g.cmd : `${process.execPath} ${PIPE} 127.0.0.1 ${g.hostPort}`}`)];
     const common = [
       '-m', String(o.memoryMib ?? 1024), '-smp', '2', '-display', 'none', '-monitor', 'none', '-no-reboot',
       '-serial', `file:${this.consolePath}`,
