@@ -25,7 +25,7 @@ const NEXT = VERSION.replace(/(\d+)$/, (m) => String(Number(m) + 1));
 const DEV_KEY = join(OUT, 'dev-keys', 'update-key.pem');
 const skip = imageMissing() || (existsSync(DEV_KEY) ? false : `no development key ${DEV_KEY}: the image was built with IMAGE_KEYS, so this test cannot sign for it`) || (process.getuid?.() !== 0 ? 'needs root (mkfs.ext4 -d with root-owned files)' : false);
 
-type Api = { state: { level: string }; capabilities: { update?: { summary: string; details: { phase: string; version: string; booted: string; active: string; trial: boolean } }; failover?: { details?: { active: string | null } } } };
+type Api = { state: { level: string }; capabilities: { update?: { summary: string; details: { phase: string; version: string; booted: string; active: string; trial: boolean; error?: { code: string; message: string } | null } }; failover?: { details?: { active: string | null } } } };
 
 /** The image's root with package.json's version bumped: a real, bootable next release. */
 function nextPayload(work: string): string {
@@ -114,7 +114,21 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     return s;
   }
   const install = () => vm.exec('/usr/bin/surgery-edge', ['update', 'install', '/dev/vdb', '--version', NEXT], 20 * 60_000);
-  const phase = async () => ((await vm.sh('cat /var/lib/surgery-edge/update/state.json 2>/dev/null || echo "{}"')).out.match(/"phase": "([a-z-]+)"/) ?? [])[1];
+  /** Poll the console for the installer's write progress; return the fraction once it is >= lo (fail past hi). */
+  async function waitProgress(from: number, lo: number, hi: number, timeoutMs: number): Promise<number> {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      const seen = [...vm.console().slice(from).matchAll(/"step":"writing","done":(\d+),"total":(\d+)/g)].map((m) => Number(m[1]) / Number(m[2]));
+      const last = seen.at(-1) ?? 0;
+      if (last >= lo) {
+        assert.ok(last <= hi, `progress jumped to ${last} before the cut (console polled too slowly)`);
+        return last;
+      }
+      if (!vm.running) throw new Error('VM stopped during the install');
+      if (performance.now() > end) throw new Error(`install progress ${last} did not reach ${lo} within ${timeoutMs} ms\n${vm.console().slice(-1500)}`);
+      await sleep(100);
+    }
+  }
   async function reboot(): Promise<void> {
     await vm.spawn('/usr/bin/systemctl', ['reboot']);
     await vm.waitExit(5 * 60_000);
@@ -123,15 +137,21 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
   it('boot 1 -> 2: a power cut in the middle of writing the slot leaves slot a booting', async () => {
     const s = await boot('boot1');
     assert.equal(s.capabilities.update?.details.booted, 'a');
-    await vm.spawn('/usr/bin/surgery-edge', ['update', 'install', '/dev/vdb', '--version', NEXT]);
-    for (let i = 0; i < 600 && (await phase()) !== 'installing'; i++) await sleep(500);
-    assert.equal(await phase(), 'installing');
-    await sleep(3000);
+    // The installer's progress lines ({"step":"writing","done":N,"total":M}) go to the serial
+    // console, which qemu writes to console.log as they come: the cut happens at a known fraction
+    // of the slot write, whatever speed the VM runs at (no sleeps guessing how far it got).
+    const before = vm.console().length;
+    await vm.spawn('/bin/sh', ['-c', `exec /usr/bin/surgery-edge update install /dev/vdb --version ${NEXT} >/dev/ttyS0 2>&1`]);
+    const cut = await waitProgress(before, 0.4, 0.9, 10 * 60_000);
     await vm.powerCut();
+    fig.installCutAtFraction = +cut.toFixed(2);
+    log(`power cut at ${(cut * 100).toFixed(0)} % of the slot write`);
+    assert.doesNotMatch(vm.console().slice(before), /"ok":true/, 'the install had not finished when the power went');
     const s2 = await boot('boot2');
     assert.equal(s2.capabilities.update?.details.booted, 'a');
     assert.equal(s2.capabilities.update?.details.version, VERSION);
     assert.equal(s2.capabilities.update?.details.phase, 'failed');
+    assert.match(s2.capabilities.update?.details.error?.message ?? '', /interrupted while installing/);
   });
 
   it('boot 2 -> 3: a full install arms slot b; a power cut during its trial returns to slot a', async () => {
@@ -171,6 +191,7 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     assert.equal(s6.capabilities.update?.details.booted, 'b');
     assert.equal(s6.capabilities.update?.details.active, 'b');
     assert.equal(s6.capabilities.update?.details.version, NEXT);
+    fig.bootStalls = vm.stalls;
     writeFigures(`update-${ARCH}`, fig);
   });
 });

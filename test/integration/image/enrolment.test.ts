@@ -7,11 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { makeHostPath } from '../../../agent/src/core/fs.js';
 import { checkIdentity } from '../../../agent/src/enrolment/identity.js';
+import { mosquittoMissing, TestBroker } from '../../helpers/mosquitto.js';
 import { REPO } from '../../helpers/update-fixture.js';
+import { AgentProc } from '../telemetry/fixture.js';
 
 const CLI = join(REPO, 'agent/bin/surgery-edge');
 const PKI = join(REPO, 'provisioning/pki.sh');
 const PRACTICE = join(REPO, 'provisioning/practice.sh');
+const CHECK_ONLINE = join(REPO, 'provisioning/check-online.sh');
 const ID = 'P81001-01';
 const MQTT = '/etc/surgery-edge/mqtt';
 
@@ -105,5 +108,58 @@ describe('enrolment runbook (CSR on the box, ICB CA signs, practice bundle back)
     const files = { deviceId: 'P81001-02', certPath: `${MQTT}/device.crt`, keyPath: `${MQTT}/device.key`, caPath: `${MQTT}/ca.crt` };
     assert.match(checkIdentity(files, b.host, Date.now()).reason!, /is for P81001-01, this device is P81001-02/);
     assert.match(checkIdentity({ ...files, deviceId: ID }, b.host, Date.now() + 900 * 86_400_000).reason!, /expired/);
+  });
+});
+
+/**
+ * The runbook end to end against a real mosquitto run the ICB way (TLS, require_certificate, CN as
+ * username, per-device ACL): its CA is the ICB CA of provisioning/pki.sh. The box makes its key
+ * and CSR, the CA signs, the practice bundle is installed, the agent starts on the installed config
+ * and provisioning/check-online.sh (the runbook's last step) sees the box's birth on the broker.
+ */
+describe('runbook: enrolled box comes online on the ICB broker', { skip: mosquittoMissing() }, () => {
+  let broker: TestBroker;
+  let agent: AgentProc | undefined;
+  before(async () => {
+    broker = await new TestBroker().init([]); // only the fleet identity: the box's key is made on the box
+    await broker.start();
+  });
+  after(async () => {
+    await agent?.kill('SIGTERM');
+    await broker?.close();
+  });
+
+  it('CSR on the box -> sign -> practice bundle -> agent connects with the box-made key', async () => {
+    const b = box('online');
+    assert.throws(() => b.run('enrol', 'status'), 'not enrolled before the bundle');
+    b.run('enrol', 'csr');
+    execFileSync(PKI, ['sign-csr', broker.pki, b.host('/var/lib/surgery-edge/enrol/device.csr'), ID], { stdio: 'pipe' });
+    assert.equal(existsSync(join(broker.pki, 'devices', `${ID}.key`)), false, 'the CA side never has the device key');
+    const tar = execFileSync(PRACTICE, [broker.pki, ID, 'P81001', 'High Street Surgery', broker.url], { stdio: 'pipe' }).toString().trim();
+    b.run('enrol', 'install', tar);
+    // The installed practice config, as the agent on the box reads it; only the file locations are
+    // moved under the fixture root (the telemetry capability reads absolute paths).
+    const cfg = parse(readFileSync(b.cfg, 'utf8')) as { telemetry: Record<string, unknown>; site: { deviceId: string } };
+    assert.equal(cfg.site.deviceId, ID);
+    const t = cfg.telemetry;
+    const run = join(dir, 'online');
+    const doc = {
+      ...cfg,
+      paths: { root: b.root, stateDir: join(run, 'state'), runDir: join(run, 'run') },
+      log: { level: 'warn' },
+      telemetry: { ...t, caPath: b.host(String(t.caPath)), certPath: b.host(String(t.certPath)), keyPath: b.host(String(t.keyPath)), backoffInitialMs: 200, backoffMaxMs: 2000 },
+    };
+    const file = join(run, 'agent.json');
+    writeFileSync(file, JSON.stringify(doc));
+    agent = new AgentProc(file);
+    await agent.ready;
+    // The fleet side of the runbook: the fleet identity issued by the same CA.
+    execFileSync(PKI, ['device', broker.pki, 'fleet'], { stdio: 'pipe' });
+    const state = execFileSync(CHECK_ONLINE, [broker.pki, ID, broker.url, '30'], { stdio: 'pipe' }).toString();
+    assert.match(state, /"online":true/);
+    await agent.kill('SIGTERM');
+    agent = undefined;
+    // After a clean stop the retained state says offline: the check must then fail, not pass stale.
+    assert.throws(() => execFileSync(CHECK_ONLINE, [broker.pki, ID, broker.url, '3'], { stdio: 'pipe' }), /not online/);
   });
 });
