@@ -16,7 +16,7 @@ mode=${1:?mode} root=${2:?root}
 tool=/usr/sbin/update-initramfs
 case "$mode" in
   defer)
-    chroot "$root" dpkg-divert --quiet --local --divert "$tool.se-real" --add "$tool"
+    chroot "$root" dpkg-divert --quiet --local --no-rename --divert "$tool.se-real" --add "$tool"
     install -d "$root/usr/sbin"
     printf '#!/bin/sh\n# image/initramfs-once.sh: deferred to the end of the image build\necho "update-initramfs $* deferred by image/initramfs-once.sh" >&2\n' >"$root$tool"
     chmod 0755 "$root$tool"
