@@ -83,13 +83,16 @@ pkgs=$pkgs,mosquitto-clients,kamailio,modemmanager,tpm2-tools,libstdc++6
 # make test-image ask systemd and the agent how the boot went.
 pkgs=$pkgs,qemu-guest-agent
 release="version=$version arch=$arch built=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-SE_REPO=$repo SE_KEYS_DIR=$trusted SE_RELEASE=$release \
+SE_REPO=$repo SE_KEYS_DIR=$trusted SE_RELEASE=$release SE_INITRAMFS_SECONDS=$work/initramfs-seconds \
   mmdebstrap --mode=root --variant=minbase --architectures="$arch" --include="$pkgs" --include="$deb" "${excl[@]}" \
   --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
+  --essential-hook="\"$repo/image/initramfs-once.sh\" defer \"\$1\"" \
   --customize-hook="\"$repo/image/customize.sh\" \"\$1\"" \
   bookworm "$work/root" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main" \
-  >"$work/mmdebstrap.log" 2>&1 || { tail -40 "$work/mmdebstrap.log" >&2; exit 1; }
+  >"$work/mmdebstrap.log" 2>&1 || { cp "$work/mmdebstrap.log" "$out/mmdebstrap-$arch.log"; tail -40 "$work/mmdebstrap.log" >&2; exit 1; }
+cp "$work/mmdebstrap.log" "$out/mmdebstrap-$arch.log"
 t_root=$(date +%s)
+t_initramfs=$(cat "$work/initramfs-seconds" 2>/dev/null || echo null)
 
 # 2. Slot A: the squashfs of that root. xz, because GRUB reads the kernel and initrd straight out
 #    of it (GRUB's squash4 reads xz, gzip and lzo, not zstd).
@@ -151,7 +154,7 @@ fi
 zstd -q -T0 -3 -f "$img" -o "$img.zst"
 t_end=$(date +%s)
 
-printf '{"image":"%s","arch":"%s","version":"%s","imageBytes":%s,"imageAllocatedBytes":%s,"imageZstBytes":%s,"rootSquashfsBytes":%s,"bundleBytes":%s,"seconds":{"rootfs":%s,"squashfs":%s,"disk":%s,"total":%s}}\n' \
+printf '{"image":"%s","arch":"%s","version":"%s","imageBytes":%s,"imageAllocatedBytes":%s,"imageZstBytes":%s,"rootSquashfsBytes":%s,"bundleBytes":%s,"seconds":{"rootfs":%s,"initramfs":%s,"squashfs":%s,"disk":%s,"total":%s}}\n' \
   "$img" "$arch" "$version" "$(stat -c %s "$img")" "$(($(stat -c %b "$img") * 512))" "$(stat -c %s "$img.zst")" "$sqfs_bytes" \
   "$( [ -f "$out/$name.seb" ] && stat -c %s "$out/$name.seb" || echo null)" \
-  $((t_root - started)) $((t_sqfs - t_root)) $((t_img - t_sqfs)) $((t_end - started)) | tee "$out/build-$arch.json"
+  $((t_root - started)) "$t_initramfs" $((t_sqfs - t_root)) $((t_img - t_sqfs)) $((t_end - started)) | tee "$out/build-$arch.json"

@@ -20,9 +20,9 @@ install -d -m 0755 "$root/usr/share/surgery-edge/update-keys"
 install -m 0644 "$SE_KEYS_DIR"/*.pem "$root/usr/share/surgery-edge/update-keys/"
 printf '%s\n' "$SE_RELEASE" >"$root/usr/lib/surgery-edge/image-release"
 
-# The initramfs must mount a squashfs root (the kernel has it as a module).
-grep -qx squashfs "$root/etc/initramfs-tools/modules" || echo squashfs >>"$root/etc/initramfs-tools/modules"
-chroot "$root" update-initramfs -u -k all >/dev/null
+# The one initramfs of the build (with squashfs: the root is one); deferred until now by
+# initramfs-once.sh's --essential-hook.
+"$repo/image/initramfs-once.sh" build "$root"
 rm -f "$root/vmlinuz.old" "$root/initrd.img.old" "$root"/boot/*.old-dkms
 
 systemctl --root="$root" enable systemd-networkd.service surgery-edge-trial-guard.timer surgery-edge-grow-data.service >/dev/null 2>&1
