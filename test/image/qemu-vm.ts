@@ -152,8 +152,13 @@ export class QemuVm {
   }
 
   async waitExit(timeoutMs: number): Promise<void> {
-    const t = sleep(timeoutMs).then(() => 'timeout');
-    if ((await Promise.race([this.exit.then(() => 'exit'), t])) === 'timeout') throw new Error(`VM did not power off within ${timeoutMs} ms`);
+    // The timer is cancelled once the VM is off: a pending one kept the test process alive for
+    // minutes after the last test.
+    const ac = new AbortController();
+    const t = sleep(timeoutMs, 'timeout', { signal: ac.signal }).catch(() => 'aborted');
+    const won = await Promise.race([this.exit.then(() => 'exit'), t]);
+    ac.abort();
+    if (won === 'timeout') throw new Error(`VM did not power off within ${timeoutMs} ms`);
     this.proc = null;
   }
 
