@@ -30,7 +30,7 @@ case "$cmd" in
     echo "$dir/$id.csr" ;;
   put)
     tar=${3:?bundle}
-    tar -tf "$tar" | grep -qx config.yaml || { echo "$tar is not a practice bundle (provisioning/practice.sh)" >&2; exit 2; }
+    tar -tf "$tar" | grep -x config.yaml >/dev/null || { echo "$tar is not a practice bundle (provisioning/practice.sh)" >&2; exit 2; }
     mcopy -o -i "$target" "$tar" "::/$(basename "$tar")"
     echo "$(basename "$tar") on $target: plug it into the box" ;;
   result)
