@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
@@ -9,7 +9,9 @@ import { formatProblems, loadConfig, validateConfig } from '../config/load.js';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
-import { checkIdentity } from './identity.js';
+import { ProcessRunner } from '../platform/command.js';
+import { createDeviceKey, keyPem, loadDeviceKey } from './device-key.js';
+import { checkIdentityAsync } from './identity.js';
 
 export const IDENTITY_DIR = '/etc/surgery-edge/mqtt';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -20,11 +22,15 @@ const USAGE = `usage:
   surgery-edge enrol status [--config FILE]
 `;
 
-function openssl(args: string[]): string {
+/**
+ * openssl req reading the key from a pipe. OpenSSL 3.0's req has no "-" for stdin, and Node's
+ * stdio pipes are socketpairs, which /dev/stdin cannot open (ENXIO): `cat` hands openssl a real pipe.
+ */
+function csrFromKey(pem: string, cn: string): string {
   try {
-    return execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    return execFileSync('sh', ['-c', 'cat | exec openssl req -new -key /dev/stdin -subj "$1" -sha256', 'sh', `/CN=${cn}`], { input: pem, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
   } catch (e) {
-    throw new AppError('COMMAND_FAILED', `openssl ${args[0]}: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().slice(0, 300)}`);
+    throw new AppError('COMMAND_FAILED', `openssl req: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().slice(0, 300)}`);
   }
 }
 
@@ -48,17 +54,16 @@ export const enrolCommand: CliCommand = {
       const id = values['device-id'] ?? config.site.deviceId;
       if (!ID_PATTERN.test(id)) throw new AppError('BAD_REQUEST', `bad device id ${JSON.stringify(id)}`);
       const key = host(keyPath);
-      if (!existsSync(key)) {
-        // EC P-256 like the rest of the PKI; written 0600 and renamed into place (a cut leaves no half key).
-        mkdirSync(dirname(key), { recursive: true, mode: 0o700 });
-        const tmp = `${key}.tmp-${process.pid}`;
-        openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmp]);
-        renameSync(tmp, key);
-      }
-      const csr = openssl(['req', '-new', '-key', key, '-subj', `/CN=${id}`, '-sha256']);
+      const e = config.enrolment;
+      const keyOpts = { runner: new ProcessRunner(30_000), workDir: host(config.paths.runDir), tcti: e.tpmTcti, pcrs: e.tpmPcrs, hostPath: host };
+      // EC P-256 like the rest of the PKI. Sealed to the TPM where present (device-key.ts); else 0600.
+      const held = await createDeviceKey(key, e.keyProtection, keyOpts);
+      const { key: priv } = await loadDeviceKey(key, keyOpts);
+      // The key reaches openssl on a pipe, never as a file: a sealed key is never on disk in the clear.
+      const csr = csrFromKey(keyPem(priv), id);
       writeFileAtomic(host(config.enrolment.csrPath), csr, 0o644);
       process.stdout.write(csr);
-      process.stderr.write(`CSR for ${id} written to ${config.enrolment.csrPath}; the key stays in ${keyPath}\n`);
+      process.stderr.write(`CSR for ${id} written to ${config.enrolment.csrPath}; the key stays on this box (${held === 'tpm' ? `sealed to its TPM: ${keyPath}` : keyPath})\n`);
       return 0;
     }
 
@@ -71,7 +76,8 @@ export const enrolCommand: CliCommand = {
         if (!r.ok) throw new AppError('CONFIG_INVALID', `practice config rejected:\n${formatProblems(r.problems)}`);
         const t = r.config.telemetry;
         // Check the pair before installing anything: the certificate must match the key made here.
-        const staged = checkIdentity({ deviceId: r.config.site.deviceId, certPath: join(work, 'device.crt'), keyPath: host(t.keyPath || keyPath), caPath: join(work, 'ca.crt') }, (p) => p, Date.now());
+        const e = r.config.enrolment;
+        const staged = await checkIdentityAsync({ deviceId: r.config.site.deviceId, certPath: join(work, 'device.crt'), keyPath: host(t.keyPath || keyPath), caPath: join(work, 'ca.crt') }, (p) => p, Date.now(), { runner: new ProcessRunner(30_000), workDir: host(r.config.paths.runDir), tcti: e.tpmTcti || config.enrolment.tpmTcti });
         if (!staged.enrolled) throw new AppError('BAD_REQUEST', `refusing the practice bundle: ${staged.reason}`);
         writeFileAtomic(host(t.caPath), readFileSync(join(work, 'ca.crt')), 0o644);
         writeFileAtomic(host(t.certPath), readFileSync(join(work, 'device.crt')), 0o644);
@@ -86,7 +92,7 @@ export const enrolCommand: CliCommand = {
 
     if (sub === 'status') {
       const t = config.telemetry;
-      const c = checkIdentity({ deviceId: config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, host, Date.now());
+      const c = await checkIdentityAsync({ deviceId: config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, host, Date.now(), { runner: new ProcessRunner(30_000), workDir: host(config.paths.runDir), tcti: config.enrolment.tpmTcti });
       process.stdout.write(JSON.stringify(c) + '\n');
       return c.enrolled ? 0 : 1;
     }

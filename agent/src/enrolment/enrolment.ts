@@ -1,6 +1,7 @@
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
-import { checkIdentity, type IdentityCheck } from './identity.js';
+import { describeError } from '../core/errors.js';
+import { checkIdentityAsync, type IdentityCheck } from './identity.js';
 
 const RECHECK_MS = 60_000;
 
@@ -14,12 +15,13 @@ export class EnrolmentCapability implements Capability {
   private ctx!: Ctx;
   private last: IdentityCheck | null = null;
   private timer: TimerHandle | undefined;
+  private checking = false;
 
   async start(ctx: Ctx): Promise<void> {
     this.ctx = ctx;
-    this.check();
+    await this.check();
     // Certificates expire and get replaced: look again every minute (a few file reads).
-    this.timer = ctx.clock.setInterval(() => this.check(), RECHECK_MS);
+    this.timer = ctx.clock.setInterval(() => void this.check(), RECHECK_MS);
   }
 
   async stop(): Promise<void> {
@@ -27,11 +29,20 @@ export class EnrolmentCapability implements Capability {
     this.timer = undefined;
   }
 
-  private check(): void {
-    const t = this.ctx.config.telemetry;
-    const prev = this.last?.enrolled;
-    this.last = checkIdentity({ deviceId: this.ctx.config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, this.ctx.platform.hostPath, this.ctx.clock.now());
-    if (prev !== this.last.enrolled) this.ctx.log[this.last.enrolled ? 'info' : 'warn'](this.last.enrolled ? 'device identity valid' : 'not enrolled', { reason: this.last.reason });
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const t = this.ctx.config.telemetry;
+      const prev = this.last?.enrolled;
+      const key = { runner: this.ctx.platform.commands, workDir: this.ctx.config.paths.runDir, tcti: this.ctx.config.enrolment.tpmTcti };
+      this.last = await checkIdentityAsync({ deviceId: this.ctx.config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, this.ctx.platform.hostPath, this.ctx.clock.now(), key);
+      if (prev !== this.last.enrolled) this.ctx.log[this.last.enrolled ? 'info' : 'warn'](this.last.enrolled ? 'device identity valid' : 'not enrolled', { reason: this.last.reason, tpmSealed: this.last.tpmSealed ?? false });
+    } catch (e) {
+      this.ctx.log.warn('enrolment check failed', describeError(e));
+    } finally {
+      this.checking = false;
+    }
   }
 
   health(): Health {
@@ -43,7 +54,7 @@ export class EnrolmentCapability implements Capability {
     return {
       status: l.enrolled ? (days !== null && days < 30 ? 'degraded' : 'ok') : required ? 'degraded' : 'ok',
       summary: l.enrolled ? `enrolled as ${l.deviceId}${days !== null && days < 30 ? ` (certificate expires in ${days} days)` : ''}` : `not enrolled: ${l.reason}`,
-      details: { ...l, required, lines },
+      details: { ...l, required, lines: l.tpmSealed && l.enrolled ? [...lines, 'device key sealed to this box\'s TPM'] : lines },
     };
   }
 }

@@ -1,5 +1,6 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadDeviceKey, parseSealedKeyFile, type DeviceKeyOptions } from './device-key.js';
 
 export interface IdentityFiles {
   deviceId: string;
@@ -16,6 +17,8 @@ export interface IdentityCheck {
   subject: string | null;
   issuer: string | null;
   notAfter: number | null;
+  /** The private key is sealed to this box's TPM (device-key.ts); false for a PEM file. */
+  tpmSealed?: boolean;
 }
 
 /** CN of an X.509 subject as Node prints it ("CN=P81001-01" or multi-line "C=GB\nCN=..."). */
@@ -29,7 +32,7 @@ export function commonName(subject: string): string | null {
  * the ICB CA are all installed, the key matches the certificate, the CA signed it, it is in date
  * and its CN is this device's id (the broker's ACL is keyed on the CN).
  */
-export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string, now: number): IdentityCheck {
+export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string, now: number, loadedKey?: KeyObject): IdentityCheck {
   const out = (reason: string | null, cert?: X509Certificate): IdentityCheck => ({
     enrolled: reason === null,
     reason,
@@ -48,7 +51,8 @@ export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string,
   };
   const certPem = read(f.certPath, 'device certificate');
   if (typeof certPem === 'string') return out(certPem);
-  const keyPem = read(f.keyPath, 'device key');
+  // A TPM-sealed key arrives already unsealed (checkIdentityAsync); a PEM key is read here.
+  const keyPem = loadedKey ?? read(f.keyPath, 'device key');
   if (typeof keyPem === 'string') return out(keyPem);
   const caPem = read(f.caPath, 'ICB CA certificate');
   if (typeof caPem === 'string') return out(caPem);
@@ -61,7 +65,7 @@ export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string,
     return out(`certificate unreadable: ${(e as Error).message}`);
   }
   try {
-    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return out('the device key does not match the device certificate', cert);
+    if (!cert.checkPrivateKey(loadedKey ?? createPrivateKey(keyPem as Buffer))) return out('the device key does not match the device certificate', cert);
   } catch (e) {
     return out(`device key unreadable: ${(e as Error).message}`, cert);
   }
@@ -71,4 +75,31 @@ export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string,
   if (Date.parse(cert.validTo) < now) return out(`device certificate expired ${cert.validTo}`, cert);
   if (Date.parse(cert.validFrom) > now) return out(`device certificate not valid until ${cert.validFrom} (is the clock right?)`, cert);
   return out(null, cert);
+}
+
+/**
+ * checkIdentity for a key that may be sealed to the TPM: unseals it first (cached by the file's
+ * state, so the minute re-check costs a stat). A TPM that refuses makes the box "not enrolled",
+ * with the reason.
+ */
+export async function checkIdentityAsync(f: IdentityFiles, hostPath: (p: string) => string, now: number, key: Pick<DeviceKeyOptions, 'runner' | 'workDir' | 'tcti'>): Promise<IdentityCheck> {
+  let sealed = false;
+  try {
+    sealed = !!f.keyPath && existsSync(hostPath(f.keyPath)) && parseSealedKeyFile(readFileSync(hostPath(f.keyPath), 'utf8')) !== null;
+  } catch (e) {
+    return { ...checkIdentity(f, hostPath, now), enrolled: false, reason: `device key unreadable: ${(e as Error).message}` };
+  }
+  if (!sealed) return checkIdentity(f, hostPath, now);
+  try {
+    const { key: k } = await loadDeviceKey(hostPath(f.keyPath), key);
+    return { ...checkIdentity(f, hostPath, now, k), tpmSealed: true };
+  } catch (e) {
+    let cert: X509Certificate | null = null;
+    try {
+      cert = new X509Certificate(readFileSync(hostPath(f.certPath)));
+    } catch {
+      /* no certificate yet: enrolment not finished */
+    }
+    return { enrolled: false, reason: (e as Error).message, deviceId: f.deviceId, subject: cert?.subject ?? null, issuer: cert?.issuer ?? null, notAfter: cert ? Date.parse(cert.validTo) : null, tpmSealed: true };
+  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { CommandRunner } from '../platform/command.js';
@@ -23,20 +23,36 @@ export interface TpmOptions {
   blobDir: string;
   /** Scratch dir for object contexts (run dir, tmpfs). */
   workDir: string;
+  /** PCR selection of the policy; '' seals to this TPM alone, with no boot-chain policy. */
   pcrs?: string;
+  /** Blob file stem: <blobDir>/<name>.pub/.priv (default "records.tpm"). */
+  name?: string;
   /** TPM2TOOLS_TCTI, e.g. "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321" (tests). */
   tcti?: string;
   timeoutMs?: number;
+}
+
+function fsyncFile(p: string): void {
+  const fd = openSync(p, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class TpmSealer {
   constructor(private readonly o: TpmOptions) {}
 
   get pubPath(): string {
-    return join(this.o.blobDir, 'records.tpm.pub');
+    return join(this.o.blobDir, `${this.o.name ?? 'records.tpm'}.pub`);
   }
   get privPath(): string {
-    return join(this.o.blobDir, 'records.tpm.priv');
+    return join(this.o.blobDir, `${this.o.name ?? 'records.tpm'}.priv`);
+  }
+
+  private get pcrs(): string {
+    return this.o.pcrs ?? DEFAULT_PCRS;
   }
 
   isSealed(): boolean {
@@ -61,15 +77,26 @@ export class TpmSealer {
 
   /** Seal `key` to the current PCR values (replacing any earlier sealed copy). */
   async seal(key: Buffer): Promise<void> {
-    const pcrs = this.o.pcrs ?? DEFAULT_PCRS;
+    const pcrs = this.pcrs;
     const primary = await this.primary();
     const pcrFile = join(this.o.workDir, 'tpm-pcr.bin');
     const policy = join(this.o.workDir, 'tpm-policy.digest');
     try {
-      await this.run('tpm2_pcrread', ['-Q', '-o', pcrFile, pcrs]);
-      await this.run('tpm2_createpolicy', ['-Q', '--policy-pcr', '-l', pcrs, '-f', pcrFile, '-L', policy]);
+      const policyArgs: string[] = [];
+      if (pcrs) {
+        await this.run('tpm2_pcrread', ['-Q', '-o', pcrFile, pcrs]);
+        await this.run('tpm2_createpolicy', ['-Q', '--policy-pcr', '-l', pcrs, '-f', pcrFile, '-L', policy]);
+        policyArgs.push('-L', policy);
+      }
       mkdirSync(this.o.blobDir, { recursive: true });
-      await this.run('tpm2_create', ['-Q', '-C', primary, '-L', policy, '-i', '-', '-u', this.pubPath, '-r', this.privPath], key.toString('hex'));
+      // Written beside the final names and renamed: a power cut never leaves a half pair.
+      const tmpPub = `${this.pubPath}.tmp`;
+      const tmpPriv = `${this.privPath}.tmp`;
+      await this.run('tpm2_create', ['-Q', '-C', primary, ...policyArgs, '-i', '-', '-u', tmpPub, '-r', tmpPriv], key.toString('hex'));
+      fsyncFile(tmpPub);
+      fsyncFile(tmpPriv);
+      renameSync(tmpPriv, this.privPath);
+      renameSync(tmpPub, this.pubPath);
     } finally {
       for (const f of [pcrFile, policy, primary]) rmSync(f, { force: true });
     }
@@ -84,7 +111,7 @@ export class TpmSealer {
       await this.run('tpm2_load', ['-Q', '-C', primary, '-u', this.pubPath, '-r', this.privPath, '-c', obj]);
       // Saved contexts stay valid after a flush; a raw TPM has only ~3 transient slots.
       await this.flush();
-      const r = await this.o.runner.run('tpm2_unseal', ['-c', obj, '-p', `pcr:${this.o.pcrs ?? DEFAULT_PCRS}`], {
+      const r = await this.o.runner.run('tpm2_unseal', ['-c', obj, ...(this.pcrs ? ['-p', `pcr:${this.pcrs}`] : [])], {
         timeoutMs: this.o.timeoutMs ?? 30_000,
         allowFailure: true,
         ...(this.o.tcti ? { env: { TPM2TOOLS_TCTI: this.o.tcti } } : {}),

@@ -5,6 +5,7 @@ import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import { ulid } from '../core/ids.js';
+import { keyPem, loadDeviceKey, parseSealedKeyFile } from '../enrolment/device-key.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
 import { runCommand } from './commands.js';
 import { topicFor, type CommandResponse, type EventMessage, type TelemetryMessage } from './contract.js';
@@ -57,10 +58,11 @@ export class TelemetryCapability implements Capability {
     const fo = ctx.capabilities.get('failover')?.health().details as { active?: string | null } | undefined;
     this.setActive(fo?.active ?? null);
     this.reportConfigIfChanged();
+    const tls = await this.loadTls();
     this.link = new MqttLink({
       brokers: cfg.brokers,
       clientId: ctx.config.site.deviceId,
-      tls: this.loadTls(),
+      tls,
       keepaliveS: cfg.keepaliveS,
       connectTimeoutMs: cfg.connectTimeoutMs,
       backoff: { initialMs: cfg.backoffInitialMs, maxMs: cfg.backoffMaxMs },
@@ -123,10 +125,10 @@ export class TelemetryCapability implements Capability {
     return topicFor(this.ctx.config.telemetry.prefix, this.ctx.config.site.deviceId, name);
   }
 
-  private loadTls(): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  private async loadTls(): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer }> {
     const { caPath, certPath, keyPath } = this.ctx.config.telemetry;
     const read = (p: string) => (p ? readFileSync(p) : undefined);
-    const tls = { ca: read(caPath), cert: read(certPath), key: read(keyPath) };
+    const tls = { ca: read(caPath), cert: read(certPath), key: keyPath ? await this.loadKey(keyPath) : undefined };
     if (tls.cert) {
       // The broker maps the certificate CN to the username the ACL checks; a mismatch means
       // every publish would be refused, so say so at start rather than fail silently.
@@ -134,6 +136,22 @@ export class TelemetryCapability implements Capability {
       if (cn !== this.ctx.config.site.deviceId) this.ctx.log.warn('client certificate CN differs from site.deviceId', { cn, deviceId: this.ctx.config.site.deviceId });
     }
     return Object.fromEntries(Object.entries(tls).filter(([, v]) => v)) as typeof tls;
+  }
+
+  /** The client key: a PEM file, or unsealed through the TPM (enrolment/device-key.ts) into memory only. */
+  private async loadKey(keyPath: string): Promise<Buffer | undefined> {
+    const ctx = this.ctx;
+    const raw = readFileSync(keyPath);
+    try {
+      if (!parseSealedKeyFile(raw.toString('utf8'))) return raw;
+      const { key } = await loadDeviceKey(keyPath, { runner: ctx.platform.commands, workDir: ctx.config.paths.runDir, tcti: ctx.config.enrolment.tpmTcti });
+      return Buffer.from(keyPem(key));
+    } catch (e) {
+      // Refused by the TPM: connect without a client key (the broker refuses, and the enrolment
+      // card says why) rather than stop the agent.
+      ctx.log.error('device key unavailable; the broker will refuse this box until it is re-enrolled', describeError(e));
+      return undefined;
+    }
   }
 
   private setActive(uplink: string | null): void {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,33 +10,14 @@ import { TpmSealer } from '../../../agent/src/records/tpm.js';
 import { RecordsCapability } from '../../../agent/src/records/records.js';
 import { recordsPaths } from '../../../agent/src/records/sources.js';
 import { createTestCtx } from '../../helpers/ctx.js';
+import { Swtpm, swtpmMissing } from '../../helpers/swtpm.js';
 
-const missing = ['swtpm', 'tpm2_createprimary'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const skip = missing ? `${missing} not installed (apt-get install swtpm tpm2-tools)` : false;
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => (s.end(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`swtpm did not listen on ${port}`);
-}
-
-async function startSwtpm(dir: string): Promise<{ tcti: string; proc: ChildProcess }> {
-  const port = 24000 + Math.floor(Math.random() * 2000) * 2;
-  const proc = spawn('swtpm', ['socket', '--tpmstate', `dir=${dir}`, '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
-  await waitPort(port);
-  return { tcti: `swtpm:host=127.0.0.1,port=${port}`, proc };
-}
+const skip = swtpmMissing();
 
 describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
   it('the capability unlocks itself after a reboot via the TPM, and needs the passphrase when the boot chain changed', { timeout: 120_000 }, async () => {
-    const tpmDir = mkdtempSync(join(tmpdir(), 'c1-swtpm-'));
-    const { tcti, proc } = await startSwtpm(tpmDir);
+    const tpm = await new Swtpm().start();
+    const tcti = tpm.tcti;
     const ctx = createTestCtx({ commands: new ProcessRunner(30_000), config: { records: { enabled: true, tpmTcti: tcti, gpconnect: { baseUrl: 'http://127.0.0.1:9/gpc', fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: 'http://127.0.0.1:9/r4' } } } });
     const locked = (c: RecordsCapability) => (c.health().details as { locked: boolean }).locked;
     const reboot = async (c: RecordsCapability) => {
@@ -65,20 +44,16 @@ describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
       assert.equal(new TpmSealer({ runner: new ProcessRunner(), blobDir: ctx.config.paths.stateDir, workDir: ctx.dir, tcti }).isSealed(), false);
       await cap.stop();
     } finally {
-      proc.kill('SIGKILL');
+      tpm.stop();
       ctx.cleanup();
-      rmSync(tpmDir, { recursive: true, force: true });
     }
   });
 
   it('seals and unseals the data key; a changed PCR refuses; the key is never in the blobs', { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'c1-tpm-'));
-    const port = 24000 + Math.floor(Math.random() * 2000) * 2;
-    let sw: ChildProcess | undefined;
+    const tpm = await new Swtpm().start();
     try {
-      sw = spawn('swtpm', ['socket', '--tpmstate', `dir=${dir}`, '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
-      await waitPort(port);
-      const tcti = `swtpm:host=127.0.0.1,port=${port}`;
+      const tcti = tpm.tcti;
       const runner = new ProcessRunner(30_000);
       const sealer = new TpmSealer({ runner, blobDir: join(dir, 'state'), workDir: join(dir, 'run'), tcti });
       const key = randomBytes(32);
@@ -98,7 +73,7 @@ describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
       assert.equal(sealer.isSealed(), false);
       await assert.rejects(sealer.unseal(), (e) => isAppError(e, 'NOT_FOUND'));
     } finally {
-      sw?.kill('SIGKILL');
+      tpm.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });
