@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hashPassword } from '../../agent/src/auth/password.js';
 import { validateConfig } from '../../agent/src/config/load.js';
 import { redactSecrets } from '../../agent/src/config/redact.js';
-import type { Fleet } from '../../fleet/src/fleet.js';
-import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
-import { agentTemplate, fleetConfig, signIn as signInAs, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
-import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
-import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
+import { requireChromium, type TestBrowser } from '../helpers/browser.js';
+import { agentTemplate, startFleetBrowserLab, waitFor, type FleetBrowserLab } from '../helpers/fleet.js';
+import { mosquittoMissing } from '../helpers/mosquitto.js';
 
 const skip = requireChromium() || mosquittoMissing();
 const PW = 'fleet config e2e password';
@@ -22,36 +18,18 @@ const SECRET = 'tok-e2e-very-secret';
  * Screenshots: test-artifacts/fleet/config-*.png.
  */
 describe('fleet config templates and rollouts in a browser', { skip }, () => {
-  let broker: TestBroker;
-  let tmp: ReturnType<typeof tempDir>;
-  let fleet: Fleet;
-  let agent: AgentProc;
+  let lab: FleetBrowserLab;
   let b: TestBrowser;
   let base: string;
 
   before(async () => {
-    broker = await startBroker([LIVE]);
-    tmp = tempDir();
-    fleet = await startFleet(fleetConfig(broker, tmp.dir, { instanceId: 'fleet-e2e-config', rollouts: { tickMs: 200, soakMin: 0 } }));
-    for (const [u, role, practice] of [['admin', 'icb-admin', null], ['viewer', 'icb-viewer', null], ['pm', 'practice-manager', 'P81001']] as const)
-      await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice }, Date.now());
-    const dir = join(tmp.dir, LIVE);
-    agent = new AgentProc(agentConfig(broker, LIVE, dir, { intervalMs: 1000 }), ['--representative']);
-    await agent.ready;
-    await waitFor(async () => (await fleet.ctx.store.devices.get(LIVE))?.reported_json, 20_000, 'live agent reported');
-    base = fleet.web.url;
-    b = await launchBrowser();
+    lab = await startFleetBrowserLab({ live: LIVE, password: PW, pmPractice: 'P81001', fleet: { instanceId: 'fleet-e2e-config', rollouts: { tickMs: 200, soakMin: 0 } }, agentDir: LIVE, until: 'reported_json' });
+    ({ b, base } = lab);
   });
-  after(async () => {
-    await b?.close();
-    await agent?.kill('SIGTERM');
-    await fleet?.stop();
-    await broker?.close();
-    tmp?.rm();
-  });
+  after(() => lab?.close());
 
-  const signIn = (user: string) => signInAs(b, base, user, PW);
-  const template = (intervalMs: number) => agentTemplate(broker, tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<string, unknown>;
+  const signIn = (user: 'admin' | 'viewer' | 'pm') => lab.signIn(user);
+  const template = (intervalMs: number) => agentTemplate(lab.broker, lab.tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<string, unknown>;
 
   it('ICB admin: edit the ICB template (refused, then saved, secret redacted), plan and start a rollout, read the diff', async () => {
     const p = await signIn('admin');
@@ -114,9 +92,9 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     assert.deepEqual(await p.locator('#devices tbody tr[data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device'))), [LIVE]);
 
     // A device whose agent refused revision 3 (as an older agent might): written through the store as ingest would.
-    const s = fleet.ctx.store;
+    const s = lab.fleet.ctx.store;
     const id = 'Y00009-01';
-    const place = fleet.ctx.inventory.place(id);
+    const place = lab.fleet.ctx.inventory.place(id);
     const running = { ...template(10_000), site: { deviceId: id, odsCode: 'Y00009' } };
     const v = validateConfig({ ...running, revision: 2 });
     assert.ok(v.ok);

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { hashPassword } from '../../agent/src/auth/password.js';
 import { ulid } from '../../agent/src/core/ids.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import type { Derived, Inbound } from '../../fleet/src/store/types.js';
-import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
-import { fleetConfig, signIn as signInAs, startFleet, tempDir, waitFor } from '../helpers/fleet.js';
-import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
-import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
+import { requireChromium, type TestBrowser } from '../helpers/browser.js';
+import { startFleetBrowserLab, type FleetBrowserLab } from '../helpers/fleet.js';
+import { mosquittoMissing } from '../helpers/mosquitto.js';
 
 const skip = requireChromium() || mosquittoMissing();
 const PW = 'fleet e2e password';
@@ -21,52 +18,47 @@ const DAY = 86_400_000;
  * plus history written through the store for a few more practices. Screenshots: test-artifacts/fleet/.
  */
 describe('fleet dashboard in a browser', { skip }, () => {
-  let broker: TestBroker;
-  let tmp: ReturnType<typeof tempDir>;
-  let fleet: Fleet;
-  let agent: AgentProc;
+  let lab: FleetBrowserLab;
   let b: TestBrowser;
   let base: string;
 
-  const tele = (id: string, at: number, o: Partial<Derived>): Inbound => {
+  const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound => {
     const derived: Derived = { activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0, recordsStale: false, recordsAsOf: at, dataPct: 10, dataUsed: 1e9, dataAllowance: 1e10, health: { failover: { status: 'ok', summary: 'traffic on wan' } }, ...o };
     return { kind: 'telemetry', deviceId: id, receivedAt: at, place: fleet.ctx.inventory.place(id), derived, msg: { id: ulid(at), at, bootId: 'b', activeUplink: derived.activeUplink, activeKind: derived.activeKind as 'wired', system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 }, capabilities: {} } };
   };
 
-  before(async () => {
-    broker = await startBroker([LIVE]);
-    tmp = tempDir();
-    fleet = await startFleet(fleetConfig(broker, tmp.dir, { instanceId: 'fleet-e2e', inventory: [{ deviceId: 'Y00002-01', practice: 'Y00002', practiceName: 'Canal Side', pcn: 'PCN-S', clinicalSystem: 'SystmOne' }] }));
+  /** Written through the store as ingest would, before the live agent starts. */
+  const seed = async (fleet: Fleet) => {
     const s = fleet.ctx.store;
-    for (const [u, role, practice] of [['admin', 'icb-admin', null], ['viewer', 'icb-viewer', null], ['pm', 'practice-manager', 'Y00002']] as const)
-      await s.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice }, Date.now());
     const now = Date.now();
     // Y00002-01: a week of history on and off 4G, data creeping to 96 %, in survivable telephony now.
     const hist: Inbound[] = [];
     for (let t = now - 7 * DAY, i = 0; t < now; t += 30 * 60_000, i++) {
       const cell = i % 48 > 40;
-      hist.push(tele('Y00002-01', t, cell ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 60 + i / 10, telephonyMode: 'survivable' } : { dataPct: 60 + i / 10 }));
+      hist.push(tele(fleet, 'Y00002-01', t, cell ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 60 + i / 10, telephonyMode: 'survivable' } : { dataPct: 60 + i / 10 }));
     }
-    hist.push(tele('Y00002-01', now, { activeKind: 'cellular', activeUplink: '4g', dataPct: 96, telephonyMode: 'survivable', cellularSince: now - 3 * 3600_000 }));
+    hist.push(tele(fleet, 'Y00002-01', now, { activeKind: 'cellular', activeUplink: '4g', dataPct: 96, telephonyMode: 'survivable', cellularSince: now - 3 * 3600_000 }));
     for (let m = 0; m < 3; m++) hist.push({ kind: 'event', deviceId: 'Y00002-01', receivedAt: now, place: fleet.ctx.inventory.place('Y00002-01'), msg: { id: ulid(now - m * 20 * DAY), name: 'failover.switched', at: now - m * 20 * DAY, bootId: 'b', payload: { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: now } } });
-    hist.push(tele('Y00003-01', now, { recordsStale: true }));
+    hist.push(tele(fleet, 'Y00003-01', now, { recordsStale: true }));
     await s.devices.ingest(hist);
     await fleet.alerts.evaluate();
-    agent = new AgentProc(agentConfig(broker, LIVE, join(tmp.dir, 'agent'), { intervalMs: 1000 }), ['--representative']);
-    await agent.ready;
-    await waitFor(async () => (await s.devices.get(LIVE))?.telemetry_at, 20_000, 'live agent telemetry');
-    base = fleet.web.url;
-    b = await launchBrowser();
-  });
-  after(async () => {
-    await b?.close();
-    await agent?.kill('SIGTERM');
-    await fleet?.stop();
-    await broker?.close();
-    tmp?.rm();
-  });
+  };
 
-  const signIn = (user: string): Promise<Page> => signInAs(b, base, user, PW);
+  before(async () => {
+    lab = await startFleetBrowserLab({
+      live: LIVE,
+      password: PW,
+      pmPractice: 'Y00002',
+      fleet: { instanceId: 'fleet-e2e', inventory: [{ deviceId: 'Y00002-01', practice: 'Y00002', practiceName: 'Canal Side', pcn: 'PCN-S', clinicalSystem: 'SystmOne' }] },
+      agentDir: 'agent',
+      until: 'telemetry_at',
+      seed,
+    });
+    ({ b, base } = lab);
+  });
+  after(() => lab?.close());
+
+  const signIn = (user: 'admin' | 'viewer' | 'pm'): Promise<Page> => lab.signIn(user);
 
   it('ICB admin: list with state cards and filters, device page with charts, a command to the real agent, audit', async () => {
     const p = await signIn('admin');

@@ -6,8 +6,10 @@ import { validateFleetConfig, type FleetConfig } from '../../fleet/src/config.js
 import { Fleet } from '../../fleet/src/fleet.js';
 import type { Store } from '../../fleet/src/store/store.js';
 import type { Page } from 'playwright-core';
-import type { TestBrowser } from './browser.js';
-import type { TestBroker } from './mosquitto.js';
+import { hashPassword } from '../../agent/src/auth/password.js';
+import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
+import { launchBrowser, type TestBrowser } from './browser.js';
+import { startBroker, type TestBroker } from './mosquitto.js';
 
 /** A fleet config pointing at a TestBroker with the `fleet` identity; SQLite in a temp dir. */
 export function fleetConfig(broker: TestBroker, dir: string, extra: Record<string, unknown> = {}): FleetConfig {
@@ -75,4 +77,52 @@ export function agentTemplate(broker: TestBroker, dir: string, intervalMs: numbe
       keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs,
     },
   };
+}
+
+export interface FleetBrowserLab {
+  broker: TestBroker;
+  tmp: ReturnType<typeof tempDir>;
+  fleet: Fleet;
+  agent: AgentProc;
+  b: TestBrowser;
+  /** the dashboard's URL */
+  base: string;
+  /** A fresh page signed in as admin (icb-admin), viewer (icb-viewer) or pm (practice-manager). */
+  signIn(user: 'admin' | 'viewer' | 'pm'): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/**
+ * The fleet browser tests' set-up: mosquitto with the live device's identity; a fleet on a temp dir
+ * (`fleet` overlaid on fleetConfig) with the users admin, viewer and pm (manager of `pmPractice`),
+ * all with `password`; `seed` run once they exist; a real agent for `live` (its dir `agentDir`
+ * under the temp dir) waited for until the fleet's device row has `until`; then chromium. A step
+ * that fails stops whatever the steps before it started.
+ */
+export async function startFleetBrowserLab(o: { live: string; password: string; pmPractice: string; fleet: Record<string, unknown>; agentDir: string; until: 'reported_json' | 'telemetry_at'; seed?: (fleet: Fleet) => Promise<void> }): Promise<FleetBrowserLab> {
+  const lab: Partial<FleetBrowserLab> = {};
+  const close = async () => {
+    await lab.b?.close();
+    await lab.agent?.kill('SIGTERM');
+    await lab.fleet?.stop();
+    await lab.broker?.close();
+    lab.tmp?.rm();
+  };
+  try {
+    const broker = (lab.broker = await startBroker([o.live]));
+    const tmp = (lab.tmp = tempDir());
+    const fleet = (lab.fleet = await startFleet(fleetConfig(broker, tmp.dir, o.fleet)));
+    for (const [u, role, practice] of [['admin', 'icb-admin', null], ['viewer', 'icb-viewer', null], ['pm', 'practice-manager', o.pmPractice]] as const)
+      await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(o.password), role, practice }, Date.now());
+    await o.seed?.(fleet);
+    lab.agent = new AgentProc(agentConfig(broker, o.live, join(tmp.dir, o.agentDir), { intervalMs: 1000 }), ['--representative']);
+    await lab.agent.ready;
+    await waitFor(async () => (await fleet.ctx.store.devices.get(o.live))?.[o.until], 20_000, `live agent ${o.until}`);
+    const base = fleet.web.url;
+    const b = (lab.b = await launchBrowser());
+    return { broker, tmp, fleet, agent: lab.agent, b, base, signIn: (user) => signIn(b, base, user, o.password), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }

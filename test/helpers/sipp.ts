@@ -121,6 +121,18 @@ export async function startTelephony(telephony: Record<string, unknown>): Promis
   };
 }
 
+/** Where kamailio listens in the loopback lab, and the subnet its LAN handsets call from. */
+export const LAB_SIP = { listen: '127.0.0.1', lanSubnet: '127.0.1.0/24' };
+/** Probe timings short enough for a mode switch within a test's patience. */
+export const FAST_PROBE = { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 };
+
+/**
+ * startTelephony on LAB_SIP.listen:port for LAN handsets, with these extensions (password
+ * `secret-EXT`, what every test's handsets authenticate with); `telephony` is overlaid.
+ */
+export const startLabTelephony = (port: number, exts: string[], telephony: Record<string, unknown> = {}) =>
+  startTelephony({ listen: LAB_SIP.listen, port, lanSubnets: [LAB_SIP.lanSubnet], extensions: exts.map((ext) => ({ ext, password: `secret-${ext}` })), ...telephony });
+
 /**
  * Raw UDP: send each datagram from one socket bound to `src`, collect every reply for `waitMs`
  * after the last send. Used for the malformed-SIP and flood tests (SIPp cannot send garbage).

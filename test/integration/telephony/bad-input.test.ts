@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MAX_MESSAGE_BYTES } from '../../../agent/src/telephony/kamailio-cfg.js';
 import { freePort } from '../../helpers/mosquitto.js';
-import { call, codes, digestRegister, register, sipp, SIPP_DIR, sipRequest, sipSkip, StandIns, startTelephony, udpExchange, waitMode } from '../../helpers/sipp.js';
+import { call, codes, digestRegister, register, sipp, SIPP_DIR, sipRequest, sipSkip, LAB_SIP, StandIns, startLabTelephony, type startTelephony, udpExchange, waitMode } from '../../helpers/sipp.js';
 
 const skip = sipSkip();
-const K = '127.0.0.1';
+const K = LAB_SIP.listen;
 const H = { a: '127.0.1.11', b: '127.0.1.12', fuzz: '127.0.1.20', flood: '127.0.1.21', guess: '127.0.1.22' };
-const EXT = [1001, 1002, 1003].map((n) => ({ ext: String(n), password: `secret-${n}` }));
+const EXT = ['1001', '1002', '1003'];
 
 describe('kamailio under bad input', { skip }, () => {
   let t: Awaited<ReturnType<typeof startTelephony>>;
@@ -28,11 +28,7 @@ describe('kamailio under bad input', { skip }, () => {
     standIns.start('handset.xml', H.b, bPort, 'b');
     standIns.start('handset.xml', '127.0.0.4', emPort, 'emergency');
     await standIns.alive();
-    t = await startTelephony({
-      listen: K,
-      port,
-      lanSubnets: ['127.0.1.0/24'],
-      extensions: EXT,
+    t = await startLabTelephony(port, EXT, {
       emergency: { trunk: { host: '127.0.0.4', port: emPort } },
       auth: { maxFailures: 3, banS: 3 },
       pike: { reqsDensity: 30, samplingS: 2 },

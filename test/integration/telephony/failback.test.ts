@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../helpers/mosquitto.js';
-import { call, register, sipSkip, StandIns, startTelephony, waitMode } from '../../helpers/sipp.js';
+import { call, register, sipSkip, FAST_PROBE, LAB_SIP, StandIns, startLabTelephony, type startTelephony, waitMode } from '../../helpers/sipp.js';
 
 const skip = sipSkip();
-const K = '127.0.0.1';
+const K = LAB_SIP.listen;
 const A = '127.0.1.11';
 const B = '127.0.1.12';
 const PBX = '127.0.0.3';
@@ -26,17 +26,7 @@ describe('failback to the cloud PBX with a call in progress', { skip }, () => {
     standIns.start('handset.xml', B, bPort, 'b');
     // No PBX yet: the appliance starts in survivable mode (OPTIONS unanswered).
     await standIns.alive();
-    t = await startTelephony({
-      listen: K,
-      port,
-      lanSubnets: ['127.0.1.0/24'],
-      extensions: [
-        { ext: '1001', password: 'secret-1001' },
-        { ext: '1002', password: 'secret-1002' },
-      ],
-      pbx: { host: PBX, port: pbxPort },
-      probe: { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 },
-    });
+    t = await startLabTelephony(port, ['1001', '1002'], { pbx: { host: PBX, port: pbxPort }, probe: FAST_PROBE });
   });
   after(async () => {
     await t?.stop();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../helpers/mosquitto.js';
-import { call, register, sipSkip, StandIns, startTelephony, waitMode } from '../../helpers/sipp.js';
+import { call, register, sipSkip, FAST_PROBE, LAB_SIP, StandIns, startLabTelephony, type startTelephony, waitMode } from '../../helpers/sipp.js';
 
 /**
  * Real kamailio (driven by the capability, on its own free port and runtime dir) and SIPp
@@ -13,7 +13,7 @@ import { call, register, sipSkip, StandIns, startTelephony, waitMode } from '../
  * who answered it (X-Answered-By), so a stand-in that did not run cannot make a test pass.
  */
 const skip = sipSkip();
-const K = '127.0.0.1';
+const K = LAB_SIP.listen;
 const A = '127.0.1.11';
 const B = '127.0.1.12';
 
@@ -31,17 +31,10 @@ describe('telephony with real kamailio and SIPp', { skip }, () => {
     standIns.start('handset.xml', '127.0.0.4', emPort, 'emergency');
     standIns.start('handset.xml', B, bPort, 'b');
     await standIns.alive();
-    t = await startTelephony({
-      listen: K,
-      port,
-      lanSubnets: ['127.0.1.0/24'],
-      extensions: [
-        { ext: '1001', password: 'secret-1001' },
-        { ext: '1002', password: 'secret-1002' },
-      ],
+    t = await startLabTelephony(port, ['1001', '1002'], {
       pbx: { host: '127.0.0.3', port: pbxPort },
       emergency: { trunk: { host: '127.0.0.4', port: emPort } },
-      probe: { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 },
+      probe: FAST_PROBE,
     });
   });
 

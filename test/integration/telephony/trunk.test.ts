@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../helpers/mosquitto.js';
-import { call, register, sipSkip, StandIns, startTelephony, waitMode } from '../../helpers/sipp.js';
+import { call, register, sipSkip, FAST_PROBE, LAB_SIP, StandIns, startLabTelephony, type startTelephony, waitMode } from '../../helpers/sipp.js';
 
 const skip = sipSkip();
-const K = '127.0.0.1';
+const K = LAB_SIP.listen;
 const A = '127.0.1.11';
 const RECEPTION = '127.0.1.12';
 const NURSE = '127.0.1.13';
@@ -34,16 +34,12 @@ describe('fallback trunk: 999 in every mode, outbound calls, inbound DDI -> hunt
     standIns.start('noanswer.xml', RECEPTION, p.away!, 'reception-away');
     standIns.start('handset.xml', NURSE, p.nurse!, 'nurse');
     await standIns.alive();
-    t = await startTelephony({
-      listen: K,
-      port: p.k,
-      lanSubnets: ['127.0.1.0/24'],
-      extensions: ['1001', '1002', '1003'].map((ext) => ({ ext, password: `secret-${ext}` })),
+    t = await startLabTelephony(p.k!, ['1001', '1002', '1003'], {
       pbx: { host: PBX, port: p.pbx },
       // No separate emergency trunk: the fallback trunk carries 999/112.
       trunk: { host: TRUNK, port: p.trunk },
       huntGroup: { ddis: [DDI], members: ['1002', '1003'], ringMs: 3000 },
-      probe: { intervalS: 1, failAfter: 2, recoverAfter: 2, timeoutMs: 500 },
+      probe: FAST_PROBE,
     });
     await waitMode(t.cap, 'cloud', 8000);
   });
