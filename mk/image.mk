@@ -3,7 +3,7 @@
 #
 #   make deb   [ARCH=amd64|arm64]   out/image/surgery-edge_<version>_<arch>.deb (dpkg-deb, offline)
 #   make image [ARCH=amd64|arm64]   out/image/surgery-edge-<version>-<arch>.img (+ .root.sqfs, .seb, .img.zst)
-#   make test-image                 boot the amd64 image in qemu: READY + watchdog, ro root, status page,
+#   make test-image [ARCH=arm64]    boot the image in qemu (arm64: virt + AAVMF, TCG): READY + watchdog, ro root, status page,
 #                                   then the enrolment runbook (stick CSR, practice bundle, online on MQTT)
 #   make test-image-update          A/B update in qemu with power cuts mid-install and mid-trial
 #   make update-key DIR=...         the ICB update-signing key (Ed25519)

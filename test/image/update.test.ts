@@ -141,7 +141,10 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     // console, which qemu writes to console.log as they come: the cut happens at a known fraction
     // of the slot write, whatever speed the VM runs at (no sleeps guessing how far it got).
     const before = vm.console().length;
-    await vm.spawn('/bin/sh', ['-c', `exec /usr/bin/surgery-edge update install /dev/vdb --version ${NEXT} >/dev/ttyS0 2>&1`]);
+    // The serial console qemu writes to console.log: the 16550 ttyS0 on q35, the PL011 ttyAMA0 on
+    // arm64's -machine virt (image/build.sh puts the same one on the kernel command line).
+    const serial = ARCH === 'arm64' ? '/dev/ttyAMA0' : '/dev/ttyS0';
+    await vm.spawn('/bin/sh', ['-c', `exec /usr/bin/surgery-edge update install /dev/vdb --version ${NEXT} >${serial} 2>&1`]);
     const cut = await waitProgress(before, 0.4, 0.9, 10 * 60_000);
     await vm.powerCut();
     fig.installCutAtFraction = +cut.toFixed(2);
