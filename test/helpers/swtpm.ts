@@ -13,7 +13,12 @@ export function swtpmMissing(): string | false {
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((r) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => (s.end(), r(true)));
+      // swtpm serves one client at a time: the probe must be closed (not half-closed by end())
+      // before a caller's synchronous spawn blocks this event loop, or the tpm2 tool waits behind it.
+      const s = createConnection({ port, host: '127.0.0.1' }, () => {
+        s.once('close', () => r(true));
+        s.destroy();
+      });
       s.on('error', () => r(false));
     });
     if (ok) return;
