@@ -10,6 +10,7 @@ import { checkIdentity } from '../../../agent/src/enrolment/identity.js';
 import { mosquittoMissing, TestBroker } from '../../helpers/mosquitto.js';
 import { REPO } from '../../helpers/update-fixture.js';
 import { AgentProc } from '../telemetry/fixture.js';
+import { agentConfigFromInstalled } from './agent-config.js';
 
 const CLI = join(REPO, 'agent/bin/surgery-edge');
 const PKI = join(REPO, 'provisioning/pki.sh');
@@ -137,20 +138,9 @@ describe('runbook: enrolled box comes online on the ICB broker', { skip: mosquit
     assert.equal(existsSync(join(broker.pki, 'devices', `${ID}.key`)), false, 'the CA side never has the device key');
     const tar = execFileSync(PRACTICE, [broker.pki, ID, 'P81001', 'High Street Surgery', broker.url], { stdio: 'pipe' }).toString().trim();
     b.run('enrol', 'install', tar);
-    // The installed practice config, as the agent on the box reads it; only the file locations are
-    // moved under the fixture root (the telemetry capability reads absolute paths).
-    const cfg = parse(readFileSync(b.cfg, 'utf8')) as { telemetry: Record<string, unknown>; site: { deviceId: string } };
+    const cfg = parse(readFileSync(b.cfg, 'utf8')) as { site: { deviceId: string } };
     assert.equal(cfg.site.deviceId, ID);
-    const t = cfg.telemetry;
-    const run = join(dir, 'online');
-    const doc = {
-      ...cfg,
-      paths: { root: b.root, stateDir: join(run, 'state'), runDir: join(run, 'run') },
-      log: { level: 'warn' },
-      telemetry: { ...t, caPath: b.host(String(t.caPath)), certPath: b.host(String(t.certPath)), keyPath: b.host(String(t.keyPath)), backoffInitialMs: 200, backoffMaxMs: 2000 },
-    };
-    const file = join(run, 'agent.json');
-    writeFileSync(file, JSON.stringify(doc));
+    const file = agentConfigFromInstalled(b.cfg, b.root, join(dir, 'online'));
     agent = new AgentProc(file);
     await agent.ready;
     // The fleet side of the runbook: the fleet identity issued by the same CA.

@@ -12,6 +12,7 @@ import { mosquittoMissing, TestBroker } from '../../helpers/mosquitto.js';
 import { Swtpm, swtpmMissing } from '../../helpers/swtpm.js';
 import { REPO } from '../../helpers/update-fixture.js';
 import { AgentProc } from '../telemetry/fixture.js';
+import { agentConfigFromInstalled } from './agent-config.js';
 
 /**
  * The device key sealed to the box's TPM 2.0 (agent/src/enrolment/device-key.ts), against the
@@ -116,18 +117,7 @@ describe('device key sealed to the TPM (swtpm + TLS mosquitto)', { skip }, () =>
 
   it('the agent connects to the ICB broker with the TPM-held key (check-online sees it)', { timeout: 120_000 }, async () => {
     const b = sealedBox;
-    const cfg = parse(readFileSync(b.cfg, 'utf8')) as { telemetry: Record<string, unknown>; enrolment: Record<string, unknown> };
-    const t = cfg.telemetry;
-    const run = join(dir, 'sealed-agent');
-    const doc = {
-      ...cfg,
-      paths: { root: b.root, stateDir: join(run, 'state'), runDir: join(run, 'run') },
-      log: { level: 'warn' },
-      telemetry: { ...t, caPath: b.host(String(t.caPath)), certPath: b.host(String(t.certPath)), keyPath: b.host(String(t.keyPath)), backoffInitialMs: 200, backoffMaxMs: 2000 },
-    };
-    mkdirSync(run, { recursive: true });
-    const file = join(run, 'agent.json');
-    writeFileSync(file, JSON.stringify(doc));
+    const file = agentConfigFromInstalled(b.cfg, b.root, join(dir, 'sealed-agent'));
     agent = new AgentProc(file);
     await agent.ready;
     assert.match(execFileSync(CHECK_ONLINE, [broker.pki, ID, broker.url, '30'], { stdio: 'pipe' }).toString(), /"online":true/);
@@ -152,12 +142,7 @@ describe('device key sealed to the TPM (swtpm + TLS mosquitto)', { skip }, () =>
       assert.match(s.reason, /re-enrol/);
       assert.doesNotMatch(s.reason, /timed out/, 'refused by the other TPM, not a stuck TPM connection');
       // The agent on the clone starts (no crash), but has no usable key: the broker never sees it online.
-      const run = join(clone, 'agent');
-      mkdirSync(run, { recursive: true });
-      const host = makeHostPath(root);
-      const file = join(run, 'agent.json');
-      const t = cfg.telemetry!;
-      writeFileSync(file, JSON.stringify({ ...cfg, paths: { root, stateDir: join(run, 'state'), runDir: join(run, 'run') }, enrolment: { ...cfg.enrolment, tpmTcti: other.tcti }, log: { level: 'warn' }, telemetry: { ...t, caPath: host(String(t.caPath)), certPath: host(String(t.certPath)), keyPath: host(String(t.keyPath)), backoffInitialMs: 200, backoffMaxMs: 2000 } }));
+      const file = agentConfigFromInstalled(cfgPath, root, join(clone, 'agent'));
       agent = new AgentProc(file);
       await agent.ready;
       assert.throws(() => execFileSync(CHECK_ONLINE, [broker.pki, ID, broker.url, '5'], { stdio: 'pipe' }), /not online/);
