@@ -4,7 +4,9 @@ import { validateConfig, formatProblems } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { stringify as toYaml } from 'yaml';
 import { EventBus } from './core/bus.js';
-import type { Capability, CapabilityRegistry, Ctx, Health } from './core/capability.js';
+import type { Capability, CapabilityRegistry, Ctx, HealthMap, TypedCapability } from './core/capability.js';
+import { CapabilitySet } from './core/capability-set.js';
+import type { CapabilityName } from '../../contract/reports/index.js';
 import { systemClock, type Clock, type TimerHandle } from './core/clock.js';
 import { openStateDb, type Db } from './core/db.js';
 import { AppError, describeError } from './core/errors.js';
@@ -30,7 +32,7 @@ export interface AgentOptions {
 /** The composition root: builds ctx, starts capabilities in order, stops them in reverse. */
 export class Agent implements CapabilityRegistry {
   private caps: Capability[] = [];
-  private readonly failed = new Map<string, Health>();
+  private set = new CapabilitySet([]);
   private snapshotTimer: TimerHandle | undefined;
   private ctx!: Ctx;
   private db!: Db;
@@ -78,9 +80,9 @@ export class Agent implements CapabilityRegistry {
   }
 
   private async startCapabilities(config: Config): Promise<void> {
-    this.caps = (this.opts.capabilities ?? buildCapabilities)(config);
+    this.caps = this.opts.capabilities ? this.opts.capabilities(config) : buildCapabilities();
     this.web.clear();
-    this.failed.clear();
+    this.set = new CapabilitySet(this.caps);
     for (const cap of this.caps) {
       const log = this.log.child(cap.name);
       try {
@@ -89,7 +91,7 @@ export class Agent implements CapabilityRegistry {
       } catch (e) {
         const err = describeError(e);
         log.error('failed to start; continuing without it', err);
-        this.failed.set(cap.name, { status: 'failed', summary: `failed to start: ${err.message}` });
+        this.set.markFailed(cap.name, { status: 'failed', summary: `failed to start: ${err.message}` });
         this.bus.emit('capability.failed', { name: cap.name, ...err });
       }
     }
@@ -136,20 +138,12 @@ export class Agent implements CapabilityRegistry {
     return this.caps;
   }
 
-  get<T extends Capability = Capability>(name: string): T | undefined {
-    return this.caps.find((c) => c.name === name) as T | undefined;
+  get<K extends CapabilityName>(name: K): TypedCapability<K> | undefined {
+    return this.set.get(name);
   }
 
-  health(): Record<string, Health> {
-    const out: Record<string, Health> = {};
-    for (const c of this.caps) {
-      try {
-        out[c.name] = this.failed.get(c.name) ?? c.health();
-      } catch (e) {
-        out[c.name] = { status: 'failed', summary: `health check threw: ${describeError(e).message}` };
-      }
-    }
-    return out;
+  health(): HealthMap {
+    return this.set.health();
   }
 
   /** `surgery-edge status` reads this file, so it works even when the HTTP server does not. */

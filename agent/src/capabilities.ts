@@ -1,5 +1,5 @@
-import type { Config } from './config/schema.js';
-import type { Capability } from './core/capability.js';
+import type { Capability, TypedCapability } from './core/capability.js';
+import type { CapabilityName } from '../../contract/reports/index.js';
 import { UplinksCapability } from './uplinks/uplinks.js';
 import { FailoverCapability } from './failover/failover.js';
 import { CellularCapability } from './cellular/cellular.js';
@@ -13,22 +13,35 @@ import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
 
 /**
- * Every capability, in start order (stopped in reverse). One line per capability:
- * uplinks feed failover; telemetry and status read everyone's health().
+ * One constructor per contract name, each typed with that name's report and operations
+ * (contract/reports/, contract/operations.ts): a capability whose health().details drifts from its
+ * schema, or whose name is mapped to the wrong class, fails to compile here.
  */
-export function buildCapabilities(config: Config): Capability[] {
-  void config;
-  return [
-    new UplinksCapability(),
-    new CellularCapability(),
-    new WifiCapability(),
-    new FailoverCapability(),
-    new RecordsCapability(),
-    new EnrolmentCapability(),
-    new TelephonyCapability(), // after failover: listens for failover.switched
-    new TelemetryCapability(),
-    new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
-    new DrillsCapability(),
-    new StatusCapability(), // last: builds the web server from every capability's routes
-  ];
+const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
+  uplinks: () => new UplinksCapability(),
+  cellular: () => new CellularCapability(),
+  wifi: () => new WifiCapability(),
+  failover: () => new FailoverCapability(),
+  records: () => new RecordsCapability(),
+  enrolment: () => new EnrolmentCapability(),
+  telephony: () => new TelephonyCapability(),
+  telemetry: () => new TelemetryCapability(),
+  update: () => new UpdateCapability(),
+  drills: () => new DrillsCapability(),
+  status: () => new StatusCapability(),
+};
+
+/**
+ * Every capability, in start order (stopped in reverse):
+ * uplinks feed failover; telephony listens for failover.switched; update after telemetry (its
+ * recovery events reach the outbox); status last (builds the web server from every capability's routes).
+ */
+const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'telephony', 'telemetry', 'update', 'drills', 'status'];
+
+export function buildCapabilities(): Capability[] {
+  return START_ORDER.map((name) => {
+    const cap = BUILD[name]();
+    if (cap.name !== name) throw new Error(`capability built for ${name} calls itself ${cap.name}`);
+    return cap;
+  });
 }

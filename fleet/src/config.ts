@@ -3,7 +3,7 @@ import { Value } from '@sinclair/typebox/value';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../agent/src/core/errors.js';
-import { schemaProblems } from '../../agent/src/telemetry/contract.js';
+import { schemaProblems } from '../../contract/mqtt.js';
 
 /**
  * The fleet manager's one config schema: types, defaults and validation from one declaration

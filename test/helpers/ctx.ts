@@ -1,4 +1,5 @@
 import { missingTools } from '../lab/tools.js';
+import { CapabilitySet } from '../../agent/src/core/capability-set.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,11 +59,7 @@ export function createTestCtx(opts: { config?: Record<string, unknown>; clock?: 
     db,
     clock: opts.clock ?? new FakeClock(),
     platform: createPlatform({ root: config.paths.root, commands: opts.commands ?? new FakeRunner() }),
-    capabilities: {
-      list: () => caps,
-      get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
-      health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
-    },
+    capabilities: new CapabilitySet(caps),
     control: {
       configPath: undefined,
       reconfigure: async () => config,

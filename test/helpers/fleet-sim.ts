@@ -1,7 +1,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { MqttClient } from 'mqtt';
 import { ulid } from '../../agent/src/core/ids.js';
-import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema, topicFor, type EventMessage, type TelemetryMessage } from '../../agent/src/telemetry/contract.js';
+import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema, topicFor, type EventMessage, type TelemetryMessage } from '../../contract/mqtt.js';
 import { representativeCapabilities } from '../integration/telemetry/representative-caps.js';
 
 /**

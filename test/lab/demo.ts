@@ -5,6 +5,7 @@
  * on a simulated platform (fake kernel + fake probes, fake clock), said plainly (DEMO_SIMULATED=1 forces it).
  */
 import { formatStatus } from '../../agent/src/cli/status.js';
+import { CapabilitySet } from '../../agent/src/core/capability-set.js';
 import type { Capability, Health } from '../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../agent/src/failover/failover.js';
 import { FakeLinkMonitor } from '../../agent/src/platform/netlink-monitor.js';
@@ -95,11 +96,7 @@ async function simulated(): Promise<void> {
   const ctx = createTestCtx({ clock, commands: net.runner, config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never });
   const prober = new SimProber();
   const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability({ prober })];
-  ctx.capabilities = {
-    list: () => caps,
-    get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
-    health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
-  };
+  ctx.capabilities = new CapabilitySet(caps);
   let shown = 0;
   const flush = () => {
     for (; shown < ctx.logged.length; shown++) show(ctx.logged[shown]!);

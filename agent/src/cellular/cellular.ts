@@ -1,4 +1,5 @@
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { CellularReport } from '../../../contract/reports/index.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError, isAppError } from '../core/errors.js';
 import { Backoff } from '../core/retry.js';
@@ -47,7 +48,7 @@ export interface CellularView {
  * up *with* an interface and an address; a modem that reports `connected` without that (a known
  * failure of some firmware after a network detach) is treated as registered and reconnected.
  */
-export class CellularCapability implements Capability {
+export class CellularCapability implements Capability<CellularReport> {
   readonly name = 'cellular';
   private ctx!: Ctx;
   private mm!: ModemManager;
@@ -264,7 +265,7 @@ export class CellularCapability implements Capability {
     return this.usage?.snapshot() ?? { usedBytes: 0, allowanceBytes: this.ctx.config.cellular.allowanceMb * 1_000_000, usedPct: 0, cycleStart: 0 };
   }
 
-  health(): Health {
+  health(): Health<CellularReport> {
     if (!this.ctx || !this.ctx.config.cellular.enabled) return { status: 'disabled', summary: '4G disabled in config' };
     const v = this.view;
     const usage = this.usageSnapshot();

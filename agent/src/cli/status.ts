@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { reportLines } from '../../../contract/read.js';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
-import type { Health } from '../core/capability.js';
+import type { Health, HealthMap } from '../core/capability.js';
 import { configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 
 interface Snapshot {
   agent: { version: string; bootId: string; pid: number; deviceId: string; at: number };
-  capabilities: Record<string, Health>;
+  capabilities: HealthMap;
 }
 
 const mark: Record<string, string> = { ok: 'OK  ', degraded: 'WARN', failed: 'FAIL', starting: '... ', stopped: 'STOP', disabled: 'off ' };
@@ -20,9 +21,10 @@ function age(ms: number): string {
 export function formatStatus(snap: Snapshot, now: number): string {
   const lines = [`surgery-edge ${snap.agent.version} on ${snap.agent.deviceId} (pid ${snap.agent.pid}, snapshot ${age(now - snap.agent.at)} old)`];
   for (const [name, h] of Object.entries(snap.capabilities)) {
+    if (!h) continue;
     const since = h.since ? ` (since ${new Date(h.since).toISOString().slice(11, 19)}Z)` : '';
     lines.push(`[${mark[h.status] ?? h.status}] ${name.padEnd(10)} ${h.summary}${since}`);
-    const lines2 = (h.details?.lines as string[] | undefined) ?? [];
+    const lines2 = reportLines(h?.details);
     for (const l of lines2) lines.push(`       ${l}`);
   }
   return lines.join('\n') + '\n';

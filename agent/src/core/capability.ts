@@ -6,16 +6,13 @@ import type { Logger, LogRing } from './log.js';
 import type { Platform } from '../platform/platform.js';
 import type { WebRegistry } from './web.js';
 
-export type HealthStatus = 'ok' | 'degraded' | 'failed' | 'starting' | 'stopped' | 'disabled';
+import type { Health } from '../../../contract/health.js';
+import type { CapabilityName, HealthMap, Reports } from '../../../contract/reports/index.js';
+import type { Operations } from '../../../contract/operations.js';
 
-export interface Health {
-  status: HealthStatus;
-  /** One plain-English line a receptionist could read. */
-  summary: string;
-  /** Structured figures for the status page, telemetry and `status --json`. */
-  details?: Record<string, unknown>;
-  since?: number;
-}
+export type { Health } from '../../../contract/health.js';
+export type { HealthStatus } from '../../../contract/kinds.js';
+export type { HealthMap } from '../../../contract/reports/index.js';
 
 export interface DrillStepResult {
   passed: boolean;
@@ -33,20 +30,25 @@ export interface DrillStep {
  * `start(ctx)` and is undone in `stop()`. A capability that fails to start is logged, reported
  * (`capability.failed`) and the others go on.
  */
-export interface Capability {
+export interface Capability<D = unknown> {
   readonly name: string;
   start(ctx: Ctx): Promise<void>;
   stop(): Promise<void>;
-  health(): Health;
+  /** `details` is the capability's report in contract/reports/ (typed by name in the registry). */
+  health(): Health<D>;
   /** Optional: steps the weekly drill runs to prove this capability's backup path works. */
   drillSteps?(): DrillStep[];
 }
 
+/** A capability as the registry hands it out: its typed health plus the operations it offers. */
+export type TypedCapability<K extends CapabilityName> = Capability<Reports[K]> & (K extends keyof Operations ? Operations[K] : unknown);
+
 /** Read-only view of the running capabilities, for the status page, telemetry and drills. */
 export interface CapabilityRegistry {
   list(): readonly Capability[];
-  get<T extends Capability = Capability>(name: string): T | undefined;
-  health(): Record<string, Health>;
+  /** A contract capability by name, with its typed health; what else it offers goes through the bus or ctx.control. */
+  get<K extends CapabilityName>(name: K): TypedCapability<K> | undefined;
+  health(): HealthMap;
 }
 
 /** What a capability may ask of the agent as a whole (remote commands, admin actions). */

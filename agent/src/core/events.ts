@@ -8,7 +8,8 @@
  *
  * Events flow one way (probe -> health -> policy -> actuator -> bus -> telemetry/status/LED).
  */
-export type UplinkState = 'unknown' | 'up' | 'degraded' | 'down';
+import type { UplinkState } from '../../../contract/kinds.js';
+export type { UplinkState };
 
 export interface EventMap {
   'agent.started': { bootId: string; version: string };

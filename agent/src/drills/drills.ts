@@ -1,4 +1,5 @@
 import './events.js';
+import type { DrillsReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
@@ -22,7 +23,7 @@ const MAX_LATE_MS = 15 * 60_000;
  * other (steps probe through standby paths; running them in parallel would muddle the figures),
  * each with a timeout, stores the result and emits 'drill.completed' (telemetry forwards it).
  */
-export class DrillsCapability implements Capability {
+export class DrillsCapability implements Capability<DrillsReport> {
   readonly name = 'drills';
   private ctx!: Ctx;
   private store!: DrillStore;
@@ -45,7 +46,7 @@ export class DrillsCapability implements Capability {
     // A drill in flight finishes on its own; its result is still stored.
   }
 
-  health(): Health {
+  health(): Health<DrillsReport> {
     if (!this.ctx) return { status: 'starting', summary: 'starting' };
     const lines: string[] = [];
     const last = this.last ? { id: this.last.id, at: this.last.at, passed: this.last.passed, steps: this.last.steps } : null;

@@ -1,4 +1,5 @@
 import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { EnrolmentReport } from '../../../contract/reports/index.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import { checkIdentityAsync, type IdentityCheck } from './identity.js';
@@ -10,7 +11,7 @@ const RECHECK_MS = 60_000;
  * { enrolled, required, reason, deviceId, subject, issuer, notAfter }. The status page shows
  * "Not enrolled" (and the LED steady blue) while `required` and not `enrolled`.
  */
-export class EnrolmentCapability implements Capability {
+export class EnrolmentCapability implements Capability<EnrolmentReport> {
   readonly name = 'enrolment';
   private ctx!: Ctx;
   private last: IdentityCheck | null = null;
@@ -45,7 +46,7 @@ export class EnrolmentCapability implements Capability {
     }
   }
 
-  health(): Health {
+  health(): Health<EnrolmentReport> {
     if (!this.ctx || !this.last) return { status: 'starting', summary: 'starting' };
     const required = this.ctx.config.enrolment.required;
     const l = this.last;

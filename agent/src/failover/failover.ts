@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { FailoverReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
@@ -17,7 +18,7 @@ import { FailoverPolicy, type Decision } from './policy.js';
  * `failover.switched`. Decisions are re-evaluated on every uplink change and every second (hold-
  * downs expire); the kernel is reconciled on every switch and every `reconcileMs`.
  */
-export class FailoverCapability implements Capability {
+export class FailoverCapability implements Capability<FailoverReport> {
   readonly name = 'failover';
   private ctx!: Ctx;
   private log!: Logger;
@@ -35,7 +36,7 @@ export class FailoverCapability implements Capability {
   constructor(private readonly deps: { prober?: Prober } = {}) {}
 
   private uplinks(): UplinkView[] {
-    return this.ctx.capabilities.get<UplinksCapability>('uplinks')?.views() ?? [];
+    return this.ctx.capabilities.get('uplinks')?.views() ?? [];
   }
 
   async start(ctx: Ctx): Promise<void> {
@@ -143,7 +144,7 @@ export class FailoverCapability implements Capability {
     return this.reconciling;
   }
 
-  health(): Health {
+  health(): Health<FailoverReport> {
     const views = this.uplinks();
     const p = this.policy;
     const now = this.ctx?.clock.now() ?? Date.now();

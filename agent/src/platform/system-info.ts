@@ -1,6 +1,6 @@
 import { loadavg, uptime } from 'node:os';
 import si from 'systeminformation';
-import type { SystemHealth } from '../telemetry/contract.js';
+import type { SystemHealth } from '../../../contract/mqtt.js';
 import type { CommandRunner } from './command.js';
 
 /** The box's own health for telemetry: CPU, memory, disk, temperature, throttling, uptime. */

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import type { RecordsReport } from '../../../contract/reports/index.js';
 import { dirname } from 'node:path';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
@@ -20,7 +21,7 @@ import { TpmSealer } from './tpm.js';
  * `unlock(passphrase)` (status page) or `surgery-edge records unlock` (which writes the unlocked key
  * to the run dir; we poll for it). Sync, viewer and capture all wait while locked.
  */
-export class RecordsCapability implements Capability {
+export class RecordsCapability implements Capability<RecordsReport> {
   readonly name = 'records';
   private ctx: Ctx | undefined;
   private store_: RecordsStore | null = null;
@@ -145,7 +146,7 @@ export class RecordsCapability implements Capability {
     return this.running;
   }
 
-  health(): Health {
+  health(): Health<RecordsReport> {
     const ctx = this.ctx;
     if (!ctx || !ctx.config.records.enabled) return { status: 'disabled', summary: 'Records cache disabled' };
     const p = recordsPaths(ctx.config);

@@ -1,7 +1,9 @@
-import type { Health } from '../core/capability.js';
-import type { SystemHealth } from '../telemetry/contract.js';
+import type { Health, HealthMap } from '../core/capability.js';
+import { reportLines } from '../../../contract/read.js';
+import type { SystemHealth } from '../../../contract/mqtt.js';
 import { escapeHtml as e } from './html.js';
-import { details, ICONS, localTime, type FailoverDetails, type PracticeState, type TimeFormat } from './state.js';
+import { ICONS, localTime, type PracticeState, type TimeFormat } from './state.js';
+import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
 
 /**
  * Server-rendered cards. The live update pushes this same HTML over SSE, so there is one
@@ -9,35 +11,6 @@ import { details, ICONS, localTime, type FailoverDetails, type PracticeState, ty
  * every other capability gets the generic card (summary + lines), so a new capability shows up
  * without touching this file.
  */
-interface CellularDetails {
-  modem: string;
-  operator: string | null;
-  accessTech: string | null;
-  signal: { rsrp: number | null; rsrq: number | null; sinr: number | null; quality: number | null };
-  usage: { usedBytes: number; allowanceBytes: number; usedPct: number };
-}
-interface TelemetryDetails {
-  connected: boolean;
-  broker: string | null;
-  outboxDepth: number;
-  lastPublishAt: number | null;
-}
-interface DrillsDetails {
-  last: { id: string; at: number; passed: boolean; steps: { name: string; passed: boolean; detail: string }[] } | null;
-  next: number | null;
-  running: boolean;
-}
-
-/** The telephony capability's details (agent/src/telephony/telephony.ts, docs/mqtt-contract.md). */
-interface TelephonyDetails {
-  mode: 'cloud' | 'survivable' | 'down' | 'disabled';
-  registered: number;
-  callsInProgress: number;
-  pbxReachable: boolean;
-  uplinkDown?: boolean;
-  outsideCalls?: 'pbx' | 'trunk' | 'none';
-  emergencyRoute?: 'pbx' | 'trunk' | 'pbx-then-trunk' | 'none';
-}
 
 const STATUS_WORD: Record<string, string> = { ok: 'OK', degraded: 'Warning', failed: 'Failed', starting: 'Starting', stopped: 'Stopped', disabled: 'Off' };
 const UPLINK_WORD: Record<string, string> = { up: 'Up', degraded: 'Unreliable', down: 'Down', unknown: 'Checking' };
@@ -51,12 +24,11 @@ function card(id: string, title: string, status: string | undefined, body: strin
 }
 
 function lines(h: Health): string {
-  const ls = (h.details?.lines as string[] | undefined) ?? [];
+  const ls = reportLines(h.details);
   return `<p>${e(h.summary)}</p>${ls.length ? `<ul>${ls.map((l) => `<li>${e(l)}</li>`).join('')}</ul>` : ''}`;
 }
 
-function uplinksCard(h: Health, cell: CellularDetails | undefined, fmt: TimeFormat): string {
-  const fo = details<FailoverDetails>(h)!;
+function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: CellularReport | undefined, fmt: TimeFormat): string {
   const rows = fo.uplinks
     .map((u) => {
       const active = u.name === fo.active ? ' <strong>(in use)</strong>' : '';
@@ -79,8 +51,8 @@ function uplinksCard(h: Health, cell: CellularDetails | undefined, fmt: TimeForm
   );
 }
 
-function telemetryCard(h: Health, fmt: TimeFormat): string {
-  const t = details<TelemetryDetails>(h);
+function telemetryCard(h: Health<TelemetryReport>, fmt: TimeFormat): string {
+  const t = h.details;
   if (!t) return card('telemetry', 'ICB reporting', h.status, lines(h));
   return card(
     'telemetry',
@@ -90,8 +62,8 @@ function telemetryCard(h: Health, fmt: TimeFormat): string {
   );
 }
 
-function drillsCard(h: Health, fmt: TimeFormat): string {
-  const d = details<DrillsDetails>(h);
+function drillsCard(h: Health<DrillsReport>, fmt: TimeFormat): string {
+  const d = h.details;
   if (!d) return card('drills', 'Backup drills', h.status, lines(h));
   const last = d.last
     ? `<p>Last drill ${e(new Date(d.last.at).toLocaleDateString('en-GB'))} ${e(fmt(d.last.at))}: <strong>${d.last.passed ? 'PASSED' : 'FAILED'}</strong></p>
@@ -113,31 +85,30 @@ function boxCard(box: SystemHealth | null): string {
   );
 }
 
-const PHONE_MODE: Record<TelephonyDetails['mode'], string> = {
+const PHONE_MODE: Record<TelephonyReport['mode'], string> = {
   cloud: 'Normal - calls go through the cloud phone system',
   survivable: 'BACKUP - the cloud phone system cannot be reached; phones work locally',
   down: 'Not working - the local phone server is being restarted',
   disabled: 'Off',
 };
-const OUTSIDE: Record<string, string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', none: 'no (no backup line set up) - use a mobile' };
-const EMERGENCY: Record<string, string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', 'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)', none: 'NOT AVAILABLE from desk phones - use a mobile' };
+const OUTSIDE: Record<TelephonyReport['outsideCalls'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', none: 'no (no backup line set up) - use a mobile' };
+const EMERGENCY: Record<TelephonyReport['emergencyRoute'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', 'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)', none: 'NOT AVAILABLE from desk phones - use a mobile' };
 
 /** Phones in words reception understands: is it normal, how many phones, calls now, can I dial out, 999. */
-function phonesCard(h: Health): string {
-  const t = details<TelephonyDetails>(h);
-  // Details without a mode (not the telephony capability's shape): the generic card.
-  if (!t || !t.mode) return card('telephony', 'Telephony', h.status, lines(h));
+function phonesCard(h: Health<TelephonyReport>): string {
+  const t = h.details;
+  if (!t) return card('telephony', 'Phones', h.status, lines(h));
   if (t.mode === 'disabled') return card('telephony', 'Phones', h.status, `<p>${e(h.summary)}</p>`);
   const n = (x: number, one: string, many: string) => `${x} ${x === 1 ? one : many}`;
   const rows: [string, string][] = [
-    ['Phones', PHONE_MODE[t.mode] ?? t.mode],
+    ['Phones', PHONE_MODE[t.mode]],
     ['Desk phones connected', n(t.registered, 'phone', 'phones')],
     ['Calls in progress', n(t.callsInProgress, 'call', 'calls')],
   ];
   if (t.mode !== 'down') {
     rows.push(['Calls between desk phones', 'yes']);
-    if (t.outsideCalls) rows.push(['Outside calls', OUTSIDE[t.outsideCalls] ?? t.outsideCalls]);
-    if (t.emergencyRoute) rows.push(['999 / 112', EMERGENCY[t.emergencyRoute] ?? t.emergencyRoute]);
+    rows.push(['Outside calls', OUTSIDE[t.outsideCalls]]);
+    rows.push(['999 / 112', EMERGENCY[t.emergencyRoute]]);
   }
   const body = `<ul>${rows.map(([k, v]) => `<li><strong>${e(k)}:</strong> ${e(v)}</li>`).join('')}</ul>`;
   return card('telephony', 'Phones', h.status, body);
@@ -152,16 +123,15 @@ export function renderNotes(st: PracticeState): string {
   return st.notes.filter((n) => !st.text.endsWith(n)).map((n) => `<li>${e(n)}</li>`).join('');
 }
 
-export function renderCards(health: Record<string, Health>, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
+export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
   const out: string[] = [];
-  const cell = details<CellularDetails>(health.cellular);
-  if (health.failover && Array.isArray(details<FailoverDetails>(health.failover)?.uplinks)) out.push(uplinksCard(health.failover, cell, fmt));
+  const fo = health.failover;
+  if (fo?.details) out.push(uplinksCard(fo, fo.details, health.cellular?.details, fmt));
   if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));
   if (health.drills) out.push(drillsCard(health.drills, fmt));
   if (health.telephony) out.push(phonesCard(health.telephony));
   for (const [name, h] of Object.entries(health)) {
     if (['failover', 'telemetry', 'drills', 'status', 'telephony'].includes(name)) continue;
-    if (name === 'failover') continue;
     out.push(card(name, name.charAt(0).toUpperCase() + name.slice(1), h.status, lines(h)));
   }
   out.push(boxCard(box));

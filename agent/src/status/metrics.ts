@@ -1,6 +1,6 @@
-import type { Health } from '../core/capability.js';
-import type { SystemHealth } from '../telemetry/contract.js';
-import { details, type FailoverDetails, type PracticeState, type RecordsDetails } from './state.js';
+import type { Health, HealthMap } from '../core/capability.js';
+import type { SystemHealth } from '../../../contract/mqtt.js';
+import type { PracticeState } from './state.js';
 
 /**
  * /metrics in the Prometheus text exposition format (version 0.0.4): HELP and TYPE once per
@@ -35,15 +35,15 @@ class Families {
 const LEVELS = ['normal', 'attention', 'backup', 'offline', 'unknown'] as const;
 const UPLINK_STATES = ['unknown', 'up', 'degraded', 'down'] as const;
 
-export function renderMetrics(health: Record<string, Health>, state: PracticeState, box: SystemHealth | null, now: number): string {
+export function renderMetrics(health: HealthMap, state: PracticeState, box: SystemHealth | null, now: number): string {
   const m = new Families();
   m.gauge('up', 'The agent is running and serving', 1);
   for (const l of LEVELS) m.gauge('practice_state', 'Current practice state (1 = this state)', state.level === l ? 1 : 0, { state: l });
   for (const [name, h] of Object.entries(health)) {
     m.gauge('capability_ok', 'Capability health is ok (1) or not (0)', h.status === 'ok' ? 1 : 0, { capability: name, status: h.status });
   }
-  const fo = details<FailoverDetails>(health.failover);
-  if (fo && Array.isArray(fo.uplinks)) {
+  const fo = health.failover?.details;
+  if (fo) {
     for (const u of fo.uplinks) {
       const l = { uplink: u.name, kind: u.kind };
       m.gauge('uplink_active', 'This uplink carries the practice traffic', fo.active === u.name ? 1 : 0, l);
@@ -53,21 +53,21 @@ export function renderMetrics(health: Record<string, Health>, state: PracticeSta
     }
     if (fo.since) m.gauge('failover_since_timestamp_seconds', 'When the active uplink last changed', fo.since / 1000);
   }
-  const cell = details<{ signal?: { rsrp: number | null; quality: number | null }; usage?: { usedBytes: number; allowanceBytes: number } }>(health.cellular);
+  const cell = health.cellular?.details;
   if (cell) {
     m.gauge('cellular_rsrp_dbm', '4G reference signal received power', cell.signal?.rsrp);
     m.gauge('cellular_signal_quality_ratio', '4G signal quality (0..1)', cell.signal?.quality === null || cell.signal?.quality === undefined ? null : cell.signal.quality / 100);
     m.gauge('cellular_data_used_bytes', '4G data used this billing cycle', cell.usage?.usedBytes);
     m.gauge('cellular_data_allowance_bytes', '4G data allowance per billing cycle', cell.usage?.allowanceBytes);
   }
-  const tel = details<{ connected: boolean; outboxDepth: number }>(health.telemetry);
+  const tel = health.telemetry?.details;
   if (tel) {
     m.gauge('telemetry_connected', 'Connected to the ICB MQTT broker', tel.connected ? 1 : 0);
     m.gauge('telemetry_outbox_depth', 'Messages waiting in the durable outbox', tel.outboxDepth);
   }
-  const rec = details<RecordsDetails>(health.records);
+  const rec = health.records?.details;
   if (rec && rec.asOf) m.gauge('records_cache_age_seconds', 'Age of the offline records cache', Math.max(0, (now - rec.asOf) / 1000));
-  const drill = details<{ last: { at: number; passed: boolean } | null; running: boolean }>(health.drills);
+  const drill = health.drills?.details;
   if (drill) {
     m.gauge('drill_running', 'A drill is running now', drill.running ? 1 : 0);
     if (drill.last) {

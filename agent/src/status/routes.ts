@@ -1,18 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { csrfToken, requireRole } from '../auth/plugin.js';
-import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { Capability, Ctx, Health, HealthMap } from '../core/capability.js';
 import { AppError } from '../core/errors.js';
-import type { SystemHealth } from '../telemetry/contract.js';
+import type { SystemHealth } from '../../../contract/mqtt.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import { renderCards, renderNotes, renderState } from './cards.js';
 import { escapeHtml as e, page } from './html.js';
 import { renderMetrics } from './metrics.js';
-import { details, localTime, type FailoverDetails, type PracticeState } from './state.js';
+import { localTime, type PracticeState } from './state.js';
 
 export interface StatusSnapshot {
   at: number;
   state: PracticeState;
-  health: Record<string, Health>;
+  health: HealthMap;
   box: SystemHealth | null;
 }
 
@@ -29,7 +29,6 @@ export interface StatusModel {
 /** A live page whose browser stopped reading: beyond this much unsent data it is dropped. */
 const MAX_UNSENT_BYTES = 256 * 1024;
 
-type FailoverCap = Capability & { force?(uplink: string | null, durationMs: number): void };
 type DrillsCap = Capability & {
   runNow?(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown>;
   history?(limit: number): unknown[];
@@ -52,7 +51,7 @@ function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
   if (!req.user) return `<section class="card" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2><p><a href="/login?next=%2F">Sign in as an admin</a> to run a drill, force an uplink for maintenance or restart the appliance.</p></section>`;
   if (req.user.role !== 'admin') return '';
   const csrf = `<input type="hidden" name="_csrf" value="${e(csrfToken(req))}">`;
-  const fo = details<FailoverDetails>(snap.health.failover);
+  const fo = snap.health.failover?.details;
   const options = (fo?.uplinks ?? []).map((u) => `<option value="${e(u.name)}">${e(u.name)} (${e(u.kind)})</option>`).join('');
   return `<section class="card actions" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2>
 <form method="post" action="/api/actions/drill">${csrf}<button class="primary" type="submit">Run a drill now</button></form>
@@ -97,9 +96,9 @@ ${adminSection(req, snap)}`;
     });
 
     app.get('/api/drills', async (req) => {
-      const drills = ctx.capabilities.get<DrillsCap>('drills');
+      const drills = ctx.capabilities.get('drills');
       const limit = Math.min(100, Math.max(1, Number((req.query as Record<string, unknown>).limit) || 20));
-      return { drills: drills?.history?.(limit) ?? [] };
+      return { drills: drills?.history(limit) ?? [] };
     });
 
     // Server-sent events: the connection stays open; each frame is the whole rendered state.
@@ -152,8 +151,8 @@ ${adminSection(req, snap)}`;
     });
 
     app.post('/api/actions/drill', { preHandler: requireRole('admin') }, async (req, reply) => {
-      const drills = ctx.capabilities.get<DrillsCap>('drills');
-      if (!drills?.runNow) throw new AppError('UNAVAILABLE', 'the drills capability is not running');
+      const drills = ctx.capabilities.get('drills');
+      if (!drills) throw new AppError('UNAVAILABLE', 'the drills capability is not running');
       log.info('drill requested', { user: req.user?.username });
       const run = drills.runNow('manual');
       if (isForm(req)) {
@@ -164,11 +163,11 @@ ${adminSection(req, snap)}`;
     });
 
     app.post('/api/actions/force', { preHandler: requireRole('admin') }, async (req, reply) => {
-      const fo = ctx.capabilities.get<FailoverCap>('failover');
-      if (!fo?.force) throw new AppError('UNAVAILABLE', 'the failover capability is not running');
+      const fo = ctx.capabilities.get('failover');
+      if (!fo) throw new AppError('UNAVAILABLE', 'the failover capability is not running');
       const uplink = field(req, 'uplink');
       const minutes = Number(field(req, 'minutes') ?? 60);
-      const names = (details<FailoverDetails>(fo.health())?.uplinks ?? []).map((u) => u.name);
+      const names = (fo.health().details?.uplinks ?? []).map((u) => u.name);
       if (uplink !== null && uplink !== '' && (typeof uplink !== 'string' || !names.includes(uplink)))
         throw new AppError('BAD_REQUEST', `uplink must be one of: ${names.join(', ')} (or empty for automatic)`);
       if (!Number.isInteger(minutes) || minutes < 1 || minutes > 24 * 60) throw new AppError('BAD_REQUEST', 'minutes must be a whole number from 1 to 1440');

@@ -1,4 +1,5 @@
-import type { Health } from '../core/capability.js';
+import type { HealthMap } from '../core/capability.js';
+import type { UplinkKind } from '../../../contract/kinds.js';
 
 /**
  * The one plain-English line a receptionist reads, derived only from capabilities' health()
@@ -16,21 +17,6 @@ export interface PracticeState {
   notes: string[];
 }
 
-export interface FailoverDetails {
-  active: string | null;
-  since: number | null;
-  reason?: string;
-  forced?: { uplink: string | null; until: number };
-  uplinks: Array<{ name: string; kind: 'wired' | 'cellular' | 'wifi'; interface?: string; state: string; latencyMs: number | null; lossPct: number | null; since?: number; reason?: string }>;
-}
-
-export interface RecordsDetails {
-  asOf: number | null;
-  stale: boolean;
-  locked?: boolean;
-  patients?: number;
-}
-
 export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?', unenrolled: '⚙' };
 
 export type TimeFormat = (epochMs: number) => string;
@@ -38,36 +24,25 @@ export type TimeFormat = (epochMs: number) => string;
 /** Local wall-clock HH:MM (the box's time zone is the practice's). */
 export const localTime: TimeFormat = (t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false });
 
-const BACKUP_NAME: Record<string, string> = { cellular: '4G backup', wifi: 'Wi-Fi backup', wired: 'backup line' };
-
-export function details<T>(h: Health | undefined): T | undefined {
-  return h?.details as T | undefined;
-}
-
-/** The enrolment capability's details (agent/src/enrolment/enrolment.ts). */
-export interface EnrolmentDetails {
-  enrolled: boolean;
-  required: boolean;
-  reason: string | null;
-}
+const BACKUP_NAME: Record<UplinkKind, string> = { cellular: '4G backup', wifi: 'Wi-Fi backup', wired: 'backup line' };
 
 /**
  * A box that must be enrolled and is not says so first ("Not enrolled"), with the connection state
  * as its first note; but an outage (backup, offline) keeps the headline, because a practice using
  * the box needs to know that before anything else.
  */
-export function deriveState(health: Record<string, Health>, fmt: TimeFormat = localTime): PracticeState {
+export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): PracticeState {
   const st = deriveConnectionState(health, fmt);
-  const en = details<EnrolmentDetails>(health.enrolment);
+  const en = health.enrolment?.details;
   if (!en || !en.required || en.enrolled !== false) return st;
   if (st.level === 'backup' || st.level === 'offline') return { ...st, notes: ['Not enrolled with the ICB: not yet reporting to the fleet', ...st.notes] };
   return { level: 'unenrolled', text: 'Not enrolled - waiting for an ICB engineer to set up this box', since: null, notes: [st.text, ...st.notes] };
 }
 
-function deriveConnectionState(health: Record<string, Health>, fmt: TimeFormat): PracticeState {
+function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeState {
   const notes: string[] = [];
-  const fo = details<FailoverDetails>(health.failover);
-  const rec = details<RecordsDetails>(health.records);
+  const fo = health.failover?.details;
+  const rec = health.records?.details;
   const recordsNote = (): string | null => {
     if (!rec || rec.asOf === null || rec.asOf === undefined) return null;
     return `records cache available, as of ${fmt(rec.asOf)}`;
@@ -76,16 +51,16 @@ function deriveConnectionState(health: Record<string, Health>, fmt: TimeFormat):
   for (const [name, h] of Object.entries(health)) {
     if (h.status === 'failed') notes.push(`${name}: ${h.summary}`);
   }
-  const drill = details<{ last: { passed: boolean; steps: { name: string; passed: boolean }[] } | null }>(health.drills)?.last;
+  const drill = health.drills?.details?.last;
   if (drill && !drill.passed) {
     const failed = drill.steps.find((st) => !st.passed);
     notes.push(`Last backup drill failed${failed ? `: ${failed.name}` : ''}`);
   }
-  const tel = details<{ mode?: string; emergencyRoute?: string }>(health.telephony);
+  const tel = health.telephony?.details;
   if (tel?.mode === 'survivable') notes.push(tel.emergencyRoute === 'none' ? 'Phones on local backup: calls between desk phones only, 999 NOT from desk phones' : 'Phones on local backup: calls between desk phones and 999 work');
   if (rec?.stale && rec.asOf) notes.push(`Records cache is out of date (as of ${fmt(rec.asOf)})`);
 
-  if (!fo || !Array.isArray(fo.uplinks)) {
+  if (!fo) {
     return { level: 'unknown', text: 'Checking connections…', since: null, notes };
   }
   if (fo.forced && fo.forced.uplink) notes.push(`Maintenance: traffic forced onto ${fo.forced.uplink} until ${fmt(fo.forced.until)}`);

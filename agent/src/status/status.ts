@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { StatusReport } from '../../../contract/reports/index.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Capability, Ctx, Health } from '../core/capability.js';
@@ -6,7 +7,7 @@ import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
-import type { SystemHealth } from '../telemetry/contract.js';
+import type { SystemHealth } from '../../../contract/mqtt.js';
 import { renderCards, renderNotes, renderState } from './cards.js';
 import { createLedDriver, LedController } from './led.js';
 import { statusRoutes, type StatusModel, type StatusSnapshot } from './routes.js';
@@ -107,7 +108,7 @@ export class StatusCapability implements Capability, StatusModel {
     this.app = undefined;
   }
 
-  health(): Health {
+  health(): Health<StatusReport> {
     if (!this.ctx) return { status: 'starting', summary: 'starting' };
     if (!this.ctx.config.status.enabled) return { status: 'disabled', summary: 'status page disabled in config' };
     return this.app

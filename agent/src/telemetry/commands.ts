@@ -1,6 +1,6 @@
 import type { Ctx } from '../core/capability.js';
 import { AppError, describeError } from '../core/errors.js';
-import { CommandArgs, CommandRequestSchema, schemaProblems, type CommandName, type CommandResponse } from './contract.js';
+import { CommandArgs, CommandRequestSchema, schemaProblems, type CommandName, type CommandResponse } from '../../../contract/mqtt.js';
 import { judgeDesired } from './remote-config.js';
 
 /** What a command handler may ask of the telemetry capability (kept narrow for unit tests). */
@@ -14,10 +14,6 @@ export interface CommandHost {
 
 const MAX_LOG_BYTES = 128 * 1024;
 
-type DrillsLike = { runNow(trigger: 'schedule' | 'manual' | 'remote'): Promise<unknown> };
-type FailoverLike = { force?(uplink: string | null, durationMs: number): void };
-type UpdaterLike = { request(req: { url: string; version: string }): unknown };
-
 const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unknown>) => Promise<unknown>> = {
   ping: async ({ ctx }) => ({ pong: true, bootId: ctx.bootId, version: ctx.version, at: ctx.clock.now() }),
   reboot: async (host, args) => {
@@ -26,8 +22,8 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     return { rebooting: true };
   },
   drill: async ({ ctx }) => {
-    const drills = ctx.capabilities.get('drills') as unknown as DrillsLike | undefined;
-    if (!drills || typeof drills.runNow !== 'function') throw new AppError('UNAVAILABLE', 'drills capability is not running on this device');
+    const drills = ctx.capabilities.get('drills');
+    if (!drills) throw new AppError('UNAVAILABLE', 'drills capability is not running on this device');
     return drills.runNow('remote');
   },
   logs: async ({ ctx }, args) => {
@@ -42,8 +38,8 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   'set-config': async (host, args) => host.handleDesired(args, 'command'),
   // What the status page's POST /api/actions/force calls; failover.force validates the name (NOT_FOUND).
   'force-uplink': async ({ ctx }, args) => {
-    const fo = ctx.capabilities.get('failover') as unknown as FailoverLike | undefined;
-    if (!fo || typeof fo.force !== 'function') throw new AppError('UNAVAILABLE', 'failover capability is not running on this device');
+    const fo = ctx.capabilities.get('failover');
+    if (!fo) throw new AppError('UNAVAILABLE', 'failover capability is not running on this device');
     const uplink = (args.uplink as string | null) ?? null;
     const minutes = typeof args.minutes === 'number' ? args.minutes : 60;
     fo.force(uplink, minutes * 60_000);
@@ -52,8 +48,8 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   },
   // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
   update: async ({ ctx }, args) => {
-    const updater = ctx.capabilities.get('update') as unknown as UpdaterLike | undefined;
-    if (!updater || typeof updater.request !== 'function') throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
+    const updater = ctx.capabilities.get('update');
+    if (!updater) throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
     return updater.request({ url: args.url as string, version: args.version as string });
   },
 };

@@ -3,7 +3,7 @@ import { redactSecrets } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
 import { describeError } from '../core/errors.js';
-import { ConfigDesiredSchema, schemaProblems, type ConfigReported } from './contract.js';
+import { ConfigDesiredSchema, schemaProblems, type ConfigReported } from '../../../contract/mqtt.js';
 
 export type DesiredOutcome =
   | { status: 'current' }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CliCommand } from '../cli/commands.js';
 import { writeFileAtomic } from '../core/fs.js';
-import { contractJsonSchemas } from './contract.js';
+import { contractJsonSchemas } from '../../../contract/mqtt.js';
 
 /** `surgery-edge mqtt-schemas DIR`: writes the MQTT contract's JSON Schemas (docs/schemas/mqtt). */
 export const mqttSchemasCommand: CliCommand = {

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import type { UplinkKind } from '../../../contract/kinds.js';
+import type { TelemetryReport } from '../../../contract/reports/index.js';
 import { readFileSync } from 'node:fs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Capability, Ctx, Health } from '../core/capability.js';
@@ -8,13 +10,12 @@ import { ulid } from '../core/ids.js';
 import { keyPem, loadDeviceKey, parseSealedKeyFile } from '../enrolment/device-key.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
 import { runCommand } from './commands.js';
-import { topicFor, type CommandResponse, type EventMessage, type TelemetryMessage } from './contract.js';
+import { topicFor, type CommandResponse, type EventMessage, type TelemetryMessage } from '../../../contract/mqtt.js';
 import './events.js';
 import { MqttLink } from './mqtt-link.js';
 import { Outbox, type OutboxKind } from './outbox.js';
 import { applyFailure, judgeDesired, reportedDoc } from './remote-config.js';
 
-type UplinkKind = 'wired' | 'cellular' | 'wifi';
 const RESPONSE_EXPIRY_S = 300;
 
 /**
@@ -22,7 +23,7 @@ const RESPONSE_EXPIRY_S = 300;
  * (except the birth and command responses, which only make sense on the live session) goes through
  * the durable outbox; see outbox.ts and docs/mqtt-contract.md.
  */
-export class TelemetryCapability implements Capability {
+export class TelemetryCapability implements Capability<TelemetryReport> {
   readonly name = 'telemetry';
   private ctx!: Ctx;
   private outbox: Outbox | undefined;
@@ -55,7 +56,7 @@ export class TelemetryCapability implements Capability {
     const sys = this.deps.systemInfo ?? new HostSystemInfo(ctx.platform.commands);
     this.offs.push(ctx.bus.onAny((name, payload) => this.enqueueEvent(name, payload)));
     this.offs.push(ctx.bus.on('failover.switched', (e) => this.setActive(e.to)));
-    const fo = ctx.capabilities.get('failover')?.health().details as { active?: string | null } | undefined;
+    const fo = ctx.capabilities.get('failover')?.health().details;
     this.setActive(fo?.active ?? null);
     this.reportConfigIfChanged();
     const tls = await this.loadTls();
@@ -101,7 +102,7 @@ export class TelemetryCapability implements Capability {
     this.client = undefined;
   }
 
-  health(): Health {
+  health(): Health<TelemetryReport> {
     const cfg = this.ctx?.config.telemetry;
     if (!cfg?.enabled) return { status: 'disabled', summary: 'telemetry is off', details: { connected: false, broker: null, outboxDepth: 0, lastPublishAt: null, lines: [] } };
     const connected = this.link?.connected ?? false;
@@ -157,7 +158,7 @@ export class TelemetryCapability implements Capability {
   private setActive(uplink: string | null): void {
     const before = this.intervalMs();
     this.activeUplink = uplink;
-    this.activeKind = (this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind as UplinkKind | undefined) ?? null;
+    this.activeKind = (this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind) ?? null;
     if (this.intervalMs() !== before && this.tickTimer !== undefined) {
       this.ctx.clock.clearTimeout(this.tickTimer);
       this.tickTimer = undefined;

@@ -1,5 +1,6 @@
 /** Telephony events (module augmentation, see core/events.ts); telemetry forwards them. */
-export type TelephonyMode = 'cloud' | 'survivable' | 'down' | 'disabled';
+import type { TelephonyMode } from '../../../contract/kinds.js';
+export type { TelephonyMode };
 
 declare module '../core/events.js' {
   interface EventMap {

@@ -1,4 +1,5 @@
 import './events.js';
+import type { TelephonyReport } from '../../../contract/reports/index.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
@@ -37,7 +38,7 @@ const MODE_WORD: Record<TelephonyMode, string> = {
  * $shv(force_local), which this capability sets when failover reports that no uplink is left: that
  * is the fast path, with no OPTIONS timeouts to wait for.
  */
-export class TelephonyCapability implements Capability {
+export class TelephonyCapability implements Capability<TelephonyReport> {
   readonly name = 'telephony';
   private ctx!: Ctx;
   private cfg!: TelephonyConfig;
@@ -138,7 +139,7 @@ export class TelephonyCapability implements Capability {
     this.voice = null;
   }
 
-  health(): Health {
+  health(): Health<TelephonyReport> {
     if (!this.started) return { status: 'starting', summary: 'starting' };
     const s = this.state;
     const details = {

@@ -1,4 +1,4 @@
-import type { Health } from '../core/capability.js';
+import type { Health, HealthMap } from '../core/capability.js';
 
 export interface GateConfig {
   /** Give up and roll back after this long on trial. */
@@ -16,7 +16,7 @@ export type GateVerdict = { kind: 'wait'; unmet: string[] } | { kind: 'pass' } |
  * only: no capability failed, an uplink carries traffic (failover has an active uplink), and
  * (by default) the telemetry session to the broker is up.
  */
-export function unmetConditions(health: Record<string, Health>, cfg: Pick<GateConfig, 'requireBroker'>, telemetryEnabled: boolean): string[] {
+export function unmetConditions(health: HealthMap, cfg: Pick<GateConfig, 'requireBroker'>, telemetryEnabled: boolean): string[] {
   const unmet: string[] = [];
   for (const [name, h] of Object.entries(health)) {
     if (name === 'update') continue;

@@ -1,4 +1,5 @@
 import type { HealthStatus } from '../core/capability.js';
+import type { UpdateReport } from '../../../contract/reports/index.js';
 import type { BootState } from '../platform/boot-control.js';
 import type { UpdateState } from './state.js';
 
@@ -6,7 +7,7 @@ export interface UpdateDescription {
   status: HealthStatus;
   summary: string;
   lines: string[];
-  details: Record<string, unknown>;
+  details: Omit<UpdateReport, 'lines'>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import './events.js';
+import type { UpdateReport } from '../../../contract/reports/index.js';
 import { uptime } from 'node:os';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
@@ -33,7 +34,7 @@ const BUSY = new Set(['downloading', 'installing', 'installed', 'trial']);
  * runs the health gate on the trial slot and commits it, or rolls back to the previous slot.
  * Every step is reported as an `update.*` event, which telemetry forwards through the outbox.
  */
-export class UpdateCapability implements Capability {
+export class UpdateCapability implements Capability<UpdateReport> {
   readonly name = 'update';
   private ctx!: Ctx;
   private store!: UpdateStateStore;
@@ -80,7 +81,7 @@ export class UpdateCapability implements Capability {
     await this.running?.catch(() => {});
   }
 
-  health(): Health {
+  health(): Health<UpdateReport> {
     if (!this.ctx) return { status: 'starting', summary: 'starting' };
     const s = this.store.read();
     const d = describeUpdate(s, this.bootState, this.ctx.version, this.unavailable, this.progress, this.unmet);

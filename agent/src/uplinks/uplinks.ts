@@ -1,4 +1,5 @@
 import type { Static } from '@sinclair/typebox';
+import type { UplinksReport, UplinkView } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
@@ -13,25 +14,8 @@ import { NetProber, type Prober } from './probes.js';
 
 export type UplinkConfig = Static<typeof UplinkSchema>;
 
-/** What failover and the status page see of one uplink. */
-export interface UplinkView {
-  name: string;
-  kind: UplinkConfig['kind'];
-  interface: string;
-  priority: number;
-  table: number;
-  /** Configured, or discovered (DHCP route/lease); undefined on a point-to-point link. */
-  gateway: string | undefined;
-  /** Where `gateway` came from; 'unknown' = a broadcast link with no next hop: no route is installed. */
-  nextHop: NextHopSource;
-  address: string | null;
-  carrier: boolean;
-  state: UplinkState;
-  since: number;
-  reason: string;
-  latencyMs: number | null;
-  lossPct: number | null;
-}
+/** What failover and the status page see of one uplink: contract/reports/uplinks.ts. */
+export type { UplinkView } from '../../../contract/reports/index.js';
 
 interface Link {
   cfg: UplinkConfig;
@@ -54,7 +38,7 @@ export interface UplinksDeps {
  * own address so its `ip rule` sends them through its own table. Kernel carrier events count at
  * once; everything else is judged by UplinkDetector on a quorum of targets.
  */
-export class UplinksCapability implements Capability {
+export class UplinksCapability implements Capability<UplinksReport> {
   readonly name = 'uplinks';
   private ctx!: Ctx;
   private log!: Logger;
@@ -124,7 +108,7 @@ export class UplinksCapability implements Capability {
     }));
   }
 
-  health(): Health {
+  health(): Health<UplinksReport> {
     const v = this.views();
     if (!v.length) return { status: 'disabled', summary: 'no uplinks configured', details: { uplinks: [], lines: [] } };
     const up = v.filter((u) => u.state === 'up' || u.state === 'degraded');

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { WifiReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import { describeError } from '../core/errors.js';
 import { Backoff } from '../core/retry.js';
@@ -10,7 +11,7 @@ import { NodeWifiAdapter, type WifiAdapter, type WifiLink } from '../platform/wi
  * report RSSI, rejoin with backoff when it drops. Disabled by default. The passphrase is read from
  * a file at each join (so rotating it needs no restart) and is never logged or put in health().
  */
-export class WifiCapability implements Capability {
+export class WifiCapability implements Capability<WifiReport> {
   readonly name = 'wifi';
   private ctx!: Ctx;
   private radio!: WifiAdapter;
@@ -95,7 +96,7 @@ export class WifiCapability implements Capability {
     return next;
   }
 
-  health(): Health {
+  health(): Health<WifiReport> {
     if (!this.ctx || !this.ctx.config.wifi.enabled) {
       return { status: 'disabled', summary: 'Wi-Fi backup disabled in config', details: { ssid: null, connected: false, rssi: null, lines: [] } };
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '../../../agent/src/core/errors.js';
-import { CommandResponseSchema, topicFor, type CommandResponse } from '../../../agent/src/telemetry/contract.js';
+import { CommandResponseSchema, topicFor, type CommandResponse } from '../../../contract/mqtt.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 
 const checkResponse = TypeCompiler.Compile(CommandResponseSchema);

@@ -1,41 +1,32 @@
-import type { TelemetryMessage } from '../../../agent/src/telemetry/contract.js';
+import type { TelemetryMessage } from '../../../contract/mqtt.js';
+import { readReport } from '../../../contract/read.js';
 import type { Derived } from '../store/types.js';
 
-type Caps = TelemetryMessage['capabilities'];
-const TELEPHONY_MODES = new Set(['cloud', 'survivable', 'down', 'disabled']);
-
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
-const obj = (v: unknown): Record<string, unknown> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
-
 /**
- * The dashboard's columns from one telemetry message. Each capability documents its own `details`
- * (docs/mqtt-contract.md): failover {active, since}, cellular {usage: {usedPct, usedBytes,
- * allowanceBytes}}, records {stale, asOf}, telephony {mode, registered, callsInProgress}.
- * Anything absent or of the wrong type reads as unknown (null): a device without telephony, or an
- * older agent, is not an error.
+ * The dashboard's columns from one telemetry message. Each capability's report is checked against
+ * its schema (contract/reports/) on its own: a report that does not match (a device without that
+ * capability, a disabled one, a malformed one) reads as unknown (null) for its columns alone.
  */
 export function deriveTelemetry(m: TelemetryMessage): Derived {
-  const caps: Caps = m.capabilities;
-  const fo = obj(caps.failover?.details);
-  const cell = obj(obj(caps.cellular?.details)?.usage);
-  const rec = obj(caps.records?.details);
-  const tel = obj(caps.telephony?.details);
-  const mode = typeof tel?.mode === 'string' && TELEPHONY_MODES.has(tel.mode) ? tel.mode : null;
+  const caps = m.capabilities;
+  const fo = readReport('failover', caps.failover?.details);
+  const cell = readReport('cellular', caps.cellular?.details)?.usage;
+  const rec = caps.records?.status === 'disabled' ? null : readReport('records', caps.records?.details);
+  const tel = readReport('telephony', caps.telephony?.details);
   const health: Derived['health'] = {};
   for (const [name, h] of Object.entries(caps).slice(0, 32)) health[name.slice(0, 40)] = { status: String(h.status).slice(0, 20), summary: String(h.summary).slice(0, 200) };
   return {
     activeUplink: m.activeUplink,
     activeKind: m.activeKind,
-    cellularSince: m.activeKind === 'cellular' ? num(fo?.since) : null,
-    telephonyMode: mode,
-    telephonyRegistered: bool(tel?.registered),
-    telephonyCalls: num(tel?.callsInProgress),
-    recordsStale: rec && caps.records?.status !== 'disabled' ? bool(rec.stale) : null,
-    recordsAsOf: num(rec?.asOf),
-    dataPct: num(cell?.usedPct),
-    dataUsed: num(cell?.usedBytes),
-    dataAllowance: num(cell?.allowanceBytes),
+    cellularSince: m.activeKind === 'cellular' ? (fo?.since ?? null) : null,
+    telephonyMode: tel?.mode ?? null,
+    telephonyRegistered: tel ? tel.registered > 0 : null,
+    telephonyCalls: tel?.callsInProgress ?? null,
+    recordsStale: rec?.stale ?? null,
+    recordsAsOf: rec?.asOf ?? null,
+    dataPct: cell?.usedPct ?? null,
+    dataUsed: cell?.usedBytes ?? null,
+    dataAllowance: cell?.allowanceBytes ?? null,
     health,
   };
 }

@@ -1,5 +1,5 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema } from '../../../agent/src/telemetry/contract.js';
+import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema } from '../../../contract/mqtt.js';
 import type { Inbound, Placement } from '../store/types.js';
 import { deriveTelemetry } from './derive.js';
 

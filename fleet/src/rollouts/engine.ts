@@ -1,6 +1,6 @@
 import type { TimerHandle } from '../../../agent/src/core/clock.js';
 import { describeError } from '../../../agent/src/core/errors.js';
-import { topicFor } from '../../../agent/src/telemetry/contract.js';
+import { topicFor } from '../../../contract/mqtt.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { RolloutDeviceRow, RolloutRow } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';

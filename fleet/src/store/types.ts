@@ -1,4 +1,4 @@
-import type { ConfigReported, EventMessage, TelemetryMessage } from '../../../agent/src/telemetry/contract.js';
+import type { ConfigReported, EventMessage, TelemetryMessage } from '../../../contract/mqtt.js';
 
 /** What the ingest derives from one telemetry message (see ingest/derive.ts). */
 export interface Derived {

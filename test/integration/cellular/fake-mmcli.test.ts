@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -46,11 +47,11 @@ describe('cellular capability with the fake mmcli on PATH', () => {
     await cap.start(ctx);
     await searching;
     await connected;
-    const d = cap.health().details as { operator: string; signal: { rsrp: number } };
+    const d = reported(cap).details as { operator: string; signal: { rsrp: number } };
     assert.equal(d.operator, 'vodafone UK');
     // The extended signal needs --signal-setup first; the fake only reports figures after it.
     await cap.pollNow();
-    assert.equal((cap.health().details as { signal: { rsrp: number } }).signal.rsrp, -97);
+    assert.equal((reported(cap).details as { signal: { rsrp: number } }).signal.rsrp, -97);
   });
 
   it('a dropped bearer is reconnected (registered is not connected)', async () => {
@@ -62,7 +63,7 @@ describe('cellular capability with the fake mmcli on PATH', () => {
   it('a modem that vanishes is reported absent, then recovered', async () => {
     setState({ present: false });
     await waitModem('absent');
-    assert.equal(cap.health().status, 'degraded');
+    assert.equal(reported(cap).status, 'degraded');
     setState({ state: 'registered', bearer: null, signalRate: 1 });
     await waitModem('connected');
   });

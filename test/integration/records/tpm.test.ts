@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
     const tpm = await new Swtpm().start();
     const tcti = tpm.tcti;
     const ctx = createTestCtx({ commands: new ProcessRunner(30_000), config: { records: { enabled: true, tpmTcti: tcti, gpconnect: { baseUrl: 'http://127.0.0.1:9/gpc', fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: 'http://127.0.0.1:9/r4' } } } });
-    const locked = (c: RecordsCapability) => (c.health().details as { locked: boolean }).locked;
+    const locked = (c: RecordsCapability) => (reported(c).details as { locked: boolean }).locked;
     const reboot = async (c: RecordsCapability) => {
       await c.stop();
       rmSync(recordsPaths(ctx.config).runtimeKey, { force: true });
@@ -31,7 +32,7 @@ describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
       let cap = new RecordsCapability();
       await cap.start(ctx);
       await cap.provision('tpm test passphrase');
-      assert.match((cap.health().details as { lines: string[] }).lines.join('\n'), /TPM: key sealed/);
+      assert.match((reported(cap).details as { lines: string[] }).lines.join('\n'), /TPM: key sealed/);
       cap = await reboot(cap);
       assert.equal(locked(cap), false, 'unsealed by the TPM without a passphrase');
       await new ProcessRunner().run('tpm2_pcrextend', [`4:sha256=${'00'.repeat(31)}02`], { env: { TPM2TOOLS_TCTI: tcti } });

@@ -4,6 +4,7 @@
  * handset (Record-Route through the appliance, whatever the mode); new calls then go via the PBX.
  */
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../helpers/mosquitto.js';
 import { call, register, sipSkip, FAST_PROBE, LAB_SIP, StandIns, startLabTelephony, type startTelephony, waitMode } from '../../helpers/sipp.js';
@@ -33,11 +34,11 @@ describe('failback to the cloud PBX with a call in progress', { skip }, () => {
     await standIns.killAll();
   });
 
-  const calls = () => t.cap.health().details?.callsInProgress as number;
+  const calls = () => reported(t.cap).details?.callsInProgress as number;
   const until = async (pred: () => boolean, ms: number, what: string) => {
     const t0 = Date.now();
     while (!pred()) {
-      if (Date.now() - t0 > ms) assert.fail(`${what} not within ${ms} ms: ${JSON.stringify(t.cap.health().details)}`);
+      if (Date.now() - t0 > ms) assert.fail(`${what} not within ${ms} ms: ${JSON.stringify(reported(t.cap).details)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -51,8 +52,8 @@ describe('cellular capability', () => {
     const seen = events(h);
     await h.cap.start(h.ctx);
     await h.clock.advance(1);
-    const d = h.cap.health().details as Record<string, unknown>;
-    assert.equal(h.cap.health().status, 'ok');
+    const d = reported(h.cap).details as Record<string, unknown>;
+    assert.equal(reported(h.cap).status, 'ok');
     assert.equal(d.modem, 'connected');
     assert.equal(d.operator, 'vodafone UK');
     assert.equal(d.accessTech, 'lte');
@@ -105,8 +106,8 @@ describe('cellular capability', () => {
     h.state.present = false;
     await h.clock.advance(POLL);
     assert.equal(h.cap.state.modem, 'absent');
-    assert.equal(h.cap.health().status, 'degraded');
-    assert.match(h.cap.health().summary, /4G not ready/);
+    assert.equal(reported(h.cap).status, 'degraded');
+    assert.match(reported(h.cap).summary, /4G not ready/);
     h.state.present = true;
     h.state.index = 1; // re-plugged: ModemManager gives it a new object path
     h.state.state = 'registered';
@@ -126,7 +127,7 @@ describe('cellular capability', () => {
     await h.clock.advance(1);
     await h.clock.advance(POLL * 3);
     assert.equal(h.cap.state.modem, 'failed');
-    assert.equal(h.cap.health().status, 'failed');
+    assert.equal(reported(h.cap).status, 'failed');
     const errs = h.ctx.logged.filter((e) => e.level === 'error' && /mmcli is not installed/.test(e.msg));
     assert.equal(errs.length, 1, 'logged once, not every poll');
     assert.ok(h.runner.calls.filter((c) => c.cmd === 'mmcli').length >= 4, 'still polling');
@@ -181,7 +182,7 @@ describe('cellular capability', () => {
     await h.clock.advance(1);
     set(200_000_000, 50_000_000);
     await h.clock.advance(POLL);
-    const d = h.cap.health().details as { usage: { usedBytes: number; usedPct: number }; lines: string[] };
+    const d = reported(h.cap).details as { usage: { usedBytes: number; usedPct: number }; lines: string[] };
     assert.equal(d.usage.usedBytes, 249_998_000);
     assert.equal(d.usage.usedPct, 25);
     assert.ok(d.lines.some((l) => l === 'usage: 250.0 MB of 1.00 GB (25%) since 2026-11-01'), d.lines.join('|'));
@@ -194,7 +195,7 @@ describe('cellular capability', () => {
     h = harness({}, { config: { enabled: false } });
     await h.cap.start(h.ctx);
     await h.clock.advance(POLL);
-    assert.equal(h.cap.health().status, 'disabled');
+    assert.equal(reported(h.cap).status, 'disabled');
     assert.equal(h.runner.calls.length, 0);
   });
 });

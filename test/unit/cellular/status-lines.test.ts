@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { it } from 'node:test';
 import { CellularCapability } from '../../../agent/src/cellular/cellular.js';
 import { formatStatus } from '../../../agent/src/cli/status.js';
@@ -20,7 +21,7 @@ it('`surgery-edge status` prints the modem, signal, usage and policy lines', asy
   try {
     await cap.start(ctx);
     await clock.advance(1);
-    const text = formatStatus({ agent: { version: 't', bootId: 'b', pid: 1, deviceId: 'd', at: clock.now() }, capabilities: { cellular: cap.health() } }, clock.now());
+    const text = formatStatus({ agent: { version: 't', bootId: 'b', pid: 1, deviceId: 'd', at: clock.now() }, capabilities: { cellular: reported(cap) } }, clock.now());
     assert.match(text, /\[OK {2}\] cellular {3}4G standby ready on vodafone UK/);
     assert.match(text, /\n {7}modem: connected on vodafone UK \(lte\), bearer wwan0 10\.64\.23\.17\n/);
     assert.match(text, /\n {7}signal: RSRP -97 dBm, RSRQ -11 dB, SINR 9\.4 dB, quality 67%\n/);

@@ -1,5 +1,6 @@
 process.env.TZ = 'Europe/London';
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { describe, it } from 'node:test';
 import { DrillsCapability } from '../../../agent/src/drills/drills.js';
 import { nextDrillAt } from '../../../agent/src/drills/schedule.js';
@@ -37,7 +38,7 @@ describe('drill runner', () => {
       assert.equal(events.length, 1);
       assert.equal(drills.history(5)[0]!.id, r.id);
       assert.equal(drills.history(5)[0]!.trigger, 'manual');
-      assert.equal(drills.health().status, 'ok');
+      assert.equal(reported(drills).status, 'ok');
     } finally {
       ctx.cleanup();
     }
@@ -53,7 +54,7 @@ describe('drill runner', () => {
       assert.deepEqual(r.steps.filter((s) => !s.passed).map((s) => s.name), ['lte end-to-end', 'wifi end-to-end']);
       assert.equal(r.steps[1]!.detail, 'interface wlan0 missing');
       assert.equal(r.steps[2]!.passed, true, 'later steps still run');
-      const h = drills.health();
+      const h = reported(drills);
       assert.equal(h.status, 'degraded');
       assert.equal(h.summary, 'last drill FAILED: lte end-to-end');
     } finally {
@@ -97,7 +98,7 @@ describe('drill runner', () => {
       await drills.stop();
       const again = new DrillsCapability();
       await again.start(ctx);
-      assert.equal((again.health().details as { last: { id: string } }).last.id, r.id);
+      assert.equal((reported(again).details as { last: { id: string } }).last.id, r.id);
     } finally {
       ctx.cleanup();
     }
@@ -120,7 +121,7 @@ describe('drill schedule', () => {
     const { ctx, clock, drills } = setup({ failover: [step('lte end-to-end', true)] });
     try {
       await drills.start(ctx);
-      const due = (drills.health().details as { next: number }).next;
+      const due = (reported(drills).details as { next: number }).next;
       assert.equal(new Date(due).toISOString(), '2026-11-29T06:30:00.000Z');
       const done = ctx.bus.waitFor('drill.completed', () => true, 5000);
       await clock.advance(due - clock.now() - 1000);
@@ -130,7 +131,7 @@ describe('drill schedule', () => {
       await clock.advance(3600_000);
       assert.equal(drills.history(5).length, 1);
       assert.equal(drills.history(5)[0]!.trigger, 'schedule');
-      assert.equal(new Date((drills.health().details as { next: number }).next).toISOString(), '2026-12-06T06:30:00.000Z');
+      assert.equal(new Date((reported(drills).details as { next: number }).next).toISOString(), '2026-12-06T06:30:00.000Z');
     } finally {
       ctx.cleanup();
     }
@@ -145,7 +146,7 @@ describe('drill schedule', () => {
       await clock.advance(3600_000);
       assert.equal(drills.history(5).length, 0, 'no drill on Tuesday morning');
       assert.ok(ctx.logged.some((e) => e.msg.startsWith('scheduled drill slot missed')));
-      assert.equal(new Date((drills.health().details as { next: number }).next).toISOString(), '2026-12-06T06:30:00.000Z');
+      assert.equal(new Date((reported(drills).details as { next: number }).next).toISOString(), '2026-12-06T06:30:00.000Z');
     } finally {
       ctx.cleanup();
     }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
+import { CapabilitySet } from '../../../agent/src/core/capability-set.js';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../../agent/src/failover/failover.js';
@@ -38,11 +40,7 @@ function setup(cfg: typeof config = config) {
   const uplinks = new UplinksCapability({ prober, monitor });
   const failover = new FailoverCapability({ prober });
   const caps: Capability[] = [uplinks, failover];
-  ctx.capabilities = {
-    list: () => caps,
-    get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
-    health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
-  };
+  ctx.capabilities = new CapabilitySet(caps);
   const switched: string[] = [];
   ctx.bus.on('failover.switched', (e) => switched.push(`${e.kind}:${e.from}->${e.to}`));
   return { clock, net, ctx, prober, monitor, uplinks, failover, switched };
@@ -86,7 +84,7 @@ describe('failover capability (fake kernel)', () => {
     s.prober.dead.clear();
     await s.clock.advance(4000);
     assert.equal(s.net.defaultVia('main'), 'wwan0', 'still inside the 5 s hold-down');
-    const h = s.failover.health();
+    const h = reported(s.failover);
     assert.match((h.details!.lines as string[])[0]!, /active: 4g .*wan (answering but not clean|clean for \d+ s of 5 s hold-down)/);
     // Clean = up (not degraded: the loss window must clear, ~5 s) for the 5 s hold-down.
     await s.clock.advance(7000);
@@ -119,7 +117,7 @@ describe('failover capability (fake kernel)', () => {
     const err = s.ctx.logged.find((e) => e.level === 'error' && /routing change failed/.test(e.msg));
     assert.ok(err, 'clear error logged');
     assert.match(String(err.error), /Operation not permitted/);
-    const h = s.failover.health();
+    const h = reported(s.failover);
     assert.equal(h.details!.active, '4g');
     assert.ok((h.details!.lines as string[]).some((l) => /routing errors/.test(l)));
 
@@ -141,13 +139,13 @@ describe('failover capability (fake kernel)', () => {
     s.prober.dead.add('10.0.1.2');
     await s.clock.advance(30_000);
     assert.deepEqual(s.switched, ['initial:null->wan']);
-    assert.equal(s.failover.health().status, 'failed');
+    assert.equal(reported(s.failover).status, 'failed');
     s.prober.dead.clear();
     await s.clock.advance(1500);
     s.failover.force('4g', 3000);
     await s.clock.advance(10);
     assert.equal(s.switched.at(-1), 'forced:wan->4g');
-    assert.equal((s.failover.health().details!.forced as { uplink: string }).uplink, '4g');
+    assert.equal((reported(s.failover).details!.forced as { uplink: string }).uplink, '4g');
     await s.clock.advance(12_000);
     assert.equal(s.switched.at(-1), 'failback:4g->wan');
     assert.throws(() => s.failover.force('nope', 1000), /no uplink named nope/);
@@ -166,7 +164,7 @@ describe('failover capability (fake kernel)', () => {
     s.net.garbage.add('nft');
     await s.clock.advance(6000);
     assert.deepEqual(s.uplinks.views().map((u) => [u.name, u.address, u.state]), before, 'addresses and states kept');
-    assert.equal(s.failover.health().details!.active, 'wan');
+    assert.equal(reported(s.failover).details!.active, 'wan');
     assert.equal(s.net.defaultVia('main'), 'wan0');
     assert.ok(s.ctx.logged.some((e) => e.level === 'warn' && /could not read interfaces/.test(e.msg) && /not a JSON array/.test(String(e.message))), 'ip garbage named');
     assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /nat: nft -j list table ip surgery_edge: output is not nft JSON/.test(String(e.error))), 'nft garbage named');
@@ -181,7 +179,7 @@ describe('failover capability (fake kernel)', () => {
     await s.uplinks.start(s.ctx);
     await s.failover.start(s.ctx);
     await s.clock.advance(1500);
-    assert.equal(s.failover.health().details!.active, 'wan');
+    assert.equal(reported(s.failover).details!.active, 'wan');
     // Two flaps of wan within the hour: its hold-down doubles (5 s -> 10 s); 4G's stays 5 s.
     for (let i = 0; i < 2; i++) {
       s.prober.dead.add('10.0.1.2');
@@ -189,7 +187,7 @@ describe('failover capability (fake kernel)', () => {
       s.prober.dead.clear();
       await s.clock.advance(2000);
     }
-    assert.equal(s.failover.health().details!.holdDownMs, 10_000);
+    assert.equal(reported(s.failover).details!.holdDownMs, 10_000);
     await s.failover.stop();
     await s.uplinks.stop();
   });

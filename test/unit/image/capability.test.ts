@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ async function boot(version: string, health: Record<string, Health> = healthy())
   ctx.capabilities = {
     list: () => [cap as Capability],
     get: <T extends Capability>(n: string) => (n === 'update' ? (cap as unknown as T) : undefined),
-    health: () => ({ ...health, update: cap.health() }),
+    health: () => ({ ...health, update: reported(cap) }),
   };
   await cap.start(ctx);
   const d = { ctx, cap, clock, events, reboots, health };
@@ -96,8 +97,8 @@ describe('update capability', () => {
 
     assert.equal(simulateBoot(ab), 'b');
     const v2 = await boot('0.2.0');
-    assert.equal(v2.cap.health().details?.trial, true);
-    assert.match(v2.cap.health().summary, /trying update 0.2.0/);
+    assert.equal(reported(v2.cap).details?.trial, true);
+    assert.match(reported(v2.cap).summary, /trying update 0.2.0/);
     await v2.clock.advance(30_000);
     assert.equal(phase(), 'trial', 'not committed before stableMs (60 s) of health');
     await v2.clock.advance(40_000);
@@ -125,7 +126,7 @@ describe('update capability', () => {
     const v2 = await boot('0.2.0', sick);
     await v2.clock.advance(9 * 60_000);
     assert.equal(phase(), 'trial');
-    assert.match(v2.cap.health().summary, /waiting for no uplink reachable/);
+    assert.match(reported(v2.cap).summary, /waiting for no uplink reachable/);
     await v2.clock.advance(61_000);
     assert.equal(phase(), 'rolled-back');
     assert.equal(v2.reboots.length, 1);
@@ -133,8 +134,8 @@ describe('update capability', () => {
     assert.match(String(rb?.payload.reason), /timed out.*no uplink reachable/);
     assert.equal(simulateBoot(ab), 'a');
     const v3 = await boot('0.1.0');
-    assert.equal(v3.cap.health().status, 'degraded');
-    assert.match(v3.cap.health().summary, /rolled back; running 0.1.0/);
+    assert.equal(reported(v3.cap).status, 'degraded');
+    assert.match(reported(v3.cap).summary, /rolled back; running 0.1.0/);
   });
 
   it('a trial boot that restarts before the gate comes back on the old slot and says so', async () => {
@@ -161,7 +162,7 @@ describe('update capability', () => {
     await until(() => phase() === 'refused', 'refused');
     const r = v1.events.find((e) => e.name === 'update.refused');
     assert.equal(r?.payload.code, 'UPDATE_UNTRUSTED_KEY');
-    assert.equal(v1.cap.health().status, 'degraded');
+    assert.equal(reported(v1.cap).status, 'degraded');
     assert.deepEqual(ab.boot.state(), { booted: 'a', active: 'a', armed: null, trial: false });
   });
 

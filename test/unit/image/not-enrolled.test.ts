@@ -3,9 +3,10 @@ import { describe, it } from 'node:test';
 import { ledPatternFor } from '../../../agent/src/status/led.js';
 import { deriveState } from '../../../agent/src/status/state.js';
 import { failoverHealth } from '../status/fixtures.js';
+import { healthOf } from '../../helpers/reports.js';
 
 describe('"Not enrolled" on the status page and LED', () => {
-  const en = (enrolled: boolean, required = true) => ({ status: 'degraded' as const, summary: '', details: { enrolled, required, reason: 'device certificate missing' } });
+  const en = (enrolled: boolean, required = true) => healthOf('enrolment', { enrolled, required, reason: 'device certificate missing' }, 'degraded', '');
   const T = Date.parse('2026-11-27T10:42:00Z');
 
   it('a box that must be enrolled and is not says so, with the connection state as its first note', () => {

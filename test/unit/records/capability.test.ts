@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,7 @@ describe('records capability', () => {
     try {
       const cap = new RecordsCapability();
       await cap.start(ctx);
-      let h = cap.health();
+      let h = reported(cap);
       assert.equal(h.status, 'degraded');
       assert.equal((h.details as { locked: boolean }).locked, true);
       assert.match((h.details as { lines: string[] }).lines[0]!, /not provisioned/);
@@ -33,9 +34,9 @@ describe('records capability', () => {
       const synced = ctx.bus.waitFor('records.synced');
       const res = await cap.syncNow();
       const ev = await synced;
-      assert.ok(res && res.patients > 0, JSON.stringify(cap.health().details));
+      assert.ok(res && res.patients > 0, JSON.stringify(reported(cap).details));
       assert.deepEqual(ev, { patients: res.patients, appointments: res.appointments, asOf: res.asOf, durationMs: res.durationMs, errors: 0 });
-      h = cap.health();
+      h = reported(cap);
       const d = h.details as Record<string, unknown>;
       assert.equal(h.status, 'ok');
       assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'stale', 'sync'].sort());
@@ -48,22 +49,22 @@ describe('records capability', () => {
       // Agent restart (run dir survives): unlocked from the run-dir key without a passphrase.
       const again = new RecordsCapability();
       await again.start(ctx);
-      assert.equal((again.health().details as { locked: boolean }).locked, false);
+      assert.equal((reported(again).details as { locked: boolean }).locked, false);
       await again.stop();
 
       // Reboot (run dir is tmpfs, emptied): locked until the passphrase is given.
       rmSync(recordsPaths(ctx.config).runtimeKey);
       const rebooted = new RecordsCapability();
       await rebooted.start(ctx);
-      assert.equal((rebooted.health().details as { locked: boolean }).locked, true);
+      assert.equal((reported(rebooted).details as { locked: boolean }).locked, true);
       assert.equal((await rebooted.drillSteps()[0]!.run()).passed, false);
       await assert.rejects(rebooted.unlock('not the passphrase'), (e) => isAppError(e, 'UNAUTHORIZED'));
       await rebooted.unlock('operator passphrase 1');
-      assert.equal((rebooted.health().details as { patients: number }).patients, res.patients);
+      assert.equal((reported(rebooted).details as { patients: number }).patients, res.patients);
       rebooted.destroyKey();
       const p = recordsPaths(ctx.config);
       assert.equal(existsSync(p.key) || existsSync(p.db) || existsSync(p.runtimeKey), false);
-      assert.equal((rebooted.health().details as { locked: boolean }).locked, true);
+      assert.equal((reported(rebooted).details as { locked: boolean }).locked, true);
       await rebooted.stop();
     } finally {
       ctx.cleanup();
@@ -90,13 +91,13 @@ describe('records capability', () => {
       assert.equal((await post(clin, 'clinician passphrase')).statusCode, 403);
       assert.equal((await post(admin, 'admin passphrase 42')).statusCode, 303, 'first use provisions');
       cap.lock();
-      assert.equal((cap.health().details as { locked: boolean }).locked, true);
+      assert.equal((reported(cap).details as { locked: boolean }).locked, true);
       assert.equal((await post(admin, 'wrong passphrase 42')).statusCode, 401);
-      assert.equal((cap.health().details as { locked: boolean }).locked, true);
+      assert.equal((reported(cap).details as { locked: boolean }).locked, true);
       const ok = await post(admin, 'admin passphrase 42');
       assert.equal(ok.statusCode, 303);
       assert.equal(ok.headers.location, '/records/day');
-      assert.equal((cap.health().details as { locked: boolean }).locked, false);
+      assert.equal((reported(cap).details as { locked: boolean }).locked, false);
       await app.close();
       await cap.stop();
     } finally {

@@ -3,6 +3,9 @@
  * and the fake failover switches like the real one would (health changes, then the event).
  */
 import type { Capability, CapabilityRegistry, DrillStep, Health } from '../../../agent/src/core/capability.js';
+import { CapabilitySet } from '../../../agent/src/core/capability-set.js';
+import type { CellularReport, FailoverReport, RecordsReport, TelemetryReport } from '../../../contract/reports/index.js';
+import { healthOf } from '../../helpers/reports.js';
 import type { EventBus } from '../../../agent/src/core/bus.js';
 
 export class FakeCap implements Capability {
@@ -21,7 +24,7 @@ export class FakeCap implements Capability {
   }
 }
 
-type Uplink = { name: string; kind: 'wired' | 'cellular' | 'wifi'; interface: string; state: 'unknown' | 'up' | 'degraded' | 'down'; latencyMs: number | null; lossPct: number | null; since: number; reason: string };
+type Uplink = FailoverReport['uplinks'][number];
 
 export function uplinks(wan: Uplink['state'], lte: Uplink['state']): Uplink[] {
   return [
@@ -30,38 +33,17 @@ export function uplinks(wan: Uplink['state'], lte: Uplink['state']): Uplink[] {
   ];
 }
 
-export function failoverHealth(active: string | null, since: number | null, wan: Uplink['state'], lte: Uplink['state']): Health {
-  return {
-    status: active === 'wan' ? 'ok' : 'degraded',
-    summary: active ? `on ${active}` : 'no uplink',
-    details: { active, since, reason: 'test', holdDownMs: 60000, uplinks: uplinks(wan, lte), lines: [] },
-  };
+export function failoverHealth(active: string | null, since: number | null, wan: Uplink['state'], lte: Uplink['state']): Health<FailoverReport> {
+  return healthOf('failover', { active, since, uplinks: uplinks(wan, lte) }, active === 'wan' ? 'ok' : 'degraded', active ? `on ${active}` : 'no uplink');
 }
 
-export const cellularHealth = (): Health => ({
-  status: 'ok',
-  summary: '4G registered',
-  details: {
-    modem: 'registered',
-    operator: 'EE',
-    accessTech: 'lte',
-    signal: { rsrp: -95, rsrq: -10, sinr: 12, quality: 70 },
-    usage: { usedBytes: 1.2e9, allowanceBytes: 20e9, usedPct: 6, cycleStart: 0 },
-    lines: ['modem registered on EE'],
-  },
-});
+export const cellularHealth = (): Health<CellularReport> => healthOf('cellular', { modem: 'registered' }, 'ok', '4G registered');
 
-export const telemetryHealth = (): Health => ({
-  status: 'ok',
-  summary: 'connected',
-  details: { connected: true, broker: 'mqtts://broker.icb.invalid', outboxDepth: 3, lastPublishAt: Date.parse('2026-11-27T10:29:00Z'), lines: [] },
-});
+export const telemetryHealth = (): Health<TelemetryReport> =>
+  healthOf('telemetry', { connected: true, outboxDepth: 3, lastPublishAt: Date.parse('2026-11-27T10:29:00Z') }, 'ok', 'connected');
 
-export const recordsHealth = (asOf: number): Health => ({
-  status: 'ok',
-  summary: 'cache fresh',
-  details: { asOf, stale: false, patients: 120, appointments: 80, locked: false, sync: { running: false, done: 0, total: 0, lastError: null }, pendingCaptures: 0, lines: ['120 patients'] },
-});
+export const recordsHealth = (asOf: number): Health<RecordsReport> =>
+  healthOf('records', { asOf, stale: false, patients: 120, appointments: 80, lines: ['120 patients'] }, 'ok', 'cache fresh');
 
 /** A failover the status page can watch switch: health first, then the bus event (as the real one does). */
 export class FakeFailover extends FakeCap {
@@ -80,9 +62,5 @@ export class FakeFailover extends FakeCap {
 }
 
 export function registry(caps: Capability[]): CapabilityRegistry {
-  return {
-    list: () => caps,
-    get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
-    health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
-  };
+  return new CapabilitySet(caps);
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deriveState } from '../../../agent/src/status/state.js';
 import { cellularHealth, failoverHealth, recordsHealth, telemetryHealth } from './fixtures.js';
+import { healthOf } from '../../helpers/reports.js';
 
 // Fixed formatter: the derivation is tested, not the host's time zone.
 const fmt = (t: number) => new Date(t).toISOString().slice(11, 16);
@@ -39,7 +40,7 @@ describe('state line', () => {
   });
 
   it('attention when the last drill failed, naming the step', () => {
-    const drills = { status: 'degraded' as const, summary: 'x', details: { last: { passed: false, steps: [{ name: 'lte end-to-end', passed: false }] }, next: null, running: false, lines: [] } };
+    const drills = healthOf('drills', { last: { id: 'd1', at: T1030, passed: false, steps: [{ name: 'lte end-to-end', passed: false, detail: 'no answer' }] } }, 'degraded', 'x');
     const s = deriveState({ failover: failoverHealth('wan', T1042, 'up', 'up'), drills }, fmt);
     assert.equal(s.level, 'attention');
     assert.match(s.text, /Last backup drill failed: lte end-to-end/);
@@ -63,8 +64,8 @@ describe('state line', () => {
 describe('cards', () => {
   it('any capability gets a generic card, with everything escaped', async () => {
     const { renderCards } = await import('../../../agent/src/status/cards.js');
-    const html = renderCards({ telephony: { status: 'degraded', summary: '<script>x</script>', details: { lines: ['trunk "a" & <b>'] } } }, null);
-    assert.match(html, /<h2 id="c-telephony">Telephony <span class="badge b-degraded">Warning<\/span><\/h2>/);
+    const html = renderCards({ 'sms-gateway': { status: 'degraded', summary: '<script>x</script>', details: { lines: ['trunk "a" & <b>'] } } }, null);
+    assert.match(html, /<h2 id="c-sms-gateway">Sms-gateway <span class="badge b-degraded">Warning<\/span><\/h2>/);
     assert.ok(html.includes('&lt;script&gt;x&lt;/script&gt;'));
     assert.ok(html.includes('trunk &quot;a&quot; &amp; &lt;b&gt;'));
     assert.doesNotMatch(html, /<script>/);

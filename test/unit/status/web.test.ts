@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { healthOf, reported } from '../../helpers/reports.js';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -41,7 +42,7 @@ describe('status web (inject + one real socket for SSE)', () => {
       failover,
       new FakeCap('records', recordsHealth(Date.parse('2026-11-27T10:30:00Z'))),
       new FakeCap('telemetry', telemetryHealth()),
-      new FakeCap('telephony', { status: 'ok', summary: 'SIP trunk registered', details: { lines: ['3 phones registered'] } }),
+      new FakeCap('telephony', healthOf('telephony', { registered: 3, lines: ['3 phones registered'] }, 'ok', 'SIP trunk registered')),
       drills,
       status,
     ];
@@ -77,7 +78,7 @@ describe('status web (inject + one real socket for SSE)', () => {
     assert.match(html, /role="status" aria-live="polite"/);
     assert.match(html, /All systems normal/);
     assert.match(html, /<html lang="en-GB">/);
-    for (const title of ['Internet connections', 'ICB reporting', 'Telephony', 'Records', 'Cellular', 'This appliance', 'Backup drills']) assert.ok(html.includes(title), title);
+    for (const title of ['Internet connections', 'ICB reporting', 'Phones', 'Records', 'Cellular', 'This appliance', 'Backup drills']) assert.ok(html.includes(title), title);
     assert.match(html, /Signal -95 dBm \(70%\)/);
     assert.match(html, /data 1\.20 GB of 20\.0 GB/);
     assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, 'nothing fetched from another host');
@@ -244,7 +245,7 @@ describe('status web (inject + one real socket for SSE)', () => {
       const full = openStream('127.0.0.3');
       opened.push(full);
       assert.equal((await full.res).statusCode, 503, 'total cap');
-      assert.equal(status.health().details?.liveViewers, 3);
+      assert.equal(reported(status).details?.liveViewers, 3);
       // Close one: once the server has seen the close, that device may open a stream again.
       const gone = new Promise((r) => opened[0]!.req.socket!.once('close', r));
       opened[0]!.req.destroy();
@@ -278,7 +279,7 @@ describe('status web (inject + one real socket for SSE)', () => {
         dropped = ctx.logged.some((e) => e.msg === 'live status page not reading: dropped');
       }
       assert.ok(dropped, 'dropped and logged');
-      assert.equal(status.health().details?.liveViewers, 0, 'unsubscribed');
+      assert.equal(reported(status).details?.liveViewers, 0, 'unsubscribed');
     } finally {
       status.payload = realPayload;
       s.req.destroy();

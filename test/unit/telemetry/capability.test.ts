@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
 import { FakeSystemInfo, HostSystemInfo, parseThrottled } from '../../../agent/src/platform/system-info.js';
 import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { runCommand, type CommandHost } from '../../../agent/src/telemetry/commands.js';
-import { SystemHealthSchema } from '../../../agent/src/telemetry/contract.js';
+import { SystemHealthSchema } from '../../../contract/mqtt.js';
 import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
 import { Value } from '@sinclair/typebox/value';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
@@ -72,7 +73,7 @@ describe('telemetry capability (fake clock, no broker)', () => {
     assert.equal(onCell.activeKind, 'cellular');
     assert.equal(onCell.capabilities.failover.details.lines, undefined, 'human lines left out on 4G');
     assert.equal(onCell.capabilities.failover.details.active, 'wan');
-    assert.equal(cap.health().details!.intervalMs, 60_000);
+    assert.equal(reported(cap).details!.intervalMs, 60_000);
     ctx.bus.emit('failover.switched', { from: '4g', to: 'wan', kind: 'failback', reason: 'wan up', at: ctx.clock.now() });
     await b.clock.advance(10_000);
     assert.equal(rows(ctx).filter((r) => r.kind === 'telemetry').length, 3);
@@ -92,7 +93,7 @@ describe('telemetry capability (fake clock, no broker)', () => {
     assert.deepEqual([...ids].sort(), ids);
     assert.equal(full.length, 1, 'raised once, not per message');
     assert.ok(ev.some((e) => e.name === 'telemetry.outbox-full'), 'the outbox-full event itself goes to the fleet');
-    const h = cap.health();
+    const h = reported(cap);
     assert.equal(h.status, 'degraded');
     const d = h.details as { connected: boolean; broker: string | null; outboxDepth: number; lastPublishAt: number | null; lines: string[] };
     assert.deepEqual([d.connected, d.broker, d.outboxDepth, d.lastPublishAt], [false, null, 10, null]);
@@ -103,7 +104,7 @@ describe('telemetry capability (fake clock, no broker)', () => {
     ctx = createTestCtx();
     cap = new TelemetryCapability({ systemInfo: new FakeSystemInfo() });
     await cap.start(ctx);
-    assert.equal(cap.health().status, 'disabled');
+    assert.equal(reported(cap).status, 'disabled');
   });
 });
 

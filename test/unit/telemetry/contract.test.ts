@@ -11,7 +11,7 @@ import {
   StateSchema,
   TelemetrySchema,
   topicFor,
-} from '../../../agent/src/telemetry/contract.js';
+} from '../../../contract/mqtt.js';
 import { ulid } from '../../../agent/src/core/ids.js';
 
 const DIR = resolve(import.meta.dirname, '../../../docs/schemas/mqtt');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -90,8 +91,8 @@ describe('TelephonyCapability', () => {
     const h = harness({ enabled: false });
     ctxs.push(h.ctx);
     await h.cap.start(h.ctx);
-    assert.equal(h.cap.health().status, 'disabled');
-    assert.equal(h.cap.health().details?.mode, 'disabled');
+    assert.equal(reported(h.cap).status, 'disabled');
+    assert.equal(reported(h.cap).details?.mode, 'disabled');
     assert.equal(h.children.length, 0);
     assert.equal(h.runner.calls.length, 0);
   });
@@ -100,7 +101,7 @@ describe('TelephonyCapability', () => {
     const h = harness({}, { kamailio: false });
     ctxs.push(h.ctx);
     await h.cap.start(h.ctx);
-    const hl = h.cap.health();
+    const hl = reported(h.cap);
     assert.equal(hl.status, 'disabled');
     assert.match(hl.summary, /not installed/);
     assert.equal(h.children.length, 0);
@@ -116,7 +117,7 @@ describe('TelephonyCapability', () => {
     assert.deepEqual(h.runner.callsTo('kamailio').map((c) => c.args[0]), ['-v', '-c']);
     assert.equal(h.children.length, 1);
     await h.clock.advance(1000);
-    const d = h.cap.health().details!;
+    const d = reported(h.cap).details!;
     assert.equal(d.mode, 'cloud');
     assert.equal(d.registered, 2);
     assert.equal(d.pbxReachable, true);
@@ -134,15 +135,15 @@ describe('TelephonyCapability', () => {
     h.kam.dlg = 1;
     await h.clock.advance(1000);
     await h.clock.advance(1000);
-    assert.equal(h.cap.health().details?.mode, 'survivable');
-    assert.equal(h.cap.health().status, 'degraded');
+    assert.equal(reported(h.cap).details?.mode, 'survivable');
+    assert.equal(reported(h.cap).status, 'degraded');
     assert.equal(h.events.filter((e) => e.to === 'survivable').length, 1);
     assert.equal(h.events.at(-1)?.callsInProgress, 1);
-    const since = h.cap.health().details?.since;
+    const since = reported(h.cap).details?.since;
     h.kam.flags = 'AP';
     await h.clock.advance(1000);
-    assert.equal(h.cap.health().details?.mode, 'cloud');
-    assert.ok((h.cap.health().details?.since as number) > (since as number));
+    assert.equal(reported(h.cap).details?.mode, 'cloud');
+    assert.ok((reported(h.cap).details?.since as number) > (since as number));
     await h.cap.stop();
   });
 
@@ -154,12 +155,12 @@ describe('TelephonyCapability', () => {
     h.ctx.bus.emit('failover.switched', { from: 'wan', to: null, kind: 'none-available', reason: 'all down', at: h.clock.now() });
     await h.clock.advance(0);
     assert.equal(h.kam.forceLocal, 1);
-    assert.equal(h.cap.health().details?.mode, 'survivable');
+    assert.equal(reported(h.cap).details?.mode, 'survivable');
     assert.match(h.events.at(-1)!.reason, /no uplink/);
     h.ctx.bus.emit('failover.switched', { from: null, to: '4g', kind: 'failover', reason: '4g up', at: h.clock.now() });
     await h.clock.advance(0);
     assert.equal(h.kam.forceLocal, 0);
-    assert.equal(h.cap.health().details?.mode, 'cloud');
+    assert.equal(reported(h.cap).details?.mode, 'cloud');
     await h.cap.stop();
   });
 
@@ -181,12 +182,12 @@ describe('TelephonyCapability', () => {
     h.ctx.bus.emit('uplink.changed', { name: names.at(-1)!, from: 'up', to: 'down', reason: 'no carrier', at: h.clock.now() });
     await h.clock.advance(0);
     assert.equal(h.kam.forceLocal, 1);
-    assert.equal(h.cap.health().details?.mode, 'survivable');
+    assert.equal(reported(h.cap).details?.mode, 'survivable');
     assert.match(h.events.at(-1)!.reason, /every uplink down/);
     h.ctx.bus.emit('uplink.changed', { name: names[0]!, from: 'down', to: 'up', reason: 'carrier', at: h.clock.now() });
     await h.clock.advance(0);
     assert.equal(h.kam.forceLocal, 0);
-    assert.equal(h.cap.health().details?.mode, 'cloud');
+    assert.equal(reported(h.cap).details?.mode, 'cloud');
     await h.cap.stop();
   });
 
@@ -199,16 +200,16 @@ describe('TelephonyCapability', () => {
     h.kam.rpcUp = false;
     h.children[0]!.exit(null, 'SIGSEGV');
     await h.clock.advance(1000);
-    assert.equal(h.cap.health().details?.mode, 'down');
-    assert.equal(h.cap.health().status, 'failed');
+    assert.equal(reported(h.cap).details?.mode, 'down');
+    assert.equal(reported(h.cap).status, 'failed');
     await h.clock.advance(2000);
     assert.equal(h.children.length, 2, 'restarted');
     h.kam.rpcUp = true;
     h.kam.forceLocal = 0; // a fresh kamailio starts with the cfg default
     await h.clock.advance(1000);
     assert.equal(h.kam.forceLocal, 1);
-    assert.equal(h.cap.health().details?.mode, 'survivable');
-    assert.equal(h.cap.health().details?.restarts, 1);
+    assert.equal(reported(h.cap).details?.mode, 'survivable');
+    assert.equal(reported(h.cap).details?.restarts, 1);
     await h.cap.stop();
   });
 

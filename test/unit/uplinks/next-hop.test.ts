@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
+import { CapabilitySet } from '../../../agent/src/core/capability-set.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -36,11 +38,7 @@ function setup(opts: { dhcpRoute?: boolean } = {}) {
   const uplinks = new UplinksCapability({ prober: okProber, monitor: new FakeLinkMonitor() });
   const failover = new FailoverCapability({ prober: okProber });
   const caps: Capability[] = [uplinks, failover];
-  ctx.capabilities = {
-    list: () => caps,
-    get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined,
-    health: () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>,
-  };
+  ctx.capabilities = new CapabilitySet(caps);
   return { clock, net, ctx, uplinks, failover };
 }
 
@@ -121,7 +119,7 @@ describe('next hop discovery (no configured gateway)', () => {
     assert.deepEqual([s.uplinks.views()[0]!.state, s.uplinks.views()[0]!.reason], ['unknown', 'no next hop on wan0'], 'not probed, and says why');
     assert.equal(s.net.routes.get('101'), undefined, 'no interface-only route on a broadcast link');
     assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /no next hop on wan0/.test(e.msg)));
-    assert.equal(s.failover.health().details!.active, '4g', 'the uplink with a route carries traffic');
+    assert.equal(reported(s.failover).details!.active, '4g', 'the uplink with a route carries traffic');
 
     const leases = s.ctx.platform.hostPath('/var/lib/dhcp');
     mkdirSync(leases, { recursive: true });

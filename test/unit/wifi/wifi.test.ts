@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reported } from '../../helpers/reports.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -35,8 +36,8 @@ describe('wifi capability', () => {
     t = { clock, radio, ctx, cap: new WifiCapability({ adapter: radio }) };
     await t.cap.start(ctx);
     await clock.advance(POLL * 2);
-    assert.equal(t.cap.health().status, 'disabled');
-    assert.deepEqual(t.cap.health().details, { ssid: null, connected: false, rssi: null, lines: [] });
+    assert.equal(reported(t.cap).status, 'disabled');
+    assert.deepEqual(reported(t.cap).details, { ssid: null, connected: false, rssi: null, lines: [] });
     assert.deepEqual(radio.connects, []);
   });
 
@@ -46,12 +47,12 @@ describe('wifi capability', () => {
     await t.cap.start(t.ctx);
     await t.clock.advance(1);
     assert.deepEqual(t.radio.connects, ['Surgery-Backup']);
-    const h = t.cap.health();
+    const h = reported(t.cap);
     assert.equal(h.status, 'ok');
     assert.deepEqual(h.details, { ssid: 'Surgery-Backup', connected: true, rssi: -61, lines: ['wifi: joined Surgery-Backup (RSSI -61 dBm)'] });
     t.radio.networks.set('Surgery-Backup', { passphrase: SECRET, rssi: -75 });
     await t.clock.advance(POLL);
-    assert.equal((t.cap.health().details as { rssi: number }).rssi, -75);
+    assert.equal((reported(t.cap).details as { rssi: number }).rssi, -75);
     assert.equal(t.radio.connects.length, 1, 'no rejoin while associated');
   });
 
@@ -62,16 +63,16 @@ describe('wifi capability', () => {
     await t.clock.advance(1);
     t.radio.networks.delete('Surgery-Backup'); // access point off
     await t.clock.advance(POLL);
-    assert.equal(t.cap.health().status, 'degraded');
-    assert.match(t.cap.health().summary, /cannot join Surgery-Backup/);
+    assert.equal(reported(t.cap).status, 'degraded');
+    assert.match(reported(t.cap).summary, /cannot join Surgery-Backup/);
     const before = t.radio.connects.length;
     await t.clock.advance(60_000);
     const attempts = t.radio.connects.length - before;
     assert.ok(attempts >= 2 && attempts <= 8, `retried with backoff, not every second (${attempts})`);
     t.radio.networks.set('Surgery-Backup', { passphrase: SECRET, rssi: -58 });
     await t.clock.advance(20_000 + 1); // at most one backoff cap away
-    assert.equal(t.cap.health().status, 'ok');
-    const everything = JSON.stringify(t.ctx.logged) + JSON.stringify(t.cap.health());
+    assert.equal(reported(t.cap).status, 'ok');
+    const everything = JSON.stringify(t.ctx.logged) + JSON.stringify(reported(t.cap));
     assert.ok(!everything.includes(SECRET), 'passphrase must never reach logs or health');
   });
 
@@ -80,7 +81,7 @@ describe('wifi capability', () => {
     t.radio.networks.set('Surgery-Backup', { passphrase: SECRET, rssi: -61 });
     await t.cap.start(t.ctx);
     await t.clock.advance(1);
-    assert.match(t.cap.health().summary, /passphrase file unreadable \(ENOENT\)/);
+    assert.match(reported(t.cap).summary, /passphrase file unreadable \(ENOENT\)/);
     assert.deepEqual(t.radio.connects, []);
   });
 
@@ -89,10 +90,10 @@ describe('wifi capability', () => {
     t.radio.failStatus = true;
     await t.cap.start(t.ctx);
     await t.clock.advance(1);
-    assert.match(t.cap.health().summary, /not installed/);
+    assert.match(reported(t.cap).summary, /not installed/);
     t.radio.failStatus = false;
     t.radio.networks.set('Surgery-Backup', { passphrase: SECRET, rssi: -70 });
     await t.clock.advance(POLL);
-    assert.equal(t.cap.health().status, 'ok');
+    assert.equal(reported(t.cap).status, 'ok');
   });
 });

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { REPORT_SCHEMAS } from './reports/index.js';
 
 /**
  * The MQTT topic contract: every topic under `<prefix>/<deviceId>/`, its payload schema, QoS and
@@ -68,7 +69,11 @@ export const TelemetrySchema = Type.Object(
         {
           status: Type.String(),
           summary: Type.String(),
-          details: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Capability-specific; see docs/mqtt-contract.md' })),
+          details: Type.Optional(
+            Type.Record(Type.String(), Type.Unknown(), {
+              description: 'Capability-specific: report-<name>.json (contract/reports/). Receivers check each report on its own (readReport), so one capability of an older agent never rejects the message',
+            }),
+          ),
         },
         { additionalProperties: true },
       ),
@@ -226,5 +231,16 @@ export function contractJsonSchemas(): Record<string, unknown> {
     title: 'args per command',
     definitions: JSON.parse(JSON.stringify(CommandArgs)),
   };
+  // The `details` of each capability inside telemetry.json's `capabilities.<name>` (contract/reports/).
+  for (const [name, schema] of Object.entries(REPORT_SCHEMAS)) {
+    const s = JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+    const file = (s.$id as string | undefined) ?? `report-${name}.json`;
+    out[file] = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      ...s,
+      $id: `https://surgery-edge.nhs.invalid/schema/mqtt/v${CONTRACT_VERSION}/${file}`,
+      'x-in': `telemetry.json capabilities.${name}.details`,
+    };
+  }
   return out;
 }

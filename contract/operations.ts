@@ -1,0 +1,17 @@
+import type { DrillsReport, UplinkView } from './reports/index.js';
+
+export type DrillTrigger = 'schedule' | 'manual' | 'remote';
+export type DrillRun = NonNullable<DrillsReport['last']>;
+export type StoredDrill = DrillRun & { trigger: string; durationMs: number };
+
+/**
+ * What a capability offers beyond health(), by capability name: the status page's buttons, the MQTT
+ * commands and failover call these. One declaration, so "force uplink" has one signature for both
+ * the page and the remote command (it had two duck types before).
+ */
+export interface Operations {
+  uplinks: { views(): UplinkView[] };
+  failover: { force(uplink: string | null, durationMs: number): void };
+  drills: { runNow(trigger: DrillTrigger): Promise<DrillRun>; history(limit?: number): StoredDrill[] };
+  update: { request(req: { url: string; version: string }): { accepted: true; id: string; version: string; slot: 'a' | 'b' } };
+}
