@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { CliCommand } from '../cli/commands.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { contractJsonSchemas } from '../../../contract/mqtt.js';
+import { reportsMarkdown } from '../../../contract/docs.js';
 
 /** `surgery-edge mqtt-schemas DIR`: writes the MQTT contract's JSON Schemas (docs/schemas/mqtt). */
 export const mqttSchemasCommand: CliCommand = {
@@ -15,7 +16,10 @@ export const mqttSchemasCommand: CliCommand = {
     }
     mkdirSync(dir, { recursive: true });
     for (const [file, schema] of Object.entries(contractJsonSchemas())) writeFileAtomic(join(dir, file), JSON.stringify(schema, null, 2) + '\n');
-    process.stdout.write(`wrote ${Object.keys(contractJsonSchemas()).length} schemas to ${dir}\n`);
+    // The field tables beside the schemas' parent docs folder: docs/schemas/mqtt -> docs/mqtt-reports.md.
+    const md = join(dir, '..', '..', 'mqtt-reports.md');
+    writeFileAtomic(md, reportsMarkdown() + '\n');
+    process.stdout.write(`wrote ${Object.keys(contractJsonSchemas()).length} schemas to ${dir} and the field tables to ${md}\n`);
     return 0;
   },
 };

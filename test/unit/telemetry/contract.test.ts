@@ -13,6 +13,9 @@ import {
   topicFor,
 } from '../../../contract/mqtt.js';
 import { ulid } from '../../../agent/src/core/ids.js';
+import { reportsMarkdown } from '../../../contract/docs.js';
+import { readReport, reportProblems } from '../../../contract/read.js';
+import { report } from '../../helpers/reports.js';
 
 const DIR = resolve(import.meta.dirname, '../../../docs/schemas/mqtt');
 
@@ -21,6 +24,17 @@ describe('MQTT contract', () => {
     const gen = contractJsonSchemas();
     assert.deepEqual(readdirSync(DIR).filter((f) => f.endsWith('.json')).sort(), Object.keys(gen).sort());
     for (const [file, schema] of Object.entries(gen)) assert.deepEqual(JSON.parse(readFileSync(join(DIR, file), 'utf8')), schema, file);
+    assert.equal(readFileSync(join(DIR, '..', '..', 'mqtt-reports.md'), 'utf8'), reportsMarkdown() + '\n', 'docs/mqtt-reports.md is generated from contract/reports/');
+  });
+
+  it('a fleet reads each capability report on its own: a report missing a field reads as unknown, the others still read', () => {
+    const fo = report('failover', { active: 'wan' });
+    assert.deepEqual(readReport('failover', fo), fo);
+    const { emergencyRoute: _gone, ...broken } = report('telephony', { mode: 'survivable' });
+    assert.equal(readReport('telephony', broken), null, 'a telephony report without emergencyRoute is not trusted');
+    assert.match(reportProblems('telephony', broken).join(';'), /emergencyRoute/);
+    const { lines: _l, ...on4g } = report('records', { asOf: 1, stale: false });
+    assert.deepEqual(readReport('records', on4g), on4g, 'lines are left out on 4G and the report still reads');
   });
 
   it('roots every topic at <prefix>/<deviceId>/', () => {
