@@ -45,7 +45,7 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.commander, this.alerts, this.rollouts, this.web];
+    return [this.ingest, this.ingest.guard, this.commander, this.alerts, this.rollouts, this.web];
   }
 
   async start(): Promise<void> {

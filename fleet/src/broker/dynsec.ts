@@ -108,7 +108,7 @@ export class DeviceRegistrar {
       c.once('connect', () => (clearTimeout(t), res()));
     });
     await this.sync();
-    this.timer = setInterval(() => this.sync(), this.o.everyMs);
+    this.timer = setInterval(() => void this.sync().catch((e: Error) => this.o.onError?.(e.message)), this.o.everyMs);
     this.timer.unref();
   }
 
