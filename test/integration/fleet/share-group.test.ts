@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import mqtt from 'mqtt';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -56,6 +58,20 @@ describe('fleet shared group: a device cannot join it, and a foreign member is d
       // It cannot make itself a fleet (or register a client) through the plugin's control topic.
       await assert.rejects(a.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [{ command: 'addClientRole', username: `CN=${id}`, rolename: 'fleet' }] }), { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
     }
+  });
+
+  it('a certificate with CN=fleet minted from the device CA (the old pki.sh) gets no fleet rights', async () => {
+    const k = join(broker.dir, 'fake-fleet.key');
+    const crt = join(broker.dir, 'fake-fleet.crt');
+    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', k]);
+    execFileSync('openssl', ['req', '-new', '-key', k, '-subj', '/CN=fleet', '-out', `${crt}.csr`]);
+    writeFileSync(`${crt}.ext`, 'extendedKeyUsage=clientAuth\n');
+    execFileSync('openssl', ['x509', '-req', '-in', `${crt}.csr`, '-CA', join(broker.pki, 'ca.crt'), '-CAkey', join(broker.pki, 'ca.key'), '-CAcreateserial', '-days', '2', '-extfile', `${crt}.ext`, '-out', crt], { stdio: 'ignore' });
+    const fake = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fake-fleet', ca: readFileSync(join(broker.pki, 'ca.crt')), cert: readFileSync(crt), key: readFileSync(k), reconnectPeriod: 0 });
+    attackers.push(fake);
+    assert.equal(await subscribeResult(fake, FILTERS[0]!), 0x87);
+    assert.equal(await subscribeResult(fake, `${P}/+/state`), 0x87);
+    await assert.rejects(fake.publishAsync(`${P}/P81001-01/commands`, '{"command":"reboot"}', { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
   });
 
   it('every message from the devices reaches the fleet while the attackers are connected', async () => {
