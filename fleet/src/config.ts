@@ -48,7 +48,21 @@ export const FleetConfigSchema = Type.Object({
     {
       host: Str('127.0.0.1', 'Dashboard listen address'),
       port: Int(0, 0, 'Dashboard port; 0 picks a free one'),
-      sessionTtlMs: Int(8 * 3600_000, 60_000, 'Sign-in lifetime'),
+      sessionTtlMs: Int(8 * 3600_000, 60_000, 'Absolute sign-in lifetime, however busy the session'),
+      idleTimeoutMs: Int(30 * 60_000, 10_000, 'Sign a session out after this long without a request'),
+      maxFailedAttempts: Int(10, 1, 'Wrong passwords in a row before the account locks (even the right password is then refused)'),
+      lockoutMs: Int(15 * 60_000, 1000, 'How long a locked account stays locked (`fleet user unlock` ends it sooner)'),
+      maxLoginAttemptsPerIp: Int(30, 1, 'Failed sign-in attempts one address may make per loginWindowMs before it must wait (429)'),
+      loginWindowMs: Int(15 * 60_000, 1000, 'Window for maxLoginAttemptsPerIp'),
+      trustProxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (only behind a reverse proxy you run)' }),
+      tls: Type.Object(
+        {
+          enabled: Type.Boolean({ default: false, description: 'Serve the dashboard over HTTPS (and mark the session cookie Secure)' }),
+          certPath: Str('', 'PEM certificate (chain); empty with enabled: a self-signed one is generated in <dataDir>/tls'),
+          keyPath: Str('', 'PEM private key matching certPath'),
+        },
+        { default: {} },
+      ),
       pageSize: Int(100, 10, 'Devices per list page'),
     },
     { default: {} },
