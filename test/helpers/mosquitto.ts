@@ -43,7 +43,8 @@ export class TestBroker {
   private registrar: DeviceRegistrar | undefined;
   log = '';
 
-  constructor(readonly prefix = 'surgery-edge/v1') {}
+  /** `autoRegister: false`: devices enrolled after the start stay unknown to the broker until registered. */
+  constructor(readonly prefix = 'surgery-edge/v1', private readonly opts: { autoRegister?: boolean } = {}) {}
 
   get url(): string {
     return `mqtts://localhost:${this.port}`;
@@ -81,6 +82,7 @@ export class TestBroker {
       this.log += chunk;
       if (this.log.length > 1e6) this.log = this.log.slice(-5e5);
     });
+    if (this.opts.autoRegister === false) return;
     const f = this.identity('fleet');
     this.registrar = new DeviceRegistrar({ url: this.url, pki: this.pki, prefix: this.prefix, ca: f.ca, cert: f.cert, key: f.key, everyMs: 200 });
     await this.registrar.start(enrolledDevices(this.pki));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Fleet } from '../../../fleet/src/fleet.js';
@@ -95,6 +95,31 @@ describe('fleet shared group: a device cannot join it, and a foreign member is d
     await waitFor(async () => fleet.ingest.guard.totals.answered >= 8, 10_000, 'canaries answered');
     assert.equal(fleet.ingest.guard.totals.lost, 0);
     assert.equal(fleet.health()['group-guard']!.status, 'ok');
+  });
+});
+
+describe('broker registration: a device unknown to the broker gets nothing until registered', { skip: mosquittoMissing() }, () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await new TestBroker(P, { autoRegister: false }).init([]);
+    await broker.start();
+  });
+  after(async () => broker?.close());
+
+  it('provisioning/broker-register.sh (the ICB runbook step) registers it, confined to its own topics', async () => {
+    broker.enrol('P81003-01');
+    const c = await broker.connect('P81003-01');
+    try {
+      assert.equal(await subscribeResult(c, `${P}/P81003-01/commands`), 0x87, 'enrolled but not registered: refused');
+      const sh = resolve(import.meta.dirname, '../../../provisioning/broker-register.sh');
+      assert.match(execFileSync(sh, [broker.pki, 'P81003-01', broker.url], { encoding: 'utf8' }), /registered P81003-01/);
+      assert.throws(() => execFileSync(sh, [broker.pki, 'fleet', broker.url], { stdio: 'pipe' }), /reserved identity/);
+      assert.equal(await subscribeResult(c, `${P}/P81003-01/commands`), 1, 'registered: its own topics');
+      assert.equal(await subscribeResult(c, `$share/fleet/${P}/+/state`), 0x87, 'and nothing else');
+      await c.publishAsync(`${P}/P81003-01/state`, '{"online":true}', { qos: 1 });
+    } finally {
+      c.end(true);
+    }
   });
 });
 
