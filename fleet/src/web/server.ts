@@ -12,6 +12,7 @@ import { registerListPage } from './list-page.js';
 import { registerRolloutPages } from './rollout-pages.js';
 import { registerReports } from './reports.js';
 import { dashboardTls, type DashboardTls } from './tls.js';
+import { registerUserPages } from './user-pages.js';
 
 /** The dashboard: fastify, server-rendered pages, no client-side scripts. */
 export class WebServer implements Component {
@@ -57,6 +58,7 @@ export class WebServer implements Component {
     registerReports(app, ctx);
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);
+    registerUserPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
     app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
     await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });
