@@ -45,7 +45,7 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.commander, this.alerts, this.rollouts, this.web];
+    return [this.ingest, this.ingest.guard, this.commander, this.alerts, this.rollouts, this.web];
   }
 
   async start(): Promise<void> {
@@ -53,7 +53,7 @@ export class Fleet {
     if (!config.mqtt.url) {
       this.broker = new EmbeddedBroker(join(config.dataDir, 'broker'), config.mqtt.prefix, this.log.child('broker'));
       await this.broker.start();
-      const id = this.broker.identity('fleet');
+      const id = this.broker.fleetIdentity();
       config.mqtt = { ...config.mqtt, url: this.broker.url, ...id };
     }
     const instanceId = config.instanceId || `fleet-${hostname()}`.replace(/[^A-Za-z0-9._-]/g, '-');

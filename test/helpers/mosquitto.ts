@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 // One implementation of "mosquitto as the contract's broker", shared with the fleet's embedded broker.
+import { DeviceRegistrar, enrolledDevices } from '../../fleet/src/broker/dynsec.js';
 import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from '../../fleet/src/broker/mosquitto.js';
 
 const PKI = resolve(import.meta.dirname, '../../provisioning/pki.sh');
@@ -29,17 +30,21 @@ export interface Identity {
 
 /**
  * A real Debian mosquitto on a free loopback port with its own test CA (provisioning/pki.sh):
- * TLS, require_certificate, use_identity_as_username and per-device ACL patterns, as the ICB's
- * broker would run. `fleet` is the one identity allowed across all devices.
+ * TLS, require_certificate, the certificate subject as user name and the dynamic-security plugin
+ * confining each device to its own topics, as the ICB's broker would run. `fleet` (pki.sh fleet)
+ * is the one identity allowed across all devices; devices enrolled into `pki` after the start are
+ * registered within a fraction of a second (or at once with `sync()`).
  */
 export class TestBroker {
   readonly dir = mkdtempSync(join(tmpdir(), 'lc-mosq-'));
   readonly pki = join(this.dir, 'pki');
   port = 0;
   private proc: ChildProcess | undefined;
+  private registrar: DeviceRegistrar | undefined;
   log = '';
 
-  constructor(readonly prefix = 'surgery-edge/v1') {}
+  /** `autoRegister: false`: devices enrolled after the start stay unknown to the broker until registered. */
+  constructor(readonly prefix = 'surgery-edge/v1', private readonly opts: { autoRegister?: boolean } = {}) {}
 
   get url(): string {
     return `mqtts://localhost:${this.port}`;
@@ -48,18 +53,26 @@ export class TestBroker {
   async init(devices: string[]): Promise<this> {
     execFileSync('bash', [PKI, 'init', this.pki], { stdio: 'ignore' });
     execFileSync('bash', [PKI, 'server', this.pki, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
-    for (const d of ['fleet', ...devices]) this.enrol(d);
+    execFileSync('bash', [PKI, 'fleet', this.pki], { stdio: 'ignore' });
+    for (const d of devices) this.enrol(d);
     this.port = await freePort();
-    writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix });
+    writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix, devices: enrolledDevices(this.pki) });
     return this;
   }
 
   enrol(id: string): Identity {
-    execFileSync('bash', [PKI, 'device', this.pki, id], { stdio: 'ignore' });
+    execFileSync('bash', [PKI, 'device', this.pki, id], { stdio: 'pipe' });
     return this.identity(id);
   }
 
+  /** Register devices enrolled since the start with the running broker now. */
+  async sync(): Promise<void> {
+    await this.registrar?.sync();
+  }
+
+  /** 'fleet' is the fleet's own identity (pki.sh fleet); anything else a device. */
   identity(id: string): Identity {
+    if (id === 'fleet') return { ca: join(this.pki, 'ca.crt'), cert: join(this.pki, 'fleet.crt'), key: join(this.pki, 'fleet.key') };
     return { ca: join(this.pki, 'ca.crt'), cert: join(this.pki, 'devices', `${id}.crt`), key: join(this.pki, 'devices', `${id}.key`) };
   }
 
@@ -69,9 +82,15 @@ export class TestBroker {
       this.log += chunk;
       if (this.log.length > 1e6) this.log = this.log.slice(-5e5);
     });
+    if (this.opts.autoRegister === false) return;
+    const f = this.identity('fleet');
+    this.registrar = new DeviceRegistrar({ url: this.url, pki: this.pki, prefix: this.prefix, ca: f.ca, cert: f.cert, key: f.key, everyMs: 200 });
+    await this.registrar.start(enrolledDevices(this.pki));
   }
 
   async stop(): Promise<void> {
+    await this.registrar?.stop();
+    this.registrar = undefined;
     const p = this.proc;
     this.proc = undefined;
     await stopMosquitto(p);

@@ -4,6 +4,7 @@ import type { Ctx } from '../core/capability.js';
 import { escapeHtml, page } from '../status/html.js';
 import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
 import { LoginLimiter } from './rate-limit.js';
+import { safeNext } from './safe-next.js';
 import { SessionStore, type SessionUser } from './sessions.js';
 
 declare module 'fastify' {
@@ -15,6 +16,7 @@ declare module 'fastify' {
   }
 }
 
+export { safeNext };
 export const SESSION_COOKIE = 'se_sid';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -101,15 +103,6 @@ ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}${st
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
 <p><button class="primary" type="submit">Sign in</button></p></form>`,
   );
-}
-
-/**
- * Only local absolute paths: `next` must not send the user to another site after signing in.
- * Browsers drop tabs/newlines and read `\` as `/` in URLs, so "/<TAB>/evil" or "/\evil" would
- * become "//evil" (another host): no control characters or backslashes at all.
- */
-export function safeNext(n: unknown): string {
-  return typeof n === 'string' && n.length < 2000 && /^\/(?!\/)[^\\\u0000-\u001f\u007f]*$/.test(n) ? n : '/';
 }
 
 /**

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { AppError } from '../../../agent/src/core/errors.js';
 import type { Logger } from '../../../agent/src/core/log.js';
+import { DeviceRegistrar, enrolledDevices } from './dynsec.js';
 import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from './mosquitto.js';
 
 const PKI = resolve(import.meta.dirname, '../../../provisioning/pki.sh');
@@ -18,12 +19,14 @@ async function portFree(port: number): Promise<boolean> {
 
 /**
  * `make fleet` with no broker configured: a local mosquitto on loopback with its own CA
- * (provisioning/pki.sh), TLS + client certificates + the contract's ACL, exactly as the ICB's
- * broker runs (docs/mqtt-contract.md). The port is kept in <dir>/broker.json so enrolled devices'
- * configs stay valid across restarts.
+ * (provisioning/pki.sh), TLS + client certificates + the dynamic-security plugin, exactly as the
+ * ICB's broker runs (docs/mqtt-contract.md). The port is kept in <dir>/broker.json so enrolled
+ * devices' configs stay valid across restarts. Devices enrolled into <dir>/pki while it runs are
+ * registered with the broker within a few seconds (DeviceRegistrar).
  */
 export class EmbeddedBroker {
   private proc: ChildProcess | undefined;
+  private registrar: DeviceRegistrar | undefined;
   port = 0;
   readonly pki: string;
 
@@ -35,12 +38,9 @@ export class EmbeddedBroker {
     return `mqtts://localhost:${this.port}`;
   }
 
-  identity(id: string): { caPath: string; certPath: string; keyPath: string } {
-    return { caPath: join(this.pki, 'ca.crt'), certPath: join(this.pki, 'devices', `${id}.crt`), keyPath: join(this.pki, 'devices', `${id}.key`) };
-  }
-
-  enrol(id: string): void {
-    if (!existsSync(join(this.pki, 'devices', `${id}.crt`))) execFileSync('bash', [PKI, 'device', this.pki, id], { stdio: 'ignore' });
+  /** The fleet's own identity (pki.sh fleet): the only certificate with the fleet's broker rights. */
+  fleetIdentity(): { caPath: string; certPath: string; keyPath: string } {
+    return { caPath: join(this.pki, 'ca.crt'), certPath: join(this.pki, 'fleet.crt'), keyPath: join(this.pki, 'fleet.key') };
   }
 
   async start(): Promise<void> {
@@ -50,16 +50,22 @@ export class EmbeddedBroker {
       execFileSync('bash', [PKI, 'init', this.pki], { stdio: 'ignore' });
       execFileSync('bash', [PKI, 'server', this.pki, 'localhost', '127.0.0.1'], { stdio: 'ignore' });
     }
-    this.enrol('fleet');
+    if (!existsSync(join(this.pki, 'fleet.crt'))) execFileSync('bash', [PKI, 'fleet', this.pki], { stdio: 'ignore' });
     const saved = join(this.dir, 'broker.json');
     const prev = existsSync(saved) ? (JSON.parse(readFileSync(saved, 'utf8')) as { port?: number }).port : undefined;
     this.port = prev && (await portFree(prev)) ? prev : await freePort();
     writeFileSync(saved, JSON.stringify({ port: this.port }));
-    const conf = writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix });
+    const devices = enrolledDevices(this.pki);
+    const conf = writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix, devices });
     this.proc = await spawnMosquitto(conf, (line) => this.log.debug('mosquitto', { line: line.trim().slice(0, 300) }));
+    const id = this.fleetIdentity();
+    this.registrar = new DeviceRegistrar({ url: this.url, pki: this.pki, prefix: this.prefix, ca: id.caPath, cert: id.certPath, key: id.keyPath, everyMs: 2000, onError: (m) => this.log.warn('device registrar', { error: m }) });
+    await this.registrar.start(devices);
   }
 
   async stop(): Promise<void> {
+    await this.registrar?.stop();
+    this.registrar = undefined;
     const p = this.proc;
     this.proc = undefined;
     await stopMosquitto(p);

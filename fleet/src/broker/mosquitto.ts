@@ -2,11 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { dynsecConfig } from './dynsec.js';
 
 /**
  * The one way this repo runs Debian's mosquitto the way the contract's broker runs
  * (docs/mqtt-contract.md "Broker ACL and provisioning"): TLS with client certificates, the
- * certificate CN as the user name, the per-device ACL pattern, persistence. Used by the fleet's
+ * certificate subject as the user name, the dynamic-security plugin confining each device to its
+ * own topics (and refusing every other SUBSCRIBE, `$share/...` included: dynsec.ts says why not an
+ * acl_file), persistence. Used by the fleet's
  * embedded broker (`make fleet`) and by the tests' TestBroker (test/helpers/mosquitto.ts).
  */
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
@@ -23,9 +26,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Writes `<dir>/acl` and `<dir>/mosquitto.conf`; returns the conf path. `pki` is a provisioning/pki.sh tree. */
-export function writeBrokerConfig(dir: string, o: { pki: string; port: number; prefix: string }): string {
-  writeFileSync(join(dir, 'acl'), [`user fleet`, `topic readwrite ${o.prefix}/#`, '', `pattern readwrite ${o.prefix}/%u/#`, ''].join('\n'));
+export const DYNSEC_PLUGIN = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib/mosquitto', '/usr/lib']
+  .map((d) => join(d, 'mosquitto_dynamic_security.so'))
+  .find((p) => existsSync(p));
+
+/**
+ * Writes `<dir>/dynamic-security.json` (the fleet and `devices`) and `<dir>/mosquitto.conf`;
+ * returns the conf path. `pki` is a provisioning/pki.sh tree. The plugin rewrites its JSON file when
+ * devices are registered at run time (DeviceRegistrar), so this is called before each start with
+ * every enrolled device.
+ */
+export function writeBrokerConfig(dir: string, o: { pki: string; port: number; prefix: string; devices: string[] }): string {
+  if (!DYNSEC_PLUGIN) throw new Error('mosquitto_dynamic_security.so not found (Debian package mosquitto 2.0)');
+  const dynsec = join(dir, 'dynamic-security.json');
+  writeFileSync(dynsec, JSON.stringify(dynsecConfig(o.prefix, o.devices), null, 1), { mode: 0o600 });
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,
@@ -39,8 +53,11 @@ export function writeBrokerConfig(dir: string, o: { pki: string; port: number; p
       `certfile ${o.pki}/server.crt`,
       `keyfile ${o.pki}/server.key`,
       'require_certificate true',
-      'use_identity_as_username true',
-      `acl_file ${join(dir, 'acl')}`,
+      // The whole subject, not just the CN: a device certificate (subject CN=<id> only) can never
+      // carry the fleet's user name "CN=fleet,OU=fleet-manager,O=surgery-edge".
+      'use_subject_as_username true',
+      `plugin ${DYNSEC_PLUGIN}`,
+      `plugin_opt_config_file ${dynsec}`,
       'persistence true',
       `persistence_location ${dir}/`,
       'max_queued_messages 100000',

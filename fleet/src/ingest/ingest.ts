@@ -1,12 +1,13 @@
-import type { MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { TimerHandle } from '../../../agent/src/core/clock.js';
 import { describeError } from '../../../agent/src/core/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Inbound } from '../store/types.js';
+import { CANARY_ID, GroupGuard } from './group-guard.js';
 import { Window } from './lag.js';
 import { parseInbound, type DropReason } from './parse.js';
 
-const SUFFIXES = ['state', 'telemetry', 'events', 'config/reported'] as const;
+export const SUFFIXES = ['state', 'telemetry', 'events', 'config/reported'] as const;
 /** Retained births and reports are not delivered to shared subscriptions (MQTT 5, 4.8.2): read them once per session. */
 const RETAINED = ['state', 'config/reported'] as const;
 const MAX_QUEUE = 5000;
@@ -31,11 +32,12 @@ export class Ingest implements Component {
   private lastError: string | null = null;
   /** Test/bench hook: called after each committed batch. */
   onBatch: ((b: Inbound[]) => void) | undefined;
+  readonly guard = new GroupGuard(SUFFIXES);
 
   async start(ctx: FleetCtx): Promise<void> {
     this.ctx = ctx;
     const { prefix, shareGroup } = ctx.config.mqtt;
-    for (const s of SUFFIXES) ctx.mqtt.subscribe(`$share/${shareGroup}/${prefix}/+/${s}`, (t, p) => this.receive(t, p));
+    for (const s of SUFFIXES) ctx.mqtt.subscribe(`$share/${shareGroup}/${prefix}/+/${s}`, (t, p, pkt) => this.receive(t, p, pkt));
     ctx.mqtt.gate = () => (this.queue.length >= MAX_QUEUE ? new Promise<void>((r) => this.drained.push(r)) : undefined);
     ctx.mqtt.onConnect((c) => this.readRetained(c));
   }
@@ -63,7 +65,8 @@ export class Ingest implements Component {
     });
   }
 
-  receive(topic: string, payload: Buffer): void {
+  receive(topic: string, payload: Buffer, packet?: IPublishPacket): void {
+    if (packet && topic.startsWith(`${this.ctx.config.mqtt.prefix}/${CANARY_ID}/`)) return this.guard.onCanary(payload, packet);
     this.totals.received++;
     const now = this.ctx.clock.now();
     const r = parseInbound(this.ctx.config.mqtt.prefix, topic, payload, this.ctx.config.mqtt.maxPayloadBytes, this.ctx.inventory.place, now);

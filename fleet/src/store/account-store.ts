@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SqlDriver } from './driver.js';
 
 export const ROLES = ['icb-admin', 'icb-viewer', 'practice-manager'] as const;
@@ -9,6 +10,17 @@ export interface UserRow {
   role: Role;
   practice: string | null;
   created_at: number;
+  failed_attempts: number;
+  locked_until: number | null;
+  disabled: number;
+  last_login_at: number | null;
+}
+
+export interface SessionRow {
+  username: string;
+  csrf: string;
+  created_at: number;
+  last_seen: number;
 }
 
 export interface AuditRow {
@@ -22,13 +34,22 @@ export interface AuditRow {
   detail: string | null;
 }
 
-/** Accounts, sign-in sessions and the audit log of every command and config change. */
+/**
+ * Only a hash of each session id is stored (as the appliance's auth/sessions.ts): a copy of the
+ * database (a backup, a PostgreSQL replica) does not hand out live sessions. 192 random bits make
+ * a plain SHA-256 enough.
+ */
+export const sessionKey = (id: string): string => createHash('sha256').update(id).digest('base64url');
+
+/** Accounts, sign-in sessions and the audit log of every command, config and account change. */
 export class AccountStore {
   constructor(private readonly d: SqlDriver) {}
 
-  async putUser(u: Omit<UserRow, 'created_at'>, now: number): Promise<void> {
+  /** Create or replace (password, role, practice); a replaced account is unlocked and enabled. */
+  async putUser(u: { username: string; hash: string; role: Role; practice: string | null }, now: number): Promise<void> {
     await this.d.run(
-      'INSERT INTO users (username, hash, role, practice, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice',
+      `INSERT INTO users (username, hash, role, practice, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice, failed_attempts = 0, locked_until = NULL, disabled = 0`,
       [u.username, u.hash, u.role, u.practice, now],
     );
   }
@@ -41,18 +62,71 @@ export class AccountStore {
   async userCount(): Promise<number> {
     return Number((await this.d.get<{ n: number }>('SELECT COUNT(*) AS n FROM users'))?.n ?? 0);
   }
+  async adminCount(): Promise<number> {
+    return Number((await this.d.get<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'icb-admin' AND disabled = 0"))?.n ?? 0);
+  }
+  /** Each change below ends the user's sessions: a disabled or demoted user is out at once. */
+  async setPassword(name: string, hash: string): Promise<boolean> {
+    return this.change(name, 'UPDATE users SET hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?', [hash, name]);
+  }
+  async setRole(name: string, role: Role, practice: string | null): Promise<boolean> {
+    return this.change(name, 'UPDATE users SET role = ?, practice = ? WHERE username = ?', [role, practice, name]);
+  }
+  async setDisabled(name: string, disabled: boolean): Promise<boolean> {
+    return this.change(name, 'UPDATE users SET disabled = ? WHERE username = ?', [disabled ? 1 : 0, name]);
+  }
+  async unlock(name: string): Promise<boolean> {
+    return (await this.d.run('UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?', [name])).changes > 0;
+  }
+  async deleteUser(name: string): Promise<boolean> {
+    return this.change(name, 'DELETE FROM users WHERE username = ?', [name]);
+  }
+  private async change(name: string, sql: string, params: (string | number | null)[]): Promise<boolean> {
+    return this.d.tx(async (t) => {
+      const n = (await t.run(sql, params)).changes;
+      await t.run('DELETE FROM sessions WHERE username = ?', [name]);
+      return n > 0;
+    });
+  }
 
-  async createSession(token: string, username: string, csrf: string, expiresAt: number): Promise<void> {
-    await this.d.run('INSERT INTO sessions (token, username, csrf, expires_at) VALUES (?, ?, ?, ?)', [token, username, csrf, expiresAt]);
+  /**
+   * A wrong password: count it, and lock the account for `lockoutMs` at `maxFailed` in a row (the
+   * appliance's rule, auth/accounts.ts checkLogin). A lock that has expired starts a fresh count.
+   * One UPDATE, so parallel guesses each count.
+   */
+  async loginFailed(name: string, o: { now: number; maxFailed: number; lockoutMs: number }): Promise<number | null> {
+    await this.d.run(
+      `UPDATE users SET failed_attempts = CASE WHEN locked_until IS NOT NULL AND locked_until <= ? THEN 1 ELSE failed_attempts + 1 END,
+         locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ? THEN NULL ELSE locked_until END WHERE username = ?`,
+      [o.now, o.now, name],
+    );
+    await this.d.run('UPDATE users SET locked_until = ?, failed_attempts = 0 WHERE username = ? AND failed_attempts >= ?', [o.now + o.lockoutMs, name, o.maxFailed]);
+    return (await this.user(name))?.locked_until ?? null;
   }
-  async session(token: string, now: number): Promise<{ username: string; csrf: string } | undefined> {
-    return this.d.get('SELECT username, csrf FROM sessions WHERE token = ? AND expires_at > ?', [token, now]);
+  async loginSucceeded(name: string, now: number): Promise<void> {
+    await this.d.run('UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = ? WHERE username = ?', [now, name]);
   }
-  async dropSession(token: string): Promise<void> {
-    await this.d.run('DELETE FROM sessions WHERE token = ?', [token]);
+
+  async createSession(id: string, username: string, csrf: string, now: number): Promise<void> {
+    await this.d.run('INSERT INTO sessions (id, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)', [sessionKey(id), username, csrf, now, now]);
   }
-  async pruneSessions(now: number): Promise<void> {
-    await this.d.run('DELETE FROM sessions WHERE expires_at <= ?', [now]);
+  /** The live session for an id; expired ones (idle or absolute) are deleted and not returned. */
+  async session(id: string, now: number, o: { idleMs: number; maxAgeMs: number; touchEveryMs: number }): Promise<SessionRow | undefined> {
+    const s = await this.d.get<SessionRow>('SELECT username, csrf, created_at, last_seen FROM sessions WHERE id = ?', [sessionKey(id)]);
+    if (!s) return undefined;
+    if (now - Number(s.last_seen) > o.idleMs || now - Number(s.created_at) > o.maxAgeMs) {
+      await this.dropSession(id);
+      return undefined;
+    }
+    // last_seen is written at most every touchEveryMs: a write per page view is needless load.
+    if (now - Number(s.last_seen) >= o.touchEveryMs) await this.d.run('UPDATE sessions SET last_seen = ? WHERE id = ?', [now, sessionKey(id)]);
+    return s;
+  }
+  async dropSession(id: string): Promise<void> {
+    await this.d.run('DELETE FROM sessions WHERE id = ?', [sessionKey(id)]);
+  }
+  async pruneSessions(now: number, o: { idleMs: number; maxAgeMs: number }): Promise<void> {
+    await this.d.run('DELETE FROM sessions WHERE last_seen < ? OR created_at < ?', [now - o.idleMs, now - o.maxAgeMs]);
   }
 
   async audit(a: Omit<AuditRow, 'id'>): Promise<number> {

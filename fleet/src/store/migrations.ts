@@ -68,6 +68,21 @@ CREATE TABLE rollout_devices (
 CREATE INDEX rollout_devices_device ON rollout_devices (device_id);
 `,
   },
+  {
+    // Sign-in hardening (issue 17): account lockout, disabled accounts, and sessions keyed by a hash
+    // of their id with idle and absolute timeouts. Old sessions (plain tokens) are dropped: everyone
+    // signs in again once after the upgrade.
+    version: 3,
+    sql: `
+ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until BIGINT;
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN last_login_at BIGINT;
+DROP TABLE sessions;
+CREATE TABLE sessions (id TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE INDEX sessions_username ON sessions (username);
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

@@ -1,6 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DUMMY_HASH, verifyPassword } from '../../../agent/src/auth/password.js';
+// The appliance's own sign-in pieces, shared rather than copied: both are pure (no agent ctx).
+import { LoginLimiter } from '../../../agent/src/auth/rate-limit.js';
+import { safeNext } from '../../../agent/src/auth/safe-next.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Role } from '../store/account-store.js';
 import { e, layout, type PageUser } from './html.js';
@@ -12,6 +15,8 @@ declare module 'fastify' {
 }
 
 const COOKIE = 'fl_session';
+/** Fleet user names: as the appliance's (auth/accounts.ts USERNAME), so logs never echo a typed password. */
+export const USERNAME = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 
 function cookie(req: FastifyRequest, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -26,46 +31,111 @@ export function field(req: FastifyRequest, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+function sameToken(a: string | undefined, b: string): boolean {
+  const x = Buffer.from(a ?? '');
+  const y = Buffer.from(b);
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
 /**
- * Sign-in with the agent's scrypt hashes (auth/password.ts), an HttpOnly SameSite=Strict session
- * cookie, and a per-session CSRF token in every form. Roles: icb-admin (everything), icb-viewer
- * (read everything), practice-manager (read their own practice only).
+ * Unknown user names lock exactly like real ones (in memory, bounded), so "locked after 10 tries"
+ * does not tell an attacker which names exist (as the appliance's auth/accounts.ts).
  */
-export function registerAuth(app: FastifyInstance, ctx: FleetCtx): void {
-  app.decorateRequest("fleetUser", null);
+class PhantomLocks {
+  private readonly m = new Map<string, { failed: number; lockedUntil: number }>();
+  locked(name: string, now: number): boolean {
+    return (this.m.get(name)?.lockedUntil ?? 0) > now;
+  }
+  fail(name: string, o: { now: number; maxFailed: number; lockoutMs: number }): number | null {
+    let p = this.m.get(name);
+    if (!p || (p.lockedUntil && p.lockedUntil <= o.now)) {
+      if (this.m.size >= 1000) this.m.delete(this.m.keys().next().value!);
+      this.m.set(name, (p = { failed: 0, lockedUntil: 0 }));
+    }
+    if (++p.failed < o.maxFailed) return null;
+    p.failed = 0;
+    p.lockedUntil = o.now + o.lockoutMs;
+    return p.lockedUntil;
+  }
+}
+
+/**
+ * Sign-in with the agent's scrypt hashes (auth/password.ts), the appliance's per-address limit
+ * (auth/rate-limit.ts) and its account lockout rule, an HttpOnly SameSite=Strict session cookie
+ * (Secure on HTTPS) with idle and absolute timeouts, and a per-session CSRF token in every form.
+ * Roles: icb-admin (everything), icb-viewer (read everything), practice-manager (read their own
+ * practice only).
+ */
+export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: boolean }): void {
+  const h = ctx.config.http;
+  const log = ctx.log.child('auth');
+  const limiter = new LoginLimiter(h.maxLoginAttemptsPerIp, h.loginWindowMs, () => ctx.clock.now());
+  const phantoms = new PhantomLocks();
+  const timeouts = { idleMs: h.idleTimeoutMs, maxAgeMs: h.sessionTtlMs, touchEveryMs: Math.min(60_000, Math.floor(h.idleTimeoutMs / 20)) };
+  const setCookie = (value: string, maxAgeMs: number) =>
+    `${COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(maxAgeMs / 1000)}${o.secure ? '; Secure' : ''}`;
+
+  app.decorateRequest('fleetUser', null);
   app.addHook('preHandler', async (req) => {
     const token = cookie(req, COOKIE);
-    if (!token) return;
-    const s = await ctx.store.accounts.session(token, ctx.clock.now());
+    if (!token || token.length > 100) return;
+    const s = await ctx.store.accounts.session(token, ctx.clock.now(), timeouts);
     if (!s) return;
     const u = await ctx.store.accounts.user(s.username);
-    if (u) req.fleetUser = { username: u.username, role: u.role, practice: u.practice, csrf: s.csrf, token };
+    if (u && !u.disabled) req.fleetUser = { username: u.username, role: u.role, practice: u.practice, csrf: s.csrf, token };
   });
   // Every state-changing request carries the session's CSRF token (the login form excepted).
   app.addHook('preHandler', async (req, reply) => {
-    if (req.method !== 'POST' || req.url === '/login') return;
-    if (!req.fleetUser || field(req, 'csrf') !== req.fleetUser.csrf) return reply.code(403).type('text/plain').send('forbidden: sign in again');
+    if (req.method !== 'POST' || req.routeOptions.url === '/login') return;
+    if (!req.fleetUser || !sameToken(field(req, 'csrf'), req.fleetUser.csrf)) return reply.code(403).type('text/plain').send('forbidden: sign in again');
   });
 
   const form = (msg = '', next = '/') =>
     layout('Sign in', null, `<h1>Sign in</h1>${msg ? `<p class="bad" role="alert">${e(msg)}</p>` : ''}<form method="post" action="/login"><input type="hidden" name="next" value="${e(next)}">
-<p><label>User name <input name="username" autocomplete="username" required></label></p><p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p><button>Sign in</button></form>`);
-  app.get('/login', async (req, reply) => reply.type('text/html').send(form('', String((req.query as { next?: string }).next ?? '/'))));
+<p><label>User name <input name="username" autocomplete="username" required maxlength="32"></label></p><p><label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label></p><button>Sign in</button></form>`);
+  app.get('/login', async (req, reply) => reply.type('text/html').send(form('', safeNext((req.query as { next?: unknown }).next))));
   app.post('/login', async (req, reply) => {
     const username = field(req, 'username') ?? '';
     const password = field(req, 'password') ?? '';
+    const next = safeNext(field(req, 'next'));
+    const shownName = USERNAME.test(username) ? username : '(not a valid user name)';
+    if (!username || !password || username.length > 64 || password.length > 1024) return reply.code(400).type('text/html').send(form('Enter a user name and password.', next));
+    const slot = limiter.take(req.ip);
+    if (!slot.ok) {
+      if (slot.firstRefusal) log.warn('sign-in attempts rate limited', { ip: req.ip, retryAfterS: Math.ceil(slot.retryAfterMs / 1000) });
+      reply.header('retry-after', String(Math.max(1, Math.ceil(slot.retryAfterMs / 1000))));
+      return reply.code(429).type('text/html').send(form('Too many sign-in attempts from this address. Wait a few minutes and try again.', next));
+    }
+    const now = ctx.clock.now();
+    const lk = { now, maxFailed: h.maxFailedAttempts, lockoutMs: h.lockoutMs };
     const u = await ctx.store.accounts.user(username);
+    const lockedMsg = `This account is locked after ${h.maxFailedAttempts} wrong passwords. Try again later, or ask an ICB admin to unlock it.`;
+    // Locked: refused before the password is even checked, so the right password does not get in.
+    if ((u && u.locked_until !== null && Number(u.locked_until) > now) || (!u && phantoms.locked(username, now))) {
+      log.warn('sign-in refused', { user: shownName, reason: 'locked', ip: req.ip });
+      return reply.code(429).type('text/html').send(form(lockedMsg, next));
+    }
     const ok = await verifyPassword(password, u?.hash ?? DUMMY_HASH);
-    if (!u || !ok) return reply.code(401).type('text/html').send(form('Wrong user name or password.'));
+    if (!u || !ok || u.disabled) {
+      const lockedUntil = !u ? phantoms.fail(username, lk) : !ok ? await ctx.store.accounts.loginFailed(u.username, lk) : null;
+      log.warn('sign-in refused', { user: shownName, reason: u?.disabled && ok ? 'disabled' : lockedUntil ? 'locked' : 'bad-credentials', ip: req.ip });
+      if (lockedUntil) return reply.code(429).type('text/html').send(form(lockedMsg, next));
+      return reply.code(401).type('text/html').send(form('Wrong user name or password.', next));
+    }
+    limiter.refund(req.ip);
+    await ctx.store.accounts.loginSucceeded(u.username, now);
+    // A fresh session id on every sign-in, and the one the browser had is ended (no fixation).
+    if (req.fleetUser) await ctx.store.accounts.dropSession(req.fleetUser.token);
     const token = randomBytes(24).toString('base64url');
-    await ctx.store.accounts.createSession(token, u.username, randomBytes(16).toString('hex'), ctx.clock.now() + ctx.config.http.sessionTtlMs);
-    const next = field(req, 'next') ?? '/';
-    reply.header('set-cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.round(ctx.config.http.sessionTtlMs / 1000)}`);
-    return reply.redirect(next.startsWith('/') && !next.startsWith('//') ? next : '/', 303);
+    await ctx.store.accounts.createSession(token, u.username, randomBytes(16).toString('hex'), now);
+    await ctx.store.accounts.pruneSessions(now, timeouts);
+    log.info('signed in', { user: u.username, role: u.role, ip: req.ip });
+    reply.header('set-cookie', setCookie(token, h.sessionTtlMs));
+    return reply.redirect(next, 303);
   });
   app.post('/logout', async (req, reply) => {
     if (req.fleetUser) await ctx.store.accounts.dropSession(req.fleetUser.token);
-    reply.header('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+    reply.header('set-cookie', setCookie('', 0));
     return reply.redirect('/login', 303);
   });
 }

@@ -11,6 +11,8 @@ import { registerConfigPages } from './config-pages.js';
 import { registerListPage } from './list-page.js';
 import { registerRolloutPages } from './rollout-pages.js';
 import { registerReports } from './reports.js';
+import { dashboardTls, type DashboardTls } from './tls.js';
+import { registerUserPages } from './user-pages.js';
 
 /** The dashboard: fastify, server-rendered pages, no client-side scripts. */
 export class WebServer implements Component {
@@ -19,12 +21,17 @@ export class WebServer implements Component {
   url = '';
   private ctx!: FleetCtx;
   commander: Commander | undefined;
+  tls: DashboardTls | undefined;
 
   constructor(private readonly fleetHealth: () => Record<string, ComponentHealth>) {}
 
   async start(ctx: FleetCtx): Promise<void> {
     this.ctx = ctx;
-    const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
+    const tls = dashboardTls(ctx.config);
+    if (tls?.selfSigned) ctx.log.warn('DASHBOARD IS USING A SELF-SIGNED CERTIFICATE: browsers will warn, and users cannot tell this server from an impostor. Set http.tls.certPath and keyPath to a certificate from the ICB\'s CA.', { certPath: tls.certPath });
+    if (!tls && !/^(127\.|::1$|localhost$)/.test(ctx.config.http.host)) ctx.log.warn('DASHBOARD IS PLAIN HTTP on a network address: passwords and session cookies cross the network readable. Set http.tls.enabled (or put it behind an HTTPS reverse proxy).', { host: ctx.config.http.host });
+    this.tls = tls;
+    const app = Fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: ctx.config.http.trustProxy, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
       try {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -35,6 +42,7 @@ export class WebServer implements Component {
     app.addHook('onSend', async (_req, reply, payload) => {
       reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
       reply.header('x-content-type-options', 'nosniff');
+      if (tls) reply.header('strict-transport-security', 'max-age=31536000');
       return payload;
     });
     app.setErrorHandler((err, req, reply) => {
@@ -43,18 +51,19 @@ export class WebServer implements Component {
       if (code >= 500) ctx.log.error('request failed', { url: req.url, ...d });
       return reply.code(code).type('text/html').send(layout('Error', null, `<h1>Error</h1><p>${e(code >= 500 ? 'Something went wrong; it has been logged.' : d.message)}</p>`));
     });
-    registerAuth(app, ctx);
+    registerAuth(app, ctx, { secure: !!tls });
     registerListPage(app, ctx);
     registerDevicePage(app, ctx);
     if (this.commander) registerActions(app, ctx, this.commander);
     registerReports(app, ctx);
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);
+    registerUserPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
     app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
     await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });
     const a = app.server.address() as AddressInfo;
-    this.url = `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    this.url = `${tls ? 'https' : 'http'}://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
     this.app = app;
   }
 

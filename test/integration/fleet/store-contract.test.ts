@@ -105,9 +105,26 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       await store.accounts.putUser({ username: 'pm', hash: 'h2', role: 'practice-manager', practice: 'P81001' }, 1);
       assert.equal((await store.accounts.user('pm'))!.practice, 'P81001');
       assert.equal(await store.accounts.userCount(), 2);
-      await store.accounts.createSession('tok', 'amy', 'c', 100);
-      assert.deepEqual(await store.accounts.session('tok', 50), { username: 'amy', csrf: 'c' });
-      assert.equal(await store.accounts.session('tok', 150), undefined, 'expired');
+      const o = { idleMs: 100, maxAgeMs: 250, touchEveryMs: 10 };
+      await store.accounts.createSession('tok', 'amy', 'c', 1000);
+      assert.deepEqual({ ...(await store.accounts.session('tok', 1050, o)) }, { username: 'amy', csrf: 'c', created_at: 1000, last_seen: 1000 });
+      assert.equal((await store.accounts.session('tok', 1140, o))?.username, 'amy', 'used within the idle time: still live');
+      assert.equal(await store.accounts.session('tok', 1251, o), undefined, 'absolute lifetime over, though used 111 ms ago');
+      await store.accounts.createSession('tok2', 'amy', 'c', 2000);
+      assert.equal(await store.accounts.session('tok2', 2101, o), undefined, 'idle timeout');
+      // Lockout: maxFailed wrong passwords lock the account; a lock that has run out starts a fresh count.
+      const lk = { now: 10_000, maxFailed: 3, lockoutMs: 500 };
+      assert.equal(await store.accounts.loginFailed('pm', lk), null);
+      assert.equal(await store.accounts.loginFailed('pm', lk), null);
+      assert.equal(await store.accounts.loginFailed('pm', lk), 10_500);
+      assert.equal(await store.accounts.loginFailed('pm', { ...lk, now: 10_600 }), null, 'expired lock: count starts again');
+      assert.equal((await store.accounts.user('pm'))!.failed_attempts, 1);
+      // Account changes end the user's sessions.
+      await store.accounts.createSession('tok3', 'pm', 'c', 3000);
+      assert.equal(await store.accounts.setDisabled('pm', true), true);
+      assert.equal(await store.accounts.session('tok3', 3001, o), undefined);
+      assert.equal(await store.accounts.adminCount(), 1);
+      assert.equal(await store.accounts.deleteUser('nobody'), false);
       const id = await store.accounts.audit({ at: 5, username: 'amy', device_id: 'd1', action: 'drill', args: '{}', outcome: 'sent', detail: null });
       await store.accounts.finishAudit(id, 'ok', 'passed');
       const log = await store.accounts.auditLog(10);

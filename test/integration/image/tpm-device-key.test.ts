@@ -74,7 +74,6 @@ describe('device key sealed to the TPM (swtpm + TLS mosquitto)', { skip }, () =>
     tpm = await new Swtpm().start();
     broker = await new TestBroker().init([]);
     await broker.start();
-    execFileSync(PKI, ['device', broker.pki, 'fleet'], { stdio: 'pipe' });
   });
   after(async () => {
     await agent?.kill('SIGKILL');

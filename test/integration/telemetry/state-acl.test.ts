@@ -100,8 +100,10 @@ describe('telemetry: retained state, Will, bdSeq and per-device ACL (real mosqui
     await assert.rejects(intruder.publishAsync(`${broker.prefix}/dev-a/commands`, '{"command":"reboot"}', { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
     // Its own prefix works (positive control, so the refusal above is the ACL and not a broken cert).
     await intruder.publishAsync(`${broker.prefix}/dev-b/state`, JSON.stringify({ online: true, bootId: 'b', bdSeq: 0 }), { qos: 1 });
-    // Reading dev-a's topics: the subscription is accepted but mosquitto's ACL withholds every message.
-    await intruder.subscribeAsync(`${broker.prefix}/dev-a/#`, { qos: 1 });
+    // Reading dev-a's topics: the broker refuses the SUBSCRIBE itself (dynamic-security plugin),
+    // and would withhold every message even if it had not.
+    await assert.rejects(intruder.subscribeAsync(`${broker.prefix}/dev-a/#`, { qos: 1 }), /Not authorized/);
+    await assert.rejects(intruder.subscribeAsync(`${broker.prefix}/dev-a/commands`, { qos: 1 }), /Not authorized/);
     await fleet.client.publishAsync(`${broker.prefix}/dev-a/commands`, JSON.stringify({ command: 'ping' }), {
       qos: 1,
       properties: { responseTopic: `${broker.prefix}/dev-a/responses/acl`, correlationData: Buffer.from('c1') },
