@@ -11,6 +11,7 @@ import { RecordsCapability } from './records/records.js';
 import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
+import { BackupCapability } from './backup/backup.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -28,6 +29,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
     new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox
+    new BackupCapability(), // after records (its backup source) and telemetry (backup.completed reaches the outbox)
     new DrillsCapability(),
     new StatusCapability(), // last: builds the web server from every capability's routes
   ];

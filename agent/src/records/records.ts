@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { BackupSource, Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import { stageRecords } from './backup-source.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import './events.js';
@@ -168,6 +169,24 @@ export class RecordsCapability implements Capability {
     const status = locked || stale ? 'degraded' : 'ok';
     const summary = locked ? 'Records cache locked' : stale ? `Records cache stale (as of ${asOfText})` : `Records cache current (as of ${asOfText})`;
     return { status, summary, details, since: this.startedAt };
+  }
+
+  /** The audit log, captures and wrapped key for the off-box backup (cache contents excluded: see backup-source.ts). */
+  backupSources(): BackupSource[] {
+    const ctx = this.ctx;
+    if (!ctx || !ctx.config.records.enabled) return [];
+    return [
+      {
+        name: 'records',
+        stage: async (dir) => {
+          const store = this.store_;
+          const p = recordsPaths(ctx.config);
+          const key = readRuntimeKey(p.runtimeKey);
+          if (!store || !key) throw new AppError('UNAVAILABLE', 'records cache locked: audit log and captures not in this backup');
+          return stageRecords(store, key, p.key, dir);
+        },
+      },
+    ];
   }
 
   drillSteps(): DrillStep[] {
