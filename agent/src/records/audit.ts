@@ -30,7 +30,11 @@ export type AuditAction =
   | 'capture.retry'
   | 'capture.discard'
   | 'capture.state'
-  | 'access.denied';
+  | 'access.denied'
+  /** A lookup of a patient who is not in the cache: probing for a patient leaves a trace too. */
+  | 'lookup.not-cached'
+  /** This database was restored from an off-box backup onto a (replacement) box. */
+  | 'system.restore';
 
 export interface AuditInput {
   user: string;
