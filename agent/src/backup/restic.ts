@@ -205,7 +205,9 @@ export class Restic {
     await this.must(['restore', snapshot, '--target', target], { timeoutMs: 3_600_000, ...hooks });
   }
 
+  /** Stale locks (a killed restic's) are removed first: they are not damage, and check needs an exclusive lock. */
   async check(): Promise<{ ok: boolean; output: string }> {
+    await this.unlock();
     const r = await this.run(['check'], { timeoutMs: 3_600_000 });
     return { ok: r.code === 0, output: lastLines(r.stdout + r.stderr, 5) };
   }
