@@ -1,6 +1,6 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import './events.js';
-import type { BackupSource, Capability, Ctx, Health } from '../core/capability.js';
+import type { BackupSource, Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import { ulid } from '../core/ids.js';
@@ -225,6 +225,22 @@ export class BackupCapability implements Capability {
     if (this.running) return { status: 'ok', summary: `Backing up (${Math.round((this.progress?.percentDone ?? 0) * 100)}%)`, details };
     if (stale) return { status: 'degraded', summary: `Last good backup ${when}${details.lastError ? `: ${details.lastError}` : ''}`, details };
     return { status: 'ok', summary: `Last good backup ${when}`, details };
+  }
+
+  /** The weekly drill checks the backup is recent (it does not run one: that costs data and time). */
+  drillSteps(): DrillStep[] {
+    return [
+      {
+        name: 'off-box backup recency',
+        run: async () => {
+          const h = this.health();
+          if (h.status === 'disabled') return { passed: true, detail: 'off-box backup not configured' };
+          const d = h.details as { lastSuccessAt: number | null; stale: boolean };
+          const ageH = d.lastSuccessAt === null ? -1 : Math.round((this.need().clock.now() - d.lastSuccessAt) / 360_000) / 10;
+          return { passed: !d.stale && h.status !== 'failed', detail: h.summary, figures: { ageHours: ageH } };
+        },
+      },
+    ];
   }
 
   private need(): Ctx {

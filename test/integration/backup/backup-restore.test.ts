@@ -108,12 +108,13 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
     backup.onResticSpawn = (p) => (pid = p);
     const run = backup.runNow('manual');
     // Only the `restic backup` child counts (ensureRepository/unlock spawn restic first).
-    for (let i = 0; i < 600; i++) {
+    let met = false;
+    for (let i = 0; i < 600 && !met; i++) {
       const d = backup.health().details as { progress: { bytesDone: number; totalBytes: number } | null };
-      if (pid && backup.health().details && when(d)) break;
-      await new Promise((r) => setTimeout(r, 20));
+      met = pid !== 0 && when(d);
+      if (!met) await new Promise((r) => setTimeout(r, 20));
     }
-    assert.ok(pid, 'restic started');
+    assert.ok(met, 'the kill point was reached while restic ran (not a timeout)');
     process.kill(pid, 'SIGKILL');
     const r = await run;
     backup.onResticSpawn = null;
@@ -130,6 +131,7 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
     assert.equal(d.lastSnapshotId, r.snapshotId);
     assert.equal(typeof d.lastSuccessAt, 'number');
     assert.equal(backup.health().status, 'ok');
+    assert.equal((await backup.drillSteps()[0]!.run()).passed, true, 'the drill step passes after a good backup');
     // Encrypted at rest on the target: no plaintext from the box anywhere in the repository.
     const all = readdirSync(repoDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     for (const f of all) {

@@ -61,6 +61,9 @@ describe('backup scheduling and link policy', () => {
       assert.match(String(d.lastError), /restic/);
       assert.equal(d.lastSuccessAt, null);
       assert.equal(cap.health().status, 'degraded', 'never backed up is not ok');
+      const step = await cap.drillSteps()[0]!.run();
+      assert.equal(step.passed, false, 'the drill fails without a recent good backup');
+      assert.equal(step.figures?.ageHours, -1);
     } finally {
       await cap.stop();
       ctx.cleanup();
