@@ -79,6 +79,8 @@ excl+=("--dpkgopt=path-include=/usr/share/doc/*/copyright" "--dpkgopt=path-inclu
 pkgs=systemd,systemd-sysv,systemd-timesyncd,udev,dbus,kmod,initramfs-tools,linux-image-$arch,grub-efi-$arch-bin
 pkgs=$pkgs,iproute2,nftables,conntrack,iputils-ping,openssl,ca-certificates,util-linux,fdisk,e2fsprogs
 pkgs=$pkgs,mosquitto-clients,kamailio,modemmanager,tpm2-tools,libstdc++6
+# Off-box backup (agent/src/backup): restic, and ssh for its SFTP targets.
+pkgs=$pkgs,restic,openssh-client
 # Inert on hardware (it binds to a virtio-serial port only a hypervisor provides); in qemu it lets
 # make test-image ask systemd and the agent how the boot went.
 pkgs=$pkgs,qemu-guest-agent

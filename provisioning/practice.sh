@@ -3,9 +3,15 @@
 # the device certificate signed from the box's CSR, the ICB CA, and the practice's config.
 #
 #   provisioning/practice.sh PKI_DIR DEVICE_ID ODS_CODE "Practice name" BROKER_URL [BROKER_URL...]
-#     -> PKI_DIR/practices/DEVICE_ID.tar  (config.yaml, device.crt, ca.crt; no private key)
+#     -> PKI_DIR/practices/DEVICE_ID.tar  (config.yaml, device.crt, ca.crt, backup.key; no device key)
+#
+# backup.key is the practice's off-box backup key (restic repository password): made once per
+# practice (ODS code) in PKI_DIR/backup-keys/ and reused for every box of that practice, so a
+# replacement box can restore the old box's backups. PKI_DIR/backup-keys/ is the ICB's escrow copy:
+# keep it in the ICB vault with the CA. The bundle is therefore secret: wipe the stick after use.
 #
 # Install it on the box with: surgery-edge enrol install DEVICE_ID.tar
+#                      and:   surgery-edge backup install-key DEVICE_ID.tar
 set -euo pipefail
 pki=${1:-}; id=${2:-}; ods=${3:-}; name=${4:-}
 [ -n "$pki" ] && [ -n "$id" ] && [ -n "$ods" ] && [ -n "$name" ] && [ $# -ge 5 ] || { sed -n '2,8p' "$0" >&2; exit 2; }
@@ -38,6 +44,11 @@ $brokers  caPath: /etc/surgery-edge/mqtt/ca.crt
   keyPath: /etc/surgery-edge/mqtt/device.key
 YAML
 cp "$crt" "$work/device.crt"; cp "$pki/ca.crt" "$work/ca.crt"
+bkey="$pki/backup-keys/$ods.key"
+if [ ! -f "$bkey" ]; then
+  (umask 077; mkdir -p "$pki/backup-keys"; openssl rand -base64 32 | tr -d '\n=' | tr '+/' '-_' >"$bkey.tmp"; echo >>"$bkey.tmp"; mv "$bkey.tmp" "$bkey")
+fi
+(umask 077; cp "$bkey" "$work/backup.key")
 mkdir -p "$pki/practices"
-tar --format=ustar --owner=0 --group=0 --numeric-owner -C "$work" -cf "$pki/practices/$id.tar" config.yaml device.crt ca.crt
+(umask 077; tar --format=ustar --owner=0 --group=0 --numeric-owner -C "$work" -cf "$pki/practices/$id.tar" config.yaml device.crt ca.crt backup.key)
 echo "$pki/practices/$id.tar"

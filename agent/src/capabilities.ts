@@ -11,6 +11,7 @@ import { RecordsCapability } from './records/records.js';
 import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
+import { BackupCapability } from './backup/backup.js';
 
 /**
  * One constructor per contract name, each typed with that name's report and operations
@@ -27,6 +28,7 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
   telephony: () => new TelephonyCapability(),
   telemetry: () => new TelemetryCapability(),
   update: () => new UpdateCapability(),
+  backup: () => new BackupCapability(),
   drills: () => new DrillsCapability(),
   status: () => new StatusCapability(),
 };
@@ -34,9 +36,9 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
 /**
  * Every capability, in start order (stopped in reverse):
  * uplinks feed failover; telephony listens for failover.switched; update after telemetry (its
- * recovery events reach the outbox); status last (builds the web server from every capability's routes).
+ * recovery events reach the outbox); backup after records (its source) and telemetry; status last (builds the web server from every capability's routes).
  */
-const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'telephony', 'telemetry', 'update', 'drills', 'status'];
+const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'telephony', 'telemetry', 'update', 'backup', 'drills', 'status'];
 
 export function buildCapabilities(): Capability[] {
   return START_ORDER.map((name) => {

@@ -1,5 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Health } from '../health.js';
+import { BackupReportSchema, type BackupReport } from './backup.js';
 import { CellularReportSchema, type CellularReport } from './cellular.js';
 import { DrillsReportSchema, type DrillsReport } from './drills.js';
 import { EnrolmentReportSchema, type EnrolmentReport } from './enrolment.js';
@@ -12,6 +13,7 @@ import { UpdateReportSchema, type UpdateReport } from './update.js';
 import { UplinksReportSchema, type UplinksReport } from './uplinks.js';
 import { WifiReportSchema, type WifiReport } from './wifi.js';
 
+export * from './backup.js';
 export * from './cellular.js';
 export * from './drills.js';
 export * from './enrolment.js';
@@ -37,6 +39,7 @@ export interface Reports {
   enrolment: EnrolmentReport;
   drills: DrillsReport;
   status: StatusReport;
+  backup: BackupReport;
 }
 export type CapabilityName = keyof Reports;
 
@@ -52,6 +55,7 @@ export const REPORT_SCHEMAS: { readonly [K in CapabilityName]: TSchema } = {
   enrolment: EnrolmentReportSchema,
   drills: DrillsReportSchema,
   status: StatusReportSchema,
+  backup: BackupReportSchema,
 };
 
 /** Every capability's health, typed by name; names outside the contract (a plug-in) stay untyped. */

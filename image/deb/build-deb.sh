@@ -37,7 +37,7 @@ Architecture: $arch
 Maintainer: surgery-edge build <build@surgery-edge.invalid>
 Installed-Size: $size
 Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1, openssl, iproute2, nftables, conntrack, iputils-ping, systemd
-Recommends: modemmanager, mosquitto-clients, kamailio, network-manager, tpm2-tools
+Recommends: modemmanager, mosquitto-clients, kamailio, network-manager, tpm2-tools, restic, openssh-client
 Section: net
 Priority: optional
 Homepage: https://surgery-edge.nhs.invalid/

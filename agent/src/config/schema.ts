@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { BackupSection } from '../backup/config-schema.js';
 import { CellularSection } from '../cellular/config-schema.js';
 import { EnrolmentSection } from '../enrolment/config-schema.js';
 import { FailoverSection } from '../failover/config-schema.js';
@@ -47,6 +48,7 @@ export const ConfigSchema = Type.Object(
     telephony: TelephonySection,
     update: UpdateSection,
     enrolment: EnrolmentSection,
+    backup: BackupSection,
   },
   { additionalProperties: false, $id: 'https://surgery-edge.nhs.invalid/schema/config.json', title: 'surgery-edge configuration' },
 );

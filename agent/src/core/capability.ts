@@ -20,6 +20,16 @@ export interface DrillStepResult {
   figures?: Record<string, number>;
 }
 
+/**
+ * Something a capability wants in the off-box backup (agent/src/backup). `stage` writes a
+ * consistent copy into `dir` (an online snapshot, never a file copy of a live database) and
+ * returns the file names it wrote plus facts for the manifest. Facts must hold no patient data.
+ */
+export interface BackupSource {
+  name: string;
+  stage(dir: string): Promise<{ files: string[]; facts?: Record<string, unknown> }>;
+}
+
 export interface DrillStep {
   name: string;
   run(): Promise<DrillStepResult>;
@@ -38,6 +48,8 @@ export interface Capability<D = unknown> {
   health(): Health<D>;
   /** Optional: steps the weekly drill runs to prove this capability's backup path works. */
   drillSteps?(): DrillStep[];
+  /** Optional: what this capability contributes to the off-box backup. */
+  backupSources?(): BackupSource[];
 }
 
 /** A capability as the registry hands it out: its typed health plus the operations it offers. */

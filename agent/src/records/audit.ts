@@ -30,7 +30,13 @@ export type AuditAction =
   | 'capture.retry'
   | 'capture.discard'
   | 'capture.state'
-  | 'access.denied';
+  | 'access.denied'
+  /** A lookup of a patient who is not in the cache: probing for a patient leaves a trace too. */
+  | 'lookup.not-cached'
+  /** This database was restored from an off-box backup onto a (replacement) box. */
+  | 'system.restore'
+  /** Retention purge: names the anchor (last purged seq + hash) the remaining chain hangs from. */
+  | 'audit.purge';
 
 export interface AuditInput {
   user: string;
@@ -83,7 +89,16 @@ const migrations = [
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    // Retention: the anchor the chain starts from after old entries are purged (one row).
+    version: 2,
+    up: `CREATE TABLE rec_audit_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, at INTEGER NOT NULL);`,
+  },
 ];
+
+const NO_DELETE_TRIGGER = `CREATE TRIGGER rec_audit_no_delete BEFORE DELETE ON rec_audit
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`;
+export const purgeDetail = (seq: number, hash: string) => `purged seq<=${seq};anchor=${hash}`;
 
 type Row = {
   seq: number; at: number; user: string; role: string; patient_id: string | null; action: string; device: string;
@@ -181,21 +196,58 @@ export class AuditLog {
     batch.forEach((b, i) => b.resolve(entries[i]!));
   }
 
-  /** Walk the whole chain in sequence order; stops at the first break. */
+  /**
+   * Retention: delete entries older than `before` and keep the chain verifiable. In one IMMEDIATE
+   * transaction: append an `audit.purge` entry naming the anchor (seq and hash of the last purged
+   * entry) to the chain, delete the old rows (the append-only trigger is lifted for exactly this
+   * statement and put back), and store the anchor as the checkpoint. verify() then starts from the
+   * checkpoint and also demands that the newest purge entry names it, so moving the checkpoint to
+   * hide more deleted rows breaks verification unless the chain itself is forged (which breaks it).
+   */
+  purgeBefore(before: number): { purged: number; anchor: { seq: number; hash: string } | null } {
+    return this.db.transaction(() => {
+      // Never the head: the chain keeps at least its newest entry besides the purge entry.
+      const last = this.db
+        .prepare('SELECT seq, hash FROM rec_audit WHERE at < ? AND seq < (SELECT max(seq) FROM rec_audit) ORDER BY seq DESC LIMIT 1')
+        .get(before) as { seq: number; hash: string } | undefined;
+      if (!last) return { purged: 0, anchor: null };
+      this.appendMany([{ user: 'system', role: 'system', patientId: null, action: 'audit.purge', device: 'agent', detail: purgeDetail(last.seq, last.hash) }]);
+      this.db.exec('DROP TRIGGER rec_audit_no_delete');
+      const purged = this.db.prepare('DELETE FROM rec_audit WHERE seq <= ?').run(last.seq).changes;
+      this.db.exec(NO_DELETE_TRIGGER);
+      this.db
+        .prepare('INSERT INTO rec_audit_checkpoint (id, seq, hash, at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at')
+        .run(last.seq, last.hash, this.now());
+      return { purged, anchor: last };
+    }).immediate();
+  }
+
+  /** The retention anchor, when entries have been purged. */
+  checkpoint(): { seq: number; hash: string; at: number } | null {
+    return (this.db.prepare('SELECT seq, hash, at FROM rec_audit_checkpoint WHERE id = 1').get() as { seq: number; hash: string; at: number } | undefined) ?? null;
+  }
+
+  /** Walk the whole chain in sequence order (from the retention checkpoint, if any); stops at the first break. */
   verify(): AuditVerifyResult {
-    let expectedSeq = 1;
-    let prevHash = GENESIS_HASH;
+    const cp = this.checkpoint();
+    let expectedSeq = (cp?.seq ?? 0) + 1;
+    let prevHash = cp?.hash ?? GENESIS_HASH;
     let entries = 0;
+    let lastPurge: string | null = null;
     const broken = (seq: number, reason: string): AuditVerifyResult => ({ ok: false, entries, firstBrokenSeq: seq, reason, head: null });
     for (const r of this.db.prepare('SELECT * FROM rec_audit ORDER BY seq').iterate() as IterableIterator<Row>) {
       if (r.seq !== expectedSeq) return broken(expectedSeq, `entry ${expectedSeq} is missing (next present is ${r.seq})`);
       if (r.prev_hash !== prevHash) return broken(r.seq, `entry ${r.seq} does not link to entry ${r.seq - 1}`);
       if (auditHash(toEntry(r)) !== r.hash) return broken(r.seq, `entry ${r.seq} was altered (hash mismatch)`);
+      if (r.action === 'audit.purge') lastPurge = r.detail;
       prevHash = r.hash;
       expectedSeq++;
       entries++;
     }
-    return { ok: true, entries, firstBrokenSeq: null, reason: null, head: entries ? { seq: entries, hash: prevHash } : null };
+    if (cp && lastPurge !== purgeDetail(cp.seq, cp.hash)) {
+      return broken(cp.seq + 1, 'the retention checkpoint is not the one the last audit.purge entry names');
+    }
+    return { ok: true, entries, firstBrokenSeq: null, reason: null, head: entries ? { seq: expectedSeq - 1, hash: prevHash } : null };
   }
 
   /** Most recent entries first; for the admin audit page and tests. */

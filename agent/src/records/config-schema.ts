@@ -55,6 +55,19 @@ export const RecordsSection = Obj({
   }),
   tpmTcti: Str('', 'TPM2TOOLS_TCTI override (empty: device:/dev/tpmrm0); tests use the swtpm simulator'),
   tpmPcrs: Str('sha256:0,2,4,7', 'PCR selection the sealed key is bound to (firmware, option ROMs, boot loader, secure boot state)'),
+  retention: Obj(
+    {
+      auditDays: Type.Integer({
+        default: 2920, minimum: 365,
+        description: 'Audit entries older than this are purged (the chain stays verifiable from a checkpoint). Default 8 years; set by the practice IG lead',
+      }),
+      cacheMaxAgeHours: Type.Integer({
+        default: 72, minimum: 1, maximum: 24 * 14,
+        description: 'Cached patient data fetched longer ago than this is deleted even if sync has stopped (normally sync keeps only two working days)',
+      }),
+    },
+    'Retention limits (docs/clinical-safety.md, DPIA inputs)',
+  ),
   gpconnect: GpConnect,
   dayList: DayList,
   capture: CaptureSection,

@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
 import type { RecordsReport } from '../../../contract/reports/index.js';
 import { dirname } from 'node:path';
-import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { BackupSource, Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import { stageRecords } from './backup-source.js';
+import { AuditLog } from './audit.js';
 import type { TimerHandle } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import './events.js';
@@ -27,6 +29,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
   private store_: RecordsStore | null = null;
   private frontDesk: RecordsFrontDesk | null = null;
   private syncTimer: TimerHandle | undefined;
+  private retentionTimer: TimerHandle | undefined;
   private lockPoll: TimerHandle | undefined;
   private running: Promise<SyncResult | null> | null = null;
   private abort: AbortController | null = null;
@@ -61,12 +64,14 @@ export class RecordsCapability implements Capability<RecordsReport> {
       if (!this.store_) this.tryRuntimeKey();
     }, 3_000);
     this.syncTimer = ctx.clock.setInterval(() => void this.syncNow().catch(() => {}), ctx.config.records.dayListIntervalMs);
+    this.retentionTimer = ctx.clock.setInterval(() => this.applyRetention(), 3600_000);
     if (this.store_) ctx.clock.setTimeout(() => void this.syncNow().catch(() => {}), 1_000);
   }
 
   async stop(): Promise<void> {
     if (!this.ctx) return;
     this.ctx.clock.clearInterval(this.syncTimer);
+    this.ctx.clock.clearInterval(this.retentionTimer);
     this.ctx.clock.clearInterval(this.lockPoll);
     this.abort?.abort();
     await this.running?.catch(() => null);
@@ -169,6 +174,42 @@ export class RecordsCapability implements Capability<RecordsReport> {
     const status = locked || stale ? 'degraded' : 'ok';
     const summary = locked ? 'Records cache locked' : stale ? `Records cache stale (as of ${asOfText})` : `Records cache current (as of ${asOfText})`;
     return { status, summary, details, since: this.startedAt };
+  }
+
+  /** Hourly: the retention limits of records.retention (cache backstop and audit purge). */
+  applyRetention(): { patients: number; appointments: number; auditPurged: number } | null {
+    const ctx = this.need();
+    const store = this.store_;
+    if (!store) return null;
+    const r = ctx.config.records.retention;
+    const now = ctx.clock.now();
+    try {
+      const cache = store.purgeFetchedBefore(now - r.cacheMaxAgeHours * 3600_000);
+      const audit = AuditLog.open(store.db, () => ctx.clock.now()).purgeBefore(now - r.auditDays * 86_400_000);
+      if (cache.patients || cache.appointments || audit.purged) ctx.log.info('retention purge', { ...cache, auditPurged: audit.purged });
+      return { ...cache, auditPurged: audit.purged };
+    } catch (e) {
+      ctx.log.warn('retention purge failed', describeError(e));
+      return null;
+    }
+  }
+
+  /** The audit log, captures and wrapped key for the off-box backup (cache contents excluded: see backup-source.ts). */
+  backupSources(): BackupSource[] {
+    const ctx = this.ctx;
+    if (!ctx || !ctx.config.records.enabled) return [];
+    return [
+      {
+        name: 'records',
+        stage: async (dir) => {
+          const store = this.store_;
+          const p = recordsPaths(ctx.config);
+          const key = readRuntimeKey(p.runtimeKey);
+          if (!store || !key) throw new AppError('UNAVAILABLE', 'records cache locked: audit log and captures not in this backup');
+          return stageRecords(store, key, p.key, dir);
+        },
+      },
+    ];
   }
 
   drillSteps(): DrillStep[] {

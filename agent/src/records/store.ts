@@ -282,6 +282,20 @@ export class RecordsStore {
     })();
   }
 
+  /**
+   * Retention backstop (records.retention.cacheMaxAgeHours): drop anything fetched before `cutoff`,
+   * whatever the day list says, so a box whose sync has stopped does not keep patient data forever.
+   */
+  purgeFetchedBefore(cutoff: number): { patients: number; appointments: number } {
+    return this.db.transaction(() => {
+      const appointments = this.stmt('DELETE FROM rec_appointments WHERE fetched_at < ?').run(cutoff).changes;
+      if (appointments) this.bumpDayListsVersion();
+      const patients = this.stmt('DELETE FROM rec_patients WHERE fetched_at < ?').run(cutoff).changes;
+      this.stmt('DELETE FROM rec_withheld WHERE at < ?').run(cutoff);
+      return { patients, appointments };
+    })();
+  }
+
   // ---- resumable sync queue (progress survives a crash: see sync.ts) ----
 
   /** Patients booked on `dates` (with an NHS number: only those can be fetched from GP Connect). */

@@ -105,6 +105,33 @@ describe('records viewer (inject)', () => {
     assert.equal((await get('clinician', '/records/patient?id=0000000000')).statusCode, 404);
   });
 
+  it('audits lookups of patients who are not cached (404s), so probing for a patient leaves a trace', async () => {
+    const probe = '9434765919';
+    const cases: [string, string, number][] = [
+      ['clinician', `/records/patient?id=${probe}`, 404],
+      ['reception', `/records/patient/demographics?id=${probe}`, 404],
+      ['clinician', `/records/capture/note?patient=${probe}`, 404],
+      ['reception', `/records/capture/call?patient=${probe}`, 200],
+    ];
+    for (const [role, url, status] of cases) {
+      const before = auditActions().length;
+      const r = await get(role, url);
+      assert.equal(r.statusCode, status, url);
+      assert.deepEqual(auditActions().slice(before), [{ user: role, role, action: 'lookup.not-cached', p: probe }], url);
+    }
+    // Empty id: still a 404 and still audited (with no patient).
+    const before = auditActions().length;
+    assert.equal((await get('clinician', '/records/patient?id=')).statusCode, 404);
+    assert.deepEqual(auditActions().slice(before), [{ user: 'clinician', role: 'clinician', action: 'lookup.not-cached', p: null }]);
+    // And the 404 is refused like any view when the audit cannot be written.
+    store!.db.exec(`CREATE TRIGGER fail_audit2 BEFORE INSERT ON rec_audit BEGIN SELECT RAISE(ABORT, 'audit write failed'); END`);
+    try {
+      assert.equal((await get('clinician', `/records/patient?id=${probe}`)).statusCode, 500);
+    } finally {
+      store!.db.exec('DROP TRIGGER fail_audit2');
+    }
+  });
+
   it('searches by name, NHS number and DOB', async () => {
     assert.match((await get('reception', '/records/search?q=testwood')).body, /TESTWOOD/);
     assert.match((await get('reception', '/records/search?q=999+000+0026')).body, /FIXTURE, Bob/);

@@ -17,7 +17,8 @@ import { canSeeClinical, capturesTable, dayListBody, demographicsCard, searchBod
  * paths (without query), and an NHS number in a log line would be patient data in the logs.
  *
  * Order inside every handler: authorise, write the audit entry, then read and render. If the
- * audit write fails the request fails (500) and nothing is shown.
+ * audit write fails the request fails (500) and nothing is shown. A lookup of a patient who is not
+ * cached is audited too (`lookup.not-cached`, the id asked for): probing for a patient leaves a trace.
  */
 export interface RecordsServices {
   store: RecordsStore;
@@ -143,7 +144,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
       }
       const summary = id ? s.store.patientSummary(id) : null;
-      if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
+      if (!summary) {
+        await audit(s, req, 'lookup.not-cached', id || null, 'summary');
+        return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
+      }
       await audit(s, req, 'view.summary', id);
       return send(req, reply, summary.patient.name, summaryBody(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
     });
@@ -153,7 +157,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const id = (q(req).id ?? '').slice(0, 64);
       const summary = id ? s.store.patientSummary(id) : null;
-      if (!summary) return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached record for this patient.</p>', s, 404);
+      if (!summary) {
+        await audit(s, req, 'lookup.not-cached', id || null, 'demographics');
+        return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached record for this patient.</p>', s, 404);
+      }
       await audit(s, req, 'view.demographics', id);
       const link = `<nav class="sub" aria-label="Patient"><a href="/records/capture/call?patient=${encodeURIComponent(id)}">Log a call</a>${canSeeClinical(req.user!.role) ? `<a href="/records/patient?id=${encodeURIComponent(id)}">Clinical summary</a>` : ''}</nav>`;
       return send(req, reply, summary.patient.name, demographicsCard(summary) + link, s);
@@ -166,7 +173,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const id = (q(req).patient ?? '').slice(0, 64);
       const summary = id ? s.store.patientSummary(id) : null;
-      if (!summary) throw new AppError('NOT_FOUND', 'pick a cached patient first');
+      if (!summary) {
+        await audit(s, req, 'lookup.not-cached', id || null, 'note form');
+        throw new AppError('NOT_FOUND', 'pick a cached patient first');
+      }
       return send(req, reply, 'Consultation note', noteForm(id, summary.patient.name, csrfToken(req), CaptureQueue.newKey(deps.clock.now())), s);
     });
 
@@ -175,6 +185,7 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const id = (q(req).patient ?? '').slice(0, 64) || null;
       const name = id ? patientName(s, id) : null;
+      if (id && !name) await audit(s, req, 'lookup.not-cached', id, 'call form');
       return send(req, reply, 'Call log', callForm(name ? id : null, name, csrfToken(req), CaptureQueue.newKey(deps.clock.now())), s);
     });
 

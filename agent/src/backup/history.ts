@@ -1,0 +1,44 @@
+import { migrate, type Db } from '../core/db.js';
+
+export interface BackupRun {
+  id: string;
+  startedAt: number;
+  finishedAt: number;
+  trigger: string;
+  ok: boolean;
+  snapshotId: string | null;
+  dataAdded: number;
+  /** Sources that could not be staged (e.g. records locked), or the failure. No patient data. */
+  error: string | null;
+}
+
+/** Backup runs in the state db, so "last good backup" survives a restart (health, fleet alert). */
+export class BackupHistory {
+  constructor(private readonly db: Db) {
+    migrate(db, 'backup', [
+      {
+        version: 1,
+        up: `CREATE TABLE backup_runs (
+            id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, trigger TEXT NOT NULL,
+            ok INTEGER NOT NULL, snapshot_id TEXT, data_added INTEGER NOT NULL DEFAULT 0, error TEXT);
+          CREATE INDEX backup_runs_finished ON backup_runs(finished_at);`,
+      },
+    ]);
+  }
+
+  save(r: BackupRun, keep = 500): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO backup_runs (id, started_at, finished_at, trigger, ok, snapshot_id, data_added, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.id, r.startedAt, r.finishedAt, r.trigger, r.ok ? 1 : 0, r.snapshotId, r.dataAdded, r.error);
+      this.db.prepare('DELETE FROM backup_runs WHERE id NOT IN (SELECT id FROM backup_runs ORDER BY finished_at DESC LIMIT ?)').run(keep);
+    })();
+  }
+
+  last(okOnly = false): BackupRun | null {
+    const r = this.db.prepare(`SELECT * FROM backup_runs ${okOnly ? 'WHERE ok = 1' : ''} ORDER BY finished_at DESC, id DESC LIMIT 1`).get() as
+      | { id: string; started_at: number; finished_at: number; trigger: string; ok: number; snapshot_id: string | null; data_added: number; error: string | null }
+      | undefined;
+    return r ? { id: r.id, startedAt: r.started_at, finishedAt: r.finished_at, trigger: r.trigger, ok: r.ok === 1, snapshotId: r.snapshot_id, dataAdded: r.data_added, error: r.error } : null;
+  }
+}
