@@ -38,6 +38,12 @@ const page = async (lab: ReturnType<typeof createLab>, port: number) =>
   process.stdout.write(`    status page (https://${LAB.lanGateway}:${port}/ from the LAN): "${await pageSays(lab, port)}"\n`);
 const PAGE_PORT = 8443;
 
+/** A practice PC looking a name up (its resolver is on the internet: the lookup crosses the NAT). */
+async function dnsFromLan(lab: ReturnType<typeof createLab>): Promise<void> {
+  const r = await lab.lanResolve('nhs.uk');
+  process.stdout.write(`    the LAN PC looks up nhs.uk via ${LAB.targets[2]}: ${r.ok ? `${r.addresses?.join(', ')} in ${r.ms} ms` : `FAILED (${r.error})`}\n`);
+}
+
 const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
 
 async function real(): Promise<void> {
@@ -52,6 +58,7 @@ async function real(): Promise<void> {
     const client = await lab.startClient({ intervalMs: 100 });
     let r = await client.waitFor((x) => x.ok, 30_000);
     say(`The LAN PC reaches the internet through ${who(r.via)}. Both uplinks are probed all the time, the standby too.`);
+    await dnsFromLan(lab);
     await sleep(3000);
     await page(lab, PAGE_PORT);
     say('Now the primary line dies SILENTLY: its cable stays connected, packets just vanish (the common real failure).');
@@ -60,6 +67,7 @@ async function real(): Promise<void> {
     r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 30_000);
     say(`The LAN PC's new connections work again through ${who(r.via)}, ${((r.end - t0) / 1000).toFixed(1)} s after the fault.`);
     await page(lab, PAGE_PORT);
+    await dnsFromLan(lab);
     await sleep(1500);
     const st = agent.status();
     if (st) process.stdout.write('\n' + formatStatus(st as never, Date.now()).split('\n').filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l)).join('\n') + '\n');

@@ -20,6 +20,7 @@
  *     cutCarrier(isp)   peer end down: the appliance sees NO-CARRIER
  *     blackhole(isp)    ISP silently drops everything (carrier stays up)
  *     loss(isp, pct)    random loss in both directions (nft numgen), pct 0 removes it
+ *     blockDns(isp)     drops DNS (UDP and TCP 53, both directions) through the ISP; all else fine
  *     restore(isp)      undo all of the above for that ISP
  *   killTarget(addr) / reviveTarget(addr)          // one internet target stops answering (drop)
  *   attach4g()                                     // lateAttach4g: give wwan0 its address, modem connects
@@ -31,6 +32,8 @@
  *       attach4g() with lateAttach4g). false: cellular.enabled=false and no mmcli at all.
  *       -> { configFile, logs, waitForLog(pred, ms), status(), stop() }
  *   startClient({ intervalMs?, timeoutMs? })        // LAN PC opening new connections continuously
+ *   lanResolve(name?, server?)                     // one DNS lookup from the LAN PC (through the
+ *       appliance's NAT to the internet resolver, default 198.51.100.3) -> { ok, ms, addresses?, error? }
  *       -> { results, waitFor(pred, ms), stop() }
  *   LAB (addresses) is exported too.
  */
@@ -90,6 +93,7 @@ export interface Lab {
   blackhole(isp: Isp): Promise<void>;
   loss(isp: Isp, pct: number): Promise<void>;
   restore(isp: Isp): Promise<void>;
+  blockDns(isp: Isp): Promise<void>;
   killTarget(addr: string): Promise<void>;
   reviveTarget(addr: string): Promise<void>;
   attach4g(): Promise<void>;
@@ -97,6 +101,14 @@ export interface Lab {
   agentConfig(overrides?: Record<string, unknown>): Record<string, unknown>;
   startAgent(opts?: { config?: Record<string, unknown>; cellular?: boolean; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
   startClient(opts?: { intervalMs?: number; timeoutMs?: number }): Promise<LanClient>;
+  lanResolve(name?: string, server?: string): Promise<LanResolve>;
+}
+
+export interface LanResolve {
+  ok: boolean;
+  ms: number;
+  addresses?: string[];
+  error?: string;
 }
 
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -123,7 +135,8 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
   const ns = { lan: `${p}-lan`, app: `${p}-app`, isp1: `${p}-isp1`, isp2: `${p}-isp2`, net: `${p}-net` };
   const runner = new ProcessRunner(15_000);
   const children = new Set<ChildProcess>();
-  const faults: Record<Isp, { blackhole: boolean; loss: number }> = { primary: { blackhole: false, loss: 0 }, cellular: { blackhole: false, loss: 0 } };
+  const clean = () => ({ blackhole: false, loss: 0, dns: false });
+  const faults: Record<Isp, { blackhole: boolean; loss: number; dns: boolean }> = { primary: clean(), cellular: clean() };
   const dead = new Set<string>();
   let tmp = '';
   let modemState: Record<string, unknown> = {};
@@ -180,7 +193,12 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
 
   async function applyFaults(isp: Isp): Promise<void> {
     const f = faults[isp];
-    const rules = [f.blackhole ? 'drop' : '', f.loss > 0 ? `numgen random mod 100 < ${f.loss} drop` : ''].filter(Boolean);
+    const rules = [
+      f.blackhole ? 'drop' : '',
+      f.loss > 0 ? `numgen random mod 100 < ${f.loss} drop` : '',
+      f.dns ? 'meta l4proto { udp, tcp } th dport 53 drop' : '',
+      f.dns ? 'meta l4proto { udp, tcp } th sport 53 drop' : '',
+    ].filter(Boolean);
     const script = `table inet labfault {}\ndelete table inet labfault\ntable inet labfault {\n  chain lab_fwd { type filter hook forward priority -10; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n  chain lab_in { type filter hook input priority -10; policy accept;\n${f.blackhole ? '    iifname "down0" drop\n' : ''}  }\n}\n`;
     await exec(ispNs(isp), 'nft', ['-f', '-'], { input: script });
   }
@@ -239,7 +257,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       await ip(['-n', ns.net, 'route', 'add', '10.201.2.0/24', 'via', '10.201.12.1']);
       for (const n of [ns.app, ns.isp1, ns.isp2]) await exec(n, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
       // The internet: one server process answering on every target address.
-      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts'), ...LAB.targets], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.add(server);
       await new Promise<void>((res, rej) => {
         const t = setTimeout(() => rej(new Error('lab target server did not start')), 15_000);
@@ -264,9 +282,13 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       await applyFaults(isp);
     },
     async restore(isp) {
-      faults[isp] = { blackhole: false, loss: 0 };
+      faults[isp] = clean();
       await applyFaults(isp);
       await ip(['-n', ispNs(isp), 'link', 'set', 'down0', 'up']);
+    },
+    async blockDns(isp) {
+      faults[isp].dns = true;
+      await applyFaults(isp);
     },
     async killTarget(a) {
       dead.add(a);
@@ -358,6 +380,14 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       };
       if (!o.pretty) await agent.waitForLog((e) => e.msg === 'agent running', 60_000);
       return agent;
+    },
+    async lanResolve(name = 'nhs.uk', server = LAB.targets[2]) {
+      const r = await exec(ns.lan, process.execPath, [join(here, 'lan-resolve.ts'), server, name, '1500'], { allowFailure: true, timeoutMs: 10_000 });
+      try {
+        return JSON.parse(r.stdout.trim()) as LanResolve;
+      } catch {
+        return { ok: false, ms: 0, error: `lan-resolve printed nothing parseable: ${r.stderr.trim().slice(0, 200)}` };
+      }
     },
     async startClient(o = {}) {
       const child = spawn(
