@@ -8,7 +8,8 @@
  *
  * Events flow one way (probe -> health -> policy -> actuator -> bus -> telemetry/status/LED).
  */
-export type UplinkState = 'unknown' | 'up' | 'degraded' | 'down';
+/** `slow`: answering, no loss worth the name, but round trips above the "too slow" threshold. */
+export type UplinkState = 'unknown' | 'up' | 'slow' | 'degraded' | 'down';
 
 export interface EventMap {
   'agent.started': { bootId: string; version: string };

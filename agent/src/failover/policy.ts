@@ -39,7 +39,10 @@ export interface Decision {
 }
 
 const HOUR = 3_600_000;
-const usable = (s: UplinkState) => s === 'up' || s === 'degraded';
+/** Carries traffic. `slow` is usable: a line slower than usual is never a reason to fail over. */
+const usable = (s: UplinkState) => s === 'up' || s === 'slow' || s === 'degraded';
+/** Failover candidates, best first: clean, then slow (no loss), then lossy. */
+const RANK: Partial<Record<UplinkState, number>> = { up: 0, slow: 1, degraded: 2 };
 
 export class FailoverPolicy {
   active: string | null = null;
@@ -85,7 +88,9 @@ export class FailoverPolicy {
     }
 
     if (!cur || !usable(cur.state)) {
-      const candidate = byPrio.find((u) => u.name !== this.active && u.state === 'up') ?? byPrio.find((u) => u.name !== this.active && u.state === 'degraded');
+      const candidate = byPrio
+        .filter((u) => u.name !== this.active && RANK[u.state] !== undefined)
+        .sort((a, b) => RANK[a.state]! - RANK[b.state]! || a.priority - b.priority)[0];
       if (!candidate) {
         if (this.active === null) return this.stay('no uplink proven up yet');
         return this.stay(`${this.active} is ${cur?.state ?? 'gone'} and nothing better is up: staying put`);
@@ -102,25 +107,48 @@ export class FailoverPolicy {
     // Active is usable: consider failing back to a preferred uplink.
     for (const u of byPrio) {
       if (u.priority >= cur.priority) break;
-      if (u.state === 'degraded') return this.stay(`on ${cur.name}; ${u.name} answering but not clean yet (${u.state})`);
+      if (u.state === 'degraded' || u.state === 'slow')
+        return this.stay(`on ${cur.name}; ${u.name} answering but ${u.state === 'slow' ? 'slow' : 'not clean'}: no failback until it has been clean for the hold-down`);
       if (u.state !== 'up') continue;
       const hold = this.holdDownFor(u.name, now);
       const clean = now - u.since;
-      if (clean < hold) return this.stay(`on ${cur.name}; ${u.name} clean for ${s(clean)} of ${s(hold)} hold-down`);
       this.failbacks = this.failbacks.filter((t) => now - t < HOUR);
-      if (this.failbacks.length >= this.opts.maxFailbacksPerHour)
-        return this.stay(`on ${cur.name}; ${u.name} is clean but ${this.failbacks.length} failbacks in the last hour (max ${this.opts.maxFailbacksPerHour})`);
+      // When failback can really happen: after the hold-down AND once the hourly cap has a free slot.
+      const capFree = this.capFreeAt();
+      const at = Math.max(u.since + hold, capFree ?? 0);
+      if (clean < hold || (capFree !== null && now < capFree)) {
+        const capped = capFree !== null && capFree > u.since + hold;
+        const why = capped
+          ? `${this.failbacks.length} failbacks in the last hour (max ${this.opts.maxFailbacksPerHour}), so not before ${hhmmss(at)}`
+          : `hold-down ${s(hold)}, so at ${hhmmss(at)}`;
+        return this.stay(`on ${cur.name}; ${u.name} clean for ${s(clean)}; failback if it stays clean: ${why}`, Number.isFinite(at) ? at : null);
+      }
       this.failbacks.push(now);
       return this.switchTo(now, u.name, 'failback', `${u.name} clean for ${s(clean)} (hold-down ${s(hold)})`);
     }
-    // Nothing noteworthy: the reason of the last switch says "why" best.
-    return this.stay(this.switchReason ?? `on ${cur.name}, the best usable uplink`);
+    // Nothing pending. Say the present; the last switch's reason only as history, with its time
+    // (left bare it reads as the current cause: issue 20).
+    const best = byPrio[0]?.name === cur.name ? 'the preferred uplink' : 'the best usable uplink';
+    const last = this.lastSwitch ? `; last switch ${hhmmss(this.lastSwitch.at)}: ${this.lastSwitch.reason}` : '';
+    return this.stay(`on ${cur.name}, ${best}, ${cur.state}${last}`);
   }
 
-  private switchReason: string | undefined;
+  private lastSwitch: { at: number; reason: string } | undefined;
+  /** When a failback to the preferred uplink is expected (if it stays clean); null when none is pending. */
+  failbackAt: number | null = null;
 
-  private stay(reason: string): Decision {
+  /** When the hourly failback cap next has a free slot; null when it has one now. */
+  private capFreeAt(): number | null {
+    const max = this.opts.maxFailbacksPerHour;
+    if (this.failbacks.length < max) return null;
+    if (max === 0) return Number.POSITIVE_INFINITY;
+    const sorted = [...this.failbacks].sort((a, b) => a - b);
+    return sorted[sorted.length - max]! + HOUR;
+  }
+
+  private stay(reason: string, failbackAt: number | null = null): Decision {
     this.reason = reason;
+    this.failbackAt = failbackAt;
     return { active: this.active, reason };
   }
 
@@ -129,9 +157,12 @@ export class FailoverPolicy {
     this.active = to;
     this.since = now;
     this.reason = reason;
-    this.switchReason = reason;
+    this.failbackAt = null;
+    this.lastSwitch = { at: now, reason };
     return { active: to, reason, switched: { from, to, kind } };
   }
 }
 
 const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+/** Clock time (UTC) for "when" lines; "never" for a cap of 0 failbacks an hour. */
+const hhmmss = (t: number) => (Number.isFinite(t) ? `${new Date(t).toISOString().slice(11, 19)} UTC` : 'never (automatic failback is off)');

@@ -7,15 +7,17 @@ import type { Logger } from '../core/log.js';
 import { IpAdapter, type IfaceInfo, type RouteEntry } from '../platform/ip.js';
 import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
 import type { UplinkSchema } from './config-schema.js';
-import { UplinkDetector, type Verdict } from './detector.js';
+import { UplinkDetector, type DnsHealth, type Verdict } from './detector.js';
 import { leaseGateway, resolveNextHop, type NextHop, type NextHopSource } from './next-hop.js';
-import { NetProber, type Prober } from './probes.js';
+import { NetProber, type Prober, type ProbeResult } from './probes.js';
 
 export type UplinkConfig = Static<typeof UplinkSchema>;
 
 /** What failover and the status page see of one uplink. */
 export interface UplinkView {
   name: string;
+  /** Display name for sentences (config `label`, else the name). */
+  label: string;
   kind: UplinkConfig['kind'];
   interface: string;
   priority: number;
@@ -31,6 +33,8 @@ export interface UplinkView {
   reason: string;
   latencyMs: number | null;
   lossPct: number | null;
+  /** DNS through this uplink, judged on its dns targets alone. */
+  dns: DnsHealth;
 }
 
 interface Link {
@@ -76,7 +80,13 @@ export class UplinksCapability implements Capability {
     const now = ctx.clock.now();
     this.links = ctx.config.uplinks.map((cfg) => ({
       cfg,
-      det: new UplinkDetector(cfg.probes.targets.length, cfg.probes),
+      det: new UplinkDetector(cfg.probes.targets.length, {
+        ...cfg.probes,
+        slowLatencyMs: cfg.probes.degradedLatencyMs ?? cfg.probes.slowLatencyMs,
+        dnsTargets: cfg.probes.targets.map((t) => t.kind === 'dns'),
+        dnsFailure: cfg.probes.onDnsFailure === 'report' ? 'degraded' : 'down',
+        label: cfg.label ?? cfg.name,
+      }),
       address: null,
       hop: { gateway: cfg.gateway, source: cfg.gateway ? 'config' : 'unknown' },
       hopChecked: false,
@@ -108,6 +118,7 @@ export class UplinksCapability implements Capability {
   views(): UplinkView[] {
     return this.links.map((l) => ({
       name: l.cfg.name,
+      label: l.cfg.label ?? l.cfg.name,
       kind: l.cfg.kind,
       interface: l.cfg.interface,
       priority: l.cfg.priority,
@@ -121,13 +132,14 @@ export class UplinksCapability implements Capability {
       reason: l.det.reason,
       latencyMs: l.det.latencyMs(),
       lossPct: l.det.lossPct(),
+      dns: l.det.dns(),
     }));
   }
 
   health(): Health {
     const v = this.views();
     if (!v.length) return { status: 'disabled', summary: 'no uplinks configured', details: { uplinks: [], lines: [] } };
-    const up = v.filter((u) => u.state === 'up' || u.state === 'degraded');
+    const up = v.filter((u) => u.state === 'up' || u.state === 'slow' || u.state === 'degraded');
     const status = up.length === v.length ? 'ok' : up.length ? 'degraded' : 'failed';
     const lines = v.map((u) => `${u.name} (${u.interface}): ${u.state} - ${u.reason}`);
     return { status, summary: `${up.length}/${v.length} uplinks usable`, details: { uplinks: v, lines } };
@@ -135,7 +147,7 @@ export class UplinksCapability implements Capability {
 
   /** Staggered per-target timers: probes of one uplink never fire in a burst. */
   private startProbes(link: Link): void {
-    const { intervalMs, timeoutMs, targets } = link.cfg.probes;
+    const { intervalMs, timeoutMs, lateMs, targets } = link.cfg.probes;
     const maxInFlight = Math.ceil(timeoutMs / intervalMs) + 1;
     targets.forEach((target, i) => {
       const offset = Math.floor((intervalMs * i) / targets.length);
@@ -145,11 +157,23 @@ export class UplinksCapability implements Capability {
           if (!link.address || !link.det.hasCarrier || link.hop.source === 'unknown' || link.inFlight[i]! >= maxInFlight) return;
           link.inFlight[i]!++;
           const src = { address: link.address, iface: link.cfg.interface };
-          this.prober.probe(target, src, timeoutMs).then(
+          // A late answer settles the sample it belongs to (slow, not lost), unless the uplink's
+          // address changed meanwhile (the detector was reset: that sample is gone).
+          let seq = -1;
+          const late = {
+            graceMs: lateMs,
+            onLate: (r: ProbeResult) => {
+              if (this.stopped || src.address !== link.address || seq < 0) return;
+              this.apply(link, link.det.settle(i, seq, r.ok, r.rttMs));
+            },
+          };
+          this.prober.probe(target, src, timeoutMs, lateMs > 0 ? late : undefined).then(
             (r) => {
               link.inFlight[i]!--;
               if (this.stopped || src.address !== link.address) return;
-              this.apply(link, link.det.record(i, r.ok, r.rttMs));
+              const v = link.det.record(i, r.ok, r.rttMs, r.pending === true);
+              seq = link.det.lastSeq;
+              this.apply(link, v);
             },
             (e: unknown) => {
               link.inFlight[i]!--;
