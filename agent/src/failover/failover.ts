@@ -149,11 +149,13 @@ export class FailoverCapability implements Capability {
     const now = this.ctx?.clock.now() ?? Date.now();
     const uplinks = views.map((u) => ({
       name: u.name,
+      label: u.label,
       kind: u.kind,
       interface: u.interface,
       state: u.state,
       latencyMs: u.latencyMs === null ? null : Math.round(u.latencyMs * 10) / 10,
       lossPct: u.lossPct === null ? null : Math.round(u.lossPct),
+      dns: u.dns,
       since: u.since,
       reason: u.reason,
     }));
@@ -163,7 +165,8 @@ export class FailoverCapability implements Capability {
     lines.push(active ? `active: ${active} since ${p.since ? ago(p.since) : '?'} - ${p.reason}` : `active: none - ${p?.reason ?? 'not started'}`);
     for (const u of uplinks) {
       const fig = [u.latencyMs !== null ? `${u.latencyMs} ms` : null, u.lossPct !== null ? `${u.lossPct}% loss` : null].filter(Boolean).join(', ');
-      lines.push(`${u.name === active ? '*' : ' '} ${u.name} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
+      const label = u.label !== u.name ? ` "${u.label}"` : '';
+      lines.push(`${u.name === active ? '*' : ' '} ${u.name}${label} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
     }
     if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
     if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);
@@ -175,6 +178,7 @@ export class FailoverCapability implements Capability {
       since: p?.since ?? null,
       reason: p?.reason ?? 'not started',
       ...(p?.forced ? { forced: p.forced } : {}),
+      failbackAt: p?.failbackAt ?? null,
       holdDownMs: p && preferred ? p.holdDownFor(preferred.name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
       uplinks,
       lines,

@@ -15,6 +15,10 @@ export interface PolicyUplink {
   state: UplinkState;
   /** When the current state began (epoch ms). */
   since: number;
+  /** DNS through this uplink (see uplinks/detector.ts); absent = not judged. */
+  dns?: string;
+  /** Its latest DNS probe answered; null/absent = no DNS target. */
+  dnsAnswering?: boolean | null;
 }
 
 export interface PolicyOptions {
@@ -88,8 +92,11 @@ export class FailoverPolicy {
     }
 
     if (!cur || !usable(cur.state)) {
+      // Left because DNS stopped answering: only go where DNS answers right now (with a resolver
+      // outage everywhere, the standby's DNS is failing too, just not yet for long enough).
+      const forDns = cur?.dns === 'failing';
       const candidate = byPrio
-        .filter((u) => u.name !== this.active && RANK[u.state] !== undefined)
+        .filter((u) => u.name !== this.active && RANK[u.state] !== undefined && !(forDns && u.dnsAnswering === false))
         .sort((a, b) => RANK[a.state]! - RANK[b.state]! || a.priority - b.priority)[0];
       if (!candidate) {
         if (this.active === null) return this.stay('no uplink proven up yet');

@@ -174,6 +174,13 @@ export class UplinkDetector {
     return idx.some((i) => this.tracks[i]!.okRun > 0) ? 'ok' : 'unknown';
   }
 
+  /** The latest probe of some DNS target answered (null: no DNS target). */
+  dnsAnswering(): boolean | null {
+    const idx = this.dnsIdx();
+    if (!idx.length) return null;
+    return idx.some((i) => this.tracks[i]!.samples > 0 && this.tracks[i]!.failRun === 0);
+  }
+
   private dnsIdx(): number[] {
     const d = this.opts.dnsTargets ?? [];
     return this.tracks.map((_, i) => i).filter((i) => d[i]);

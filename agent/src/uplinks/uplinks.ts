@@ -35,6 +35,8 @@ export interface UplinkView {
   lossPct: number | null;
   /** DNS through this uplink, judged on its dns targets alone. */
   dns: DnsHealth;
+  /** The latest DNS probe answered (null: no DNS target); a DNS failover only goes where this is true. */
+  dnsAnswering: boolean | null;
 }
 
 interface Link {
@@ -133,6 +135,7 @@ export class UplinksCapability implements Capability {
       latencyMs: l.det.latencyMs(),
       lossPct: l.det.lossPct(),
       dns: l.det.dns(),
+      dnsAnswering: l.det.dnsAnswering(),
     }));
   }
 
