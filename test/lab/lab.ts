@@ -21,6 +21,8 @@
  *     blackhole(isp)    ISP silently drops everything (carrier stays up)
  *     loss(isp, pct)    random loss in both directions (nft numgen), pct 0 removes it
  *     blockDns(isp)     drops DNS (UDP and TCP 53, both directions) through the ISP; all else fine
+ *     delay(isp, rttMs) adds rttMs to every round trip through the ISP, no loss (rttMs/2 each way;
+ *                       a userspace TUN delay line, test/lab/delay-line.py: this kernel has no netem)
  *     restore(isp)      undo all of the above for that ISP
  *   killTarget(addr) / reviveTarget(addr)          // one internet target stops answering (drop)
  *   attach4g()                                     // lateAttach4g: give wwan0 its address, modem connects
@@ -94,6 +96,7 @@ export interface Lab {
   loss(isp: Isp, pct: number): Promise<void>;
   restore(isp: Isp): Promise<void>;
   blockDns(isp: Isp): Promise<void>;
+  delay(isp: Isp, rttMs: number): Promise<void>;
   killTarget(addr: string): Promise<void>;
   reviveTarget(addr: string): Promise<void>;
   attach4g(): Promise<void>;
@@ -138,6 +141,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
   const clean = () => ({ blackhole: false, loss: 0, dns: false });
   const faults: Record<Isp, { blackhole: boolean; loss: number; dns: boolean }> = { primary: clean(), cellular: clean() };
   const dead = new Set<string>();
+  const delayLines: Partial<Record<Isp, ChildProcess>> = {};
   let tmp = '';
   let modemState: Record<string, unknown> = {};
   const modemFile = () => join(tmp, 'modem.json');
@@ -176,6 +180,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     process.off('SIGTERM', onSignal);
     await Promise.all([...children].map(end));
     children.clear();
+    for (const k of Object.keys(delayLines) as Isp[]) delete delayLines[k];
     const list = await runner.run('ip', ['netns', 'list'], { allowFailure: true });
     for (const n of Object.values(ns)) if (new RegExp(`^${n}( |$)`, 'm').test(list.stdout)) await runner.run('ip', ['netns', 'del', n], { allowFailure: true });
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -201,6 +206,16 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     ].filter(Boolean);
     const script = `table inet labfault {}\ndelete table inet labfault\ntable inet labfault {\n  chain lab_fwd { type filter hook forward priority -10; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n  chain lab_in { type filter hook input priority -10; policy accept;\n${f.blackhole ? '    iifname "down0" drop\n' : ''}  }\n}\n`;
     await exec(ispNs(isp), 'nft', ['-f', '-'], { input: script });
+  }
+
+  async function removeDelay(isp: Isp): Promise<void> {
+    const c = delayLines[isp];
+    if (!c) return;
+    delete delayLines[isp];
+    const n = ispNs(isp);
+    for (const pref of ['100', '101']) await ip(['-n', n, 'rule', 'del', 'pref', pref]).catch(() => undefined);
+    await end(c);
+    children.delete(c);
   }
 
   async function applyDead(): Promise<void> {
@@ -281,7 +296,27 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       faults[isp].loss = pct;
       await applyFaults(isp);
     },
+    async delay(isp, rttMs) {
+      await removeDelay(isp);
+      if (rttMs <= 0) return;
+      const n = ispNs(isp);
+      const child = spawn('ip', ['netns', 'exec', n, 'python3', join(here, 'delay-line.py'), 'dly0', String(rttMs / 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.add(child);
+      delayLines[isp] = child;
+      await new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error('lab delay line did not start')), 10_000);
+        lines(child, 'stdout', (l) => l === 'ready' && (clearTimeout(t), res()));
+        child.once('exit', (c) => (clearTimeout(t), rej(new Error(`lab delay line exited ${c}`))));
+      });
+      // Written back into dly0, a packet must pass the reverse-path check on an interface it has no route back through.
+      for (const k of ['all', 'default', 'dly0']) await exec(n, 'sysctl', ['-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
+      await ip(['-n', n, 'link', 'set', 'dly0', 'up']);
+      await ip(['-n', n, 'route', 'add', 'default', 'dev', 'dly0', 'table', '200']);
+      await ip(['-n', n, 'rule', 'add', 'iif', 'down0', 'lookup', '200', 'pref', '100']);
+      await ip(['-n', n, 'rule', 'add', 'iif', 'up0', 'lookup', '200', 'pref', '101']);
+    },
     async restore(isp) {
+      await removeDelay(isp);
       faults[isp] = clean();
       await applyFaults(isp);
       await ip(['-n', ispNs(isp), 'link', 'set', 'down0', 'up']);
