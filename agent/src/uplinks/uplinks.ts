@@ -6,6 +6,7 @@ import type { UplinkState } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { IpAdapter, type IfaceInfo, type RouteEntry } from '../platform/ip.js';
 import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
+import { uplinkConfigWarnings } from './config-advice.js';
 import type { UplinkSchema } from './config-schema.js';
 import { UplinkDetector, type DnsHealth, type Verdict } from './detector.js';
 import { leaseGateway, resolveNextHop, type NextHop, type NextHopSource } from './next-hop.js';
@@ -100,6 +101,7 @@ export class UplinksCapability implements Capability {
       this.log.info('no uplinks configured; nothing to measure');
       return;
     }
+    for (const w of uplinkConfigWarnings(ctx.config)) this.log.warn(`config: ${w.message}`, { path: w.path });
     await this.refresh();
     this.monitor = this.deps.monitor ?? (ctx.platform.privileged ? new IpLinkMonitor() : undefined);
     this.monitor?.start(
