@@ -6,6 +6,11 @@ export const FailoverSection = Obj({
   holdDownMs: Ms(60_000, 'Primary must be clean this long before traffic fails back'),
   maxHoldDownMs: Ms(900_000, 'Hold-down doubles per flap (down transition in the last hour) up to this'),
   maxFailbacksPerHour: Type.Integer({ default: 2, minimum: 0 }),
+  onDnsFailure: Type.Union([Type.Literal('failover'), Type.Literal('report')], {
+    default: 'failover',
+    description:
+      "DNS not answering on the active uplink while its other targets answer: 'failover' moves traffic (and so the LAN's lookups) to an uplink whose DNS answers, if there is one; 'report' only reports it",
+  }),
   bootGraceMs: Ms(3_000, 'At boot, wait this long for a preferred uplink still being proven before starting on a lesser one that proved itself first', 0),
   reconcileMs: Ms(5_000, 'How often the actuator re-applies routes, rules and NAT (puts back hand-made changes)', 200),
   manageRouting: Bool(true, 'Change kernel routing/NAT/conntrack; false = decide and report only'),

@@ -188,8 +188,11 @@ export class FailoverCapability implements Capability {
     const primary = preferred!;
     if (!act) return { status: 'failed', summary: 'no working uplink yet', details };
     if (act.state === 'down') return { status: 'failed', summary: `all uplinks down (holding ${act.name})`, details, ...(p.since ? { since: p.since } : {}) };
-    const status = act.name === primary.name && !this.lastReconcile?.errors.length ? 'ok' : 'degraded';
-    return { status, summary: `traffic on ${act.name} (${act.kind})`, details, ...(p.since ? { since: p.since } : {}) };
+    // Names not resolving through the active uplink is offline in practice for the PCs: never 'ok'.
+    const dnsOut = act.dns === 'failing';
+    const status = act.name === primary.name && !this.lastReconcile?.errors.length && !dnsOut ? 'ok' : 'degraded';
+    const summary = `traffic on ${act.name} (${act.kind})${dnsOut ? `; DNS not answering on ${act.label}` : ''}`;
+    return { status, summary, details, ...(p.since ? { since: p.since } : {}) };
   }
 
   /** Contract: one step per non-active uplink, proving it carries traffic through its own table. */

@@ -31,6 +31,8 @@ export interface PolicyOptions {
    * and getting back costs a full hold-down and one of the hour's failbacks). 0 = no wait.
    */
   bootGraceMs?: number;
+  /** 'failover': an uplink whose DNS is not answering does not carry traffic while another resolves. */
+  onDnsFailure?: 'failover' | 'report';
 }
 
 export type SwitchKind = 'failover' | 'failback' | 'initial' | 'forced' | 'none-available';
@@ -82,6 +84,9 @@ export class FailoverPolicy {
     this.firstEvalAt ??= now;
     const byPrio = [...uplinks].sort((a, b) => a.priority - b.priority);
     const cur = byPrio.find((u) => u.name === this.active);
+    const dnsMoves = (this.opts.onDnsFailure ?? 'failover') === 'failover';
+    /** Carries traffic: a usable state, and (when DNS failure moves traffic) DNS not failing. */
+    const carries = (u: PolicyUplink) => usable(u.state) && !(dnsMoves && u.dns === 'failing');
 
     if (this.forced) {
       const f = byPrio.find((u) => u.name === this.forced!.uplink);
@@ -91,16 +96,17 @@ export class FailoverPolicy {
       }
     }
 
-    if (!cur || !usable(cur.state)) {
-      // Left because DNS stopped answering: only go where DNS answers right now (with a resolver
+    if (!cur || !carries(cur)) {
+      // Leaving because DNS stopped answering: only go where DNS answers right now (with a resolver
       // outage everywhere, the standby's DNS is failing too, just not yet for long enough).
-      const forDns = cur?.dns === 'failing';
+      const forDns = cur !== undefined && usable(cur.state);
       const candidate = byPrio
-        .filter((u) => u.name !== this.active && RANK[u.state] !== undefined && !(forDns && u.dnsAnswering === false))
+        .filter((u) => u.name !== this.active && carries(u) && !(forDns && u.dnsAnswering === false))
         .sort((a, b) => RANK[a.state]! - RANK[b.state]! || a.priority - b.priority)[0];
+      const why = forDns ? `DNS not answering on ${cur.name}` : `${this.active} is ${cur?.state ?? 'gone'}`;
       if (!candidate) {
         if (this.active === null) return this.stay('no uplink proven up yet');
-        return this.stay(`${this.active} is ${cur?.state ?? 'gone'} and nothing better is up: staying put`);
+        return this.stay(`${why} and nothing better is up: staying put`);
       }
       if (this.active === null) {
         const pending = byPrio.find((u) => u.priority < candidate.priority && u.state === 'unknown');
@@ -108,12 +114,13 @@ export class FailoverPolicy {
           return this.stay(`${candidate.name} is ${candidate.state}; waiting up to ${s(this.opts.bootGraceMs!)} for ${pending.name} (preferred) to be proven`);
         return this.switchTo(now, candidate.name, 'initial', `${candidate.name} proven ${candidate.state}`);
       }
-      return this.switchTo(now, candidate.name, 'failover', `${this.active} is ${cur?.state ?? 'gone'} (${candidate.name} is ${candidate.state})`);
+      return this.switchTo(now, candidate.name, 'failover', `${why} (${candidate.name} is ${candidate.state}${forDns ? ' and resolves' : ''})`);
     }
 
     // Active is usable: consider failing back to a preferred uplink.
     for (const u of byPrio) {
       if (u.priority >= cur.priority) break;
+      if (u.dns === 'failing' && dnsMoves) return this.stay(`on ${cur.name}; DNS not answering on ${u.name}: no failback until it answers and ${u.name} has been clean for the hold-down`);
       if (u.state === 'degraded' || u.state === 'slow')
         return this.stay(`on ${cur.name}; ${u.name} answering but ${u.state === 'slow' ? 'slow' : 'not clean'}: no failback until it has been clean for the hold-down`);
       if (u.state !== 'up') continue;

@@ -65,11 +65,6 @@ export const UplinkSchema = Type.Object(
         maximum: 100,
         description: 'DNS through this uplink is "not answering" when every dns target has failed this many probes in a row',
       }),
-      onDnsFailure: Type.Union([Type.Literal('failover'), Type.Literal('report')], {
-        default: 'failover',
-        description:
-          "DNS not answering while other targets answer: 'failover' counts the uplink as down (traffic, and so the LAN's lookups, move to an uplink whose DNS answers; with none, traffic stays put); 'report' only reports it (degraded)",
-      }),
       targets: Type.Array(ProbeTarget, { default: [], description: 'Diverse targets; an uplink is judged on a quorum of them, never on one' }),
     }),
   },

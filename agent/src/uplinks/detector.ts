@@ -22,8 +22,6 @@ export interface DetectorOptions {
   dnsTargets?: readonly boolean[];
   /** DNS is "not answering" when every DNS target has failed this many probes in a row. */
   dnsFailRun?: number;
-  /** 'down': DNS not answering counts as down (traffic moves to an uplink that resolves); 'degraded': report only. */
-  dnsFailure?: 'down' | 'degraded';
   /** Name used in sentences ("DNS not answering on BT broadband"). */
   label?: string;
 }
@@ -36,10 +34,18 @@ export interface Verdict {
   reason: string;
 }
 
-/** Sample values in the ring: lost, answered, or timed out but still waiting for a late answer. */
+/** Sample values in the ring: lost, answered in time, timed out but still waiting, answered late. */
 const LOST = 0;
 const OK = 1;
 const PENDING = 2;
+const LATE = 3;
+const answered = (v: number | undefined) => v === OK || v === LATE;
+
+function median(v: number[]): number | null {
+  if (!v.length) return null;
+  v.sort((a, b) => a - b);
+  return v[Math.floor(v.length / 2)]!;
+}
 
 class TargetTrack {
   private readonly ok: Uint8Array;
@@ -76,7 +82,7 @@ class TargetTrack {
     if (seq >= this.seq || seq < this.seq - this.n) return false; // overwritten (or never pushed)
     const slot = seq % this.size;
     if (this.ok[slot] !== PENDING) return false;
-    this.ok[slot] = ok ? OK : LOST;
+    this.ok[slot] = ok ? LATE : LOST;
     this.rtt[slot] = rttMs;
     if (ok) this.recountRuns();
     return true;
@@ -86,7 +92,7 @@ class TargetTrack {
     let oks = 0;
     for (let i = 1; i <= this.n; i++) {
       const v = this.ok[(this.seq - i) % this.size];
-      if (v === OK) {
+      if (answered(v)) {
         if (fails) break;
         oks++;
       } else {
@@ -114,11 +120,22 @@ class TargetTrack {
   }
   /** Median RTT of answered samples in the window (late answers included: they are slowness). */
   latencyMs(): number | null {
+    return median(this.rtts(true));
+  }
+  /** The newest sample was answered in time. */
+  latestInTime(): boolean {
+    return this.seq > 0 && this.ok[(this.seq - 1) % this.size] === OK;
+  }
+  /** Some sample in the window was answered (in time or late). */
+  answeredAny(): boolean {
+    for (let i = 0; i < this.n; i++) if (answered(this.ok[i])) return true;
+    return false;
+  }
+  /** RTTs of the answered samples; `late` false: only those answered in time. */
+  rtts(late: boolean): number[] {
     const v: number[] = [];
-    for (let i = 0; i < this.n; i++) if (this.ok[i] === OK) v.push(this.rtt[i]!);
-    if (!v.length) return null;
-    v.sort((a, b) => a - b);
-    return v[Math.floor(v.length / 2)]!;
+    for (let i = 0; i < this.n; i++) if (this.ok[i] === OK || (late && this.ok[i] === LATE)) v.push(this.rtt[i]!);
+    return v;
   }
   reset(): void {
     this.n = 0;
@@ -127,6 +144,9 @@ class TargetTrack {
     this.okRun = 0;
   }
 }
+
+/** A late answer within this many in-time round trips is slowness (HTTP: 2 round trips, + slack). */
+const LATE_FACTOR = 3;
 
 export class UplinkDetector {
   private readonly tracks: TargetTrack[];
@@ -158,9 +178,18 @@ export class UplinkDetector {
   /** Sequence number of the sample the last `record` stored (for `settle`). */
   lastSeq = -1;
 
-  /** The final outcome of a pending sample: a late answer is slowness, not loss. */
+  /**
+   * The final outcome of a pending sample. A late answer is slowness, not loss, when the line is
+   * slow: it came within LATE_FACTOR x the median in-time round trip of this uplink (an HTTP probe
+   * takes two round trips), or no target's newest probe was answered in time (the whole line is
+   * late). On a fast line a late answer is a lost packet that TCP retransmitted after its 1 s RTO:
+   * that is loss, and counted as loss.
+   */
   settle(target: number, seq: number, ok: boolean, rttMs: number): Verdict {
-    this.tracks[target]?.settle(seq, ok, rttMs);
+    const inTime = median(this.tracks.flatMap((t) => t.rtts(false)));
+    const lineLate = !this.tracks.some((t) => t.latestInTime());
+    const slowness = ok && (inTime === null || lineLate || rttMs <= LATE_FACTOR * inTime);
+    this.tracks[target]?.settle(seq, slowness, rttMs);
     return this.evaluate();
   }
 
@@ -171,7 +200,7 @@ export class UplinkDetector {
     const idx = this.dnsIdx();
     if (!idx.length) return 'unmeasured';
     if (this.dnsDown) return 'failing';
-    return idx.some((i) => this.tracks[i]!.okRun > 0) ? 'ok' : 'unknown';
+    return idx.some((i) => this.tracks[i]!.answeredAny()) ? 'ok' : 'unknown';
   }
 
   /** The latest probe of some DNS target answered (null: no DNS target). */
@@ -266,9 +295,10 @@ export class UplinkDetector {
     }
     if (allFailing === n) return this.set('down', `all ${n} targets failed ${this.opts.allFailRun}+ probes in a row`);
     if (quorumFailing >= majority) return this.set('down', `${quorumFailing}/${n} targets failed ${this.opts.quorumFailRun}+ probes in a row`);
-    const dnsWords = this.dnsDown ? `DNS not answering on ${this.label}` : '';
-    if (this.dnsDown && (this.opts.dnsFailure ?? 'down') === 'down')
-      return this.set('down', `${dnsWords} (every DNS target failed ${this.opts.dnsFailRun ?? 12}+ probes in a row; ${n - quorumFailing}/${n} targets answering)`);
+    // DNS not answering while the rest answers: `degraded`, said first and in words. Whether that
+    // moves traffic is the failover policy's decision (failover.onDnsFailure), not a fake `down`:
+    // the line still carries packets (phones by address, the VPN), and telephony reads `down`.
+    const dnsWords = this.dnsDown ? `DNS not answering on ${this.label} (every DNS target failed ${this.opts.dnsFailRun ?? 12}+ probes in a row)` : '';
     if (this.state === 'down' || this.state === 'unknown') {
       // Recovery needs proof: a majority of targets answering several times in a row.
       if (healthy >= majority) return this.qualify(`${healthy}/${n} targets answering`, dnsWords);

@@ -87,7 +87,6 @@ export class UplinksCapability implements Capability {
         ...cfg.probes,
         slowLatencyMs: cfg.probes.degradedLatencyMs ?? cfg.probes.slowLatencyMs,
         dnsTargets: cfg.probes.targets.map((t) => t.kind === 'dns'),
-        dnsFailure: cfg.probes.onDnsFailure === 'report' ? 'degraded' : 'down',
         label: cfg.label ?? cfg.name,
       }),
       address: null,
@@ -145,7 +144,7 @@ export class UplinksCapability implements Capability {
     const v = this.views();
     if (!v.length) return { status: 'disabled', summary: 'no uplinks configured', details: { uplinks: [], lines: [] } };
     const up = v.filter((u) => u.state === 'up' || u.state === 'slow' || u.state === 'degraded');
-    const status = up.length === v.length ? 'ok' : up.length ? 'degraded' : 'failed';
+    const status = up.length === v.length && !v.some((u) => u.dns === 'failing') ? 'ok' : up.length ? 'degraded' : 'failed';
     const lines = v.map((u) => `${u.name} (${u.interface}): ${u.state} - ${u.reason}`);
     return { status, summary: `${up.length}/${v.length} uplinks usable`, details: { uplinks: v, lines } };
   }

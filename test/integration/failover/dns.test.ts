@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { deriveState } from '../../../agent/src/status/state.js';
 import type { Health } from '../../../agent/src/core/capability.js';
-import { createLab, LAB, type LabAgent } from '../../lab/lab.js';
+import { join } from 'node:path';
+import { ProcessRunner } from '../../../agent/src/platform/command.js';
+import { createLab, LAB, REPO, type LabAgent } from '../../lab/lab.js';
 import { requireRoot } from '../../helpers/ctx.js';
 
 const skip = requireRoot();
@@ -63,10 +65,12 @@ describe('DNS for the LAN in the lab', { skip }, () => {
     const detect = Date.now() - t0;
     await until(() => uplink(agent, 'wan')?.dns === 'failing', 5000, () => JSON.stringify(uplink(agent, 'wan')));
     const wan = uplink(agent, 'wan')!;
-    assert.match(wan.reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row; 3\/4 targets answering\)/);
+    assert.equal(wan.state, 'degraded', 'the line still carries packets');
+    assert.match(wan.reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     const caps = agent.status()!.capabilities as unknown as Record<string, Health>;
     const lines = (caps.failover!.details!.lines as string[]).join('\n');
-    assert.match(lines, /wan "BT broadband" \(wired, wan0\): down .* - DNS not answering on BT broadband/);
+    assert.match(lines, /wan "BT broadband" \(wired, wan0\): degraded .* - DNS not answering on BT broadband/);
+    assert.match(lines, /active: 4g since \d+ s ago - on 4g; DNS not answering on wan: no failback until it answers/);
     const page = deriveState(caps, (t) => new Date(t).toISOString().slice(11, 16));
     assert.ok(page.notes.includes('DNS not answering on BT broadband'), page.notes.join(' | '));
     // The practice's point of view: 5 of 5 names resolve.
@@ -84,13 +88,12 @@ describe('DNS for the LAN in the lab', { skip }, () => {
   });
 });
 
-describe("DNS dropped on the primary with onDnsFailure 'report'", { skip }, () => {
+describe("DNS dropped on the primary with failover.onDnsFailure 'report'", { skip }, () => {
   const lab = createLab({ prefix: 'dr' });
   let agent: LabAgent;
   before(async () => {
     await lab.up();
-    const uplinks = (lab.agentConfig().uplinks as Record<string, unknown>[]).map((u) => ({ ...u, probes: { ...(u.probes as object), onDnsFailure: 'report' } }));
-    agent = await lab.startAgent({ config: { uplinks, status: { enabled: false } }, cellular: false });
+    agent = await lab.startAgent({ config: { failover: { onDnsFailure: 'report' }, status: { enabled: false } }, cellular: false });
     await agent.waitForLog((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && e.to === 'wan', 30_000);
   });
   after(async () => {
@@ -105,10 +108,14 @@ describe("DNS dropped on the primary with onDnsFailure 'report'", { skip }, () =
     await until(() => uplink(agent, 'wan')?.dns === 'failing', 10_000, () => JSON.stringify(uplink(agent, 'wan')));
     const wan = uplink(agent, 'wan')!;
     assert.equal(wan.state, 'degraded');
-    assert.match(wan.reason, /^DNS not answering on wan; 3\/4 targets answering/);
+    assert.match(wan.reason, /^DNS not answering on wan \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     await sleep(2000);
     assert.equal(agent.status()!.capabilities.failover!.details!.active, 'wan');
     assert.deepEqual(agent.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= t0), []);
     assert.equal((await lab.lanResolve('nhs.uk')).ok, false, 'as configured: the LAN resolver is not reachable through the primary');
+    // For scripts: never "all ok" while the PCs cannot resolve.
+    const r = await new ProcessRunner().run(join(REPO, 'agent/bin/surgery-edge'), ['status', '--config', agent.configFile], { allowFailure: true });
+    assert.equal(r.code, 3, r.stdout);
+    assert.match(r.stdout, /\[WARN\] failover\s+traffic on wan \(wired\); DNS not answering on wan/);
   });
 });

@@ -50,14 +50,14 @@ const targets = [
   { kind: 'tcp', host: '198.51.100.4', port: 80 },
 ];
 
-function setup(probes: Record<string, unknown> = {}) {
+function setup(probes: Record<string, unknown> = {}, foCfg: Record<string, unknown> = {}) {
   const p = { intervalMs: 250, timeoutMs: 600, targets, ...probes };
   const config = {
     uplinks: [
       { name: 'wan', label: 'BT broadband', interface: 'wan0', kind: 'wired', priority: 1, table: 101, gateway: '10.0.1.1', probes: p },
       { name: '4g', label: 'EE 4G', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102, gateway: '10.0.2.1', probes: p },
     ],
-    failover: { holdDownMs: 5000, maxHoldDownMs: 20_000, reconcileMs: 2000 },
+    failover: { holdDownMs: 5000, maxHoldDownMs: 20_000, reconcileMs: 2000, ...foCfg },
   };
   const clock = new FakeClock();
   const net = new FakeNet([
@@ -84,8 +84,8 @@ const page = (h: Record<string, Health>) => deriveState(h, (t) => new Date(t).to
 let current: TestCtx | undefined;
 afterEach(() => current?.cleanup());
 
-async function started(probes?: Record<string, unknown>) {
-  const s = setup(probes);
+async function started(probes?: Record<string, unknown>, foCfg?: Record<string, unknown>) {
+  const s = setup(probes, foCfg);
   current = s.ctx;
   await s.uplinks.start(s.ctx);
   await s.failover.start(s.ctx);
@@ -102,9 +102,12 @@ describe('uplink truth (fake clock)', () => {
     await s.clock.advance(12 * 250 + 600 + 500);
     const h = s.health();
     assert.equal(wan(h).dns, 'failing');
-    assert.match(wan(h).reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row; 3\/4 targets answering\)/);
+    assert.equal(wan(h).state, 'degraded', 'the line still carries packets: not a fake down');
+    assert.match(wan(h).reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     assert.deepEqual(s.switched.slice(1), ['failover:wan->4g'], 'only the standby resolves: fail over (default policy)');
-    assert.ok(fo(h).lines.some((l) => /wan "BT broadband" \(wired, wan0\): down .*DNS not answering on BT broadband/.test(l)), fo(h).lines.join('\n'));
+    assert.match((s.failover.health().details!.lines as string[])[0]!, /^active: 4g since \d+ s ago - on 4g; DNS not answering on wan: no failback until it answers/);
+    assert.match(String(s.ctx.logged.find((e) => String(e.msg).startsWith('switched wan -> 4g'))?.msg), /DNS not answering on wan \(4g is up and resolves\)/);
+    assert.ok(fo(h).lines.some((l) => /wan "BT broadband" \(wired, wan0\): degraded .*DNS not answering on BT broadband/.test(l)), fo(h).lines.join('\n'));
     const st = page(h);
     assert.equal(st.level, 'backup');
     assert.ok(st.notes.includes('DNS not answering on BT broadband'), st.notes.join(' | '));
@@ -119,14 +122,16 @@ describe('uplink truth (fake clock)', () => {
     assert.ok(!page(s.health()).notes.some((n) => n.includes('DNS')));
   });
 
-  it("onDnsFailure 'report': degraded with the same words, no failover", async () => {
-    const s = await started({ onDnsFailure: 'report' });
+  it("failover.onDnsFailure 'report': degraded with the same words, no failover, status not ok", async () => {
+    const s = await started({}, { onDnsFailure: 'report' });
     s.prober.dnsDead.add(WAN);
     await s.clock.advance(6000);
     const h = s.health();
     assert.equal(wan(h).state, 'degraded');
-    assert.match(wan(h).reason, /^DNS not answering on BT broadband; 3\/4 targets answering/);
+    assert.match(wan(h).reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     assert.deepEqual(s.switched, ['initial:null->wan']);
+    assert.equal(h.failover!.status, 'degraded', 'never ok while the PCs cannot resolve (status exit code 3)');
+    assert.match(h.failover!.summary, /traffic on wan \(wired\); DNS not answering on BT broadband/);
     const st = page(h);
     assert.equal(st.level, 'attention');
     assert.equal(st.text, 'Internet working - DNS not answering on BT broadband');
@@ -139,6 +144,7 @@ describe('uplink truth (fake clock)', () => {
     await s.clock.advance(6000);
     const h = s.health();
     assert.deepEqual(s.switched, ['initial:null->wan']);
+    assert.match(s.failover.health().details!.reason as string, /^DNS not answering on wan and nothing better is up: staying put/);
     const notes = page(h).notes;
     assert.ok(notes.includes('DNS not answering on BT broadband') && notes.includes('DNS not answering on EE 4G'), notes.join(' | '));
   });
