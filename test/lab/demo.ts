@@ -1,7 +1,8 @@
 /**
  * `make demo`: the failover story for a newcomer. As root: the namespace lab with the real agent
  * (embedded defaults + the lab's uplinks), a LAN PC opening connections, the primary line cut
- * silently, traffic on 4G, the line back, failback after the hold-down. Not root: the same story
+ * silently, traffic on 4G, the line back, failback after the hold-down, then DNS alone breaking on
+ * the primary (the LAN PC keeps resolving via 4G, the page says so in words). Not root: the same story
  * on a simulated platform (fake kernel + fake probes, fake clock), said plainly (DEMO_SIMULATED=1 forces it).
  */
 import { formatStatus } from '../../agent/src/cli/status.js';
@@ -77,6 +78,15 @@ async function real(): Promise<void> {
     r = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= t1, 60_000);
     say(`Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`);
     await page(lab, PAGE_PORT);
+    say('Now only DNS breaks upstream of the primary (UDP/TCP 53 dropped at the ISP); everything else on the line is fine.');
+    await dnsFromLan(lab);
+    const t2 = Date.now();
+    await lab.blockDns('primary');
+    await agent.waitForLog((e) => String(e.msg).startsWith('switched wan -> 4g') && (e.receivedAt as number) >= t2, 30_000);
+    say(`The agent saw DNS stop answering through the primary and moved traffic to 4G, whose DNS answers, ${((Date.now() - t2) / 1000).toFixed(1)} s after the fault.`);
+    await dnsFromLan(lab);
+    await page(lab, PAGE_PORT);
+    await lab.restore('primary');
     await client.stop();
     await agent.stop();
   } finally {
