@@ -85,6 +85,14 @@ export class FailoverPolicy {
     const byPrio = [...uplinks].sort((a, b) => a.priority - b.priority);
     const cur = byPrio.find((u) => u.name === this.active);
     const dnsMoves = (this.opts.onDnsFailure ?? 'failover') === 'failover';
+    // DNS starting to fail moves traffic like a down does, so it counts as a flap like one (the
+    // hold-down doubles for a primary whose DNS comes and goes).
+    for (const u of uplinks) {
+      const failing = u.dns === 'failing';
+      if (dnsMoves && failing && !this.dnsFailing.has(u.name) && u.state !== 'down') this.noteTransition(u.name, 'down', now);
+      if (failing) this.dnsFailing.add(u.name);
+      else this.dnsFailing.delete(u.name);
+    }
     /** Carries traffic: a usable state, and (when DNS failure moves traffic) DNS not failing. */
     const carries = (u: PolicyUplink) => usable(u.state) && !(dnsMoves && u.dns === 'failing');
 
@@ -148,6 +156,7 @@ export class FailoverPolicy {
   }
 
   private lastSwitch: { at: number; reason: string } | undefined;
+  private readonly dnsFailing = new Set<string>();
   /** When a failback to the preferred uplink is expected (if it stays clean); null when none is pending. */
   failbackAt: number | null = null;
 

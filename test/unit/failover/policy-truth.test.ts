@@ -140,4 +140,49 @@ describe('failover policy tells the truth', () => {
     ev();
     assert.match(p.reason, /^on wan, the preferred uplink, slow/);
   });
+
+  it('DNS failing on the active uplink moves traffic to one that resolves and counts as a flap; report-only does not', async () => {
+    const clock = new FakeClock();
+    const p = new FailoverPolicy({ holdDownMs: 60_000, maxHoldDownMs: 900_000, maxFailbacksPerHour: 2 });
+    const links: PolicyUplink[] = [
+      { name: 'wan', priority: 1, state: 'up', since: 0, dns: 'ok', dnsAnswering: true },
+      { name: 'lte', priority: 2, state: 'up', since: 0, dns: 'ok', dnsAnswering: true },
+    ];
+    assert.equal(p.evaluate(clock.now(), links).active, 'wan');
+    links[0] = { ...links[0]!, state: 'degraded', dns: 'failing', dnsAnswering: false, since: clock.now() };
+    const d = p.evaluate(clock.now(), links);
+    assert.deepEqual([d.active, d.switched?.kind], ['lte', 'failover']);
+    assert.equal(d.reason, 'DNS not answering on wan (lte is up and resolves)');
+    assert.equal(p.holdDownFor('wan', clock.now()), 60_000, 'first flap: base hold-down');
+    // DNS back, then failing again: the second flap doubles the hold-down.
+    await clock.advance(1000);
+    links[0] = { ...links[0]!, state: 'up', dns: 'ok', dnsAnswering: true, since: clock.now() };
+    p.evaluate(clock.now(), links);
+    links[0] = { ...links[0]!, state: 'degraded', dns: 'failing', dnsAnswering: false, since: clock.now() };
+    p.evaluate(clock.now(), links);
+    assert.equal(p.holdDownFor('wan', clock.now()), 120_000);
+
+    const r = new FailoverPolicy({ holdDownMs: 60_000, maxHoldDownMs: 900_000, maxFailbacksPerHour: 2, onDnsFailure: 'report' });
+    const l2: PolicyUplink[] = [
+      { name: 'wan', priority: 1, state: 'up', since: 0, dns: 'ok', dnsAnswering: true },
+      { name: 'lte', priority: 2, state: 'up', since: 0, dns: 'ok', dnsAnswering: true },
+    ];
+    r.evaluate(clock.now(), l2);
+    l2[0] = { ...l2[0]!, state: 'degraded', dns: 'failing', dnsAnswering: false };
+    assert.equal(r.evaluate(clock.now(), l2).active, 'wan');
+    assert.equal(r.holdDownFor('wan', clock.now()), 60_000);
+  });
+
+  it('with DNS failing everywhere (the standby too, not yet for long) traffic stays put', () => {
+    const p = new FailoverPolicy({ holdDownMs: 60_000, maxHoldDownMs: 900_000, maxFailbacksPerHour: 2 });
+    const links: PolicyUplink[] = [
+      { name: 'wan', priority: 1, state: 'up', since: 0, dns: 'ok', dnsAnswering: true },
+      { name: 'lte', priority: 2, state: 'up', since: 0, dns: 'ok', dnsAnswering: false },
+    ];
+    p.evaluate(0, links);
+    links[0] = { ...links[0]!, state: 'degraded', dns: 'failing', dnsAnswering: false };
+    const d = p.evaluate(1000, links);
+    assert.equal(d.active, 'wan');
+    assert.equal(d.reason, 'DNS not answering on wan and nothing better is up: staying put');
+  });
 });
