@@ -16,6 +16,16 @@ export const FailoverSection = Obj({
   manageRouting: Bool(true, 'Change kernel routing/NAT/conntrack; false = decide and report only'),
   ruleBasePriority: Type.Integer({ default: 1000, minimum: 1, maximum: 32000, description: 'ip rule priority of the first uplink source rule' }),
   nftTable: Type.String({ default: 'surgery_edge', pattern: '^[a-z][a-z0-9_]{0,30}$', description: 'nftables table (family ip) the agent owns for LAN NAT' }),
+  dnsForwarder: Obj({
+    enabled: Bool(false, "Serve DNS to the LAN (UDP) through an uplink whose DNS answers; point the PCs' resolver (DHCP) at `listen`"),
+    listen: Type.String({ default: '192.168.50.1', pattern: IPV4, description: "Address to listen on: the appliance's LAN address" }),
+    port: Type.Integer({ default: 53, minimum: 1, maximum: 65535 }),
+    upstreams: Type.Array(Type.String({ pattern: IPV4 }), {
+      default: [],
+      description: "Resolvers to forward to, in order; empty: the chosen uplink's own dns probe targets",
+    }),
+    timeoutMs: Ms(1500, 'Per upstream: no answer by then, the next upstream; none: SERVFAIL', 100),
+  }),
   lan: Obj({
     interface: Type.String({ default: 'lan0', maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
     // Written into the nftables NAT rule: an IPv4 CIDR only.

@@ -9,6 +9,7 @@ import { NftAdapter } from '../platform/nft.js';
 import { NetProber, type Prober } from '../uplinks/probes.js';
 import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
 import { RoutingActuator } from './actuator.js';
+import { DnsForwarder } from './dns-forwarder.js';
 import { FailoverPolicy, type Decision } from './policy.js';
 
 /**
@@ -31,6 +32,7 @@ export class FailoverCapability implements Capability {
   private loggedErrors = new Set<string>();
   private prober!: Prober;
   private lastAddrs = '';
+  private forwarder: DnsForwarder | undefined;
 
   constructor(private readonly deps: { prober?: Prober } = {}) {}
 
@@ -44,17 +46,31 @@ export class FailoverCapability implements Capability {
     const cfg = ctx.config.failover;
     this.policy = new FailoverPolicy(cfg);
     this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
-    const fwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
+    const ipFwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
     this.actuator = new RoutingActuator(
       new IpAdapter(ctx.platform.commands),
       new NftAdapter(ctx.platform.commands),
       new ConntrackAdapter(ctx.platform.commands),
       ctx.log,
-      { ruleBasePriority: cfg.ruleBasePriority, nftTable: cfg.nftTable, lanSubnet: cfg.lan.subnet, ...(existsSync(fwd) ? { ipForwardPath: fwd } : {}) },
+      { ruleBasePriority: cfg.ruleBasePriority, nftTable: cfg.nftTable, lanSubnet: cfg.lan.subnet, ...(existsSync(ipFwd) ? { ipForwardPath: ipFwd } : {}) },
     );
     if (!ctx.config.uplinks.length) {
       this.log.info('no uplinks configured; failover idle');
       return;
+    }
+    const fwd = cfg.dnsForwarder;
+    if (fwd.enabled) {
+      this.forwarder = new DnsForwarder(
+        {
+          uplinks: () => this.uplinks(),
+          active: () => this.policy.active,
+          upstreams: (u) =>
+            fwd.upstreams.length ? fwd.upstreams : (ctx.config.uplinks.find((c) => c.name === u.name)?.probes.targets ?? []).filter((t) => t.kind === 'dns').map((t) => t.host),
+          log: ctx.log,
+        },
+        fwd.timeoutMs,
+      );
+      await this.forwarder.start(fwd.listen, fwd.port);
     }
     this.offBus = ctx.bus.on('uplink.changed', (e) => {
       this.policy.noteTransition(e.name, e.to, e.at);
@@ -80,6 +96,7 @@ export class FailoverCapability implements Capability {
   }
 
   async stop(): Promise<void> {
+    this.forwarder?.stop();
     this.offBus?.();
     for (const t of this.timers) this.ctx.clock.clearInterval(t);
     this.timers = [];
@@ -170,6 +187,14 @@ export class FailoverCapability implements Capability {
     }
     if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
     if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);
+    if (this.forwarder) {
+      const f = this.forwarder.stats;
+      lines.push(
+        f.listening
+          ? `LAN DNS forwarder on ${f.listening}: via ${f.via ?? '-'} (${f.answered} answered, ${f.failed} failed)`
+          : `LAN DNS forwarder NOT running: ${f.error ?? 'stopped'}`,
+      );
+    }
     // The hold-down that matters is the preferred uplink's (the one traffic fails back to),
     // whatever order the config lists the uplinks in.
     const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
@@ -179,6 +204,7 @@ export class FailoverCapability implements Capability {
       reason: p?.reason ?? 'not started',
       ...(p?.forced ? { forced: p.forced } : {}),
       failbackAt: p?.failbackAt ?? null,
+      ...(this.forwarder ? { dnsForwarder: { ...this.forwarder.stats } } : {}),
       holdDownMs: p && preferred ? p.holdDownFor(preferred.name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
       uplinks,
       lines,
@@ -190,7 +216,8 @@ export class FailoverCapability implements Capability {
     if (act.state === 'down') return { status: 'failed', summary: `all uplinks down (holding ${act.name})`, details, ...(p.since ? { since: p.since } : {}) };
     // Names not resolving through the active uplink is offline in practice for the PCs: never 'ok'.
     const dnsOut = act.dns === 'failing';
-    const status = act.name === primary.name && !this.lastReconcile?.errors.length && !dnsOut ? 'ok' : 'degraded';
+    const fwdDown = this.forwarder !== undefined && !this.forwarder.stats.listening;
+    const status = act.name === primary.name && !this.lastReconcile?.errors.length && !dnsOut && !fwdDown ? 'ok' : 'degraded';
     const summary = `traffic on ${act.name} (${act.kind})${dnsOut ? `; DNS not answering on ${act.label}` : ''}`;
     return { status, summary, details, ...(p.since ? { since: p.since } : {}) };
   }
