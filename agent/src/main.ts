@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Thin entry: parse the command line, dispatch, set the exit code. Exit codes:
- * 0 ok, 1 runtime failure, 2 usage error or invalid config.
+ * 0 ok, 1 runtime failure, 2 usage error or invalid config. `status` adds 3 (attention) and 4
+ * (something failed): see cli/status.ts.
  */
 import { commands, usage } from './cli/commands.js';
 import { isAppError } from './core/errors.js';

@@ -1,9 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { UplinkKindSchema, UplinkStateSchema } from '../kinds.js';
+import { DnsHealthSchema, UplinkKindSchema, UplinkStateSchema } from '../kinds.js';
 import { Lines, Nullable } from './common.js';
 
 export const UplinkViewSchema = Type.Object({
   name: Type.String(),
+  label: Type.String({ description: 'Display name for sentences (config `label`, else the name); added within v1' }),
   kind: UplinkKindSchema,
   interface: Type.String(),
   priority: Type.Integer({ description: 'Lower is preferred' }),
@@ -19,6 +20,8 @@ export const UplinkViewSchema = Type.Object({
   reason: Type.String({ description: 'Why the uplink is in this state, in words' }),
   latencyMs: Nullable(Type.Number()),
   lossPct: Nullable(Type.Number()),
+  dns: DnsHealthSchema,
+  dnsAnswering: Nullable(Type.Boolean(), 'The latest DNS probe answered (null: no DNS target); a DNS failover only goes where this is true'),
 });
 export type UplinkView = Static<typeof UplinkViewSchema>;
 

@@ -13,7 +13,7 @@ type Over<T> = { [K in keyof T]?: T[K] extends object | null ? T[K] : T[K] };
 
 const DEFAULTS: { [K in CapabilityName]: () => Reports[K] } = {
   uplinks: () => ({ uplinks: [], lines: [] }),
-  failover: () => ({ active: null, since: null, reason: 'test', holdDownMs: 60_000, uplinks: [], lines: [] }),
+  failover: () => ({ active: null, since: null, reason: 'test', failbackAt: null, holdDownMs: 60_000, uplinks: [], lines: [] }),
   cellular: () => ({
     modem: 'connected',
     operator: 'EE',

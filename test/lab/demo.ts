@@ -1,7 +1,8 @@
 /**
  * `make demo`: the failover story for a newcomer. As root: the namespace lab with the real agent
  * (embedded defaults + the lab's uplinks), a LAN PC opening connections, the primary line cut
- * silently, traffic on 4G, the line back, failback after the hold-down. Not root: the same story
+ * silently, traffic on 4G, the line back, failback after the hold-down, then DNS alone breaking on
+ * the primary (the LAN PC keeps resolving via 4G, the page says so in words). Not root: the same story
  * on a simulated platform (fake kernel + fake probes, fake clock), said plainly (DEMO_SIMULATED=1 forces it).
  */
 import { formatStatus } from '../../agent/src/cli/status.js';
@@ -39,6 +40,12 @@ const page = async (lab: ReturnType<typeof createLab>, port: number) =>
   process.stdout.write(`    status page (https://${LAB.lanGateway}:${port}/ from the LAN): "${await pageSays(lab, port)}"\n`);
 const PAGE_PORT = 8443;
 
+/** A practice PC looking a name up (its resolver is on the internet: the lookup crosses the NAT). */
+async function dnsFromLan(lab: ReturnType<typeof createLab>): Promise<void> {
+  const r = await lab.lanResolve('nhs.uk');
+  process.stdout.write(`    the LAN PC looks up nhs.uk via ${LAB.targets[2]}: ${r.ok ? `${r.addresses?.join(', ')} in ${r.ms} ms` : `FAILED (${r.error})`}\n`);
+}
+
 const who = (via: string | null) => (via === LAB.wan ? 'the wired primary (wan0)' : via === LAB.wwan ? '4G (wwan0)' : 'nowhere');
 
 async function real(): Promise<void> {
@@ -53,6 +60,7 @@ async function real(): Promise<void> {
     const client = await lab.startClient({ intervalMs: 100 });
     let r = await client.waitFor((x) => x.ok, 30_000);
     say(`The LAN PC reaches the internet through ${who(r.via)}. Both uplinks are probed all the time, the standby too.`);
+    await dnsFromLan(lab);
     await sleep(3000);
     await page(lab, PAGE_PORT);
     say('Now the primary line dies SILENTLY: its cable stays connected, packets just vanish (the common real failure).');
@@ -61,6 +69,7 @@ async function real(): Promise<void> {
     r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 30_000);
     say(`The LAN PC's new connections work again through ${who(r.via)}, ${((r.end - t0) / 1000).toFixed(1)} s after the fault.`);
     await page(lab, PAGE_PORT);
+    await dnsFromLan(lab);
     await sleep(1500);
     const st = agent.status();
     if (st) process.stdout.write('\n' + formatStatus(st as never, Date.now()).split('\n').filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l)).join('\n') + '\n');
@@ -70,6 +79,15 @@ async function real(): Promise<void> {
     r = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= t1, 60_000);
     say(`Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`);
     await page(lab, PAGE_PORT);
+    say('Now only DNS breaks upstream of the primary (UDP/TCP 53 dropped at the ISP); everything else on the line is fine.');
+    await dnsFromLan(lab);
+    const t2 = Date.now();
+    await lab.blockDns('primary');
+    await agent.waitForLog((e) => String(e.msg).startsWith('switched wan -> 4g') && (e.receivedAt as number) >= t2, 30_000);
+    say(`The agent saw DNS stop answering through the primary and moved traffic to 4G, whose DNS answers, ${((Date.now() - t2) / 1000).toFixed(1)} s after the fault.`);
+    await dnsFromLan(lab);
+    await page(lab, PAGE_PORT);
+    await lab.restore('primary');
     await client.stop();
     await agent.stop();
   } finally {

@@ -20,6 +20,9 @@
  *     cutCarrier(isp)   peer end down: the appliance sees NO-CARRIER
  *     blackhole(isp)    ISP silently drops everything (carrier stays up)
  *     loss(isp, pct)    random loss in both directions (nft numgen), pct 0 removes it
+ *     blockDns(isp)     drops DNS (UDP and TCP 53, both directions) through the ISP; all else fine
+ *     delay(isp, rttMs) adds rttMs to every round trip through the ISP, no loss (rttMs/2 each way;
+ *                       a userspace TUN delay line, test/lab/delay-line.py: this kernel has no netem)
  *     restore(isp)      undo all of the above for that ISP
  *   killTarget(addr) / reviveTarget(addr)          // one internet target stops answering (drop)
  *   attach4g()                                     // lateAttach4g: give wwan0 its address, modem connects
@@ -31,6 +34,8 @@
  *       attach4g() with lateAttach4g). false: cellular.enabled=false and no mmcli at all.
  *       -> { configFile, logs, waitForLog(pred, ms), status(), stop() }
  *   startClient({ intervalMs?, timeoutMs? })        // LAN PC opening new connections continuously
+ *   lanResolve(name?, server?)                     // one DNS lookup from the LAN PC (through the
+ *       appliance's NAT to the internet resolver, default 198.51.100.3) -> { ok, ms, addresses?, error? }
  *       -> { results, waitFor(pred, ms), stop() }
  *   LAB (addresses) is exported too.
  */
@@ -90,6 +95,8 @@ export interface Lab {
   blackhole(isp: Isp): Promise<void>;
   loss(isp: Isp, pct: number): Promise<void>;
   restore(isp: Isp): Promise<void>;
+  blockDns(isp: Isp): Promise<void>;
+  delay(isp: Isp, rttMs: number): Promise<void>;
   killTarget(addr: string): Promise<void>;
   reviveTarget(addr: string): Promise<void>;
   attach4g(): Promise<void>;
@@ -97,6 +104,14 @@ export interface Lab {
   agentConfig(overrides?: Record<string, unknown>): Record<string, unknown>;
   startAgent(opts?: { config?: Record<string, unknown>; cellular?: boolean; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
   startClient(opts?: { intervalMs?: number; timeoutMs?: number }): Promise<LanClient>;
+  lanResolve(name?: string, server?: string): Promise<LanResolve>;
+}
+
+export interface LanResolve {
+  ok: boolean;
+  ms: number;
+  addresses?: string[];
+  error?: string;
 }
 
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -123,8 +138,10 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
   const ns = { lan: `${p}-lan`, app: `${p}-app`, isp1: `${p}-isp1`, isp2: `${p}-isp2`, net: `${p}-net` };
   const runner = new ProcessRunner(15_000);
   const children = new Set<ChildProcess>();
-  const faults: Record<Isp, { blackhole: boolean; loss: number }> = { primary: { blackhole: false, loss: 0 }, cellular: { blackhole: false, loss: 0 } };
+  const clean = () => ({ blackhole: false, loss: 0, dns: false });
+  const faults: Record<Isp, { blackhole: boolean; loss: number; dns: boolean }> = { primary: clean(), cellular: clean() };
   const dead = new Set<string>();
+  const delayLines: Partial<Record<Isp, ChildProcess>> = {};
   let tmp = '';
   let modemState: Record<string, unknown> = {};
   const modemFile = () => join(tmp, 'modem.json');
@@ -163,6 +180,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     process.off('SIGTERM', onSignal);
     await Promise.all([...children].map(end));
     children.clear();
+    for (const k of Object.keys(delayLines) as Isp[]) delete delayLines[k];
     const list = await runner.run('ip', ['netns', 'list'], { allowFailure: true });
     for (const n of Object.values(ns)) if (new RegExp(`^${n}( |$)`, 'm').test(list.stdout)) await runner.run('ip', ['netns', 'del', n], { allowFailure: true });
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -180,9 +198,24 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
 
   async function applyFaults(isp: Isp): Promise<void> {
     const f = faults[isp];
-    const rules = [f.blackhole ? 'drop' : '', f.loss > 0 ? `numgen random mod 100 < ${f.loss} drop` : ''].filter(Boolean);
+    const rules = [
+      f.blackhole ? 'drop' : '',
+      f.loss > 0 ? `numgen random mod 100 < ${f.loss} drop` : '',
+      f.dns ? 'meta l4proto { udp, tcp } th dport 53 drop' : '',
+      f.dns ? 'meta l4proto { udp, tcp } th sport 53 drop' : '',
+    ].filter(Boolean);
     const script = `table inet labfault {}\ndelete table inet labfault\ntable inet labfault {\n  chain lab_fwd { type filter hook forward priority -10; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n  chain lab_in { type filter hook input priority -10; policy accept;\n${f.blackhole ? '    iifname "down0" drop\n' : ''}  }\n}\n`;
     await exec(ispNs(isp), 'nft', ['-f', '-'], { input: script });
+  }
+
+  async function removeDelay(isp: Isp): Promise<void> {
+    const c = delayLines[isp];
+    if (!c) return;
+    delete delayLines[isp];
+    const n = ispNs(isp);
+    for (const pref of ['100', '101']) await ip(['-n', n, 'rule', 'del', 'pref', pref]).catch(() => undefined);
+    await end(c);
+    children.delete(c);
   }
 
   async function applyDead(): Promise<void> {
@@ -239,7 +272,7 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       await ip(['-n', ns.net, 'route', 'add', '10.201.2.0/24', 'via', '10.201.12.1']);
       for (const n of [ns.app, ns.isp1, ns.isp2]) await exec(n, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
       // The internet: one server process answering on every target address.
-      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts'), ...LAB.targets], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.add(server);
       await new Promise<void>((res, rej) => {
         const t = setTimeout(() => rej(new Error('lab target server did not start')), 15_000);
@@ -263,10 +296,34 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       faults[isp].loss = pct;
       await applyFaults(isp);
     },
+    async delay(isp, rttMs) {
+      await removeDelay(isp);
+      if (rttMs <= 0) return;
+      const n = ispNs(isp);
+      const child = spawn('ip', ['netns', 'exec', n, 'python3', join(here, 'delay-line.py'), 'dly0', String(rttMs / 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.add(child);
+      delayLines[isp] = child;
+      await new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error('lab delay line did not start')), 10_000);
+        lines(child, 'stdout', (l) => l === 'ready' && (clearTimeout(t), res()));
+        child.once('exit', (c) => (clearTimeout(t), rej(new Error(`lab delay line exited ${c}`))));
+      });
+      // Written back into dly0, a packet must pass the reverse-path check on an interface it has no route back through.
+      for (const k of ['all', 'default', 'dly0']) await exec(n, 'sysctl', ['-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
+      await ip(['-n', n, 'link', 'set', 'dly0', 'up']);
+      await ip(['-n', n, 'route', 'add', 'default', 'dev', 'dly0', 'table', '200']);
+      await ip(['-n', n, 'rule', 'add', 'iif', 'down0', 'lookup', '200', 'pref', '100']);
+      await ip(['-n', n, 'rule', 'add', 'iif', 'up0', 'lookup', '200', 'pref', '101']);
+    },
     async restore(isp) {
-      faults[isp] = { blackhole: false, loss: 0 };
+      await removeDelay(isp);
+      faults[isp] = clean();
       await applyFaults(isp);
       await ip(['-n', ispNs(isp), 'link', 'set', 'down0', 'up']);
+    },
+    async blockDns(isp) {
+      faults[isp].dns = true;
+      await applyFaults(isp);
     },
     async killTarget(a) {
       dead.add(a);
@@ -358,6 +415,14 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       };
       if (!o.pretty) await agent.waitForLog((e) => e.msg === 'agent running', 60_000);
       return agent;
+    },
+    async lanResolve(name = 'nhs.uk', server = LAB.targets[2]) {
+      const r = await exec(ns.lan, process.execPath, [join(here, 'lan-resolve.ts'), server, name, '1500'], { allowFailure: true, timeoutMs: 10_000 });
+      try {
+        return JSON.parse(r.stdout.trim()) as LanResolve;
+      } catch {
+        return { ok: false, ms: 0, error: `lan-resolve printed nothing parseable: ${r.stderr.trim().slice(0, 200)}` };
+      }
     },
     async startClient(o = {}) {
       const child = spawn(

@@ -12,6 +12,7 @@ export const LAB_TOOLS: Readonly<Record<string, string>> = {
   conntrack: 'conntrack',
   ping: 'iputils-ping',
   sysctl: 'procps',
+  python3: 'python3', // lab.delay(): the userspace delay line (no netem in this kernel)
 };
 
 const SETUP = resolve(import.meta.dirname, '../../scripts/setup-system');

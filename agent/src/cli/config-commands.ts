@@ -1,11 +1,12 @@
 import { formatProblems, configJsonSchema, parseConfigText, validateConfig } from '../config/load.js';
 import { readFileSync } from 'node:fs';
 import { AppError } from '../core/errors.js';
+import { uplinkConfigWarnings } from '../uplinks/config-advice.js';
 import { parse } from './args.js';
 import type { CliCommand } from './commands.js';
 
 export const checkConfigCommand: CliCommand = {
-  summary: 'check-config FILE: validate a config file and list every problem, without starting',
+  summary: 'check-config FILE: validate a config file and list every problem (exit 2) and warning (exit 0), without starting',
   async run(args) {
     const { positionals } = parse(args, {}, true);
     const file = positionals[0];
@@ -29,7 +30,11 @@ export const checkConfigCommand: CliCommand = {
       process.stderr.write(`${file}: ${r.problems.length} problem(s)\n${formatProblems(r.problems)}\n`);
       return 2;
     }
-    process.stdout.write(`${file}: ok (version ${r.config.version}, ${r.config.uplinks.length} uplinks)\n`);
+    // Warnings do not change the exit code: the config is valid and the agent runs with it.
+    const warnings = uplinkConfigWarnings(r.config);
+    for (const w of warnings) process.stderr.write(`${file}: warning: ${w.path}: ${w.message}\n`);
+    const note = warnings.length ? `, ${warnings.length} warning(s)` : '';
+    process.stdout.write(`${file}: ok (version ${r.config.version}, ${r.config.uplinks.length} uplinks${note})\n`);
     return 0;
   },
 };

@@ -30,8 +30,26 @@ export function formatStatus(snap: Snapshot, now: number): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Exit codes of `surgery-edge status`, for scripts and monitoring (documented in the operator
+ * guide and `--help`): 0 everything ok, 3 something needs attention (a capability degraded,
+ * starting or stopped), 4 something has failed, 1 cannot tell (no status file, or a stale one: the
+ * agent may not be running), 2 usage error or invalid config (as for every command).
+ */
+export const STATUS_EXIT = { ok: 0, unknown: 1, usage: 2, attention: 3, failed: 4 } as const;
+
+export function statusExitCode(snap: Pick<Snapshot, 'capabilities'>, stale: boolean): number {
+  if (stale) return STATUS_EXIT.unknown;
+  const all = Object.values(snap.capabilities).map((h) => h.status);
+  if (all.includes('failed')) return STATUS_EXIT.failed;
+  if (all.some((s) => s === 'degraded' || s === 'starting' || s === 'stopped')) return STATUS_EXIT.attention;
+  return STATUS_EXIT.ok;
+}
+
 export const statusCommand: CliCommand = {
-  summary: 'status [--json] [--config FILE]: uplinks, active uplink and why, broker, outbox, cache',
+  summary:
+    'status [--json] [--config FILE]: uplinks, active uplink and why, broker, outbox, cache.\n' +
+    '                   exit 0 all ok, 3 attention (something degraded), 4 something failed, 1 agent not running/stale, 2 usage',
   async run(args) {
     const { values } = parse(args, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } });
     const path = configPathFrom(values.config);
@@ -47,6 +65,6 @@ export const statusCommand: CliCommand = {
     const stale = Date.now() - snap.agent.at > 10_000;
     if (values.json) process.stdout.write(JSON.stringify({ ...snap, stale }, null, 2) + '\n');
     else process.stdout.write(formatStatus(snap, Date.now()) + (stale ? 'WARNING: snapshot is stale; the agent may not be running\n' : ''));
-    return stale ? 1 : 0;
+    return statusExitCode(snap, stale);
   },
 };

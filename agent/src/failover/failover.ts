@@ -10,6 +10,7 @@ import { NftAdapter } from '../platform/nft.js';
 import { NetProber, type Prober } from '../uplinks/probes.js';
 import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
 import { RoutingActuator } from './actuator.js';
+import { DnsForwarder } from './dns-forwarder.js';
 import { FailoverPolicy, type Decision } from './policy.js';
 
 /**
@@ -32,6 +33,7 @@ export class FailoverCapability implements Capability<FailoverReport> {
   private loggedErrors = new Set<string>();
   private prober!: Prober;
   private lastAddrs = '';
+  private forwarder: DnsForwarder | undefined;
 
   constructor(private readonly deps: { prober?: Prober } = {}) {}
 
@@ -45,17 +47,31 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const cfg = ctx.config.failover;
     this.policy = new FailoverPolicy(cfg);
     this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
-    const fwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
+    const ipFwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
     this.actuator = new RoutingActuator(
       new IpAdapter(ctx.platform.commands),
       new NftAdapter(ctx.platform.commands),
       new ConntrackAdapter(ctx.platform.commands),
       ctx.log,
-      { ruleBasePriority: cfg.ruleBasePriority, nftTable: cfg.nftTable, lanSubnet: cfg.lan.subnet, ...(existsSync(fwd) ? { ipForwardPath: fwd } : {}) },
+      { ruleBasePriority: cfg.ruleBasePriority, nftTable: cfg.nftTable, lanSubnet: cfg.lan.subnet, ...(existsSync(ipFwd) ? { ipForwardPath: ipFwd } : {}) },
     );
     if (!ctx.config.uplinks.length) {
       this.log.info('no uplinks configured; failover idle');
       return;
+    }
+    const fwd = cfg.dnsForwarder;
+    if (fwd.enabled) {
+      this.forwarder = new DnsForwarder(
+        {
+          uplinks: () => this.uplinks(),
+          active: () => this.policy.active,
+          upstreams: (u) =>
+            fwd.upstreams.length ? fwd.upstreams : (ctx.config.uplinks.find((c) => c.name === u.name)?.probes.targets ?? []).filter((t) => t.kind === 'dns').map((t) => t.host),
+          log: ctx.log,
+        },
+        fwd.timeoutMs,
+      );
+      await this.forwarder.start(fwd.listen, fwd.port);
     }
     this.offBus = ctx.bus.on('uplink.changed', (e) => {
       this.policy.noteTransition(e.name, e.to, e.at);
@@ -81,6 +97,7 @@ export class FailoverCapability implements Capability<FailoverReport> {
   }
 
   async stop(): Promise<void> {
+    this.forwarder?.stop();
     this.offBus?.();
     for (const t of this.timers) this.ctx.clock.clearInterval(t);
     this.timers = [];
@@ -150,11 +167,13 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const now = this.ctx?.clock.now() ?? Date.now();
     const uplinks = views.map((u) => ({
       name: u.name,
+      label: u.label,
       kind: u.kind,
       interface: u.interface,
       state: u.state,
       latencyMs: u.latencyMs === null ? null : Math.round(u.latencyMs * 10) / 10,
       lossPct: u.lossPct === null ? null : Math.round(u.lossPct),
+      dns: u.dns,
       since: u.since,
       reason: u.reason,
     }));
@@ -164,10 +183,19 @@ export class FailoverCapability implements Capability<FailoverReport> {
     lines.push(active ? `active: ${active} since ${p.since ? ago(p.since) : '?'} - ${p.reason}` : `active: none - ${p?.reason ?? 'not started'}`);
     for (const u of uplinks) {
       const fig = [u.latencyMs !== null ? `${u.latencyMs} ms` : null, u.lossPct !== null ? `${u.lossPct}% loss` : null].filter(Boolean).join(', ');
-      lines.push(`${u.name === active ? '*' : ' '} ${u.name} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
+      const label = u.label !== u.name ? ` "${u.label}"` : '';
+      lines.push(`${u.name === active ? '*' : ' '} ${u.name}${label} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
     }
     if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
     if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);
+    if (this.forwarder) {
+      const f = this.forwarder.stats;
+      lines.push(
+        f.listening
+          ? `LAN DNS forwarder on ${f.listening}: via ${f.via ?? '-'} (${f.answered} answered, ${f.failed} failed)`
+          : `LAN DNS forwarder NOT running: ${f.error ?? 'stopped'}`,
+      );
+    }
     // The hold-down that matters is the preferred uplink's (the one traffic fails back to),
     // whatever order the config lists the uplinks in.
     const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
@@ -176,6 +204,8 @@ export class FailoverCapability implements Capability<FailoverReport> {
       since: p?.since ?? null,
       reason: p?.reason ?? 'not started',
       ...(p?.forced ? { forced: p.forced } : {}),
+      failbackAt: p?.failbackAt ?? null,
+      ...(this.forwarder ? { dnsForwarder: { ...this.forwarder.stats } } : {}),
       holdDownMs: p && preferred ? p.holdDownFor(preferred.name, now) : (this.ctx?.config.failover.holdDownMs ?? 60_000),
       uplinks,
       lines,
@@ -185,8 +215,12 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const primary = preferred!;
     if (!act) return { status: 'failed', summary: 'no working uplink yet', details };
     if (act.state === 'down') return { status: 'failed', summary: `all uplinks down (holding ${act.name})`, details, ...(p.since ? { since: p.since } : {}) };
-    const status = act.name === primary.name && !this.lastReconcile?.errors.length ? 'ok' : 'degraded';
-    return { status, summary: `traffic on ${act.name} (${act.kind})`, details, ...(p.since ? { since: p.since } : {}) };
+    // Names not resolving through the active uplink is offline in practice for the PCs: never 'ok'.
+    const dnsOut = act.dns === 'failing';
+    const fwdDown = this.forwarder !== undefined && !this.forwarder.stats.listening;
+    const status = act.name === primary.name && !this.lastReconcile?.errors.length && !dnsOut && !fwdDown ? 'ok' : 'degraded';
+    const summary = `traffic on ${act.name} (${act.kind})${dnsOut ? `; DNS not answering on ${act.label}` : ''}`;
+    return { status, summary, details, ...(p.since ? { since: p.since } : {}) };
   }
 
   /** Contract: one step per non-active uplink, proving it carries traffic through its own table. */

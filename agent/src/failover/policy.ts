@@ -15,6 +15,10 @@ export interface PolicyUplink {
   state: UplinkState;
   /** When the current state began (epoch ms). */
   since: number;
+  /** DNS through this uplink (see uplinks/detector.ts); absent = not judged. */
+  dns?: string;
+  /** Its latest DNS probe answered; null/absent = no DNS target. */
+  dnsAnswering?: boolean | null;
 }
 
 export interface PolicyOptions {
@@ -27,6 +31,8 @@ export interface PolicyOptions {
    * and getting back costs a full hold-down and one of the hour's failbacks). 0 = no wait.
    */
   bootGraceMs?: number;
+  /** 'failover': an uplink whose DNS is not answering does not carry traffic while another resolves. */
+  onDnsFailure?: 'failover' | 'report';
 }
 
 export type SwitchKind = 'failover' | 'failback' | 'initial' | 'forced' | 'none-available';
@@ -39,7 +45,10 @@ export interface Decision {
 }
 
 const HOUR = 3_600_000;
-const usable = (s: UplinkState) => s === 'up' || s === 'degraded';
+/** Carries traffic. `slow` is usable: a line slower than usual is never a reason to fail over. */
+const usable = (s: UplinkState) => s === 'up' || s === 'slow' || s === 'degraded';
+/** Failover candidates, best first: clean, then slow (no loss), then lossy. */
+const RANK: Partial<Record<UplinkState, number>> = { up: 0, slow: 1, degraded: 2 };
 
 export class FailoverPolicy {
   active: string | null = null;
@@ -75,6 +84,17 @@ export class FailoverPolicy {
     this.firstEvalAt ??= now;
     const byPrio = [...uplinks].sort((a, b) => a.priority - b.priority);
     const cur = byPrio.find((u) => u.name === this.active);
+    const dnsMoves = (this.opts.onDnsFailure ?? 'failover') === 'failover';
+    // DNS starting to fail moves traffic like a down does, so it counts as a flap like one (the
+    // hold-down doubles for a primary whose DNS comes and goes).
+    for (const u of uplinks) {
+      const failing = u.dns === 'failing';
+      if (dnsMoves && failing && !this.dnsFailing.has(u.name) && u.state !== 'down') this.noteTransition(u.name, 'down', now);
+      if (failing) this.dnsFailing.add(u.name);
+      else this.dnsFailing.delete(u.name);
+    }
+    /** Carries traffic: a usable state, and (when DNS failure moves traffic) DNS not failing. */
+    const carries = (u: PolicyUplink) => usable(u.state) && !(dnsMoves && u.dns === 'failing');
 
     if (this.forced) {
       const f = byPrio.find((u) => u.name === this.forced!.uplink);
@@ -84,11 +104,17 @@ export class FailoverPolicy {
       }
     }
 
-    if (!cur || !usable(cur.state)) {
-      const candidate = byPrio.find((u) => u.name !== this.active && u.state === 'up') ?? byPrio.find((u) => u.name !== this.active && u.state === 'degraded');
+    if (!cur || !carries(cur)) {
+      // Leaving because DNS stopped answering: only go where DNS answers right now (with a resolver
+      // outage everywhere, the standby's DNS is failing too, just not yet for long enough).
+      const forDns = cur !== undefined && usable(cur.state);
+      const candidate = byPrio
+        .filter((u) => u.name !== this.active && carries(u) && !(forDns && u.dnsAnswering === false))
+        .sort((a, b) => RANK[a.state]! - RANK[b.state]! || a.priority - b.priority)[0];
+      const why = forDns ? `DNS not answering on ${cur.name}` : `${this.active} is ${cur?.state ?? 'gone'}`;
       if (!candidate) {
         if (this.active === null) return this.stay('no uplink proven up yet');
-        return this.stay(`${this.active} is ${cur?.state ?? 'gone'} and nothing better is up: staying put`);
+        return this.stay(`${why} and nothing better is up: staying put`);
       }
       if (this.active === null) {
         const pending = byPrio.find((u) => u.priority < candidate.priority && u.state === 'unknown');
@@ -96,31 +122,56 @@ export class FailoverPolicy {
           return this.stay(`${candidate.name} is ${candidate.state}; waiting up to ${s(this.opts.bootGraceMs!)} for ${pending.name} (preferred) to be proven`);
         return this.switchTo(now, candidate.name, 'initial', `${candidate.name} proven ${candidate.state}`);
       }
-      return this.switchTo(now, candidate.name, 'failover', `${this.active} is ${cur?.state ?? 'gone'} (${candidate.name} is ${candidate.state})`);
+      return this.switchTo(now, candidate.name, 'failover', `${why} (${candidate.name} is ${candidate.state}${forDns ? ' and resolves' : ''})`);
     }
 
     // Active is usable: consider failing back to a preferred uplink.
     for (const u of byPrio) {
       if (u.priority >= cur.priority) break;
-      if (u.state === 'degraded') return this.stay(`on ${cur.name}; ${u.name} answering but not clean yet (${u.state})`);
+      if (u.dns === 'failing' && dnsMoves) return this.stay(`on ${cur.name}; DNS not answering on ${u.name}: no failback until it answers and ${u.name} has been clean for the hold-down`);
+      if (u.state === 'degraded' || u.state === 'slow')
+        return this.stay(`on ${cur.name}; ${u.name} answering but ${u.state === 'slow' ? 'slow' : 'not clean'}: no failback until it has been clean for the hold-down`);
       if (u.state !== 'up') continue;
       const hold = this.holdDownFor(u.name, now);
       const clean = now - u.since;
-      if (clean < hold) return this.stay(`on ${cur.name}; ${u.name} clean for ${s(clean)} of ${s(hold)} hold-down`);
       this.failbacks = this.failbacks.filter((t) => now - t < HOUR);
-      if (this.failbacks.length >= this.opts.maxFailbacksPerHour)
-        return this.stay(`on ${cur.name}; ${u.name} is clean but ${this.failbacks.length} failbacks in the last hour (max ${this.opts.maxFailbacksPerHour})`);
+      // When failback can really happen: after the hold-down AND once the hourly cap has a free slot.
+      const capFree = this.capFreeAt();
+      const at = Math.max(u.since + hold, capFree ?? 0);
+      if (clean < hold || (capFree !== null && now < capFree)) {
+        const capped = capFree !== null && capFree > u.since + hold;
+        const why = capped
+          ? `${this.failbacks.length} failbacks in the last hour (max ${this.opts.maxFailbacksPerHour}), so not before ${hhmmss(at)}`
+          : `hold-down ${s(hold)}, so at ${hhmmss(at)}`;
+        return this.stay(`on ${cur.name}; ${u.name} clean for ${s(clean)}; failback if it stays clean: ${why}`, Number.isFinite(at) ? at : null);
+      }
       this.failbacks.push(now);
       return this.switchTo(now, u.name, 'failback', `${u.name} clean for ${s(clean)} (hold-down ${s(hold)})`);
     }
-    // Nothing noteworthy: the reason of the last switch says "why" best.
-    return this.stay(this.switchReason ?? `on ${cur.name}, the best usable uplink`);
+    // Nothing pending. Say the present; the last switch's reason only as history, with its time
+    // (left bare it reads as the current cause: issue 20).
+    const best = byPrio[0]?.name === cur.name ? 'the preferred uplink' : 'the best usable uplink';
+    const last = this.lastSwitch ? `; last switch ${hhmmss(this.lastSwitch.at)}: ${this.lastSwitch.reason}` : '';
+    return this.stay(`on ${cur.name}, ${best}, ${cur.state}${last}`);
   }
 
-  private switchReason: string | undefined;
+  private lastSwitch: { at: number; reason: string } | undefined;
+  private readonly dnsFailing = new Set<string>();
+  /** When a failback to the preferred uplink is expected (if it stays clean); null when none is pending. */
+  failbackAt: number | null = null;
 
-  private stay(reason: string): Decision {
+  /** When the hourly failback cap next has a free slot; null when it has one now. */
+  private capFreeAt(): number | null {
+    const max = this.opts.maxFailbacksPerHour;
+    if (this.failbacks.length < max) return null;
+    if (max === 0) return Number.POSITIVE_INFINITY;
+    const sorted = [...this.failbacks].sort((a, b) => a - b);
+    return sorted[sorted.length - max]! + HOUR;
+  }
+
+  private stay(reason: string, failbackAt: number | null = null): Decision {
     this.reason = reason;
+    this.failbackAt = failbackAt;
     return { active: this.active, reason };
   }
 
@@ -129,9 +180,12 @@ export class FailoverPolicy {
     this.active = to;
     this.since = now;
     this.reason = reason;
-    this.switchReason = reason;
+    this.failbackAt = null;
+    this.lastSwitch = { at: now, reason };
     return { active: to, reason, switched: { from, to, kind } };
   }
 }
 
 const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+/** Clock time (UTC) for "when" lines; "never" for a cap of 0 failbacks an hour. */
+const hhmmss = (t: number) => (Number.isFinite(t) ? `${new Date(t).toISOString().slice(11, 19)} UTC` : 'never (automatic failback is off)');

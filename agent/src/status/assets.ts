@@ -46,7 +46,7 @@ export const STATUS_CSS = `
 h2{font-size:1.1rem;margin:.1em 0 .5em}
 .badge{font-size:.8rem;padding:1px 8px;border-radius:10px;border:1px solid;vertical-align:middle}
 .b-ok{color:#0b5321}.b-degraded{color:#5e3200}.b-failed{color:#7d0c11}
-.st-up{color:#0b5321;font-weight:700}.st-degraded{color:#5e3200;font-weight:700}.st-down{color:#7d0c11;font-weight:700}
+.st-up{color:#0b5321;font-weight:700}.st-degraded{color:#5e3200;font-weight:700}.st-slow{color:#5e3200;font-weight:700}.st-down{color:#7d0c11;font-weight:700}
 body[data-stale] #updated{color:#7d0c11;font-weight:700}
 .actions form{display:inline-block;margin:0 12px 8px 0;vertical-align:top}
 #actions{margin-top:12px}label.inline{display:inline;font-weight:400}

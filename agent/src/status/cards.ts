@@ -13,7 +13,7 @@ import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, Tel
  */
 
 const STATUS_WORD: Record<string, string> = { ok: 'OK', degraded: 'Warning', failed: 'Failed', starting: 'Starting', stopped: 'Stopped', disabled: 'Off' };
-const UPLINK_WORD: Record<string, string> = { up: 'Up', degraded: 'Unreliable', down: 'Down', unknown: 'Checking' };
+const UPLINK_WORD: Record<string, string> = { up: 'Up', slow: 'Slow', degraded: 'Unreliable', down: 'Down', unknown: 'Checking' };
 
 const gb = (b: number) => (b / 1e9).toFixed(b < 1e10 ? 2 : 1) + ' GB';
 const num = (v: number | null | undefined, unit: string, dp = 0) => (v === null || v === undefined ? '—' : `${v.toFixed(dp)} ${unit}`);
@@ -32,12 +32,12 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
   const rows = fo.uplinks
     .map((u) => {
       const active = u.name === fo.active ? ' <strong>(in use)</strong>' : '';
-      let extra = '';
+      let extra = u.dns === 'failing' ? '<strong>DNS not answering</strong>; ' : '';
       if (u.kind === 'cellular' && cell) {
         const s = cell.signal;
-        extra = `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
+        extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
       }
-      return `<tr><th scope="row">${e(u.name)}${active}<br><span class="muted">${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
+      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
 <td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td><td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`;
     })
     .join('');

@@ -33,7 +33,7 @@ class Families {
 }
 
 const LEVELS = ['normal', 'attention', 'backup', 'offline', 'unknown'] as const;
-const UPLINK_STATES = ['unknown', 'up', 'degraded', 'down'] as const;
+const UPLINK_STATES = ['unknown', 'up', 'slow', 'degraded', 'down'] as const;
 
 export function renderMetrics(health: HealthMap, state: PracticeState, box: SystemHealth | null, now: number): string {
   const m = new Families();

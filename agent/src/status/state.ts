@@ -64,6 +64,8 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
     return { level: 'unknown', text: 'Checking connections…', since: null, notes };
   }
   if (fo.forced && fo.forced.uplink) notes.push(`Maintenance: traffic forced onto ${fo.forced.uplink} until ${fmt(fo.forced.until)}`);
+  // Names not resolving is offline in practice for the PCs: said in words, per line.
+  for (const u of fo.uplinks) if (u.dns === 'failing') notes.unshift(`DNS not answering on ${u.label ?? u.name}`);
 
   if (fo.active === null) {
     if (fo.uplinks.every((u) => u.state === 'unknown')) return { level: 'unknown', text: 'Checking connections…', since: fo.since, notes };
@@ -78,6 +80,7 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
     const backup = BACKUP_NAME[active.kind] ?? `backup (${active.name})`;
     const since = fo.since ? ` since ${fmt(fo.since)}` : '';
     const forced = fo.forced?.uplink === active.name;
+    if (!forced && fo.failbackAt) notes.push(`Back on ${primary.label ?? primary.name} at ${fmt(fo.failbackAt)} if it stays working`);
     return {
       level: 'backup',
       text: forced ? `Maintenance - running on ${backup}${since}` : `Internet down - running on ${backup}${since}`,
@@ -91,7 +94,9 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
     if (u.name === fo.active) continue;
     if (u.state === 'down') notes.unshift(`${BACKUP_NAME[u.kind] ?? u.name} not available`);
   }
-  if (active && active.state === 'degraded') notes.unshift(`Internet connection is unreliable (${active.name})`);
+  if (active && active.state === 'degraded' && active.dns !== 'failing') notes.unshift(`Internet connection is unreliable (${active.label ?? active.name})`);
+  if (active && active.state === 'slow')
+    notes.unshift(`Internet connection is slow (${active.label ?? active.name}${active.latencyMs !== null ? `: ${Math.round(active.latencyMs)} ms round trip` : ''})`);
   const level: StateLevel = notes.length ? 'attention' : 'normal';
   return { level, text: level === 'normal' ? 'All systems normal' : `Internet working - ${notes[0]!}`, since: fo.since, notes };
 }

@@ -19,6 +19,9 @@ export const ProbeTarget = Type.Object(
 export const UplinkSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, pattern: '^[a-z0-9][a-z0-9-]{0,30}$' }),
+    label: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 40, description: 'Display name in sentences on the status page and in reasons, e.g. "BT broadband" (default: the name)' }),
+    ),
     // Linux interface names; the name is quoted into the nftables script, so no quotes or spaces.
     interface: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
     kind: Type.Union([Type.Literal('wired'), Type.Literal('cellular'), Type.Literal('wifi')]),
@@ -33,7 +36,12 @@ export const UplinkSchema = Type.Object(
     ),
     probes: Obj({
       intervalMs: Ms(300, 'Probe interval per target on the active and standby uplinks', 100),
-      timeoutMs: Ms(600, 'Probe timeout', 50),
+      timeoutMs: Ms(600, 'Probe timeout: a probe not answered by then counts toward the failure runs (fast blackhole detection)', 50),
+      lateMs: Ms(
+        2000,
+        'How long after the timeout a probe still listens for its answer: a late answer is counted as latency (slow), not as loss. 0 = a timeout is loss',
+        0,
+      ),
       window: Type.Integer({ default: 20, minimum: 3, maximum: 120, description: 'Samples in the sliding window per target (loss and latency figures)' }),
       allFailRun: Type.Integer({
         default: 3,
@@ -49,7 +57,14 @@ export const UplinkSchema = Type.Object(
       }),
       upRun: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'A target is healthy after this many successes in a row; up needs a majority healthy' }),
       degradedLossPct: Type.Number({ default: 10, minimum: 0, maximum: 100, description: 'Up but windowed loss at or above this is reported degraded' }),
-      degradedLatencyMs: Ms(400, 'Up but median latency at or above this is reported degraded'),
+      slowLatencyMs: Ms(400, 'Too slow for voice/clinical use: median round trip at or above this is reported `slow` (still usable: never a reason to fail over by itself)'),
+      degradedLatencyMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Deprecated name of slowLatencyMs (still honoured when set)' })),
+      dnsFailRun: Type.Integer({
+        default: 12,
+        minimum: 1,
+        maximum: 100,
+        description: 'DNS through this uplink is "not answering" when every dns target has failed this many probes in a row',
+      }),
       targets: Type.Array(ProbeTarget, { default: [], description: 'Diverse targets; an uplink is judged on a quorum of them, never on one' }),
     }),
   },

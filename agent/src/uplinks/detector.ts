@@ -16,62 +16,138 @@ export interface DetectorOptions {
   quorumFailRun: number;
   upRun: number;
   degradedLossPct: number;
-  degradedLatencyMs: number;
+  /** Median round trip at or above this is `slow` ("too slow for voice/clinical use"). */
+  slowLatencyMs: number;
+  /** Which targets are DNS resolvers (index -> true); DNS is judged on these alone as well. */
+  dnsTargets?: readonly boolean[];
+  /** DNS is "not answering" when every DNS target has failed this many probes in a row. */
+  dnsFailRun?: number;
+  /** Name used in sentences ("DNS not answering on BT broadband"). */
+  label?: string;
 }
+
+/** DNS through this uplink: `unmeasured` when no DNS target is configured. */
+export type { DnsHealth } from '../../../contract/kinds.js';
+import type { DnsHealth } from '../../../contract/kinds.js';
 
 export interface Verdict {
   state: UplinkState;
   reason: string;
 }
 
+/** Sample values in the ring: lost, answered in time, timed out but still waiting, answered late. */
+const LOST = 0;
+const OK = 1;
+const PENDING = 2;
+const LATE = 3;
+const answered = (v: number | undefined) => v === OK || v === LATE;
+
+function median(v: number[]): number | null {
+  if (!v.length) return null;
+  v.sort((a, b) => a - b);
+  return v[Math.floor(v.length / 2)]!;
+}
+
 class TargetTrack {
   private readonly ok: Uint8Array;
   private readonly rtt: Float64Array;
   private n = 0;
-  private head = 0;
+  /** Sequence number of the next sample; slot = seq % size. */
+  private seq = 0;
   failRun = 0;
   okRun = 0;
   constructor(readonly size: number) {
     this.ok = new Uint8Array(size);
     this.rtt = new Float64Array(size);
   }
-  push(ok: boolean, rttMs: number): void {
-    this.ok[this.head] = ok ? 1 : 0;
-    this.rtt[this.head] = rttMs;
-    this.head = (this.head + 1) % this.size;
+  /** Returns the sample's sequence number (for `settle` when a late answer comes in). */
+  push(value: number, rttMs: number): number {
+    const slot = this.seq % this.size;
+    this.ok[slot] = value;
+    this.rtt[slot] = rttMs;
     if (this.n < this.size) this.n++;
-    if (ok) {
+    if (value === OK) {
       this.okRun++;
       this.failRun = 0;
     } else {
       this.failRun++;
       this.okRun = 0;
     }
+    return this.seq++;
+  }
+  /**
+   * A timed-out sample's final outcome: answered late (ok, counted as latency, not loss) or lost.
+   * The runs are recounted from the ring so a late answer ends a failure run it was part of.
+   */
+  settle(seq: number, ok: boolean, rttMs: number): boolean {
+    if (seq >= this.seq || seq < this.seq - this.n) return false; // overwritten (or never pushed)
+    const slot = seq % this.size;
+    if (this.ok[slot] !== PENDING) return false;
+    this.ok[slot] = ok ? LATE : LOST;
+    this.rtt[slot] = rttMs;
+    if (ok) this.recountRuns();
+    return true;
+  }
+  private recountRuns(): void {
+    let fails = 0;
+    let oks = 0;
+    for (let i = 1; i <= this.n; i++) {
+      const v = this.ok[(this.seq - i) % this.size];
+      if (answered(v)) {
+        if (fails) break;
+        oks++;
+      } else {
+        if (oks) break;
+        fails++;
+      }
+    }
+    // okRun may only grow by proof; a late answer never counts more than the streak it ends.
+    this.failRun = Math.min(this.failRun, fails);
+    this.okRun = Math.max(this.okRun, oks);
   }
   get samples(): number {
     return this.n;
   }
+  /** Lost share of the settled samples (a probe still waiting for a late answer is not loss yet). */
   lossPct(): number | null {
-    if (this.n === 0) return null;
     let bad = 0;
-    for (let i = 0; i < this.n; i++) if (!this.ok[i]) bad++;
-    return (bad * 100) / this.n;
+    let settled = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (this.ok[i] === PENDING) continue;
+      settled++;
+      if (this.ok[i] === LOST) bad++;
+    }
+    return settled === 0 ? null : (bad * 100) / settled;
   }
-  /** Median RTT of successful samples in the window. */
+  /** Median RTT of answered samples in the window (late answers included: they are slowness). */
   latencyMs(): number | null {
+    return median(this.rtts(true));
+  }
+  /** The newest sample was answered in time. */
+  latestInTime(): boolean {
+    return this.seq > 0 && this.ok[(this.seq - 1) % this.size] === OK;
+  }
+  /** Some sample in the window was answered (in time or late). */
+  answeredAny(): boolean {
+    for (let i = 0; i < this.n; i++) if (answered(this.ok[i])) return true;
+    return false;
+  }
+  /** RTTs of the answered samples; `late` false: only those answered in time. */
+  rtts(late: boolean): number[] {
     const v: number[] = [];
-    for (let i = 0; i < this.n; i++) if (this.ok[i]) v.push(this.rtt[i]!);
-    if (!v.length) return null;
-    v.sort((a, b) => a - b);
-    return v[Math.floor(v.length / 2)]!;
+    for (let i = 0; i < this.n; i++) if (this.ok[i] === OK || (late && this.ok[i] === LATE)) v.push(this.rtt[i]!);
+    return v;
   }
   reset(): void {
     this.n = 0;
-    this.head = 0;
+    this.seq = 0;
     this.failRun = 0;
     this.okRun = 0;
   }
 }
+
+/** A late answer within this many in-time round trips is slowness (HTTP: 2 round trips, + slack). */
+const LATE_FACTOR = 3;
 
 export class UplinkDetector {
   private readonly tracks: TargetTrack[];
@@ -90,10 +166,70 @@ export class UplinkDetector {
     return this.state;
   }
 
-  /** Record one probe result; returns the (possibly unchanged) verdict. */
-  record(target: number, ok: boolean, rttMs = 0): Verdict {
-    this.tracks[target]?.push(ok, rttMs);
+  /**
+   * Record one probe result; returns the (possibly unchanged) verdict. `pending`: it timed out but
+   * the prober still listens for a late answer (counts as a failure for the run rules, so a
+   * blackhole is as fast as ever, but not as loss until `settle` says it was lost).
+   */
+  record(target: number, ok: boolean, rttMs = 0, pending = false): Verdict {
+    this.lastSeq = this.tracks[target]?.push(ok ? OK : pending ? PENDING : LOST, rttMs) ?? -1;
     return this.evaluate();
+  }
+
+  /** Sequence number of the sample the last `record` stored (for `settle`). */
+  lastSeq = -1;
+
+  /**
+   * The final outcome of a pending sample. A late answer is slowness, not loss, when the line is
+   * slow: it came within LATE_FACTOR x the median in-time round trip of this uplink (an HTTP probe
+   * takes two round trips), or no target's newest probe was answered in time (the whole line is
+   * late). On a fast line a late answer is a lost packet that TCP retransmitted after its 1 s RTO:
+   * that is loss, and counted as loss.
+   */
+  settle(target: number, seq: number, ok: boolean, rttMs: number): Verdict {
+    const inTime = median(this.tracks.flatMap((t) => t.rtts(false)));
+    const lineLate = !this.tracks.some((t) => t.latestInTime());
+    const slowness = ok && (inTime === null || lineLate || rttMs <= LATE_FACTOR * inTime);
+    this.tracks[target]?.settle(seq, slowness, rttMs);
+    return this.evaluate();
+  }
+
+  private dnsDown = false;
+
+  /** DNS through this uplink, judged on its DNS targets only (with hysteresis). */
+  dns(): DnsHealth {
+    const idx = this.dnsIdx();
+    if (!idx.length) return 'unmeasured';
+    if (this.dnsDown) return 'failing';
+    return idx.some((i) => this.tracks[i]!.answeredAny()) ? 'ok' : 'unknown';
+  }
+
+  /** The latest probe of some DNS target answered (null: no DNS target). */
+  dnsAnswering(): boolean | null {
+    const idx = this.dnsIdx();
+    if (!idx.length) return null;
+    return idx.some((i) => this.tracks[i]!.samples > 0 && this.tracks[i]!.failRun === 0);
+  }
+
+  private dnsIdx(): number[] {
+    const d = this.opts.dnsTargets ?? [];
+    return this.tracks.map((_, i) => i).filter((i) => d[i]);
+  }
+
+  /** Latch: failing after dnsFailRun failures on every DNS target, ok again after upRun answers on one. */
+  private updateDns(): void {
+    const idx = this.dnsIdx();
+    if (!idx.length || !this.carrier) {
+      this.dnsDown = false;
+      return;
+    }
+    const run = this.opts.dnsFailRun ?? 12;
+    if (!this.dnsDown && idx.every((i) => this.tracks[i]!.failRun >= run)) this.dnsDown = true;
+    else if (this.dnsDown && idx.some((i) => this.tracks[i]!.okRun >= this.opts.upRun)) this.dnsDown = false;
+  }
+
+  private get label(): string {
+    return this.opts.label ?? 'this uplink';
   }
 
   /**
@@ -105,6 +241,7 @@ export class UplinkDetector {
     if (up === this.carrier) return this.evaluate();
     this.carrier = up;
     for (const t of this.tracks) t.reset();
+    this.dnsDown = false;
     if (!up) return this.set('down', why);
     return this.set('unknown', 'carrier back; waiting for probes');
   }
@@ -116,6 +253,7 @@ export class UplinkDetector {
   /** No address/route yet (e.g. 4G not attached): nothing proven. */
   markUnavailable(reason: string): Verdict {
     for (const t of this.tracks) t.reset();
+    this.dnsDown = false;
     return this.set(this.state === 'down' ? 'down' : 'unknown', reason);
   }
 
@@ -146,6 +284,7 @@ export class UplinkDetector {
     const n = this.tracks.length;
     if (!this.carrier) return this.set('down', this.carrierReason);
     if (n === 0) return this.set('unknown', 'no probe targets configured');
+    this.updateDns();
     const majority = Math.floor(n / 2) + 1;
     let allFailing = 0;
     let quorumFailing = 0;
@@ -157,21 +296,37 @@ export class UplinkDetector {
     }
     if (allFailing === n) return this.set('down', `all ${n} targets failed ${this.opts.allFailRun}+ probes in a row`);
     if (quorumFailing >= majority) return this.set('down', `${quorumFailing}/${n} targets failed ${this.opts.quorumFailRun}+ probes in a row`);
+    // DNS not answering while the rest answers: `degraded`, said first and in words. Whether that
+    // moves traffic is the failover policy's decision (failover.onDnsFailure), not a fake `down`:
+    // the line still carries packets (phones by address, the VPN), and telephony reads `down`.
+    const dnsWords = this.dnsDown ? `DNS not answering on ${this.label} (every DNS target failed ${this.opts.dnsFailRun ?? 12}+ probes in a row)` : '';
     if (this.state === 'down' || this.state === 'unknown') {
       // Recovery needs proof: a majority of targets answering several times in a row.
-      if (healthy >= majority) return this.qualify(`${healthy}/${n} targets answering`);
+      if (healthy >= majority) return this.qualify(`${healthy}/${n} targets answering`, dnsWords);
       return this.set(this.state, this.state === 'unknown' ? 'waiting for probes' : this.lastReason);
     }
-    return this.qualify(`${n - quorumFailing}/${n} targets answering`);
+    return this.qualify(`${n - quorumFailing}/${n} targets answering`, dnsWords);
   }
 
-  /** up vs degraded: windowed loss and median latency, informational (policy fails over on down). */
-  private qualify(base: string): Verdict {
+  /**
+   * up, slow or degraded, judged on loss and latency separately (policy fails over on down only):
+   * loss (or DNS not answering, when configured to report only) is `degraded`; a line that answers
+   * everything but slowly is `slow`, never loss.
+   */
+  private qualify(base: string, dnsWords: string): Verdict {
     const loss = this.lossPct();
     const lat = this.latencyMs();
-    if (loss !== null && loss >= this.opts.degradedLossPct && this.tracks.every((t) => t.samples >= 3))
-      return this.set('degraded', `${base}; loss ${loss.toFixed(0)}%`);
-    if (lat !== null && lat >= this.opts.degradedLatencyMs) return this.set('degraded', `${base}; latency ${lat.toFixed(0)} ms`);
-    return this.set('up', base);
+    const lossy = loss !== null && loss >= this.opts.degradedLossPct && this.tracks.every((t) => t.samples >= 3);
+    const slow = lat !== null && lat >= this.opts.slowLatencyMs;
+    const parts = [
+      dnsWords,
+      base,
+      lossy ? `loss ${loss.toFixed(0)}%` : '',
+      slow ? `slow: round trip ${lat.toFixed(0)} ms (too slow at ${this.opts.slowLatencyMs} ms or more)` : '',
+    ].filter(Boolean);
+    const reason = parts.join('; ');
+    if (dnsWords || lossy) return this.set('degraded', reason);
+    if (slow) return this.set('slow', reason);
+    return this.set('up', reason);
   }
 }

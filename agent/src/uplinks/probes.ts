@@ -12,6 +12,19 @@ export interface ProbeResult {
   ok: boolean;
   rttMs: number;
   error?: string;
+  /** Timed out, but the prober still listens for a late answer and will call `onLate` once. */
+  pending?: boolean;
+}
+
+/**
+ * Keep listening after the timeout: the first result still comes at `timeoutMs` (a blackhole is
+ * detected as fast as ever), and the answer (or the final loss) up to `graceMs` later goes to
+ * `onLate`. An answer that is merely late is latency, not loss (issue 20: a +500 ms line showed
+ * "25% loss" because the HTTP probe's two round trips outlasted the timeout).
+ */
+export interface LateAnswer {
+  graceMs: number;
+  onLate(r: ProbeResult): void;
 }
 
 /** Where a probe leaves from: the uplink's own address (an `ip rule from <addr>` selects its table). */
@@ -21,7 +34,7 @@ export interface ProbeSource {
 }
 
 export interface Prober {
-  probe(target: Target, src: ProbeSource, timeoutMs: number): Promise<ProbeResult>;
+  probe(target: Target, src: ProbeSource, timeoutMs: number, late?: LateAnswer): Promise<ProbeResult>;
 }
 
 const fail = (started: number, error: string): ProbeResult => ({ ok: false, rttMs: performance.now() - started, error });
@@ -35,7 +48,26 @@ const fail = (started: number, error: string): ProbeResult => ({ ok: false, rttM
 export class NetProber implements Prober {
   constructor(private readonly commands: CommandRunner) {}
 
-  probe(target: Target, src: ProbeSource, timeoutMs: number): Promise<ProbeResult> {
+  probe(target: Target, src: ProbeSource, timeoutMs: number, late?: LateAnswer): Promise<ProbeResult> {
+    if (!late || late.graceMs <= 0) return this.raw(target, src, timeoutMs);
+    const started = performance.now();
+    const final = this.raw(target, src, timeoutMs + late.graceMs);
+    return new Promise((resolve) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        resolve({ ok: false, rttMs: performance.now() - started, error: 'timeout', pending: true });
+      }, timeoutMs);
+      void final.then((r) => {
+        if (!timedOut) {
+          clearTimeout(timer);
+          resolve(r);
+        } else late.onLate(r);
+      });
+    });
+  }
+
+  private raw(target: Target, src: ProbeSource, timeoutMs: number): Promise<ProbeResult> {
     switch (target.kind) {
       case 'tcp':
         return this.tcp(target, src, timeoutMs);

@@ -7,10 +7,11 @@ import type { UplinkState } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { IpAdapter, type IfaceInfo, type RouteEntry } from '../platform/ip.js';
 import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
+import { uplinkConfigWarnings } from './config-advice.js';
 import type { UplinkSchema } from './config-schema.js';
-import { UplinkDetector, type Verdict } from './detector.js';
+import { UplinkDetector, type DnsHealth, type Verdict } from './detector.js';
 import { leaseGateway, resolveNextHop, type NextHop, type NextHopSource } from './next-hop.js';
-import { NetProber, type Prober } from './probes.js';
+import { NetProber, type Prober, type ProbeResult } from './probes.js';
 
 export type UplinkConfig = Static<typeof UplinkSchema>;
 
@@ -60,7 +61,12 @@ export class UplinksCapability implements Capability<UplinksReport> {
     const now = ctx.clock.now();
     this.links = ctx.config.uplinks.map((cfg) => ({
       cfg,
-      det: new UplinkDetector(cfg.probes.targets.length, cfg.probes),
+      det: new UplinkDetector(cfg.probes.targets.length, {
+        ...cfg.probes,
+        slowLatencyMs: cfg.probes.degradedLatencyMs ?? cfg.probes.slowLatencyMs,
+        dnsTargets: cfg.probes.targets.map((t) => t.kind === 'dns'),
+        label: cfg.label ?? cfg.name,
+      }),
       address: null,
       hop: { gateway: cfg.gateway, source: cfg.gateway ? 'config' : 'unknown' },
       hopChecked: false,
@@ -72,6 +78,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
       this.log.info('no uplinks configured; nothing to measure');
       return;
     }
+    for (const w of uplinkConfigWarnings(ctx.config)) this.log.warn(`config: ${w.message}`, { path: w.path });
     await this.refresh();
     this.monitor = this.deps.monitor ?? (ctx.platform.privileged ? new IpLinkMonitor() : undefined);
     this.monitor?.start(
@@ -92,6 +99,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
   views(): UplinkView[] {
     return this.links.map((l) => ({
       name: l.cfg.name,
+      label: l.cfg.label ?? l.cfg.name,
       kind: l.cfg.kind,
       interface: l.cfg.interface,
       priority: l.cfg.priority,
@@ -105,21 +113,23 @@ export class UplinksCapability implements Capability<UplinksReport> {
       reason: l.det.reason,
       latencyMs: l.det.latencyMs(),
       lossPct: l.det.lossPct(),
+      dns: l.det.dns(),
+      dnsAnswering: l.det.dnsAnswering(),
     }));
   }
 
   health(): Health<UplinksReport> {
     const v = this.views();
     if (!v.length) return { status: 'disabled', summary: 'no uplinks configured', details: { uplinks: [], lines: [] } };
-    const up = v.filter((u) => u.state === 'up' || u.state === 'degraded');
-    const status = up.length === v.length ? 'ok' : up.length ? 'degraded' : 'failed';
+    const up = v.filter((u) => u.state === 'up' || u.state === 'slow' || u.state === 'degraded');
+    const status = up.length === v.length && !v.some((u) => u.dns === 'failing') ? 'ok' : up.length ? 'degraded' : 'failed';
     const lines = v.map((u) => `${u.name} (${u.interface}): ${u.state} - ${u.reason}`);
     return { status, summary: `${up.length}/${v.length} uplinks usable`, details: { uplinks: v, lines } };
   }
 
   /** Staggered per-target timers: probes of one uplink never fire in a burst. */
   private startProbes(link: Link): void {
-    const { intervalMs, timeoutMs, targets } = link.cfg.probes;
+    const { intervalMs, timeoutMs, lateMs, targets } = link.cfg.probes;
     const maxInFlight = Math.ceil(timeoutMs / intervalMs) + 1;
     targets.forEach((target, i) => {
       const offset = Math.floor((intervalMs * i) / targets.length);
@@ -129,11 +139,23 @@ export class UplinksCapability implements Capability<UplinksReport> {
           if (!link.address || !link.det.hasCarrier || link.hop.source === 'unknown' || link.inFlight[i]! >= maxInFlight) return;
           link.inFlight[i]!++;
           const src = { address: link.address, iface: link.cfg.interface };
-          this.prober.probe(target, src, timeoutMs).then(
+          // A late answer settles the sample it belongs to (slow, not lost), unless the uplink's
+          // address changed meanwhile (the detector was reset: that sample is gone).
+          let seq = -1;
+          const late = {
+            graceMs: lateMs,
+            onLate: (r: ProbeResult) => {
+              if (this.stopped || src.address !== link.address || seq < 0) return;
+              this.apply(link, link.det.settle(i, seq, r.ok, r.rttMs));
+            },
+          };
+          this.prober.probe(target, src, timeoutMs, lateMs > 0 ? late : undefined).then(
             (r) => {
               link.inFlight[i]!--;
               if (this.stopped || src.address !== link.address) return;
-              this.apply(link, link.det.record(i, r.ok, r.rttMs));
+              const v = link.det.record(i, r.ok, r.rttMs, r.pending === true);
+              seq = link.det.lastSeq;
+              this.apply(link, v);
             },
             (e: unknown) => {
               link.inFlight[i]!--;

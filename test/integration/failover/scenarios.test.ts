@@ -52,7 +52,7 @@ describe('failover in the lab', { skip }, () => {
     await sleep(1500); // the snapshot is written every second
     const r = await new ProcessRunner().run(join(REPO, 'agent/bin/surgery-edge'), ['status', '--config', agent.configFile], { allowFailure: true });
     assert.match(r.stdout, /failover\s+traffic on wan \(wired\)/);
-    assert.match(r.stdout, /active: wan since \d+ s ago - wan proven (up|degraded)/);
+    assert.match(r.stdout, /active: wan since \d+ s ago - on wan, the preferred uplink, (up|degraded); last switch \d\d:\d\d:\d\d UTC: wan proven (up|degraded)/);
     assert.match(r.stdout, /\* wan \(wired, wan0\): (up|degraded) for \d+ s/);
     assert.match(r.stdout, /4g \(cellular, wwan0\): up for \d+ s \[[\d.]+ ms, \d+% loss\]/);
   });

@@ -28,8 +28,8 @@ type Uplink = FailoverReport['uplinks'][number];
 
 export function uplinks(wan: Uplink['state'], lte: Uplink['state']): Uplink[] {
   return [
-    { name: 'wan', kind: 'wired', interface: 'wan0', state: wan, latencyMs: wan === 'down' ? null : 12.4, lossPct: wan === 'down' ? 100 : 0, since: 0, reason: '' },
-    { name: 'lte', kind: 'cellular', interface: 'wwan0', state: lte, latencyMs: lte === 'down' ? null : 48, lossPct: lte === 'down' ? 100 : 1, since: 0, reason: '' },
+    { name: 'wan', label: 'wan', dns: 'ok', kind: 'wired', interface: 'wan0', state: wan, latencyMs: wan === 'down' ? null : 12.4, lossPct: wan === 'down' ? 100 : 0, since: 0, reason: '' },
+    { name: 'lte', label: 'lte', dns: 'ok', kind: 'cellular', interface: 'wwan0', state: lte, latencyMs: lte === 'down' ? null : 48, lossPct: lte === 'down' ? 100 : 1, since: 0, reason: '' },
   ];
 }
 

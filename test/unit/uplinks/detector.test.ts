@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UplinkDetector, type DetectorOptions } from '../../../agent/src/uplinks/detector.js';
 
-const opts: DetectorOptions = { window: 20, allFailRun: 3, quorumFailRun: 6, upRun: 3, degradedLossPct: 10, degradedLatencyMs: 400 };
+const opts: DetectorOptions = { window: 20, allFailRun: 3, quorumFailRun: 6, upRun: 3, degradedLossPct: 10, slowLatencyMs: 400 };
 
 /** Deterministic PRNG (mulberry32) so the loss simulation is reproducible. */
 function rng(seed: number): () => number {
@@ -79,10 +79,11 @@ describe('uplink detector', () => {
     assert.equal(d.current, 'up');
   });
 
-  it('reports latency-degraded and recovers from down only with proof', () => {
+  it('reports a slow line as slow (not degraded) and recovers from down only with proof', () => {
     const d = new UplinkDetector(2, opts);
     for (let i = 0; i < 3; i++) for (let t = 0; t < 2; t++) d.record(t, true, 900);
-    assert.equal(d.current, 'degraded');
+    assert.equal(d.current, 'slow');
+    assert.match(d.reason, /slow: round trip 900 ms \(too slow at 400 ms or more\)/);
     feed(d, 2, 3, () => false);
     assert.equal(d.current, 'down');
     feed(d, 2, 2, () => true);
