@@ -1,5 +1,6 @@
 import type { Health } from '../core/capability.js';
 import type { SystemHealth } from '../telemetry/contract.js';
+import { claimCard } from './claim-card.js';
 import { escapeHtml as e } from './html.js';
 import { details, ICONS, localTime, type FailoverDetails, type PracticeState, type TimeFormat } from './state.js';
 
@@ -154,6 +155,8 @@ export function renderNotes(st: PracticeState): string {
 
 export function renderCards(health: Record<string, Health>, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
   const out: string[] = [];
+  const claim = claimCard(health.enrolment);
+  if (claim) out.push(claim);
   const cell = details<CellularDetails>(health.cellular);
   if (health.failover && Array.isArray(details<FailoverDetails>(health.failover)?.uplinks)) out.push(uplinksCard(health.failover, cell, fmt));
   if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));
