@@ -190,3 +190,20 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
     assert.throws(() => inspectCsr('not a csr'), /one PEM certificate request/);
   });
 });
+
+describe('provisioning/label.sh', () => {
+  const LABEL = resolve(import.meta.dirname, '../../../provisioning/label.sh');
+  it('prints the code and the claim link; refuses what is not a code', () => {
+    const out = execFileSync('bash', [LABEL, '7kq4m2xd', 'https://fleet.icb.example', 'text', 'AB12-CD34']).toString();
+    assert.match(out, /Claim code: {2}7KQ4-M2XD/);
+    assert.match(out, /^https:\/\/fleet\.icb\.example\/claim\?code=7KQ4-M2XD$/m);
+    assert.throws(() => execFileSync('bash', [LABEL, '7KQ4-M2XU', 'https://fleet.icb.example'], { stdio: 'pipe' }), /not a claim code/);
+    assert.throws(() => execFileSync('bash', [LABEL, '7KQ4-M2XD', 'http://fleet'], { stdio: 'pipe' }), /must be https/);
+  });
+  it('SVG: one well-formed document with the QR nested once', { skip: execFileSync('sh', ['-c', 'command -v qrencode || true']).toString().trim() ? false : 'qrencode not installed' }, () => {
+    const svg = execFileSync('bash', [LABEL, '7KQ4-M2XD', 'https://fleet.icb.example', 'svg']).toString();
+    assert.equal(svg.match(/<svg/g)?.length, 2);
+    assert.ok(!/<svg[^>]*width="[^"]*"[^>]*width=/.test(svg), 'no duplicate attributes');
+    assert.match(svg, />7KQ4-M2XD</);
+  });
+});
