@@ -19,7 +19,7 @@ export function stamp(t: number | null | undefined): string {
 const CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f4f6f8}
 header{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
-header a{color:#fff}header nav{display:flex;gap:1rem;flex:1}
+header a{color:#fff}header nav{display:flex;flex-wrap:wrap;gap:.3rem 1rem;flex:1}
 main{padding:1rem;max-width:1300px;margin:auto}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.3rem .5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:top}
 th{background:#e8edf2}.ok{color:#007f3b}.bad{color:#d5281b;font-weight:600}.warn{color:#a55d00;font-weight:600}.muted{color:#667}

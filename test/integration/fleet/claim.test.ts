@@ -11,7 +11,8 @@ import { EnrolmentCapability } from '../../../agent/src/enrolment/enrolment.js';
 import { renderCards } from '../../../agent/src/status/cards.js';
 import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
 import type { Fleet } from '../../../fleet/src/fleet.js';
-import { fleetConfig, startFleet, tempDir, waitFor } from '../../helpers/fleet.js';
+import { launchBrowser, requireChromium } from '../../helpers/browser.js';
+import { fleetConfig, signIn, startFleet, tempDir, waitFor } from '../../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mosquitto.js';
 
 const skip = mosquittoMissing();
@@ -119,5 +120,24 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
     const audit = await fleet.web.app!.inject({ method: 'GET', url: '/audit', headers: { cookie } });
     assert.match(audit.body, /claimed box .* as P81001-01/);
   });
-});
 
+  it('the claim page in chromium: a QR link fills the code; no horizontal scroll at 390 px or desktop width', { skip: requireChromium() }, async () => {
+    const b = await launchBrowser();
+    try {
+      const p = await signIn(b, fleet.web.url, 'amy', PASSWORD);
+      await p.goto(`${fleet.web.url}/claim?code=7KQ4-M2XD`);
+      assert.equal(await p.inputValue('input[name=code]'), '7KQ4-M2XD');
+      for (const width of [1280, 390]) {
+        await p.setViewportSize({ width, height: 800 });
+        const sw = await p.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(sw <= width, `scrollWidth ${sw} at ${width} px`);
+      }
+      await p.fill('input[name=ods]', 'P81001');
+      await Promise.all([p.waitForLoadState(), p.click('button:has-text("Claim")')]);
+      assert.match(await p.textContent('#claim-error') ?? '', /Wrong code/);
+      await b.screenshot(p, 'fleet', 'claim-390');
+    } finally {
+      await b.close();
+    }
+  });
+});
