@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     await store.accounts.putUser({ username: 'admin', hash: hashPassword(password), role: 'icb-admin', practice: null }, Date.now());
     process.stdout.write(`first admin login: admin / ${password}\n`);
   }
-  process.stdout.write(`dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n`);
+  process.stdout.write(`dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`);
   if (fleet.broker) process.stdout.write(`embedded broker: enrol a device with: provisioning/pki.sh device ${fleet.broker.pki} <device-id>\n`);
   await new Promise<void>((res) => {
     const stop = () => res();
