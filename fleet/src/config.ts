@@ -111,6 +111,26 @@ export const FleetConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  claim: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true, description: 'Serve the enrolment endpoint boxes claim themselves through, and the "Waiting to be claimed" view' }),
+      host: Str('127.0.0.1', 'Enrolment endpoint (HTTPS) listen address; boxes reach it from the practices'),
+      port: Int(0, 0, 'Enrolment endpoint port; 0 picks a free one'),
+      tlsCertPath: Str('', "Enrolment endpoint's server certificate (from the ICB CA; boxes pin that CA); empty: the embedded broker's"),
+      tlsKeyPath: Str('', "Its key; empty: the embedded broker's"),
+      caCertPath: Str('', 'The ICB CA that signs device certificates (the broker trusts it); empty: the embedded broker\'s'),
+      caKeyPath: Str('', 'Its private key (keep this host locked down, or use an intermediate CA); empty: the embedded broker\'s'),
+      brokers: Type.Array(Type.String({ pattern: '^mqtts://[A-Za-z0-9.-]+(:[0-9]+)?$' }), { default: [], description: 'Broker URLs a claimed box is given; empty: mqtt.url' }),
+      codeTtlMs: Int(24 * 3600_000, 60_000, 'A claim code (and its request) expires this long after the box sent it'),
+      certDays: Int(825, 1, 'Validity of a device certificate issued by claiming'),
+      failureWindowMs: Int(15 * 60_000, 1000, 'Window for counting wrong claim attempts'),
+      maxFailuresPerAddress: Int(10, 1, 'Wrong codes from one address in the window before it is refused'),
+      maxFailuresPerCode: Int(5, 1, 'Attempts with one wrong, expired or used code in the window before that code is refused'),
+      maxPendingPerAddress: Int(50, 1, 'Unclaimed requests one address may hold (a flood of boxes from one site is refused past this)'),
+      pollAfterMs: Int(15_000, 100, 'Told to boxes: how often to ask'),
+    },
+    { default: {} },
+  ),
   inventory: Type.Array(
     Type.Object({
       deviceId: Type.String(),

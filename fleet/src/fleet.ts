@@ -5,6 +5,7 @@ import { describeError } from '../../agent/src/core/errors.js';
 import { createLogger, type Logger } from '../../agent/src/core/log.js';
 import { Alerts } from './alerts/alerts.js';
 import { EmbeddedBroker } from './broker/embedded.js';
+import { EnrolmentEndpoint } from './claim/endpoint.js';
 import { Commander } from './commands/commander.js';
 import type { FleetConfig } from './config.js';
 import type { Component, ComponentHealth, FleetCtx } from './ctx.js';
@@ -35,6 +36,7 @@ export class Fleet {
   readonly commander = new Commander();
   readonly alerts = new Alerts();
   readonly rollouts = new RolloutEngine();
+  readonly enrolment = new EnrolmentEndpoint();
   readonly web = new WebServer(() => this.health());
   private started: Component[] = [];
 
@@ -45,7 +47,7 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.ingest.guard, this.commander, this.alerts, this.rollouts, this.web];
+    return [this.ingest, this.ingest.guard, this.commander, this.alerts, this.rollouts, this.enrolment, this.web];
   }
 
   async start(): Promise<void> {
@@ -55,6 +57,10 @@ export class Fleet {
       await this.broker.start();
       const id = this.broker.fleetIdentity();
       config.mqtt = { ...config.mqtt, url: this.broker.url, ...id };
+      // Claiming signs with the embedded broker's CA and serves with its server certificate.
+      const p = this.broker.pki;
+      const c = config.claim;
+      config.claim = { ...c, caCertPath: c.caCertPath || join(p, 'ca.crt'), caKeyPath: c.caKeyPath || join(p, 'ca.key'), tlsCertPath: c.tlsCertPath || join(p, 'server.crt'), tlsKeyPath: c.tlsKeyPath || join(p, 'server.key') };
     }
     const instanceId = config.instanceId || `fleet-${hostname()}`.replace(/[^A-Za-z0-9._-]/g, '-');
     const store = this.opts.store ?? (await Store.fromConfig(config));

@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     await store.accounts.audit({ at: Date.now(), username: 'fleet', device_id: null, action: 'user-add', args: JSON.stringify({ user: 'admin' }), outcome: 'ok', detail: 'first start' });
     process.stdout.write(`first admin login: admin / ${password}\n`);
   }
-  process.stdout.write(`dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n`);
+  process.stdout.write(`dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`);
   if (fleet.web.tls?.selfSigned) process.stdout.write(`\n*** WARNING: the dashboard uses a SELF-SIGNED certificate (${fleet.web.tls.certPath}).\n*** Browsers will warn and users cannot tell this server from an impostor: set http.tls.certPath/keyPath.\n\n`);
   if (fleet.broker) process.stdout.write(`embedded broker: enrol a device with: provisioning/pki.sh device ${fleet.broker.pki} <device-id>\n`);
   await new Promise<void>((res) => {

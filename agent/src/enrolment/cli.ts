@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../core/fs.js';
 import { ProcessRunner } from '../platform/command.js';
 import { createDeviceKey, keyPem, loadDeviceKey } from './device-key.js';
 import { checkIdentityAsync } from './identity.js';
+import { csrFromKey } from './csr.js';
 
 export const IDENTITY_DIR = '/etc/surgery-edge/mqtt';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -21,18 +22,6 @@ const USAGE = `usage:
   surgery-edge enrol install PRACTICE.tar [--config FILE]    certificate + CA + practice config from provisioning/practice.sh
   surgery-edge enrol status [--config FILE]
 `;
-
-/**
- * openssl req reading the key from a pipe. OpenSSL 3.0's req has no "-" for stdin, and Node's
- * stdio pipes are socketpairs, which /dev/stdin cannot open (ENXIO): `cat` hands openssl a real pipe.
- */
-function csrFromKey(pem: string, cn: string): string {
-  try {
-    return execFileSync('sh', ['-c', 'cat | exec openssl req -new -key /dev/stdin -subj "$1" -sha256', 'sh', `/CN=${cn}`], { input: pem, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
-  } catch (e) {
-    throw new AppError('COMMAND_FAILED', `openssl req: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().slice(0, 300)}`);
-  }
-}
 
 /**
  * Enrolment on the box itself (docs/image.md runbook): the private key is generated here and

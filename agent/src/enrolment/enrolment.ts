@@ -2,6 +2,7 @@ import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { EnrolmentReport } from '../../../contract/reports/index.js';
 import type { TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
+import { Claimer } from './claimer.js';
 import { checkIdentityAsync, type IdentityCheck } from './identity.js';
 
 const RECHECK_MS = 60_000;
@@ -10,6 +11,10 @@ const RECHECK_MS = 60_000;
  * Whether this box holds a valid ICB device identity (docs/image.md, "Enrolment"). health().details:
  * { enrolled, required, reason, deviceId, subject, issuer, notAfter }. The status page shows
  * "Not enrolled" (and the LED steady blue) while `required` and not `enrolled`.
+ *
+ * With `enrolment.claimUrl` set, an unenrolled box also claims itself (claimer.ts): details gain
+ * claimCode, claimUrl, claimState, claimExpiresAt, claimKeyFingerprint and claimError, and the
+ * status page shows the code for the ICB engineer.
  */
 export class EnrolmentCapability implements Capability<EnrolmentReport> {
   readonly name = 'enrolment';
@@ -17,15 +22,41 @@ export class EnrolmentCapability implements Capability<EnrolmentReport> {
   private last: IdentityCheck | null = null;
   private timer: TimerHandle | undefined;
   private checking = false;
+  private claimer: Claimer | undefined;
+  private claimTimer: TimerHandle | undefined;
+  private stopped = false;
 
   async start(ctx: Ctx): Promise<void> {
     this.ctx = ctx;
     await this.check();
     // Certificates expire and get replaced: look again every minute (a few file reads).
     this.timer = ctx.clock.setInterval(() => void this.check(), RECHECK_MS);
+    if (ctx.config.enrolment.claimUrl && this.last && !this.last.enrolled) {
+      this.claimer = new Claimer({
+        config: ctx.config,
+        hostPath: ctx.platform.hostPath,
+        runner: ctx.platform.commands,
+        clock: ctx.clock,
+        log: ctx.log,
+        apply: async (next) => {
+          await ctx.control.reconfigure(next, 'remote');
+        },
+      });
+      // Not inside start(): a claim that completes restarts every capability, this one included.
+      this.claimTimer = ctx.clock.setTimeout(() => void this.claimLoop(), 0);
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    if (this.stopped || !this.claimer) return;
+    await this.claimer.step();
+    if (this.stopped || this.claimer.phase === 'claimed') return;
+    this.claimTimer = this.ctx.clock.setTimeout(() => void this.claimLoop(), this.ctx.config.enrolment.claimPollMs);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.ctx?.clock.clearTimeout(this.claimTimer);
     this.ctx?.clock.clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -55,7 +86,7 @@ export class EnrolmentCapability implements Capability<EnrolmentReport> {
     return {
       status: l.enrolled ? (days !== null && days < 30 ? 'degraded' : 'ok') : required ? 'degraded' : 'ok',
       summary: l.enrolled ? `enrolled as ${l.deviceId}${days !== null && days < 30 ? ` (certificate expires in ${days} days)` : ''}` : `not enrolled: ${l.reason}`,
-      details: { ...l, required, lines: l.tpmSealed && l.enrolled ? [...lines, 'device key sealed to this box\'s TPM'] : lines },
+      details: { ...l, required, lines: l.tpmSealed && l.enrolled ? [...lines, 'device key sealed to this box\'s TPM'] : lines, ...(this.claimer && !l.enrolled ? this.claimer.details() : {}) },
     };
   }
 }

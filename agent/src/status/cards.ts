@@ -1,6 +1,7 @@
 import type { Health, HealthMap } from '../core/capability.js';
 import { reportLines } from '../../../contract/read.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
+import { claimCard } from './claim-card.js';
 import { escapeHtml as e } from './html.js';
 import { ICONS, localTime, type PracticeState, type TimeFormat } from './state.js';
 import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
@@ -125,6 +126,8 @@ export function renderNotes(st: PracticeState): string {
 
 export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
   const out: string[] = [];
+  const claim = claimCard(health.enrolment);
+  if (claim) out.push(claim);
   const fo = health.failover;
   if (fo?.details) out.push(uplinksCard(fo, fo.details, health.cellular?.details, fmt));
   if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));

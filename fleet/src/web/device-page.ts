@@ -58,12 +58,13 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
  ${act('force-uplink', 'Force uplink', `<select name="uplink" aria-label="uplink">${uplinks.map((u) => `<option value="${e(u)}">${u ? e(u) : 'automatic'}</option>`).join('')}</select><input name="minutes" value="60" size="4" aria-label="minutes"> min `)}</section>`
       : '';
     const diff = configSection(d, desired);
+    const setup = setupCodeSection(d, req.fleetUser!);
     const html = `<h1>${e(d.id)} <span class="muted">${e(d.practice)} ${e(d.practice_name ?? '')}</span></h1>${flash}
 <table id="summary"><tr><th>State</th><td class="state">${stateCell(d, now)}</td><th>Uplink</th><td class="uplink">${uplinkCell(d, now)}</td></tr>
 <tr><th>Telephony</th><td class="telephony">${telephonyCell(d)}</td><th>Records</th><td class="records">${recordsCell(d)}</td></tr>
 <tr><th>4G data</th><td>${dataCell(d)} ${d.data_used !== null ? `${(d.data_used / 1e6).toFixed(0)} MB of ${((d.data_allowance ?? 0) / 1e6).toFixed(0)} MB` : ''}</td><th>Drill</th><td>${drillCell(d, now)}</td></tr>
 <tr><th>Version</th><td>${e(d.version ?? '-')}</td><th>Last seen</th><td>${e(stamp(d.last_seen))}</td></tr></table>
-${commands}
+${setup}${commands}
 <section><h2>Uplink, last 7 days</h2>${uplinkBand(week, now - 7 * DAY, now, 5 * 60_000)}</section>
 <section><h2>4G data use against the cap, last 30 days</h2>${dataUse(month, now - 30 * DAY, now)}</section>
 <section><h2>Failovers per month</h2>${bars(perMonth, 'Failovers per month')}</section>
@@ -74,4 +75,16 @@ ${commands}
 ${audit.length ? `<section id="audit"><h2>Commands sent</h2><table>${audit.map((a) => `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.action)} ${e(a.args)}</td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 160))}</td></tr>`).join('')}</table></section>` : ''}`;
     return reply.type('text/html').send(layout(d.id, req.fleetUser, html, req.fleetUser!.csrf));
   });
+}
+
+/**
+ * The box's one-time set-up code, when it reports one (enrolment or setup health details,
+ * `setupCode`): an ICB admin, or the practice's own manager, reads it out to whoever sets the box up.
+ */
+function setupCodeSection(d: DeviceRow, u: { role: string; practice: string | null }): string {
+  if (u.role !== 'icb-admin' && !(u.role === 'practice-manager' && u.practice === d.practice)) return '';
+  const h = JSON.parse(d.health_json ?? '{}') as Record<string, { setupCode?: string }>;
+  const code = h.setup?.setupCode ?? h.enrolment?.setupCode;
+  if (!code) return '';
+  return `<section id="setup-code"><h2>One-time set-up code</h2><p>Give this to the practice manager (read it over the phone): they type it into the box's set-up page to create the first admin account.</p><p style="font-size:1.6rem;font-family:monospace;letter-spacing:.1em"><b>${e(code)}</b></p></section>`;
 }

@@ -39,7 +39,7 @@ export interface PageUser {
 
 export function layout(title: string, user: PageUser | null, body: string, csrf = ''): string {
   const nav = user
-    ? `<nav><a href="/">Devices</a><a href="/alerts">Alerts</a><a href="/reports/outages">Outage report</a>${user.role !== 'practice-manager' ? '<a href="/audit">Audit</a>' : ''}<a href="/config">Config</a>${user.role !== 'practice-manager' ? '<a href="/rollouts">Rollouts</a>' : ''}${user.role === 'icb-admin' ? '<a href="/users">Accounts</a>' : ''}</nav>
+    ? `<nav><a href="/">Devices</a><a href="/alerts">Alerts</a><a href="/reports/outages">Outage report</a>${user.role !== 'practice-manager' ? '<a href="/audit">Audit</a>' : ''}<a href="/config">Config</a>${user.role !== 'practice-manager' ? '<a href="/rollouts">Rollouts</a>' : ''}${user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : ''}</nav>
        <span>${e(user.username)} (${e(user.role)}${user.practice ? ` ${e(user.practice)}` : ''})</span>
        <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="${e(csrf)}"><button>Sign out</button></form>`
     : '';

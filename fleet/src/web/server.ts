@@ -4,6 +4,7 @@ import { describeError } from '../../../agent/src/core/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Commander } from '../commands/commander.js';
 import { registerActions } from './actions.js';
+import { registerClaimPages } from './claim-page.js';
 import { need, registerAuth } from './auth.js';
 import { registerDevicePage } from './device-page.js';
 import { layout, e } from './html.js';
@@ -59,6 +60,7 @@ export class WebServer implements Component {
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);
     registerUserPages(app, ctx);
+    registerClaimPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
     app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
     await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });
