@@ -9,6 +9,7 @@ import { NftAdapter } from '../platform/nft.js';
 import { NetProber, type Prober } from '../uplinks/probes.js';
 import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
 import { RoutingActuator } from './actuator.js';
+import { migrateHistory, outagesSince, recordSwitch, type Outage } from './history.js';
 import { FailoverPolicy, type Decision } from './policy.js';
 
 /**
@@ -43,6 +44,7 @@ export class FailoverCapability implements Capability {
     this.log = ctx.log;
     const cfg = ctx.config.failover;
     this.policy = new FailoverPolicy(cfg);
+    migrateHistory(ctx.db);
     this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
     const fwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
     this.actuator = new RoutingActuator(
@@ -121,7 +123,18 @@ export class FailoverCapability implements Capability {
         }
       });
     }
+    const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
+    try {
+      recordSwitch(this.ctx.db, { at, from, to, kind, primary: to !== null && to === preferred?.name });
+    } catch (e) {
+      this.log.warn('could not record the switch in the history', describeError(e));
+    }
     this.ctx.bus.emit('failover.switched', { from, to, kind, reason: d.reason, at });
+  }
+
+  /** Outages (traffic off the preferred uplink) overlapping [dayStart, now], for the status page. */
+  outages(dayStart: number): Outage[] {
+    return outagesSince(this.ctx.db, dayStart, this.ctx.clock.now());
   }
 
   /** Serialised: one reconcile at a time, and one more if asked while running. */
@@ -149,6 +162,7 @@ export class FailoverCapability implements Capability {
     const now = this.ctx?.clock.now() ?? Date.now();
     const uplinks = views.map((u) => ({
       name: u.name,
+      ...(u.label ? { label: u.label } : {}),
       kind: u.kind,
       interface: u.interface,
       state: u.state,

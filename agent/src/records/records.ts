@@ -162,7 +162,7 @@ export class RecordsCapability implements Capability {
       ...(this.tpmUsable() ? [this.sealer().isSealed() ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)' : 'TPM present: key not sealed yet (enter the passphrase once)'] : []),
     ];
     const details = {
-      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, sync,
+      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, provisioned: keyFileExists(p.key), sync,
       pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0, lines,
     };
     const status = locked || stale ? 'degraded' : 'ok';

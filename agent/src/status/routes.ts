@@ -7,6 +7,7 @@ import { STATUS_CSS, STATUS_JS } from './assets.js';
 import { renderCards, renderNotes, renderState } from './cards.js';
 import { escapeHtml as e, page } from './html.js';
 import { renderMetrics } from './metrics.js';
+import type { Outage } from '../failover/history.js';
 import { details, localTime, type FailoverDetails, type PracticeState } from './state.js';
 
 export interface StatusSnapshot {
@@ -14,6 +15,8 @@ export interface StatusSnapshot {
   state: PracticeState;
   health: Record<string, Health>;
   box: SystemHealth | null;
+  /** Today's outages (failover switch history); absent when failover keeps none. */
+  outages?: Outage[];
 }
 
 /** What the routes need from the status capability (kept narrow so tests can drive it). */
@@ -77,7 +80,7 @@ export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
 <ul id="notes" aria-label="Details">${renderNotes(snap.state)}</ul>
 <p class="muted" id="updated">Updated ${e(localTime(snap.at))}</p>
 ${msg ? `<p class="flash" role="alert">${e(msg)}</p>` : ''}
-<div id="cards">${renderCards(snap.health, snap.box)}</div>
+<div id="cards">${renderCards(snap.health, snap.box, localTime, snap.outages ? { list: snap.outages, now: snap.at } : undefined)}</div>
 ${adminSection(req, snap)}`;
       return reply
         .type('text/html; charset=utf-8')

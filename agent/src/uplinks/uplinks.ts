@@ -16,6 +16,8 @@ export type UplinkConfig = Static<typeof UplinkSchema>;
 /** What failover and the status page see of one uplink. */
 export interface UplinkView {
   name: string;
+  /** The practice's own name for it (config `label`), when set. */
+  label?: string;
   kind: UplinkConfig['kind'];
   interface: string;
   priority: number;
@@ -108,6 +110,7 @@ export class UplinksCapability implements Capability {
   views(): UplinkView[] {
     return this.links.map((l) => ({
       name: l.cfg.name,
+      ...(l.cfg.label ? { label: l.cfg.label } : {}),
       kind: l.cfg.kind,
       interface: l.cfg.interface,
       priority: l.cfg.priority,
