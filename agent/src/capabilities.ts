@@ -11,6 +11,7 @@ import { RecordsCapability } from './records/records.js';
 import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
+import { SetupCapability } from './setup/setup.js';
 
 /**
  * Every capability, in start order (stopped in reverse). One line per capability:
@@ -25,6 +26,7 @@ export function buildCapabilities(config: Config): Capability[] {
     new FailoverCapability(),
     new RecordsCapability(),
     new EnrolmentCapability(),
+    new SetupCapability(), // first-run wizard (/setup) and its one-time code
     new TelephonyCapability(), // after failover: listens for failover.switched
     new TelemetryCapability(),
     new UpdateCapability(), // after telemetry: its recovery events (committed, rolled back) reach the outbox

@@ -40,6 +40,11 @@ export interface Capability {
   health(): Health;
   /** Optional: steps the weekly drill runs to prove this capability's backup path works. */
   drillSteps?(): DrillStep[];
+  /**
+   * Optional: details for the fleet only, merged into health().details in the MQTT telemetry
+   * report and nowhere else (not the LAN page, the LAN API or status.json): e.g. the set-up code.
+   */
+  fleetDetails?(): Record<string, unknown>;
 }
 
 /** Read-only view of the running capabilities, for the status page, telemetry and drills. */

@@ -246,6 +246,8 @@ export class RecordsCapability implements Capability {
     try {
       this.open(key);
       ctx.log.info('records cache unlocked from run dir');
+      // A key created by the set-up wizard arrives this way: seal it once, so reboots unlock by themselves.
+      if (this.tpmUsable() && !this.sealer().isSealed()) void this.sealToTpm(key);
       void this.syncNow().catch(() => {});
     } catch (e) {
       ctx.log.warn('run-dir key does not open the records cache', describeError(e));

@@ -58,6 +58,7 @@ function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
   const fo = details<FailoverDetails>(snap.health.failover);
   const options = (fo?.uplinks ?? []).map((u) => `<option value="${e(u.name)}">${e(u.name)} (${e(u.kind)})</option>`).join('');
   return `<section class="card actions" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2>
+<p><a href="/admin/users">Staff accounts</a>: add people, disable an account, reset a password.</p>
 <form method="post" action="/api/actions/drill">${csrf}<button class="primary" type="submit">Run a drill now</button></form>
 <form method="post" action="/api/actions/force">${csrf}<label for="f-up">Force uplink</label><select id="f-up" name="uplink"><option value="">Automatic (clear)</option>${options}</select>
 <label for="f-min">For</label><select id="f-min" name="minutes"><option value="15">15 minutes</option><option value="60" selected>1 hour</option><option value="240">4 hours</option></select> <button type="submit">Apply</button></form>

@@ -13,6 +13,7 @@ import { statusRoutes, type StatusModel, type StatusSnapshot } from './routes.js
 import { deriveState, localTime } from './state.js';
 import type { Outage } from '../failover/history.js';
 import { buildWebApp } from './web-app.js';
+import { adminUsersPlugin } from '../auth/admin-page.js';
 
 export interface StatusOptions {
   systemInfo?: SystemInfo;
@@ -80,6 +81,7 @@ export class StatusCapability implements Capability, StatusModel {
     });
     if (!cfg.enabled) return;
     ctx.web.register('status', statusRoutes(ctx, this));
+    ctx.web.register('admin-users', adminUsersPlugin(ctx));
     const localToken = randomBytes(32).toString('base64url');
     writeFileAtomic(join(ctx.config.paths.runDir, 'api-token'), localToken, 0o600);
     this.app = await buildWebApp(ctx, { ...(this.opts.https === false || !cfg.https ? { https: false as const } : {}), localToken });
