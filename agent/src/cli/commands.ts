@@ -9,6 +9,7 @@ import { auditCommand } from '../records/audit-cli.js';
 import { recordsCommand } from '../records/cli.js';
 import { updateCommand } from '../update/cli.js';
 import { enrolCommand } from '../enrolment/cli.js';
+import { setupCodeCommand } from '../setup/cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -28,6 +29,7 @@ export const commands: Record<string, CliCommand> = {
   records: recordsCommand,
   update: updateCommand,
   enrol: enrolCommand,
+  'setup-code': setupCodeCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {
