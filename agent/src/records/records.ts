@@ -156,7 +156,7 @@ export class RecordsCapability implements Capability {
     const asOfText = meta.asOf === null ? 'never' : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
     const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
     const lines = [
-      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'cache not provisioned: `surgery-edge records init`') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
+      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'no records key yet: an admin creates it (set-up wizard, or the page /records/key)') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
       ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
       ...(this.lastError ? [`last error: ${this.lastError}`] : []),
       ...(this.tpmUsable() ? [this.sealer().isSealed() ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)' : 'TPM present: key not sealed yet (enter the passphrase once)'] : []),

@@ -38,7 +38,7 @@ describe('records capability', () => {
       h = cap.health();
       const d = h.details as Record<string, unknown>;
       assert.equal(h.status, 'ok');
-      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'stale', 'sync'].sort());
+      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort());
       assert.deepEqual(d.sync, { running: false, done: res.fetched, total: res.fetched, lastError: null });
       assert.equal(d.patients, res.patients);
       const [step] = cap.drillSteps();
