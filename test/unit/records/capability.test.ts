@@ -26,7 +26,7 @@ describe('records capability', () => {
       let h = cap.health();
       assert.equal(h.status, 'degraded');
       assert.equal((h.details as { locked: boolean }).locked, true);
-      assert.match((h.details as { lines: string[] }).lines[0]!, /not provisioned/);
+      assert.match((h.details as { lines: string[] }).lines[0]!, /no records key yet/);
       await assert.rejects(cap.unlock('whatever passphrase'), (e) => isAppError(e, 'NOT_FOUND'));
 
       await cap.provision('operator passphrase 1');
