@@ -1,5 +1,16 @@
 import type { DrillsReport, UplinkView } from './reports/index.js';
 
+/** One outage from failover's switch history (today's outages on the status page). */
+export interface Outage {
+  start: number;
+  end: number | null;
+  /** Uplinks that carried traffic during it, in order (no uplink at all: "offline" is true). */
+  via: string[];
+  offline: boolean;
+  /** Only forced (maintenance) switches: not a fault. */
+  maintenance: boolean;
+}
+
 export type DrillTrigger = 'schedule' | 'manual' | 'remote';
 export type DrillRun = NonNullable<DrillsReport['last']>;
 export type StoredDrill = DrillRun & { trigger: string; durationMs: number };
@@ -11,7 +22,7 @@ export type StoredDrill = DrillRun & { trigger: string; durationMs: number };
  */
 export interface Operations {
   uplinks: { views(): UplinkView[] };
-  failover: { force(uplink: string | null, durationMs: number): void };
+  failover: { force(uplink: string | null, durationMs: number): void; outages(dayStart: number): Outage[] };
   drills: { runNow(trigger: DrillTrigger): Promise<DrillRun>; history(limit?: number): StoredDrill[] };
   update: { request(req: { url: string; version: string }): { accepted: true; id: string; version: string; slot: 'a' | 'b' } };
 }

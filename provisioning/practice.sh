@@ -36,6 +36,9 @@ site:
   odsCode: "$ods"
 enrolment:
   required: true
+status:
+  setup:
+    required: true
 telemetry:
   enabled: true
   brokers:

@@ -12,6 +12,7 @@ import { TelephonyCapability } from './telephony/telephony.js';
 import { UpdateCapability } from './update/update.js';
 import { EnrolmentCapability } from './enrolment/enrolment.js';
 import { BackupCapability } from './backup/backup.js';
+import { SetupCapability } from './setup/setup.js';
 
 /**
  * One constructor per contract name, each typed with that name's report and operations
@@ -25,6 +26,7 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
   failover: () => new FailoverCapability(),
   records: () => new RecordsCapability(),
   enrolment: () => new EnrolmentCapability(),
+  setup: () => new SetupCapability(),
   telephony: () => new TelephonyCapability(),
   telemetry: () => new TelemetryCapability(),
   update: () => new UpdateCapability(),
@@ -35,10 +37,10 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
 
 /**
  * Every capability, in start order (stopped in reverse):
- * uplinks feed failover; telephony listens for failover.switched; update after telemetry (its
+ * uplinks feed failover; setup (first-run wizard and its one-time code) after records and enrolment; telephony listens for failover.switched; update after telemetry (its
  * recovery events reach the outbox); backup after records (its source) and telemetry; status last (builds the web server from every capability's routes).
  */
-const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'telephony', 'telemetry', 'update', 'backup', 'drills', 'status'];
+const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'setup', 'telephony', 'telemetry', 'update', 'backup', 'drills', 'status'];
 
 export function buildCapabilities(): Capability[] {
   return START_ORDER.map((name) => {

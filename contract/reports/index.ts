@@ -6,6 +6,7 @@ import { DrillsReportSchema, type DrillsReport } from './drills.js';
 import { EnrolmentReportSchema, type EnrolmentReport } from './enrolment.js';
 import { FailoverReportSchema, type FailoverReport } from './failover.js';
 import { RecordsReportSchema, type RecordsReport } from './records.js';
+import { SetupReportSchema, type SetupReport } from './setup.js';
 import { StatusReportSchema, type StatusReport } from './status.js';
 import { TelemetryReportSchema, type TelemetryReport } from './telemetry.js';
 import { TelephonyReportSchema, type TelephonyReport } from './telephony.js';
@@ -19,6 +20,7 @@ export * from './drills.js';
 export * from './enrolment.js';
 export * from './failover.js';
 export * from './records.js';
+export * from './setup.js';
 export * from './status.js';
 export * from './telemetry.js';
 export * from './telephony.js';
@@ -40,6 +42,7 @@ export interface Reports {
   drills: DrillsReport;
   status: StatusReport;
   backup: BackupReport;
+  setup: SetupReport;
 }
 export type CapabilityName = keyof Reports;
 
@@ -56,6 +59,7 @@ export const REPORT_SCHEMAS: { readonly [K in CapabilityName]: TSchema } = {
   drills: DrillsReportSchema,
   status: StatusReportSchema,
   backup: BackupReportSchema,
+  setup: SetupReportSchema,
 };
 
 /** Every capability's health, typed by name; names outside the contract (a plug-in) stay untyped. */

@@ -7,6 +7,7 @@ export const RecordsReportSchema = Type.Object(
     stale: Type.Boolean({ description: 'Older than records.staleAfterMs, or never synced' }),
     patients: Type.Integer(),
     appointments: Type.Integer(),
+    provisioned: Type.Optional(Type.Boolean({ description: 'false: no records key was ever created (added within v1; absent in older agents: provisioned)' })),
     locked: Type.Boolean({ description: 'The cache key is not in memory: nothing can be shown until an admin unlocks it' }),
     sync: Type.Object({ running: Type.Boolean(), done: Type.Integer(), total: Type.Integer(), lastError: Nullable(Type.String()) }),
     pendingCaptures: Type.Integer({ description: 'Offline notes not yet accepted upstream' }),

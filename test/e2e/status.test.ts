@@ -78,7 +78,7 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
 
     failover.switchTo(null, Date.now(), 'down', 'down');
     await page.waitForFunction(() => document.getElementById('state')?.getAttribute('data-level') === 'offline', undefined, { timeout: 2000 });
-    assert.match((await stateText()) ?? '', /^Offline - records cache available, as of \d\d:\d\d$/);
+    assert.match((await stateText()) ?? '', /^Offline since \d\d:\d\d - records cache available, as of \d\d:\d\d$/);
     await page.screenshot({ path: `${ART}/offline.png`, fullPage: true });
 
     failover.switchTo('wan', Date.now(), 'up', 'up');

@@ -67,6 +67,7 @@ const DEFAULTS: { [K in CapabilityName]: () => Reports[K] } = {
   enrolment: () => ({ enrolled: true, required: false, reason: null, deviceId: 'P81001-01', subject: 'CN=P81001-01', issuer: 'CN=ICB CA', notAfter: null, lines: [] }),
   drills: () => ({ last: null, next: null, running: false, lines: [] }),
   status: () => ({ url: 'http://0.0.0.0:8080', liveViewers: 0, lines: [] }),
+  setup: () => ({ setUp: true, required: false, codeIssued: false, lines: [] }),
   backup: () => ({
     target: 'sftp:backup.icb.invalid:/p81001',
     running: false,

@@ -12,6 +12,8 @@ export interface Account {
   lockedUntil: number | null;
   createdAt: number;
   lastLoginAt: number | null;
+  /** When an admin disabled the account (it cannot sign in); null when enabled. */
+  disabledAt: number | null;
 }
 
 /** Accounts and sessions live in the agent's state db (not the records cache: they must work before it is unlocked). */
@@ -27,6 +29,13 @@ export function migrateAuth(db: Db): void {
           id TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES auth_users(username) ON DELETE CASCADE,
           csrf TEXT NOT NULL, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);`,
     },
+    {
+      // Disabled, not deleted: the records audit trail keeps naming the account (admin screen).
+      version: 2,
+      up: `ALTER TABLE auth_users ADD COLUMN disabled_at INTEGER;
+        CREATE TABLE auth_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+          action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');`,
+    },
   ]);
 }
 
@@ -36,7 +45,7 @@ export function validateUsername(username: string): void {
   if (!USERNAME.test(username)) throw new AppError('BAD_REQUEST', 'username must be 2-32 characters: a-z, 0-9, . _ - (lower case)');
 }
 
-function validatePassword(password: string): void {
+export function validatePassword(password: string): void {
   if (password.length < 10) throw new AppError('BAD_REQUEST', 'password must be at least 10 characters');
   if (password.length > 1024) throw new AppError('BAD_REQUEST', 'password too long');
 }
@@ -73,6 +82,34 @@ export function deleteUser(db: Db, username: string): void {
   })();
 }
 
+/** Disable (sign-in refused, sessions ended) or enable again. */
+export function setDisabled(db: Db, username: string, disabled: boolean, now = Date.now()): void {
+  migrateAuth(db);
+  db.transaction(() => {
+    changeUser(db, username, 'UPDATE auth_users SET disabled_at = ? WHERE username = ?', disabled ? now : null);
+    if (disabled) db.prepare('DELETE FROM auth_sessions WHERE username = ?').run(username);
+  })();
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  detail: string;
+}
+
+/** Account changes made from the admin screen or the set-up wizard (never a password). */
+export function auditAccount(db: Db, e: AuditEntry): void {
+  migrateAuth(db);
+  db.prepare('INSERT INTO auth_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)').run(e.at, e.actor, e.action, e.target, e.detail);
+}
+
+export function accountAudit(db: Db, limit = 50): AuditEntry[] {
+  migrateAuth(db);
+  return db.prepare('SELECT at, actor, action, target, detail FROM auth_audit ORDER BY id DESC LIMIT ?').all(limit) as AuditEntry[];
+}
+
 export function unlockUser(db: Db, username: string): void {
   changeUser(db, username, 'UPDATE auth_users SET failed_attempts = 0, locked_until = NULL WHERE username = ?');
 }
@@ -85,6 +122,7 @@ interface Row {
   locked_until: number | null;
   created_at: number;
   last_login_at: number | null;
+  disabled_at: number | null;
 }
 
 const toAccount = (r: Row): Account => ({
@@ -94,6 +132,7 @@ const toAccount = (r: Row): Account => ({
   lockedUntil: r.locked_until,
   createdAt: r.created_at,
   lastLoginAt: r.last_login_at,
+  disabledAt: r.disabled_at ?? null,
 });
 
 export function listUsers(db: Db): Account[] {
@@ -147,6 +186,8 @@ export async function checkLogin(
   }
   if (row.locked_until !== null && row.locked_until > opts.now) return { ok: false, reason: 'locked', lockedUntil: row.locked_until };
   const good = await verifyPassword(password, row.hash);
+  // Disabled: refused like a wrong password (same work done), so it is no oracle either.
+  if (row.disabled_at !== null && row.disabled_at !== undefined) return { ok: false, reason: 'bad-credentials' };
   // Re-read after the (slow, async) hash: concurrent attempts for the same account must each
   // count, and a lock set by one of them must refuse the others, or a burst of parallel guesses
   // would all see the same stale counter and the lockout would never trigger.

@@ -88,7 +88,7 @@ export class SessionStore {
       destroy: this.db.prepare('DELETE FROM auth_sessions WHERE id = ?'),
       get: this.db.prepare(
         `SELECT s.id, s.username, s.csrf, s.created_at, s.last_seen, u.role FROM auth_sessions s
-         JOIN auth_users u ON u.username = s.username WHERE s.id = ?`,
+         JOIN auth_users u ON u.username = s.username WHERE s.id = ? AND u.disabled_at IS NULL`,
       ),
     };
   }

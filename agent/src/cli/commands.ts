@@ -10,6 +10,7 @@ import { recordsCommand } from '../records/cli.js';
 import { updateCommand } from '../update/cli.js';
 import { enrolCommand } from '../enrolment/cli.js';
 import { backupCommand } from '../backup/cli.js';
+import { setupCodeCommand } from '../setup/cli.js';
 
 export interface CliCommand {
   summary: string;
@@ -30,6 +31,7 @@ export const commands: Record<string, CliCommand> = {
   update: updateCommand,
   enrol: enrolCommand,
   backup: backupCommand,
+  'setup-code': setupCodeCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

@@ -50,6 +50,11 @@ export interface Capability<D = unknown> {
   drillSteps?(): DrillStep[];
   /** Optional: what this capability contributes to the off-box backup. */
   backupSources?(): BackupSource[];
+  /**
+   * Optional: details for the fleet only, merged into health().details in the MQTT telemetry
+   * report and nowhere else (not the LAN page, the LAN API or status.json): e.g. the set-up code.
+   */
+  fleetDetails?(): Record<string, unknown>;
 }
 
 /** A capability as the registry hands it out: its typed health plus the operations it offers. */

@@ -11,6 +11,7 @@ import { NetProber, type Prober } from '../uplinks/probes.js';
 import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
 import { RoutingActuator } from './actuator.js';
 import { DnsForwarder } from './dns-forwarder.js';
+import { migrateHistory, outagesSince, recordSwitch, type Outage } from './history.js';
 import { FailoverPolicy, type Decision } from './policy.js';
 
 /**
@@ -46,6 +47,7 @@ export class FailoverCapability implements Capability<FailoverReport> {
     this.log = ctx.log;
     const cfg = ctx.config.failover;
     this.policy = new FailoverPolicy(cfg);
+    migrateHistory(ctx.db);
     this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
     const ipFwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
     this.actuator = new RoutingActuator(
@@ -139,7 +141,18 @@ export class FailoverCapability implements Capability<FailoverReport> {
         }
       });
     }
+    const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
+    try {
+      recordSwitch(this.ctx.db, { at, from, to, kind, primary: to !== null && to === preferred?.name });
+    } catch (e) {
+      this.log.warn('could not record the switch in the history', describeError(e));
+    }
     this.ctx.bus.emit('failover.switched', { from, to, kind, reason: d.reason, at });
+  }
+
+  /** Outages (traffic off the preferred uplink) overlapping [dayStart, now], for the status page. */
+  outages(dayStart: number): Outage[] {
+    return outagesSince(this.ctx.db, dayStart, this.ctx.clock.now());
   }
 
   /** Serialised: one reconcile at a time, and one more if asked while running. */

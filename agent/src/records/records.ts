@@ -162,13 +162,13 @@ export class RecordsCapability implements Capability<RecordsReport> {
     const asOfText = meta.asOf === null ? 'never' : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
     const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
     const lines = [
-      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'cache not provisioned: `surgery-edge records init`') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
+      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'no records key yet: an admin creates it (set-up wizard, or the page /records/key)') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
       ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
       ...(this.lastError ? [`last error: ${this.lastError}`] : []),
       ...(this.tpmUsable() ? [this.sealer().isSealed() ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)' : 'TPM present: key not sealed yet (enter the passphrase once)'] : []),
     ];
     const details = {
-      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, sync,
+      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, provisioned: keyFileExists(p.key), sync,
       pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0, lines,
     };
     const status = locked || stale ? 'degraded' : 'ok';
@@ -288,6 +288,8 @@ export class RecordsCapability implements Capability<RecordsReport> {
     try {
       this.open(key);
       ctx.log.info('records cache unlocked from run dir');
+      // A key created by the set-up wizard arrives this way: seal it once, so reboots unlock by themselves.
+      if (this.tpmUsable() && !this.sealer().isSealed()) void this.sealToTpm(key);
       void this.syncNow().catch(() => {});
     } catch (e) {
       ctx.log.warn('run-dir key does not open the records cache', describeError(e));

@@ -38,7 +38,11 @@ export const STATUS_CSS = `
 .s-backup{background:#ffeeda;color:#5e3200;border-color:#c05f00}.s-backup .icon{background:#a14f00}
 .s-offline{background:#fde8ea;color:#7d0c11;border-color:#a4161a}.s-offline .icon{background:#a4161a}
 .s-unknown{background:#eceff3;color:#2b2f36;border-color:#6b7280}.s-unknown .icon{background:#4b5563}
-.s-unenrolled{background:#e8f0fb;color:#0b2f5e;border-color:#0b4f9c}.s-unenrolled .icon{background:#0b4f9c}
+.s-unenrolled,.s-setup{background:#e8f0fb;color:#0b2f5e;border-color:#0b4f9c}.s-unenrolled .icon,.s-setup .icon{background:#0b4f9c}
+.state .body{display:flex;flex-wrap:wrap;align-items:baseline;gap:.2em .6em;min-width:0}.state .text{overflow-wrap:anywhere}
+.state a.act{font-size:1.05rem;background:#0b4f9c;color:#fff;padding:4px 14px;border-radius:6px;text-decoration:none}
+.state .todo{flex-basis:100%;font-size:1rem;font-weight:400}
+.outages{margin:0;padding-left:1.2em}
 #notes{margin:0 0 12px;padding-left:1.2em}
 #cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
 #cards .card{margin:0;min-width:0}

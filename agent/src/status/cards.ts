@@ -5,6 +5,7 @@ import { claimCard } from './claim-card.js';
 import { escapeHtml as e } from './html.js';
 import { ICONS, localTime, type PracticeState, type TimeFormat } from './state.js';
 import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
+import type { Outage } from '../failover/history.js';
 
 /**
  * Server-rendered cards. The live update pushes this same HTML over SSE, so there is one
@@ -38,7 +39,7 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
         const s = cell.signal;
         extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
       }
-      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
+      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${u.label ? `${e(u.name)} · ` : ''}${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
 <td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td><td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`;
     })
     .join('');
@@ -116,7 +117,24 @@ function phonesCard(h: Health<TelephonyReport>): string {
 }
 
 export function renderState(st: PracticeState): string {
-  return `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="text">${e(st.text)}</span>`;
+  const act = st.action ? ` <a class="act" href="${e(st.action.href)}">${e(st.action.label)}</a>` : '';
+  return `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="body"><span class="text">${e(st.text)}</span>${act}<span class="todo">What to do now: ${e(st.todo)}</span></span>`;
+}
+
+/** Today's outages from the failover switch history (agent/src/failover/history.ts). */
+export function outagesCard(outages: Outage[], labels: Record<string, string>, now: number, fmt: TimeFormat): string {
+  if (!outages.length) return card('outages', "Today's outages", undefined, '<p>No outages today.</p>');
+  const mins = (a: number, b: number) => Math.max(0, Math.round((b - a) / 60_000));
+  const items = outages.map((o) => {
+    const end = o.end === null ? 'now' : fmt(o.end);
+    const via = o.via.map((v) => labels[v] ?? v);
+    const what = o.maintenance
+      ? `maintenance on ${via.join(', ') || 'a backup'}`
+      : [via.length ? `on ${via.join(', then ')}` : '', o.offline ? 'offline for part of it' : ''].filter(Boolean).join('; ') || 'offline';
+    const still = o.end === null ? ' <strong>(still going on)</strong>' : '';
+    return `<li>${e(fmt(o.start))} - ${e(end)} (${mins(o.start, o.end ?? now)} min): ${e(o.offline && !via.length ? 'offline, no internet at all' : what)}${still}</li>`;
+  });
+  return card('outages', "Today's outages", undefined, `<ul class="outages">${items.join('')}</ul>`);
 }
 
 export function renderNotes(st: PracticeState): string {
@@ -124,12 +142,16 @@ export function renderNotes(st: PracticeState): string {
   return st.notes.filter((n) => !st.text.endsWith(n)).map((n) => `<li>${e(n)}</li>`).join('');
 }
 
-export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime): string {
+export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime, outages?: { list: Outage[]; now: number }): string {
   const out: string[] = [];
   const claim = claimCard(health.enrolment);
   if (claim) out.push(claim);
   const fo = health.failover;
   if (fo?.details) out.push(uplinksCard(fo, fo.details, health.cellular?.details, fmt));
+  if (outages && fo?.details) {
+    const labels = Object.fromEntries(fo.details.uplinks.map((u) => [u.name, u.label]));
+    out.push(outagesCard(outages.list, labels, outages.now, fmt));
+  }
   if (health.telemetry) out.push(telemetryCard(health.telemetry, fmt));
   if (health.drills) out.push(drillsCard(health.drills, fmt));
   if (health.telephony) out.push(phonesCard(health.telephony));

@@ -46,6 +46,13 @@ export const StatusSection = Obj({
       activeLow: Bool(false, 'LED lit when the line is low'),
     }),
   }),
+  setup: Obj({
+    required: Bool(false, 'Until set up, the status page offers the first-run wizard (/setup) and says "Not set up yet" (the image and practice bundles set true). A box with an admin account already counts as set up'),
+    maxCodeAttemptsPerIp: Type.Integer({ default: 5, minimum: 1, description: 'Wrong set-up codes one device (IP address) may enter per codeWindowMs' }),
+    maxCodeAttempts: Type.Integer({ default: 20, minimum: 1, description: 'Wrong set-up codes from all devices together per codeWindowMs (a spoofing flood cannot search the code space)' }),
+    codeWindowMs: Ms(15 * 60_000, 'Window for the set-up code attempt limits', 1000),
+    sessionMs: Ms(60 * 60_000, 'How long a browser that entered the right code may take to finish the wizard', 60_000),
+  }),
   drills: Obj({
     enabled: Bool(true, 'Run the scheduled drill'),
     weekday: Type.Integer({ default: 0, minimum: -1, maximum: 6, description: 'Day of the week (0 = Sunday, 6 = Saturday; -1 = every day), local time' }),

@@ -11,11 +11,12 @@ import type { StateLevel } from './state.js';
  */
 export const LED_PATTERNS: Record<StateLevel | 'drill' | 'stopped', LedPattern & { meaning: string }> = {
   normal: { color: 'green', mode: 'steady', meaning: 'All systems normal' },
-  attention: { color: 'amber', mode: 'steady', meaning: 'Working, but something needs attention (backup unavailable, drill failed)' },
+  attention: { color: 'amber', mode: 'steady', meaning: 'Working, but something needs attention (records cache locked or not ready, backup unavailable, drill failed)' },
   backup: { color: 'amber', mode: 'slow', meaning: 'Internet down: running on the 4G / Wi-Fi backup' },
   offline: { color: 'red', mode: 'fast', meaning: 'Offline: no internet at all; records cache only' },
   unknown: { color: 'green', mode: 'slow', meaning: 'Starting up / checking connections' },
-  unenrolled: { color: 'blue', mode: 'steady', meaning: 'Not enrolled: waiting for an ICB engineer to set up this box' },
+  unenrolled: { color: 'blue', mode: 'steady', meaning: 'Not enrolled: waiting for an ICB engineer to claim this box' },
+  setup: { color: 'blue', mode: 'slow', meaning: 'Not set up yet: waiting for the practice manager to set up this box' },
   drill: { color: 'blue', mode: 'pulse', meaning: 'A backup drill is running' },
   stopped: { color: 'off', mode: 'steady', meaning: 'Agent not running (LED off)' },
 };

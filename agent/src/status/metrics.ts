@@ -32,7 +32,8 @@ class Families {
   }
 }
 
-const LEVELS = ['normal', 'attention', 'backup', 'offline', 'unknown'] as const;
+// Every level, so a not-enrolled or not-set-up box is never a row of zeros (issue 16).
+const LEVELS = ['normal', 'attention', 'backup', 'offline', 'unknown', 'unenrolled', 'setup'] as const satisfies readonly PracticeState['level'][];
 const UPLINK_STATES = ['unknown', 'up', 'slow', 'degraded', 'down'] as const;
 
 export function renderMetrics(health: HealthMap, state: PracticeState, box: SystemHealth | null, now: number): string {

@@ -8,12 +8,15 @@ import { renderCards, renderNotes, renderState } from './cards.js';
 import { escapeHtml as e, page } from './html.js';
 import { renderMetrics } from './metrics.js';
 import { localTime, type PracticeState } from './state.js';
+import type { Outage } from '../failover/history.js';
 
 export interface StatusSnapshot {
   at: number;
   state: PracticeState;
   health: HealthMap;
   box: SystemHealth | null;
+  /** Today's outages (failover switch history); absent when failover keeps none. */
+  outages?: Outage[];
 }
 
 /** What the routes need from the status capability (kept narrow so tests can drive it). */
@@ -54,6 +57,7 @@ function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
   const fo = snap.health.failover?.details;
   const options = (fo?.uplinks ?? []).map((u) => `<option value="${e(u.name)}">${e(u.name)} (${e(u.kind)})</option>`).join('');
   return `<section class="card actions" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2>
+<p><a href="/admin/users">Staff accounts</a>: add people, disable an account, reset a password.</p>
 <form method="post" action="/api/actions/drill">${csrf}<button class="primary" type="submit">Run a drill now</button></form>
 <form method="post" action="/api/actions/force">${csrf}<label for="f-up">Force uplink</label><select id="f-up" name="uplink"><option value="">Automatic (clear)</option>${options}</select>
 <label for="f-min">For</label><select id="f-min" name="minutes"><option value="15">15 minutes</option><option value="60" selected>1 hour</option><option value="240">4 hours</option></select> <button type="submit">Apply</button></form>
@@ -76,7 +80,7 @@ export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
 <ul id="notes" aria-label="Details">${renderNotes(snap.state)}</ul>
 <p class="muted" id="updated">Updated ${e(localTime(snap.at))}</p>
 ${msg ? `<p class="flash" role="alert">${e(msg)}</p>` : ''}
-<div id="cards">${renderCards(snap.health, snap.box)}</div>
+<div id="cards">${renderCards(snap.health, snap.box, localTime, snap.outages ? { list: snap.outages, now: snap.at } : undefined)}</div>
 ${adminSection(req, snap)}`;
       return reply
         .type('text/html; charset=utf-8')

@@ -12,7 +12,9 @@ import { renderCards, renderNotes, renderState } from './cards.js';
 import { createLedDriver, LedController } from './led.js';
 import { statusRoutes, type StatusModel, type StatusSnapshot } from './routes.js';
 import { deriveState, localTime } from './state.js';
+import type { Outage } from '../failover/history.js';
 import { buildWebApp } from './web-app.js';
+import { adminUsersPlugin } from '../auth/admin-page.js';
 
 export interface StatusOptions {
   systemInfo?: SystemInfo;
@@ -80,6 +82,7 @@ export class StatusCapability implements Capability, StatusModel {
     });
     if (!cfg.enabled) return;
     ctx.web.register('status', statusRoutes(ctx, this));
+    ctx.web.register('admin-users', adminUsersPlugin(ctx));
     const localToken = randomBytes(32).toString('base64url');
     writeFileAtomic(join(ctx.config.paths.runDir, 'api-token'), localToken, 0o600);
     this.app = await buildWebApp(ctx, { ...(this.opts.https === false || !cfg.https ? { https: false as const } : {}), localToken });
@@ -129,7 +132,22 @@ export class StatusCapability implements Capability, StatusModel {
   snapshot(): StatusSnapshot {
     const health = this.ctx.capabilities.health();
     delete health.status;
-    return { at: this.ctx.clock.now(), state: deriveState(health), health, box: this.box };
+    const at = this.ctx.clock.now();
+    return { at, state: deriveState(health), health, box: this.box, ...this.todaysOutages(at) };
+  }
+
+  /** From the failover capability's switch history; since local midnight (the box's time zone). */
+  private todaysOutages(at: number): { outages?: Outage[] } {
+    const fo = this.ctx.capabilities.get('failover');
+    if (!fo) return {};
+    const midnight = new Date(at);
+    midnight.setHours(0, 0, 0, 0);
+    try {
+      return { outages: fo.outages(midnight.getTime()) };
+    } catch (e) {
+      this.ctx.log.debug('outage history unreadable', describeError(e));
+      return {};
+    }
   }
 
   payload(s: StatusSnapshot = this.snapshot()): string {
@@ -138,7 +156,7 @@ export class StatusCapability implements Capability, StatusModel {
       text: s.state.text,
       stateHtml: renderState(s.state),
       notesHtml: renderNotes(s.state),
-      cardsHtml: renderCards(s.health, s.box),
+      cardsHtml: renderCards(s.health, s.box, localTime, s.outages ? { list: s.outages, now: s.at } : undefined),
       updated: localTime(s.at),
       at: s.at,
     });

@@ -207,6 +207,12 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
   /** On 4G the human `lines` (the CLI's copy of the figures) are left out to save the allowance. */
   private capabilityHealth(): TelemetryMessage['capabilities'] {
     const all = this.ctx.capabilities.health() as TelemetryMessage['capabilities'];
+    // Fleet-only details (the set-up code): into the report, nowhere else.
+    for (const cap of this.ctx.capabilities.list()) {
+      const extra = cap.fleetDetails?.();
+      const h = all[cap.name];
+      if (extra && h && Object.keys(extra).length) all[cap.name] = { ...h, details: { ...(h.details ?? {}), ...extra } };
+    }
     if (this.activeKind !== 'cellular') return all;
     return Object.fromEntries(
       Object.entries(all).map(([name, h]) => {

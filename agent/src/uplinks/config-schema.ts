@@ -19,8 +19,10 @@ export const ProbeTarget = Type.Object(
 export const UplinkSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, pattern: '^[a-z0-9][a-z0-9-]{0,30}$' }),
+    // Shown to practice staff instead of the name; set by the first-run wizard. Printable text only
+    // (it is rendered in pages and telemetry, never quoted into a command).
     label: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 40, description: 'Display name in sentences on the status page and in reasons, e.g. "BT broadband" (default: the name)' }),
+      Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\u0000-\\u001f\\u007f<>]+$', description: 'The practice\'s own name for this connection, e.g. "BT broadband", "EE 4G backup" (status page, fleet)' }),
     ),
     // Linux interface names; the name is quoted into the nftables script, so no quotes or spaces.
     interface: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),

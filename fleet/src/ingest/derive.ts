@@ -16,11 +16,11 @@ export function deriveTelemetry(m: TelemetryMessage): Derived {
   const health: Derived['health'] = {};
   for (const [name, h] of Object.entries(caps).slice(0, 32)) {
     health[name.slice(0, 40)] = { status: String(h.status).slice(0, 20), summary: String(h.summary).slice(0, 200) };
-    // The box's one-time set-up code (enrolment or setup details), for the device page: the ICB
-    // engineer reads it to the practice manager, who types it into the box's set-up wizard.
-    const code = name === 'enrolment' || name === 'setup' ? (h.details as { setupCode?: unknown } | undefined)?.setupCode : undefined;
-    if (typeof code === 'string' && /^[A-Za-z0-9 -]{4,32}$/.test(code)) health[name.slice(0, 40)]!.setupCode = code;
   }
+  // The box's one-time set-up code, for the device page: the ICB engineer reads it to the practice
+  // manager, who types it into the box's set-up wizard.
+  const code = readReport('setup', caps.setup?.details)?.setupCode;
+  if (code && /^[A-Za-z0-9 -]{4,32}$/.test(code) && health.setup) health.setup.setupCode = code;
   return {
     activeUplink: m.activeUplink,
     activeKind: m.activeKind,

@@ -27,7 +27,7 @@ describe('records capability', () => {
       let h = reported(cap);
       assert.equal(h.status, 'degraded');
       assert.equal((h.details as { locked: boolean }).locked, true);
-      assert.match((h.details as { lines: string[] }).lines[0]!, /not provisioned/);
+      assert.match((h.details as { lines: string[] }).lines[0]!, /no records key yet/);
       await assert.rejects(cap.unlock('whatever passphrase'), (e) => isAppError(e, 'NOT_FOUND'));
 
       await cap.provision('operator passphrase 1');
@@ -39,7 +39,7 @@ describe('records capability', () => {
       h = reported(cap);
       const d = h.details as Record<string, unknown>;
       assert.equal(h.status, 'ok');
-      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'stale', 'sync'].sort());
+      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort());
       assert.deepEqual(d.sync, { running: false, done: res.fetched, total: res.fetched, lastError: null });
       assert.equal(d.patients, res.patients);
       const [step] = cap.drillSteps();

@@ -25,7 +25,7 @@ describe('state line', () => {
   it('offline: no uplink, records cache available as of its sync time', () => {
     const s = deriveState({ failover: failoverHealth(null, T1042, 'down', 'down'), records: recordsHealth(T1030) }, fmt);
     assert.equal(s.level, 'offline');
-    assert.equal(s.text, 'Offline - records cache available, as of 10:30');
+    assert.equal(s.text, 'Offline since 10:42 - records cache available, as of 10:30');
   });
 
   it('offline without a records cache says since when', () => {
