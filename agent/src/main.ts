@@ -5,7 +5,7 @@
  * (something failed): see cli/status.ts.
  */
 import { commands, usage } from './cli/commands.js';
-import { isAppError } from './core/errors.js';
+import { isAppError } from '../../common/errors.js';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

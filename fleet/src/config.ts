@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { AppError } from '../../agent/src/core/errors.js';
+import { AppError } from '../../common/errors.js';
 import { schemaProblems } from '../../contract/mqtt.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { Clock } from '../../agent/src/core/clock.js';
-import type { Logger } from '../../agent/src/core/log.js';
+import type { Clock } from '../../common/clock.js';
+import type { Logger } from '../../common/log.js';
 import type { FleetConfig } from './config.js';
 import type { Inventory } from './inventory.js';
 import type { MqttHub } from './mqtt/hub.js';

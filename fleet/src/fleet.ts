@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { systemClock, type Clock } from '../../agent/src/core/clock.js';
-import { describeError } from '../../agent/src/core/errors.js';
-import { createLogger, type Logger } from '../../agent/src/core/log.js';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { describeError } from '../../common/errors.js';
+import { createLogger, type Logger } from '../../common/log.js';
 import { Alerts } from './alerts/alerts.js';
 import { EmbeddedBroker } from './broker/embedded.js';
 import { EnrolmentEndpoint } from './claim/endpoint.js';

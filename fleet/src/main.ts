@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { hashPassword } from '../../agent/src/auth/password.js';
-import { describeError } from '../../agent/src/core/errors.js';
+import { hashPassword } from '../../common/password.js';
+import { describeError } from '../../common/errors.js';
 import { help } from './cli/help.js';
 import { userCommand } from './cli/users.js';
 import { loadFleetConfig } from './config.js';

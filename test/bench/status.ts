@@ -5,7 +5,7 @@
  * Prints one JSON line per figure. Run: make bench-status
  */
 import { createUser } from '../../agent/src/auth/index.js';
-import { systemClock } from '../../agent/src/core/clock.js';
+import { systemClock } from '../../common/clock.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { hashPassword } from '../../agent/src/auth/password.js';
+import { hashPassword } from '../../common/password.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { fleetConfig, signIn, startFleet, tempDir } from '../helpers/fleet.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { Agent } from '../../agent/src/agent.js';
-import { systemClock } from '../../agent/src/core/clock.js';
+import { systemClock } from '../../common/clock.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { RecordsCapability } from '../../agent/src/records/records.js';
 import { SetupCapability } from '../../agent/src/setup/setup.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { systemClock } from '../../agent/src/core/clock.js';
+import { systemClock } from '../../common/clock.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../agent/src/auth/index.js';
-import { systemClock } from '../../agent/src/core/clock.js';
+import { systemClock } from '../../common/clock.js';
 import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';

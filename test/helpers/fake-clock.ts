@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../agent/src/core/clock.js';
+import type { Clock, TimerHandle } from '../../common/clock.js';
 
 interface Timer {
   id: number;

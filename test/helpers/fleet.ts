@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, prettySink } from '../../agent/src/core/log.js';
+import { createLogger, prettySink } from '../../common/log.js';
 import { validateFleetConfig, type FleetConfig } from '../../fleet/src/config.js';
 import { Fleet } from '../../fleet/src/fleet.js';
 import type { Store } from '../../fleet/src/store/store.js';
 import type { Page } from 'playwright-core';
-import { hashPassword } from '../../agent/src/auth/password.js';
+import { hashPassword } from '../../common/password.js';
 import { AgentProc, agentConfig } from '../integration/telemetry/fixture.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startBroker, type TestBroker } from './mosquitto.js';

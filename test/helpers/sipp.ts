@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
-import { systemClock } from '../../agent/src/core/clock.js';
+import { systemClock } from '../../common/clock.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { TelephonyCapability } from '../../agent/src/telephony/telephony.js';
 import { REPO } from '../lab/lab.js';

@@ -6,7 +6,7 @@ import { EventBus } from '../../agent/src/core/bus.js';
 import { migrate } from '../../agent/src/core/db.js';
 import { writeFileAtomic, makeHostPath } from '../../agent/src/core/fs.js';
 import { ulid } from '../../agent/src/core/ids.js';
-import { Backoff, retry } from '../../agent/src/core/retry.js';
+import { Backoff, retry } from '../../common/retry.js';
 import { FakeRunner, ProcessRunner } from '../../agent/src/platform/command.js';
 import { createTestCtx } from '../helpers/ctx.js';
 import { FakeClock } from '../helpers/fake-clock.js';

@@ -1,6 +1,6 @@
 import { migrate, type Db } from '../core/db.js';
-import { AppError } from '../core/errors.js';
-import { DUMMY_HASH, hashPassword, verifyPassword } from './password.js';
+import { AppError } from '../../../common/errors.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from '../../../common/password.js';
 
 export type Role = 'admin' | 'clinician' | 'reception';
 export const ROLES: readonly Role[] = ['admin', 'clinician', 'reception'];

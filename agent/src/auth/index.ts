@@ -2,4 +2,4 @@
 export { createUser, deleteUser, listUsers, setPassword, unlockUser, setDisabled, auditAccount, accountAudit, validatePassword, validateUsername, checkLogin, migrateAuth, ROLES, type Role, type Account, type AuditEntry } from './accounts.js';
 export { csrfToken, requireRole, registerAuth, SESSION_COOKIE, type AuthOptions } from './plugin.js';
 export { SessionStore, type Session, type SessionUser } from './sessions.js';
-export { hashPassword, verifyPassword } from './password.js';
+export { hashPassword, verifyPassword } from '../../../common/password.js';

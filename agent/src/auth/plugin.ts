@@ -3,8 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import type { Ctx } from '../core/capability.js';
 import { escapeHtml, page } from '../status/html.js';
 import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
-import { LoginLimiter } from './rate-limit.js';
-import { safeNext } from './safe-next.js';
+import { LoginLimiter } from '../../../common/rate-limit.js';
+import { safeNext } from '../../../common/safe-next.js';
 import { SessionStore, type SessionUser } from './sessions.js';
 
 declare module 'fastify' {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { readPassphrase } from '../records/key.js';
 import { checkKeyFile } from './backup.js';

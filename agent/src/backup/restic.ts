@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /**
  * The restic command line, and nothing else: the repository format, encryption (AES-256 + Poly1305

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { migrateAuth } from '../auth/accounts.js';
 import type { Config } from '../config/schema.js';
 import { openStateDb } from '../core/db.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { ulid } from '../core/ids.js';
 import { DrillStore } from '../drills/store.js';

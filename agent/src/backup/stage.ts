@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, s
 import { join } from 'node:path';
 import type { BackupSource } from '../core/capability.js';
 import type { Db } from '../core/db.js';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 
 /**

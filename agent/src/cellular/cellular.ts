@@ -1,8 +1,8 @@
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { CellularReport } from '../../../contract/reports/index.js';
-import type { TimerHandle } from '../core/clock.js';
-import { describeError, isAppError } from '../core/errors.js';
-import { Backoff } from '../core/retry.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError, isAppError } from '../../../common/errors.js';
+import { Backoff } from '../../../common/retry.js';
 import { ModemManager, type BearerInfo, type ModemInfo, type SignalInfo } from '../platform/modem-manager.js';
 import type { ModemStatus } from './events.js';
 import { PolicyKeeper } from './policy-keeper.js';

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import type { Ctx } from '../core/capability.js';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { PolicyApplier, renderPolicy, resolveDestinations, type Resolver } from './policy.js';
 
 const defaultResolver: Resolver = async (host) => (await lookup(host, { all: true })).map((a) => a.address);

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { CommandRunner } from '../platform/command.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
 
 /**
  * The self-rescheduling poll of the cellular and wifi capabilities: one poll at a time (a "poll now"

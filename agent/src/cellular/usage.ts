@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { EventBus } from '../core/bus.js';
-import type { Clock } from '../core/clock.js';
+import type { Clock } from '../../../common/clock.js';
 import { migrate, type Db } from '../core/db.js';
 import './events.js';
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/surgery-edge/config.yaml';
 

@@ -1,6 +1,6 @@
 import { formatProblems, configJsonSchema, parseConfigText, validateConfig } from '../config/load.js';
 import { readFileSync } from 'node:fs';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { uplinkConfigWarnings } from '../uplinks/config-advice.js';
 import { parse } from './args.js';
 import type { CliCommand } from './commands.js';

@@ -1,6 +1,6 @@
 import { Agent } from '../agent.js';
 import { formatProblems, loadConfig } from '../config/load.js';
-import { isAppError } from '../core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 import type { ConfigProblem } from '../config/load.js';

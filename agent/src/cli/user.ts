@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { createUser, deleteUser, listUsers, ROLES, setPassword, unlockUser, type Role } from '../auth/index.js';
 import { loadConfig } from '../config/load.js';
 import { openStateDb } from '../core/db.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { configPathFrom, parse } from './args.js';
 import type { CliCommand } from './commands.js';
 

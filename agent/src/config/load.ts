@@ -1,7 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { CONFIG_VERSION, ConfigSchema, type Config } from './schema.js';
 import { migrations } from './migrations.js';
 

@@ -1,5 +1,5 @@
 import type { EventMap, EventName } from './events.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../../common/log.js';
 
 type Listener<K extends EventName> = (payload: EventMap[K]) => void;
 

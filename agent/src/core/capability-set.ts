@@ -1,6 +1,6 @@
 import type { CapabilityName } from '../../../contract/reports/index.js';
 import type { Capability, CapabilityRegistry, Health, HealthMap, TypedCapability } from './capability.js';
-import { describeError } from './errors.js';
+import { describeError } from '../../../common/errors.js';
 
 /**
  * The running capabilities by name: the agent's registry, and the one tests and the demo use.

@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.js';
 import type { EventBus } from './bus.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../../../common/clock.js';
 import type { Db } from './db.js';
-import type { Logger, LogRing } from './log.js';
+import type { Logger, LogRing } from '../../../common/log.js';
 import type { Platform } from '../platform/platform.js';
 import type { WebRegistry } from './web.js';
 

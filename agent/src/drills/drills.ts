@@ -1,8 +1,8 @@
 import './events.js';
 import type { DrillsReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
-import type { TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
 import { nextDrillAt } from './schedule.js';
 import { DrillStore, type DrillResult, type DrillStepOutcome, type StoredDrill } from './store.js';

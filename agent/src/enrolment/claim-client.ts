@@ -1,5 +1,5 @@
 import { request } from 'node:https';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /** What the fleet answers a box that polls its claim request (fleet/src/claim/endpoint.ts). */
 export type ClaimPoll =

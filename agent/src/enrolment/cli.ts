@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { formatProblems, loadConfig, validateConfig } from '../config/load.js';
 import { parse as parseYaml } from 'yaml';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { ProcessRunner } from '../platform/command.js';
 import { createDeviceKey, keyPem, loadDeviceKey } from './device-key.js';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /**
  * A CSR for `cn` from a PEM private key, with openssl req reading the key from a pipe. OpenSSL

@@ -1,7 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import type { CommandRunner } from '../platform/command.js';
 import { tpmPresent } from '../records/key.js';

@@ -1,7 +1,7 @@
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { EnrolmentReport } from '../../../contract/reports/index.js';
-import type { TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import { Claimer } from './claimer.js';
 import { checkIdentityAsync, type IdentityCheck } from './identity.js';
 

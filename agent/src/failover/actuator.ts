@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { describeError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { describeError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 import type { ConntrackAdapter } from '../platform/conntrack.js';
 import type { IpAdapter, RouteEntry } from '../platform/ip.js';
 import type { NftAdapter } from '../platform/nft.js';

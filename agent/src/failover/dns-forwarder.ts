@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import type { Logger } from '../core/log.js';
+import type { Logger } from '../../../common/log.js';
 import type { UplinkView } from '../uplinks/uplinks.js';
 
 /**

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { FailoverReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
-import type { TimerHandle } from '../core/clock.js';
-import { AppError, describeError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { AppError, describeError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 import { ConntrackAdapter } from '../platform/conntrack.js';
 import { IpAdapter } from '../platform/ip.js';
 import { NftAdapter } from '../platform/nft.js';

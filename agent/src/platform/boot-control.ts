@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { GRUBENV_SIZE, parseGrubEnv, renderGrubEnv, type GrubEnv, type Slot } from './grubenv.js';
 

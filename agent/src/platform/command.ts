@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export interface RunOptions {
   timeoutMs?: number;

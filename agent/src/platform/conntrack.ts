@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { CommandRunner } from './command.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
 import { CHANNELS, TIMINGS, type LedChannel, type LedDriver, type LedPattern } from './leds.js';
 import type { CommandRunner } from './command.js';
 

@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /**
  * GRUB's environment block (`grubenv`), byte for byte as grub-editenv writes it: exactly 1024

@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { CommandRunner } from './command.js';
 
 /** nftables adapter: list a table as JSON (`nft -j`), apply a whole script atomically (`nft -f -`). */

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /** The Wi-Fi backup uplink's radio, behind a small interface so tests use FakeWifi. */
 export interface WifiLink {

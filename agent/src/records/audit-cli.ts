@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
-import { AppError, describeError } from '../core/errors.js';
+import { AppError, describeError } from '../../../common/errors.js';
 import { AuditLog } from './audit.js';
 import { readPassphrase, readRuntimeKey, unwrapKey } from './key.js';
 import { recordsPaths } from './sources.js';

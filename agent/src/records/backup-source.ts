@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { RecordsStore } from './store.js';
 
 /**

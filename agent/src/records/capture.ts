@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { migrate, type Db } from '../core/db.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
 
 /**

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { bundleResources, conceptText, isObj, objs, parseFhirJson, ref, str, type Resource } from './gpconnect/fhir.js';
 import { NHS_NUMBER_SYSTEM } from './gpconnect/structured.js';
 import type { DayListEntry } from './model.js';

@@ -1,8 +1,8 @@
 import type { EventBus } from '../core/bus.js';
-import type { Clock, TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { Backoff } from '../core/retry.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import { Backoff } from '../../../common/retry.js';
 import type { CaptureItem, CaptureQueue, CaptureState } from './capture.js';
 
 /**

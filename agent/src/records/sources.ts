@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { FhirDayListSource, FileDayListSource, type DayListSource } from './day-list.js';
 import { GpConnectClient } from './gpconnect/client.js';
 import type { SummarySource } from './sync.js';

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrate, type Db } from '../core/db.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { Clinician, DayListEntry, PatientListItem, PatientSummary, StoreMeta } from './model.js';
 
 /**

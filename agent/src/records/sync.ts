@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
-import { AppError, describeError, isAppError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { retry } from '../core/retry.js';
+import type { Clock } from '../../../common/clock.js';
+import { AppError, describeError, isAppError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import { retry } from '../../../common/retry.js';
 import type { DayListSource } from './day-list.js';
 import { localDate } from './gpconnect/fhir.js';
 import type { FetchedRecord } from './gpconnect/client.js';

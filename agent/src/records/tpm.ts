@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { CommandRunner } from '../platform/command.js';
 import { shredFile } from './key.js';
 

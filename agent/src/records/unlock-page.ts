@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { csrfToken, requireRole } from '../auth/index.js';
-import type { Clock } from '../core/clock.js';
-import { describeError, isAppError } from '../core/errors.js';
+import type { Clock } from '../../../common/clock.js';
+import { describeError, isAppError } from '../../../common/errors.js';
 import { escapeHtml as e, page } from '../status/html.js';
 
 /**

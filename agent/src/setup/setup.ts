@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { SetupReport } from '../../../contract/reports/index.js';
 import { listUsers } from '../auth/accounts.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
-import type { TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import { SetupCodeStore } from './code.js';
 import { wizardPlugin } from './wizard.js';
 

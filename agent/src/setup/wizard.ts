@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { auditAccount, createUser, validatePassword, validateUsername } from '../auth/accounts.js';
-import { LoginLimiter } from '../auth/rate-limit.js';
+import { LoginLimiter } from '../../../common/rate-limit.js';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
-import { describeError, isAppError } from '../core/errors.js';
+import { describeError, isAppError } from '../../../common/errors.js';
 import { createKey, keyFileExists, tpmPresent, writeRuntimeKey } from '../records/key.js';
 import { recordsPaths } from '../records/sources.js';
 import { escapeHtml as e, page } from '../status/html.js';

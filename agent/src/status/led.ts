@@ -1,5 +1,5 @@
 import type { Ctx } from '../core/capability.js';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { GpioLeds } from '../platform/gpio.js';
 import { NoLeds, SysfsLeds, type LedDriver, type LedPattern } from '../platform/leds.js';
 import type { StateLevel } from './state.js';

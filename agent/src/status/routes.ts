@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { csrfToken, requireRole } from '../auth/plugin.js';
 import type { Capability, Ctx, Health, HealthMap } from '../core/capability.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import { renderCards, renderNotes, renderState } from './cards.js';

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ctx } from '../core/capability.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export interface TlsMaterial {
   cert: Buffer;

@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ctx } from '../core/capability.js';
-import { isAppError, type ErrorCode } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { isAppError, type ErrorCode } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 import { registerAuth } from '../auth/plugin.js';
 import { ensureTls } from './tls.js';
 

@@ -1,5 +1,5 @@
 import type { Ctx } from '../core/capability.js';
-import { AppError, describeError } from '../core/errors.js';
+import { AppError, describeError } from '../../../common/errors.js';
 import { CommandArgs, CommandRequestSchema, schemaProblems, type CommandName, type CommandResponse } from '../../../contract/mqtt.js';
 import { judgeDesired } from './remote-config.js';
 

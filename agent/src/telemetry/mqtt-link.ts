@@ -1,8 +1,8 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { Clock, TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { Backoff } from '../core/retry.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import { Backoff } from '../../../common/retry.js';
 
 export interface LinkOptions {
   brokers: string[];

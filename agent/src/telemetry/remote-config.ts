@@ -2,7 +2,7 @@ import { validateConfig, type ConfigProblem } from '../config/load.js';
 import { redactSecrets } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { ConfigDesiredSchema, schemaProblems, type ConfigReported } from '../../../contract/mqtt.js';
 
 export type DesiredOutcome =

@@ -1,5 +1,5 @@
-import type { Clock } from '../core/clock.js';
-import type { Logger } from '../core/log.js';
+import type { Clock } from '../../../common/clock.js';
+import type { Logger } from '../../../common/log.js';
 
 /**
  * kamailio's own ERROR/WARNING lines into the agent log, made safe for an SD card and for patient

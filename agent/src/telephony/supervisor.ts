@@ -1,8 +1,8 @@
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Clock, TimerHandle } from '../core/clock.js';
-import type { Logger } from '../core/log.js';
-import { Backoff } from '../core/retry.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
+import type { Logger } from '../../../common/log.js';
+import { Backoff } from '../../../common/retry.js';
 
 /** The part of a child process the supervisor needs; tests pass a fake. */
 export interface Child {

@@ -1,7 +1,7 @@
 import { configPathFrom, parse } from '../cli/args.js';
 import type { CliCommand } from '../cli/commands.js';
 import { loadConfig } from '../config/load.js';
-import { describeError } from '../core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
 import { createPlatform } from '../platform/platform.js';
 import { VERSION } from '../version.js';

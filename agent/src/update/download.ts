@@ -4,7 +4,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { fsyncDir } from '../core/fs.js';
 import { verifyBundle, type VerifiedBundle, type VerifyOptions } from './verify.js';
 

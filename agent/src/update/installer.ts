@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { BootControl } from '../platform/boot-control.js';
 import type { CommandRunner } from '../platform/command.js';
 import { otherSlot, type Slot } from '../platform/grubenv.js';

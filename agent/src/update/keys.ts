@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export interface TrustedKey {
   keyId: string;

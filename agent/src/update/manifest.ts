@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /**
  * The signed half of an update bundle (docs/updates.md). The Ed25519 signature covers the exact

@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 /**
  * Just enough ustar to read an update bundle as it streams past: fixed member order, regular files

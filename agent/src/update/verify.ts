@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { verifyManifestSignature, type TrustedKey } from './keys.js';
 import { compareVersions, parseManifest, type Manifest } from './manifest.js';
 import { BLOCK, ByteReader, expectMember, padding } from './tar-stream.js';

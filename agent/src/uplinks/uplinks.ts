@@ -1,10 +1,10 @@
 import type { Static } from '@sinclair/typebox';
 import type { UplinksReport, UplinkView } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
-import type { TimerHandle } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import type { UplinkState } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import type { Logger } from '../../../common/log.js';
 import { IpAdapter, type IfaceInfo, type RouteEntry } from '../platform/ip.js';
 import { IpLinkMonitor, type LinkEvent, type LinkMonitor } from '../platform/netlink-monitor.js';
 import { uplinkConfigWarnings } from './config-advice.js';

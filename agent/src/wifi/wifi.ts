@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { WifiReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
-import { describeError } from '../core/errors.js';
-import { Backoff } from '../core/retry.js';
+import { describeError } from '../../../common/errors.js';
+import { Backoff } from '../../../common/retry.js';
 import { PollLoop } from '../cellular/poll-loop.js';
 import { NodeWifiAdapter, type WifiAdapter, type WifiLink } from '../platform/wifi.js';
 

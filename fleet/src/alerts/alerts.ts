@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { TimerHandle } from '../../../agent/src/core/clock.js';
-import { describeError } from '../../../agent/src/core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { AlertRow } from '../store/ops-store.js';
 import { firing } from './rules.js';

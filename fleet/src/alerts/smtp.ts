@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export interface MailOptions {
   host: string;

@@ -2,8 +2,8 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { AppError } from '../../../agent/src/core/errors.js';
-import type { Logger } from '../../../agent/src/core/log.js';
+import { AppError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 import { DeviceRegistrar, enrolledDevices } from './dynsec.js';
 import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from './mosquitto.js';
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AppError } from '../../../agent/src/core/errors.js';
-import { claimCommitment, keyFingerprint, normaliseClaimCode } from '../../../agent/src/enrolment/claim-code.js';
+import { AppError } from '../../../common/errors.js';
+import { claimCommitment, keyFingerprint, normaliseClaimCode } from '../../../common/claim-code.js';
 import type { FleetCtx } from '../ctx.js';
 import { ClaimStore, type ClaimRow } from './claim-store.js';
 import { DEVICE_ID, inspectCsr, PROVISIONAL, reservedIdentity, signDevice } from './csr.js';

@@ -3,7 +3,7 @@ import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 
 export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** The name a box asks for before it has one (agent/src/enrolment/claimer.ts); never issued. */

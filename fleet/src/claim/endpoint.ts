@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { describeError } from '../../../agent/src/core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import { Claims } from './claims.js';
 

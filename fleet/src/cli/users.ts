@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
-import { hashPassword } from '../../../agent/src/auth/password.js';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { hashPassword } from '../../../common/password.js';
+import { AppError } from '../../../common/errors.js';
 import { ROLES, type Role } from '../store/account-store.js';
 import type { Store } from '../store/store.js';
 import { USERNAME } from '../web/auth.js';

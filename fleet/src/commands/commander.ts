@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { CommandResponseSchema, topicFor, type CommandResponse } from '../../../contract/mqtt.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 

@@ -1,5 +1,5 @@
 import type { IPublishPacket } from 'mqtt';
-import type { TimerHandle } from '../../../agent/src/core/clock.js';
+import type { TimerHandle } from '../../../common/clock.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 
 /** Not a device id (pki.sh ids start with a letter or digit), so no device can publish here. */

@@ -1,6 +1,6 @@
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import type { TimerHandle } from '../../../agent/src/core/clock.js';
-import { describeError } from '../../../agent/src/core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Inbound } from '../store/types.js';
 import { CANARY_ID, GroupGuard } from './group-guard.js';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { Clock, TimerHandle } from '../../../agent/src/core/clock.js';
-import { describeError } from '../../../agent/src/core/errors.js';
-import type { Logger } from '../../../agent/src/core/log.js';
-import { Backoff } from '../../../agent/src/core/retry.js';
+import type { Clock, TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import { Backoff } from '../../../common/retry.js';
 import type { FleetConfig } from '../config.js';
 
 export type Handler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;

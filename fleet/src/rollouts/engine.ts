@@ -1,5 +1,5 @@
-import type { TimerHandle } from '../../../agent/src/core/clock.js';
-import { describeError } from '../../../agent/src/core/errors.js';
+import type { TimerHandle } from '../../../common/clock.js';
+import { describeError } from '../../../common/errors.js';
 import { topicFor } from '../../../contract/mqtt.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { RolloutDeviceRow, RolloutRow } from '../store/config-store.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { devicesInScope } from '../config-templates/templates.js';
 import { Resolver } from '../config-templates/resolve.js';
 import type { FleetCtx } from '../ctx.js';

@@ -1,9 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DUMMY_HASH, verifyPassword } from '../../../agent/src/auth/password.js';
+import { DUMMY_HASH, verifyPassword } from '../../../common/password.js';
 // The appliance's own sign-in pieces, shared rather than copied: both are pure (no agent ctx).
-import { LoginLimiter } from '../../../agent/src/auth/rate-limit.js';
-import { safeNext } from '../../../agent/src/auth/safe-next.js';
+import { LoginLimiter } from '../../../common/rate-limit.js';
+import { safeNext } from '../../../common/safe-next.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Role } from '../store/account-store.js';
 import { e, layout, type PageUser } from './html.js';

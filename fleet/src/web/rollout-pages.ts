@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { AppError, describeError } from '../../../agent/src/core/errors.js';
+import { AppError, describeError } from '../../../common/errors.js';
 import type { FleetCtx } from '../ctx.js';
 import { planRollout } from '../rollouts/plan.js';
 import type { RolloutRow } from '../store/config-store.js';

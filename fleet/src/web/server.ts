@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { describeError } from '../../../agent/src/core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Commander } from '../commands/commander.js';
 import { registerActions } from './actions.js';

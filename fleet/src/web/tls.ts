@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import type { FleetConfig } from '../config.js';
 
 export interface DashboardTls {

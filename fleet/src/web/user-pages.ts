@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { describeError } from '../../../agent/src/core/errors.js';
+import { describeError } from '../../../common/errors.js';
 import { userCommand } from '../cli/users.js';
 import type { FleetCtx } from '../ctx.js';
 import { ROLES } from '../store/account-store.js';

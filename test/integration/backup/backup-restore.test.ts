@@ -11,7 +11,7 @@ import { BackupCapability } from '../../../agent/src/backup/backup.js';
 import { resticFor } from '../../../agent/src/backup/paths.js';
 import { restoreBackup } from '../../../agent/src/backup/restore.js';
 import type { Capability } from '../../../agent/src/core/capability.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
+import { systemClock } from '../../../common/clock.js';
 import { openStateDb } from '../../../agent/src/core/db.js';
 import { DrillStore } from '../../../agent/src/drills/store.js';
 import { AuditLog } from '../../../agent/src/records/audit.js';

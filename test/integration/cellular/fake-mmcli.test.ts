@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CellularCapability } from '../../../agent/src/cellular/cellular.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
+import { systemClock } from '../../../common/clock.js';
 import { ProcessRunner } from '../../../agent/src/platform/command.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 

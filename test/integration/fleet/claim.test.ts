@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from '../../../agent/src/agent.js';
-import { hashPassword } from '../../../agent/src/auth/password.js';
+import { hashPassword } from '../../../common/password.js';
 import { validateConfig } from '../../../agent/src/config/load.js';
 import { EnrolmentCapability } from '../../../agent/src/enrolment/enrolment.js';
 import { renderCards } from '../../../agent/src/status/cards.js';

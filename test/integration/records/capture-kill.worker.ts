@@ -9,8 +9,8 @@
  *   argv: dbPath keyHex upstreamUrl mode(capture|drain|web)
  */
 import { EventBus } from '../../../agent/src/core/bus.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { systemClock } from '../../../common/clock.js';
+import { createLogger } from '../../../common/log.js';
 import { CaptureQueue, type CaptureKind } from '../../../agent/src/records/capture.js';
 import { CaptureForwarder } from '../../../agent/src/records/forwarder.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';

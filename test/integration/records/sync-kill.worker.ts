@@ -1,8 +1,8 @@
 // Child process for sync-kill.test.ts: one sync of the encrypted store against the test server.
 // Prints "opened" once the store is open and "progress <done> <total>" per summary, so the parent
 // kills it at a chosen point of real work (not a wall-clock guess that a fast or loaded machine misses).
-import { systemClock } from '../../../agent/src/core/clock.js';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { systemClock } from '../../../common/clock.js';
+import { createLogger } from '../../../common/log.js';
 import { FhirDayListSource } from '../../../agent/src/records/day-list.js';
 import { GpConnectClient } from '../../../agent/src/records/gpconnect/client.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';

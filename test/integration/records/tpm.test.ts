@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { ProcessRunner } from '../../../agent/src/platform/command.js';
 import { TpmSealer } from '../../../agent/src/records/tpm.js';
 import { RecordsCapability } from '../../../agent/src/records/records.js';

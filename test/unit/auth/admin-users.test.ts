@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { accountAudit, createUser, listUsers } from '../../../agent/src/auth/index.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
+import { systemClock } from '../../../common/clock.js';
 import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { checkLogin, createUser, csrfToken, deleteUser, listUsers, requireRole, setPassword, unlockUser } from '../../../agent/src/auth/index.js';
-import { hashPassword, verifyPassword } from '../../../agent/src/auth/password.js';
+import { hashPassword, verifyPassword } from '../../../common/password.js';
 import { sessionKey } from '../../../agent/src/auth/sessions.js';
 import { buildWebApp } from '../../../agent/src/status/web-app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';

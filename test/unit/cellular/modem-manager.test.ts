@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { ModemManager, parseBearer, parseModem, parseModemList, parseSignal } from '../../../agent/src/platform/modem-manager.js';
 import { runFakeMmcli } from '../../helpers/fake-mmcli/render.mjs';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addrFamily, PolicyApplier, renderPolicy, resolveDestinations, type PolicySpec } from '../../../agent/src/cellular/policy.js';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { FakeRunner } from '../../../agent/src/platform/command.js';
 
 const spec = (over: Partial<PolicySpec> = {}): PolicySpec => ({

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { verifyPassword } from '../../../agent/src/auth/password.js';
+import { verifyPassword } from '../../../common/password.js';
 import { userCommand } from '../../../fleet/src/cli/users.js';
 import { SqliteDriver } from '../../../fleet/src/store/driver.js';
 import { Store } from '../../../fleet/src/store/store.js';

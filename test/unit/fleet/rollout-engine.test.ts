@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { createLogger } from '../../../common/log.js';
 import { saveTemplate } from '../../../fleet/src/config-templates/templates.js';
 import { validateFleetConfig } from '../../../fleet/src/config.js';
 import type { FleetCtx } from '../../../fleet/src/ctx.js';

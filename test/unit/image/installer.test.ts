@@ -3,7 +3,7 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { installBundle, type InstallOptions } from '../../../agent/src/update/installer.js';
 import { loadTrustedKeys } from '../../../agent/src/update/keys.js';

@@ -4,7 +4,7 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { loadTrustedKeys, type TrustedKey } from '../../../agent/src/update/keys.js';
 import { verifyBundle, type VerifyOptions } from '../../../agent/src/update/verify.js';
 import { hostArch, makeBundle, makeKeys, makePayload, sha256, type Keys } from '../../helpers/update-fixture.js';

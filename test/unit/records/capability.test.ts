@@ -3,7 +3,7 @@ import { reported } from '../../helpers/reports.js';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { FileDayListSource, csvRows } from '../../../agent/src/records/day-list.js';
 import { RecordsCapability } from '../../../agent/src/records/records.js';
 import { recordsPaths } from '../../../agent/src/records/sources.js';

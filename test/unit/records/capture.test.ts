@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { EventBus } from '../../../agent/src/core/bus.js';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { createLogger } from '../../../common/log.js';
 import { CaptureQueue } from '../../../agent/src/records/capture.js';
 import { CaptureForwarder } from '../../../agent/src/records/forwarder.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { GpConnectClient, INTERACTIONS, structuredRequestBody } from '../../../agent/src/records/gpconnect/client.js';
 import { parseFhirJson } from '../../../agent/src/records/gpconnect/fhir.js';
 import { gpcOptions } from '../../fhir-server/client-options.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { parseFhirJson } from '../../../agent/src/records/gpconnect/fhir.js';
 import { parseAppointments, parsePatient, parseStructuredRecord } from '../../../agent/src/records/gpconnect/structured.js';
 

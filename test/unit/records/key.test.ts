@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { isAppError } from '../../../common/errors.js';
+import { createLogger } from '../../../common/log.js';
 import { FhirDayListSource } from '../../../agent/src/records/day-list.js';
 import { GpConnectClient } from '../../../agent/src/records/gpconnect/client.js';
 import { changePassphrase, createKey, shredFile, unwrapKey } from '../../../agent/src/records/key.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createLogger } from '../../../agent/src/core/log.js';
+import { createLogger } from '../../../common/log.js';
 import { FhirDayListSource } from '../../../agent/src/records/day-list.js';
 import { GpConnectClient } from '../../../agent/src/records/gpconnect/client.js';
 import { gpcOptions } from '../../fhir-server/client-options.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { listUsers } from '../../../agent/src/auth/index.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
+import { systemClock } from '../../../common/clock.js';
 import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { SetupCapability } from '../../../agent/src/setup/setup.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';

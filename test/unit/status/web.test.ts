@@ -5,11 +5,11 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
-import { systemClock } from '../../../agent/src/core/clock.js';
+import { systemClock } from '../../../common/clock.js';
 import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
 import { buildWebApp, fastifyLogger } from '../../../agent/src/status/web-app.js';
-import { createLogger, type LogEntry } from '../../../agent/src/core/log.js';
+import { createLogger, type LogEntry } from '../../../common/log.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
-import { AppError } from '../../../agent/src/core/errors.js';
+import { AppError } from '../../../common/errors.js';
 import { runCommand, type CommandHost } from '../../../agent/src/telemetry/commands.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 

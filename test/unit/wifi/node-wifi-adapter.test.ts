@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAppError } from '../../../agent/src/core/errors.js';
+import { isAppError } from '../../../common/errors.js';
 import { FakeWifi, NodeWifiAdapter, type WifiAdapter } from '../../../agent/src/platform/wifi.js';
 
 /**

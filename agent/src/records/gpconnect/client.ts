@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { AppError } from '../../core/errors.js';
+import { AppError } from '../../../../common/errors.js';
 import type { Appointment } from '../model.js';
 import { issueSummary, objs, parseFhirJson, redact, type Resource } from './fhir.js';
 import { NHS_NUMBER_SYSTEM, parseAppointments, parseStructuredRecord, type StructuredRecord } from './structured.js';

@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.js';
+import { AppError } from '../../../../common/errors.js';
 
 /**
  * Minimal FHIR JSON helpers shared by the STU3 (GP Connect) and R4 (day list) adapters.

@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.js';
+import { AppError } from '../../../../common/errors.js';
 import type { Allergy, Appointment, Immunisation, Medication, PatientDemographics, PatientSummary, Problem, Result, Warning } from '../model.js';
 import { bundleResources, conceptCode, conceptText, ext, firstNote, isObj, issueSummary, num, objs, quantityText, ref, str, type Json, type Resource } from './fhir.js';
 

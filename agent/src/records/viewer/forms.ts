@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.js';
+import { AppError } from '../../../../common/errors.js';
 import { escapeHtml as e } from '../../status/html.js';
 import type { CaptureKind } from '../capture.js';
 

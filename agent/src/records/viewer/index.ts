@@ -1,6 +1,6 @@
 import type { Ctx } from '../../core/capability.js';
-import type { TimerHandle } from '../../core/clock.js';
-import { describeError } from '../../core/errors.js';
+import type { TimerHandle } from '../../../../common/clock.js';
+import { describeError } from '../../../../common/errors.js';
 import { AuditLog } from '../audit.js';
 import { CaptureQueue } from '../capture.js';
 import { CaptureForwarder } from '../forwarder.js';
