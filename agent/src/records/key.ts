@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { writeFileAtomic } from '../core/fs.js';
 import { AppError } from '../../../common/errors.js';
@@ -125,11 +125,7 @@ export function readRuntimeKey(path: string): Buffer | null {
   }
 }
 
-export function keysEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Whether a TPM 2.0 resource manager is present (sealing is documented, not implemented). */
+/** Whether a TPM 2.0 resource manager is present (the key is sealed to it by records/tpm.ts). */
 export function tpmPresent(hostPath: (p: string) => string): boolean {
   return existsSync(hostPath('/dev/tpmrm0'));
 }

@@ -1,12 +1,8 @@
-import { createReadStream, renameSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../../common/errors.js';
-import { fsyncDir } from '../core/fs.js';
-import { verifyBundle, type VerifiedBundle, type VerifyOptions } from './verify.js';
 
 export interface SourceOptions {
   /** PEM CA for https URLs. */
@@ -59,33 +55,3 @@ export async function openSource(where: string, o: SourceOptions): Promise<Async
   return limited(createReadStream(path, { highWaterMark: 1 << 20, ...(o.signal ? { signal: o.signal } : {}) }) as AsyncIterable<Buffer>, o.maxBytes);
 }
 
-/**
- * Stream the bundle to `dest` while verifying it: each chunk is written to `dest.part` and then
- * checked, so memory stays at one chunk and a wrong-key bundle is refused within its first
- * kilobytes (the download is abandoned there). Only a bundle that verified end to end is renamed
- * to `dest` (fsync, rename, fsync dir); a refused or cut download leaves no file behind.
- */
-export async function downloadVerified(where: string, dest: string, src: SourceOptions, verify: VerifyOptions): Promise<VerifiedBundle> {
-  const part = `${dest}.part`;
-  const fh = await open(part, 'w', 0o600);
-  let ok = false;
-  try {
-    const source = await openSource(where, src);
-    async function* tee(): AsyncGenerator<Buffer> {
-      for await (const c of source) {
-        await fh.write(c);
-        yield c;
-      }
-    }
-    const r = await verifyBundle(tee(), verify);
-    await fh.sync();
-    ok = true;
-    return r;
-  } finally {
-    await fh.close();
-    if (ok) {
-      renameSync(part, dest);
-      fsyncDir(dirname(dest));
-    } else rmSync(part, { force: true });
-  }
-}
