@@ -3,7 +3,7 @@ import { reportLines } from '../../../contract/read.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
 import { claimCard } from './claim-card.js';
 import { escapeHtml as e } from './html.js';
-import { ICONS, localTime, type PracticeState, type TimeFormat } from './state.js';
+import { ICONS, localTime, ownLabel, type PracticeState, type TimeFormat } from './state.js';
 import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
 import type { Outage } from '../failover/history.js';
 
@@ -39,7 +39,7 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
         const s = cell.signal;
         extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
       }
-      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${u.label ? `${e(u.name)} · ` : ''}${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
+      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${ownLabel(u) ? `${e(u.name)} · ` : ''}${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
 <td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td><td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`;
     })
     .join('');

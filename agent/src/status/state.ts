@@ -92,6 +92,8 @@ export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): Pra
 }
 
 const uplinkName = (u: { name: string; label?: string }) => u.label ?? u.name;
+/** The practice's own name for an uplink, only when one was configured (reports carry label = name otherwise). */
+export const ownLabel = (u: { name: string; label?: string }): string | undefined => (u.label && u.label !== u.name ? u.label : undefined);
 
 function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeState {
   const notes: string[] = [];
@@ -135,7 +137,7 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
   const active = fo.uplinks.find((u) => u.name === fo.active);
   const primary = [...fo.uplinks].find((u) => u.kind === 'wired') ?? fo.uplinks[0];
   if (active && primary && active.name !== primary.name) {
-    const backup = active.label ?? BACKUP_NAME[active.kind] ?? `backup (${active.name})`;
+    const backup = ownLabel(active) ?? BACKUP_NAME[active.kind] ?? `backup (${active.name})`;
     const since = fo.since ? ` since ${fmt(fo.since)}` : '';
     const forced = fo.forced?.uplink === active.name;
     if (!forced && fo.failbackAt) notes.push(`Back on ${primary.label ?? primary.name} at ${fmt(fo.failbackAt)} if it stays working`);
@@ -153,7 +155,7 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
   for (const u of fo.uplinks) {
     if (u.name === fo.active) continue;
     if (u.state === 'down') {
-      notes.unshift(`${u.label ?? BACKUP_NAME[u.kind] ?? u.name} not available`);
+      notes.unshift(`${ownLabel(u) ?? BACKUP_NAME[u.kind] ?? u.name} not available`);
       backupMissing = true;
     }
   }
