@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/commands.js';
+import type { CliCommand } from '../cli/command.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';

@@ -32,15 +32,8 @@ export function foldState(m: ModemInfo): ModemStatus {
   }
 }
 
-export interface CellularView {
-  modem: ModemStatus;
-  reason: string;
-  operator: string | null;
-  accessTech: string | null;
-  bearer: BearerInfo | null;
-  signal: SignalInfo | null;
-  quality: number | null;
-}
+export type { CellularView } from './view.js';
+import type { CellularView } from './view.js';
 
 /**
  * The 4G modem as a warm standby: kept registered with its bearer connected whether or not traffic

@@ -1,4 +1,4 @@
-import type { CellularView } from './cellular.js';
+import type { CellularView } from './view.js';
 import type { UsageSnapshot } from './usage.js';
 
 export function formatBytes(n: number): string {

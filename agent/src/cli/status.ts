@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Health, HealthMap } from '../core/capability.js';
 import { configPathFrom, parse } from './args.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 
 interface Snapshot {
   agent: { version: string; bootId: string; pid: number; deviceId: string; at: number };

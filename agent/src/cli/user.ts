@@ -4,7 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { openStateDb } from '../core/db.js';
 import { AppError } from '../../../common/errors.js';
 import { configPathFrom, parse } from './args.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 
 /** First line of stdin: passwords never go on the command line (visible in `ps` and shell history). */
 async function readPassword(prompt: string): Promise<string> {

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/commands.js';
+import type { CliCommand } from '../cli/command.js';
 import { loadConfig } from '../config/load.js';
 import type { DrillResult } from './store.js';
 

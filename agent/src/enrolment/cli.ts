@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/commands.js';
+import type { CliCommand } from '../cli/command.js';
 import { formatProblems, loadConfig, validateConfig } from '../config/load.js';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../../common/errors.js';

@@ -1,5 +1,3 @@
-import type { Static } from '@sinclair/typebox';
-import type { TelephonySection } from './config-schema.js';
 import { alt, authRoutes, sipUri, emergencyRoutes, fromPbxRoute, fromTrunkRoute, huntRoutes, sourceRoute } from './kamailio-routes.js';
 
 export { ha1 } from './kamailio-routes.js';
@@ -7,14 +5,8 @@ export { ha1 } from './kamailio-routes.js';
 /** Bigger requests get 513 before anything else looks at them. */
 export const MAX_MESSAGE_BYTES = 8192;
 
-export type TelephonyConfig = Static<typeof TelephonySection>;
-
-/** Peers with host names already resolved to IPv4 addresses (kamailio compares $si against them). */
-export interface ResolvedPeers {
-  pbx: { ip: string; port: number } | null;
-  trunk: { ip: string; port: number; outboundPattern: string } | null;
-  emergency: { ip: string; port: number } | null;
-}
+export type { ResolvedPeers, TelephonyConfig } from './types.js';
+import type { ResolvedPeers, TelephonyConfig } from './types.js';
 
 export interface KamailioFiles {
   /** kamailio.cfg: holds HA1 digests (not passwords), so it is written 0600. */

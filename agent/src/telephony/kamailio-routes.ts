@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ResolvedPeers, TelephonyConfig } from './kamailio-cfg.js';
+import type { ResolvedPeers, TelephonyConfig } from './types.js';
 
 /**
  * The routing blocks of kamailio.cfg that depend on who sent a request: a LAN handset, the cloud
