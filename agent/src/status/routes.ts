@@ -102,7 +102,7 @@ ${adminSection(req, snap)}`;
     app.get('/api/drills', async (req) => {
       const drills = ctx.capabilities.get('drills');
       const limit = Math.min(100, Math.max(1, Number((req.query as Record<string, unknown>).limit) || 20));
-      return { drills: drills?.history(limit) ?? [] };
+      return { drills: typeof drills?.history === 'function' ? drills.history(limit) : [] };
     });
 
     // Server-sent events: the connection stays open; each frame is the whole rendered state.
@@ -156,7 +156,7 @@ ${adminSection(req, snap)}`;
 
     app.post('/api/actions/drill', { preHandler: requireRole('admin') }, async (req, reply) => {
       const drills = ctx.capabilities.get('drills');
-      if (!drills) throw new AppError('UNAVAILABLE', 'the drills capability is not running');
+      if (typeof drills?.runNow !== 'function') throw new AppError('UNAVAILABLE', 'the drills capability is not running');
       log.info('drill requested', { user: req.user?.username });
       const run = drills.runNow('manual');
       if (isForm(req)) {
@@ -168,7 +168,7 @@ ${adminSection(req, snap)}`;
 
     app.post('/api/actions/force', { preHandler: requireRole('admin') }, async (req, reply) => {
       const fo = ctx.capabilities.get('failover');
-      if (!fo) throw new AppError('UNAVAILABLE', 'the failover capability is not running');
+      if (typeof fo?.force !== 'function') throw new AppError('UNAVAILABLE', 'the failover capability is not running');
       const uplink = field(req, 'uplink');
       const minutes = Number(field(req, 'minutes') ?? 60);
       const names = (fo.health().details?.uplinks ?? []).map((u) => u.name);

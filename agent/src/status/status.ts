@@ -139,7 +139,7 @@ export class StatusCapability implements Capability, StatusModel {
   /** From the failover capability's switch history; since local midnight (the box's time zone). */
   private todaysOutages(at: number): { outages?: Outage[] } {
     const fo = this.ctx.capabilities.get('failover');
-    if (!fo) return {};
+    if (typeof fo?.outages !== 'function') return {};
     const midnight = new Date(at);
     midnight.setHours(0, 0, 0, 0);
     try {

@@ -23,7 +23,8 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   },
   drill: async ({ ctx }) => {
     const drills = ctx.capabilities.get('drills');
-    if (!drills) throw new AppError('UNAVAILABLE', 'drills capability is not running on this device');
+    // A stand-in registered under the name (tests, a plug-in) may lack the operation: say so, do not crash.
+    if (typeof drills?.runNow !== 'function') throw new AppError('UNAVAILABLE', 'drills capability is not running on this device');
     return drills.runNow('remote');
   },
   logs: async ({ ctx }, args) => {
@@ -39,7 +40,7 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   // What the status page's POST /api/actions/force calls; failover.force validates the name (NOT_FOUND).
   'force-uplink': async ({ ctx }, args) => {
     const fo = ctx.capabilities.get('failover');
-    if (!fo) throw new AppError('UNAVAILABLE', 'failover capability is not running on this device');
+    if (typeof fo?.force !== 'function') throw new AppError('UNAVAILABLE', 'failover capability is not running on this device');
     const uplink = (args.uplink as string | null) ?? null;
     const minutes = typeof args.minutes === 'number' ? args.minutes : 60;
     fo.force(uplink, minutes * 60_000);
@@ -49,7 +50,7 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
   update: async ({ ctx }, args) => {
     const updater = ctx.capabilities.get('update');
-    if (!updater) throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
+    if (typeof updater?.request !== 'function') throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
     return updater.request({ url: args.url as string, version: args.version as string });
   },
 };
