@@ -120,6 +120,7 @@ export const FleetConfigSchema = Type.Object({
       tlsKeyPath: Str('', "Its key; empty: the embedded broker's"),
       caCertPath: Str('', 'The ICB CA that signs device certificates (the broker trusts it); empty: the embedded broker\'s'),
       caKeyPath: Str('', 'Its private key (keep this host locked down, or use an intermediate CA); empty: the embedded broker\'s'),
+      issuedDir: Str('', "Where each certificate issued by claiming is also written as <device-id>.crt, for the broker's registration (provisioning/broker-register.sh, or the embedded broker's registrar); empty: the embedded broker's pki/devices"),
       brokers: Type.Array(Type.String({ pattern: '^mqtts://[A-Za-z0-9.-]+(:[0-9]+)?$' }), { default: [], description: 'Broker URLs a claimed box is given; empty: mqtt.url' }),
       codeTtlMs: Int(24 * 3600_000, 60_000, 'A claim code (and its request) expires this long after the box sent it'),
       certDays: Int(825, 1, 'Validity of a device certificate issued by claiming'),

@@ -60,7 +60,7 @@ export class Fleet {
       // Claiming signs with the embedded broker's CA and serves with its server certificate.
       const p = this.broker.pki;
       const c = config.claim;
-      config.claim = { ...c, caCertPath: c.caCertPath || join(p, 'ca.crt'), caKeyPath: c.caKeyPath || join(p, 'ca.key'), tlsCertPath: c.tlsCertPath || join(p, 'server.crt'), tlsKeyPath: c.tlsKeyPath || join(p, 'server.key') };
+      config.claim = { ...c, caCertPath: c.caCertPath || join(p, 'ca.crt'), caKeyPath: c.caKeyPath || join(p, 'ca.key'), tlsCertPath: c.tlsCertPath || join(p, 'server.crt'), tlsKeyPath: c.tlsKeyPath || join(p, 'server.key'), issuedDir: c.issuedDir || join(p, 'devices') };
     }
     const instanceId = config.instanceId || `fleet-${hostname()}`.replace(/[^A-Za-z0-9._-]/g, '-');
     const store = this.opts.store ?? (await Store.fromConfig(config));

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AppError } from '../../../common/errors.js';
 import { claimCommitment, keyFingerprint, normaliseClaimCode } from '../../../common/claim-code.js';
 import type { FleetCtx } from '../ctx.js';
@@ -123,6 +124,18 @@ export class Claims {
       return refuse(500, 'The fleet could not sign the certificate; it has been logged.', false, deviceId);
     }
     const practiceName = input.practiceName.trim().slice(0, 120);
+    // The broker only lets a device in once it is registered (dynamic security, docs/fleet.md): hand
+    // the certificate to the registrar (the embedded broker's watches this folder).
+    if (this.cfg.issuedDir) {
+      try {
+        mkdirSync(this.cfg.issuedDir, { recursive: true });
+        const path = join(this.cfg.issuedDir, `${deviceId}.crt`);
+        writeFileSync(`${path}.tmp`, certificate); // the registrar lists *.crt only: it never sees half a file
+        renameSync(`${path}.tmp`, path);
+      } catch (e) {
+        this.ctx.log.error('claim: could not hand the certificate to the broker registration', { message: (e as Error).message });
+      }
+    }
     if (!(await this.store.markClaimed(row.id, now, { by: input.username, deviceId, ods, practiceName, certificate }))) return refuse(409, 'This code was claimed a moment ago by someone else. Codes work once.', true, deviceId);
     if (await this.ctx.store.devices.get(deviceId)) await this.ctx.store.devices.place(deviceId, { ...this.ctx.inventory.place(deviceId), practice: ods, practiceName: practiceName || null });
     await this.audit(input.username, deviceId, { ods, fingerprint: row.fingerprint, address: input.address }, 'ok', `claimed box ${row.fingerprint} (asked for ${asked}) as ${deviceId}`);

@@ -37,7 +37,7 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
     tmp = tempDir();
     const pki = broker.pki;
     fleet = await startFleet(fleetConfig(broker, join(tmp.dir, 'fleet'), {
-      claim: { caCertPath: join(pki, 'ca.crt'), caKeyPath: join(pki, 'ca.key'), tlsCertPath: join(pki, 'server.crt'), tlsKeyPath: join(pki, 'server.key'), pollAfterMs: 200 },
+      claim: { caCertPath: join(pki, 'ca.crt'), caKeyPath: join(pki, 'ca.key'), tlsCertPath: join(pki, 'server.crt'), tlsKeyPath: join(pki, 'server.key'), issuedDir: join(pki, 'devices'), pollAfterMs: 200 },
     }));
     await fleet.ctx.store.accounts.putUser({ username: 'amy', hash: hashPassword(PASSWORD), role: 'icb-admin', practice: null }, Date.now());
     await fleet.ctx.store.accounts.putUser({ username: 'vic', hash: hashPassword(PASSWORD), role: 'icb-viewer', practice: null }, Date.now());
