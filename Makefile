@@ -15,7 +15,7 @@ INTEGRATION ?= test/integration/**/*.test.ts
 E2E ?= test/e2e/**/*.test.ts
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help all deps system-deps dist check typecheck test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status clean
+.PHONY: help all deps system-deps dist check typecheck lint format test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status clean
 
 help:
 	@echo "make demo    the agent on embedded defaults in a namespace lab (root; simulated otherwise)"
@@ -45,7 +45,14 @@ dist: deps
 typecheck: deps
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 
-check: typecheck
+check: typecheck lint
+
+# Layering, formatting and line length (scripts/lint); `make format` rewrites the formatting.
+lint: deps
+	@scripts/lint
+
+format: deps
+	$(NODE) node_modules/.bin/prettier --write --log-level warn $$(git ls-files '*.ts')
 
 # Unit tests always run; integration and e2e tests skip (and say why) without root or a tool.
 test: deps system-deps typecheck test-unit test-integration test-e2e

@@ -5,7 +5,7 @@ import type { BackupSource, Capability, Ctx, DrillStep, Health } from '../core/c
 import type { TimerHandle } from '../../../common/clock.js';
 import { AppError, describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
-import { nextDrillAt } from '../drills/schedule.js';
+import { nextLocalTimeAt } from '../../../common/local-time.js';
 import { BackupHistory, type BackupRun } from './history.js';
 import { backupPaths, backupTags, resticFor } from './paths.js';
 import { parseSftpUrl, resticBackend, type Restic, type ResticProgress } from './restic.js';
@@ -138,7 +138,7 @@ export class BackupCapability implements Capability<BackupReport> {
   private scheduleNightly(): void {
     const ctx = this.need();
     const now = ctx.clock.now();
-    this.nextNightly = nextDrillAt(now, -1, ctx.config.backup.nightlyAt);
+    this.nextNightly = nextLocalTimeAt(now, -1, ctx.config.backup.nightlyAt);
     ctx.clock.clearTimeout(this.nightly);
     this.nightly = ctx.clock.setTimeout(() => {
       if (ctx.clock.now() >= (this.nextNightly ?? Infinity) - 1000) void this.runNow('nightly').catch(() => {});

@@ -10,7 +10,7 @@ import type { Resolver } from './policy.js';
 import { UsageMeter, type UsageSnapshot } from './usage.js';
 import { formatBytes, summaryLines } from './lines.js';
 import './events.js';
-import { PollLoop } from './poll-loop.js';
+import { PollLoop } from '../core/poll-loop.js';
 
 /** ModemManager's states folded into the six the status page and telemetry speak (contracts.md). */
 export function foldState(m: ModemInfo): ModemStatus {

@@ -12,8 +12,8 @@ import { enrolCommand } from '../enrolment/cli.js';
 import { backupCommand } from '../backup/cli.js';
 import { setupCodeCommand } from '../setup/cli.js';
 
-export type { CliCommand } from './command.js';
-import type { CliCommand } from './command.js';
+export type { CliCommand } from '../core/cli-command.js';
+import type { CliCommand } from '../core/cli-command.js';
 
 /** One entry per subcommand; each lives in its own file under cli/. */
 export const commands: Record<string, CliCommand> = {

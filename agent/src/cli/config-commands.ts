@@ -2,8 +2,8 @@ import { formatProblems, configJsonSchema, parseConfigText, validateConfig } fro
 import { readFileSync } from 'node:fs';
 import { AppError } from '../../../common/errors.js';
 import { uplinkConfigWarnings } from '../uplinks/config-advice.js';
-import { parse } from './args.js';
-import type { CliCommand } from './command.js';
+import { parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 
 export const checkConfigCommand: CliCommand = {
   summary: 'check-config FILE: validate a config file and list every problem (exit 2) and warning (exit 0), without starting',

@@ -1,8 +1,8 @@
 import { Agent } from '../agent.js';
 import { formatProblems, loadConfig } from '../config/load.js';
 import { isAppError } from '../../../common/errors.js';
-import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from './args.js';
-import type { CliCommand } from './command.js';
+import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import type { ConfigProblem } from '../config/load.js';
 import { ProcessRunner } from '../platform/command.js';
 import { SystemdNotifier } from '../platform/service-notify.js';

@@ -3,8 +3,8 @@ import { reportLines } from '../../../contract/read.js';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Health, HealthMap } from '../core/capability.js';
-import { configPathFrom, parse } from './args.js';
-import type { CliCommand } from './command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 
 interface Snapshot {
   agent: { version: string; bootId: string; pid: number; deviceId: string; at: number };

@@ -3,8 +3,8 @@ import { createUser, deleteUser, listUsers, ROLES, setPassword, unlockUser, type
 import { loadConfig } from '../config/load.js';
 import { openStateDb } from '../core/db.js';
 import { AppError } from '../../../common/errors.js';
-import { configPathFrom, parse } from './args.js';
-import type { CliCommand } from './command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 
 /** First line of stdin: passwords never go on the command line (visible in `ps` and shell history). */
 async function readPassword(prompt: string): Promise<string> {

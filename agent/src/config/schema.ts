@@ -54,3 +54,14 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
+
+// The capability context and agent control carry the config; core/ declares them without it (core imports nothing).
+declare module '../core/capability.js' {
+  interface Ctx {
+    config: Config;
+  }
+  interface AgentControl {
+    /** Validate and apply a new config: persist it atomically, restart capabilities on it. Throws CONFIG_INVALID. */
+    reconfigure(next: unknown, source: 'file' | 'remote'): Promise<Config>;
+  }
+}

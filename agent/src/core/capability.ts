@@ -1,9 +1,7 @@
-import type { Config } from '../config/schema.js';
 import type { EventBus } from './bus.js';
 import type { Clock } from '../../../common/clock.js';
 import type { Db } from './db.js';
 import type { Logger, LogRing } from '../../../common/log.js';
-import type { Platform } from '../platform/platform.js';
 import type { WebRegistry } from './web.js';
 
 import type { Health } from '../../../contract/health.js';
@@ -70,22 +68,23 @@ export interface CapabilityRegistry {
 
 /** What a capability may ask of the agent as a whole (remote commands, admin actions). */
 export interface AgentControl {
-  /** Validate and apply a new config: persist it atomically, restart capabilities on it. Throws CONFIG_INVALID. */
-  reconfigure(next: unknown, source: 'file' | 'remote'): Promise<Config>;
+  // reconfigure(next, source): Promise<Config> is added by config/schema.ts (module augmentation: core imports nothing).
   /** Ask the host to reboot (systemd); in the lab/demo this is recorded, not executed. */
   reboot(reason: string): Promise<void>;
   /** Path of the operator's config file, when there is one. */
   readonly configPath: string | undefined;
 }
 
+/**
+ * What every capability is given. core/ imports nothing of the agent, so the layers above add their
+ * own members by module augmentation: `config` (config/schema.ts) and `platform` (platform/platform.ts).
+ */
 export interface Ctx {
-  config: Config;
   log: Logger;
   logs: LogRing;
   bus: EventBus;
   db: Db;
   clock: Clock;
-  platform: Platform;
   capabilities: CapabilityRegistry;
   control: AgentControl;
   /** LAN web routes; see core/web.ts. */

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { loadConfig } from '../config/load.js';
 import type { DrillResult } from './store.js';
 

@@ -4,7 +4,7 @@ import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
-import { nextDrillAt } from './schedule.js';
+import { nextLocalTimeAt } from '../../../common/local-time.js';
 import { DrillStore, type DrillResult, type DrillStepOutcome, type StoredDrill } from './store.js';
 
 export type DrillTrigger = 'schedule' | 'manual' | 'remote';
@@ -84,7 +84,7 @@ export class DrillsCapability implements Capability<DrillsReport> {
       return;
     }
     const now = this.ctx.clock.now();
-    this.next = nextDrillAt(now, cfg.weekday, cfg.time);
+    this.next = nextLocalTimeAt(now, cfg.weekday, cfg.time);
     this.timer = this.ctx.clock.setTimeout(() => {
       const late = this.next === null ? -1 : this.ctx.clock.now() - this.next;
       if (late > MAX_LATE_MS) {

@@ -6,6 +6,13 @@ import { ProcessRunner, type CommandRunner } from './command.js';
  * mmcli, Wi-Fi, LEDs) are small classes in this folder built on `commands` and `hostPath`, each
  * with a fake that speaks the real tool's output format.
  */
+// Every capability's context carries the platform; core/ declares the context without it (core imports nothing).
+declare module '../core/capability.js' {
+  interface Ctx {
+    platform: Platform;
+  }
+}
+
 export interface Platform {
   commands: CommandRunner;
   /** Resolve an absolute host path under the configured root prefix. */

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { loadConfig } from '../config/load.js';
 import { AppError, describeError } from '../../../common/errors.js';
 import { AuditLog } from './audit.js';

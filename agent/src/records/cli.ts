@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { loadConfig } from '../config/load.js';
 import { systemClock } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { listUsers } from '../auth/accounts.js';
-import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { loadConfig } from '../config/load.js';
 import { openStateDb } from '../core/db.js';
 import { SetupCodeStore } from './code.js';

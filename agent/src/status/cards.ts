@@ -5,7 +5,7 @@ import { claimCard } from './claim-card.js';
 import { escapeHtml as e } from './html.js';
 import { ICONS, localTime, ownLabel, type PracticeState, type TimeFormat } from './state.js';
 import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
-import type { Outage } from '../failover/history.js';
+import type { Outage } from '../../../contract/operations.js';
 
 /**
  * Server-rendered cards. The live update pushes this same HTML over SSE, so there is one

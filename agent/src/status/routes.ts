@@ -8,7 +8,7 @@ import { renderCards, renderNotes, renderState } from './cards.js';
 import { escapeHtml as e, page } from './html.js';
 import { renderMetrics } from './metrics.js';
 import { localTime, type PracticeState } from './state.js';
-import type { Outage } from '../failover/history.js';
+import type { Outage } from '../../../contract/operations.js';
 
 export interface StatusSnapshot {
   at: number;

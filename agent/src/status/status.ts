@@ -12,7 +12,7 @@ import { renderCards, renderNotes, renderState } from './cards.js';
 import { createLedDriver, LedController } from './led.js';
 import { statusRoutes, type StatusModel, type StatusSnapshot } from './routes.js';
 import { deriveState, localTime } from './state.js';
-import type { Outage } from '../failover/history.js';
+import type { Outage } from '../../../contract/operations.js';
 import { buildWebApp } from './web-app.js';
 import { adminUsersPlugin } from '../auth/admin-page.js';
 

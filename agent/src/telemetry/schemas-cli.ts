@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliCommand } from '../cli/command.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { contractJsonSchemas } from '../../../contract/mqtt.js';
 import { reportsMarkdown } from '../../../contract/docs.js';

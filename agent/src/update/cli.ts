@@ -1,5 +1,5 @@
-import { configPathFrom, parse } from '../cli/args.js';
-import type { CliCommand } from '../cli/command.js';
+import { configPathFrom, parse } from '../core/cli-args.js';
+import type { CliCommand } from '../core/cli-command.js';
 import { loadConfig } from '../config/load.js';
 import { describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';

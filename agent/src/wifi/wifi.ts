@@ -3,7 +3,7 @@ import type { WifiReport } from '../../../contract/reports/index.js';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import { describeError } from '../../../common/errors.js';
 import { Backoff } from '../../../common/retry.js';
-import { PollLoop } from '../cellular/poll-loop.js';
+import { PollLoop } from '../core/poll-loop.js';
 import { NodeWifiAdapter, type WifiAdapter, type WifiLink } from '../platform/wifi.js';
 
 /**

@@ -1,5 +1,4 @@
-import { validateConfig } from '../../../agent/src/config/load.js';
-import { REDACTED } from '../../../agent/src/config/redact.js';
+import { validateConfig, REDACTED } from '../../../agent/src/config/public.js';
 import { isSecretPath, leaves, type Doc } from './merge.js';
 
 export interface DiffRow {

@@ -1,4 +1,4 @@
-import { isSecretKey, REDACTED } from '../../../agent/src/config/redact.js';
+import { isSecretKey, REDACTED } from '../../../agent/src/config/public.js';
 
 export type Doc = Record<string, unknown>;
 

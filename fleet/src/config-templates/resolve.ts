@@ -1,5 +1,4 @@
-import { validateConfig, type ConfigProblem } from '../../../agent/src/config/load.js';
-import { remoteConfigProblems } from '../../../agent/src/telemetry/remote-config.js';
+import { validateConfig, type ConfigProblem, remoteConfigProblems } from '../../../agent/src/config/public.js';
 import type { Scope, TemplateRow } from '../store/config-store.js';
 import type { Store } from '../store/store.js';
 import { layered, type Doc } from './merge.js';

@@ -1,4 +1,4 @@
-import type { ConfigProblem } from '../../../agent/src/config/load.js';
+import type { ConfigProblem } from '../../../agent/src/config/public.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Scope } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ConfigProblem } from '../../../agent/src/config/load.js';
+import type { ConfigProblem } from '../../../agent/src/config/public.js';
 import { redactForDisplay, type Doc } from '../config-templates/merge.js';
 import { saveTemplate } from '../config-templates/templates.js';
 import type { FleetCtx } from '../ctx.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { reported } from '../../helpers/reports.js';
 import { describe, it } from 'node:test';
 import { DrillsCapability } from '../../../agent/src/drills/drills.js';
-import { nextDrillAt } from '../../../agent/src/drills/schedule.js';
+import { nextLocalTimeAt } from '../../../common/local-time.js';
 import type { DrillStep } from '../../../agent/src/core/capability.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -108,13 +108,13 @@ describe('drill runner', () => {
 describe('drill schedule', () => {
   it('next Sunday 06:30 local, across the clocks changing', () => {
     // Friday 27 Nov 2026 09:00 GMT -> Sunday 29 Nov 06:30 GMT.
-    assert.equal(new Date(nextDrillAt(Date.parse('2026-11-27T09:00:00Z'), 0, '06:30')).toISOString(), '2026-11-29T06:30:00.000Z');
+    assert.equal(new Date(nextLocalTimeAt(Date.parse('2026-11-27T09:00:00Z'), 0, '06:30')).toISOString(), '2026-11-29T06:30:00.000Z');
     // Sunday 06:30 itself -> the following Sunday.
-    assert.equal(new Date(nextDrillAt(Date.parse('2026-11-29T06:30:00Z'), 0, '06:30')).toISOString(), '2026-12-06T06:30:00.000Z');
+    assert.equal(new Date(nextLocalTimeAt(Date.parse('2026-11-29T06:30:00Z'), 0, '06:30')).toISOString(), '2026-12-06T06:30:00.000Z');
     // Summer time: 06:30 BST is 05:30 UTC.
-    assert.equal(new Date(nextDrillAt(Date.parse('2026-06-01T12:00:00Z'), 0, '06:30')).toISOString(), '2026-06-07T05:30:00.000Z');
+    assert.equal(new Date(nextLocalTimeAt(Date.parse('2026-06-01T12:00:00Z'), 0, '06:30')).toISOString(), '2026-06-07T05:30:00.000Z');
     // Daily.
-    assert.equal(new Date(nextDrillAt(Date.parse('2026-11-27T09:00:00Z'), -1, '06:30')).toISOString(), '2026-11-28T06:30:00.000Z');
+    assert.equal(new Date(nextLocalTimeAt(Date.parse('2026-11-27T09:00:00Z'), -1, '06:30')).toISOString(), '2026-11-28T06:30:00.000Z');
   });
 
   it('runs the scheduled drill at the quiet time, once', async () => {

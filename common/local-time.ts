@@ -1,9 +1,9 @@
 /**
- * When the next scheduled drill is due: the next local `time` on `weekday` (-1 = any day)
+ * When a weekly or daily local-time schedule is next due (drills, nightly backups): the next local `time` on `weekday` (-1 = any day)
  * strictly after `now`. Local time because "Sunday 06:30" means the practice's Sunday morning,
  * across BST/GMT changes.
  */
-export function nextDrillAt(now: number, weekday: number, time: string): number {
+export function nextLocalTimeAt(now: number, weekday: number, time: string): number {
   const [hh, mm] = time.split(':').map(Number) as [number, number];
   const d = new Date(now);
   d.setSeconds(0, 0);
