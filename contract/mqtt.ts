@@ -1,6 +1,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { REPORT_SCHEMAS } from './reports/index.js';
+import { WireEventSchema } from './events.js';
+
+export { EVENT_PAYLOADS, readEvent, WireEventSchema, type WireEvent, type WireEventName, type WireEventPayloads } from './events.js';
 
 /**
  * The MQTT topic contract: every topic under `<prefix>/<deviceId>/`, its payload schema, QoS and
@@ -86,7 +89,10 @@ export const TelemetrySchema = Type.Object(
       }),
     ),
     changed: Type.Optional(
-      Type.Array(Type.String(), { maxItems: 20, description: 'Added in v1.3 (optional, with trigger change): the meaningful fields that changed, e.g. failover.active (at most 20)' }),
+      Type.Array(Type.String(), {
+        maxItems: 20,
+        description: 'Added in v1.3 (optional, with trigger change): the meaningful fields that changed, e.g. failover.active (at most 20)',
+      }),
     ),
   },
   { $id: 'telemetry.json', title: 'telemetry (periodic health)' },
@@ -99,7 +105,9 @@ export const EventSchema = Type.Object(
     name: Type.String({ description: 'Bus event name, e.g. failover.switched, cellular.changed' }),
     at: At,
     bootId: Type.String(),
-    payload: Type.Unknown({ description: 'The bus event payload (never patient data)' }),
+    payload: Type.Unknown({
+      description: 'The bus event payload (never patient data); its schema per name is in event-by-name.json (contract/events.ts, read with readEvent)',
+    }),
   },
   { $id: 'event.json', title: 'events' },
 );
@@ -260,6 +268,14 @@ export function contractJsonSchemas(): Record<string, unknown> {
     $id: `https://surgery-edge.nhs.invalid/schema/mqtt/v${CONTRACT_VERSION}/command-args.json`,
     title: 'args per command',
     definitions: JSON.parse(JSON.stringify(CommandArgs)),
+  };
+  // The `events` messages as a union keyed by name: each event's payload (contract/events.ts, v1.3).
+  out['event-by-name.json'] = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...(JSON.parse(JSON.stringify(WireEventSchema)) as Record<string, unknown>),
+    $id: `https://surgery-edge.nhs.invalid/schema/mqtt/v${CONTRACT_VERSION}/event-by-name.json`,
+    'x-topic': `<prefix>/<deviceId>/${TOPICS.events.suffix}`,
+    'x-discriminator': 'name',
   };
   // The `details` of each capability inside telemetry.json's `capabilities.<name>` (contract/reports/).
   for (const [name, schema] of Object.entries(REPORT_SCHEMAS)) {

@@ -198,7 +198,9 @@ async function main(): Promise<void> {
       afterMbPer30Days: month(afterFor(fulls)),
       afterUnchangedBytesPerHour: Math.round(afterFor(3_600_000 / defaults.cellularFullEveryMs)),
       afterUnchangedMbPer30Days: month(afterFor(3_600_000 / defaults.cellularFullEveryMs)),
-      note: 'before = cellularReport interval (a full report every cellularIntervalMs); after = cellularReport changes (the default); events and TLS handshakes excluded from both',
+      note:
+        'before = cellularReport interval (a full report every cellularIntervalMs); after = cellularReport changes (the default); ' +
+        'events and TLS handshakes excluded from both',
     });
     fleet.client.end(true);
   } finally {

@@ -60,7 +60,10 @@ const PROJECT: { [K in CapabilityName]: Projection<K> } = {
     f.set(`${p}.forced`, r.forced ? (r.forced.uplink ?? 'automatic') : null);
     f.set(`${p}.failbackPending`, r.failbackAt !== null);
     for (const u of r.uplinks) f.set(`${p}.${u.name}.state`, u.state);
-    f.set(`${p}.dnsForwarder`, r.dnsForwarder ? `${r.dnsForwarder.listening ?? '-'} via ${r.dnsForwarder.via ?? '-'}${r.dnsForwarder.error ? ' error' : ''}` : null);
+    f.set(
+      `${p}.dnsForwarder`,
+      r.dnsForwarder ? `${r.dnsForwarder.listening ?? '-'} via ${r.dnsForwarder.via ?? '-'}${r.dnsForwarder.error ? ' error' : ''}` : null,
+    );
   },
   cellular: (r, f, p) => {
     f.set(`${p}.modem`, r.modem);
@@ -144,7 +147,8 @@ export function meaningful(msg: TelemetryMessage, prev: Flat | null = null): Fla
   f.band('system.memUsedPct', s.memUsedPct, [90, 95], 2);
   f.band('system.cpuTempC', s.cpuTempC, [70, 80], 2);
   for (const d of s.disks) f.band(`system.disk.${d.mount}`, d.usedPct, [80, 90, 95], 1);
-  if (s.throttled) for (const k of ['underVoltageNow', 'throttledNow', 'underVoltageSinceBoot', 'throttledSinceBoot'] as const) f.set(`system.${k}`, s.throttled[k]);
+  if (s.throttled)
+    for (const k of ['underVoltageNow', 'throttledNow', 'underVoltageSinceBoot', 'throttledSinceBoot'] as const) f.set(`system.${k}`, s.throttled[k]);
   for (const [name, h] of Object.entries(msg.capabilities)) {
     f.set(`${name}.status`, h.status);
     if (isContract(name)) project(name, h.details, f);

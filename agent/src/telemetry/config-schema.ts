@@ -12,7 +12,9 @@ export const TelemetrySection = Obj({
   cellularIntervalMs: Ms(60_000, 'While on 4G: the heartbeat interval (cellularReport changes), or the full report interval (interval)', 1000),
   cellularReport: Type.Union([Type.Literal('changes'), Type.Literal('interval')], {
     default: 'changes',
-    description: 'On 4G, changes: a full report only on a meaningful change or every cellularFullEveryMs, a small heartbeat between; interval: a full report every cellularIntervalMs (before v1.3)',
+    description:
+      'On 4G, changes: a full report only on a meaningful change or every cellularFullEveryMs, a small heartbeat between; ' +
+      'interval: a full report every cellularIntervalMs (before v1.3)',
   }),
   cellularCheckMs: Ms(10_000, 'On 4G (changes): how often a sample is taken and compared with the last report; a change is sent within this', 1000),
   cellularFullEveryMs: Ms(15 * 60_000, 'On 4G (changes): a full report at least this often, changed or not', 10_000),

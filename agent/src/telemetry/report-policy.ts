@@ -1,10 +1,7 @@
 import { changedKeys, meaningful, type Flat } from './change-detector.js';
 import type { TelemetryMessage } from '../../../contract/mqtt.js';
 
-export type Decision =
-  | { send: 'full'; trigger: 'interval' | 'change' | 'refresh'; changed: string[] }
-  | { send: 'heartbeat' }
-  | { send: 'none' };
+export type Decision = { send: 'full'; trigger: 'interval' | 'change' | 'refresh'; changed: string[] } | { send: 'heartbeat' } | { send: 'none' };
 
 export interface PolicyTimes {
   /** Heartbeat period on 4G (`cellularIntervalMs`). */

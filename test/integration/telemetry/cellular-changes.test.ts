@@ -63,7 +63,15 @@ describe('telemetry on 4G: heartbeats while unchanged, a change sent at once, th
     // Unchanged for 9 s: heartbeats only (about one per 2 s), and each vouches for the last report.
     const b0 = beats().length;
     await sleep(9000);
-    assert.equal(tele().length, settled, `no full report while unchanged: ${JSON.stringify(tele().slice(settled).map((t) => t.changed))}`);
+    assert.equal(
+      tele().length,
+      settled,
+      `no full report while unchanged: ${JSON.stringify(
+        tele()
+          .slice(settled)
+          .map((t) => t.changed),
+      )}`,
+    );
     const window: Received[] = beats().slice(b0);
     assert.ok(window.length >= 3 && window.length <= 6, `${window.length} heartbeats in 9 s at a 2 s heartbeat`);
     const last = tele().at(-1)!;
@@ -85,10 +93,14 @@ describe('telemetry on 4G: heartbeats while unchanged, a change sent at once, th
     assert.equal(change.trigger, 'change');
     assert.deepEqual(change.changed, ['records.stale']);
     assert.ok(Date.now() - changedAt < 3000, `sent ${Date.now() - changedAt} ms after the change (check every 1 s)`);
-    const stale = await waitFor(async () => {
-      const r = await store.devices.get(ID);
-      return r?.records_stale === 1 ? r : undefined;
-    }, 5000, 'the fleet shows the stale cache');
+    const stale = await waitFor(
+      async () => {
+        const r = await store.devices.get(ID);
+        return r?.records_stale === 1 ? r : undefined;
+      },
+      5000,
+      'the fleet shows the stale cache',
+    );
     assert.equal(stale.online, 1);
     assert.equal(fleet.ingest.totals.dropped, 0, 'every heartbeat and report passed the contract schemas');
     client.end(true);

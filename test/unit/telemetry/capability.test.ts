@@ -86,7 +86,8 @@ describe('telemetry capability (fake clock, no broker)', () => {
     (ctx.capabilities.list() as Capability[]).push({ name: 'records-ish', start: async () => {}, stop: async () => {}, health: () => records });
     await cap.start(ctx);
     ctx.bus.emit('failover.switched', { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: ctx.clock.now() });
-    const tele = () => rows(ctx!).filter((r) => r.kind === 'telemetry').map((r) => JSON.parse(r.payload) as { trigger?: string; changed?: string[]; at: number });
+    type Sent = { trigger?: string; changed?: string[]; at: number };
+    const tele = () => rows(ctx!).filter((r) => r.kind === 'telemetry').map((r) => JSON.parse(r.payload) as Sent);
     await b.clock.advance(10_000);
     assert.deepEqual(tele().map((m) => m.trigger), ['change'], 'the first 4G sample is a full report');
     await b.clock.advance(600_000);

@@ -11,7 +11,13 @@ type Over<K extends CapabilityName> = Partial<Reports[K]>;
 /** One telemetry sample of a box on 4G; `caps` overrides report fields per capability. */
 function sample(
   at: number,
-  o: { failover?: Over<'failover'>; cellular?: Over<'cellular'>; telephony?: Over<'telephony'>; records?: Over<'records'>; system?: Partial<TelemetryMessage['system']> } = {},
+  o: {
+    failover?: Over<'failover'>;
+    cellular?: Over<'cellular'>;
+    telephony?: Over<'telephony'>;
+    records?: Over<'records'>;
+    system?: Partial<TelemetryMessage['system']>;
+  } = {},
 ): TelemetryMessage {
   return {
     id: '01JDV2Q5S8Y3M0B6Z7K2N4R9TA',
@@ -19,7 +25,17 @@ function sample(
     bootId: 'boot-1',
     activeUplink: '4g',
     activeKind: 'cellular',
-    system: { cpuLoadPct: 3, loadAvg1: 0.1, memUsedPct: 40, memTotalBytes: 4e9, disks: [{ mount: '/', sizeBytes: 32e9, usedPct: 21 }], cpuTempC: 48, throttled: null, uptimeS: at / 1000, ...o.system },
+    system: {
+      cpuLoadPct: 3,
+      loadAvg1: 0.1,
+      memUsedPct: 40,
+      memTotalBytes: 4e9,
+      disks: [{ mount: '/', sizeBytes: 32e9, usedPct: 21 }],
+      cpuTempC: 48,
+      throttled: null,
+      uptimeS: at / 1000,
+      ...o.system,
+    },
     capabilities: {
       failover: healthOf('failover', { active: '4g', since: 1, reason: 'wan down', ...o.failover }),
       cellular: healthOf('cellular', o.cellular ?? {}),
@@ -117,7 +133,8 @@ describe('telemetry report policy', () => {
       const changedAt = t >= 400_000 && t < 700_000;
       const d = p.decide(sample(t, changedAt ? { failover: { active: 'wan' } } : {}), true);
       if (d.send === 'heartbeat') p.heartbeatSent(t);
-      if (d.send !== 'none') log.push(`${t / 1000}:${d.send === 'full' ? d.trigger : 'hb'}${d.send === 'full' && d.changed.length ? `(${d.changed.join()})` : ''}`);
+      if (d.send !== 'none')
+        log.push(`${t / 1000}:${d.send === 'full' ? d.trigger : 'hb'}${d.send === 'full' && d.changed.length ? `(${d.changed.join()})` : ''}`);
     }
     const fulls = log.filter((l) => !l.endsWith(':hb'));
     assert.deepEqual(fulls, ['0:change', '400:change(failover.active)', '700:change(failover.active)', '1600:refresh']);
@@ -137,7 +154,8 @@ describe('telemetry report policy', () => {
 
   it('on a primary link every sample is a full report, and the next 4G sample compares against the last of them', () => {
     const p = new ReportPolicy(times);
-    for (let t = 0; t < 50_000; t += 10_000) assert.deepEqual(p.decide({ ...sample(t), activeKind: 'wired', activeUplink: 'wan' }, false), { send: 'full', trigger: 'interval', changed: [] });
+    for (let t = 0; t < 50_000; t += 10_000)
+      assert.deepEqual(p.decide({ ...sample(t), activeKind: 'wired', activeUplink: 'wan' }, false), { send: 'full', trigger: 'interval', changed: [] });
     const d = p.decide(sample(60_000), true);
     assert.deepEqual(d, { send: 'full', trigger: 'change', changed: ['activeKind', 'activeUplink'] });
   });
