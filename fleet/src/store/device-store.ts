@@ -103,10 +103,18 @@ export class DeviceStore {
 
   /**
    * A 4G heartbeat (contract v1.3): `ensure` has already moved last_seen; the last full report's
-   * columns stay as they are, since the heartbeat says they still hold. Like telemetry, it says a
-   * device we have no state for yet is up.
+   * columns stay as they are, since the heartbeat says they still hold. It also adds a history sample
+   * with those values, so the history (minutes on 4G in the outage report, the data-use chart) keeps
+   * one row a minute on 4G as when every report was full. Like telemetry, it says a device we have no
+   * state for yet is up.
    */
   private async applyHeartbeat(t: SqlDriver, m: Extract<Inbound, { kind: 'heartbeat' }>, out: IngestOutcome): Promise<void> {
+    await t.run(
+      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode)
+       SELECT ?, id, ?, active_kind, data_pct, data_used, records_stale, telephony_mode FROM devices WHERE id = ? AND telemetry_at IS NOT NULL
+       ON CONFLICT (id) DO NOTHING`,
+      [`hb:${m.msg.bootId.slice(0, 64)}:${m.msg.at}`, m.msg.at, m.deviceId],
+    );
     await t.run(
       `UPDATE devices SET online = CASE WHEN state_at IS NULL THEN 1 ELSE online END, state_since = COALESCE(state_since, ?), state_at = COALESCE(state_at, ?),
          boot_id = COALESCE(boot_id, ?) WHERE id = ?`,

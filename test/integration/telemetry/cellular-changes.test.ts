@@ -84,6 +84,9 @@ describe('telemetry on 4G: heartbeats while unchanged, a change sent at once, th
     assert.ok(d.last_seen! - d.telemetry_at! >= 4000, `last_seen ${d.last_seen} moved on by heartbeats past telemetry_at ${d.telemetry_at}`);
     assert.ok(Date.now() - d.last_seen! < 4000, 'last_seen is fresh');
     assert.deepEqual([d.active_kind, d.data_pct, d.records_stale], ['cellular', 6.8, 0]);
+    // History keeps a sample per heartbeat, so "minutes on 4G" and the data-use chart read as before.
+    const history = await store.devices.samples(ID, d.telemetry_at! + 1, Date.now() + 1);
+    assert.ok(history.length >= window.length && history.every((h) => h.active_kind === 'cellular'), `${history.length} samples after the last report`);
 
     // A meaningful change (the records cache goes stale) is sent at once, not at the next refresh.
     agent.proc.kill('SIGUSR2');
