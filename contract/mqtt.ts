@@ -1,6 +1,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { REPORT_SCHEMAS } from './reports/index.js';
+import { WireEventSchema } from './events.js';
+
+export { EVENT_PAYLOADS, readEvent, WireEventSchema, type WireEvent, type WireEventName, type WireEventPayloads } from './events.js';
 
 /**
  * The MQTT topic contract: every topic under `<prefix>/<deviceId>/`, its payload schema, QoS and
@@ -78,6 +81,19 @@ export const TelemetrySchema = Type.Object(
         { additionalProperties: true },
       ),
     ),
+    trigger: Type.Optional(
+      Type.Union([Type.Literal('interval'), Type.Literal('change'), Type.Literal('refresh')], {
+        description:
+          'Added in v1.3 (optional): why this report was sent. interval: the periodic report (primary link, or 4G with cellularReport interval); ' +
+          'change: on 4G, a meaningful field changed; refresh: on 4G, the periodic full report (cellularFullEveryMs). Older agents leave it out',
+      }),
+    ),
+    changed: Type.Optional(
+      Type.Array(Type.String(), {
+        maxItems: 20,
+        description: 'Added in v1.3 (optional, with trigger change): the meaningful fields that changed, e.g. failover.active (at most 20)',
+      }),
+    ),
   },
   { $id: 'telemetry.json', title: 'telemetry (periodic health)' },
 );
@@ -89,11 +105,25 @@ export const EventSchema = Type.Object(
     name: Type.String({ description: 'Bus event name, e.g. failover.switched, cellular.changed' }),
     at: At,
     bootId: Type.String(),
-    payload: Type.Unknown({ description: 'The bus event payload (never patient data)' }),
+    payload: Type.Unknown({
+      description: 'The bus event payload (never patient data); its schema per name is in event-by-name.json (contract/events.ts, read with readEvent)',
+    }),
   },
   { $id: 'event.json', title: 'events' },
 );
 export type EventMessage = Static<typeof EventSchema>;
+
+/** Added in v1.3: on 4G, between full reports, the box says it is alive and its last report still holds. */
+export const HeartbeatSchema = Type.Object(
+  {
+    at: At,
+    bootId: Type.String(),
+    reportId: Type.Union([Id, Type.Null()], { description: 'id of the last full telemetry report, which still describes the box; null before the first' }),
+    reportAt: Type.Union([At, Type.Null()], { description: 'at of that report' }),
+  },
+  { $id: 'heartbeat.json', title: 'heartbeat (4G, between full reports)' },
+);
+export type HeartbeatMessage = Static<typeof HeartbeatSchema>;
 
 export const ConfigDesiredSchema = Type.Object(
   {
@@ -192,6 +222,14 @@ export interface TopicSpec {
 export const TOPICS = {
   state: { suffix: 'state', direction: 'device->fleet', qos: 1, retain: true, schema: StateSchema, about: 'Birth on every connect; Will (death) registered with the same bdSeq' },
   telemetry: { suffix: 'telemetry', direction: 'device->fleet', qos: 1, retain: false, schema: TelemetrySchema, about: 'Periodic health via the durable outbox' },
+  heartbeat: {
+    suffix: 'heartbeat',
+    direction: 'device->fleet',
+    qos: 0,
+    retain: false,
+    schema: HeartbeatSchema,
+    about: 'Added in v1.3: on 4G, between full reports; sent directly, only while connected with nothing queued (fleets before v1.3 do not subscribe)',
+  },
   events: { suffix: 'events', direction: 'device->fleet', qos: 1, retain: false, schema: EventSchema, about: 'Every bus event via the durable outbox, in order' },
   configDesired: { suffix: 'config/desired', direction: 'fleet->device', qos: 1, retain: true, schema: ConfigDesiredSchema, about: 'Versioned desired config from the fleet' },
   configReported: { suffix: 'config/reported', direction: 'device->fleet', qos: 1, retain: true, schema: ConfigReportedSchema, about: 'Applied revision and the fate of the last desired document' },
@@ -230,6 +268,14 @@ export function contractJsonSchemas(): Record<string, unknown> {
     $id: `https://surgery-edge.nhs.invalid/schema/mqtt/v${CONTRACT_VERSION}/command-args.json`,
     title: 'args per command',
     definitions: JSON.parse(JSON.stringify(CommandArgs)),
+  };
+  // The `events` messages as a union keyed by name: each event's payload (contract/events.ts, v1.3).
+  out['event-by-name.json'] = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...(JSON.parse(JSON.stringify(WireEventSchema)) as Record<string, unknown>),
+    $id: `https://surgery-edge.nhs.invalid/schema/mqtt/v${CONTRACT_VERSION}/event-by-name.json`,
+    'x-topic': `<prefix>/<deviceId>/${TOPICS.events.suffix}`,
+    'x-discriminator': 'name',
   };
   // The `details` of each capability inside telemetry.json's `capabilities.<name>` (contract/reports/).
   for (const [name, schema] of Object.entries(REPORT_SCHEMAS)) {

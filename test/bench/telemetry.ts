@@ -4,8 +4,13 @@
  *  - steady state of the agent (real Agent + telemetry + stand-in capabilities with contract-shaped
  *    health) reporting every 10 s: CPU % of one core and RSS, sampled from /proc over BENCH_SECONDS;
  *  - wire bytes (TLS records both ways, through a counting TCP proxy) per telemetry sample and per
- *    keepalive ping, and from them bytes/hour on 4G at the default cellularIntervalMs.
- * Env: BENCH_SECONDS (default 150), BENCH_WARMUP_S (15).
+ *    keepalive ping, and from them bytes/hour on 4G at the default cellularIntervalMs;
+ *  - 4G before/after: `cellularReport: interval` (a full report every cellularIntervalMs, the
+ *    behaviour before contract v1.3) against `changes` (a full report on a meaningful change or every
+ *    cellularFullEveryMs, a heartbeat every cellularIntervalMs), from the measured wire bytes of a
+ *    full report, a heartbeat and a ping, at the defaults.
+ * Env: BENCH_SECONDS (default 150), BENCH_WARMUP_S (15), BENCH_CHANGES_PER_HOUR (meaningful changes
+ * assumed per hour on 4G for the "after" figure; default 4, i.e. a state change every 15 minutes).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -18,7 +23,8 @@ import { AgentProc, agentConfig, fleetCollector } from '../integration/telemetry
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 150);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
-const defaults = Value.Default(TelemetrySection, {}) as { cellularIntervalMs: number; keepaliveS: number };
+const CHANGES_PER_HOUR = Number(process.env.BENCH_CHANGES_PER_HOUR ?? 4);
+const defaults = Value.Default(TelemetrySection, {}) as { cellularIntervalMs: number; keepaliveS: number; cellularFullEveryMs: number };
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: 'telemetry', ...o }) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
       { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101 },
       { name: '4g', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102 },
     ];
-    const cfgCell = agentConfig(broker, 'bench-dev', join(dir, 'c'), { ...viaProxy, cellularIntervalMs: 2000 }, { uplinks });
+    const cfgCell = agentConfig(broker, 'bench-dev', join(dir, 'c'), { ...viaProxy, cellularIntervalMs: 2000, cellularReport: 'interval' }, { uplinks });
     const cell = new AgentProc(cfgCell, ['--representative', '--active', '4g']);
     procs.push(cell);
     await cell.ready;
@@ -141,6 +147,60 @@ async function main(): Promise<void> {
       mbPer30Days: Math.round((perHour * 24 * 30) / 1e5) / 10,
       note: 'excludes TLS handshakes on reconnect and events; 10 s wired figure for comparison',
       wiredBytesPerHourAt10s: samples ? Math.round((360 * wire) / samples) : null,
+    });
+
+    // 4. 4G with cellularReport changes, an unchanged box: heartbeats only (2 s here, to measure many).
+    const hbFleet = await fleetCollector(broker, `${broker.prefix}/bench-dev/heartbeat`);
+    const cfgHb = agentConfig(
+      broker, 'bench-dev', join(dir, 'd'),
+      { ...viaProxy, cellularIntervalMs: 2000, cellularCheckMs: 1000, cellularFullEveryMs: 3_600_000, cellularReport: 'changes' },
+      { uplinks },
+    );
+    const hb = new AgentProc(cfgHb, ['--representative', '--active', '4g']);
+    procs.push(hb);
+    await hb.ready;
+    const deadline = Date.now() + 20_000;
+    while (hbFleet.got.length === 0 && Date.now() < deadline) await sleep(100);
+    const h0 = proxy.bytes();
+    const hbN0 = hbFleet.got.length;
+    const t0Full = fleet.got.length;
+    await sleep(20_000);
+    const heartbeats = hbFleet.got.length - hbN0;
+    const fullsMeanwhile = fleet.got.length - t0Full;
+    const perHeartbeat = heartbeats ? (proxy.bytes() - h0) / heartbeats : 0;
+    const hbPayload = heartbeats ? Math.round(hbFleet.got.slice(hbN0).reduce((a, g) => a + JSON.stringify(g.json).length, 0) / heartbeats) : null;
+    await hb.kill('SIGTERM');
+    hbFleet.client.end(true);
+
+    // Per hour at the defaults. Before: a full report (and the pings between) every cellularIntervalMs.
+    // After: fulls = refreshes + changes; a heartbeat every cellularIntervalMs with no full report in
+    // it; pings between messages as before (MQTT.js pings only when idle for keepaliveS).
+    const slots = 3_600_000 / interval;
+    const pingBytes = slots * pingsPerSample * bytesPerPing;
+    const before = slots * perSample + pingBytes;
+    const fulls = 3_600_000 / defaults.cellularFullEveryMs + CHANGES_PER_HOUR;
+    const afterFor = (f: number) => f * perSample + Math.max(0, slots - f) * perHeartbeat + pingBytes;
+    const month = (h: number) => Math.round((h * 24 * 30) / 1e5) / 10;
+    out({
+      figure: '4g-bytes-per-hour-before-after',
+      cellularIntervalMs: interval,
+      cellularFullEveryMs: defaults.cellularFullEveryMs,
+      changesPerHourAssumed: CHANGES_PER_HOUR,
+      wireBytesPerFullReport: Math.round(perSample),
+      wireBytesPerHeartbeat: Math.round(perHeartbeat),
+      payloadBytesPerHeartbeat: hbPayload,
+      heartbeatsMeasured: heartbeats,
+      fullReportsWhileUnchanged: fullsMeanwhile,
+      wireBytesPerPing: bytesPerPing,
+      beforeBytesPerHour: Math.round(before),
+      beforeMbPer30Days: month(before),
+      afterBytesPerHour: Math.round(afterFor(fulls)),
+      afterMbPer30Days: month(afterFor(fulls)),
+      afterUnchangedBytesPerHour: Math.round(afterFor(3_600_000 / defaults.cellularFullEveryMs)),
+      afterUnchangedMbPer30Days: month(afterFor(3_600_000 / defaults.cellularFullEveryMs)),
+      note:
+        'before = cellularReport interval (a full report every cellularIntervalMs); after = cellularReport changes (the default); ' +
+        'events and TLS handshakes excluded from both',
     });
     fleet.client.end(true);
   } finally {

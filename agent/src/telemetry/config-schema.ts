@@ -9,7 +9,15 @@ export const TelemetrySection = Obj({
   }),
   prefix: Type.String({ default: 'surgery-edge/v1', pattern: '^[A-Za-z0-9_./-]+[A-Za-z0-9_-]$', description: 'Topic root; the device id follows it' }),
   intervalMs: Ms(10_000, 'Telemetry interval on a wired uplink', 1000),
-  cellularIntervalMs: Ms(60_000, 'Telemetry interval while on 4G', 1000),
+  cellularIntervalMs: Ms(60_000, 'While on 4G: the heartbeat interval (cellularReport changes), or the full report interval (interval)', 1000),
+  cellularReport: Type.Union([Type.Literal('changes'), Type.Literal('interval')], {
+    default: 'changes',
+    description:
+      'On 4G, changes: a full report only on a meaningful change or every cellularFullEveryMs, a small heartbeat between; ' +
+      'interval: a full report every cellularIntervalMs (before v1.3)',
+  }),
+  cellularCheckMs: Ms(10_000, 'On 4G (changes): how often a sample is taken and compared with the last report; a change is sent within this', 1000),
+  cellularFullEveryMs: Ms(15 * 60_000, 'On 4G (changes): a full report at least this often, changed or not', 10_000),
   caPath: Type.String({ default: '', description: 'PEM CA bundle that signed the broker certificate (empty: system CAs)' }),
   certPath: Type.String({ default: '', description: 'PEM device client certificate; its CN is the device id' }),
   keyPath: Type.String({ default: '', description: 'PEM private key of the device client certificate' }),

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { CliCommand } from '../core/cli-command.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { contractJsonSchemas } from '../../../contract/mqtt.js';
-import { reportsMarkdown } from '../../../contract/docs.js';
+import { eventsMarkdown, reportsMarkdown } from '../../../contract/docs.js';
 
 /** `surgery-edge mqtt-schemas DIR`: writes the MQTT contract's JSON Schemas (docs/schemas/mqtt). */
 export const mqttSchemasCommand: CliCommand = {
@@ -19,7 +19,9 @@ export const mqttSchemasCommand: CliCommand = {
     // The field tables beside the schemas' parent docs folder: docs/schemas/mqtt -> docs/mqtt-reports.md.
     const md = join(dir, '..', '..', 'mqtt-reports.md');
     writeFileAtomic(md, reportsMarkdown() + '\n');
-    process.stdout.write(`wrote ${Object.keys(contractJsonSchemas()).length} schemas to ${dir} and the field tables to ${md}\n`);
+    const events = join(dir, '..', '..', 'mqtt-events.md');
+    writeFileAtomic(events, eventsMarkdown() + '\n');
+    process.stdout.write(`wrote ${Object.keys(contractJsonSchemas()).length} schemas to ${dir} and the field tables to ${md} and ${events}\n`);
     return 0;
   },
 };

@@ -10,11 +10,12 @@ import { ulid } from '../core/ids.js';
 import { keyPem, loadDeviceKey, parseSealedKeyFile } from '../enrolment/device-key.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
 import { runCommand } from './commands.js';
-import { topicFor, type CommandResponse, type EventMessage, type TelemetryMessage } from '../../../contract/mqtt.js';
+import { topicFor, type CommandResponse, type EventMessage, type HeartbeatMessage, type TelemetryMessage } from '../../../contract/mqtt.js';
 import './events.js';
 import { MqttLink } from './mqtt-link.js';
 import { Outbox, type OutboxKind } from './outbox.js';
 import { applyFailure, judgeDesired, reportedDoc } from './remote-config.js';
+import { ReportPolicy } from './report-policy.js';
 
 const RESPONSE_EXPIRY_S = 300;
 
@@ -35,6 +36,10 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
   private lastSentSeq = 0;
   private bdSeq = -1;
   private lastPublishAt: number | null = null;
+  private policy: ReportPolicy | undefined;
+  /** The last full report enqueued, which heartbeats point at. */
+  private lastReport: { id: string; at: number } | null = null;
+  private heartbeats = 0;
   private activeUplink: string | null = null;
   private activeKind: UplinkKind | null = null;
   private lastFullAt = -Infinity;
@@ -53,6 +58,7 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     if (cfg.brokers.length === 0) throw new AppError('CONFIG_INVALID', 'telemetry is enabled but no brokers are configured');
     Outbox.migrate(ctx.db);
     this.outbox = new Outbox(ctx.db, cfg.outboxMaxRows);
+    this.policy = new ReportPolicy({ heartbeatMs: cfg.cellularIntervalMs, fullEveryMs: cfg.cellularFullEveryMs, checkMs: cfg.cellularCheckMs });
     const sys = this.deps.systemInfo ?? new HostSystemInfo(ctx.platform.commands);
     this.offs.push(ctx.bus.onAny((name, payload) => this.enqueueEvent(name, payload)));
     this.offs.push(ctx.bus.on('failover.switched', (e) => this.setActive(e.to)));
@@ -108,11 +114,14 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     const connected = this.link?.connected ?? false;
     const broker = this.link?.connectedBroker ?? null;
     const depth = this.outbox?.depth() ?? 0;
-    const interval = this.intervalMs();
+    const interval = this.reportIntervalMs();
     const lines = [
       connected ? `broker ${broker} connected (bdSeq ${this.bdSeq})` : `broker: not connected (${this.link?.attempts ?? 0} attempts; trying ${cfg.brokers.join(', ')})`,
       `outbox ${depth} message(s) waiting; last publish ${this.lastPublishAt ? new Date(this.lastPublishAt).toISOString().slice(11, 19) + 'Z' : 'never'}`,
-      `reporting every ${Math.round(interval / 1000)} s${this.activeKind === 'cellular' ? ' (4G: slowed to save the allowance)' : ''}`,
+      this.onChange()
+        ? `on 4G: a full report on a meaningful change (checked every ${Math.round(cfg.cellularCheckMs / 1000)} s) or every ` +
+          `${Math.round(cfg.cellularFullEveryMs / 60_000)} min, a heartbeat every ${Math.round(interval / 1000)} s (${this.heartbeats} sent)`
+        : `reporting every ${Math.round(interval / 1000)} s${this.activeKind === 'cellular' ? ' (4G: slowed to save the allowance)' : ''}`,
     ];
     return {
       status: connected ? 'ok' : 'degraded',
@@ -156,19 +165,30 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
   }
 
   private setActive(uplink: string | null): void {
-    const before = this.intervalMs();
+    const before = this.tickMs();
     this.activeUplink = uplink;
     this.activeKind = (this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind) ?? null;
-    if (this.intervalMs() !== before && this.tickTimer !== undefined) {
+    if (this.tickMs() !== before && this.tickTimer !== undefined) {
       this.ctx.clock.clearTimeout(this.tickTimer);
       this.tickTimer = undefined;
       this.scheduleTick();
     }
   }
 
-  private intervalMs(): number {
+  /** On 4G with `cellularReport: changes`, samples become full reports only when they changed (report-policy.ts). */
+  private onChange(): boolean {
+    return this.activeKind === 'cellular' && this.ctx.config.telemetry.cellularReport === 'changes';
+  }
+
+  /** How often the fleet hears from the box: a full report, or on 4G a report or a heartbeat. */
+  private reportIntervalMs(): number {
     const cfg = this.ctx.config.telemetry;
     return this.activeKind === 'cellular' ? cfg.cellularIntervalMs : cfg.intervalMs;
+  }
+
+  /** How often a sample is taken. */
+  private tickMs(): number {
+    return this.onChange() ? this.ctx.config.telemetry.cellularCheckMs : this.reportIntervalMs();
   }
 
   private sys: SystemInfo | undefined;
@@ -177,7 +197,7 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     if (this.stopped) return;
     this.tickTimer = this.ctx.clock.setTimeout(() => {
       void this.sample().finally(() => this.scheduleTick());
-    }, this.intervalMs());
+    }, this.tickMs());
   }
 
   /** One telemetry sample: the box's own health plus every capability's health(). */
@@ -196,12 +216,37 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
         system,
         capabilities: this.capabilityHealth(),
       };
+      const d = this.policy!.decide(msg, this.onChange());
+      if (d.send === 'heartbeat') return this.heartbeat(msg.at);
+      if (d.send === 'none') return;
+      // On a primary link the report is as before; on 4G it says why it was sent.
+      if (this.activeKind === 'cellular') {
+        msg.trigger = d.trigger;
+        if (d.changed.length) msg.changed = d.changed.slice(0, 20);
+      }
+      this.lastReport = { id, at: msg.at };
       this.enqueue('telemetry', id, this.topic('telemetry'), JSON.stringify(msg), false);
     } catch (e) {
       this.ctx.log.warn('telemetry sample failed', describeError(e));
     } finally {
       this.sampling = false;
     }
+  }
+
+  /**
+   * Straight to the live session at QoS 0, never through the outbox: a heartbeat means "alive now and
+   * `reportId` still holds", which is false later. Skipped while offline (the Will says so) and while
+   * the outbox holds anything, so a heartbeat never overtakes the report it vouches for.
+   */
+  private heartbeat(at: number): void {
+    const c = this.client;
+    if (!c?.connected || (this.outbox?.depth() ?? 0) > 0) return;
+    const hb: HeartbeatMessage = { at, bootId: this.ctx.bootId, reportId: this.lastReport?.id ?? null, reportAt: this.lastReport?.at ?? null };
+    this.policy!.heartbeatSent(at);
+    this.heartbeats++;
+    c.publish(this.topic('heartbeat'), JSON.stringify(hb), { qos: 0, retain: false }, (err) => {
+      if (err) this.ctx.log.debug('heartbeat not sent', { error: err.message });
+    });
   }
 
   /** On 4G the human `lines` (the CLI's copy of the figures) are left out to save the allowance. */

@@ -7,7 +7,8 @@ import { CANARY_ID, GroupGuard } from './group-guard.js';
 import { Window } from './lag.js';
 import { parseInbound, type DropReason } from './parse.js';
 
-export const SUFFIXES = ['state', 'telemetry', 'events', 'config/reported'] as const;
+/** `heartbeat` (contract v1.3): 4G boxes between full reports; it keeps last_seen fresh and the last report's values. */
+export const SUFFIXES = ['state', 'telemetry', 'events', 'config/reported', 'heartbeat'] as const;
 /** Retained births and reports are not delivered to shared subscriptions (MQTT 5, 4.8.2): read them once per session. */
 const RETAINED = ['state', 'config/reported'] as const;
 const MAX_QUEUE = 5000;

@@ -1,5 +1,5 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ConfigReportedSchema, EventSchema, StateSchema, TelemetrySchema } from '../../../contract/mqtt.js';
+import { ConfigReportedSchema, EventSchema, HeartbeatSchema, StateSchema, TelemetrySchema } from '../../../contract/mqtt.js';
 import type { Inbound, Placement } from '../store/types.js';
 import { deriveTelemetry } from './derive.js';
 
@@ -9,6 +9,7 @@ const check = {
   telemetry: TypeCompiler.Compile(TelemetrySchema),
   events: TypeCompiler.Compile(EventSchema),
   'config/reported': TypeCompiler.Compile(ConfigReportedSchema),
+  heartbeat: TypeCompiler.Compile(HeartbeatSchema),
 };
 type Suffix = keyof typeof check;
 
@@ -72,6 +73,8 @@ export function parseInbound(prefix: string, topic: string, payload: Buffer, max
     }
     case 'events':
       return { ok: true, msg: { ...base, kind: 'event', msg: raw as Extract<Inbound, { kind: 'event' }>['msg'] } };
+    case 'heartbeat':
+      return { ok: true, msg: { ...base, kind: 'heartbeat', msg: raw as Extract<Inbound, { kind: 'heartbeat' }>['msg'] } };
     default:
       return { ok: true, msg: { ...base, kind: 'reported', msg: raw as Extract<Inbound, { kind: 'reported' }>['msg'] } };
   }

@@ -21,6 +21,7 @@ export class DeviceStore {
         if (m.kind === 'state') await this.applyState(t, m, out);
         else if (m.kind === 'telemetry') await this.applyTelemetry(t, m, out);
         else if (m.kind === 'event') await this.applyEvent(t, m, out);
+        else if (m.kind === 'heartbeat') await this.applyHeartbeat(t, m, out);
         else await this.applyReported(t, m, out);
       }
     });
@@ -98,6 +99,28 @@ export class DeviceStore {
        WHERE id = ? AND (telemetry_at IS NULL OR telemetry_at <= ?)`,
       p,
     );
+  }
+
+  /**
+   * A 4G heartbeat (contract v1.3): `ensure` has already moved last_seen; the last full report's
+   * columns stay as they are, since the heartbeat says they still hold. It also adds a history sample
+   * with those values, so the history (minutes on 4G in the outage report, the data-use chart) keeps
+   * one row a minute on 4G as when every report was full. Like telemetry, it says a device we have no
+   * state for yet is up.
+   */
+  private async applyHeartbeat(t: SqlDriver, m: Extract<Inbound, { kind: 'heartbeat' }>, out: IngestOutcome): Promise<void> {
+    await t.run(
+      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode)
+       SELECT ?, id, ?, active_kind, data_pct, data_used, records_stale, telephony_mode FROM devices WHERE id = ? AND telemetry_at IS NOT NULL
+       ON CONFLICT (id) DO NOTHING`,
+      [`hb:${m.msg.bootId.slice(0, 64)}:${m.msg.at}`, m.msg.at, m.deviceId],
+    );
+    await t.run(
+      `UPDATE devices SET online = CASE WHEN state_at IS NULL THEN 1 ELSE online END, state_since = COALESCE(state_since, ?), state_at = COALESCE(state_at, ?),
+         boot_id = COALESCE(boot_id, ?) WHERE id = ?`,
+      [m.msg.at, m.msg.at, m.msg.bootId, m.deviceId],
+    );
+    out.applied++;
   }
 
   private async applyEvent(t: SqlDriver, m: Extract<Inbound, { kind: 'event' }>, out: IngestOutcome): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ConfigReported, EventMessage, TelemetryMessage } from '../../../contract/mqtt.js';
+import type { ConfigReported, EventMessage, HeartbeatMessage, TelemetryMessage } from '../../../contract/mqtt.js';
 
 /** What the ingest derives from one telemetry message (see ingest/derive.ts). */
 export interface Derived {
@@ -39,6 +39,7 @@ export type Inbound = { deviceId: string; receivedAt: number; place: Placement }
   | { kind: 'telemetry'; msg: TelemetryMessage; derived: Derived }
   | { kind: 'event'; msg: EventMessage }
   | { kind: 'reported'; msg: ConfigReported }
+  | { kind: 'heartbeat'; msg: HeartbeatMessage }
 );
 
 export interface DeviceRow {

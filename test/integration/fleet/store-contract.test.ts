@@ -192,6 +192,25 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       const d = (await store.devices.get('d1'))!;
       assert.deepEqual([d.online, d.birth_bd_seq], [1, 6]);
     });
+
+    it('a 4G heartbeat (v1.3): last_seen moves, the last report\'s columns stay, one history sample repeats them', async () => {
+      const hb = (deviceId: string, at: number, receivedAt: number): Inbound => ({
+        kind: 'heartbeat', deviceId, receivedAt, place, msg: { at, bootId: 'boot-1', reportId: null, reportAt: null },
+      });
+      await store.devices.ingest([tele('hb1', 10_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 7, telephonyMode: 'survivable' })]);
+      const r = await store.devices.ingest([hb('hb1', 70_000, 70_100), hb('hb1', 70_000, 70_200)]);
+      assert.equal(r.applied, 2);
+      const d = (await store.devices.get('hb1'))!;
+      const cols = [d.last_seen, d.telemetry_at, d.active_kind, d.data_pct, d.telephony_mode, d.online];
+      assert.deepEqual(cols, [70_200, 10_000, 'cellular', 7, 'survivable', 1]);
+      const samples = await store.devices.samples('hb1', 0, 1e12);
+      const rows = samples.map((x) => [Number(x.at), x.active_kind, Number(x.data_pct)]);
+      assert.deepEqual(rows, [[10_000, 'cellular', 7], [70_000, 'cellular', 7]], 'a repeated heartbeat adds no sample');
+      await store.devices.ingest([hb('hb2', 5000, 5000)]);
+      const fresh = (await store.devices.get('hb2'))!;
+      assert.deepEqual([fresh.online, fresh.last_seen, fresh.telemetry_at], [1, 5000, null], 'a heartbeat before any report: up, nothing to repeat');
+      assert.equal((await store.devices.samples('hb2', 0, 1e12)).length, 0);
+    });
   });
 }
 

@@ -28,10 +28,16 @@ if (!r.ok) {
   process.stderr.write(JSON.stringify(r.problems) + '\n');
   process.exit(2);
 }
+// SIGUSR2 makes the representative records cache stale: a meaningful change for the 4G tests.
+const live = { recordsStale: false };
+process.on('SIGUSR2', () => {
+  live.recordsStale = true;
+  process.stdout.write('changed records.stale\n');
+});
 const agent = new Agent({
   config: r.config,
   configPath: values['config-path'],
-  capabilities: () => [...(values.representative ? representativeCapabilities() : []), new TelemetryCapability()],
+  capabilities: () => [...(values.representative ? representativeCapabilities(live) : []), new TelemetryCapability()],
   onReboot: async (reason) => {
     process.stdout.write(`reboot ${reason}\n`);
   },

@@ -7,13 +7,13 @@ import { report } from '../../helpers/reports.js';
  * test/helpers/reports.ts): failover with two uplinks, cellular, records, drills, so the benchmark's
  * telemetry payload is the size a real appliance sends and the fleet derives its columns from it.
  */
-export function representativeCapabilities(): Capability[] {
+export function representativeCapabilities(live: { recordsStale: boolean } = { recordsStale: false }): Capability[] {
   const now = Date.now();
-  const cap = <K extends CapabilityName>(name: K, summary: string, details: Reports[K]): Capability => ({
+  const cap = <K extends CapabilityName>(name: K, summary: string, details: Reports[K] | (() => Reports[K])): Capability => ({
     name,
     start: async () => {},
     stop: async () => {},
-    health: (): Health => ({ status: 'ok', summary, since: now, details }),
+    health: (): Health => ({ status: 'ok', summary, since: now, details: typeof details === 'function' ? details() : details }),
   });
   const uplink = (name: string, kind: 'wired' | 'cellular', iface: string, state: 'up' | 'down', latencyMs: number, lossPct: number) => ({
     name, label: name, kind, interface: iface, state, latencyMs, lossPct, dns: 'ok' as const, since: now, reason: `${state}: 3/3 targets answering`,
@@ -29,8 +29,9 @@ export function representativeCapabilities(): Capability[] {
       usage: { usedBytes: 734003200, allowanceBytes: 10737418240, usedPct: 6.8, cycleStart: now - 864e6 },
       lines: ['EE LTE, RSRP -95 dBm, SINR 12.5 dB', 'data 700 MiB of 10 GiB (6.8%)'],
     })),
-    cap('records', 'cache fresh (synced 4 min ago)', report('records', {
-      asOf: now - 240000, stale: false, patients: 9800, appointments: 1450, locked: false, provisioned: true,
+    // `live.recordsStale` flips the cache to stale while running (the harness's SIGUSR2).
+    cap('records', 'cache fresh (synced 4 min ago)', () => report('records', {
+      asOf: now - 240000, stale: live.recordsStale, patients: 9800, appointments: 1450, locked: false, provisioned: true,
       sync: { running: false, done: 0, total: 0, lastError: null }, pendingCaptures: 0, lines: ['9800 patients, 1450 appointments'],
     })),
     cap('drills', 'last drill passed', report('drills', { last: { id: '01JDRILL00000000000000000', at: now - 3600e3, passed: true, steps: [] }, next: now + 6e8, running: false, lines: [] })),

@@ -48,8 +48,8 @@ describe('telemetry capability (fake clock, no broker)', () => {
     ctx?.cleanup();
   });
 
-  it('samples system + every capability health on the wired interval, slows to cellularIntervalMs on 4G', async () => {
-    const b = build();
+  it('samples system + every capability health on the wired interval, slows to cellularIntervalMs on 4G (cellularReport interval)', async () => {
+    const b = build({ cellularReport: 'interval' });
     ({ ctx, cap } = b);
     await cap.start(ctx);
     await b.clock.advance(10_000);
@@ -77,6 +77,29 @@ describe('telemetry capability (fake clock, no broker)', () => {
     ctx.bus.emit('failover.switched', { from: '4g', to: 'wan', kind: 'failback', reason: 'wan up', at: ctx.clock.now() });
     await b.clock.advance(10_000);
     assert.equal(rows(ctx).filter((r) => r.kind === 'telemetry').length, 3);
+  });
+
+  it('on 4G (cellularReport changes): an unchanged box queues no report for 15 min; a change is queued within one check', async () => {
+    const b = build({ cellularCheckMs: 10_000, cellularFullEveryMs: 900_000 });
+    ({ ctx, cap } = b);
+    let records: Health = { status: 'ok', summary: 'cache fresh', details: { stale: false } };
+    (ctx.capabilities.list() as Capability[]).push({ name: 'records-ish', start: async () => {}, stop: async () => {}, health: () => records });
+    await cap.start(ctx);
+    ctx.bus.emit('failover.switched', { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: ctx.clock.now() });
+    type Sent = { trigger?: string; changed?: string[]; at: number };
+    const tele = () => rows(ctx!).filter((r) => r.kind === 'telemetry').map((r) => JSON.parse(r.payload) as Sent);
+    await b.clock.advance(10_000);
+    assert.deepEqual(tele().map((m) => m.trigger), ['change'], 'the first 4G sample is a full report');
+    await b.clock.advance(600_000);
+    assert.equal(tele().length, 1, '10 minutes unchanged: nothing more queued (heartbeats go direct, and only when connected)');
+    assert.match(reported(cap).details!.lines!.join('\n'), /on 4G: a full report on a meaningful change .* every 15 min, a heartbeat every 60 s/);
+    records = { status: 'degraded', summary: 'cache stale', details: { stale: true } };
+    const changedAt = ctx.clock.now();
+    await b.clock.advance(10_000);
+    const last = tele().at(-1)!;
+    assert.deepEqual([last.trigger, last.changed, last.at - changedAt <= 10_000], ['change', ['records-ish.status'], true]);
+    await b.clock.advance(900_000);
+    assert.deepEqual(tele().map((m) => m.trigger), ['change', 'change', 'refresh'], 'a full refresh 15 min after the last report');
   });
 
   it('forwards every bus event with a sortable ULID, raises telemetry.outbox-full at the bound, and reports health per contract', async () => {
