@@ -7,11 +7,11 @@
 import { createUser } from '../../agent/src/auth/index.js';
 import { systemClock } from '../../common/clock.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 const RUNS = Number(process.env.RUNS ?? 10);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: 'status', ...o }) + '\n');

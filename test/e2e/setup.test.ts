@@ -7,13 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { Agent } from '../../agent/src/agent.js';
 import { systemClock } from '../../common/clock.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { RecordsCapability } from '../../agent/src/records/records.js';
 import { SetupCapability } from '../../agent/src/setup/setup.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
 import { launchBrowser, requireChromium as noBrowser, type TestBrowser } from '../helpers/browser.js';
 import { createTestCtx, testConfig, type TestCtx } from '../helpers/ctx.js';
 import { FakeCap, failoverHealth, recordsHealth, registry } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 /**
  * Issue 16 in Debian's chromium: the locked-cache headline (desktop and 390 px phone), and the

@@ -3,11 +3,11 @@ import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { systemClock } from '../../common/clock.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, failoverHealth, registry } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 /**
  * Issue 20's words on the status page in Debian's chromium: DNS not answering on a named line,

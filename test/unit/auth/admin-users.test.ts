@@ -3,10 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { accountAudit, createUser, listUsers } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { registry } from '../status/fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 /** /admin/users: admins manage accounts from the page; CSRF-protected, audited, never a password in the log. */
 const PW = 'correct horse battery';

@@ -5,11 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { listUsers } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { SetupCapability } from '../../../agent/src/setup/setup.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeCap, failoverHealth, registry } from '../status/fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 /**
  * The first-run wizard through the real web server (inject): refused without, with a wrong and

@@ -6,12 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
 import { buildWebApp, fastifyLogger } from '../../../agent/src/status/web-app.js';
 import { createLogger, type LogEntry } from '../../../common/log.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from './fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 const PW = 'correct horse battery';
 
