@@ -6,7 +6,8 @@ import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
 import { describeError, isAppError } from '../../../common/errors.js';
-import { createKey, keyFileExists, tpmPresent, writeRuntimeKey } from '../records/key.js';
+import { createKey, keyFileExists, writeRuntimeKey } from '../records/key.js';
+import { tpmAvailable } from '../platform/tpm.js';
 import { recordsPaths } from '../records/sources.js';
 import { escapeHtml as e, page } from '../status/html.js';
 import type { SetupCodeStore } from './code.js';
@@ -75,7 +76,7 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
   const perIp = new LoginLimiter(cfg.maxCodeAttemptsPerIp, cfg.codeWindowMs, () => ctx.clock.now());
   const overall = new LoginLimiter(cfg.maxCodeAttempts, cfg.codeWindowMs, () => ctx.clock.now());
   const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(page('Set up this box', body, { css: WIZARD_CSS }));
-  const tpm = () => ctx.config.records.tpmTcti !== '' || tpmPresent(ctx.platform.hostPath);
+  const tpm = () => tpmAvailable(ctx.config.records.tpmTcti, ctx.platform.hostPath);
 
   return async (app) => {
     app.get('/setup', async (req, reply) => {

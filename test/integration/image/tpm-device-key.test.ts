@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { makeHostPath } from '../../../agent/src/core/fs.js';
-import { loadDeviceKey, SEALED_FORMAT } from '../../../agent/src/enrolment/device-key.js';
+import { loadDeviceKey, SEALED_FORMAT } from '../../../agent/src/platform/device-key.js';
 import { ProcessRunner } from '../../../agent/src/platform/command.js';
 import { mosquittoMissing, TestBroker } from '../../helpers/mosquitto.js';
 import { Swtpm, swtpmMissing } from '../../helpers/swtpm.js';
