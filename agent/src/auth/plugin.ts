@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Ctx } from '../core/capability.js';
-import { escapeHtml, page } from '../status/html.js';
+import { escapeHtml, page } from '../web/html.js';
 import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
 import { LoginLimiter } from '../../../common/rate-limit.js';
 import { safeNext } from '../../../common/safe-next.js';

@@ -9,7 +9,7 @@ import { describeError, isAppError } from '../../../common/errors.js';
 import { createKey, keyFileExists, writeRuntimeKey } from '../records/key.js';
 import { tpmAvailable } from '../platform/tpm.js';
 import { recordsPaths } from '../records/sources.js';
-import { escapeHtml as e, page } from '../status/html.js';
+import { escapeHtml as e, page } from '../web/html.js';
 import type { SetupCodeStore } from './code.js';
 import { wizardForm, type WizardValues } from './wizard-html.js';
 
