@@ -15,7 +15,7 @@ import { AgentProc } from '../telemetry/fixture.js';
 import { agentConfigFromInstalled } from './agent-config.js';
 
 /**
- * The device key sealed to the box's TPM 2.0 (agent/src/enrolment/device-key.ts), against the
+ * The device key sealed to the box's TPM 2.0 (agent/src/platform/device-key.ts), against the
  * swtpm simulator (libtpms: the TPM 2.0 reference command set) and a real TLS mosquitto that
  * requires a client certificate. A second swtpm stands for another box's TPM.
  */
