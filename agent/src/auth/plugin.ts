@@ -30,8 +30,8 @@ export interface AuthOptions {
   maxLoginAttemptsPerIp: number;
   loginWindowMs: number;
   /**
-   * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the status
-   * capability: accepted as `authorization: Bearer <token>` from loopback only, as an admin.
+   * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the web
+   * server (agent/src/web/server.ts): accepted as `authorization: Bearer <token>` from loopback only, as an admin.
    */
   localToken?: string;
 }
