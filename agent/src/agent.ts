@@ -16,6 +16,7 @@ import { createPlatform, type Platform } from './platform/platform.js';
 import { buildCapabilities } from './capabilities.js';
 import { VERSION } from './version.js';
 import { WebRegistry } from './core/web.js';
+import { WebServer, type WebServerOptions } from './web/server.js';
 
 export interface AgentOptions {
   config: Config;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   capabilities?: (config: Config) => Capability[];
   /** Called instead of a real reboot (lab, demo, tests). */
   onReboot?: (reason: string) => Promise<void>;
+  /** The LAN web server's options (tests: plain HTTP). */
+  web?: WebServerOptions;
 }
 
 /** The composition root: builds ctx, starts capabilities in order, stops them in reverse. */
@@ -41,6 +44,7 @@ export class Agent implements CapabilityRegistry {
   readonly log: Logger;
   readonly bootId = randomUUID();
   readonly web = new WebRegistry();
+  private server: WebServer | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     const sink = opts.logSink ?? (opts.config.log.format === 'pretty' ? prettySink : stderrSink);
@@ -74,6 +78,7 @@ export class Agent implements CapabilityRegistry {
       version: VERSION,
     };
     await this.startCapabilities(config);
+    await this.startWeb();
     this.bus.emit('agent.started', { bootId: this.bootId, version: VERSION });
     this.writeSnapshot();
     this.snapshotTimer = this.ctx.clock.setInterval(() => this.writeSnapshot(), 1000);
@@ -97,6 +102,39 @@ export class Agent implements CapabilityRegistry {
     }
   }
 
+  /**
+   * The LAN web server, built once every capability has registered its routes (ctx.web). A server
+   * that cannot start (port taken, unreadable certificate) is logged and reported like a failed
+   * capability; the agent goes on without its pages.
+   */
+  private async startWeb(): Promise<void> {
+    const log = this.log.child('web');
+    this.server = new WebServer(this.opts.web);
+    try {
+      await this.server.start(this.ctx);
+    } catch (e) {
+      const err = describeError(e);
+      log.error('web server failed to start; continuing without it', err);
+      this.set.markFailed('status', { status: 'failed', summary: `web server failed to start: ${err.message}` });
+      this.bus.emit('capability.failed', { name: 'status', ...err });
+      await this.stopWeb();
+    }
+  }
+
+  private async stopWeb(): Promise<void> {
+    try {
+      await this.server?.stop();
+    } catch (e) {
+      this.log.child('web').error('failed to stop cleanly', describeError(e));
+    }
+    this.server = undefined;
+  }
+
+  /** The running LAN web server (tests use inject() and port), if any. */
+  get webServer(): WebServer | undefined {
+    return this.server;
+  }
+
   private async stopCapabilities(): Promise<void> {
     for (const cap of [...this.caps].reverse()) {
       try {
@@ -110,6 +148,7 @@ export class Agent implements CapabilityRegistry {
   async stop(reason = 'shutdown'): Promise<void> {
     this.bus.emit('agent.stopping', { reason });
     this.ctx.clock.clearInterval(this.snapshotTimer);
+    await this.stopWeb();
     await this.stopCapabilities();
     this.writeSnapshot();
     this.db.close();
@@ -120,10 +159,12 @@ export class Agent implements CapabilityRegistry {
     const r = validateConfig(next);
     if (!r.ok) throw new AppError('CONFIG_INVALID', `config rejected:\n${formatProblems(r.problems)}`, { problems: r.problems });
     if (this.opts.configPath) writeFileAtomic(this.opts.configPath, toYaml(r.config), 0o600);
+    await this.stopWeb();
     await this.stopCapabilities();
     this.ctx = { ...this.ctx, config: r.config };
     this.opts.config = r.config;
     await this.startCapabilities(r.config);
+    await this.startWeb();
     this.bus.emit('config.applied', { version: r.config.revision, source });
     return r.config;
   }

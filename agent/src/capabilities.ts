@@ -37,8 +37,9 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
 
 /**
  * Every capability, in start order (stopped in reverse):
- * uplinks feed failover; setup (first-run wizard and its one-time code) after records and enrolment; telephony listens for failover.switched; update after telemetry (its
- * recovery events reach the outbox); backup after records (its source) and telemetry; status last (builds the web server from every capability's routes).
+ * uplinks feed failover; setup (first-run wizard and its one-time code) after records and enrolment; telephony listens for failover.switched;
+ * update after telemetry (its recovery events reach the outbox); backup after records (its source) and telemetry; status last (its page reads
+ * every other capability). The agent builds the LAN web server (agent/src/web/server.ts) after all of them, from the routes they registered.
  */
 const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'setup', 'telephony', 'telemetry', 'update', 'backup', 'drills', 'status'];
 

@@ -8,12 +8,12 @@
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeRunner } from '../../agent/src/platform/command.js';
 import { installBundle } from '../../agent/src/update/installer.js';
 import { loadTrustedKeys } from '../../agent/src/update/keys.js';
 import { UpdateStateStore } from '../../agent/src/update/state.js';
 import { verifyBundle } from '../../agent/src/update/verify.js';
 import { hostArch, KEYS_DIR, makeAbRoot, makeBundle, makeKeys, makePayload } from '../helpers/update-fixture.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
 
 const sizeMb = Number(process.env.SIZE_MB ?? 512);
 const dir = mkdtempSync(join(tmpdir(), 'se-bench-update-'));

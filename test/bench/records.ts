@@ -101,7 +101,7 @@ try {
   // measured at the viewer (request written -> whole body read), which bounds the server-side time
   // from above; `server*` figures are the server's own time from the parsed request to the last byte written.
   try {
-    const { buildWebApp } = await import('../../agent/src/status/web-app.js');
+    const { buildWebApp } = await import('../../agent/src/web/app.js');
     const { createUser } = await import('../../agent/src/auth/index.js');
     const { RecordsFrontDesk } = await import('../../agent/src/records/viewer/index.js');
     const { createTestCtx } = await import('../helpers/ctx.js');

@@ -7,11 +7,12 @@
 import { createUser } from '../../agent/src/auth/index.js';
 import { systemClock } from '../../common/clock.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
+import { WebServer } from '../../agent/src/web/server.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 const RUNS = Number(process.env.RUNS ?? 10);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: 'status', ...o }) + '\n');
@@ -38,7 +39,9 @@ const status = new StatusCapability({ systemInfo: new FakeSystemInfo() });
 ctx.capabilities = registry([new FakeCap('cellular', cellularHealth()), failover, new FakeCap('records', recordsHealth(Date.now() - 600_000)), new FakeCap('telemetry', telemetryHealth()), drills, status]);
 createUser(ctx.db, 'admin', 'correct horse battery', 'admin');
 await status.start(ctx);
-const base = `https://127.0.0.1:${status.port}/`;
+const web = new WebServer();
+await web.start(ctx);
+const base = `https://127.0.0.1:${web.port}/`;
 const browser = await launchChromium();
 try {
   const fcp: number[] = [];
@@ -92,13 +95,14 @@ try {
   const api: number[] = [];
   for (let i = 0; i < 50; i++) {
     const t0 = performance.now();
-    const r = await status.webApp!.inject({ url: '/metrics' });
+    const r = await web.app!.inject({ url: '/metrics' });
     if (r.statusCode !== 200) throw new Error('metrics failed');
     api.push(performance.now() - t0);
   }
   out({ figure: 'metrics_render_ms', ...stats(api) });
 } finally {
   await browser.close();
+  await web.stop();
   await status.stop();
   ctx.cleanup();
 }

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../agent/src/auth/index.js';
 import { RecordsCapability } from '../../agent/src/records/records.js';
-import { buildWebApp } from '../../agent/src/status/web-app.js';
+import { buildWebApp } from '../../agent/src/web/app.js';
 import { startFhirServer, type FhirServer } from '../fhir-server/server.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';

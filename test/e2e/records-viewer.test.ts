@@ -9,7 +9,7 @@ import { createUser } from '../../agent/src/auth/index.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { RecordsStore } from '../../agent/src/records/store.js';
 import { RecordsFrontDesk } from '../../agent/src/records/viewer/index.js';
-import { buildWebApp } from '../../agent/src/status/web-app.js';
+import { buildWebApp } from '../../agent/src/web/app.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';
 import { FakeClock } from '../helpers/fake-clock.js';

@@ -7,13 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { Agent } from '../../agent/src/agent.js';
 import { systemClock } from '../../common/clock.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { RecordsCapability } from '../../agent/src/records/records.js';
 import { SetupCapability } from '../../agent/src/setup/setup.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
+import { WebServer } from '../../agent/src/web/server.js';
 import { launchBrowser, requireChromium as noBrowser, type TestBrowser } from '../helpers/browser.js';
 import { createTestCtx, testConfig, type TestCtx } from '../helpers/ctx.js';
 import { FakeCap, failoverHealth, recordsHealth, registry } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 /**
  * Issue 16 in Debian's chromium: the locked-cache headline (desktop and 390 px phone), and the
@@ -35,6 +36,7 @@ async function freePort(): Promise<number> {
 describe('locked records cache headline in a browser', { skip: noBrowser() }, () => {
   let ctx: TestCtx;
   let status: StatusCapability;
+  let web: WebServer;
   let browser: TestBrowser;
 
   before(async () => {
@@ -44,10 +46,13 @@ describe('locked records cache headline in a browser', { skip: noBrowser() }, ()
     status = new StatusCapability({ systemInfo: new FakeSystemInfo() });
     ctx.capabilities = registry([new FakeCap('failover', failoverHealth('wan', Date.now(), 'up', 'up')), locked, status]);
     await status.start(ctx);
+    web = new WebServer();
+    await web.start(ctx);
     browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();
+    await web?.stop();
     await status?.stop();
     ctx?.cleanup();
   });
@@ -55,7 +60,7 @@ describe('locked records cache headline in a browser', { skip: noBrowser() }, ()
   for (const width of WIDTHS) {
     it(`at ${width} px: not green, says what is wrong and what to do, links Unlock, no sideways scroll`, async () => {
       const page = await browser.newPage({ width, height: 800 });
-      await page.goto(`http://127.0.0.1:${status.port}/`);
+      await page.goto(`http://127.0.0.1:${web.port}/`);
       assert.equal(await page.locator('#state').getAttribute('data-level'), 'attention');
       assert.equal(await page.locator('#state .text').textContent(), 'Records cache locked after a restart - an admin must unlock it');
       const unlock = page.locator('#state a.act');
@@ -105,8 +110,9 @@ describe('first-run wizard end to end on a real agent', { skip: noBrowser() }, (
           }),
           new RecordsCapability(),
           new SetupCapability(),
-          new StatusCapability({ systemInfo: new FakeSystemInfo(), https: false }),
+          new StatusCapability({ systemInfo: new FakeSystemInfo() }),
         ],
+        web: { https: false },
       });
       // The fake failover reports the config's uplinks, labels included, as the real one does.
       const labelled = () => {

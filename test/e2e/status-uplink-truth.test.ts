@@ -3,11 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { systemClock } from '../../common/clock.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
+import { WebServer } from '../../agent/src/web/server.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, failoverHealth, registry } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 /**
  * Issue 20's words on the status page in Debian's chromium: DNS not answering on a named line,
@@ -19,6 +20,7 @@ const ART = 'test-artifacts/status';
 describe('status page: DNS, slow and failback words in a browser', { skip: noBrowser() }, () => {
   let ctx: TestCtx;
   let status: StatusCapability;
+  let web: WebServer;
   let failover: FakeCap;
   let browser: Browser;
   let base: string;
@@ -41,11 +43,14 @@ describe('status page: DNS, slow and failback words in a browser', { skip: noBro
     const { ProcessRunner } = await import('../../agent/src/platform/command.js');
     ctx.platform = { ...ctx.platform, commands: new ProcessRunner() };
     await status.start(ctx);
-    base = `https://127.0.0.1:${status.port}`;
+    web = new WebServer();
+    await web.start(ctx);
+    base = `https://127.0.0.1:${web.port}`;
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
+    await web?.stop();
     await status?.stop();
     ctx?.cleanup();
   });

@@ -6,11 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../agent/src/auth/index.js';
 import { systemClock } from '../../common/clock.js';
-import { FakeSystemInfo } from '../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../agent/src/status/status.js';
+import { WebServer } from '../../agent/src/web/server.js';
 import { launchChromium, requireChromium as noBrowser } from '../helpers/browser.js';
 import { createTestCtx, type TestCtx } from '../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from '../unit/status/fixtures.js';
+import { FakeSystemInfo } from '../helpers/fake-system-info.js';
 
 /**
  * The status page in Debian's chromium, health driven through fake capabilities in ctx.
@@ -22,6 +23,7 @@ const PW = 'correct horse battery';
 describe('status page in a browser', { skip: noBrowser() }, () => {
   let ctx: TestCtx;
   let status: StatusCapability;
+  let web: WebServer;
   let failover: FakeFailover;
   let records: FakeCap;
   let browser: Browser;
@@ -40,12 +42,15 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     const { ProcessRunner } = await import('../../agent/src/platform/command.js');
     ctx.platform = { ...ctx.platform, commands: new ProcessRunner() };
     await status.start(ctx);
-    base = `https://127.0.0.1:${status.port}`;
+    web = new WebServer();
+    await web.start(ctx);
+    base = `https://127.0.0.1:${web.port}`;
     browser = await launchChromium();
     page = await browser.newPage({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 900 } });
   });
   after(async () => {
     await browser?.close();
+    await web?.stop();
     await status?.stop();
     ctx?.cleanup();
   });

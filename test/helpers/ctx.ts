@@ -10,10 +10,11 @@ import type { Capability, Ctx, Health } from '../../agent/src/core/capability.js
 import type { Clock } from '../../common/clock.js';
 import { openStateDb } from '../../agent/src/core/db.js';
 import { createLogger, LogRing, prettySink, type LogEntry } from '../../common/log.js';
-import { FakeRunner, type CommandRunner } from '../../agent/src/platform/command.js';
+import type { CommandRunner } from '../../agent/src/platform/command.js';
 import { createPlatform } from '../../agent/src/platform/platform.js';
 import { FakeClock } from './fake-clock.js';
 import { WebRegistry } from '../../agent/src/core/web.js';
+import { FakeRunner } from './fake-runner.js';
 
 export interface TestCtx extends Ctx {
   dir: string;

@@ -1,4 +1,4 @@
-import { FakeRunner } from '../../agent/src/platform/command.js';
+import { FakeRunner } from './fake-runner.js';
 
 /**
  * A tiny kernel model behind a FakeRunner, answering `ip`, `nft` and `conntrack` in their real

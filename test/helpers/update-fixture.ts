@@ -4,8 +4,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { GrubBootControl } from '../../agent/src/platform/boot-control.js';
-import { grubBoot, parseGrubEnv, renderGrubEnv, type Slot } from '../../agent/src/platform/grubenv.js';
+import { parseGrubEnv, renderGrubEnv, type Slot } from '../../agent/src/platform/grubenv.js';
 import { makeHostPath } from '../../agent/src/core/fs.js';
+import { grubBoot } from './grub-boot.js';
 
 /**
  * A/B fixtures for update tests, built with the real tooling: keys from provisioning/update-key.sh,

@@ -9,7 +9,6 @@ import { formatStatus } from '../../agent/src/cli/status.js';
 import { CapabilitySet } from '../../agent/src/core/capability-set.js';
 import type { Capability, Health } from '../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../agent/src/failover/failover.js';
-import { FakeLinkMonitor } from '../../agent/src/platform/netlink-monitor.js';
 import type { Prober, ProbeSource } from '../../agent/src/uplinks/probes.js';
 import { UplinksCapability } from '../../agent/src/uplinks/uplinks.js';
 import { createTestCtx } from '../helpers/ctx.js';
@@ -17,6 +16,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeNet } from '../helpers/fake-net.js';
 import { createLab, LAB } from './lab.js';
 import { missingTools } from './tools.js';
+import { FakeLinkMonitor } from '../helpers/fake-link-monitor.js';
 
 const HOLD_DOWN_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

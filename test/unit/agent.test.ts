@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { Agent } from '../../agent/src/agent.js';
 import type { Capability, Ctx, Health } from '../../agent/src/core/capability.js';
-import { FakeRunner } from '../../agent/src/platform/command.js';
 import { createPlatform } from '../../agent/src/platform/platform.js';
 import { testConfig } from '../helpers/ctx.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
 
 class Probe implements Capability {
   started = false;

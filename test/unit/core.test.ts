@@ -7,9 +7,10 @@ import { migrate } from '../../agent/src/core/db.js';
 import { writeFileAtomic, makeHostPath } from '../../agent/src/core/fs.js';
 import { ulid } from '../../agent/src/core/ids.js';
 import { Backoff, retry } from '../../common/retry.js';
-import { FakeRunner, ProcessRunner } from '../../agent/src/platform/command.js';
+import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { createTestCtx } from '../helpers/ctx.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
 
 describe('core', () => {
   it('bus isolates a throwing listener and still delivers to the others', () => {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import { AppError, describeError, isAppError } from '../../../common/errors.js';
-import { escapeHtml as e, page } from '../status/html.js';
+import { escapeHtml as e, page } from '../web/html.js';
 import { accountAudit, auditAccount, createUser, listUsers, ROLES, setDisabled, setPassword, unlockUser, type Role } from './accounts.js';
 import { csrfToken, requireRole } from './plugin.js';
 

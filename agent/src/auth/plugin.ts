@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Ctx } from '../core/capability.js';
-import { escapeHtml, page } from '../status/html.js';
+import { escapeHtml, page } from '../web/html.js';
 import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
 import { LoginLimiter } from '../../../common/rate-limit.js';
 import { safeNext } from '../../../common/safe-next.js';
@@ -30,8 +30,8 @@ export interface AuthOptions {
   maxLoginAttemptsPerIp: number;
   loginWindowMs: number;
   /**
-   * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the status
-   * capability: accepted as `authorization: Bearer <token>` from loopback only, as an admin.
+   * Token for the local CLI (`surgery-edge drill`), written 0600 into runDir by the web
+   * server (agent/src/web/server.ts): accepted as `authorization: Bearer <token>` from loopback only, as an admin.
    */
   localToken?: string;
 }

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /**
@@ -40,4 +41,23 @@ export function fsyncDir(dir: string): void {
   } catch {
     // Directory fsync is not supported on every filesystem; the rename is still atomic.
   }
+}
+
+/** Overwrite a file with random bytes, fsync, delete: best effort against recovery from flash. */
+export function shredFile(path: string): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    const size = Math.max(1, statSync(path).size);
+    const fd = openSync(path, 'r+');
+    try {
+      writeSync(fd, randomBytes(size), 0, size, 0);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* still delete below */
+  }
+  unlinkSync(path);
+  return true;
 }

@@ -11,7 +11,7 @@ import type { CommandRunner } from '../platform/command.js';
 import { ClaimClient } from './claim-client.js';
 import { claimCommitment, keyFingerprint, newClaimCode, spkiDer } from '../../../common/claim-code.js';
 import { csrFromKey } from './csr.js';
-import { createDeviceKey, keyPem, loadDeviceKey } from './device-key.js';
+import { createDeviceKey, keyPem, loadDeviceKey } from '../platform/device-key.js';
 import { checkIdentity, commonName } from './identity.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { ProcessRunner } from '../platform/command.js';
-import { createDeviceKey, keyPem, loadDeviceKey } from './device-key.js';
+import { createDeviceKey, keyPem, loadDeviceKey } from '../platform/device-key.js';
 import { checkIdentityAsync } from './identity.js';
 import { csrFromKey } from './csr.js';
 

@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { loadDeviceKey, parseSealedKeyFile, type DeviceKeyOptions } from './device-key.js';
+import { loadDeviceKey, parseSealedKeyFile, type DeviceKeyOptions } from '../platform/device-key.js';
 
 export interface IdentityFiles {
   deviceId: string;

@@ -55,17 +55,3 @@ export class IpLinkMonitor implements LinkMonitor {
     this.child = undefined;
   }
 }
-
-/** Test double: the test calls emit(). */
-export class FakeLinkMonitor implements LinkMonitor {
-  private handler: ((e: LinkEvent) => void) | undefined;
-  start(onEvent: (e: LinkEvent) => void): void {
-    this.handler = onEvent;
-  }
-  stop(): void {
-    this.handler = undefined;
-  }
-  emit(e: LinkEvent): void {
-    this.handler?.(e);
-  }
-}

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { AppError } from '../../../common/errors.js';
 
-/** The Wi-Fi backup uplink's radio, behind a small interface so tests use FakeWifi. */
+/** The Wi-Fi backup uplink's radio, behind a small interface so tests use FakeWifi (test/helpers/fake-wifi.ts). */
 export interface WifiLink {
   ssid: string;
   /** dBm, as node-wifi derives it from NetworkManager's signal percentage. */
@@ -62,31 +62,5 @@ export class NodeWifiAdapter implements WifiAdapter {
     } catch (e) {
       throw new AppError('COMMAND_FAILED', `wifi join "${ssid}": ${redact(e, passphrase)}`);
     }
-  }
-}
-
-/** Test double with the same behaviour: joins only a visible SSID with the right passphrase. */
-export class FakeWifi implements WifiAdapter {
-  readonly networks = new Map<string, { passphrase: string; rssi: number }>();
-  link: WifiLink | null = null;
-  connects: string[] = [];
-  failStatus = false;
-
-  async current(): Promise<WifiLink | null> {
-    if (this.failStatus) throw new AppError('COMMAND_FAILED', 'wifi status: nmcli: not installed or not on PATH');
-    if (this.link) {
-      const n = this.networks.get(this.link.ssid);
-      if (!n) this.link = null; // the access point went away
-      else this.link = { ...this.link, rssi: n.rssi };
-    }
-    return this.link ? { ...this.link } : null;
-  }
-
-  async connect(ssid: string, passphrase: string): Promise<void> {
-    this.connects.push(ssid);
-    const n = this.networks.get(ssid);
-    if (!n) throw new AppError('COMMAND_FAILED', `wifi join "${ssid}": No network with SSID '${ssid}' found.`);
-    if (n.passphrase !== passphrase) throw new AppError('COMMAND_FAILED', `wifi join "${ssid}": Secrets were required, but not provided.`);
-    this.link = { ssid, rssi: n.rssi, iface: 'wlan0' };
   }
 }

@@ -53,7 +53,7 @@ export const recordsCommand: CliCommand = {
             return 2;
           }
           const had = shredFile(paths.key);
-          // The TPM-sealed copy (tpm.ts) lives beside the wrapped key.
+          // The TPM-sealed copy (platform/tpm.ts) lives beside the wrapped key.
           for (const f of ['records.tpm.pub', 'records.tpm.priv']) shredFile(join(dirname(paths.key), f));
           rmSync(paths.runtimeKey, { force: true });
           for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) rmSync(f, { force: true });

@@ -1,7 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { writeFileAtomic } from '../core/fs.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { shredFile, writeFileAtomic } from '../core/fs.js';
 import { AppError } from '../../../common/errors.js';
+
+/** Re-exported for the records CLI and tests: shredding lives in core/fs.ts (the TPM blobs use it too). */
+export { shredFile };
 
 /**
  * Key policy of the records cache (see docs/threat-model.md):
@@ -12,7 +15,7 @@ import { AppError } from '../../../common/errors.js';
  * - after a reboot the cache is locked until someone enters the passphrase (CLI `records unlock`
  *   or the status page). The unwrapped key then lives in the agent's memory and in a 0600 file on
  *   the RAM-backed run directory (tmpfs), so an agent restart does not re-lock, but a power cycle does;
- * - optionally a second copy is sealed to the TPM (tpm.ts) so an unmodified appliance self-unlocks;
+ * - optionally a second copy is sealed to the TPM (platform/tpm.ts) so an unmodified appliance self-unlocks;
  * - de-provisioning overwrites and deletes the wrapped key: the database becomes unreadable.
  */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -92,25 +95,6 @@ export async function changePassphrase(path: string, oldPass: string, newPass: s
   await writeWrappedKey(path, key, newPass);
 }
 
-/** Overwrite a file with random bytes, fsync, delete: best effort against recovery from flash. */
-export function shredFile(path: string): boolean {
-  if (!existsSync(path)) return false;
-  try {
-    const size = Math.max(1, statSync(path).size);
-    const fd = openSync(path, 'r+');
-    try {
-      writeSync(fd, randomBytes(size), 0, size, 0);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    /* still delete below */
-  }
-  unlinkSync(path);
-  return true;
-}
-
 /** The unlocked key's RAM-only handoff file (tmpfs run dir), so CLI unlock reaches the running agent. */
 export function writeRuntimeKey(path: string, key: Buffer): void {
   writeFileAtomic(path, key.toString('hex'), 0o600);
@@ -123,11 +107,6 @@ export function readRuntimeKey(path: string): Buffer | null {
   } catch {
     return null;
   }
-}
-
-/** Whether a TPM 2.0 resource manager is present (the key is sealed to it by records/tpm.ts). */
-export function tpmPresent(hostPath: (p: string) => string): boolean {
-  return existsSync(hostPath('/dev/tpmrm0'));
 }
 
 /**

@@ -7,13 +7,13 @@ import { AuditLog } from './audit.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { AppError, describeError } from '../../../common/errors.js';
 import './events.js';
-import { createKey, readRuntimeKey, shredFile, tpmPresent, unwrapKey, writeRuntimeKey, keyFileExists } from './key.js';
+import { createKey, readRuntimeKey, shredFile, unwrapKey, writeRuntimeKey, keyFileExists } from './key.js';
 import { buildSources, recordsPaths } from './sources.js';
 import { RecordsStore } from './store.js';
 import { runSync, type SyncProgress, type SyncResult } from './sync.js';
 import { RecordsFrontDesk } from './viewer/index.js';
 import { unlockPagePlugin } from './unlock-page.js';
-import { TpmSealer } from './tpm.js';
+import { DEFAULT_TCTI, tpmAvailable, TpmSealer } from '../platform/tpm.js';
 
 /**
  * The records capability: owns the encrypted store, its unlock, and the periodic sync. The viewer,
@@ -242,7 +242,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
 
   private tpmUsable(): boolean {
     const r = this.need().config.records;
-    return r.tpm === 'auto' && (r.tpmTcti !== '' || tpmPresent(this.need().platform.hostPath));
+    return r.tpm === 'auto' && tpmAvailable(r.tpmTcti, this.need().platform.hostPath);
   }
 
   private sealer(): TpmSealer {
@@ -252,7 +252,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
       runner: ctx.platform.commands,
       blobDir: dirname(recordsPaths(ctx.config).key),
       workDir: ctx.config.paths.runDir,
-      tcti: r.tpmTcti || 'device:/dev/tpmrm0',
+      tcti: r.tpmTcti || DEFAULT_TCTI,
       pcrs: r.tpmPcrs,
     });
   }

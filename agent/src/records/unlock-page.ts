@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { csrfToken, requireRole } from '../auth/index.js';
 import type { Clock } from '../../../common/clock.js';
 import { describeError, isAppError } from '../../../common/errors.js';
-import { escapeHtml as e, page } from '../status/html.js';
+import { escapeHtml as e, page } from '../web/html.js';
 
 /**
  * GET/POST /records/key: an admin enters the records passphrase after a reboot (the "status page"

@@ -5,7 +5,7 @@ import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import { SetupCodeStore } from './code.js';
-import { wizardPlugin } from './wizard.js';
+import { wizardPlugin, type WizardHost } from './wizard.js';
 
 /**
  * First-run set-up (issue 16): until the practice manager has run the wizard on the box's LAN
@@ -14,7 +14,7 @@ import { wizardPlugin } from './wizard.js';
  * the console (`surgery-edge setup-code`), never through the LAN. health().details:
  * { setUp, required, codeIssued, lines }.
  */
-export class SetupCapability implements Capability<SetupReport> {
+export class SetupCapability implements Capability<SetupReport>, WizardHost {
   readonly name = 'setup';
   private ctx!: Ctx;
   private store!: SetupCodeStore;

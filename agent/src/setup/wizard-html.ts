@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { escapeHtml as e } from '../status/html.js';
+import { escapeHtml as e } from '../web/html.js';
 
 export interface WizardValues {
   username: string;

@@ -6,10 +6,11 @@ import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Ctx } from '../core/capability.js';
 import { describeError, isAppError } from '../../../common/errors.js';
-import { createKey, keyFileExists, tpmPresent, writeRuntimeKey } from '../records/key.js';
+import { createKey, keyFileExists, writeRuntimeKey } from '../records/key.js';
+import { tpmAvailable } from '../platform/tpm.js';
 import { recordsPaths } from '../records/sources.js';
-import { escapeHtml as e, page } from '../status/html.js';
-import type { SetupCapability } from './setup.js';
+import { escapeHtml as e, page } from '../web/html.js';
+import type { SetupCodeStore } from './code.js';
 import { wizardForm, type WizardValues } from './wizard-html.js';
 
 /**
@@ -57,13 +58,25 @@ const notFound = (reply: FastifyReply) =>
     .type('text/html; charset=utf-8')
     .send(page('Set up', '<h1>This box is already set up</h1><p>Set-up can be done only once. <a href="/login">Sign in</a> to manage staff accounts, or go to the <a href="/">status page</a>.</p>'));
 
-export function wizardPlugin(ctx: Ctx, cap: SetupCapability): FastifyPluginAsync {
+/**
+ * What the wizard needs from the set-up capability (setup.ts implements it). Declared here, not
+ * imported from setup.ts, so the capability and its routes do not import each other.
+ */
+export interface WizardHost {
+  readonly codes: SetupCodeStore;
+  isSetUp(): boolean;
+  openSession(): { id: string; token: string };
+  session(id: string | undefined): { id: string; token: string } | null;
+  finish(): void;
+}
+
+export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
   const log = ctx.log.child('setup');
   const cfg = ctx.config.status.setup;
   const perIp = new LoginLimiter(cfg.maxCodeAttemptsPerIp, cfg.codeWindowMs, () => ctx.clock.now());
   const overall = new LoginLimiter(cfg.maxCodeAttempts, cfg.codeWindowMs, () => ctx.clock.now());
   const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(page('Set up this box', body, { css: WIZARD_CSS }));
-  const tpm = () => ctx.config.records.tpmTcti !== '' || tpmPresent(ctx.platform.hostPath);
+  const tpm = () => tpmAvailable(ctx.config.records.tpmTcti, ctx.platform.hostPath);
 
   return async (app) => {
     app.get('/setup', async (req, reply) => {

@@ -2,7 +2,7 @@ import type { Health, HealthMap } from '../core/capability.js';
 import { reportLines } from '../../../contract/read.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
 import { claimCard } from './claim-card.js';
-import { escapeHtml as e } from './html.js';
+import { escapeHtml as e } from '../web/html.js';
 import { ICONS, localTime, ownLabel, type PracticeState, type TimeFormat } from './state.js';
 import type { CellularReport, DrillsReport, FailoverReport, TelemetryReport, TelephonyReport } from '../../../contract/reports/index.js';
 import type { Outage } from '../../../contract/operations.js';

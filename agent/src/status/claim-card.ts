@@ -1,6 +1,6 @@
 import type { Health } from '../core/capability.js';
 import type { ClaimPhase, EnrolmentReport } from '../../../contract/reports/index.js';
-import { escapeHtml as e } from './html.js';
+import { escapeHtml as e } from '../web/html.js';
 
 
 const STATE: Record<ClaimPhase, string> = {

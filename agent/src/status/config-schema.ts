@@ -3,8 +3,9 @@ import { Bool, Ms, Obj, Str } from '../config/types.js';
 
 /**
  * The `status` section: the LAN web server (status page, records viewer, JSON API, /metrics),
- * its accounts, the status LED and the weekly drill. One section because one capability pair
- * (status + drills) owns all of it and an operator finds it in one place.
+ * its accounts, the status LED and the weekly drill. One section because an operator finds it in
+ * one place; the server itself is agent/src/web/ (built by the agent when `enabled`), the page is
+ * the status capability, the drill the drills capability.
  */
 export const StatusSection = Obj({
   enabled: Type.Boolean({ default: true }),

@@ -5,7 +5,7 @@ import { AppError } from '../../../common/errors.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import { renderCards, renderNotes, renderState } from './cards.js';
-import { escapeHtml as e, page } from './html.js';
+import { escapeHtml as e, page } from '../web/html.js';
 import { renderMetrics } from './metrics.js';
 import { localTime, type PracticeState } from './state.js';
 import type { Outage } from '../../../contract/operations.js';

@@ -1,11 +1,7 @@
-import type { FastifyInstance } from 'fastify';
 import type { StatusReport } from '../../../contract/reports/index.js';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
-import { writeFileAtomic } from '../core/fs.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
 import { renderCards, renderNotes, renderState } from './cards.js';
@@ -13,18 +9,15 @@ import { createLedDriver, LedController } from './led.js';
 import { statusRoutes, type StatusModel, type StatusSnapshot } from './routes.js';
 import { deriveState, localTime } from './state.js';
 import type { Outage } from '../../../contract/operations.js';
-import { buildWebApp } from './web-app.js';
-import { adminUsersPlugin } from '../auth/admin-page.js';
 
 export interface StatusOptions {
   systemInfo?: SystemInfo;
-  /** Tests: serve plain HTTP. */
-  https?: false;
 }
 
 /**
- * Started last: registers the status routes, builds the one LAN web server from every
- * capability's plugin, listens, and keeps the page (SSE) and the LED in step with health().
+ * The status page and its cards, /api/status, /metrics and the live stream (SSE), registered on
+ * the LAN web server (ctx.web; the agent builds the server after every capability has started,
+ * agent/src/web/server.ts); keeps the page and the LED in step with health().
  */
 export class StatusCapability implements Capability, StatusModel {
   readonly name = 'status';
@@ -35,7 +28,6 @@ export class StatusCapability implements Capability, StatusModel {
     return this.ctx.config.status.maxLiveViewersPerIp;
   }
   private ctx!: Ctx;
-  private app: FastifyInstance | undefined;
   private leds: LedController | undefined;
   private box: SystemHealth | null = null;
   private boxReading = false;
@@ -43,7 +35,6 @@ export class StatusCapability implements Capability, StatusModel {
   private timers: TimerHandle[] = [];
   private pushTimer: TimerHandle | undefined;
   private offBus: (() => void) | undefined;
-  private address: string | null = null;
   private started = 0;
 
   constructor(private readonly opts: StatusOptions = {}) {}
@@ -82,15 +73,6 @@ export class StatusCapability implements Capability, StatusModel {
     });
     if (!cfg.enabled) return;
     ctx.web.register('status', statusRoutes(ctx, this));
-    ctx.web.register('admin-users', adminUsersPlugin(ctx));
-    const localToken = randomBytes(32).toString('base64url');
-    writeFileAtomic(join(ctx.config.paths.runDir, 'api-token'), localToken, 0o600);
-    this.app = await buildWebApp(ctx, { ...(this.opts.https === false || !cfg.https ? { https: false as const } : {}), localToken });
-    const addr = await this.app.listen({ host: cfg.listen, port: cfg.port });
-    const port = (this.app.server.address() as { port: number }).port;
-    this.address = addr;
-    writeFileAtomic(join(ctx.config.paths.runDir, 'web.json'), JSON.stringify({ port, https: cfg.https && this.opts.https !== false, pid: process.pid }));
-    ctx.log.info('status page listening', { url: addr });
     this.push();
   }
 
@@ -103,30 +85,15 @@ export class StatusCapability implements Capability, StatusModel {
     this.subscribers.clear();
     await this.leds?.show('unknown', false).catch(() => {});
     await this.leds?.close();
-    if (this.app) {
-      // SSE streams are hijacked connections: close them or close() waits for ever.
-      this.app.server.closeAllConnections?.();
-      await this.app.close();
-    }
-    this.app = undefined;
   }
 
   health(): Health<StatusReport> {
     if (!this.ctx) return { status: 'starting', summary: 'starting' };
     if (!this.ctx.config.status.enabled) return { status: 'disabled', summary: 'status page disabled in config' };
-    return this.app
-      ? { status: 'ok', summary: `serving ${this.address}`, since: this.started, details: { url: this.address, liveViewers: this.subscribers.size, lines: [] } }
+    const url = this.ctx.web.url;
+    return url
+      ? { status: 'ok', summary: `serving ${url}`, since: this.started, details: { url, liveViewers: this.subscribers.size, lines: [] } }
       : { status: 'starting', summary: 'web server not listening yet' };
-  }
-
-  /** The running server (tests use inject()). */
-  get webApp(): FastifyInstance | undefined {
-    return this.app;
-  }
-
-  /** The port actually bound (tests listen on port 0). */
-  get port(): number | undefined {
-    return this.app ? (this.app.server.address() as { port: number }).port : undefined;
   }
 
   snapshot(): StatusSnapshot {

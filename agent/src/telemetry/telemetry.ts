@@ -7,7 +7,7 @@ import type { Capability, Ctx, Health } from '../core/capability.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { AppError, describeError } from '../../../common/errors.js';
 import { ulid } from '../core/ids.js';
-import { keyPem, loadDeviceKey, parseSealedKeyFile } from '../enrolment/device-key.js';
+import { keyPem, loadDeviceKey, parseSealedKeyFile } from '../platform/device-key.js';
 import { HostSystemInfo, type SystemInfo } from '../platform/system-info.js';
 import { runCommand } from './commands.js';
 import { topicFor, type CommandResponse, type EventMessage, type HeartbeatMessage, type TelemetryMessage } from '../../../contract/mqtt.js';
@@ -148,7 +148,7 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     return Object.fromEntries(Object.entries(tls).filter(([, v]) => v)) as typeof tls;
   }
 
-  /** The client key: a PEM file, or unsealed through the TPM (enrolment/device-key.ts) into memory only. */
+  /** The client key: a PEM file, or unsealed through the TPM (platform/device-key.ts) into memory only. */
   private async loadKey(keyPath: string): Promise<Buffer | undefined> {
     const ctx = this.ctx;
     const raw = readFileSync(keyPath);

@@ -13,7 +13,7 @@ export interface DashboardTls {
 }
 
 /**
- * The dashboard's certificate: the configured one, or (as the appliance's status/tls.ts) a
+ * The dashboard's certificate: the configured one, or (as the appliance's agent/src/web/tls.ts) a
  * self-signed EC P-256 one generated once into <dataDir>/tls and reused, so a browser exception
  * made for it keeps working. Undefined when HTTPS is off.
  */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { makeHostPath } from '../../../agent/src/core/fs.js';
-import { loadDeviceKey, SEALED_FORMAT } from '../../../agent/src/enrolment/device-key.js';
+import { loadDeviceKey, SEALED_FORMAT } from '../../../agent/src/platform/device-key.js';
 import { ProcessRunner } from '../../../agent/src/platform/command.js';
 import { mosquittoMissing, TestBroker } from '../../helpers/mosquitto.js';
 import { Swtpm, swtpmMissing } from '../../helpers/swtpm.js';
@@ -15,7 +15,7 @@ import { AgentProc } from '../telemetry/fixture.js';
 import { agentConfigFromInstalled } from './agent-config.js';
 
 /**
- * The device key sealed to the box's TPM 2.0 (agent/src/enrolment/device-key.ts), against the
+ * The device key sealed to the box's TPM 2.0 (agent/src/platform/device-key.ts), against the
  * swtpm simulator (libtpms: the TPM 2.0 reference command set) and a real TLS mosquitto that
  * requires a client certificate. A second swtpm stands for another box's TPM.
  */

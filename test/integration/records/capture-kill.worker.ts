@@ -64,7 +64,7 @@ if (mode === 'web') {
 async function serveWeb(): Promise<void> {
   const { createTestCtx } = await import('../../helpers/ctx.js');
   const { RecordsFrontDesk } = await import('../../../agent/src/records/viewer/index.js');
-  const { buildWebApp } = await import('../../../agent/src/status/web-app.js');
+  const { buildWebApp } = await import('../../../agent/src/web/app.js');
   const { createUser } = await import('../../../agent/src/auth/index.js');
   const ctx = createTestCtx({
     clock: systemClock,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isAppError } from '../../../common/errors.js';
 import { ProcessRunner } from '../../../agent/src/platform/command.js';
-import { TpmSealer } from '../../../agent/src/records/tpm.js';
+import { TpmSealer } from '../../../agent/src/platform/tpm.js';
 import { RecordsCapability } from '../../../agent/src/records/records.js';
 import { recordsPaths } from '../../../agent/src/records/sources.js';
 import { createTestCtx } from '../../helpers/ctx.js';

@@ -3,10 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { accountAudit, createUser, listUsers } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
+import { WebServer } from '../../../agent/src/web/server.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { registry } from '../status/fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 /** /admin/users: admins manage accounts from the page; CSRF-protected, audited, never a password in the log. */
 const PW = 'correct horse battery';
@@ -15,6 +16,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 describe('admin screen: staff accounts', () => {
   let ctx: TestCtx;
   let status: StatusCapability;
+  let web: WebServer;
   let app: FastifyInstance;
 
   before(async () => {
@@ -24,9 +26,12 @@ describe('admin screen: staff accounts', () => {
     createUser(ctx.db, 'pm', PW, 'admin');
     createUser(ctx.db, 'rec', PW, 'reception');
     await status.start(ctx);
-    app = status.webApp!;
+    web = new WebServer();
+    await web.start(ctx);
+    app = web.app!;
   });
   after(async () => {
+    await web?.stop();
     await status.stop();
     ctx.cleanup();
   });

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkLogin, createUser, csrfToken, deleteUser, listUsers, requireRole, setPassword, unlockUser } from '../../../agent/src/auth/index.js';
 import { hashPassword, verifyPassword } from '../../../common/password.js';
 import { sessionKey } from '../../../agent/src/auth/sessions.js';
-import { buildWebApp } from '../../../agent/src/status/web-app.js';
+import { buildWebApp } from '../../../agent/src/web/app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 

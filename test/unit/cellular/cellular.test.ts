@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { CellularCapability } from '../../../agent/src/cellular/cellular.js';
 import type { EventMap } from '../../../agent/src/core/events.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { runFakeMmcli } from '../../helpers/fake-mmcli/render.mjs';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const POLL = 30_000;
 

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isAppError } from '../../../common/errors.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { ModemManager, parseBearer, parseModem, parseModemList, parseSignal } from '../../../agent/src/platform/modem-manager.js';
 import { runFakeMmcli } from '../../helpers/fake-mmcli/render.mjs';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const fx = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/mmcli', name), 'utf8');
 

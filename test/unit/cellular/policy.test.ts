@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addrFamily, PolicyApplier, renderPolicy, resolveDestinations, type PolicySpec } from '../../../agent/src/cellular/policy.js';
 import { isAppError } from '../../../common/errors.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const spec = (over: Partial<PolicySpec> = {}): PolicySpec => ({
   iface: 'wwan0',

@@ -3,10 +3,10 @@ import { reported } from '../../helpers/reports.js';
 import { it } from 'node:test';
 import { CellularCapability } from '../../../agent/src/cellular/cellular.js';
 import { formatStatus } from '../../../agent/src/cli/status.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { runFakeMmcli } from '../../helpers/fake-mmcli/render.mjs';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 it('`surgery-edge status` prints the modem, signal, usage and policy lines', async () => {
   const clock = new FakeClock();

@@ -4,12 +4,12 @@ import { CapabilitySet } from '../../../agent/src/core/capability-set.js';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../../agent/src/failover/failover.js';
-import { FakeLinkMonitor } from '../../../agent/src/platform/netlink-monitor.js';
 import type { Prober, ProbeSource, Target } from '../../../agent/src/uplinks/probes.js';
 import { UplinksCapability } from '../../../agent/src/uplinks/uplinks.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { FakeNet } from '../../helpers/fake-net.js';
+import { FakeLinkMonitor } from '../../helpers/fake-link-monitor.js';
 
 /** Probes answer from a per-source-address switch the test flips. */
 class SwitchProber implements Prober {

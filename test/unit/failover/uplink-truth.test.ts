@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../../agent/src/failover/failover.js';
-import { FakeLinkMonitor } from '../../../agent/src/platform/netlink-monitor.js';
 import { deriveState } from '../../../agent/src/status/state.js';
 import type { LateAnswer, Prober, ProbeResult, ProbeSource, Target } from '../../../agent/src/uplinks/probes.js';
 import { UplinksCapability } from '../../../agent/src/uplinks/uplinks.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { FakeNet } from '../../helpers/fake-net.js';
+import { FakeLinkMonitor } from '../../helpers/fake-link-monitor.js';
 
 const WAN = '10.0.1.2';
 const LTE = '10.0.2.2';

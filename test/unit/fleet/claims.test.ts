@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger } from '../../../common/log.js';
 import { claimCommitment, keyFingerprint, newClaimCode, normaliseClaimCode, spkiDer } from '../../../common/claim-code.js';
 import { csrFromKey } from '../../../agent/src/enrolment/csr.js';
-import { keyPem } from '../../../agent/src/enrolment/device-key.js';
+import { keyPem } from '../../../agent/src/platform/device-key.js';
 import { Claims } from '../../../fleet/src/claim/claims.js';
 import { inspectCsr, reservedIdentity } from '../../../fleet/src/claim/csr.js';
 import { validateFleetConfig } from '../../../fleet/src/config.js';

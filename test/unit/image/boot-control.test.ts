@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GRUBENV_SIZE, grubBoot, parseGrubEnv, renderGrubEnv } from '../../../agent/src/platform/grubenv.js';
+import { GRUBENV_SIZE, parseGrubEnv, renderGrubEnv } from '../../../agent/src/platform/grubenv.js';
 import { compareVersions } from '../../../agent/src/update/manifest.js';
 import { GRUBENV, makeAbRoot, makeKeys, simulateBoot, type AbRoot } from '../../helpers/update-fixture.js';
+import { grubBoot } from '../../helpers/grub-boot.js';
 
 const hasGrubEditenv = spawnSync('grub-editenv', ['--version']).status === 0;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { SystemdNotifier } from '../../../agent/src/platform/service-notify.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 describe('systemd notify', () => {
   it('does nothing outside a notify unit', async () => {

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { GpioLeds } from '../../../agent/src/platform/gpio.js';
 import { SysfsLeds } from '../../../agent/src/platform/leds.js';
 import { createLedDriver, LED_PATTERNS, LedController, ledPatternFor } from '../../../agent/src/status/led.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 /** A fake /sys/class/leds tree as the kernel lays it out (brightness, max_brightness, trigger). */
 function fakeSysfs(root: string, names: string[]): (name: string, attr: string) => string {

@@ -10,7 +10,7 @@ import { recordsPaths } from '../../../agent/src/records/sources.js';
 import { startFhirServer, type FhirServer } from '../../fhir-server/server.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { createUser } from '../../../agent/src/auth/index.js';
-import { buildWebApp } from '../../../agent/src/status/web-app.js';
+import { buildWebApp } from '../../../agent/src/web/app.js';
 
 describe('records capability', () => {
   let server: FhirServer;

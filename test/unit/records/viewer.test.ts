@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';
 import { RecordsFrontDesk } from '../../../agent/src/records/viewer/index.js';
-import { buildWebApp } from '../../../agent/src/status/web-app.js';
+import { buildWebApp } from '../../../agent/src/web/app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { FIX, seedViewerStore } from './viewer-fixture.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 /** fleetDetails() reaches the MQTT telemetry report (the fleet's device page), merged into details. */
 describe('fleet-only details in the telemetry report', () => {

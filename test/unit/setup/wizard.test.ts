@@ -5,11 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { listUsers } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { SetupCapability } from '../../../agent/src/setup/setup.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
+import { WebServer } from '../../../agent/src/web/server.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeCap, failoverHealth, registry } from '../status/fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 /**
  * The first-run wizard through the real web server (inject): refused without, with a wrong and
@@ -26,6 +27,7 @@ describe('set-up wizard', () => {
   let ctx: TestCtx;
   let setup: SetupCapability;
   let status: StatusCapability;
+  let web: WebServer;
   let app: FastifyInstance;
   const applied: Record<string, unknown>[] = [];
 
@@ -40,9 +42,12 @@ describe('set-up wizard', () => {
     ctx.capabilities = registry([new FakeCap('failover', failoverHealth('wan', Date.now(), 'up', 'up')), setup, status]);
     await setup.start(ctx);
     await status.start(ctx);
-    app = status.webApp!;
+    web = new WebServer();
+    await web.start(ctx);
+    app = web.app!;
   });
   after(async () => {
+    await web?.stop();
     await status.stop();
     await setup.stop();
     ctx.cleanup();

@@ -6,18 +6,20 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
 import { systemClock } from '../../../common/clock.js';
-import { FakeSystemInfo } from '../../../agent/src/platform/system-info.js';
 import { StatusCapability } from '../../../agent/src/status/status.js';
-import { buildWebApp, fastifyLogger } from '../../../agent/src/status/web-app.js';
+import { WebServer } from '../../../agent/src/web/server.js';
+import { buildWebApp, fastifyLogger } from '../../../agent/src/web/app.js';
 import { createLogger, type LogEntry } from '../../../common/log.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { cellularHealth, FakeCap, FakeFailover, recordsHealth, registry, telemetryHealth } from './fixtures.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
 
 const PW = 'correct horse battery';
 
 describe('status web (inject + one real socket for SSE)', () => {
   let ctx: TestCtx;
   let status: StatusCapability;
+  let web: WebServer;
   let app: FastifyInstance;
   let failover: FakeFailover;
   let reboots: string[] = [];
@@ -57,9 +59,12 @@ describe('status web (inject + one real socket for SSE)', () => {
     createUser(ctx.db, 'admin', PW, 'admin');
     createUser(ctx.db, 'rec', PW, 'reception');
     await status.start(ctx);
-    app = status.webApp!;
+    web = new WebServer();
+    await web.start(ctx);
+    app = web.app!;
   });
   after(async () => {
+    await web?.stop();
     await status.stop();
     ctx.cleanup();
   });
@@ -167,7 +172,7 @@ describe('status web (inject + one real socket for SSE)', () => {
   it('unparseable HTTP (garbage request line, huge headers) gets 400/431 on a real socket, logged, still serving', async () => {
     const raw = (data: string) =>
       new Promise<string>((resolve, reject) => {
-        const s = connect(status.port!, '127.0.0.1', () => s.end(data));
+        const s = connect(web.port!, '127.0.0.1', () => s.end(data));
         let got = '';
         s.on('data', (b) => (got += b.toString()));
         s.on('close', () => resolve(got));
@@ -182,7 +187,7 @@ describe('status web (inject + one real socket for SSE)', () => {
 
   it('pushes a new state over SSE when failover switches', async () => {
     const frames: string[] = [];
-    const port = status.port!;
+    const port = web.port!;
     const req = httpRequest({ host: '127.0.0.1', port, path: '/api/events' });
     const got = new Promise<void>((resolve, reject) => {
       req.on('response', (res) => {
@@ -219,7 +224,7 @@ describe('status web (inject + one real socket for SSE)', () => {
 
   /** Open an SSE stream from a given loopback source address; resolves with the status code once headers arrive. */
   function openStream(from: string) {
-    const req = httpRequest({ host: '127.0.0.1', port: status.port!, path: '/api/events', localAddress: from });
+    const req = httpRequest({ host: '127.0.0.1', port: web.port!, path: '/api/events', localAddress: from });
     const res = new Promise<IncomingMessage>((resolve, reject) => {
       req.on('response', resolve);
       req.on('error', reject);
@@ -292,12 +297,12 @@ describe('status web (inject + one real socket for SSE)', () => {
     const socks: Socket[] = [];
     try {
       for (let i = 0; i < 10; i++) {
-        const s = connect(status.port!, '127.0.0.1');
+        const s = connect(web.port!, '127.0.0.1');
         socks.push(s);
         await new Promise((r) => s.once('connect', r));
       }
       for (let i = 0; i < 100 && (await connections()) < 10; i++) await new Promise((r) => setTimeout(r, 10));
-      const extra = connect(status.port!, '127.0.0.1');
+      const extra = connect(web.port!, '127.0.0.1');
       socks.push(extra);
       extra.on('error', () => {});
       let got = '';
@@ -310,7 +315,7 @@ describe('status web (inject + one real socket for SSE)', () => {
       for (const s of socks) s.destroy();
     }
     for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    const ok = await new Promise<number>((resolve, reject) => httpRequest({ host: '127.0.0.1', port: status.port!, path: '/api/status' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end());
+    const ok = await new Promise<number>((resolve, reject) => httpRequest({ host: '127.0.0.1', port: web.port!, path: '/api/status' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end());
     assert.equal(ok, 200);
   });
 });

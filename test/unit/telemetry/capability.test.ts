@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { reported } from '../../helpers/reports.js';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
-import { FakeSystemInfo, HostSystemInfo, parseThrottled } from '../../../agent/src/platform/system-info.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
+import { HostSystemInfo, parseThrottled } from '../../../agent/src/platform/system-info.js';
 import { runCommand, type CommandHost } from '../../../agent/src/telemetry/commands.js';
 import { SystemHealthSchema } from '../../../contract/mqtt.js';
 import { TelemetryCapability } from '../../../agent/src/telemetry/telemetry.js';
 import { Value } from '@sinclair/typebox/value';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { FakeSystemInfo } from '../../helpers/fake-system-info.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const uplinks = [
   { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101 },

@@ -4,12 +4,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { EventMap } from '../../../agent/src/core/events.js';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { isActive, parseDispatcherFlags, parseStats } from '../../../agent/src/telephony/kamcmd.js';
 import type { Child, Spawner } from '../../../agent/src/telephony/supervisor.js';
 import { TelephonyCapability } from '../../../agent/src/telephony/telephony.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 /** kamcmd's real text output (captured from kamailio 5.6.3), parameterised. */
 const dispatcherList = (flags: string) => `{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:192.0.2.10:5060\n\t\t\t\t\tFLAGS: ${flags}\n\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n`;

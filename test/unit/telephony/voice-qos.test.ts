@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { NftAdapter } from '../../../agent/src/platform/nft.js';
 import { tcBatch, VoiceQos, voiceNftScript } from '../../../agent/src/telephony/voice-qos.js';
 import { testConfig } from '../../helpers/ctx.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 describe('voice shaper generation', () => {
   it('is off by default, with Pi/4G-sized defaults', () => {

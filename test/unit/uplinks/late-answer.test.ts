@@ -8,8 +8,8 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { NetProber, type ProbeResult } from '../../../agent/src/uplinks/probes.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const src = { address: '127.0.0.1', iface: 'lo' };
 

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { Capability, Health } from '../../../agent/src/core/capability.js';
 import { FailoverCapability } from '../../../agent/src/failover/failover.js';
-import { FakeLinkMonitor } from '../../../agent/src/platform/netlink-monitor.js';
 import { IpAdapter } from '../../../agent/src/platform/ip.js';
 import { kernelGateway, parseLease, resolveNextHop } from '../../../agent/src/uplinks/next-hop.js';
 import type { Prober } from '../../../agent/src/uplinks/probes.js';
@@ -14,6 +13,7 @@ import { UplinksCapability } from '../../../agent/src/uplinks/uplinks.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { FakeNet } from '../../helpers/fake-net.js';
+import { FakeLinkMonitor } from '../../helpers/fake-link-monitor.js';
 
 const targets = [1, 2, 3].map((i) => ({ kind: 'tcp', host: `198.51.100.${i}`, port: 80 }));
 const probes = { intervalMs: 250, timeoutMs: 500, targets };

@@ -3,9 +3,9 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { FakeRunner } from '../../../agent/src/platform/command.js';
 import { parseMonitorLine } from '../../../agent/src/platform/netlink-monitor.js';
 import { encodeDnsQuery, NetProber, parsePingRtt } from '../../../agent/src/uplinks/probes.js';
+import { FakeRunner } from '../../helpers/fake-runner.js';
 
 const src = { address: '127.0.0.1', iface: 'lo' };
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isAppError } from '../../../common/errors.js';
-import { FakeWifi, NodeWifiAdapter, type WifiAdapter } from '../../../agent/src/platform/wifi.js';
+import { NodeWifiAdapter, type WifiAdapter } from '../../../agent/src/platform/wifi.js';
+import { FakeWifi } from '../../helpers/fake-wifi.js';
 
 /**
  * One contract for both adapters: the real one drives node-wifi against a stand-in `nmcli` that

@@ -3,10 +3,10 @@ import { reported } from '../../helpers/reports.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { FakeWifi } from '../../../agent/src/platform/wifi.js';
 import { WifiCapability } from '../../../agent/src/wifi/wifi.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { FakeWifi } from '../../helpers/fake-wifi.js';
 
 const SECRET = 'correct-horse-battery-staple';
 const POLL = 15_000;

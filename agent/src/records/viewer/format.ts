@@ -1,4 +1,4 @@
-import { escapeHtml } from '../../status/html.js';
+import { escapeHtml } from '../../web/html.js';
 
 /**
  * Time formatting and the freshness banner. Every viewer page carries "as of HH:MM"; when the cache

@@ -1,5 +1,5 @@
 import { AppError } from '../../../../common/errors.js';
-import { escapeHtml as e } from '../../status/html.js';
+import { escapeHtml as e } from '../../web/html.js';
 import type { CaptureKind } from '../capture.js';
 
 /**

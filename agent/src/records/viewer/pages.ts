@@ -1,4 +1,4 @@
-import { escapeHtml as e } from '../../status/html.js';
+import { escapeHtml as e } from '../../web/html.js';
 import type { CaptureItem } from '../capture.js';
 import type { Clinician, DayListEntry, PatientListItem, PatientSummary } from '../model.js';
 import { clinicalDate, hhmm, nhsFormat } from './format.js';

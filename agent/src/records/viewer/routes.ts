@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole, csrfToken } from '../../auth/index.js';
 import type { Clock } from '../../../../common/clock.js';
 import { AppError } from '../../../../common/errors.js';
-import { escapeHtml as e, page } from '../../status/html.js';
+import { escapeHtml as e, page } from '../../web/html.js';
 import type { AuditAction, AuditLog } from '../audit.js';
 import { CaptureQueue, type CaptureKind } from '../capture.js';
 import type { Clinician } from '../model.js';

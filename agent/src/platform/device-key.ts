@@ -3,15 +3,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
-import type { CommandRunner } from '../platform/command.js';
-import { tpmPresent } from '../records/key.js';
-import { TpmSealer } from '../records/tpm.js';
+import type { CommandRunner } from './command.js';
+import { DEFAULT_TCTI, tpmAvailable as tpmAnswers, TpmSealer } from './tpm.js';
 
 /**
- * The device's MQTT client key (docs/image.md, "Enrolment"; docs/threat-model.md).
+ * The device's MQTT client key (docs/image.md, "Enrolment"; docs/threat-model.md): made by enrolment,
+ * loaded by enrolment's identity check and by telemetry's MQTT connection.
  *
  * With a TPM 2.0 present the EC P-256 private scalar (32 bytes) is sealed to that TPM
- * (tpm.ts: tpm2_create under the owner hierarchy's primary key) and never written to disk in the
+ * (platform/tpm.ts: tpm2_create under the owner hierarchy's primary key) and never written to disk in the
  * clear. The key file then holds only the public point and a format marker; the sealed blobs
  * (`<key>.tpm.pub/.priv`) beside it load only into the TPM that made them. A copied SD card or
  * disk therefore cannot impersonate the practice's box. The agent unseals the scalar into memory
@@ -48,11 +48,11 @@ export interface DeviceKeyOptions {
 export type KeyProtection = 'auto' | 'tpm' | 'file';
 
 function sealer(keyFile: string, o: DeviceKeyOptions): TpmSealer {
-  return new TpmSealer({ runner: o.runner, blobDir: dirname(keyFile), workDir: o.workDir, name: `${basename(keyFile)}.tpm`, tcti: o.tcti || 'device:/dev/tpmrm0', pcrs: o.pcrs });
+  return new TpmSealer({ runner: o.runner, blobDir: dirname(keyFile), workDir: o.workDir, name: `${basename(keyFile)}.tpm`, tcti: o.tcti || DEFAULT_TCTI, pcrs: o.pcrs });
 }
 
 export function tpmAvailable(o: DeviceKeyOptions): boolean {
-  return o.tcti !== '' || tpmPresent(o.hostPath);
+  return tpmAnswers(o.tcti, o.hostPath);
 }
 
 /** The sealed-key descriptor when `text` is one, else null (a PEM key, or something else). */

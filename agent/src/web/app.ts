@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ctx } from '../core/capability.js';
+import type { WebPlugin } from '../core/web.js';
 import { isAppError, type ErrorCode } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { registerAuth } from '../auth/plugin.js';
@@ -79,7 +80,17 @@ export function fastifyLogger(log: Logger): FastifyBaseLogger {
 /** Path without the query string: queries may carry search terms (patient names) and must not be logged. */
 const pathOnly = (url: string) => url.split('?')[0]!.slice(0, 200);
 
-export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: string } = {}): Promise<FastifyInstance> {
+export interface WebAppOptions {
+  /** Plain HTTP whatever config.status.https says (tests). */
+  https?: false;
+  /** The local CLI's loopback-only bearer token (auth/plugin.ts). */
+  localToken?: string;
+  /** The route plugins to serve, in order; default every plugin registered in ctx.web. */
+  plugins?: readonly WebPlugin[];
+}
+
+/** The fastify instance with every protection and every plugin; web/server.ts makes it listen. */
+export async function buildWebApp(ctx: Ctx, opts: WebAppOptions = {}): Promise<FastifyInstance> {
   const cfg = ctx.config.status;
   const log = ctx.log.child('web');
   const useHttps = opts.https !== false && cfg.https;
@@ -180,7 +191,7 @@ export async function buildWebApp(ctx: Ctx, opts: { https?: false; localToken?: 
     ...(opts.localToken ? { localToken: opts.localToken } : {}),
   });
 
-  for (const p of ctx.web.plugins()) {
+  for (const p of opts.plugins ?? ctx.web.plugins()) {
     await app.register(p.plugin);
     log.debug('web plugin registered', { plugin: p.name });
   }

@@ -1,11 +1,15 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { shredFile } from '../core/fs.js';
 import { AppError } from '../../../common/errors.js';
-import type { CommandRunner } from '../platform/command.js';
-import { shredFile } from './key.js';
+import type { CommandRunner } from './command.js';
 
 /**
- * Optional second copy of the records data key, sealed to the device's TPM 2.0 under a PCR policy
+ * Every TPM 2.0 access of the agent goes through this file (tpm2-tools 5.x): the records data key's
+ * sealed copy (records/records.ts) and the device's MQTT client key (platform/device-key.ts, used
+ * by enrolment and telemetry).
+ *
+ * Records: an optional second copy of the records data key, sealed to the device's TPM 2.0 under a PCR policy
  * (tpm2-tools 5.x). When the appliance boots its own unmodified software chain, the PCRs match and
  * the agent unseals the key without a person; a card moved to another machine, or a changed boot
  * chain, fails the policy and the cache stays locked until the passphrase (the recovery path) is
@@ -16,6 +20,19 @@ import { shredFile } from './key.js';
  * raw TPM or the swtpm simulator used in tests it must be explicit.
  */
 export const DEFAULT_PCRS = 'sha256:0,2,4,7';
+
+/** The kernel's TPM resource manager: the TCTI used when config leaves `tpmTcti` empty. */
+export const DEFAULT_TCTI = 'device:/dev/tpmrm0';
+
+/** Whether a TPM 2.0 resource manager is present. */
+export function tpmPresent(hostPath: (p: string) => string): boolean {
+  return existsSync(hostPath('/dev/tpmrm0'));
+}
+
+/** A TPM is usable when config names one (tests: swtpm) or the device node exists. */
+export function tpmAvailable(tcti: string, hostPath: (p: string) => string): boolean {
+  return tcti !== '' || tpmPresent(hostPath);
+}
 
 export interface TpmOptions {
   runner: CommandRunner;
