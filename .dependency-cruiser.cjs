@@ -7,9 +7,14 @@
  *   agent/src/<cap>      a capability: core, platform, config, web, auth; another capability only
  *                        through its events.ts / config-schema.ts (types and events), never its code
  *   agent/src/cli, agent.ts, capabilities.ts, main.ts   the composition root: may import anything
+ *   two acts for the whole box sit with the composition root: setup/ (first-run commissioning writes
+ *   the config, the first account and the records key) and backup/restore.ts + backup/cli.ts (a
+ *   replacement box restores every capability's data before any capability runs)
  *   fleet/               never agent internals; the one published surface is agent/src/config/public.ts
  */
-const CAPABILITIES = '(uplinks|failover|cellular|wifi|telephony|records|telemetry|update|enrolment|drills|status|backup|setup)';
+const CAPABILITIES = '(uplinks|failover|cellular|wifi|telephony|records|telemetry|update|enrolment|drills|status|backup)';
+/** The whole-box acts above: they run before or instead of the capabilities, so they may use their stores. */
+const WHOLE_BOX = '^agent/src/(setup/|backup/(restore|cli)[.]ts$)';
 
 module.exports = {
   forbidden: [
@@ -52,7 +57,7 @@ module.exports = {
       name: 'capabilities-only-through-contract',
       comment: 'A capability uses another only through contract/ types and bus events (its events.ts) or its config schema.',
       severity: 'error',
-      from: { path: `^agent/src/${CAPABILITIES}/` },
+      from: { path: `^agent/src/${CAPABILITIES}/`, pathNot: WHOLE_BOX },
       to: {
         path: `^agent/src/${CAPABILITIES}/`,
         pathNot: ['^agent/src/$1/', `^agent/src/${CAPABILITIES}/(events|config-schema)[.]ts$`],
@@ -62,8 +67,15 @@ module.exports = {
       name: 'capabilities-not-the-composition-root',
       comment: 'Capabilities never reach up into the CLI or the agent that composes them.',
       severity: 'error',
-      from: { path: `^agent/src/(core|platform|config|web|auth|${CAPABILITIES})/` },
+      from: { path: `^agent/src/(core|platform|config|web|auth|setup|${CAPABILITIES})/` },
       to: { path: '^agent/src/(cli/|agent[.]ts|capabilities[.]ts|main[.]ts)' },
+    },
+    {
+      name: 'capabilities-not-the-whole-box-acts',
+      comment: 'Commissioning (setup/) and restore use the capabilities, never the other way round.',
+      severity: 'error',
+      from: { path: `^agent/src/(core|platform|config|web|auth|${CAPABILITIES})/`, pathNot: WHOLE_BOX },
+      to: { path: WHOLE_BOX },
     },
     {
       name: 'fleet-never-imports-agent-internals',
