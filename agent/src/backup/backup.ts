@@ -62,6 +62,7 @@ export class BackupCapability implements Capability<BackupReport> {
     if (!b.repository) throw new AppError('CONFIG_INVALID', 'backup.repository is not set');
     if (resticBackend(b.repository) === 'sftp' && !parseSftpUrl(b.repository)) throw new AppError('CONFIG_INVALID', 'backup.repository: unreadable SFTP URL');
     this.history = new BackupHistory(ctx.db);
+    this.announceRestores();
     this.last = this.history.last();
     this.lastOk = this.history.last(true);
     this.restic = resticFor(ctx.config);
@@ -144,6 +145,16 @@ export class BackupCapability implements Capability<BackupReport> {
     const rec = ctx.capabilities.get('records')?.health().details;
     if ((rec?.pendingCaptures ?? 0) > 0) return { ok: true, reason: 'capture pending: using the backup link' };
     return { ok: false, reason: `not on the primary link (${this.active ?? 'none'} active) and no capture pending` };
+  }
+
+  /** Tell the fleet (through telemetry's durable outbox) which box this one replaced, once. */
+  private announceRestores(): void {
+    const ctx = this.need();
+    for (const r of this.history.unannouncedRestores()) {
+      ctx.bus.emit('backup.restored', { fromDevice: r.fromDevice, snapshotId: r.snapshotId, restoredAt: r.at, at: ctx.clock.now() });
+      this.history.markAnnounced(r.id, ctx.clock.now());
+      ctx.log.info('restore announced to the fleet', { fromDevice: r.fromDevice, snapshot: r.snapshotId.slice(0, 8) });
+    }
   }
 
   private captureChanged(trigger: BackupTrigger = 'capture'): void {
