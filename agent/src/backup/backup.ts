@@ -129,7 +129,9 @@ export class BackupCapability implements Capability<BackupReport> {
     if (key) throw new AppError('UNAVAILABLE', `backup cannot run: ${key}`);
     const link = this.linkAllows();
     if (!link.ok && !o.force) {
-      throw new AppError('CONFLICT', `backup not started: ${link.reason}. Backups use the primary link only, unless a capture is pending; force it to use the ${this.active ?? 'current'} link anyway`);
+      const over = this.active ?? 'current';
+      const why = `${link.reason}. Backups use the primary link only, unless a capture is pending; force it to use the ${over} link anyway`;
+      throw new AppError('CONFLICT', `backup not started: ${why}`);
     }
     const alreadyRunning = this.running !== null;
     ctx.log.info('backup requested', { by: o.by, force: o.force, link: link.reason, alreadyRunning });

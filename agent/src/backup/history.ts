@@ -46,8 +46,13 @@ export class BackupHistory {
   }
 
   unannouncedRestores(): { id: string; at: number; snapshotId: string; fromDevice: string }[] {
-    return (this.db.prepare('SELECT id, at, snapshot_id, from_device FROM backup_restores WHERE announced_at IS NULL ORDER BY at').all() as
-      { id: string; at: number; snapshot_id: string; from_device: string }[]).map((r) => ({ id: r.id, at: r.at, snapshotId: r.snapshot_id, fromDevice: r.from_device }));
+    const rows = this.db.prepare('SELECT id, at, snapshot_id, from_device FROM backup_restores WHERE announced_at IS NULL ORDER BY at').all() as {
+      id: string;
+      at: number;
+      snapshot_id: string;
+      from_device: string;
+    }[];
+    return rows.map((r) => ({ id: r.id, at: r.at, snapshotId: r.snapshot_id, fromDevice: r.from_device }));
   }
 
   markAnnounced(id: string, at: number): void {

@@ -51,7 +51,9 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   'backup.now': async ({ ctx }, args) => {
     const backup = ctx.capabilities.get('backup');
     if (typeof backup?.request !== 'function') throw new AppError('UNAVAILABLE', 'backup capability is not running on this device');
-    const { done, ...accepted } = backup.request({ force: args.force === true, by: 'fleet' }) as ReturnType<typeof backup.request> & { done?: Promise<unknown> };
+    // The real capability also hands back the run (`done`); the answer does not wait for it.
+    const r = backup.request({ force: args.force === true, by: 'fleet' }) as ReturnType<typeof backup.request> & { done?: Promise<unknown> };
+    const { done, ...accepted } = r;
     done?.catch(() => {});
     return accepted;
   },

@@ -20,15 +20,24 @@ export function writeCrl(o: { caCert: string; caKey: string; revoked: string[]; 
     const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
     const lines = o.revoked.map((path) => {
       const c = new X509Certificate(readFileSync(path));
-      const subject = c.subject.split('\n').map((p) => `/${p}`).join('');
+      const subject = c.subject
+        .split('\n')
+        .map((p) => `/${p}`)
+        .join('');
       return ['R', stamp(new Date(c.validTo)), stamp(o.now ?? new Date()), c.serialNumber, 'unknown', subject].join('\t');
     });
     writeFileSync(join(w, 'index.txt'), lines.map((l) => l + '\n').join(''));
     // Increasing CRL numbers (time-based); openssl wants an even number of hex digits.
     const n = (o.now ?? new Date()).getTime().toString(16).toUpperCase();
     writeFileSync(join(w, 'crlnumber'), `${n.length % 2 ? '0' : ''}${n}\n`);
-    writeFileSync(join(w, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${w}/index.txt\ncrlnumber = ${w}/crlnumber\ndefault_md = sha256\ndefault_crl_days = ${o.days ?? 3650}\n`);
-    execFileSync('openssl', ['ca', '-gencrl', '-config', join(w, 'ca.cnf'), '-keyfile', o.caKey, '-cert', o.caCert, '-out', join(w, 'crl.pem')], { stdio: 'pipe', timeout: 15_000 });
+    writeFileSync(
+      join(w, 'ca.cnf'),
+      `[ca]\ndefault_ca = d\n[d]\ndatabase = ${w}/index.txt\ncrlnumber = ${w}/crlnumber\ndefault_md = sha256\ndefault_crl_days = ${o.days ?? 3650}\n`,
+    );
+    execFileSync('openssl', ['ca', '-gencrl', '-config', join(w, 'ca.cnf'), '-keyfile', o.caKey, '-cert', o.caCert, '-out', join(w, 'crl.pem')], {
+      stdio: 'pipe',
+      timeout: 15_000,
+    });
     // Atomic: mosquitto may re-read it at any moment.
     writeFileSync(`${o.out}.tmp`, readFileSync(join(w, 'crl.pem')), { mode: 0o644 });
     renameSync(`${o.out}.tmp`, o.out);

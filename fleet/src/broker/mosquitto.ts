@@ -44,7 +44,9 @@ export function writeBrokerConfig(dir: string, o: { pki: string; port: number; p
   // The CRL of replaced boxes (broker/replacements.ts), made fresh from the revoked markers when the CA key is here.
   const devicesDir = join(o.pki, 'devices');
   const crl = crlPathFor(devicesDir);
-  if (existsSync(join(o.pki, 'ca.key'))) writeCrl({ caCert: join(o.pki, 'ca.crt'), caKey: join(o.pki, 'ca.key'), revoked: revokedCertificates(devicesDir), out: crl });
+  if (existsSync(join(o.pki, 'ca.key'))) {
+    writeCrl({ caCert: join(o.pki, 'ca.crt'), caKey: join(o.pki, 'ca.key'), revoked: revokedCertificates(devicesDir), out: crl });
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,

@@ -115,7 +115,8 @@ CREATE INDEX IF NOT EXISTS device_replacements_old ON device_replacements (old_i
   private async run(): Promise<ReplacementRow[]> {
     await this.ensure();
     const events = await this.d.all<{ id: string; device_id: string; at: number; payload: string | null }>(
-      "SELECT id, device_id, at, payload FROM events WHERE name = 'backup.restored' AND id NOT IN (SELECT event_id FROM device_replacements) ORDER BY at LIMIT 100",
+      `SELECT id, device_id, at, payload FROM events
+       WHERE name = 'backup.restored' AND id NOT IN (SELECT event_id FROM device_replacements) ORDER BY at LIMIT 100`,
     );
     const out: ReplacementRow[] = [];
     for (const e of events) out.push(await this.decide(e));
@@ -132,7 +133,16 @@ CREATE INDEX IF NOT EXISTS device_replacements_old ON device_replacements (old_i
     }
     const oldId = typeof p.fromDevice === 'string' ? p.fromDevice.slice(0, 64) : '';
     const snapshot = typeof p.snapshotId === 'string' ? p.snapshotId.slice(0, 64) : null;
-    const row: ReplacementRow = { event_id: e.id, old_id: oldId || '?', new_id: e.device_id, practice: null, at: this.ctx.clock.now(), snapshot, outcome: 'refused', detail: '' };
+    const row: ReplacementRow = {
+      event_id: e.id,
+      old_id: oldId || '?',
+      new_id: e.device_id,
+      practice: null,
+      at: this.ctx.clock.now(),
+      snapshot,
+      outcome: 'refused',
+      detail: '',
+    };
     // Practice from the fleet's own records (inventory, claim), never from what the box says.
     const practiceOf = async (id: string) => (await this.ctx.store.devices.get(id))?.practice ?? null;
     const newPractice = await practiceOf(e.device_id);
@@ -147,13 +157,28 @@ CREATE INDEX IF NOT EXISTS device_replacements_old ON device_replacements (old_i
       row.outcome = 'revoked';
       row.detail = `${oldId} replaced by ${e.device_id} (restored snapshot ${snapshot ?? '?'}): broker client disabled`;
     }
-    await this.d.run('INSERT INTO device_replacements (event_id, old_id, new_id, practice, at, snapshot, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING', [
-      row.event_id, row.old_id, row.new_id, row.practice, row.at, row.snapshot, row.outcome, row.detail,
-    ]);
-    await this.ctx.store.accounts.audit({ at: row.at, username: 'fleet', device_id: DEVICE_ID.test(oldId) ? oldId : null, action: 'replace', args: JSON.stringify({ by: e.device_id, snapshot }), outcome: row.outcome === 'revoked' ? 'ok' : 'refused', detail: row.detail });
+    await this.d.run(
+      `INSERT INTO device_replacements (event_id, old_id, new_id, practice, at, snapshot, outcome, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+      [row.event_id, row.old_id, row.new_id, row.practice, row.at, row.snapshot, row.outcome, row.detail],
+    );
+    await this.ctx.store.accounts.audit({
+      at: row.at,
+      username: 'fleet',
+      device_id: DEVICE_ID.test(oldId) ? oldId : null,
+      action: 'replace',
+      args: JSON.stringify({ by: e.device_id, snapshot }),
+      outcome: row.outcome === 'revoked' ? 'ok' : 'refused',
+      detail: row.detail,
+    });
     if (row.outcome === 'revoked') this.revoked++;
     else this.refused++;
-    this.ctx.log[row.outcome === 'revoked' ? 'info' : 'warn']('replacement', { oldId: row.old_id, newId: row.new_id, outcome: row.outcome, detail: row.detail });
+    this.ctx.log[row.outcome === 'revoked' ? 'info' : 'warn']('replacement', {
+      oldId: row.old_id,
+      newId: row.new_id,
+      outcome: row.outcome,
+      detail: row.detail,
+    });
     return row;
   }
 

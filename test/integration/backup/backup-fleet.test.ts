@@ -46,23 +46,40 @@ describe('backup age alert in the fleet; backup now (CLI and MQTT)', { skip }, (
   before(async () => {
     broker = await startBroker([DEV]);
     tmp = tempDir();
-    fleet = await startFleet(fleetConfig(broker, join(tmp.dir, 'fleet'), { inventory: [{ deviceId: DEV, practice: 'P81001', practiceName: 'High Street Surgery' }] }));
+    fleet = await startFleet(
+      fleetConfig(broker, join(tmp.dir, 'fleet'), { inventory: [{ deviceId: DEV, practice: 'P81001', practiceName: 'High Street Surgery' }] }),
+    );
     const dir = join(tmp.dir, DEV);
     const stateDir = join(dir, 'state');
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(join(stateDir, 'backup.key'), 'k'.repeat(43), { mode: 0o600 });
     // The box's history: its last good backup finished 27 h ago.
     const db = openStateDb(join(stateDir, 'agent.db'));
-    new BackupHistory(db).save({ id: '01JBAKOLD0000000000000000A', startedAt: seeded - 60_000, finishedAt: seeded, trigger: 'nightly', ok: true, snapshotId: 'aaaabbbb', dataAdded: 1, error: null });
-    db.close();
-    cfg = agentConfig(broker, DEV, dir, { intervalMs: 1000, cellularIntervalMs: 1000 }, {
-      backup: { enabled: true, repository: join(tmp.dir, 'repo'), debounceMs: 60_000 },
-      status: { listen: '127.0.0.1', port: 0, https: false },
-      uplinks: [
-        { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101 },
-        { name: '4g', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102 },
-      ],
+    new BackupHistory(db).save({
+      id: '01JBAKOLD0000000000000000A',
+      startedAt: seeded - 60_000,
+      finishedAt: seeded,
+      trigger: 'nightly',
+      ok: true,
+      snapshotId: 'aaaabbbb',
+      dataAdded: 1,
+      error: null,
     });
+    db.close();
+    cfg = agentConfig(
+      broker,
+      DEV,
+      dir,
+      { intervalMs: 1000, cellularIntervalMs: 1000 },
+      {
+        backup: { enabled: true, repository: join(tmp.dir, 'repo'), debounceMs: 60_000 },
+        status: { listen: '127.0.0.1', port: 0, https: false },
+        uplinks: [
+          { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101 },
+          { name: '4g', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102 },
+        ],
+      },
+    );
     agent = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'backup-harness.ts'), cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     agent.stderr!.on('data', (b: Buffer) => {
@@ -91,7 +108,11 @@ describe('backup age alert in the fleet; backup now (CLI and MQTT)', { skip }, (
   const openBackupAlerts = async () => (await fleet.ctx.store.ops.openAlerts()).filter((a) => a.kind === 'backup-stale');
 
   it('alerts when the last good backup is over 26 h old, naming the practice', async () => {
-    const h = await waitFor(async () => ((await backupHealth())?.lastGoodBackupAt === seeded ? backupHealth() : undefined), 20_000, 'backup report in telemetry').catch(async (e: Error) => {
+    const h = await waitFor(
+      async () => ((await backupHealth())?.lastGoodBackupAt === seeded ? backupHealth() : undefined),
+      20_000,
+      'backup report in telemetry',
+    ).catch(async (e: Error) => {
       throw new Error(`${e.message}; the fleet has: ${(await fleet.ctx.store.devices.get(DEV))?.health_json}`);
     });
     assert.equal(h!.status, 'degraded');
@@ -122,10 +143,14 @@ describe('backup age alert in the fleet; backup now (CLI and MQTT)', { skip }, (
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /backup started \(forced: not on the primary link/);
     assert.match(r.stdout, /backup OK: snapshot [0-9a-f]{8}/);
-    const h = await waitFor(async () => {
-      const b = await backupHealth();
-      return b && typeof b.lastGoodBackupAt === 'number' && b.lastGoodBackupAt > seeded ? b : undefined;
-    }, 20_000, 'new lastGoodBackupAt in telemetry');
+    const h = await waitFor(
+      async () => {
+        const b = await backupHealth();
+        return b && typeof b.lastGoodBackupAt === 'number' && b.lastGoodBackupAt > seeded ? b : undefined;
+      },
+      20_000,
+      'new lastGoodBackupAt in telemetry',
+    );
     assert.equal(h.status, 'ok');
     await fleet.alerts.evaluate();
     assert.deepEqual(await openBackupAlerts(), [], 'cleared once a backup succeeded');

@@ -43,7 +43,12 @@ describe('backup to S3 (Swift s3api in a namespace) and restore', { skip }, () =
     doc = {
       site: { deviceId: 'P81001-01', odsCode: 'P81001', practiceName: 'High Street Surgery' },
       records: { enabled: true },
-      backup: { enabled: true, repository: `s3:${lab.endpoint}/surgery-edge/P81001`, keyFile, s3: { accessKeyId: lab.accessKeyId, accessKeySecret: lab.accessKeySecret, caPath: lab.caPath } },
+      backup: {
+        enabled: true,
+        repository: `s3:${lab.endpoint}/surgery-edge/P81001`,
+        keyFile,
+        s3: { accessKeyId: lab.accessKeyId, accessKeySecret: lab.accessKeySecret, caPath: lab.caPath },
+      },
     };
     ctx = createTestCtx({ clock: systemClock, config: doc });
     const rp = recordsPaths(ctx.config);
@@ -54,7 +59,15 @@ describe('backup to S3 (Swift s3api in a namespace) and restore', { skip }, () =
     await records.start(ctx);
     await backup.start(ctx);
     const q = CaptureQueue.open(records.store!.db, Date.now);
-    q.create({ id: '01JBAKS300000000000000000A', kind: 'note', patientId: '9000000009', payload: { consultationType: 'telephone', history: 'S3NOTEPLAINTEXT' }, author: 'dr.a', role: 'clinician', device: 'test' });
+    q.create({
+      id: '01JBAKS300000000000000000A',
+      kind: 'note',
+      patientId: '9000000009',
+      payload: { consultationType: 'telephone', history: 'S3NOTEPLAINTEXT' },
+      author: 'dr.a',
+      role: 'clinician',
+      device: 'test',
+    });
     const audit = AuditLog.open(records.store!.db, Date.now);
     for (let i = 0; i < 20; i++) audit.append({ user: 'dr.a', role: 'clinician', patientId: '9000000009', action: 'view.summary', device: 'test' });
     createUser(ctx.db, 's3reception', 'a-long-password-1', 'reception');
@@ -99,8 +112,11 @@ describe('backup to S3 (Swift s3api in a namespace) and restore', { skip }, () =
     assert.ok(rep.accounts >= 1);
   });
 
-  it('wrong S3 credentials fail the run with restic\'s reason, and nothing claims success', async () => {
-    const bad = createTestCtx({ clock: systemClock, config: { ...doc, backup: { ...(doc.backup as object), s3: { accessKeyId: lab.accessKeyId, accessKeySecret: 'wrong', caPath: lab.caPath } } } });
+  it("wrong S3 credentials fail the run with restic's reason, and nothing claims success", async () => {
+    const bad = createTestCtx({
+      clock: systemClock,
+      config: { ...doc, backup: { ...(doc.backup as object), s3: { accessKeyId: lab.accessKeyId, accessKeySecret: 'wrong', caPath: lab.caPath } } },
+    });
     const cap = new BackupCapability();
     try {
       await cap.start(bad);

@@ -18,7 +18,8 @@ const NEEDLES = ['Quillfeather', 'QUILLFEATHER', 'Zebedee', 'Marjoribanks', '999
 
 function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (loop mount of a disk image)';
-  for (const c of ['mkfs.ext4', 'mount', 'umount', 'filefrag']) if (!onPath(c, `${process.env.PATH}:/usr/sbin:/sbin`)) return `not installed: ${c} (e2fsprogs, mount)`;
+  for (const c of ['mkfs.ext4', 'mount', 'umount', 'filefrag'])
+    if (!onPath(c, `${process.env.PATH}:/usr/sbin:/sbin`)) return `not installed: ${c} (e2fsprogs, mount)`;
   return false;
 }
 
@@ -28,17 +29,22 @@ const cli = (args: string[], input = '') =>
 /** Physical byte ranges of a file on the image (filefrag -v, 4 KiB blocks). */
 function extents(path: string): { start: number; length: number }[] {
   const out = execFileSync('filefrag', ['-v', '-b4096', path], { encoding: 'utf8' });
-  return [...out.matchAll(/^\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+)\.\.\s*(\d+):/gm)].map((m) => ({ start: Number(m[1]) * 4096, length: (Number(m[2]) - Number(m[1]) + 1) * 4096 }));
+  return [...out.matchAll(/^\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+)\.\.\s*(\d+):/gm)].map((m) => ({
+    start: Number(m[1]) * 4096,
+    length: (Number(m[2]) - Number(m[1]) + 1) * 4096,
+  }));
 }
 
 function readRanges(image: string, ranges: { start: number; length: number }[]): Buffer {
   const fd = openSync(image, 'r');
   try {
-    return Buffer.concat(ranges.map((r) => {
-      const b = Buffer.alloc(r.length);
-      readSync(fd, b, 0, r.length, r.start);
-      return b;
-    }));
+    return Buffer.concat(
+      ranges.map((r) => {
+        const b = Buffer.alloc(r.length);
+        readSync(fd, b, 0, r.length, r.start);
+        return b;
+      }),
+    );
   } finally {
     closeSync(fd);
   }
@@ -80,7 +86,15 @@ describe('decommissioning: crypto-erase leaves a disk that greps clean', { skip:
     mounted = true;
     // The state dir on the "disk"; the run dir (runtime key) on RAM, as /run is on a box.
     cfg = join(dir, 'config.json');
-    writeFileSync(cfg, JSON.stringify({ site: { deviceId: 'P81001-01', odsCode: 'P81001', practiceName: 'High Street Surgery' }, paths: { stateDir: join(mnt, 'state'), runDir: join(dir, 'run'), root: join(dir, 'root') }, records: { enabled: true }, log: { level: 'silent' } }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        site: { deviceId: 'P81001-01', odsCode: 'P81001', practiceName: 'High Street Surgery' },
+        paths: { stateDir: join(mnt, 'state'), runDir: join(dir, 'run'), root: join(dir, 'root') },
+        records: { enabled: true },
+        log: { level: 'silent' },
+      }),
+    );
   });
 
   after(() => {
@@ -98,12 +112,28 @@ describe('decommissioning: crypto-erase leaves a disk that greps clean', { skip:
     const ins = store.db.prepare('INSERT INTO rec_patients (id, nhs_number, name, name_lc, summary, hash, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (let i = 0; i < 400; i++) {
       const name = i % 2 ? `Zebedee QUILLFEATHER ${i}` : `Ada Marjoribanks ${i}`;
-      ins.run(`p${i}`, i % 2 ? '9990001234' : '9990005678', name, name.toLowerCase(), JSON.stringify({ name, allergies: ['penicillin'], problems: ['asthma'] }), `h${i}`, Date.now());
+      ins.run(
+        `p${i}`,
+        i % 2 ? '9990001234' : '9990005678',
+        name,
+        name.toLowerCase(),
+        JSON.stringify({ name, allergies: ['penicillin'], problems: ['asthma'] }),
+        `h${i}`,
+        Date.now(),
+      );
     }
     const q = CaptureQueue.open(store.db, Date.now);
     for (let i = 0; i < 30; i++) {
       const id = `01JBAKERASE0000000000000${String(i).padStart(2, '0')}`;
-      q.create({ id, kind: 'note', patientId: '9990001234', payload: { consultationType: 'telephone', history: `Zebedee Quillfeather: wheeze since Tuesday (${i})` }, author: 'dr.a', role: 'clinician', device: 'test' });
+      q.create({
+        id,
+        kind: 'note',
+        patientId: '9990001234',
+        payload: { consultationType: 'telephone', history: `Zebedee Quillfeather: wheeze since Tuesday (${i})` },
+        author: 'dr.a',
+        role: 'clinician',
+        device: 'test',
+      });
       if (i % 3 === 0) q.markSent(id);
     }
     const audit = AuditLog.open(store.db, Date.now);
@@ -160,6 +190,8 @@ describe('decommissioning: crypto-erase leaves a disk that greps clean', { skip:
     } finally {
       store.close();
     }
-    process.stdout.write(`# decommission: ${raw.length >> 20} MiB image, ${NEEDLES.length} needles, 0 found; records blocks ${old.length} bytes at ${e.toFixed(3)} bits/byte\n`);
+    process.stdout.write(
+      `# decommission: ${raw.length >> 20} MiB image, ${NEEDLES.length} needles, 0 found; records blocks ${old.length} bytes at ${e.toFixed(3)} bits/byte\n`,
+    );
   });
 });

@@ -64,8 +64,25 @@ export async function startS3Lab(dir: string): Promise<S3Lab> {
   sh('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
   const d = join(dir, 's3');
   mkdirSync(d, { recursive: true, mode: 0o700 });
-  sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(d, 'tls.key'), '-out', join(d, 'tls.crt'), '-days', '2',
-    '-subj', `/CN=${S3_ADDR}`, '-addext', `subjectAltName=IP:${S3_ADDR}`]);
+  sh('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(d, 'tls.key'),
+    '-out',
+    join(d, 'tls.crt'),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${S3_ADDR}`,
+    '-addext',
+    `subjectAltName=IP:${S3_ADDR}`,
+  ]);
   sh(PY, [SCRIPT, 'setup', d, S3_ADDR, String(PORT)]);
   const procs: ChildProcess[] = [];
   let err = '';
@@ -94,5 +111,12 @@ export async function startS3Lab(dir: string): Promise<S3Lab> {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { endpoint: `https://${S3_ADDR}:${PORT}`, caPath: join(d, 'tls.crt'), accessKeyId: 'surgery:edge', accessKeySecret: 's3cret-for-tests', storeDir: join(d, 'srv'), stop };
+  return {
+    endpoint: `https://${S3_ADDR}:${PORT}`,
+    caPath: join(d, 'tls.crt'),
+    accessKeyId: 'surgery:edge',
+    accessKeySecret: 's3cret-for-tests',
+    storeDir: join(d, 'srv'),
+    stop,
+  };
 }

@@ -8,16 +8,31 @@ import { runCommand, type CommandHost } from '../../../agent/src/telemetry/comma
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
 
 const uplink = (name: string, priority: number, kind: 'wired' | 'cellular') => ({ name, interface: `${name}0`, kind, priority, table: 100 + priority });
-const run = (ctx: TestCtx, body: unknown) => runCommand({ ctx, handleDesired: async () => ({}), after: () => {} } as CommandHost, Buffer.from(JSON.stringify(body)), 65536, false);
-const stand = (name: string, details: () => Record<string, unknown>): Capability => ({ name, start: async () => {}, stop: async () => {}, health: (): Health => ({ status: 'ok', summary: '', details: details() }) });
+const run = (ctx: TestCtx, body: unknown) =>
+  runCommand({ ctx, handleDesired: async () => ({}), after: () => {} } as CommandHost, Buffer.from(JSON.stringify(body)), 65536, false);
+const stand = (name: string, details: () => Record<string, unknown>): Capability => ({
+  name,
+  start: async () => {},
+  stop: async () => {},
+  health: (): Health => ({ status: 'ok', summary: '', details: details() }),
+});
 
 /** The MQTT command backup.now (contract v1.3) against the real BackupCapability; the CLI path is in test/integration/backup/backup-fleet.test.ts. */
 describe('backup.now command: clear errors', () => {
   async function box(backup: Record<string, unknown>, key: string | null, state = { active: 'wan', pending: 0 }) {
-    const ctx = createTestCtx({ config: { uplinks: [uplink('wan', 1, 'wired'), uplink('4g', 2, 'cellular')], backup: { repository: '/srv/backup', resticPath: '/nonexistent/restic', ...backup } } });
+    const ctx = createTestCtx({
+      config: {
+        uplinks: [uplink('wan', 1, 'wired'), uplink('4g', 2, 'cellular')],
+        backup: { repository: '/srv/backup', resticPath: '/nonexistent/restic', ...backup },
+      },
+    });
     if (key !== null) writeFileSync(join(ctx.config.paths.stateDir, 'backup.key'), key, { mode: 0o600 });
     const cap = new BackupCapability();
-    (ctx.capabilities.list() as Capability[]).push(stand('failover', () => ({ active: state.active })), stand('records', () => ({ pendingCaptures: state.pending })), cap);
+    (ctx.capabilities.list() as Capability[]).push(
+      stand('failover', () => ({ active: state.active })),
+      stand('records', () => ({ pendingCaptures: state.pending })),
+      cap,
+    );
     await cap.start(ctx);
     return { ctx, cap, state };
   }
@@ -64,7 +79,10 @@ describe('backup.now command: clear errors', () => {
       b.state.pending = 0;
       await b.cap.start(b.ctx);
       // Two requests in the same tick: the second finds the first running.
-      const [forced, again] = await Promise.all([run(b.ctx, { command: 'backup.now', args: { force: true } }), run(b.ctx, { command: 'backup.now', args: { force: true } })]);
+      const [forced, again] = await Promise.all([
+        run(b.ctx, { command: 'backup.now', args: { force: true } }),
+        run(b.ctx, { command: 'backup.now', args: { force: true } }),
+      ]);
       assert.equal(forced.ok, true);
       assert.equal((forced.result as { alreadyRunning: boolean }).alreadyRunning, false);
       assert.equal((forced.result as { forced: boolean }).forced, true);
