@@ -184,6 +184,15 @@ export const CommandArgs = {
     },
     { additionalProperties: false },
   ),
+  /**
+   * Added within v1.3 (additive; older agents answer NOT_FOUND): ICB IT forces an off-box backup now.
+   * The link policy still holds (primary link only, unless a capture is pending) unless `force`;
+   * otherwise the answer is CONFLICT with the reason. Answers at once; the outcome is `backup.completed`.
+   */
+  'backup.now': Type.Object(
+    { force: Type.Optional(Type.Boolean({ description: 'Back up over a non-primary link (4G) even with no capture pending' })) },
+    { additionalProperties: false },
+  ),
 } as const;
 export type CommandName = keyof typeof CommandArgs;
 

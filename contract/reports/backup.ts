@@ -1,6 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Lines, Nullable } from './common.js';
 
+/** No good backup for this long: the box's health goes degraded and the fleet alerts (`backup-stale`). */
+export const BACKUP_STALE_MS = 26 * 3600_000;
+
 const Trigger = Type.Union([Type.Literal('capture'), Type.Literal('nightly'), Type.Literal('manual'), Type.Literal('link')]);
 
 export const BackupReportSchema = Type.Object(

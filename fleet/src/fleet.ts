@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../../common/clock.js';
 import { describeError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Alerts } from './alerts/alerts.js';
+import { Replacements } from './broker/replacements.js';
 import { EmbeddedBroker } from './broker/embedded.js';
 import { EnrolmentEndpoint } from './claim/endpoint.js';
 import { Commander } from './commands/commander.js';
@@ -34,7 +35,8 @@ export class Fleet {
   ctx!: FleetCtx;
   readonly ingest = new Ingest();
   readonly commander = new Commander();
-  readonly alerts = new Alerts();
+  readonly replacements = new Replacements();
+  readonly alerts = new Alerts(() => this.replacements.replacedIds());
   readonly rollouts = new RolloutEngine();
   readonly enrolment = new EnrolmentEndpoint();
   readonly web = new WebServer(() => this.health());
@@ -42,12 +44,13 @@ export class Fleet {
 
   constructor(private readonly opts: FleetOptions) {
     this.web.commander = this.commander;
+    this.replacements.onRevoked = () => this.broker?.reload();
     this.log = opts.log ?? createLogger({ level: opts.config.log.level }, 'fleet');
     this.clock = opts.clock ?? systemClock;
   }
 
   get components(): Component[] {
-    return [this.ingest, this.ingest.guard, this.commander, this.alerts, this.rollouts, this.enrolment, this.web];
+    return [this.ingest, this.ingest.guard, this.commander, this.replacements, this.alerts, this.rollouts, this.enrolment, this.web];
   }
 
   async start(): Promise<void> {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 // One implementation of "mosquitto as the contract's broker", shared with the fleet's embedded broker.
 import { DeviceRegistrar, enrolledDevices } from '../../fleet/src/broker/dynsec.js';
-import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from '../../fleet/src/broker/mosquitto.js';
+import { freePort, MOSQUITTO, reloadMosquitto, spawnMosquitto, stopMosquitto, writeBrokerConfig } from '../../fleet/src/broker/mosquitto.js';
 
 const PKI = resolve(import.meta.dirname, '../../provisioning/pki.sh');
 
@@ -94,6 +94,11 @@ export class TestBroker {
     const p = this.proc;
     this.proc = undefined;
     await stopMosquitto(p);
+  }
+
+  /** SIGHUP: mosquitto re-reads its config and CRL, as an ICB broker's reload does. */
+  reload(): void {
+    reloadMosquitto(this.proc);
   }
 
   async restart(): Promise<void> {

@@ -3,7 +3,10 @@ import type { BackupReport } from '../../../contract/reports/index.js';
 import './events.js';
 import type { BackupSource, Capability, Ctx, DrillStep, Health } from '../core/capability.js';
 import type { TimerHandle } from '../../../common/clock.js';
+import type { FastifyPluginAsync } from 'fastify';
+import type { BackupAccepted } from '../../../contract/operations.js';
 import { AppError, describeError } from '../../../common/errors.js';
+import { requireRole } from '../auth/index.js';
 import { ulid } from '../core/ids.js';
 import { nextLocalTimeAt } from '../../../common/local-time.js';
 import { BackupHistory, type BackupRun } from './history.js';
@@ -12,7 +15,8 @@ import { parseSftpUrl, resticBackend, type Restic, type ResticProgress } from '.
 import { stageBackup } from './stage.js';
 
 /** The fleet alerts when the last good backup is older than this (docs/fleet.md); health agrees. */
-export const BACKUP_STALE_MS = 26 * 3600_000;
+export { BACKUP_STALE_MS } from '../../../contract/reports/backup.js';
+import { BACKUP_STALE_MS } from '../../../contract/reports/backup.js';
 /** Long timers drift and Node caps them: re-check the nightly slot at least hourly. */
 const MAX_WAIT_MS = 3600_000;
 
@@ -51,11 +55,14 @@ export class BackupCapability implements Capability<BackupReport> {
 
   async start(ctx: Ctx): Promise<void> {
     this.ctx = ctx;
+    // `surgery-edge backup now` (loopback API): registered even when backup is off, to say so clearly.
+    ctx.web.register('backup', backupRoutes(this));
     if (!ctx.config.backup.enabled) return;
     const b = ctx.config.backup;
     if (!b.repository) throw new AppError('CONFIG_INVALID', 'backup.repository is not set');
     if (resticBackend(b.repository) === 'sftp' && !parseSftpUrl(b.repository)) throw new AppError('CONFIG_INVALID', 'backup.repository: unreadable SFTP URL');
     this.history = new BackupHistory(ctx.db);
+    this.announceRestores();
     this.last = this.history.last();
     this.lastOk = this.history.last(true);
     this.restic = resticFor(ctx.config);
@@ -110,6 +117,28 @@ export class BackupCapability implements Capability<BackupReport> {
     return this.running;
   }
 
+  /**
+   * An operator's "back up now" (CLI `backup now`, MQTT command `backup.now`): the same link policy
+   * as the scheduled runs unless `force`, and a clear error instead of a silent hold-back. Answers at
+   * once; the outcome follows in health and the `backup.completed` event. `done` settles with the run.
+   */
+  request(o: { force: boolean; by: string }): BackupAccepted & { done: Promise<BackupRun | null> } {
+    const ctx = this.ctx;
+    if (!ctx?.config.backup.enabled) throw new AppError('UNAVAILABLE', 'off-box backup is not configured on this box (backup.enabled is false)');
+    const key = checkKeyFile(backupPaths(ctx.config).keyFile);
+    if (key) throw new AppError('UNAVAILABLE', `backup cannot run: ${key}`);
+    const link = this.linkAllows();
+    if (!link.ok && !o.force) {
+      const over = this.active ?? 'current';
+      const why = `${link.reason}. Backups use the primary link only, unless a capture is pending; force it to use the ${over} link anyway`;
+      throw new AppError('CONFLICT', `backup not started: ${why}`);
+    }
+    const alreadyRunning = this.running !== null;
+    ctx.log.info('backup requested', { by: o.by, force: o.force, link: link.reason, alreadyRunning });
+    const done = this.runNow('manual');
+    return { accepted: true, alreadyRunning, forced: o.force && !link.ok, link: link.ok ? link.reason : `forced: ${link.reason}`, done };
+  }
+
   /** Primary uplink, or any uplink while a capture waits to be forwarded. */
   linkAllows(): { ok: boolean; reason: string } {
     const ctx = this.need();
@@ -118,6 +147,16 @@ export class BackupCapability implements Capability<BackupReport> {
     const rec = ctx.capabilities.get('records')?.health().details;
     if ((rec?.pendingCaptures ?? 0) > 0) return { ok: true, reason: 'capture pending: using the backup link' };
     return { ok: false, reason: `not on the primary link (${this.active ?? 'none'} active) and no capture pending` };
+  }
+
+  /** Tell the fleet (through telemetry's durable outbox) which box this one replaced, once. */
+  private announceRestores(): void {
+    const ctx = this.need();
+    for (const r of this.history.unannouncedRestores()) {
+      ctx.bus.emit('backup.restored', { fromDevice: r.fromDevice, snapshotId: r.snapshotId, restoredAt: r.at, at: ctx.clock.now() });
+      this.history.markAnnounced(r.id, ctx.clock.now());
+      ctx.log.info('restore announced to the fleet', { fromDevice: r.fromDevice, snapshot: r.snapshotId.slice(0, 8) });
+    }
   }
 
   private captureChanged(trigger: BackupTrigger = 'capture'): void {
@@ -249,6 +288,27 @@ export class BackupCapability implements Capability<BackupReport> {
     if (!this.ctx) throw new AppError('UNAVAILABLE', 'backup capability not started');
     return this.ctx;
   }
+}
+
+/**
+ * POST /api/actions/backup {force?, wait?}: admin only (the CLI uses the loopback token). With
+ * wait it answers when the run ends (the CLI prints the outcome), else at once.
+ */
+function backupRoutes(cap: BackupCapability): FastifyPluginAsync {
+  return async (app) => {
+    app.post('/api/actions/backup', { preHandler: requireRole('admin') }, async (req, reply) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const flag = (v: unknown) => v === true || v === 'true' || v === 'yes' || v === '1';
+      const r = cap.request({ force: flag(body.force), by: req.user?.username ?? 'unknown' });
+      const { done, ...accepted } = r;
+      if (!flag(body.wait)) {
+        done.catch(() => {});
+        return reply.send(accepted);
+      }
+      const run = await done;
+      return reply.send({ ...accepted, run });
+    });
+  };
 }
 
 /** The key file must exist, be non-trivial and readable by root only (it opens every backup). */

@@ -10,6 +10,7 @@ import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { readPassphrase } from '../records/key.js';
 import { checkKeyFile } from './backup.js';
+import { postToAgent } from './agent-api.js';
 import { backupPaths, resticFor } from './paths.js';
 import { restoreBackup } from './restore.js';
 
@@ -21,12 +22,13 @@ export function newBackupKey(): string {
 }
 
 /**
- * `surgery-edge backup keygen|install-key|snapshots|check|restore`. Restore runs with the agent
+ * `surgery-edge backup keygen|install-key|now|snapshots|check|restore`. `now` asks the running agent
+ * for a backup (the link policy holds unless --force) and waits for the outcome (exit 0 only on a good one). Restore runs with the agent
  * stopped (systemctl stop surgery-edge) on a fresh box; the records passphrase, when given with
  * --passphrase (read from stdin, never argv), lets it verify the audit chain and record the restore.
  */
 export const backupCommand: CliCommand = {
-  summary: 'backup keygen|install-key|snapshots|check|restore [--config FILE]: encrypted off-box backup (restic)',
+  summary: 'backup keygen|install-key|now [--force] [--no-wait]|snapshots|check|restore [--config FILE]: encrypted off-box backup (restic)',
   async run(args) {
     const [sub, ...rest] = args;
     const { values, positionals } = parse(
@@ -38,6 +40,8 @@ export const backupCommand: CliCommand = {
         'from-device': { type: 'string' },
         passphrase: { type: 'boolean' },
         json: { type: 'boolean' },
+        force: { type: 'boolean' },
+        'no-wait': { type: 'boolean' },
       },
       true,
     );
@@ -75,6 +79,27 @@ export const backupCommand: CliCommand = {
         out(`backup key installed at ${paths.keyFile}`);
         return 0;
       }
+      case 'now': {
+        // The running agent does the work (it owns the databases' online snapshots and the link state).
+        const wait = !values['no-wait'];
+        const r = await postToAgent(config, '/api/actions/backup', { force: !!values.force, wait }, config.backup.timeoutMs + 60_000);
+        if (r.status !== 200) {
+          const msg = String(r.json.message ?? r.json.error ?? `HTTP ${r.status}`);
+          process.stderr.write(`surgery-edge: ${msg}${r.json.error === 'CONFLICT' ? ' (add --force)' : ''}\n`);
+          return 1;
+        }
+        if (values.json) {
+          out(JSON.stringify(r.json, null, 1));
+        } else {
+          out(`backup ${r.json.alreadyRunning ? 'already running: one more queued after it' : 'started'} (${String(r.json.link)})`);
+          const run = r.json.run as { ok: boolean; snapshotId: string | null; error: string | null; dataAdded: number } | null | undefined;
+          if (run) out(run.ok ? `backup OK: snapshot ${run.snapshotId?.slice(0, 8)}, ${run.dataAdded} bytes added` : `backup FAILED: ${run.error}`);
+          else if (wait) out('backup not run (see surgery-edge status)');
+          else out('not waiting: follow it with surgery-edge status');
+        }
+        const run = r.json.run as { ok: boolean } | null | undefined;
+        return !wait || run?.ok ? 0 : 1;
+      }
       case 'snapshots': {
         const snaps = await resticFor(config).snapshots();
         if (values.json) out(JSON.stringify(snaps, null, 1));
@@ -111,7 +136,7 @@ export const backupCommand: CliCommand = {
         return r.problems.length || (r.audit && !r.audit.ok) ? 1 : 0;
       }
       default:
-        throw new AppError('BAD_REQUEST', 'usage: surgery-edge backup keygen|install-key|snapshots|check|restore [--config FILE]');
+        throw new AppError('BAD_REQUEST', 'usage: surgery-edge backup keygen|install-key|now [--force] [--no-wait]|snapshots|check|restore [--config FILE]');
     }
   },
 };

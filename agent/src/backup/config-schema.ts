@@ -21,6 +21,7 @@ export const BackupSection = Obj(
       accessKeyId: Str('', 'S3 access key id (AWS_ACCESS_KEY_ID)'),
       accessKeySecret: Str('', 'S3 secret access key (AWS_SECRET_ACCESS_KEY)'),
       region: Str('', 'S3 region (AWS_DEFAULT_REGION), when the target needs one'),
+      caPath: Str('', 'CA certificate (PEM) that signed an S3 endpoint with a private CA (restic --cacert); empty: the system CAs'),
     }),
     debounceMs: Ms(60_000, 'After a capture changes state, wait this long for more changes before backing up', 0),
     nightlyAt: Type.String({ default: '02:30', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'Local time of the nightly backup (HH:MM)' }),

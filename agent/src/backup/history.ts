@@ -23,6 +23,12 @@ export class BackupHistory {
             ok INTEGER NOT NULL, snapshot_id TEXT, data_added INTEGER NOT NULL DEFAULT 0, error TEXT);
           CREATE INDEX backup_runs_finished ON backup_runs(finished_at);`,
       },
+      {
+        // A restore onto this box (backup restore), announced to the fleet once as backup.restored.
+        version: 2,
+        up: `CREATE TABLE backup_restores (
+            id TEXT PRIMARY KEY, at INTEGER NOT NULL, snapshot_id TEXT NOT NULL, from_device TEXT NOT NULL, announced_at INTEGER);`,
+      },
     ]);
   }
 
@@ -33,6 +39,24 @@ export class BackupHistory {
         .run(r.id, r.startedAt, r.finishedAt, r.trigger, r.ok ? 1 : 0, r.snapshotId, r.dataAdded, r.error);
       this.db.prepare('DELETE FROM backup_runs WHERE id NOT IN (SELECT id FROM backup_runs ORDER BY finished_at DESC LIMIT ?)').run(keep);
     })();
+  }
+
+  recordRestore(r: { id: string; at: number; snapshotId: string; fromDevice: string }): void {
+    this.db.prepare('INSERT INTO backup_restores (id, at, snapshot_id, from_device) VALUES (?, ?, ?, ?)').run(r.id, r.at, r.snapshotId, r.fromDevice);
+  }
+
+  unannouncedRestores(): { id: string; at: number; snapshotId: string; fromDevice: string }[] {
+    const rows = this.db.prepare('SELECT id, at, snapshot_id, from_device FROM backup_restores WHERE announced_at IS NULL ORDER BY at').all() as {
+      id: string;
+      at: number;
+      snapshot_id: string;
+      from_device: string;
+    }[];
+    return rows.map((r) => ({ id: r.id, at: r.at, snapshotId: r.snapshot_id, fromDevice: r.from_device }));
+  }
+
+  markAnnounced(id: string, at: number): void {
+    this.db.prepare('UPDATE backup_restores SET announced_at = ? WHERE id = ?').run(at, id);
   }
 
   last(okOnly = false): BackupRun | null {

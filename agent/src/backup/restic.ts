@@ -16,7 +16,7 @@ export interface ResticOptions {
   passwordFile: string;
   cacheDir: string;
   sftp: { identityFile: string; knownHostsFile: string };
-  s3: { accessKeyId: string; accessKeySecret: string; region: string };
+  s3: { accessKeyId: string; accessKeySecret: string; region: string; caPath?: string };
   uploadLimitKiBs: number;
 }
 
@@ -93,6 +93,7 @@ export class Restic {
   /** Global options: for SFTP, the exact ssh command (our key, our known_hosts, host key checked, never a prompt). */
   globalArgs(): string[] {
     const args: string[] = [];
+    if (resticBackend(this.o.repository) === 's3' && this.o.s3.caPath) args.push('--cacert', this.o.s3.caPath);
     if (resticBackend(this.o.repository) === 'sftp') {
       const p = parseSftpUrl(this.o.repository);
       if (!p) throw new AppError('CONFIG_INVALID', 'backup.repository: cannot read the SFTP host from the URL');

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { migrateAuth } from '../auth/accounts.js';
 import type { Config } from '../config/schema.js';
-import { openStateDb } from '../core/db.js';
+import { openStateDb, type Db } from '../core/db.js';
+import { BackupHistory } from './history.js';
 import { AppError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { ulid } from '../core/ids.js';
@@ -71,6 +72,12 @@ function findManifest(dir: string, depth = 0): string | null {
     if (hit) return hit;
   }
   return null;
+}
+
+/** Recorded in this box's state db; the agent announces it to the fleet (backup.restored) at its next start. */
+function recordRestore(db: Db, snapshotId: string, fromDevice: string, toDevice: string, at: number): void {
+  if (fromDevice === toDevice) return; // the same identity restored onto new hardware: nothing to revoke
+  new BackupHistory(db).recordRestore({ id: ulid(at), at, snapshotId, fromDevice });
 }
 
 export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
@@ -142,6 +149,12 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       } finally {
         store.close();
       }
+    }
+    const state = openStateDb(join(config.paths.stateDir, 'agent.db'));
+    try {
+      recordRestore(state, snap.id, manifest.site.deviceId, config.site.deviceId, now());
+    } finally {
+      state.close();
     }
     return {
       snapshotId: snap.id, snapshotTime: snap.time, fromDevice: manifest.site.deviceId, files: manifest.files.map((f) => f.name),

@@ -47,6 +47,16 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     ctx.log.warn('uplink forced by remote command', { uplink, minutes });
     return { uplink, until: uplink ? ctx.clock.now() + minutes * 60_000 : null };
   },
+  // Answers at once ({accepted, alreadyRunning, forced, link}); CONFLICT when the link policy holds it back.
+  'backup.now': async ({ ctx }, args) => {
+    const backup = ctx.capabilities.get('backup');
+    if (typeof backup?.request !== 'function') throw new AppError('UNAVAILABLE', 'backup capability is not running on this device');
+    // The real capability also hands back the run (`done`); the answer does not wait for it.
+    const r = backup.request({ force: args.force === true, by: 'fleet' }) as ReturnType<typeof backup.request> & { done?: Promise<unknown> };
+    const { done, ...accepted } = r;
+    done?.catch(() => {});
+    return accepted;
+  },
   // Answers at once ({accepted, id, version, slot}); progress and the outcome follow as update.* events.
   update: async ({ ctx }, args) => {
     const updater = ctx.capabilities.get('update');

@@ -21,6 +21,9 @@ export class Alerts implements Component {
   failures = 0;
   lastRunMs = 0;
 
+  /** `replaced`: devices replaced by another box (broker/replacements.ts): revoked, so not alerted on. */
+  constructor(private readonly replaced: () => Promise<Set<string>> = async () => new Set()) {}
+
   async start(ctx: FleetCtx): Promise<void> {
     this.ctx = ctx;
     this.timer = ctx.clock.setInterval(() => void this.evaluate(), ctx.config.alerts.evaluateMs);
@@ -47,7 +50,9 @@ export class Alerts implements Component {
     const open = await this.ctx.store.ops.openAlerts();
     const openKey = new Map(open.map((a) => [`${a.device_id}\u0000${a.kind}\u0000${a.level}`, a]));
     const still = new Set<string>();
+    const replaced = await this.replaced();
     for (const d of await this.ctx.store.devices.all()) {
+      if (replaced.has(d.id)) continue;
       for (const f of firing(d, now, this.ctx.config.alerts)) {
         const key = `${d.id}\u0000${f.kind}\u0000${f.level}`;
         still.add(key);

@@ -54,14 +54,19 @@ export function dynsecConfig(prefix: string, devices: string[]): unknown {
   };
 }
 
-/** Device ids with a certificate in a provisioning/pki.sh tree (DIR/devices/<id>.crt). */
+/**
+ * Device ids with a certificate in a provisioning/pki.sh tree (DIR/devices/<id>.crt), less those
+ * revoked (DIR/devices/<id>.revoked: a box replaced by another, broker/replacements.ts).
+ */
 export function enrolledDevices(pki: string): string[] {
   const dir = join(pki, 'devices');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  const files = readdirSync(dir);
+  const revoked = new Set(files.filter((f) => f.endsWith('.revoked')).map((f) => f.slice(0, -8)));
+  return files
     .filter((f) => f.endsWith('.crt'))
     .map((f) => f.slice(0, -4))
-    .filter((id) => DEVICE_ID.test(id) && id.toLowerCase() !== 'fleet');
+    .filter((id) => DEVICE_ID.test(id) && id.toLowerCase() !== 'fleet' && !revoked.has(id));
 }
 
 /** The plugin commands that register one device (idempotent: "already exists" answers are fine). */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { AppError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { DeviceRegistrar, enrolledDevices } from './dynsec.js';
-import { freePort, MOSQUITTO, spawnMosquitto, stopMosquitto, writeBrokerConfig } from './mosquitto.js';
+import { freePort, MOSQUITTO, reloadMosquitto, spawnMosquitto, stopMosquitto, writeBrokerConfig } from './mosquitto.js';
 
 const PKI = resolve(import.meta.dirname, '../../../provisioning/pki.sh');
 
@@ -61,6 +61,11 @@ export class EmbeddedBroker {
     const id = this.fleetIdentity();
     this.registrar = new DeviceRegistrar({ url: this.url, pki: this.pki, prefix: this.prefix, ca: id.caPath, cert: id.certPath, key: id.keyPath, everyMs: 2000, onError: (m) => this.log.warn('device registrar', { error: m }) });
     await this.registrar.start(devices);
+  }
+
+  /** The CRL changed (a box was replaced): mosquitto re-reads it. */
+  reload(): void {
+    reloadMosquitto(this.proc);
   }
 
   async stop(): Promise<void> {

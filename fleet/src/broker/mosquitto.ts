@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { crlPathFor, revokedCertificates, writeCrl } from './crl.js';
 import { dynsecConfig } from './dynsec.js';
 
 /**
@@ -40,6 +41,12 @@ export function writeBrokerConfig(dir: string, o: { pki: string; port: number; p
   if (!DYNSEC_PLUGIN) throw new Error('mosquitto_dynamic_security.so not found (Debian package mosquitto 2.0)');
   const dynsec = join(dir, 'dynamic-security.json');
   writeFileSync(dynsec, JSON.stringify(dynsecConfig(o.prefix, o.devices), null, 1), { mode: 0o600 });
+  // The CRL of replaced boxes (broker/replacements.ts), made fresh from the revoked markers when the CA key is here.
+  const devicesDir = join(o.pki, 'devices');
+  const crl = crlPathFor(devicesDir);
+  if (existsSync(join(o.pki, 'ca.key'))) {
+    writeCrl({ caCert: join(o.pki, 'ca.crt'), caKey: join(o.pki, 'ca.key'), revoked: revokedCertificates(devicesDir), out: crl });
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,
@@ -53,6 +60,7 @@ export function writeBrokerConfig(dir: string, o: { pki: string; port: number; p
       `certfile ${o.pki}/server.crt`,
       `keyfile ${o.pki}/server.key`,
       'require_certificate true',
+      ...(existsSync(crl) ? [`crlfile ${crl}`] : []),
       // The whole subject, not just the CN: a device certificate (subject CN=<id> only) can never
       // carry the fleet's user name "CN=fleet,OU=fleet-manager,O=surgery-edge".
       'use_subject_as_username true',
@@ -93,6 +101,11 @@ export async function spawnMosquitto(conf: string, onLog: (chunk: string) => voi
     });
   });
   return proc;
+}
+
+/** Re-read the config, the CRL and the dynamic-security file (SIGHUP). */
+export function reloadMosquitto(p: ChildProcess | undefined): void {
+  if (p && p.exitCode === null) p.kill('SIGHUP');
 }
 
 /** SIGTERM and wait for the exit. */

@@ -21,6 +21,9 @@ export function deriveTelemetry(m: TelemetryMessage): Derived {
   // manager, who types it into the box's set-up wizard.
   const code = readReport('setup', caps.setup?.details)?.setupCode;
   if (code && /^[A-Za-z0-9 -]{4,32}$/.test(code) && health.setup) health.setup.setupCode = code;
+  // The backup-stale alert (alerts/rules.ts) needs the time of the last good backup, not only its summary.
+  const backup = caps.backup?.status === 'disabled' ? null : readReport('backup', caps.backup?.details);
+  if (backup && health.backup) health.backup.lastGoodBackupAt = backup.lastSuccessAt;
   return {
     activeUplink: m.activeUplink,
     activeKind: m.activeKind,

@@ -15,7 +15,7 @@ export interface Derived {
   dataUsed: number | null;
   dataAllowance: number | null;
   /** Per capability {status, summary}: small enough to keep per device, enough for the device page. */
-  health: Record<string, { status: string; summary: string; setupCode?: string }>;
+  health: Record<string, { status: string; summary: string; setupCode?: string; lastGoodBackupAt?: number | null }>;
 }
 
 export interface Placement {
