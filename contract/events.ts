@@ -83,6 +83,12 @@ export const EVENT_PAYLOADS = {
     error: N(Type.String()),
     at: At,
   }),
+  'backup.restored': Type.Object({
+    fromDevice: Type.String({ description: 'The box whose backup this one restored: the fleet revokes it (same practice only)' }),
+    snapshotId: Type.String(),
+    restoredAt: At,
+    at: At,
+  }),
   'telemetry.outbox-full': Type.Object({ depth: Type.Number(), dropped: Type.Number(), at: At }),
 } as const satisfies Record<string, TSchema>;
 

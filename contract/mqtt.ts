@@ -189,7 +189,7 @@ export const CommandArgs = {
    * The link policy still holds (primary link only, unless a capture is pending) unless `force`;
    * otherwise the answer is CONFLICT with the reason. Answers at once; the outcome is `backup.completed`.
    */
-  'backup.now': Type.Object(
+  'backup-now': Type.Object(
     { force: Type.Optional(Type.Boolean({ description: 'Back up over a non-primary link (4G) even with no capture pending' })) },
     { additionalProperties: false },
   ),

@@ -15,7 +15,7 @@ export type DrillTrigger = 'schedule' | 'manual' | 'remote';
 export type DrillRun = NonNullable<DrillsReport['last']>;
 export type StoredDrill = DrillRun & { trigger: string; durationMs: number };
 
-/** The answer to "back up now" (MQTT command `backup.now`, CLI `backup now`); the outcome follows as `backup.completed`. */
+/** The answer to "back up now" (MQTT command `backup-now`, CLI `backup now`); the outcome follows as `backup.completed`. */
 export interface BackupAccepted {
   accepted: true;
   /** A run was already going: one more follows it, so the backup includes this moment. */

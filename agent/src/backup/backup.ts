@@ -118,7 +118,7 @@ export class BackupCapability implements Capability<BackupReport> {
   }
 
   /**
-   * An operator's "back up now" (CLI `backup now`, MQTT command `backup.now`): the same link policy
+   * An operator's "back up now" (CLI `backup now`, MQTT command `backup-now`): the same link policy
    * as the scheduled runs unless `force`, and a clear error instead of a silent hold-back. Answers at
    * once; the outcome follows in health and the `backup.completed` event. `done` settles with the run.
    */

@@ -48,7 +48,7 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
     return { uplink, until: uplink ? ctx.clock.now() + minutes * 60_000 : null };
   },
   // Answers at once ({accepted, alreadyRunning, forced, link}); CONFLICT when the link policy holds it back.
-  'backup.now': async ({ ctx }, args) => {
+  'backup-now': async ({ ctx }, args) => {
     const backup = ctx.capabilities.get('backup');
     if (typeof backup?.request !== 'function') throw new AppError('UNAVAILABLE', 'backup capability is not running on this device');
     // The real capability also hands back the run (`done`); the answer does not wait for it.

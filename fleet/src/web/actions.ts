@@ -22,7 +22,7 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
       const desired = await ctx.store.config.desired(id);
       if (!desired) return back('error', 'no desired config for this device: publish one from Config first');
       args = { revision: desired.revision, config: JSON.parse(desired.doc) as Record<string, unknown> };
-    } else if (cmd === 'backup.now') {
+    } else if (cmd === 'backup-now') {
       args = { force: field(req, 'force') === 'yes' }; // over 4G only when asked for explicitly
     } else if (!['drill', 'ping'].includes(cmd)) return back('error', `unknown command ${cmd}`);
     const out = await commander.send(req.fleetUser!.username, id, cmd as FleetCommand, args);

@@ -129,11 +129,11 @@ describe('backup age alert in the fleet; backup now (CLI and MQTT)', { skip }, (
     const r = await cli(['backup', 'now', '--config', cfg]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /backup not started: not on the primary link \(4g active\) and no capture pending.*\(add --force\)/);
-    const out = await fleet.commander.send('icb.it', DEV, 'backup.now', {});
+    const out = await fleet.commander.send('icb.it', DEV, 'backup-now', {});
     assert.equal(out.response?.ok, false);
     assert.equal(out.response?.error?.code, 'CONFLICT');
     assert.match(out.response?.error?.message ?? '', /not on the primary link \(4g active\)/);
-    const bad = await fleet.commander.send('icb.it', DEV, 'backup.now', { force: 'yes' });
+    const bad = await fleet.commander.send('icb.it', DEV, 'backup-now', { force: 'yes' });
     assert.equal(bad.response?.error?.code, 'BAD_REQUEST', 'force must be a boolean');
     assert.equal((await openBackupAlerts()).length, 1, 'still alerting: nothing ran');
   });
@@ -158,7 +158,7 @@ describe('backup age alert in the fleet; backup now (CLI and MQTT)', { skip }, (
     assert.equal(cleared.length, 1);
     assert.equal(typeof cleared[0]!.cleared_at, 'number');
 
-    const out = await fleet.commander.send('icb.it', DEV, 'backup.now', { force: true });
+    const out = await fleet.commander.send('icb.it', DEV, 'backup-now', { force: true });
     assert.equal(out.response?.ok, true, out.error ?? '');
     assert.deepEqual({ ...(out.response?.result as object), link: undefined }, { accepted: true, alreadyRunning: false, forced: true, link: undefined });
   });

@@ -21,7 +21,8 @@ if (!r.ok) {
 const agent = new Agent({
   config: r.config,
   configPath: path,
-  capabilities: () => [...representativeCapabilities(), new TelemetryCapability(), new BackupCapability(), new StatusCapability({ https: false })],
+  capabilities: () => [...representativeCapabilities(), new TelemetryCapability(), new BackupCapability(), new StatusCapability()],
+  web: { https: false },
   onReboot: async () => {},
 });
 await agent.start();
