@@ -60,7 +60,7 @@ th a{color:inherit}th[aria-sort=ascending] a::after{content:" \\25B4"}th[aria-so
 .live{font-size:.85em}.badge{background:#fff3bf;border:1px solid #e0c200;border-radius:3px;padding:0 .3rem;font-size:.85em}
 .filters label{display:inline-block;margin:.2rem .5rem .2rem 0}.actions{margin:.5rem 0}.confirm{border-color:#d5281b}
 @media (max-width:700px){
-main{padding:.5rem}h1{font-size:1.3rem}header{padding:.5rem}
+main{padding:.5rem}h1{font-size:1.3rem}header{padding:.5rem;gap:.3rem .8rem}header nav{order:3;flex-basis:100%}
 table,thead,tbody,tr,th,td{display:block}table{width:auto}thead tr{display:none}
 tr{border-bottom:2px solid #c8ccd0;padding:.2rem 0}th,td{border:0;padding:.15rem .5rem}
 td[data-label]::before{content:attr(data-label) ": ";color:#667;font-weight:600}
