@@ -21,6 +21,21 @@ export function registerLive(app: FastifyInstance, ctx: FleetCtx, path: string, 
     for (const end of [...streams]) end();
   });
   const h = ctx.config.http;
+  // Streams showing the same view (same query, same practice scope) share one render per tick, so
+  // a service desk with the list open on many screens costs one query, not one per screen.
+  const shared = new Map<string, { at: number; out: Promise<Record<string, string>> }>();
+  const renderShared = (req: FastifyRequest) => {
+    const u = req.fleetUser!;
+    const key = `${u.role === 'practice-manager' ? `pm:${u.practice}` : '*'}|${req.url}`;
+    const now = ctx.clock.now();
+    const hit = shared.get(key);
+    if (hit && now - hit.at < h.liveMs / 2) return hit.out;
+    for (const [k, v] of shared) if (now - v.at >= h.liveMs) shared.delete(k);
+    const out = render(req);
+    shared.set(key, { at: now, out });
+    out.catch(() => shared.delete(key));
+    return out;
+  };
   const peek = { idleMs: h.idleTimeoutMs, maxAgeMs: h.sessionTtlMs, touchEveryMs: Number.MAX_SAFE_INTEGER };
   app.get(path, { preHandler: need() }, async (req, reply) => {
     if (streams.size >= MAX_LIVE_STREAMS) return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open; reload later');
@@ -55,7 +70,7 @@ export function registerLive(app: FastifyInstance, ctx: FleetCtx, path: string, 
           res.write('event: signed-out\ndata: {}\n\n');
           return end();
         }
-        const data = JSON.stringify(await render(req));
+        const data = JSON.stringify(await renderShared(req));
         if (data !== last) {
           last = data;
           quiet = 0;

@@ -22,7 +22,7 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
   let smtp: Awaited<ReturnType<typeof smtpSink>>;
   let alerts: Alerts;
   const clock = new FakeClock(Date.UTC(2026, 11, 1, 9));
-  const inv = new Inventory([{ deviceId: 'B-01', practice: 'B', practiceName: 'Canal Side', pcn: null, clinicalSystem: null }]);
+  const inv = new Inventory([{ deviceId: 'B-01', practice: 'B', practiceName: 'Canal Side' }]);
 
   before(async () => {
     tmp = tempDir();
