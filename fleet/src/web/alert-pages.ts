@@ -153,7 +153,8 @@ A condition still true when the window ends alerts then.</p>
     const now = ctx.clock.now();
     const scope = SCOPES.find((s) => s === field(req, 'scope'));
     const id = scope === 'icb' ? '' : (field(req, 'id') ?? '').trim();
-    const from = parseLocal(field(req, 'from')) ?? now;
+    const fromRaw = field(req, 'from');
+    const from = fromRaw ? parseLocal(fromRaw) : now;
     const until = parseLocal(field(req, 'until'));
     const reason = (field(req, 'reason') ?? '').trim().slice(0, 200);
     const problem = !scope
@@ -164,16 +165,18 @@ A condition still true when the window ends alerts then.</p>
           ? `no device ${id}`
           : scope === 'practice' && !(await ctx.store.devices.count({ practice: id.toUpperCase() }))
             ? `no devices in practice ${id}`
-            : until === null
-              ? 'enter when the window ends (UK time)'
-              : until <= Math.max(from, now)
-                ? 'the window must end after it starts, and in the future'
-                : until - from > MAX_WINDOW_DAYS * 24 * HOUR
-                  ? `a window may last at most ${MAX_WINDOW_DAYS} days`
-                  : !reason
-                    ? 'say why (it is shown to everyone and kept in the audit log)'
-                    : null;
-    if (problem || !scope || until === null) {
+            : from === null
+              ? 'the start is not a valid UK time'
+              : until === null
+                ? 'enter when the window ends (UK time)'
+                : until <= Math.max(from, now)
+                  ? 'the window must end after it starts, and in the future'
+                  : until - from > MAX_WINDOW_DAYS * 24 * HOUR
+                    ? `a window may last at most ${MAX_WINDOW_DAYS} days`
+                    : !reason
+                      ? 'say why (it is shown to everyone and kept in the audit log)'
+                      : null;
+    if (problem || !scope || until === null || from === null) {
       await audit(req, 'maintenance-add', scope === 'device' ? id || null : null, { scope, id, from, until, reason }, 'refused', problem);
       return done(req, reply, 'error', problem ?? 'invalid window');
     }

@@ -50,7 +50,8 @@ export function eventWords(name: string, payload: string | null): string {
   } catch {
     p = null;
   }
-  const obj = (p && typeof p === 'object' && !Array.isArray(p) ? p : {}) as P;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return e(name);
+  const obj = p as P;
   const f = WORDS[name];
   if (f) return f(obj);
   const fields = Object.entries(obj).filter(([k]) => k !== 'at').slice(0, 6).map(([k, v]) => `${e(k)} ${s(v)}`).join(', ');
