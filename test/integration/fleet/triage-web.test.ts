@@ -114,8 +114,9 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     await fleet.alerts.evaluate();
     for (const u of ['amy', 'vic', 'pam']) await signIn(u);
   });
+  let stopped = false;
   after(async () => {
-    await fleet?.stop();
+    if (!stopped) await fleet?.stop();
     await broker?.close();
     tmp?.rm();
   });
@@ -286,5 +287,15 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     assert.deepEqual(JSON.parse(sent.args!), { uplink: '4g', minutes: 30 });
     assert.equal((await post('/devices/Y00002-01/commands/ping', 'amy')).status, 303, 'ping goes straight through');
     assert.equal((await post('/devices/Y00002-01/commands/drill', 'vic', { confirm: 'yes' })).status, 403, 'viewer');
+  });
+
+  it('an open live stream does not hold up the fleet stopping', async () => {
+    const s = await stream('/live/devices', 'amy');
+    await waitFor(async () => s.events.length >= 1, 5000, 'first update');
+    const t0 = Date.now();
+    stopped = true;
+    await fleet.stop();
+    await s.ended;
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
   });
 });
