@@ -76,7 +76,7 @@ ${u.role === 'practice-manager' ? '' : `<label>Practice <input name="practice" v
         const practice = a.practice ? `${e(practiceLabel({ practice: a.practice, practice_name: a.practice_name }))}` : '<span class="muted">unknown</span>';
         return `<tr data-alert="${a.id}" data-state="${a.cleared_at ? 'cleared' : a.acked_at ? 'acknowledged' : a.snoozed_until && a.snoozed_until > now ? 'snoozed' : 'open'}">
 <td data-label="Select">${pick}</td><td data-label="Opened">${local(a.opened_at)}</td><td data-label="Practice" class="practice">${practice}</td>
-<td data-label="Device"><a href="/devices/${encodeURIComponent(a.device_id)}">${e(a.device_id)}</a></td><td data-label="Kind">${e(a.kind)}${a.level ? ` ${e(a.level)}%` : ''}</td>
+<td data-label="Device"><a class="nw" href="/devices/${encodeURIComponent(a.device_id)}">${e(a.device_id)}</a></td><td data-label="Kind">${e(a.kind)}${a.level ? ` ${e(a.level)}%` : ''}</td>
 <td data-label="What">${e(a.summary)}</td><td data-label="State" class="state">${stateText(a, now)}</td><td data-label="Delivered">${e(a.delivered ?? '')}</td><td data-label="Actions" class="acts">${acts}</td></tr>`;
       })
       .join('');

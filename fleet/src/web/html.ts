@@ -55,7 +55,7 @@ th{background:#e8edf2}.ok{color:#007f3b}.bad{color:#d5281b;font-weight:600}.warn
 .diff td{font-family:monospace}.diff tr.differs td.r,.diff tr.missing td.r{color:#d5281b}textarea{width:100%;font-family:monospace}
 .user h2{margin:.3rem 0;font-size:1.1rem}.user-act{margin:.3rem 0}input,select{max-width:100%}
 .flash{background:#fff3bf;padding:.5rem 1rem;border:1px solid #e0c200}svg{background:#fff;max-width:100%}pre{white-space:pre-wrap;word-break:break-all}
-.lk,.lk *{color:#6b6b6b!important;font-weight:normal!important}.lk .age{font-size:.85em}
+td{overflow-wrap:break-word}td code{overflow-wrap:anywhere}.nw{white-space:nowrap}.lk,.lk *{color:#6b6b6b!important;font-weight:normal!important}.lk .age{font-size:.85em}
 th a{color:inherit}th[aria-sort=ascending] a::after{content:" \\25B4"}th[aria-sort=descending] a::after{content:" \\25BE"}
 .live{font-size:.85em}.badge{background:#fff3bf;border:1px solid #e0c200;border-radius:3px;padding:0 .3rem;font-size:.85em}
 .filters label{display:inline-block;margin:.2rem .5rem .2rem 0}.actions{margin:.5rem 0}.confirm{border-color:#d5281b}
@@ -64,7 +64,7 @@ main{padding:.5rem}h1{font-size:1.3rem}header{padding:.5rem;gap:.3rem .8rem}head
 table,thead,tbody,tr,th,td{display:block}table{width:auto}thead tr{display:none}
 tr{border-bottom:2px solid #c8ccd0;padding:.2rem 0}th,td{border:0;padding:.15rem .5rem}
 td[data-label]::before{content:attr(data-label) ": ";color:#667;font-weight:600}
-td,th,code,a{overflow-wrap:anywhere}textarea{max-width:100%;box-sizing:border-box}svg{height:auto}
+th,a{overflow-wrap:anywhere}textarea{max-width:100%;box-sizing:border-box}svg{height:auto}
 }
 @media print{header,form,.noprint{display:none}body{background:#fff}section{border:0}}
 `;

@@ -53,7 +53,7 @@ export async function listFragments(ctx: FleetCtx, req: FastifyRequest): Promise
     .map((d) => {
       const maint = windows.some((w) => w.starts_at <= now && covers(w, d)) ? ' <span class="badge">maintenance</span>' : '';
       const cells: [string, string, string][] = [
-        ['Device', '', `<a href="/devices/${encodeURIComponent(d.id)}">${e(d.id)}</a>`],
+        ['Device', '', `<a class="nw" href="/devices/${encodeURIComponent(d.id)}">${e(d.id)}</a>`],
         ['Practice', 'practice', `${e(d.practice)}${d.practice_name ? ` <span class="muted">${e(d.practice_name)}</span>` : ''}`],
         ['PCN', '', e(d.pcn ?? '')],
         ['State', 'state', stateCell(d, now) + maint],
