@@ -28,24 +28,93 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
 
   const place = (fleet: Fleet, id: string) => fleet.ctx.inventory.place(id);
   const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = { activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0, recordsStale: false, recordsAsOf: at, dataPct: 10, dataUsed: 1e9, dataAllowance: 1e10, health: { failover: { status: 'ok', summary: 'traffic on wan' } }, ...o };
-    return { kind: 'telemetry', deviceId: id, receivedAt: at, place: place(fleet, id), derived, msg: { id: ulid(at), at, bootId: 'b', activeUplink: derived.activeUplink, activeKind: derived.activeKind as 'wired', system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 }, capabilities: {} } };
+    const derived: Derived = {
+      activeUplink: 'wan',
+      activeKind: 'wired',
+      cellularSince: null,
+      telephonyMode: 'cloud',
+      telephonyRegistered: true,
+      telephonyCalls: 0,
+      recordsStale: false,
+      recordsAsOf: at,
+      dataPct: 10,
+      dataUsed: 1e9,
+      dataAllowance: 1e10,
+      health: { failover: { status: 'ok', summary: 'traffic on wan' } },
+      ...o,
+    };
+    return {
+      kind: 'telemetry',
+      deviceId: id,
+      receivedAt: at,
+      place: place(fleet, id),
+      derived,
+      msg: {
+        id: ulid(at),
+        at,
+        bootId: 'b',
+        activeUplink: derived.activeUplink,
+        activeKind: derived.activeKind as 'wired',
+        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
+        capabilities: {},
+      },
+    };
   };
-  const state = (fleet: Fleet, id: string, online: boolean, at: number): Inbound => ({ kind: 'state', deviceId: id, receivedAt: at, place: place(fleet, id), msg: { online, bootId: 'b', bdSeq: 1, at } });
-  const event = (fleet: Fleet, id: string, name: string, at: number, payload: unknown): Inbound => ({ kind: 'event', deviceId: id, receivedAt: at, place: place(fleet, id), msg: { id: ulid(at), name, at, bootId: 'b', payload } });
+  const state = (fleet: Fleet, id: string, online: boolean, at: number): Inbound => ({
+    kind: 'state',
+    deviceId: id,
+    receivedAt: at,
+    place: place(fleet, id),
+    msg: { online, bootId: 'b', bdSeq: 1, at },
+  });
+  const event = (fleet: Fleet, id: string, name: string, at: number, payload: unknown): Inbound => ({
+    kind: 'event',
+    deviceId: id,
+    receivedAt: at,
+    place: place(fleet, id),
+    msg: { id: ulid(at), name, at, bootId: 'b', payload },
+  });
 
   const seed = async (fleet: Fleet) => {
     const now = Date.now();
     const hist: Inbound[] = [];
     // Y00002-01 Canal Side: a month of history, on 4G now at 97 % of its allowance.
-    for (let t = now - 30 * DAY, i = 0; t < now; t += 2 * 3600_000, i++) hist.push(tele(fleet, 'Y00002-01', t, i % 12 > 9 ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 40 + i / 8 } : { dataPct: 40 + i / 8 }));
+    for (let t = now - 30 * DAY, i = 0; t < now; t += 2 * 3600_000, i++)
+      hist.push(tele(fleet, 'Y00002-01', t, i % 12 > 9 ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 40 + i / 8 } : { dataPct: 40 + i / 8 }));
     hist.push(state(fleet, 'Y00002-01', true, now - 2 * DAY));
-    hist.push(tele(fleet, 'Y00002-01', now, { activeKind: 'cellular', activeUplink: '4g', dataPct: 97, telephonyMode: 'survivable', cellularSince: now - 2 * 3600_000 }));
-    hist.push(event(fleet, 'Y00002-01', 'failover.switched', now - 2 * 3600_000, { from: 'wan', to: '4g', kind: 'failover', reason: 'wan probes failing', at: now - 2 * 3600_000 }));
-    hist.push(event(fleet, 'Y00002-01', 'drill.completed', now - 3 * DAY, { id: 'd1', passed: true, steps: [{ name: 'failover', passed: true, detail: 'ok' }], at: now - 3 * DAY }));
+    hist.push(
+      tele(fleet, 'Y00002-01', now, {
+        activeKind: 'cellular',
+        activeUplink: '4g',
+        dataPct: 97,
+        telephonyMode: 'survivable',
+        cellularSince: now - 2 * 3600_000,
+      }),
+    );
+    hist.push(
+      event(fleet, 'Y00002-01', 'failover.switched', now - 2 * 3600_000, {
+        from: 'wan',
+        to: '4g',
+        kind: 'failover',
+        reason: 'wan probes failing',
+        at: now - 2 * 3600_000,
+      }),
+    );
+    hist.push(
+      event(fleet, 'Y00002-01', 'drill.completed', now - 3 * DAY, {
+        id: 'd1',
+        passed: true,
+        steps: [{ name: 'failover', passed: true, detail: 'ok' }],
+        at: now - 3 * DAY,
+      }),
+    );
     hist.push(event(fleet, 'Y00002-01', 'cellular.usage-threshold', now - DAY, { pct: 95, usedBytes: 9.5e9, allowanceBytes: 1e10, at: now - DAY }));
     // Y00003-01 Hill Top: offline for 3 h; its last telemetry said all was well (must not show green).
-    hist.push(state(fleet, 'Y00003-01', true, now - 10 * 3600_000), tele(fleet, 'Y00003-01', now - 3 * 3600_000 - MIN, {}), state(fleet, 'Y00003-01', false, now - 3 * 3600_000));
+    hist.push(
+      state(fleet, 'Y00003-01', true, now - 10 * 3600_000),
+      tele(fleet, 'Y00003-01', now - 3 * 3600_000 - MIN, {}),
+      state(fleet, 'Y00003-01', false, now - 3 * 3600_000),
+    );
     // Y00004-01 Mill Lane: records stale.
     hist.push(state(fleet, 'Y00004-01', true, now - DAY), tele(fleet, 'Y00004-01', now, { recordsStale: true }));
     // Y00005-01 Park Road: fine, until the test takes it offline.
@@ -53,7 +122,18 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     await fleet.ctx.store.devices.ingest(hist);
     await fleet.alerts.evaluate();
     rolloutId = await fleet.ctx.store.config.createRollout(
-      { created_at: now, created_by: 'admin', scope: 'practice', scope_id: 'Y00002', phase: 'done', canary: '[]', targets: '["Y00002-01"]', message: 'seeded', updated_at: now, soak_ms: 0 },
+      {
+        created_at: now,
+        created_by: 'admin',
+        scope: 'practice',
+        scope_id: 'Y00002',
+        phase: 'done',
+        canary: '[]',
+        targets: '["Y00002-01"]',
+        message: 'seeded',
+        updated_at: now,
+        soak_ms: 0,
+      },
       [{ device_id: 'Y00002-01', canary: 0, rank: 0, revision: 1, doc: '{}' }],
     );
   };
@@ -112,7 +192,13 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     await waitFor(async () => Number(await p.locator('#live').getAttribute('data-updates')) >= 1, 5000, 'the live stream connected');
     await p.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
     await lab.fleet.ctx.store.devices.ingest([state(lab.fleet, 'Y00005-01', false, Date.now())]);
-    await p.waitForFunction(() => document.querySelector('#devices tbody tr[data-device]')?.getAttribute('data-device') !== 'Y00003-01' || document.querySelectorAll('#devices tr.offline').length === 2, undefined, { timeout: 5000 });
+    await p.waitForFunction(
+      () =>
+        document.querySelector('#devices tbody tr[data-device]')?.getAttribute('data-device') !== 'Y00003-01' ||
+        document.querySelectorAll('#devices tr.offline').length === 2,
+      undefined,
+      { timeout: 5000 },
+    );
     assert.equal(await p.locator('#devices tr.offline').count(), 2);
     assert.deepEqual((await ids(p)).slice(0, 2).sort(), ['Y00003-01', 'Y00005-01']);
     assert.match(await p.locator('[data-card=offline]').innerText(), /^2\s/);
@@ -169,7 +255,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     await lab.fleet.ctx.store.devices.ingest([tele(lab.fleet, 'Y00004-01', Date.now(), { recordsStale: false })]);
     await lab.fleet.alerts.evaluate();
     await p.goto(`${base}/alerts?status=cleared`);
-    assert.ok(await p.locator('#alerts tbody tr[data-state=cleared]').count() >= 1);
+    assert.ok((await p.locator('#alerts tbody tr[data-state=cleared]').count()) >= 1);
     assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] button').count(), 0);
     assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] input[type=checkbox]').count(), 0);
     await p.goto(`${base}/audit`);
@@ -184,7 +270,10 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     assert.match(events, /Switched from wan to 4G: wan probes failing/);
     assert.match(events, /Backup drill passed \(1 step\(s\)\)/);
     assert.match(events, /4G data at 95% of the allowance \(9500 MB of 10000 MB\)/);
-    assert.match(await p.locator('#events tbody tr').first().locator('td').first().innerText(), /^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2,3} \d{4}, \d\d:\d\d (GMT|BST)$/);
+    assert.match(
+      await p.locator('#events tbody tr').first().locator('td').first().innerText(),
+      /^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2,3} \d{4}, \d\d:\d\d (GMT|BST)$/,
+    );
     const weekTicks = await p.locator('svg[aria-label="Active uplink over time"] text.tick').allTextContents();
     assert.ok(weekTicks.length >= 6 && weekTicks.every((t) => /^[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2,3}$/.test(t)), `week axis: ${weekTicks.join(', ')}`);
     const monthTicks = await p.locator('svg[aria-label="4G data use against the cap"] text.tick').allTextContents();
@@ -192,7 +281,10 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     const bars = await p.locator('svg[aria-label="Failovers per month"] text.tick').allTextContents();
     assert.equal(bars.length, 12);
     assert.match(bars[0]!, /^[A-Z][a-z]{2,3} \d{4}$/, 'first bar carries the year');
-    assert.ok(bars.every((b) => /^[A-Z][a-z]{2,3}( \d{4})?$/.test(b)), bars.join(', '));
+    assert.ok(
+      bars.every((b) => /^[A-Z][a-z]{2,3}( \d{4})?$/.test(b)),
+      bars.join(', '),
+    );
     await lab.b.screenshot(p, 'fleet-triage', 'device-desktop');
 
     // Disruptive: a confirmation page first; "No" sends nothing; "Yes" sends it to the real agent.
@@ -211,7 +303,11 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
   });
 
   it('every dashboard page fits a 390 px phone and a 1280 px desktop without sideways scrolling', async () => {
-    const sample: Record<string, string> = { '/devices/:id': '/devices/Y00002-01', '/rollouts/:id': `/rollouts/${rolloutId}`, '/config/template': '/config/template?scope=icb' };
+    const sample: Record<string, string> = {
+      '/devices/:id': '/devices/Y00002-01',
+      '/rollouts/:id': `/rollouts/${rolloutId}`,
+      '/config/template': '/config/template?scope=icb',
+    };
     const pages = [...new Set(lab.fleet.web.routes.filter((r) => r.method === 'GET').map((r) => r.url))]
       .filter((u) => !/^\/(static|live|api)\/|^\/healthz$|\.csv$/.test(u))
       .map((u) => sample[u] ?? u.replace(/:[a-z]+/gi, 'Y00002-01'));

@@ -67,7 +67,8 @@ export class OpsStore {
   }
   /** A cleared alert is history: it cannot be acknowledged (or snoozed). */
   async ackAlert(id: number, by: string, at: number): Promise<boolean> {
-    return (await this.d.run('UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id = ? AND acked_at IS NULL AND cleared_at IS NULL', [by, at, id])).changes > 0;
+    const sql = 'UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id = ? AND acked_at IS NULL AND cleared_at IS NULL';
+    return (await this.d.run(sql, [by, at, id])).changes > 0;
   }
   async snoozeAlert(id: number, by: string, until: number): Promise<boolean> {
     return (await this.d.run('UPDATE alerts SET snoozed_by = ?, snoozed_until = ? WHERE id = ? AND cleared_at IS NULL', [by, until, id])).changes > 0;
@@ -106,7 +107,8 @@ export class OpsStore {
     const { sql, params } = this.alertWhere(f);
     return this.d.all<AlertListRow>(
       `SELECT a.*, d.practice, d.practice_name FROM alerts a LEFT JOIN devices d ON d.id = a.device_id ${sql}
-       ORDER BY (CASE WHEN a.cleared_at IS NOT NULL THEN 2 WHEN a.acked_at IS NULL AND (a.snoozed_until IS NULL OR a.snoozed_until <= ?) THEN 0 ELSE 1 END), a.opened_at DESC, a.id DESC
+       ORDER BY (CASE WHEN a.cleared_at IS NOT NULL THEN 2 WHEN a.acked_at IS NULL AND (a.snoozed_until IS NULL OR a.snoozed_until <= ?) THEN 0 ELSE 1 END),
+         a.opened_at DESC, a.id DESC
        LIMIT ? OFFSET ?`,
       [...params, f.now, f.limit ?? 200, f.offset ?? 0],
     );
@@ -128,7 +130,9 @@ export class OpsStore {
   }
   /** Ends a window now (or cancels one not yet started); false when it had already ended. */
   async endMaintenance(id: number, by: string, at: number): Promise<boolean> {
-    return (await this.d.run('UPDATE maintenance SET ended_by = ?, ended_at = ?, ends_at = CASE WHEN ends_at > ? THEN ? ELSE ends_at END WHERE id = ? AND ended_at IS NULL AND ends_at > ?', [by, at, at, at, id, at])).changes > 0;
+    const sql = `UPDATE maintenance SET ended_by = ?, ended_at = ?, ends_at = CASE WHEN ends_at > ? THEN ? ELSE ends_at END
+      WHERE id = ? AND ended_at IS NULL AND ends_at > ?`;
+    return (await this.d.run(sql, [by, at, at, at, id, at])).changes > 0;
   }
   async maintenance(id: number): Promise<MaintenanceRow | undefined> {
     return this.d.get<MaintenanceRow>('SELECT * FROM maintenance WHERE id = ?', [id]);

@@ -35,7 +35,8 @@ export function axis(from: number, to: number): string {
   let s = `<line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>`;
   for (const t of midnights(from, to, step)) {
     const tx = x(t, from, to).toFixed(0);
-    s += `<line x1="${tx}" x2="${tx}" y1="${H - PAD}" y2="${H - PAD + 4}" stroke="#999"/><text x="${tx}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(fmt.format(t))}</text>`;
+    s += `<line x1="${tx}" x2="${tx}" y1="${H - PAD}" y2="${H - PAD + 4}" stroke="#999"/>`;
+    s += `<text x="${tx}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(fmt.format(t))}</text>`;
   }
   return s;
 }

@@ -45,8 +45,11 @@ export function confirmPage(req: FastifyRequest, reply: FastifyReply, t: Target,
     .map(([k, v]) => `<input type="hidden" name="${e(k)}" value="${e(v)}">`)
     .join('');
   const cancel = 'id' in t ? `/devices/${encodeURIComponent(t.id)}` : '/';
-  const html = `<h1>Are you sure?</h1><section class="confirm" id="confirm" role="alertdialog" aria-labelledby="confirm-q"><p id="confirm-q">${WHAT[what]!(t, req).replace(/\s+/g, ' ')}</p>
-<form method="post" action="${e(req.url)}"><input type="hidden" name="csrf" value="${e(req.fleetUser!.csrf)}">${keep}<input type="hidden" name="confirm" value="yes">
-<button>Yes, ${e(what === 'practice-reload' ? 'reload the practice' : what.replace('-', ' '))}</button> <a href="${e(cancel)}">No, go back</a></form></section>`;
+  const question = WHAT[what]!(t, req).replace(/\s+/g, ' ');
+  const html = `<h1>Are you sure?</h1><section class="confirm" id="confirm" role="alertdialog" aria-labelledby="confirm-q"><p id="confirm-q">${question}</p>
+<form method="post" action="${e(req.url)}"><input type="hidden" name="csrf" value="${e(req.fleetUser!.csrf)}">${keep}
+<input type="hidden" name="confirm" value="yes">
+<button>Yes, ${e(what === 'practice-reload' ? 'reload the practice' : what.replace('-', ' '))}</button> <a href="${e(cancel)}">No, go back</a></form>
+</section>`;
   return reply.type('text/html').send(layout('Confirm', req.fleetUser, html, req.fleetUser!.csrf));
 }

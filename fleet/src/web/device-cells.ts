@@ -22,7 +22,8 @@ export function stateCell(d: DeviceRow, now: number): string {
 }
 export function uplinkCell(d: DeviceRow, now: number): string {
   if (!d.active_uplink && !d.active_kind) return live(d, now, null);
-  if (d.active_kind === 'cellular') return live(d, now, { html: `on 4G (${e(d.active_uplink)})${d.online ? ` ${ago(now, d.cellular_since)}` : ''}`, cls: 'warn' });
+  if (d.active_kind === 'cellular')
+    return live(d, now, { html: `on 4G (${e(d.active_uplink)})${d.online ? ` ${ago(now, d.cellular_since)}` : ''}`, cls: 'warn' });
   return live(d, now, { html: e(d.active_uplink ?? '-') + (d.active_kind ? ` <span class="muted">${e(d.active_kind)}</span>` : '') });
 }
 export function telephonyCell(d: DeviceRow, now = Date.now()): string {
@@ -32,7 +33,11 @@ export function telephonyCell(d: DeviceRow, now = Date.now()): string {
 }
 export function recordsCell(d: DeviceRow, now = Date.now()): string {
   if (d.records_stale === null) return live(d, now, null);
-  return live(d, now, d.records_stale ? { html: `stale <span class="muted">as of ${local(d.records_as_of)}</span>`, cls: 'bad' } : { html: 'current', cls: 'ok' });
+  return live(
+    d,
+    now,
+    d.records_stale ? { html: `stale <span class="muted">as of ${local(d.records_as_of)}</span>`, cls: 'bad' } : { html: 'current', cls: 'ok' },
+  );
 }
 export function dataCell(d: DeviceRow, now = Date.now()): string {
   if (d.data_pct === null) return live(d, now, null);

@@ -23,14 +23,18 @@ const WORDS: Record<string, (p: P) => string> = {
   'drill.completed': (p) => {
     const steps = Array.isArray(p.steps) ? (p.steps as P[]) : [];
     const failed = steps.filter((x) => x.passed === false).map((x) => s(x.name));
-    return p.passed ? `Backup drill <span class="ok">passed</span> (${steps.length} step(s))` : `Backup drill <span class="bad">failed</span>${failed.length ? `: ${failed.join(', ')}` : ''}`;
+    return p.passed
+      ? `Backup drill <span class="ok">passed</span> (${steps.length} step(s))`
+      : `Backup drill <span class="bad">failed</span>${failed.length ? `: ${failed.join(', ')}` : ''}`;
   },
   'agent.started': (p) => `Agent started${p.version ? `, version ${s(p.version)}` : ''}`,
   'agent.stopping': (p) => `Agent stopping${p.reason ? `: ${s(p.reason)}` : ''}`,
   'capability.failed': (p) => `<span class="bad">${s(p.name)} failed</span>: ${s(p.message)}`,
   'config.applied': (p) => `Config version ${s(p.version)} applied (${p.source === 'remote' ? 'sent by the fleet' : 'from the file on the box'})`,
   'telephony.mode': (p) => `Telephony ${s(p.from)} to <b>${s(p.to)}</b>${p.reason ? `: ${s(p.reason)}` : ''}`,
-  'records.synced': (p) => `Records cache synced: ${s(p.patients)} patients, ${s(p.appointments)} appointments${p.errors ? `, <span class="warn">${s(p.errors)} error(s)</span>` : ''}`,
+  'records.synced': (p) =>
+    `Records cache synced: ${s(p.patients)} patients, ${s(p.appointments)} appointments` +
+    (p.errors ? `, <span class="warn">${s(p.errors)} error(s)</span>` : ''),
   'records.capture-state': (p) => `Offline record capture ${s(p.kind)} is now ${s(p.state)}`,
   'cellular.changed': (p) => `4G modem ${s(p.modem)}${p.operator ? ` on ${s(p.operator)}` : ''}`,
   'cellular.usage-threshold': (p) => `<span class="warn">4G data at ${s(p.pct)}% of the allowance</span> (${mb(p.usedBytes)} of ${mb(p.allowanceBytes)})`,
@@ -54,6 +58,10 @@ export function eventWords(name: string, payload: string | null): string {
   const obj = p as P;
   const f = WORDS[name];
   if (f) return f(obj);
-  const fields = Object.entries(obj).filter(([k]) => k !== 'at').slice(0, 6).map(([k, v]) => `${e(k)} ${s(v)}`).join(', ');
+  const fields = Object.entries(obj)
+    .filter(([k]) => k !== 'at')
+    .slice(0, 6)
+    .map(([k, v]) => `${e(k)} ${s(v)}`)
+    .join(', ');
   return `${e(name)}${fields ? `: ${fields}` : ''}`;
 }

@@ -18,7 +18,10 @@ export function stamp(t: number | null | undefined): string {
 
 /** ICB staff read UK wall-clock time: every time a person reads on the triage pages is Europe/London. */
 export const TZ = 'Europe/London';
-const LOCAL = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
+const LOCAL = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+});
+const INPUT = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 
 /** "Sun 6 Dec 2026, 09:05 GMT" (BST in summer), in a <time> element carrying the exact instant. */
 export function local(t: number | null | undefined): string {
@@ -28,7 +31,7 @@ export function local(t: number | null | undefined): string {
 
 /** For an input type=datetime-local: "2026-12-06T09:05" in Europe/London. */
 export function localInput(t: number): string {
-  const p = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(t).map((x) => [x.type, x.value]));
+  const p = Object.fromEntries(INPUT.formatToParts(t).map((x) => [x.type, x.value]));
   return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
 }
 
@@ -55,7 +58,8 @@ th{background:#e8edf2}.ok{color:#007f3b}.bad{color:#d5281b;font-weight:600}.warn
 .diff td{font-family:monospace}.diff tr.differs td.r,.diff tr.missing td.r{color:#d5281b}textarea{width:100%;font-family:monospace}
 .user h2{margin:.3rem 0;font-size:1.1rem}.user-act{margin:.3rem 0}input,select{max-width:100%}
 .flash{background:#fff3bf;padding:.5rem 1rem;border:1px solid #e0c200}svg{background:#fff;max-width:100%}pre{white-space:pre-wrap;word-break:break-all}
-td{overflow-wrap:break-word}td code{overflow-wrap:anywhere}.nw{white-space:nowrap}.lk,.lk *{color:#6b6b6b!important;font-weight:normal!important}.lk .age{font-size:.85em}
+td{overflow-wrap:break-word}td code{overflow-wrap:anywhere}.nw{white-space:nowrap}
+.lk,.lk *{color:#6b6b6b!important;font-weight:normal!important}.lk .age{font-size:.85em}
 th a{color:inherit}th[aria-sort=ascending] a::after{content:" \\25B4"}th[aria-sort=descending] a::after{content:" \\25BE"}
 .live{font-size:.85em}.badge{background:#fff3bf;border:1px solid #e0c200;border-radius:3px;padding:0 .3rem;font-size:.85em}
 .filters label{display:inline-block;margin:.2rem .5rem .2rem 0}.actions{margin:.5rem 0}.confirm{border-color:#d5281b}

@@ -57,32 +57,70 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
   /** An open event stream: events parsed as they arrive. */
   const stream = (path: string, as: string) =>
     new Promise<{ res: IncomingMessage; events: { event: string; data: string }[]; ended: Promise<void>; close: () => void }>((resolve, reject) => {
-      const r = request({ host: '127.0.0.1', port, path, method: 'GET', ca, servername: 'localhost', headers: { cookie: cookies[as]!, accept: 'text/event-stream' } }, (res) => {
-        const events: { event: string; data: string }[] = [];
-        let buf = '';
-        res.on('data', (c: Buffer) => {
-          buf += c.toString();
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data !== undefined) events.push({ event, data });
-          }
-        });
-        const ended = new Promise<void>((done) => res.on('close', () => done()));
-        resolve({ res, events, ended, close: () => r.destroy() });
-      });
+      const r = request(
+        { host: '127.0.0.1', port, path, method: 'GET', ca, servername: 'localhost', headers: { cookie: cookies[as]!, accept: 'text/event-stream' } },
+        (res) => {
+          const events: { event: string; data: string }[] = [];
+          let buf = '';
+          res.on('data', (c: Buffer) => {
+            buf += c.toString();
+            let i;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              const block = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              const event = /^event: (.*)$/m.exec(block)?.[1];
+              const data = /^data: (.*)$/m.exec(block)?.[1];
+              if (event && data !== undefined) events.push({ event, data });
+            }
+          });
+          const ended = new Promise<void>((done) => res.on('close', () => done()));
+          resolve({ res, events, ended, close: () => r.destroy() });
+        },
+      );
       r.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
       r.end();
     });
 
   const tele = (id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = { activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0, recordsStale: false, recordsAsOf: at, dataPct: 10, dataUsed: 1e9, dataAllowance: 1e10, health: {}, ...o };
-    return { kind: 'telemetry', deviceId: id, receivedAt: at, place: fleet.ctx.inventory.place(id), derived, msg: { id: ulid(at), at, bootId: 'b', activeUplink: derived.activeUplink, activeKind: derived.activeKind as 'wired', system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 }, capabilities: {} } };
+    const derived: Derived = {
+      activeUplink: 'wan',
+      activeKind: 'wired',
+      cellularSince: null,
+      telephonyMode: 'cloud',
+      telephonyRegistered: true,
+      telephonyCalls: 0,
+      recordsStale: false,
+      recordsAsOf: at,
+      dataPct: 10,
+      dataUsed: 1e9,
+      dataAllowance: 1e10,
+      health: {},
+      ...o,
+    };
+    return {
+      kind: 'telemetry',
+      deviceId: id,
+      receivedAt: at,
+      place: fleet.ctx.inventory.place(id),
+      derived,
+      msg: {
+        id: ulid(at),
+        at,
+        bootId: 'b',
+        activeUplink: derived.activeUplink,
+        activeKind: derived.activeKind as 'wired',
+        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
+        capabilities: {},
+      },
+    };
   };
-  const birth = (id: string, online: boolean, at: number): Inbound => ({ kind: 'state', deviceId: id, receivedAt: at, place: fleet.ctx.inventory.place(id), msg: { online, bootId: 'b', bdSeq: 1, at } });
+  const birth = (id: string, online: boolean, at: number): Inbound => ({
+    kind: 'state',
+    deviceId: id,
+    receivedAt: at,
+    place: fleet.ctx.inventory.place(id),
+    msg: { online, bootId: 'b', bdSeq: 1, at },
+  });
   const flash = (r: Res, k: 'done' | 'error') => new URL(String(r.headers.location), 'https://x').searchParams.get(k) ?? '';
   const auditRows = async (action: string) => (await fleet.ctx.store.accounts.auditLog(500)).filter((a) => a.action === action);
 
@@ -100,16 +138,25 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     });
     fleet = new Fleet({ config, log: fleetLog(), clock: { ...systemClock, now: () => Date.now() + skew } });
     await fleet.start();
-    for (const [u, role, practice] of [['amy', 'icb-admin', null], ['vic', 'icb-viewer', null], ['pam', 'practice-manager', 'Y00003']] as const)
+    for (const [u, role, practice] of [
+      ['amy', 'icb-admin', null],
+      ['vic', 'icb-viewer', null],
+      ['pam', 'practice-manager', 'Y00003'],
+    ] as const)
       await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice }, Date.now());
     ca = fleet.web.tls!.cert;
     port = Number(new URL(fleet.web.url).port);
     const now = Date.now();
     await fleet.ctx.store.devices.ingest([
-      birth('Y00001-01', true, now - 60 * MIN), tele('Y00001-01', now - MIN, {}),
-      birth('Y00002-01', true, now - 60 * MIN), tele('Y00002-01', now - MIN, { activeKind: 'cellular', activeUplink: '4g', cellularSince: now - 45 * MIN, dataPct: 97 }),
-      birth('Y00003-01', true, now - 60 * MIN), tele('Y00003-01', now - 3 * 60 * MIN, { recordsStale: true }), birth('Y00003-01', false, now - 2 * 60 * MIN),
-      birth('Y00004-01', true, now - 60 * MIN), tele('Y00004-01', now - MIN, { recordsStale: true }),
+      birth('Y00001-01', true, now - 60 * MIN),
+      tele('Y00001-01', now - MIN, {}),
+      birth('Y00002-01', true, now - 60 * MIN),
+      tele('Y00002-01', now - MIN, { activeKind: 'cellular', activeUplink: '4g', cellularSince: now - 45 * MIN, dataPct: 97 }),
+      birth('Y00003-01', true, now - 60 * MIN),
+      tele('Y00003-01', now - 3 * 60 * MIN, { recordsStale: true }),
+      birth('Y00003-01', false, now - 2 * 60 * MIN),
+      birth('Y00004-01', true, now - 60 * MIN),
+      tele('Y00004-01', now - MIN, { recordsStale: true }),
     ]);
     await fleet.alerts.evaluate();
     for (const u of ['amy', 'vic', 'pam']) await signIn(u);
@@ -157,7 +204,15 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     assert.deepEqual(rowIds(first.rows!), ['Y00003-01', 'Y00002-01', 'Y00004-01', 'Y00001-01']);
     // Y00001-01 goes offline: the next update has it at the top, within a few ticks.
     await fleet.ctx.store.devices.ingest([birth('Y00001-01', false, Date.now())]);
-    const upd = await waitFor(async () => s.events.slice(1).map((e) => JSON.parse(e.data) as Record<string, string>).find((d) => /Y00001-01/.test(d.rows ?? '') && rowIds(d.rows!)[1] === 'Y00001-01'), 5000, 'update with Y00001-01 offline');
+    const upd = await waitFor(
+      async () =>
+        s.events
+          .slice(1)
+          .map((e) => JSON.parse(e.data) as Record<string, string>)
+          .find((d) => /Y00001-01/.test(d.rows ?? '') && rowIds(d.rows!)[1] === 'Y00001-01'),
+      5000,
+      'update with Y00001-01 offline',
+    );
     assert.match(row(upd.rows!, 'Y00001-01'), /offline/);
     assert.match(upd.cards!, /<b>2<\/b>Offline/);
     await new Promise((r) => setTimeout(r, 600));
@@ -190,11 +245,17 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
 
   it('alerts name the practice; a device at 97 % has only its 95 % data-cap alert; filters by state, kind and practice', async () => {
     const open = await fleet.ctx.store.ops.openAlerts();
-    assert.deepEqual(open.filter((a) => a.device_id === 'Y00002-01' && a.kind === 'data-cap').map((a) => a.level), ['95']);
+    assert.deepEqual(
+      open.filter((a) => a.device_id === 'Y00002-01' && a.kind === 'data-cap').map((a) => a.level),
+      ['95'],
+    );
     const page = (await send('GET', '/alerts', { as: 'vic' })).body;
     assert.match(page, /<td data-label="Practice" class="practice">Canal Side \(Y00002\)<\/td>/);
     const kinds = (await send('GET', '/alerts?kind=records-stale', { as: 'vic' })).body;
-    assert.deepEqual([...kinds.matchAll(/<tr data-alert="\d+"[\s\S]*?<\/tr>/g)].map((m) => /records-stale/.test(m[0])), [true, true]);
+    assert.deepEqual(
+      [...kinds.matchAll(/<tr data-alert="\d+"[\s\S]*?<\/tr>/g)].map((m) => /records-stale/.test(m[0])),
+      [true, true],
+    );
     const y3 = (await send('GET', '/alerts?practice=y00003', { as: 'vic' })).body;
     assert.ok([...y3.matchAll(/class="practice">([^<]+)</g)].every((m) => m[1] === 'Hill Top (Y00003)'));
     assert.match(y3, /Hill Top/);
@@ -235,7 +296,10 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     const sn = (await fleet.ctx.store.ops.alert(c.id))!;
     assert.equal(sn.snoozed_by, 'amy');
     assert.ok(Math.abs(sn.snoozed_until! - (Date.now() + 4 * 60 * MIN)) < 10_000);
-    assert.deepEqual((await auditRows('snooze-alert')).map((x) => [x.outcome, x.args]), [['ok', JSON.stringify({ id: c.id, hours: 4 })]]);
+    assert.deepEqual(
+      (await auditRows('snooze-alert')).map((x) => [x.outcome, x.args]),
+      [['ok', JSON.stringify({ id: c.id, hours: 4 })]],
+    );
     const snoozedPage = (await send('GET', '/alerts?status=snoozed', { as: 'amy' })).body;
     assert.match(snoozedPage, new RegExp(`data-alert="${c.id}" data-state="snoozed"`));
     assert.match(snoozedPage, /snoozed until <time[^>]*>[^<]+(GMT|BST)<\/time> by amy/);
@@ -247,7 +311,9 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     const bad = await post('/maintenance', 'amy', { scope: 'practice', id: 'Y99999', from: '', until: '2030-01-01T10:00', reason: 'x' });
     assert.equal(flash(bad, 'error'), 'no devices in practice Y99999');
     // Y00001-01 has been offline a few seconds; a window over it, then 16 minutes pass: no offline alert.
-    const until = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/London', dateStyle: 'short', timeStyle: 'short' }).format(Date.now() + 30 * MIN).replace(' ', 'T');
+    const until = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/London', dateStyle: 'short', timeStyle: 'short' })
+      .format(Date.now() + 30 * MIN)
+      .replace(' ', 'T');
     const noReason = await post('/maintenance', 'amy', { scope: 'device', id: 'Y00001-01', until, reason: '' });
     assert.match(flash(noReason, 'error'), /^say why/);
     assert.equal((await post('/maintenance', 'vic', { scope: 'icb', until, reason: 'x' })).status, 403);
@@ -263,7 +329,11 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
       assert.match(row(list, 'Y00001-01'), /<span class="badge">maintenance<\/span>/);
       assert.equal((await post(`/maintenance/${w!.id}/end`, 'amy')).status, 303);
       await fleet.alerts.evaluate();
-      assert.deepEqual((await fleet.ctx.store.ops.openAlerts()).filter((a) => a.device_id === 'Y00001-01').map((a) => a.kind), ['offline'], 'window ended, still offline: alerts now');
+      assert.deepEqual(
+        (await fleet.ctx.store.ops.openAlerts()).filter((a) => a.device_id === 'Y00001-01').map((a) => a.kind),
+        ['offline'],
+        'window ended, still offline: alerts now',
+      );
     } finally {
       skew = 0;
     }
@@ -276,8 +346,15 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     const r = await post('/devices/Y00002-01/commands/force-uplink', 'amy', { uplink: '4g', minutes: '30' });
     assert.equal(r.status, 200);
     assert.match(r.body, /Force <b>Y00002-01<\/b> at Canal Side \(Y00002\) onto uplink "4g" for 30 minutes\?/);
-    assert.match(r.body, /<input type="hidden" name="uplink" value="4g"><input type="hidden" name="minutes" value="30"><input type="hidden" name="confirm" value="yes">/);
-    for (const [path, what] of [['/devices/Y00002-01/commands/drill', /failover drill/], ['/devices/Y00002-01/reload', /Re-send the stored desired config/], ['/practices/Y00002/reload', /every box of practice Y00002 \(1 device/]] as const)
+    assert.match(
+      r.body,
+      /<input type="hidden" name="uplink" value="4g"><input type="hidden" name="minutes" value="30">\s*<input type="hidden" name="confirm" value="yes">/,
+    );
+    for (const [path, what] of [
+      ['/devices/Y00002-01/commands/drill', /failover drill/],
+      ['/devices/Y00002-01/reload', /Re-send the stored desired config/],
+      ['/practices/Y00002/reload', /every box of practice Y00002 \(1 device/],
+    ] as const)
       assert.match((await post(path, 'amy')).body, what);
     assert.equal((await fleet.ctx.store.accounts.auditLog(500)).length, before, 'nothing sent, nothing audited');
     const done = await post('/devices/Y00002-01/commands/force-uplink', 'amy', { uplink: '4g', minutes: '30', confirm: 'yes' });

@@ -29,7 +29,10 @@ describe('fleet triage: UK time', () => {
     // The week of the October clock change: 25 October 2026 is 25 hours long.
     const from = Date.UTC(2026, 9, 22, 12);
     const ticks = midnights(from, from + 7 * 24 * H, 1);
-    assert.deepEqual(ticks.map((t) => localInput(t)), ['2026-10-23T00:00', '2026-10-24T00:00', '2026-10-25T00:00', '2026-10-26T00:00', '2026-10-27T00:00', '2026-10-28T00:00', '2026-10-29T00:00']);
+    assert.deepEqual(
+      ticks.map((t) => localInput(t)),
+      ['2026-10-23T00:00', '2026-10-24T00:00', '2026-10-25T00:00', '2026-10-26T00:00', '2026-10-27T00:00', '2026-10-28T00:00', '2026-10-29T00:00'],
+    );
     assert.equal(ticks[3]! - ticks[2]!, 25 * H);
     const week = [...axis(from, from + 7 * 24 * H).matchAll(/class="tick">([^<]+)</g)].map((m) => m[1]);
     assert.deepEqual(week, ['Fri 23 Oct', 'Sat 24 Oct', 'Sun 25 Oct', 'Mon 26 Oct', 'Tue 27 Oct', 'Wed 28 Oct', 'Thu 29 Oct']);
@@ -39,7 +42,24 @@ describe('fleet triage: UK time', () => {
 });
 
 describe('fleet triage: device values and events', () => {
-  const row = (o: Partial<DeviceRow>): DeviceRow => ({ id: 'Y1-01', practice: 'Y1', practice_name: null, online: 1, telemetry_at: 0, last_seen: 0, telephony_mode: 'cloud', telephony_calls: 0, records_stale: 0, records_as_of: 0, data_pct: 50, active_uplink: 'wan', active_kind: 'wired', cellular_since: null, ...o }) as DeviceRow;
+  const row = (o: Partial<DeviceRow>): DeviceRow =>
+    ({
+      id: 'Y1-01',
+      practice: 'Y1',
+      practice_name: null,
+      online: 1,
+      telemetry_at: 0,
+      last_seen: 0,
+      telephony_mode: 'cloud',
+      telephony_calls: 0,
+      records_stale: 0,
+      records_as_of: 0,
+      data_pct: 50,
+      active_uplink: 'wan',
+      active_kind: 'wired',
+      cellular_since: null,
+      ...o,
+    }) as DeviceRow;
   it('an offline device shows last-known values greyed with their age, never a live colour', () => {
     const now = 5 * H;
     const d = row({ online: 0, telemetry_at: 2 * H });
@@ -50,9 +70,27 @@ describe('fleet triage: device values and events', () => {
     assert.equal(telephonyCell(row({}), now), '<span class="ok">cloud</span>');
   });
   it('says what happened in words; an unknown event is still shown by name; odd payloads do not throw', () => {
-    assert.equal(eventWords('failover.switched', JSON.stringify({ from: 'wan', to: '4g', kind: 'failover', reason: 'wan down' })), 'Switched from wan to <b>4G</b>: wan down');
-    assert.equal(eventWords('failover.switched', JSON.stringify({ from: '4g', to: 'wan', kind: 'failback', reason: 'wan healthy' })), 'Back on wan (from 4G): wan healthy');
-    assert.match(eventWords('drill.completed', JSON.stringify({ passed: false, steps: [{ name: 'records', passed: false }, { name: 'sip', passed: true }] })), /failed<\/span>: records$/);
+    assert.equal(
+      eventWords('failover.switched', JSON.stringify({ from: 'wan', to: '4g', kind: 'failover', reason: 'wan down' })),
+      'Switched from wan to <b>4G</b>: wan down',
+    );
+    assert.equal(
+      eventWords('failover.switched', JSON.stringify({ from: '4g', to: 'wan', kind: 'failback', reason: 'wan healthy' })),
+      'Back on wan (from 4G): wan healthy',
+    );
+    assert.match(
+      eventWords(
+        'drill.completed',
+        JSON.stringify({
+          passed: false,
+          steps: [
+            { name: 'records', passed: false },
+            { name: 'sip', passed: true },
+          ],
+        }),
+      ),
+      /failed<\/span>: records$/,
+    );
     assert.equal(eventWords('thing.happened', JSON.stringify({ a: 1, at: 5 })), 'thing.happened: a 1');
     assert.equal(eventWords('telephony.mode', '{not json'), 'telephony.mode');
     assert.equal(eventWords('x.y', JSON.stringify({ v: '<img src=x onerror=alert(1)>' })), 'x.y: v &lt;img src=x onerror=alert(1)&gt;');
@@ -62,8 +100,14 @@ describe('fleet triage: device values and events', () => {
 describe('fleet triage: alert rules around the store', () => {
   const f = (kind: Firing['kind'], level = ''): Firing => ({ kind, level, summary: '' });
   it('keeps only the highest data-cap level that fires', () => {
-    assert.deepEqual(highestCapOnly([f('data-cap', '75'), f('data-cap', '95'), f('records-stale'), f('data-cap', '100')]).map((x) => `${x.kind}${x.level}`), ['records-stale', 'data-cap100']);
-    assert.deepEqual(highestCapOnly([f('data-cap', '75')]).map((x) => x.level), ['75']);
+    assert.deepEqual(
+      highestCapOnly([f('data-cap', '75'), f('data-cap', '95'), f('records-stale'), f('data-cap', '100')]).map((x) => `${x.kind}${x.level}`),
+      ['records-stale', 'data-cap100'],
+    );
+    assert.deepEqual(
+      highestCapOnly([f('data-cap', '75')]).map((x) => x.level),
+      ['75'],
+    );
   });
   it('a maintenance window covers its device, its practice, or everything', () => {
     const d = { id: 'Y1-01', practice: 'Y1' };
