@@ -224,6 +224,11 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     const open = p.locator('#alerts tbody tr[data-state=open]');
     const n = await open.count();
     assert.ok(n >= 3, `${n} open alerts`);
+    // "select all" (added by the page's script) ticks every row's box, and untick clears them.
+    await p.check('#select-all input');
+    assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), n);
+    await p.uncheck('#select-all input');
+    assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), 0);
     const picked = [await open.nth(0).getAttribute('data-alert'), await open.nth(1).getAttribute('data-alert')];
     for (const id of picked) await p.check(`input[name=a${id}]`);
     await p.selectOption('#bulk select[name=action]', 'ack');

@@ -3,7 +3,7 @@ import { practiceLabel } from '../alerts/alerts.js';
 import type { FleetCtx } from '../ctx.js';
 import { ALERT_STATUSES, type AlertFilter, type AlertListRow, type AlertStatus, type MaintenanceRow, type MaintenanceScope } from '../store/ops-store.js';
 import { field, need, scopePractice } from './auth.js';
-import { ago, e, layout, local, localInput, parseLocal } from './html.js';
+import { ago, e, layout, local, localInput, parseLocal, queryOf } from './html.js';
 
 const PAGE = 200;
 const HOUR = 3_600_000;
@@ -50,7 +50,7 @@ function windowScope(w: MaintenanceRow): string {
  */
 export function registerAlertPages(app: FastifyInstance, ctx: FleetCtx): void {
   app.get('/alerts', { preHandler: need() }, async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const u = req.fleetUser!;
     const admin = u.role === 'icb-admin';
     const now = ctx.clock.now();

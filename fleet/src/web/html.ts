@@ -3,6 +3,16 @@ export function e(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
+/** A query string's values, the first of any repeated key (`?q=a&q=b`), so handlers only ever see strings. */
+export function queryOf(req: { query: unknown }): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
+    const one = Array.isArray(v) ? v[0] : v;
+    if (typeof one === 'string') out[k] = one;
+  }
+  return out;
+}
+
 export function ago(now: number, t: number | null | undefined): string {
   if (t === null || t === undefined) return '-';
   const s = Math.max(0, Math.round((now - t) / 1000));

@@ -4,7 +4,7 @@ import type { FleetCtx } from '../ctx.js';
 import { DEVICE_SORTS, type DeviceFilter, type DeviceSort } from '../store/types.js';
 import { need, scopePractice } from './auth.js';
 import { dataCell, drillCell, recordsCell, seenCell, stateCell, telephonyCell, uplinkCell } from './device-cells.js';
-import { e, layout } from './html.js';
+import { e, layout, queryOf } from './html.js';
 import { registerLive } from './live.js';
 
 const STATES = ['online', 'offline', 'cellular', 'survivable', 'stale', 'alerting'] as const;
@@ -38,7 +38,7 @@ interface ListQuery {
 }
 
 function parseQuery(ctx: FleetCtx, req: FastifyRequest): ListQuery {
-  const q = req.query as Record<string, string | undefined>;
+  const q = queryOf(req);
   const state = STATES.find((s) => s === q.state);
   const sort = DEVICE_SORTS.find((s) => s === q.sort) ?? 'state';
   const dir = q.dir === 'desc' ? 'desc' : 'asc';
@@ -141,7 +141,7 @@ export function registerListPage(app: FastifyInstance, ctx: FleetCtx): void {
  <label>Order <select name="dir">${opt('asc', worst ? 'worst first' : 'ascending', f.dir !== 'desc')}
  ${opt('desc', worst ? 'best first' : 'descending', f.dir === 'desc')}</select></label>
  <button>Show</button></form>`;
-    const live = `/live/devices?${new URLSearchParams(req.query as Record<string, string>)}`;
+    const live = `/live/devices?${new URLSearchParams(queryOf(req) as Record<string, string>)}`;
     const html = `<h1>Devices${f.state ? `: ${e(STATE_LABEL[f.state])}` : ''}</h1><div class="cards" id="cards">${frag.cards}</div>${filters}
 <p><span id="pager">${frag.pager}</span> <span class="live muted" id="live" data-live="${e(live)}" role="status">updates live</span></p>
 <table id="devices"><thead><tr>${COLUMNS.map(sortHead).join('')}</tr></thead><tbody id="rows">${frag.rows}</tbody></table>`;

@@ -187,6 +187,8 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     assert.match(row(r.body, 'Y00001-01'), /<span class="ok">cloud<\/span>/, 'an online device is live');
     assert.match(String(r.headers['content-security-policy']), /script-src 'self'; connect-src 'self'/);
     assert.doesNotMatch(r.body, /<script>|\son[a-z]+="/i, 'no inline script or handler');
+    for (const odd of ['/?q=a&q=b&sort=data&sort=x', '/alerts?kind=a&kind=b&status=open&status=all', '/?sort=%27%3B%20DROP%20TABLE%20devices'])
+      assert.equal((await send('GET', odd, { as: 'vic' })).status, 200, odd);
     const js = await send('GET', '/static/fleet.js');
     assert.equal(js.status, 200);
     assert.match(String(js.headers['content-type']), /javascript/);
