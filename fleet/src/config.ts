@@ -64,6 +64,7 @@ export const FleetConfigSchema = Type.Object({
         { default: {} },
       ),
       pageSize: Int(100, 10, 'Devices per list page'),
+      liveMs: Int(5000, 100, 'How often a live page (the device list, by server-sent events) looks for changes to push'),
     },
     { default: {} },
   ),

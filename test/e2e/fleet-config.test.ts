@@ -72,7 +72,8 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     assert.match(await p.locator('#diff-summary').innerText(), /^0 field\(s\) differ/);
     assert.match(await p.locator('#config-diff tr[data-path="/records/dayList/bearerToken"]').innerText(), /secret: not compared/);
     assert.ok(!(await p.content()).includes(SECRET));
-    await Promise.all([p.waitForURL(/done=/), p.click('#commands button:has-text("Reload config")')]);
+    await p.click('#commands button:has-text("Reload config")');
+    await Promise.all([p.waitForURL(/done=/), p.click('#confirm button:has-text("Yes")')]);
     assert.match(await p.locator('.flash').innerText(), /re-sent/);
     await b.screenshot(p, 'fleet', 'config-device-diff');
     await p.goto(`${base}/audit`);

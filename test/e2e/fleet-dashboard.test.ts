@@ -82,7 +82,8 @@ describe('fleet dashboard in a browser', { skip }, () => {
     await p.goto(`${base}/devices/${LIVE}`);
     await Promise.all([p.waitForURL(/done=|error=/), p.click('#commands button:has-text("Ping")')]);
     assert.match(await p.locator('.flash').innerText(), /ping: ok/);
-    await Promise.all([p.waitForURL(/done=|error=/), p.click('#commands button:has-text("Run drill")')]);
+    await p.click('#commands button:has-text("Run drill")');
+    await Promise.all([p.waitForURL(/done=|error=/), p.click('#confirm button:has-text("Yes")')]);
     assert.match(await p.locator('.flash').innerText(), /drill: .*UNAVAILABLE/, 'the harness agent runs no drills: the device says so');
     await p.goto(`${base}/audit`);
     const audit = await p.locator('#audit tbody').innerText();
@@ -94,7 +95,7 @@ describe('fleet dashboard in a browser', { skip }, () => {
     const p = await signIn('admin');
     await p.goto(`${base}/alerts`);
     const row = p.locator('#alerts tr', { hasText: 'Y00002-01' }).filter({ hasText: 'data-cap 95%' });
-    await Promise.all([p.waitForURL(`${base}/alerts`), row.locator('button:has-text("Acknowledge")').click()]);
+    await Promise.all([p.waitForURL(/\/alerts\?done=/), row.locator('button:has-text("Acknowledge")').click()]);
     assert.match(await p.locator('#alerts tr', { hasText: 'Y00002-01' }).filter({ hasText: 'data-cap 95%' }).innerText(), /acknowledged by admin/);
     assert.ok(await p.locator('#alerts tr', { hasText: 'Y00003-01' }).filter({ hasText: 'records-stale' }).count());
   });

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
-import type { AlertRow } from '../store/ops-store.js';
-import { firing } from './rules.js';
+import type { AlertRow, MaintenanceRow } from '../store/ops-store.js';
+import type { DeviceRow } from '../store/types.js';
+import { firing, type Firing } from './rules.js';
 import { sendMail } from './smtp.js';
 
 /**
@@ -11,6 +12,10 @@ import { sendMail } from './smtp.js';
  * (device, kind, level), so an alert that stays true is delivered once; it clears when the
  * condition does, and a later recurrence is a new alert. Several fleet instances may evaluate:
  * the unique open index makes only one of them win the insert and deliver.
+ *
+ * Of the data-cap levels only the highest reached stays open (a box at 97 % has the 95 % alert, not
+ * 75 % as well). A device in a maintenance window opens no new alert (one already open stays open
+ * while its condition holds); a condition still true when the window ends alerts then.
  */
 export class Alerts implements Component {
   readonly name = 'alerts';
@@ -51,24 +56,27 @@ export class Alerts implements Component {
     const openKey = new Map(open.map((a) => [`${a.device_id}\u0000${a.kind}\u0000${a.level}`, a]));
     const still = new Set<string>();
     const replaced = await this.replaced();
+    const windows = (await this.ctx.store.ops.currentMaintenance(now)).filter((w) => w.starts_at <= now);
     for (const d of await this.ctx.store.devices.all()) {
       if (replaced.has(d.id)) continue;
-      for (const f of firing(d, now, this.ctx.config.alerts)) {
+      const quiet = windows.some((w) => covers(w, d));
+      for (const f of highestCapOnly(firing(d, now, this.ctx.config.alerts))) {
         const key = `${d.id}\u0000${f.kind}\u0000${f.level}`;
         still.add(key);
-        if (openKey.has(key)) continue;
+        if (openKey.has(key) || quiet) continue;
         const a = await this.ctx.store.ops.openAlert({ device_id: d.id, kind: f.kind, level: f.level, summary: f.summary, at: now });
-        if (a) await this.deliver(a);
+        if (a) await this.deliver(a, d);
       }
     }
     for (const [key, a] of openKey) if (!still.has(key)) await this.ctx.store.ops.clearAlert(a.id, now);
     this.lastRunMs = Math.round(performance.now() - t0);
   }
 
-  private async deliver(a: AlertRow): Promise<void> {
+  private async deliver(a: AlertRow, d: DeviceRow): Promise<void> {
     const cfg = this.ctx.config.alerts;
     const done: string[] = [];
-    const body = { id: a.id, device: a.device_id, kind: a.kind, level: a.level || null, summary: a.summary, openedAt: new Date(a.opened_at).toISOString(), icb: this.ctx.config.icb };
+    const practice = practiceLabel(d);
+    const body = { id: a.id, device: a.device_id, practice: d.practice, practiceName: d.practice_name, kind: a.kind, level: a.level || null, summary: a.summary, openedAt: new Date(a.opened_at).toISOString(), icb: this.ctx.config.icb };
     if (cfg.webhookUrl) {
       try {
         const r = await fetch(cfg.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
@@ -84,7 +92,7 @@ export class Alerts implements Component {
       try {
         const s = cfg.smtp;
         const password = s.passwordFile ? readFileSync(s.passwordFile, 'utf8').trim() : undefined;
-        await sendMail({ host: s.host, port: s.port, from: s.from, to: s.to, security: s.security, caPath: s.caPath, auth: s.auth, ...(s.username ? { username: s.username, password } : {}), subject: `[surgery-edge] ${a.summary}`, text: `${a.summary}\n\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` });
+        await sendMail({ host: s.host, port: s.port, from: s.from, to: s.to, security: s.security, caPath: s.caPath, auth: s.auth, ...(s.username ? { username: s.username, password } : {}), subject: `[surgery-edge] ${practice}: ${a.summary}`, text: `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` });
         done.push('email');
       } catch (e) {
         this.failures++;
@@ -95,4 +103,21 @@ export class Alerts implements Component {
     if (done.some((x) => !x.endsWith('failed'))) this.delivered++;
     await this.ctx.store.ops.markDelivered(a.id, done.join(', ') || 'none configured');
   }
+}
+
+/** "Canal Side (Y00002)", or the ODS code alone when the inventory has no name. */
+export function practiceLabel(d: Pick<DeviceRow, 'practice' | 'practice_name'>): string {
+  return d.practice_name ? `${d.practice_name} (${d.practice})` : d.practice;
+}
+
+/** Keeps only the highest data-cap level that fires (levels are percentages). */
+export function highestCapOnly(fs: Firing[]): Firing[] {
+  const caps = fs.filter((f) => f.kind === 'data-cap');
+  if (caps.length < 2) return fs;
+  const top = caps.reduce((a, b) => (Number(b.level) > Number(a.level) ? b : a));
+  return fs.filter((f) => f.kind !== 'data-cap' || f === top);
+}
+
+export function covers(w: Pick<MaintenanceRow, 'scope' | 'scope_id'>, d: Pick<DeviceRow, 'id' | 'practice'>): boolean {
+  return w.scope === 'icb' || (w.scope === 'practice' && w.scope_id === d.practice) || (w.scope === 'device' && w.scope_id === d.id);
 }

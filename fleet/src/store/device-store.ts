@@ -1,7 +1,31 @@
 import type { Param, SqlDriver } from './driver.js';
-import type { DeviceFilter, DeviceRow, EventRow, Inbound, IngestOutcome, Placement, SampleRow } from './types.js';
+import type { DeviceFilter, DeviceRow, DeviceSort, EventRow, Inbound, IngestOutcome, Placement, SampleRow } from './types.js';
 
 const b = (v: boolean | null | undefined): number | null => (v === null || v === undefined ? null : v ? 1 : 0);
+
+/**
+ * How bad a device's state is, worst (0) first: offline, on 4G, records stale, telephony not on the
+ * cloud PBX, drill failed, data at 95 % or more, any other open alert, then fine (9). The list's
+ * default order; the same ranks are documented in docs/fleet.md (Triage).
+ */
+export const WORST = `(CASE WHEN online = 0 THEN 0 WHEN active_kind = 'cellular' THEN 1 WHEN records_stale = 1 THEN 2
+  WHEN telephony_mode IN ('survivable', 'down') THEN 3 WHEN drill_passed = 0 THEN 4 WHEN data_pct >= 95 THEN 5
+  WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = devices.id AND a.cleared_at IS NULL) THEN 6 ELSE 9 END)`;
+
+/** ORDER BY per sortable column (whitelisted: never text from the request); NULLs sort as the least. */
+const ORDER: Record<DeviceSort, string[]> = {
+  // Within a rank, the longest in that state first.
+  state: [WORST, 'COALESCE(state_since, 0) * (1 - online)', 'COALESCE(cellular_since, 0)', 'practice', 'id'],
+  device: ['id'],
+  practice: ['practice', 'id'],
+  pcn: ["COALESCE(pcn, '')", 'practice', 'id'],
+  uplink: ["COALESCE(active_kind, '')", "COALESCE(active_uplink, '')", 'id'],
+  telephony: ["COALESCE(telephony_mode, '')", 'id'],
+  records: ['COALESCE(records_stale, -1) * -1', 'id'],
+  data: ['COALESCE(data_pct, -1) * -1', 'id'],
+  drill: ['COALESCE(drill_passed, 2)', 'id'],
+  seen: ['COALESCE(last_seen, 0)', 'id'],
+};
 
 /**
  * Last-known state per device plus history (samples, events, state changes). Every write is an
@@ -187,7 +211,9 @@ export class DeviceStore {
 
   async list(f: DeviceFilter): Promise<DeviceRow[]> {
     const { sql, params } = this.where(f);
-    return this.d.all<DeviceRow>(`SELECT * FROM devices ${sql} ORDER BY practice, id LIMIT ? OFFSET ?`, [...params, f.limit ?? 100, f.offset ?? 0]);
+    const dir = f.dir === 'desc' ? ' DESC' : '';
+    const order = ORDER[f.sort ?? 'state'].map((c) => c + dir).join(', ');
+    return this.d.all<DeviceRow>(`SELECT * FROM devices ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`, [...params, f.limit ?? 100, f.offset ?? 0]);
   }
 
   async count(f: DeviceFilter): Promise<number> {

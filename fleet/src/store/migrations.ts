@@ -83,6 +83,21 @@ CREATE TABLE sessions (id TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NO
 CREATE INDEX sessions_username ON sessions (username);
 `,
   },
+  {
+    // Alert triage (issue 17): snooze, and maintenance windows (a device, a practice, or the ICB)
+    // during which no new alert opens for the devices they cover.
+    version: 4,
+    sql: `
+ALTER TABLE alerts ADD COLUMN snoozed_until BIGINT;
+ALTER TABLE alerts ADD COLUMN snoozed_by TEXT;
+CREATE INDEX alerts_opened_at ON alerts (opened_at);
+CREATE TABLE maintenance (
+  id {{serial}}, scope TEXT NOT NULL, scope_id TEXT NOT NULL, starts_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, reason TEXT NOT NULL,
+  created_by TEXT NOT NULL, created_at BIGINT NOT NULL, ended_by TEXT, ended_at BIGINT
+);
+CREATE INDEX maintenance_ends ON maintenance (ends_at);
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

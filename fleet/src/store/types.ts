@@ -99,11 +99,17 @@ export interface EventRow {
   payload: string | null;
 }
 
+export const DEVICE_SORTS = ['state', 'device', 'practice', 'pcn', 'uplink', 'telephony', 'records', 'data', 'drill', 'seen'] as const;
+export type DeviceSort = (typeof DEVICE_SORTS)[number];
+
 export interface DeviceFilter {
   practice?: string;
   pcn?: string;
   q?: string;
   state?: 'online' | 'offline' | 'cellular' | 'survivable' | 'stale' | 'alerting';
+  /** Column to sort by; default `state` ascending, which is worst first (device-store.ts WORST). */
+  sort?: DeviceSort;
+  dir?: 'asc' | 'desc';
   limit?: number;
   offset?: number;
 }

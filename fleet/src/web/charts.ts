@@ -1,4 +1,4 @@
-import { e } from './html.js';
+import { e, localInput, parseLocal, TZ } from './html.js';
 
 /**
  * Inline SVG charts drawn on the server: no scripts and no chart library, so a page is one
@@ -10,11 +10,33 @@ const PAD = 30;
 
 const x = (t: number, from: number, to: number) => PAD + ((t - from) / Math.max(1, to - from)) * (W - 2 * PAD);
 
-export function axis(from: number, to: number, ticks = 6): string {
+const DAY_LABEL = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short' });
+const DATE_LABEL = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, day: 'numeric', month: 'short' });
+
+/** UK midnights after `from` up to `to`, every `stepDays` days (DST-proof: each is parsed as a London wall time). */
+export function midnights(from: number, to: number, stepDays: number): number[] {
+  const [y, m, d] = localInput(from).slice(0, 10).split('-').map(Number) as [number, number, number];
+  const out: number[] = [];
+  for (let i = 1; ; i += stepDays) {
+    const t = parseLocal(`${new Date(Date.UTC(y, m - 1, d + i)).toISOString().slice(0, 10)}T00:00`);
+    if (t === null || t > to) return out;
+    out.push(t);
+  }
+}
+
+/**
+ * A time axis that reads as dates: a tick at each UK midnight, labelled "Mon 30 Nov" over a week
+ * or "30 Nov" every few days over a month (at most eight labels).
+ */
+export function axis(from: number, to: number): string {
+  const days = (to - from) / 86_400_000;
+  const step = Math.max(1, Math.ceil(days / 8));
+  const fmt = step === 1 ? DAY_LABEL : DATE_LABEL;
   let s = `<line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>`;
-  for (let i = 0; i <= ticks; i++) {
-    const t = from + ((to - from) * i) / ticks;
-    s += `<text x="${x(t, from, to).toFixed(0)}" y="${H - PAD + 14}" font-size="10" text-anchor="middle">${new Date(t).toISOString().slice(5, 10)}</text>`;
+  for (const t of midnights(from, to, step)) {
+    const tx = x(t, from, to).toFixed(0);
+    s += `<line x1="${tx}" x2="${tx}" y1="${H - PAD}" y2="${H - PAD + 4}" stroke="#999"/>`;
+    s += `<text x="${tx}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(fmt.format(t))}</text>`;
   }
   return s;
 }
@@ -52,7 +74,7 @@ export function bars(items: { label: string; value: number }[], label: string): 
     .map((it, i) => {
       const h = (it.value / max) * (H - 2 * PAD);
       const bx = PAD + i * bw;
-      return `<rect x="${(bx + 2).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="#005eb8"><title>${e(it.label)}: ${it.value}</title></rect><text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 14}" font-size="10" text-anchor="middle">${e(it.label)}</text><text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`;
+      return `<rect x="${(bx + 2).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="#005eb8"><title>${e(it.label)}: ${it.value}</title></rect><text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(it.label)}</text><text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`;
     })
     .join('');
   return `<svg role="img" aria-label="${e(label)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>${s}</svg>`;

@@ -5,7 +5,8 @@ import { need } from './auth.js';
 import { bars, dataUse, uplinkBand } from './charts.js';
 import { dataCell, drillCell, recordsCell, stateCell, telephonyCell, uplinkCell } from './device-cells.js';
 import { configSection } from './config-section.js';
-import { e, layout, stamp } from './html.js';
+import { ago, e, layout, local } from './html.js';
+import { eventWords } from './event-words.js';
 
 const DAY = 86_400_000;
 
@@ -23,7 +24,9 @@ function months(now: number, n: number): { label: string; from: number; to: numb
   for (let i = n - 1; i >= 0; i--) {
     const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i, 1);
     const to = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - i + 1, 1);
-    out.push({ label: new Date(from).toISOString().slice(0, 7), from, to });
+    // "Jan", with the year on the first bar and on each January: "Dec 2025", "Jan 2026".
+    const mon = new Date(from).toLocaleString('en-GB', { month: 'short', timeZone: 'UTC' });
+    out.push({ label: i === n - 1 || new Date(from).getUTCMonth() === 0 ? `${mon} ${new Date(from).getUTCFullYear()}` : mon, from, to });
   }
   return out;
 }
@@ -43,7 +46,7 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
       req.fleetUser!.role === 'practice-manager' ? Promise.resolve([]) : ctx.store.accounts.auditLog(20, id),
       ctx.store.config.desired(id),
     ]);
-    const perMonth = months(now, 12).map((m) => ({ label: m.label.slice(2), value: failovers.filter((f) => f.at >= m.from && f.at < m.to && (JSON.parse(f.payload ?? '{}') as { kind?: string }).kind === 'failover').length }));
+    const perMonth = months(now, 12).map((m) => ({ label: m.label, value: failovers.filter((f) => f.at >= m.from && f.at < m.to && (JSON.parse(f.payload ?? '{}') as { kind?: string }).kind === 'failover').length }));
     const health = Object.entries(JSON.parse(d.health_json ?? '{}') as Record<string, { status: string; summary: string }>)
       .map(([k, h]) => `<tr><td>${e(k)}</td><td class="${h.status === 'ok' ? 'ok' : h.status === 'disabled' ? 'muted' : 'warn'}">${e(h.status)}</td><td>${e(h.summary)}</td></tr>`).join('');
     const q = req.query as { done?: string; error?: string };
@@ -61,18 +64,19 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
     const setup = setupCodeSection(d, req.fleetUser!);
     const html = `<h1>${e(d.id)} <span class="muted">${e(d.practice)} ${e(d.practice_name ?? '')}</span></h1>${flash}
 <table id="summary"><tr><th>State</th><td class="state">${stateCell(d, now)}</td><th>Uplink</th><td class="uplink">${uplinkCell(d, now)}</td></tr>
-<tr><th>Telephony</th><td class="telephony">${telephonyCell(d)}</td><th>Records</th><td class="records">${recordsCell(d)}</td></tr>
-<tr><th>4G data</th><td>${dataCell(d)} ${d.data_used !== null ? `${(d.data_used / 1e6).toFixed(0)} MB of ${((d.data_allowance ?? 0) / 1e6).toFixed(0)} MB` : ''}</td><th>Drill</th><td>${drillCell(d, now)}</td></tr>
-<tr><th>Version</th><td>${e(d.version ?? '-')}</td><th>Last seen</th><td>${e(stamp(d.last_seen))}</td></tr></table>
+<tr><th>Telephony</th><td class="telephony">${telephonyCell(d, now)}</td><th>Records</th><td class="records">${recordsCell(d, now)}</td></tr>
+<tr><th>4G data</th><td class="data">${dataCell(d, now)} ${d.data_used !== null ? `${(d.data_used / 1e6).toFixed(0)} MB of ${((d.data_allowance ?? 0) / 1e6).toFixed(0)} MB` : ''}</td><th>Drill</th><td>${drillCell(d, now)}</td></tr>
+<tr><th>Version</th><td>${e(d.version ?? '-')}</td><th>Last seen</th><td class="seen">${local(d.last_seen)} <span class="muted">(${ago(now, d.last_seen)} ago)</span></td></tr></table>
 ${setup}${commands}
-<section><h2>Uplink, last 7 days</h2>${uplinkBand(week, now - 7 * DAY, now, 5 * 60_000)}</section>
-<section><h2>4G data use against the cap, last 30 days</h2>${dataUse(month, now - 30 * DAY, now)}</section>
+<section><h2>Uplink, last 7 days <span class="muted">(UK time)</span></h2>${uplinkBand(week, now - 7 * DAY, now, 5 * 60_000)}</section>
+<section><h2>4G data use against the cap, last 30 days <span class="muted">(UK time)</span></h2>${dataUse(month, now - 30 * DAY, now)}</section>
 <section><h2>Failovers per month</h2>${bars(perMonth, 'Failovers per month')}</section>
 <section><h2>Capabilities</h2><table>${health || '<tr><td>No telemetry yet.</td></tr>'}</table></section>
 <section id="config"><h2>Config: desired vs reported</h2>${diff}</section>
-<section><h2>Alerts</h2><table>${alerts.map((a) => `<tr><td>${e(stamp(a.opened_at))}</td><td>${e(a.kind)} ${e(a.level)}</td><td>${e(a.summary)}</td><td>${a.cleared_at ? 'cleared' : a.acked_at ? `acknowledged by ${e(a.acked_by)}` : '<span class="bad">open</span>'}</td></tr>`).join('') || '<tr><td>None.</td></tr>'}</table></section>
-<section><h2>Recent events</h2><table>${recent.map((v) => `<tr><td>${e(stamp(v.at))}</td><td>${e(v.name)}</td><td><code>${e((v.payload ?? '').slice(0, 200))}</code></td></tr>`).join('') || '<tr><td>None.</td></tr>'}</table></section>
-${audit.length ? `<section id="audit"><h2>Commands sent</h2><table>${audit.map((a) => `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.action)} ${e(a.args)}</td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 160))}</td></tr>`).join('')}</table></section>` : ''}`;
+<section><h2>Alerts</h2><table>${alerts.map((a) => `<tr><td>${local(a.opened_at)}</td><td>${e(a.kind)} ${e(a.level)}</td><td>${e(a.summary)}</td><td>${a.cleared_at ? 'cleared' : a.acked_at ? `acknowledged by ${e(a.acked_by)}` : '<span class="bad">open</span>'}</td></tr>`).join('') || '<tr><td>None.</td></tr>'}</table></section>
+<section><h2>Recent events <span class="muted">(UK time)</span></h2><table id="events"><thead><tr><th>When</th><th>What happened</th><th>Details</th></tr></thead><tbody>${recent.map((v) => `<tr data-event="${e(v.name)}"><td data-label="When">${local(v.at)}</td><td data-label="What" class="what">${eventWords(v.name, v.payload)}</td>
+<td data-label="Details"><details><summary>${e(v.name)}</summary><code>${e((v.payload ?? '').slice(0, 400))}</code></details></td></tr>`).join('') || '<tr><td colspan="3">None.</td></tr>'}</tbody></table></section>
+${audit.length ? `<section id="audit"><h2>Commands sent</h2><table>${audit.map((a) => `<tr><td>${local(a.at)}</td><td>${e(a.username)}</td><td>${e(a.action)} ${e(a.args)}</td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 160))}</td></tr>`).join('')}</table></section>` : ''}`;
     return reply.type('text/html').send(layout(d.id, req.fleetUser, html, req.fleetUser!.csrf));
   });
 }

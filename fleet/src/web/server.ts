@@ -4,6 +4,8 @@ import { describeError } from '../../../common/errors.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Commander } from '../commands/commander.js';
 import { registerActions } from './actions.js';
+import { registerAlertPages } from './alert-pages.js';
+import { CLIENT_JS } from './client.js';
 import { registerClaimPages } from './claim-page.js';
 import { need, registerAuth } from './auth.js';
 import { registerDevicePage } from './device-page.js';
@@ -15,11 +17,16 @@ import { registerReports } from './reports.js';
 import { dashboardTls, type DashboardTls } from './tls.js';
 import { registerUserPages } from './user-pages.js';
 
-/** The dashboard: fastify, server-rendered pages, no client-side scripts. */
+/**
+ * The dashboard: fastify, server-rendered pages; one small script of our own (client.ts) adds live
+ * updates and phone niceties, and every page works without it.
+ */
 export class WebServer implements Component {
   readonly name = 'web';
   app: FastifyInstance | undefined;
   url = '';
+  /** Every route registered (method, url pattern): the browser tests visit each GET page at phone width. */
+  readonly routes: { method: string; url: string }[] = [];
   private ctx!: FleetCtx;
   commander: Commander | undefined;
   tls: DashboardTls | undefined;
@@ -41,7 +48,7 @@ export class WebServer implements Component {
       }
     });
     app.addHook('onSend', async (_req, reply, payload) => {
-      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
+      reply.header('content-security-policy', "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
       reply.header('x-content-type-options', 'nosniff');
       if (tls) reply.header('strict-transport-security', 'max-age=31536000');
       return payload;
@@ -52,10 +59,15 @@ export class WebServer implements Component {
       if (code >= 500) ctx.log.error('request failed', { url: req.url, ...d });
       return reply.code(code).type('text/html').send(layout('Error', null, `<h1>Error</h1><p>${e(code >= 500 ? 'Something went wrong; it has been logged.' : d.message)}</p>`));
     });
+    app.addHook('onRoute', (r) => {
+      for (const method of [r.method].flat()) this.routes.push({ method, url: r.url });
+    });
+    app.get('/static/fleet.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(CLIENT_JS));
     registerAuth(app, ctx, { secure: !!tls });
     registerListPage(app, ctx);
     registerDevicePage(app, ctx);
     if (this.commander) registerActions(app, ctx, this.commander);
+    registerAlertPages(app, ctx);
     registerReports(app, ctx);
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);

@@ -22,7 +22,7 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
   let smtp: Awaited<ReturnType<typeof smtpSink>>;
   let alerts: Alerts;
   const clock = new FakeClock(Date.UTC(2026, 11, 1, 9));
-  const inv = new Inventory([]);
+  const inv = new Inventory([{ deviceId: 'B-01', practice: 'B', practiceName: 'Canal Side' }]);
 
   before(async () => {
     tmp = tempDir();
@@ -58,19 +58,26 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     await store.devices.ingest([{ kind: 'state', deviceId: 'A-01', receivedAt: clock.now(), place: inv.place('A-01'), msg: { online: false, bootId: 'b', bdSeq: 1 } }]);
     await alerts.evaluate();
     const kinds = async () => (await store.ops.openAlerts()).map((a) => `${a.device_id} ${a.kind}${a.level ? ' ' + a.level : ''}`).sort();
-    // At once: data cap 75 and 95, records stale, drill failed; not yet offline (15 min) or on 4G (30 min).
-    assert.deepEqual(await kinds(), ['B-01 data-cap 75', 'B-01 data-cap 95', 'B-01 records-stale', 'C-01 drill-failed']);
+    // At once: data cap 95 (only the highest level reached stays open), records stale, drill failed;
+    // not yet offline (15 min) or on 4G (30 min).
+    assert.deepEqual(await kinds(), ['B-01 data-cap 95', 'B-01 records-stale', 'C-01 drill-failed']);
     await clock.advance(31 * MIN);
     await alerts.evaluate();
     await alerts.evaluate(); // again: nothing new (de-duplicated)
-    assert.deepEqual(await kinds(), ['A-01 offline', 'B-01 data-cap 75', 'B-01 data-cap 95', 'B-01 on-4g', 'B-01 records-stale', 'C-01 drill-failed']);
-    assert.equal(hook.got.length, 6, 'one webhook per alert');
-    assert.equal(smtp.mails.length, 6, 'one email per alert');
+    assert.deepEqual(await kinds(), ['A-01 offline', 'B-01 data-cap 95', 'B-01 on-4g', 'B-01 records-stale', 'C-01 drill-failed']);
+    assert.equal(hook.got.length, 5, 'one webhook per alert');
+    assert.equal(smtp.mails.length, 5, 'one email per alert');
     const offline = hook.got.find((g) => (g as { kind: string }).kind === 'offline') as { device: string; summary: string };
     assert.equal(offline.device, 'A-01');
     assert.match(offline.summary, /offline for 31 min/);
     assert.deepEqual(smtp.mails[0]!.to, ['it@icb.invalid', 'oncall@icb.invalid']);
-    assert.match(smtp.mails.map((m) => m.data).join('\n'), /Subject: \[surgery-edge\] A-01 offline for 31 min/);
+    // The practice is named in the subject (its name when the inventory has one, else its ODS code).
+    const mail = smtp.mails.map((m) => m.data).join('\n');
+    assert.match(mail, /Subject: \[surgery-edge\] A: A-01 offline for 31 min/);
+    assert.match(mail, /Subject: \[surgery-edge\] Canal Side \(B\): B-01 has used 96% of its 4G allowance/);
+    assert.match(mail, /Practice: Canal Side \(B\)/);
+    const cap = hook.got.find((g) => (g as { kind: string }).kind === 'data-cap') as { practice: string; practiceName: string };
+    assert.deepEqual([cap.practice, cap.practiceName], ['B', 'Canal Side']);
     assert.ok((await store.ops.openAlerts()).every((a) => a.delivered === 'webhook, email'));
 
     // Back on the wire, data below cap: those clear; a later recurrence is a new alert.
@@ -80,7 +87,11 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     await store.devices.ingest([tele('B-01', { dataPct: 80 })]);
     await alerts.evaluate();
     assert.deepEqual(await kinds(), ['A-01 offline', 'B-01 data-cap 75', 'C-01 drill-failed']);
-    assert.equal(hook.got.length, 7);
+    assert.equal(hook.got.length, 6);
+    // Climbing from 80 % to 97 %: the 75 % alert is cleared as the 95 % one opens.
+    await store.devices.ingest([tele('B-01', { dataPct: 97 })]);
+    await alerts.evaluate();
+    assert.deepEqual(await kinds(), ['A-01 offline', 'B-01 data-cap 95', 'C-01 drill-failed']);
   });
 
   it('acknowledging keeps the alert open but marks who; a failing webhook is recorded, not fatal', async () => {
@@ -91,8 +102,34 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     await store.devices.ingest([tele('D-01', { dataPct: 100 })]);
     await alerts.evaluate();
     const d = (await store.ops.openAlerts()).filter((x) => x.device_id === 'D-01');
-    assert.equal(d.length, 3, '75, 95 and 100');
+    assert.equal(d.length, 1, 'only the highest level, 100');
+    assert.equal(d[0]!.level, '100');
     assert.ok(d.every((x) => x.delivered === 'webhook failed, email'));
     assert.equal(alerts.health().status, 'degraded');
+    hook.status.code = 200;
+  });
+
+  it('a cleared alert cannot be acknowledged or snoozed', async () => {
+    const cleared = (await store.ops.listAlerts({ status: 'cleared', now: clock.now() }))[0]!;
+    assert.ok(cleared.cleared_at);
+    assert.equal(await store.ops.ackAlert(cleared.id, 'amy', clock.now()), false);
+    assert.equal(await store.ops.snoozeAlert(cleared.id, 'amy', clock.now() + 3_600_000), false);
+  });
+
+  it('a maintenance window opens no new alert for what it covers; what is still wrong when it ends alerts then', async () => {
+    const now = clock.now();
+    const sent = hook.got.length;
+    const win = await store.ops.addMaintenance({ scope: 'practice', scope_id: 'E', starts_at: now, ends_at: now + 60 * MIN, reason: 'rewiring', created_by: 'amy', created_at: now });
+    await store.ops.addMaintenance({ scope: 'device', scope_id: 'F-01', starts_at: now + 30 * MIN, ends_at: now + 90 * MIN, reason: 'later', created_by: 'amy', created_at: now });
+    await store.devices.ingest([tele('E-01', { recordsStale: true }), tele('F-01', { recordsStale: true })]);
+    await alerts.evaluate();
+    const open = async () => (await store.ops.openAlerts()).map((a) => `${a.device_id} ${a.kind}`).filter((k) => /^[EF]-01/.test(k)).sort();
+    assert.deepEqual(await open(), ['F-01 records-stale'], 'E-01 is in a window; F-01 window not started yet');
+    assert.equal(hook.got.length, sent + 1);
+    await clock.advance(61 * MIN);
+    await alerts.evaluate();
+    assert.deepEqual(await open(), ['E-01 records-stale', 'F-01 records-stale'], 'window over, E-01 still stale: it alerts now');
+    assert.equal(hook.got.length, sent + 2);
+    assert.equal(await store.ops.endMaintenance(win, 'amy', clock.now()), false, 'already over');
   });
 });

@@ -144,6 +144,47 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual((await store.devices.list({ state: 'alerting' })).map((x) => x.id), ['d1']);
     });
 
+    it('triage: worst-first and column sorts, alert filters by state/kind/practice, snooze, maintenance windows', async () => {
+      const other: Placement = { ...place, practice: 'Y00009', practiceName: 'Canal Side' };
+      await store.devices.ingest([
+        state('tri-ok', true, 1, 10_000), tele('tri-ok', 10_100),
+        state('tri-4g', true, 1, 10_000), tele('tri-4g', 10_200, { activeKind: 'cellular', activeUplink: '4g', cellularSince: 9000 }),
+        state('tri-stale', true, 1, 10_000), tele('tri-stale', 10_300, { recordsStale: true }),
+        { ...state('tri-off', true, 1, 10_000), place: other }, { ...state('tri-off', false, 1, 11_000), place: other },
+      ]);
+      const ids = async (o: object) => (await store.devices.list({ q: 'tri-', ...o })).map((x) => x.id);
+      assert.deepEqual(await ids({}), ['tri-off', 'tri-4g', 'tri-stale', 'tri-ok'], 'offline, then on 4G, then records stale');
+      assert.deepEqual(await ids({ dir: 'desc' }), ['tri-ok', 'tri-stale', 'tri-4g', 'tri-off']);
+      assert.deepEqual(await ids({ sort: 'device' }), ['tri-4g', 'tri-off', 'tri-ok', 'tri-stale']);
+      assert.deepEqual(await ids({ sort: 'seen', dir: 'desc' }), ['tri-off', 'tri-stale', 'tri-4g', 'tri-ok'], 'the death message is the last heard');
+
+      const now = 50_000;
+      const a1 = (await store.ops.openAlert({ device_id: 'tri-off', kind: 'offline', level: '', summary: 'x', at: 20_000 }))!;
+      const a2 = (await store.ops.openAlert({ device_id: 'tri-4g', kind: 'on-4g', level: '', summary: 'x', at: 21_000 }))!;
+      const a3 = (await store.ops.openAlert({ device_id: 'tri-stale', kind: 'records-stale', level: '', summary: 'x', at: 22_000 }))!;
+      assert.equal(await store.ops.snoozeAlert(a2.id, 'amy', now + 1000), true);
+      assert.equal(await store.ops.ackAlert(a3.id, 'amy', now), true);
+      const tri = async (status: 'open' | 'snoozed' | 'acknowledged' | 'active', o: object = {}, at = now) =>
+        (await store.ops.listAlerts({ status, now: at, deviceIds: ['tri-off', 'tri-4g', 'tri-stale'], ...o })).map((a) => a.id);
+      assert.deepEqual(await tri('open'), [a1.id]);
+      assert.deepEqual(await tri('snoozed'), [a2.id]);
+      assert.deepEqual(await tri('acknowledged'), [a3.id]);
+      assert.deepEqual(await tri('open', {}, now + 2000), [a2.id, a1.id], 'the snooze is over: open again');
+      assert.deepEqual(await tri('active', { practice: 'Y00009' }), [a1.id]);
+      assert.deepEqual(await tri('active', { kind: 'on-4g' }), [a2.id]);
+      const one = (await store.ops.listAlerts({ status: 'open', now, deviceIds: ['tri-off'] }))[0]!;
+      assert.deepEqual([one.practice, one.practice_name], ['Y00009', 'Canal Side']);
+      assert.equal(await store.ops.countAlerts({ status: 'active', now, deviceIds: ['tri-off', 'tri-4g', 'tri-stale'] }), 3);
+      assert.ok((await store.ops.alertKinds()).includes('records-stale'));
+
+      const w = await store.ops.addMaintenance({ scope: 'practice', scope_id: 'Y00009', starts_at: now, ends_at: now + 5000, reason: 'works', created_by: 'amy', created_at: now });
+      assert.deepEqual((await store.ops.currentMaintenance(now + 1)).map((x) => [x.id, x.scope, x.scope_id]), [[w, 'practice', 'Y00009']]);
+      assert.equal(await store.ops.endMaintenance(w, 'bob', now + 100), true);
+      assert.equal(await store.ops.endMaintenance(w, 'bob', now + 200), false);
+      assert.deepEqual((await store.ops.currentMaintenance(now + 101)).map((x) => x.id), []);
+      assert.equal((await store.ops.maintenance(w))!.ended_by, 'bob');
+    });
+
     it('templates (versioned, optimistic locking), PCN map, desired docs', async () => {
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":1}', 'amy', 1, 0), { ok: true, version: 1 });
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":2}', 'amy', 2, 1), { ok: true, version: 2 });
