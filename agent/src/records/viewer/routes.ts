@@ -9,7 +9,7 @@ import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
 import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
-import { canSeeClinical, capturesTable, dayListBody, demographicsCard, searchBody, subNav, summaryBody } from './pages.js';
+import { canSeeClinical, capturesTable, compileDayList, compileSummary, demographicsCard, renderSummary, searchBody, subNav, type CompiledSummary, type DayListRender } from './pages.js';
 
 /**
  * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
@@ -63,8 +63,32 @@ function dayListCache() {
   };
 }
 
+/**
+ * Rendered pages kept per store and key, each under the version stamp it was rendered from; a hit
+ * needs the stamp read now to match, so a page is never older than the data it is built from (the
+ * "as of" banner and the audit entry are always per request). Bounded (oldest out first) and
+ * dropped with the store when it is locked or re-keyed. Only in process memory, never on disk.
+ */
+function pageCache<T>(max: number) {
+  const memo = new WeakMap<RecordsStore, Map<string, { stamp: string; value: T }>>();
+  return (store: RecordsStore, key: string, stamp: string, build: () => T | null): T | null => {
+    let m = memo.get(store);
+    if (!m) memo.set(store, (m = new Map()));
+    const hit = m.get(key);
+    if (hit && hit.stamp === stamp) return hit.value;
+    const value = build();
+    m.delete(key);
+    if (value === null) return null;
+    m.set(key, { stamp, value });
+    if (m.size > max) m.delete(m.keys().next().value!);
+    return value;
+  };
+}
+
 export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
   const dayCache = dayListCache();
+  const dayPages = pageCache<{ rows: number; render: DayListRender }>(64);
+  const summaries = pageCache<CompiledSummary>(128);
   return async (app) => {
     const anyone = { preHandler: requireRole() };
     /**
@@ -114,13 +138,12 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const date = DATE_RE.test(q(req).date ?? '') ? q(req).date! : isoDate(deps.clock.now(), deps.timeZone);
       const clinicianId = (q(req).clinician ?? '').slice(0, 100);
-      const entries = s.store.dayList(date, clinicianId || undefined);
-      await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
-      const body = dayListBody({
-        date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
-        ...dayCache(s.store, date),
-        newKey: () => CaptureQueue.newKey(deps.clock.now()), arrived: s.captures.arrivedAppointments(),
-      });
+      const role = canSeeClinical(req.user!.role) ? 'clinical' : 'reception';
+      const day = dayPages(s.store, `${date}|${role}|${clinicianId}`, s.store.viewVersion(), () =>
+        compileDayList({ date, clinicianId, entries: s.store.dayList(date, clinicianId || undefined), role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) }),
+      )!;
+      await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${day.rows}`);
+      const body = day.render(csrfToken(req), () => CaptureQueue.newKey(deps.clock.now()), s.captures.arrivedAppointments());
       return send(req, reply, `Day list ${date}`, body, s);
     });
 
@@ -143,13 +166,20 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         await audit(s, req, 'access.denied', id || null, 'summary');
         return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
       }
-      const summary = id ? s.store.patientSummary(id) : null;
+      const stamp = id ? s.store.summaryStamp(id) : null;
+      const summary = stamp
+        ? summaries(s.store, id, stamp, () => {
+            // Stamped in the same statement as the content: cached under the version it really is.
+            const r = s.store.patientSummaryStamped(id);
+            return r && r.stamp === stamp ? compileSummary(r.summary, deps.timeZone) : null;
+          })
+        : null;
       if (!summary) {
         await audit(s, req, 'lookup.not-cached', id || null, 'summary');
         return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
       }
       await audit(s, req, 'view.summary', id);
-      return send(req, reply, summary.patient.name, summaryBody(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
+      return send(req, reply, summary.name, renderSummary(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
     });
 
     app.get('/records/patient/demographics', anyone, async (req, reply) => {
