@@ -164,7 +164,8 @@ export class RecordsStore {
    * always belong together: the viewer keeps a rendered page under the stamp.
    */
   patientSummaryStamped(patientId: string): { summary: PatientSummary; stamp: string } | null {
-    const row = this.stmt('SELECT summary, hash, fetched_at FROM rec_patients WHERE id = ?').get(patientId) as { summary: string; hash: string; fetched_at: number } | undefined;
+    type Row = { summary: string; hash: string; fetched_at: number };
+    const row = this.stmt('SELECT summary, hash, fetched_at FROM rec_patients WHERE id = ?').get(patientId) as Row | undefined;
     if (!row) return null;
     // fetched_at is the truth: an unchanged re-fetch only bumps the column (see touchPatient).
     const s = JSON.parse(row.summary) as PatientSummary;
@@ -174,7 +175,8 @@ export class RecordsStore {
 
   /** The current version stamp of a patient's summary (null when not cached), from the covering index only. */
   summaryStamp(patientId: string): string | null {
-    const r = this.stmt('SELECT hash, fetched_at FROM rec_patients INDEXED BY rec_patients_version WHERE id = ?').get(patientId) as { hash: string; fetched_at: number } | undefined;
+    const sql = 'SELECT hash, fetched_at FROM rec_patients INDEXED BY rec_patients_version WHERE id = ?';
+    const r = this.stmt(sql).get(patientId) as { hash: string; fetched_at: number } | undefined;
     return r ? `${r.hash}|${r.fetched_at}` : null;
   }
 

@@ -39,7 +39,11 @@ describe('records viewer page caches', () => {
     desk = new RecordsFrontDesk(() => store);
     desk.start(ctx);
     app = await buildWebApp(ctx, { https: false });
-    for (const [name, role] of [['clin1', 'clinician'], ['clin2', 'clinician'], ['rec', 'reception']] as const) {
+    for (const [name, role] of [
+      ['clin1', 'clinician'],
+      ['clin2', 'clinician'],
+      ['rec', 'reception'],
+    ] as const) {
       createUser(ctx.db, name, PW, role);
       const r = await app.inject({ method: 'POST', url: '/login', payload: { username: name, password: PW } });
       assert.equal(r.statusCode, 200, r.body);
@@ -101,7 +105,12 @@ describe('records viewer page caches', () => {
     assert.ok(a.body.includes(sessions.clin1!.csrf) && !a.body.includes(sessions.clin2!.csrf));
     assert.ok(c.body.includes(sessions.clin2!.csrf) && !c.body.includes(sessions.clin1!.csrf));
     const form = new URLSearchParams({ _csrf: sessions.clin1!.csrf, key: keys(a.body)[0]!, patient: FIX.full.id, appointment: 'a1', back: '/records/day' });
-    const r = await app.inject({ method: 'POST', url: '/records/capture/arrival', headers: { cookie: sessions.clin1!.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form.toString() });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/records/capture/arrival',
+      headers: { cookie: sessions.clin1!.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form.toString(),
+    });
     assert.equal(r.statusCode, 303, r.body);
     const d = await get('clin1', `/records/day?date=${DATE}`);
     assert.match(d.body, /Arrived \(recorded\)/);
@@ -131,7 +140,11 @@ describe('records viewer page caches', () => {
     assert.match(before.body, /SAMPLE, Carla/);
     const other = RecordsStore.open(dbPath, { key });
     try {
-      other.replaceDayList(DATE, store.dayList(DATE).filter((e) => e.patientId !== FIX.third.id), clock.now());
+      other.replaceDayList(
+        DATE,
+        store.dayList(DATE).filter((e) => e.patientId !== FIX.third.id),
+        clock.now(),
+      );
     } finally {
       other.close();
     }

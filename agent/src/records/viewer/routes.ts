@@ -139,9 +139,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const date = DATE_RE.test(q(req).date ?? '') ? q(req).date! : isoDate(deps.clock.now(), deps.timeZone);
       const clinicianId = (q(req).clinician ?? '').slice(0, 100);
       const role = canSeeClinical(req.user!.role) ? 'clinical' : 'reception';
-      const day = dayPages(s.store, `${date}|${role}|${clinicianId}`, s.store.viewVersion(), () =>
-        compileDayList({ date, clinicianId, entries: s.store.dayList(date, clinicianId || undefined), role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) }),
-      )!;
+      const day = dayPages(s.store, `${date}|${role}|${clinicianId}`, s.store.viewVersion(), () => {
+        const entries = s.store.dayList(date, clinicianId || undefined);
+        return compileDayList({ date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) });
+      })!;
       await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${day.rows}`);
       const body = day.render(csrfToken(req), () => CaptureQueue.newKey(deps.clock.now()), s.captures.arrivedAppointments());
       return send(req, reply, `Day list ${date}`, body, s);
