@@ -170,9 +170,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const stamp = id ? s.store.summaryStamp(id) : null;
       const summary = stamp
         ? summaries(s.store, id, stamp, () => {
-            // Stamped in the same statement as the content: cached under the version it really is.
+            // Another process may commit between the two reads: then this content is newer than the
+            // stamp it is kept under, and the next view (reading the newer stamp) renders it again.
             const r = s.store.patientSummaryStamped(id);
-            return r && r.stamp === stamp ? compileSummary(r.summary, deps.timeZone) : null;
+            return r ? compileSummary(r.summary, deps.timeZone) : null;
           })
         : null;
       if (!summary) {
