@@ -66,29 +66,37 @@ function dayListCache() {
 /**
  * Rendered pages kept per store and key, each under the version stamp it was rendered from; a hit
  * needs the stamp read now to match, so a page is never older than the data it is built from (the
- * "as of" banner and the audit entry are always per request). Bounded (oldest out first) and
+ * "as of" banner and the audit entry are always per request). Bounded by total size (oldest out
+ * first; a summary is ~4 kB, a day list ~20 kB, so 2 MB holds a typical day's booked patients) and
  * dropped with the store when it is locked or re-keyed. Only in process memory, never on disk.
  */
-function pageCache<T>(max: number) {
-  const memo = new WeakMap<RecordsStore, Map<string, { stamp: string; value: T }>>();
+function pageCache<T>(maxBytes: number, size: (v: T) => number) {
+  const memo = new WeakMap<RecordsStore, { bytes: number; pages: Map<string, { stamp: string; value: T; size: number }> }>();
   return (store: RecordsStore, key: string, stamp: string, build: () => T | null): T | null => {
     let m = memo.get(store);
-    if (!m) memo.set(store, (m = new Map()));
-    const hit = m.get(key);
+    if (!m) memo.set(store, (m = { bytes: 0, pages: new Map() }));
+    const hit = m.pages.get(key);
     if (hit && hit.stamp === stamp) return hit.value;
     const value = build();
-    m.delete(key);
+    if (hit) (m.pages.delete(key), (m.bytes -= hit.size));
     if (value === null) return null;
-    m.set(key, { stamp, value });
-    if (m.size > max) m.delete(m.keys().next().value!);
+    const entry = { stamp, value, size: size(value) };
+    m.pages.set(key, entry);
+    m.bytes += entry.size;
+    for (const [k, old] of m.pages) {
+      if (m.bytes <= maxBytes || old === entry) break;
+      m.pages.delete(k);
+      m.bytes -= old.size;
+    }
     return value;
   };
 }
 
 export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
   const dayCache = dayListCache();
-  const dayPages = pageCache<{ rows: number; render: DayListRender }>(64);
-  const summaries = pageCache<CompiledSummary>(128);
+  // Sizes in UTF-16 code units, near enough to bytes for a bound.
+  const dayPages = pageCache<{ rows: number; render: DayListRender; size: number }>(1 << 20, (d) => d.size);
+  const summaries = pageCache<CompiledSummary>(2 << 20, (c) => c.sections.length + c.warnings.join('').length + 200);
   return async (app) => {
     const anyone = { preHandler: requireRole() };
     /**
@@ -141,7 +149,8 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const role = canSeeClinical(req.user!.role) ? 'clinical' : 'reception';
       const day = dayPages(s.store, `${date}|${role}|${clinicianId}`, s.store.viewVersion(), () => {
         const entries = s.store.dayList(date, clinicianId || undefined);
-        return compileDayList({ date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) });
+        const compiled = compileDayList({ date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) });
+        return { ...compiled, size: 1000 + entries.length * 900 };
       })!;
       await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${day.rows}`);
       const body = day.render(csrfToken(req), () => CaptureQueue.newKey(deps.clock.now()), s.captures.arrivedAppointments());
