@@ -17,8 +17,9 @@ import { canSeeClinical, capturesTable, compileDayList, compileSummary, demograp
  * paths (without query), and an NHS number in a log line would be patient data in the logs.
  *
  * Order inside every handler: authorise, read what the page needs, write the audit entry (awaited
- * until committed), then send. If the audit write fails the request fails (500) and nothing is shown. A lookup of a patient who is not
- * cached is audited too (`lookup.not-cached`, the id asked for): probing for a patient leaves a trace.
+ * until committed), then send. If the audit write fails the request fails (500) and nothing is
+ * shown. A lookup of a patient who is not cached is audited too (`lookup.not-cached`, the id asked
+ * for): probing for a patient leaves a trace.
  */
 export interface RecordsServices {
   store: RecordsStore;
