@@ -15,7 +15,7 @@ INTEGRATION ?= test/integration/**/*.test.ts
 E2E ?= test/e2e/**/*.test.ts
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help all deps system-deps dist check typecheck lint format test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status clean
+.PHONY: help all deps system-deps dist check typecheck lint format test test-unit test-integration test-e2e demo bench bench-failover bench-telemetry bench-records bench-status bench-memory clean
 
 help:
 	@echo "make demo    the agent on embedded defaults in a namespace lab (root; simulated otherwise)"
@@ -75,7 +75,7 @@ test-e2e: deps system-deps
 demo: deps system-deps
 	$(TSX) test/lab/demo.ts
 
-bench: bench-failover bench-telemetry bench-records bench-status
+bench: bench-failover bench-telemetry bench-records bench-status bench-memory
 
 bench-failover: deps system-deps
 	$(TSX) test/bench/failover.ts
@@ -85,6 +85,10 @@ bench-telemetry: deps system-deps
 
 bench-records: deps system-deps
 	$(TSX) test/bench/records.ts
+
+# The dist bundle with every capability on, in the namespace lab: steady-state RSS and CPU (HEAP_SNAPSHOT=1: where the heap goes).
+bench-memory: dist system-deps
+	$(TSX) test/bench/memory.ts
 
 bench-status: deps system-deps
 	$(TSX) test/bench/status.ts

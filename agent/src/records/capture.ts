@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { migrate, type Db } from '../core/db.js';
@@ -154,6 +155,14 @@ export class CaptureQueue {
     private readonly now: () => number,
   ) {}
 
+  // Prepared once per SQL text: the viewer reads the queue on every page view.
+  private readonly stmts = new Map<string, Statement>();
+  private stmt(sql: string): Statement {
+    let s = this.stmts.get(sql);
+    if (!s) this.stmts.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
   static open(db: Db, now: () => number): CaptureQueue {
     migrate(db, CAPTURE_OWNER, migrations);
     return new CaptureQueue(db, now);
@@ -174,8 +183,8 @@ export class CaptureQueue {
     if (!ULID_RE.test(id)) throw new AppError('BAD_REQUEST', 'capture key must be a ULID');
     const payload = validatePayload(input.kind, input.payload);
     const now = this.now();
-    const r = this.db
-      .prepare(
+    const r = this
+      .stmt(
         `INSERT INTO rec_captures (id, kind, patient_id, payload, author, role, device, created_at, state, state_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(id) DO NOTHING`,
       )
@@ -188,31 +197,31 @@ export class CaptureQueue {
   }
 
   get(id: string): CaptureItem | null {
-    const r = this.db.prepare('SELECT * FROM rec_captures WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM rec_captures WHERE id = ?').get(id) as Row | undefined;
     return r ? toItem(r) : null;
   }
 
   /** Oldest item still to be (re)sent: pending, or `sent` left over from a crash. */
   nextToSend(): CaptureItem | null {
-    const r = this.db.prepare("SELECT * FROM rec_captures WHERE state IN ('pending','sent') ORDER BY id LIMIT 1").get() as Row | undefined;
+    const r = this.stmt("SELECT * FROM rec_captures WHERE state IN ('pending','sent') ORDER BY id LIMIT 1").get() as Row | undefined;
     return r ? toItem(r) : null;
   }
 
   markSent(id: string): void {
-    this.db.prepare("UPDATE rec_captures SET state = 'sent', state_at = ?, attempts = attempts + 1 WHERE id = ? AND state IN ('pending','sent')").run(this.now(), id);
+    this.stmt("UPDATE rec_captures SET state = 'sent', state_at = ?, attempts = attempts + 1 WHERE id = ? AND state IN ('pending','sent')").run(this.now(), id);
   }
 
   /** The endpoint could not be reached or failed: back to pending with the error for the page. */
   markPending(id: string, error: string): void {
-    this.db.prepare("UPDATE rec_captures SET state = 'pending', state_at = ?, reason = ? WHERE id = ? AND state = 'sent'").run(this.now(), error.slice(0, 500), id);
+    this.stmt("UPDATE rec_captures SET state = 'pending', state_at = ?, reason = ? WHERE id = ? AND state = 'sent'").run(this.now(), error.slice(0, 500), id);
   }
 
   markAccepted(id: string, upstreamRef: string | null): void {
-    this.db.prepare("UPDATE rec_captures SET state = 'accepted', state_at = ?, reason = NULL, upstream_ref = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), upstreamRef, id);
+    this.stmt("UPDATE rec_captures SET state = 'accepted', state_at = ?, reason = NULL, upstream_ref = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), upstreamRef, id);
   }
 
   markRejected(id: string, reason: string): void {
-    this.db.prepare("UPDATE rec_captures SET state = 'rejected', state_at = ?, reason = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), reason.slice(0, 1000), id);
+    this.stmt("UPDATE rec_captures SET state = 'rejected', state_at = ?, reason = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), reason.slice(0, 1000), id);
   }
 
   /**
@@ -223,7 +232,7 @@ export class CaptureQueue {
     return this.db.transaction(() => {
       const old = this.requireRejected(id);
       const { item } = this.create({ kind: old.kind, patientId: old.patientId, payload: payload ?? old.payload, author: old.author, role: old.role, device: old.device });
-      this.db.prepare('UPDATE rec_captures SET supersedes = ? WHERE id = ?').run(old.id, item.id);
+      this.stmt('UPDATE rec_captures SET supersedes = ? WHERE id = ?').run(old.id, item.id);
       this.resolveRow(old.id, `retried as ${item.id}`, by);
       return this.get(item.id)!;
     }).immediate();
@@ -245,21 +254,21 @@ export class CaptureQueue {
     if (opts.unresolvedOnly) where.push('resolution IS NULL');
     if (opts.patientId) (where.push('patient_id = ?'), args.push(opts.patientId));
     const sql = `SELECT * FROM rec_captures ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, opts.limit ?? 200) as Row[]).map(toItem);
+    return (this.stmt(sql).all(...args, opts.limit ?? 200) as Row[]).map(toItem);
   }
 
   /** Appointment ids with a recorded arrival (for the day list's "Arrived" column). */
   arrivedAppointments(): Set<string> {
-    const rows = this.db
-      .prepare("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL")
+    const rows = this
+      .stmt("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL")
       .all(this.now() - ARRIVALS_LOOKBACK_MS) as { a: string | null }[];
     return new Set(rows.map((r) => r.a).filter((a): a is string => !!a));
   }
 
   counts(): Record<CaptureState, number> & { unresolvedRejected: number } {
     const out = { pending: 0, sent: 0, accepted: 0, rejected: 0, unresolvedRejected: 0 };
-    for (const r of this.db.prepare('SELECT state, count(*) AS n FROM rec_captures GROUP BY state').all() as { state: CaptureState; n: number }[]) out[r.state] = r.n;
-    out.unresolvedRejected = (this.db.prepare("SELECT count(*) AS n FROM rec_captures WHERE state = 'rejected' AND resolution IS NULL").get() as { n: number }).n;
+    for (const r of this.stmt('SELECT state, count(*) AS n FROM rec_captures GROUP BY state').all() as { state: CaptureState; n: number }[]) out[r.state] = r.n;
+    out.unresolvedRejected = (this.stmt("SELECT count(*) AS n FROM rec_captures WHERE state = 'rejected' AND resolution IS NULL").get() as { n: number }).n;
     return out;
   }
 
@@ -271,7 +280,7 @@ export class CaptureQueue {
   }
 
   private resolveRow(id: string, resolution: string, by: string): void {
-    this.db.prepare('UPDATE rec_captures SET resolution = ?, resolved_by = ?, resolved_at = ? WHERE id = ?').run(resolution, by, this.now(), id);
+    this.stmt('UPDATE rec_captures SET resolution = ?, resolved_by = ?, resolved_at = ? WHERE id = ?').run(resolution, by, this.now(), id);
   }
 }
 

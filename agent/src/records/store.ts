@@ -67,6 +67,12 @@ const migrations = [
       );
     `,
   },
+  {
+    // The viewer checks a cached page against the record's version on every view: a covering index
+    // answers that from a few index pages, without decrypting the row's summary overflow pages.
+    version: 2,
+    up: `CREATE INDEX rec_patients_version ON rec_patients(id, hash, fetched_at);`,
+  },
 ];
 
 export interface OpenStoreOptions {
@@ -150,13 +156,41 @@ export class RecordsStore {
   }
 
   patientSummary(patientId: string): PatientSummary | null {
-    const row = this.stmt('SELECT summary, fetched_at FROM rec_patients WHERE id = ?').get(patientId) as { summary: string; fetched_at: number } | undefined;
+    return this.patientSummaryStamped(patientId)?.summary ?? null;
+  }
+
+  /**
+   * A summary with its version stamp (content hash + fetch time), read in one statement so the two
+   * always belong together: the viewer keeps a rendered page under the stamp.
+   */
+  patientSummaryStamped(patientId: string): { summary: PatientSummary; stamp: string } | null {
+    type Row = { summary: string; hash: string; fetched_at: number };
+    const row = this.stmt('SELECT summary, hash, fetched_at FROM rec_patients WHERE id = ?').get(patientId) as Row | undefined;
     if (!row) return null;
     // fetched_at is the truth: an unchanged re-fetch only bumps the column (see touchPatient).
     const s = JSON.parse(row.summary) as PatientSummary;
     s.fetchedAt = row.fetched_at;
-    return s;
+    return { summary: s, stamp: `${row.hash}|${row.fetched_at}` };
   }
+
+  /** The current version stamp of a patient's summary (null when not cached), from the covering index only. */
+  summaryStamp(patientId: string): string | null {
+    const sql = 'SELECT hash, fetched_at FROM rec_patients INDEXED BY rec_patients_version WHERE id = ?';
+    const r = this.stmt(sql).get(patientId) as { hash: string; fetched_at: number } | undefined;
+    return r ? `${r.hash}|${r.fetched_at}` : null;
+  }
+
+  /**
+   * Changes whenever anything a day list shows may have changed: a write through this store object
+   * (sync, purge, withhold) or a commit by another connection to the file (PRAGMA data_version; a
+   * CLI restore, say). Audit and capture writes on this connection do not change it: the viewer
+   * reads those per request.
+   */
+  viewVersion(): string {
+    return `${this.writes}|${(this.stmt('PRAGMA data_version').get() as { data_version: number }).data_version}`;
+  }
+
+  private writes = 0;
 
   /**
    * Search by NHS number (10 digits, spaces allowed), date of birth (YYYY-MM-DD or DD/MM/YYYY) or
@@ -206,6 +240,7 @@ export class RecordsStore {
 
   /** One patient, one transaction. */
   putPatient(w: PatientWrite): void {
+    this.writes++;
     const p = w.summary.patient;
     const nameLc = ` ${[p.family ?? '', ...p.given].join(' ').toLowerCase().replace(/[,]+/g, ' ').replace(/\s+/g, ' ').trim()} `;
     this.db.transaction(() => {
@@ -225,6 +260,7 @@ export class RecordsStore {
 
   /** Mark a patient fetched again but unchanged (incremental sync): refresh fetchedAt only. */
   touchPatient(patientId: string, fetchedAt: number): void {
+    this.writes++;
     this.stmt('UPDATE rec_patients SET fetched_at = ? WHERE id = ?').run(fetchedAt, patientId);
   }
 
@@ -233,6 +269,7 @@ export class RecordsStore {
    * fact "withheld" is kept, so the day list can say why there is no summary.
    */
   withholdPatient(patientId: string, reason: string, at: number): void {
+    this.writes++;
     this.db.transaction(() => {
       this.stmt('DELETE FROM rec_patients WHERE id = ?').run(patientId);
       this.stmt('INSERT OR REPLACE INTO rec_withheld (patient_id, reason, at) VALUES (?, ?, ?)').run(patientId, reason, at);
@@ -241,6 +278,7 @@ export class RecordsStore {
 
   /** Replace one day's list atomically; only called with a complete, successfully fetched list. */
   replaceDayList(date: string, entries: readonly DayListEntry[], fetchedAt: number): void {
+    this.writes++;
     this.db.transaction(() => {
       this.stmt('DELETE FROM rec_appointments WHERE date = ?').run(date);
       const ins = this.stmt(
@@ -272,6 +310,7 @@ export class RecordsStore {
    * day lists of other dates. Returns the number of patients removed.
    */
   purgeOutside(keepDates: readonly string[]): number {
+    this.writes++;
     const marks = keepDates.map(() => '?').join(',') || "''";
     return this.db.transaction(() => {
       if (this.stmt(`DELETE FROM rec_appointments WHERE date NOT IN (${marks})`).run(...keepDates).changes) this.bumpDayListsVersion();
@@ -287,6 +326,7 @@ export class RecordsStore {
    * whatever the day list says, so a box whose sync has stopped does not keep patient data forever.
    */
   purgeFetchedBefore(cutoff: number): { patients: number; appointments: number } {
+    this.writes++;
     return this.db.transaction(() => {
       const appointments = this.stmt('DELETE FROM rec_appointments WHERE fetched_at < ?').run(cutoff).changes;
       if (appointments) this.bumpDayListsVersion();
@@ -339,6 +379,7 @@ export class RecordsStore {
 
   /** Run `fn` in one transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
+    this.writes++;
     return this.db.transaction(fn)();
   }
 
@@ -348,10 +389,12 @@ export class RecordsStore {
   }
 
   setMeta(key: string, value: string): void {
+    this.writes++;
     this.stmt('INSERT INTO rec_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   deleteMeta(key: string): void {
+    this.writes++;
     this.stmt('DELETE FROM rec_meta WHERE key = ?').run(key);
   }
 

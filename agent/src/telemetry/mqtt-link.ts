@@ -81,6 +81,9 @@ export class MqttLink {
       ...this.opts.tls,
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
       properties: { sessionExpiryInterval: 0 },
+      // MQTT.js otherwise pre-builds a Buffer for every 16-bit number (65,536 of them, ~7 MB of heap
+      // for the life of the agent) to save an allocation per packet; we send a few packets a minute.
+      writeCache: false,
     };
     this.opts.log.debug('connecting', { broker: url, attempt: this.attempts });
     const client = mqtt.connect(url, options);

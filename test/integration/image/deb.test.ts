@@ -75,7 +75,7 @@ describe('the .deb package', { skip }, () => {
     const wants = join(root, 'etc/systemd/system/multi-user.target.wants/surgery-edge.service');
     assert.ok(lstatSync(wants).isSymbolicLink());
     assert.equal(readlinkSync(wants), '/lib/systemd/system/surgery-edge.service');
-    assert.match(readFileSync(join(root, 'lib/systemd/system/surgery-edge.service'), 'utf8'), /^ExecStart=\/opt\/surgery-edge\/bin\/node \/opt\/surgery-edge\/dist\/surgery-edge.mjs run/m);
+    assert.match(readFileSync(join(root, 'lib/systemd/system/surgery-edge.service'), 'utf8'), /^ExecStart=\/opt\/surgery-edge\/bin\/node (--\S+ )*\/opt\/surgery-edge\/dist\/surgery-edge.mjs run/m);
 
     // The installed tree alone runs the agent's CLI: its own Node, the pruned node_modules, both native addons.
     const node = join(root, 'opt/surgery-edge/bin/node');

@@ -72,7 +72,13 @@ export class RecordsFrontDesk {
   /** The services of the open store, (re)binding when the store changed; null while locked. */
   services(): RecordsServices | null {
     const store = this.getStore();
-    if (!store || !store.db.open) return null;
+    if (!store || !store.db.open) {
+      // Locked: let go of the closed store, so the pages the viewer kept for it (patient data in
+      // memory, keyed by the store) go with it.
+      if (this.bound) void this.bound.forwarder.stop();
+      this.bound = null;
+      return null;
+    }
     if (this.bound?.store === store) return this.bound;
     void this.bound?.forwarder.stop();
     try {

@@ -9,16 +9,17 @@ import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
 import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
-import { canSeeClinical, capturesTable, dayListBody, demographicsCard, searchBody, subNav, summaryBody } from './pages.js';
+import { canSeeClinical, capturesTable, compileDayList, compileSummary, demographicsCard, renderSummary, searchBody, subNav, type CompiledSummary, type DayListRender } from './pages.js';
 
 /**
  * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
  * Patient ids travel in the query string, never the path: the web server logs refused requests'
  * paths (without query), and an NHS number in a log line would be patient data in the logs.
  *
- * Order inside every handler: authorise, write the audit entry, then read and render. If the
- * audit write fails the request fails (500) and nothing is shown. A lookup of a patient who is not
- * cached is audited too (`lookup.not-cached`, the id asked for): probing for a patient leaves a trace.
+ * Order inside every handler: authorise, read what the page needs, write the audit entry (awaited
+ * until committed), then send. If the audit write fails the request fails (500) and nothing is
+ * shown. A lookup of a patient who is not cached is audited too (`lookup.not-cached`, the id asked
+ * for): probing for a patient leaves a trace.
  */
 export interface RecordsServices {
   store: RecordsStore;
@@ -63,8 +64,40 @@ function dayListCache() {
   };
 }
 
+/**
+ * Rendered pages kept per store and key, each under the version stamp it was rendered from; a hit
+ * needs the stamp read now to match, so a page is never older than the data it is built from (the
+ * "as of" banner and the audit entry are always per request). Bounded by total size (oldest out
+ * first; a summary is ~4 kB, a day list ~20 kB, so 2 MB holds a typical day's booked patients) and
+ * dropped with the store when it is locked or re-keyed. Only in process memory, never on disk.
+ */
+function pageCache<T>(maxBytes: number, size: (v: T) => number) {
+  const memo = new WeakMap<RecordsStore, { bytes: number; pages: Map<string, { stamp: string; value: T; size: number }> }>();
+  return (store: RecordsStore, key: string, stamp: string, build: () => T | null): T | null => {
+    let m = memo.get(store);
+    if (!m) memo.set(store, (m = { bytes: 0, pages: new Map() }));
+    const hit = m.pages.get(key);
+    if (hit && hit.stamp === stamp) return hit.value;
+    const value = build();
+    if (hit) (m.pages.delete(key), (m.bytes -= hit.size));
+    if (value === null) return null;
+    const entry = { stamp, value, size: size(value) };
+    m.pages.set(key, entry);
+    m.bytes += entry.size;
+    for (const [k, old] of m.pages) {
+      if (m.bytes <= maxBytes || old === entry) break;
+      m.pages.delete(k);
+      m.bytes -= old.size;
+    }
+    return value;
+  };
+}
+
 export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
   const dayCache = dayListCache();
+  // Sizes in UTF-16 code units, near enough to bytes for a bound.
+  const dayPages = pageCache<{ rows: number; render: DayListRender; size: number }>(1 << 20, (d) => d.size);
+  const summaries = pageCache<CompiledSummary>(2 << 20, (c) => c.sections.length + c.warnings.join('').length + 200);
   return async (app) => {
     const anyone = { preHandler: requireRole() };
     /**
@@ -114,13 +147,14 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       if (!s) return reply;
       const date = DATE_RE.test(q(req).date ?? '') ? q(req).date! : isoDate(deps.clock.now(), deps.timeZone);
       const clinicianId = (q(req).clinician ?? '').slice(0, 100);
-      const entries = s.store.dayList(date, clinicianId || undefined);
-      await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${entries.length}`);
-      const body = dayListBody({
-        date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, csrf: csrfToken(req),
-        ...dayCache(s.store, date),
-        newKey: () => CaptureQueue.newKey(deps.clock.now()), arrived: s.captures.arrivedAppointments(),
-      });
+      const role = canSeeClinical(req.user!.role) ? 'clinical' : 'reception';
+      const day = dayPages(s.store, `${date}|${role}|${clinicianId}`, s.store.viewVersion(), () => {
+        const entries = s.store.dayList(date, clinicianId || undefined);
+        const compiled = compileDayList({ date, clinicianId, entries, role: req.user!.role, timeZone: deps.timeZone, ...dayCache(s.store, date) });
+        return { ...compiled, size: 1000 + entries.length * 900 };
+      })!;
+      await audit(s, req, 'view.day-list', null, `date=${date};clinician=${clinicianId || '*'};rows=${day.rows}`);
+      const body = day.render(csrfToken(req), () => CaptureQueue.newKey(deps.clock.now()), s.captures.arrivedAppointments());
       return send(req, reply, `Day list ${date}`, body, s);
     });
 
@@ -143,13 +177,21 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         await audit(s, req, 'access.denied', id || null, 'summary');
         return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
       }
-      const summary = id ? s.store.patientSummary(id) : null;
+      const stamp = id ? s.store.summaryStamp(id) : null;
+      const summary = stamp
+        ? summaries(s.store, id, stamp, () => {
+            // Another process may commit between the two reads: then this content is newer than the
+            // stamp it is kept under, and the next view (reading the newer stamp) renders it again.
+            const r = s.store.patientSummaryStamped(id);
+            return r ? compileSummary(r.summary, deps.timeZone) : null;
+          })
+        : null;
       if (!summary) {
         await audit(s, req, 'lookup.not-cached', id || null, 'summary');
         return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
       }
       await audit(s, req, 'view.summary', id);
-      return send(req, reply, summary.patient.name, summaryBody(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
+      return send(req, reply, summary.name, renderSummary(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
     });
 
     app.get('/records/patient/demographics', anyone, async (req, reply) => {
