@@ -167,7 +167,8 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     const claimedAt = performance.now();
     await Promise.all([eng.waitForLoadState(), eng.click('button:has-text("Claim")')]);
     await eng.waitForSelector('#claim-done, #claim-error');
-    assert.match((await eng.locator('#claim-done').textContent().catch(() => null)) ?? (await eng.locator('#claim-error').textContent()) ?? '', new RegExp(`Claimed: .*${DEVICE}`));
+    const said = (await eng.locator('#claim-done').textContent().catch(() => null)) ?? (await eng.locator('#claim-error').textContent()) ?? '';
+    assert.match(said, new RegExp(`Claimed: .*${DEVICE}`));
     await engineer.screenshot(eng, 'image', 'commission-2-claimed');
     await waitFor(async () => (await fleet.ctx.store.devices.get(DEVICE))?.online === 1, 5 * 60_000, `${DEVICE} online in the fleet`);
     fig.claimToOnlineS = +((performance.now() - claimedAt) / 1000).toFixed(1);
@@ -207,7 +208,9 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     await pm.fill('#password', PM.password);
     await pm.fill('#password2', PM.password);
     const labels: Record<string, string> = { wired: 'BT broadband', cellular: 'EE 4G backup' };
-    for (const input of await pm.locator('input[id^=label_]').all()) await input.fill(labels[(await input.getAttribute('placeholder'))?.includes('4G') ? 'cellular' : 'wired']!);
+    for (const input of await pm.locator('input[id^=label_]').all()) {
+      await input.fill(labels[(await input.getAttribute('placeholder'))?.includes('4G') ? 'cellular' : 'wired']!);
+    }
     await pm.fill('#passphrase', PM.passphrase);
     await pm.fill('#passphrase2', PM.passphrase);
     await pm.check('input[name=understood]');
@@ -268,6 +271,7 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     fig.bootStalls = vm.stalls;
     writeFigures(`commission-${ARCH}`, fig);
     assert.ok(steps.length <= 5, `${steps.length} human steps (target at most 5)`);
-    process.stdout.write(`# commissioning: ${steps.length} human steps, ${String(fig.powerOnToInServiceMin)} min from power-on to in service (target 10 under TCG)\n`);
+    const min = String(fig.powerOnToInServiceMin);
+    process.stdout.write(`# commissioning: ${steps.length} human steps, ${min} min from power-on to in service (target 10 under TCG)\n`);
   });
 });

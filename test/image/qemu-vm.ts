@@ -42,7 +42,8 @@ export function pickAccel(arch: 'amd64' | 'arm64'): 'kvm' | 'tcg' {
   // Still running when the timeout killed it: KVM works. Anything that ended by itself failed (seen here:
   // "failed to set MSR 0x10a" and an assertion abort, SIGABRT, with no output on the console).
   if (r.signal !== 'SIGTERM') return 'tcg';
-  return /internal error|emulation failure|failed to initialize|Could not access KVM|failed to set MSR|Assertion/i.test(`${r.stderr}${r.stdout}`) ? 'tcg' : 'kvm';
+  const failed = /internal error|emulation failure|failed to initialize|Could not access KVM|failed to set MSR|Assertion/i;
+  return failed.test(`${r.stderr}${r.stdout}`) ? 'tcg' : 'kvm';
 }
 
 export class QemuVm {
