@@ -5,13 +5,20 @@
 # directory (mkfs.ext4 -d, mkfs.vfat + mtools, mksquashfs) and the disk is assembled with sfdisk + dd.
 #
 #   image/build.sh --arch amd64|arm64 --deb PKG.deb --out DIR [--keys DIR] [--sign-key KEY.pem]
+#                  [--icb-ca CA.crt --claim-url https://HOST[:PORT]]
 #                  [--seed-config FILE] [--slot-mib 1024] [--data-mib 256]
 #
+# --icb-ca / --claim-url: what a box needs to claim itself (docs/image.md, "Claiming"): the ICB CA
+# (public certificate only; the box trusts nothing else for the fleet's HTTPS) goes into the signed
+# root as /usr/share/surgery-edge/icb-ca.crt, and the fleet's enrolment URL into the seed config.
+# Nothing per box: every box makes its own key and claim code at first boot. Without --icb-ca a
+# development ICB CA is made in DIR/dev-icb (its key stays there; never ship such an image) and
+# the claim URL defaults to https://10.0.2.100:8443, where make test-image's fleet answers.
 # Outputs in DIR: surgery-edge-<version>-<arch>.img (raw, sparse), .root.sqfs (the slot image: an
 # update bundle's payload), .seb when --sign-key is given, and build-<arch>.json (the figures).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-arch= deb= out= keys= sign= seed= slot_mib=1024 data_mib=256
+arch= deb= out= keys= sign= seed= icb_ca= claim_url= slot_mib=1024 data_mib=256
 mirror=${SE_MIRROR:-http://deb.debian.org/debian}
 security=${SE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 while [ $# -gt 0 ]; do
@@ -22,12 +29,14 @@ while [ $# -gt 0 ]; do
     --keys) keys=$2; shift 2 ;;
     --sign-key) sign=$2; shift 2 ;;
     --seed-config) seed=$2; shift 2 ;;
+    --icb-ca) icb_ca=$2; shift 2 ;;
+    --claim-url) claim_url=$2; shift 2 ;;
     --slot-mib) slot_mib=$2; shift 2 ;;
     --data-mib) data_mib=$2; shift 2 ;;
-    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
-[ -n "$arch" ] && [ -n "$deb" ] && [ -n "$out" ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ -n "$arch" ] && [ -n "$deb" ] && [ -n "$out" ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 case "$arch" in
   amd64) grubplat=x86_64-efi; efiname=BOOTX64.EFI; console='console=tty0 console=ttyS0,115200' ;;
   arm64) grubplat=arm64-efi; efiname=BOOTAA64.EFI; console='console=tty0 console=ttyAMA0,115200' ;;
@@ -57,6 +66,20 @@ if [ -z "$keys" ]; then
   echo "build: WARNING: trusting the development update key in $keys (pass --keys for a release)" >&2
   [ -n "$sign" ] || sign="$keys/update-key.pem"
 fi
+# The ICB CA and the fleet's claim URL. Only a CA certificate may go in: never a key, never a leaf.
+if [ -z "$icb_ca" ]; then
+  "$repo/provisioning/pki.sh" init "$out/dev-icb" >/dev/null
+  icb_ca="$out/dev-icb/ca.crt"
+  [ -n "$claim_url" ] || claim_url=https://10.0.2.100:8443
+  echo "build: WARNING: boxes claim through $claim_url trusting the development ICB CA in $out/dev-icb (pass --icb-ca for a release)" >&2
+fi
+[ -n "$claim_url" ] || { echo "build: --icb-ca needs --claim-url (the fleet's enrolment endpoint, https://host[:port])" >&2; exit 2; }
+[[ "$claim_url" =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] || { echo "build: --claim-url must be https://host[:port]: $claim_url" >&2; exit 2; }
+[ -f "$icb_ca" ] || { echo "build: no ICB CA certificate at $icb_ca" >&2; exit 2; }
+if grep -q 'PRIVATE KEY' "$icb_ca"; then echo "build: refusing to put a private key into the image ($icb_ca)" >&2; exit 1; fi
+openssl x509 -in "$icb_ca" -noout -ext basicConstraints 2>/dev/null | grep -q 'CA:TRUE' \
+  || { echo "build: $icb_ca is not a CA certificate (basicConstraints CA:TRUE)" >&2; exit 2; }
+icb_ca=$(realpath "$icb_ca")
 trusted=$(mktemp -d)
 if compgen -G "$keys/*.pub.pem" >/dev/null; then cp "$keys"/*.pub.pem "$trusted/"; else cp "$keys"/*.pem "$trusted/"; fi
 if grep -l 'PRIVATE KEY' "$trusted"/*.pem >/dev/null 2>&1; then echo "build: refusing to put a private key into the image" >&2; exit 1; fi
@@ -85,7 +108,7 @@ pkgs=$pkgs,restic,openssh-client
 # make test-image ask systemd and the agent how the boot went.
 pkgs=$pkgs,qemu-guest-agent
 release="version=$version arch=$arch built=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-SE_REPO=$repo SE_KEYS_DIR=$trusted SE_RELEASE=$release SE_INITRAMFS_SECONDS=$work/initramfs-seconds \
+SE_REPO=$repo SE_KEYS_DIR=$trusted SE_ICB_CA=$icb_ca SE_RELEASE=$release SE_INITRAMFS_SECONDS=$work/initramfs-seconds \
   mmdebstrap --mode=root --variant=minbase --architectures="$arch" --include="$pkgs" --include="$deb" "${excl[@]}" \
   --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
   --essential-hook="\"$repo/image/initramfs-once.sh\" defer \"\$1\"" \
@@ -122,8 +145,14 @@ mkfs.ext4 -q -L se-boot -E root_owner=0:0 -d "$work/boot" "$work/boot.img" 16M
 # 5. The data partition: the seed config (enrolment required: "Not enrolled" until provisioned).
 mkdir -p "$work/data/etc/surgery-edge/mqtt" "$work/data/state"
 chmod 0750 "$work/data/etc/surgery-edge"; chmod 0700 "$work/data/etc/surgery-edge/mqtt" "$work/data/state"
-if [ -n "$seed" ]; then install -m 0600 "$seed" "$work/data/etc/surgery-edge/config.yaml"
-else install -m 0600 "$repo/image/seed-config.yaml" "$work/data/etc/surgery-edge/config.yaml"; fi
+# The claim URL goes under `enrolment:` (the seed has that line; a seed config that sets its own
+# claimUrl keeps it).
+seed_out="$work/data/etc/surgery-edge/config.yaml"
+install -m 0600 "${seed:-$repo/image/seed-config.yaml}" "$seed_out"
+if ! grep -qE '^  claimUrl:' "$seed_out"; then
+  grep -q '^enrolment:' "$seed_out" || printf 'enrolment:\n  required: true\n' >>"$seed_out"
+  sed -i "s|^enrolment:\$|enrolment:\n  claimUrl: \"$claim_url\"|" "$seed_out"
+fi
 # Validated by the agent itself (the bundle in the .deb, on this build's Node).
 dpkg-deb -x "$deb" "$work/deb"
 "$node" "$work/deb/opt/surgery-edge/dist/surgery-edge.mjs" check-config "$work/data/etc/surgery-edge/config.yaml" >/dev/null

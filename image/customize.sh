@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mmdebstrap --customize-hook for the appliance root (image/build.sh): runs on the build host with
 # the finished root at $1, before it is frozen into the slot's squashfs. Environment from build.sh:
-# SE_REPO, SE_KEYS_DIR (trusted update public keys), SE_RELEASE (image-release text).
+# SE_REPO, SE_KEYS_DIR (trusted update public keys), SE_ICB_CA (the ICB CA certificate boxes claim
+# through), SE_RELEASE (image-release text).
 set -euo pipefail
 root=${1:?root}
 repo=${SE_REPO:?}
@@ -18,6 +19,8 @@ install -d -m 0700 "$root/var/lib/surgery-edge"
 # The trusted ICB update keys ride in the signed root: they change only with a signed image.
 install -d -m 0755 "$root/usr/share/surgery-edge/update-keys"
 install -m 0644 "$SE_KEYS_DIR"/*.pem "$root/usr/share/surgery-edge/update-keys/"
+# The ICB CA: the only CA the box trusts for the fleet's enrolment endpoint (enrolment.claimCaPath).
+install -m 0644 "${SE_ICB_CA:?}" "$root/usr/share/surgery-edge/icb-ca.crt"
 printf '%s\n' "$SE_RELEASE" >"$root/usr/lib/surgery-edge/image-release"
 
 # The one initramfs of the build (with squashfs: the root is one); deferred until now by

@@ -3,8 +3,12 @@
 #
 #   make deb   [ARCH=amd64|arm64]   out/image/surgery-edge_<version>_<arch>.deb (dpkg-deb, offline)
 #   make image [ARCH=amd64|arm64]   out/image/surgery-edge-<version>-<arch>.img (+ .root.sqfs, .seb, .img.zst)
+#              [ICB_CA=pki/icb/ca.crt CLAIM_URL=https://fleet.icb.example:8443]   what boxes claim through
+#                                   (without ICB_CA: a development CA in out/image/dev-icb, never ship)
 #   make test-image [ARCH=arm64]    boot the image in qemu (arm64: virt + AAVMF, TCG): READY + watchdog, ro root, status page,
-#                                   then the enrolment runbook (stick CSR, practice bundle, online on MQTT)
+#                                   then the enrolment runbook (stick CSR, practice bundle, online on MQTT),
+#                                   then commissioning: claim code on the LAN page, claimed through a fleet,
+#                                   set-up wizard in chromium, online and named on the dashboard
 #   make test-image-update          A/B update in qemu with power cuts mid-install and mid-trial
 #   make update-key DIR=...         the ICB update-signing key (Ed25519)
 #   make update-bundle PAYLOAD=... VERSION=... KEY=...   sign a bundle
@@ -12,6 +16,8 @@
 ARCH ?= amd64
 IMAGE_OUT ?= out/image
 IMAGE_KEYS ?=
+ICB_CA ?=
+CLAIM_URL ?=
 DEB_COMPRESS ?= xz
 
 .PHONY: image-deps deb image test-image test-image-update update-bundle update-key bench-update image-clean
@@ -25,11 +31,11 @@ deb: dist system-deps
 
 image: image-deps deb
 	image/build.sh --arch $(ARCH) --deb $(IMAGE_OUT)/surgery-edge_$$($(NODE) -p 'require("./package.json").version')_$(ARCH).deb \
-	  --out $(IMAGE_OUT) $(if $(IMAGE_KEYS),--keys $(IMAGE_KEYS))
+	  --out $(IMAGE_OUT) $(if $(IMAGE_KEYS),--keys $(IMAGE_KEYS)) $(if $(ICB_CA),--icb-ca $(ICB_CA)) $(if $(CLAIM_URL),--claim-url $(CLAIM_URL))
 
 # Boots the image `make image` built (it does not rebuild it: say `make image test-image` for both).
 test-image: deps image-deps
-	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=1800000 test/image/boot.test.ts
+	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=1800000 test/image/boot.test.ts test/image/commission.test.ts
 
 test-image-update: deps image-deps
 	ARCH=$(ARCH) IMAGE_OUT=$(IMAGE_OUT) $(TEST) --test-timeout=3600000 test/image/update.test.ts

@@ -39,7 +39,11 @@ export function pickAccel(arch: 'amd64' | 'arm64'): 'kvm' | 'tcg' {
     timeout: 6000,
     encoding: 'latin1',
   });
-  return /internal error|emulation failure|failed to initialize|Could not access KVM/i.test(`${r.stderr}${r.stdout}`) ? 'tcg' : 'kvm';
+  // Still running when the timeout killed it: KVM works. Anything that ended by itself failed (seen here:
+  // "failed to set MSR 0x10a" and an assertion abort, SIGABRT, with no output on the console).
+  if (r.signal !== 'SIGTERM') return 'tcg';
+  const failed = /internal error|emulation failure|failed to initialize|Could not access KVM|failed to set MSR|Assertion/i;
+  return failed.test(`${r.stderr}${r.stdout}`) ? 'tcg' : 'kvm';
 }
 
 export class QemuVm {
@@ -101,8 +105,8 @@ export class QemuVm {
     const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    this.exit = new Promise((resolve) => p.on('exit', (code) => {
-      if (code && code !== 0) process.stderr.write(`qemu exited ${code}: ${err.slice(-500)}\n`);
+    this.exit = new Promise((resolve) => p.on('exit', (code, signal) => {
+      if ((code && code !== 0) || (signal && signal !== 'SIGKILL')) process.stderr.write(`qemu exited ${code ?? signal}: ${err.slice(-500)}\n`);
       resolve(code);
     }));
     this.proc = p;

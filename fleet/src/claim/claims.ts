@@ -137,6 +137,8 @@ export class Claims {
       }
     }
     if (!(await this.store.markClaimed(row.id, now, { by: input.username, deviceId, ods, practiceName, certificate }))) return refuse(409, 'This code was claimed a moment ago by someone else. Codes work once.', true, deviceId);
+    // The practice name typed here names the device on the dashboard from its first message on.
+    this.ctx.inventory.claimed(deviceId, ods, practiceName);
     if (await this.ctx.store.devices.get(deviceId)) await this.ctx.store.devices.place(deviceId, { ...this.ctx.inventory.place(deviceId), practice: ods, practiceName: practiceName || null });
     await this.audit(input.username, deviceId, { ods, fingerprint: row.fingerprint, address: input.address }, 'ok', `claimed box ${row.fingerprint} (asked for ${asked}) as ${deviceId}`);
     this.ctx.log.info('box claimed', { deviceId, ods, fingerprint: row.fingerprint, by: input.username });

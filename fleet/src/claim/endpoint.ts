@@ -28,6 +28,10 @@ export class EnrolmentEndpoint implements Component {
       return;
     }
     const claims = new Claims(ctx);
+    // Claimed boxes keep their practice and name across a fleet restart (oldest first: the newest claim wins).
+    for (const r of (await claims.store.list('claimed', 100_000)).reverse()) {
+      if (r.device_id && r.ods_code) ctx.inventory.claimed(r.device_id, r.ods_code, r.practice_name);
+    }
     const app = Fastify({ logger: false, bodyLimit: 16 * 1024, https: { cert: readFileSync(c.tlsCertPath), key: readFileSync(c.tlsKeyPath), minVersion: 'TLSv1.2' } });
     app.setErrorHandler((err, req, reply) => {
       const d = describeError(err);

@@ -108,6 +108,7 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
       return row?.online === 1 ? row : undefined;
     }, 30_000, 'claimed box online in the fleet');
     assert.equal(d.practice, 'P81001');
+    assert.equal(d.practice_name, 'High Street Surgery', 'named on the dashboard with the practice name typed at the claim');
     const h = await waitFor(async () => (agent.health().enrolment?.details as { enrolled?: boolean } | undefined)?.enrolled ? agent.health() : undefined, 10_000, 'box enrolled');
     assert.match(h.enrolment!.summary, /enrolled as P81001-01/);
     const saved = readFileSync(join(tmp.dir, 'box/config.yaml'), 'utf8');

@@ -191,6 +191,19 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
   });
 });
 
+describe('a claimed box on the dashboard', () => {
+  it('is placed in the practice typed at the claim, with its name; the config inventory still wins', () => {
+    const inv = new Inventory([{ deviceId: 'P81001-09', practice: 'P81001', practiceName: 'From the config' }] as never);
+    assert.equal(inv.place('P81001-01').practiceName, null);
+    inv.claimed('P81001-01', 'P81001', 'High Street Surgery');
+    assert.deepEqual(inv.place('P81001-01'), { practice: 'P81001', practiceName: 'High Street Surgery', pcn: null, clinicalSystem: null });
+    inv.claimed('P81001-09', 'P81001', 'Typed at the claim');
+    assert.equal(inv.place('P81001-09').practiceName, 'From the config');
+    inv.claimed('P81001-02', 'P81001', '');
+    assert.equal(inv.place('P81001-02').practiceName, null, 'an empty name is no name');
+  });
+});
+
 describe('provisioning/label.sh', () => {
   const LABEL = resolve(import.meta.dirname, '../../../provisioning/label.sh');
   it('prints the code and the claim link; refuses what is not a code', () => {
