@@ -39,6 +39,14 @@ export function unitNodeFlags(): string[] {
   return args.slice(0, bundleAt < 0 ? 0 : bundleAt);
 }
 
+/** The Environment= lines of the shipped unit (e.g. MALLOC_ARENA_MAX): measured as shipped too. */
+export function unitEnvironment(): Record<string, string> {
+  const unit = readFileSync(join(REPO, 'image/systemd/surgery-edge.service'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(\S+?)=(\S*)$/gm)) out[m[1]!] = m[2]!;
+  return out;
+}
+
 function procStat(pid: number): { cpuTicks: number; rssKb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -91,12 +99,15 @@ async function inner(): Promise<void> {
   const cfg = join(dir, 'config.yaml');
   writeFileSync(cfg, stringify(doc));
   // AGENT_ENV="K=V ..." adds to the agent's environment (experiments, e.g. MALLOC_ARENA_MAX=2).
-  const extra = Object.fromEntries(
+  const extra: Record<string, string> = {
+    ...unitEnvironment(),
+    ...Object.fromEntries(
     (process.env.AGENT_ENV ?? '')
       .split(/\s+/)
       .filter(Boolean)
       .map((kv) => [kv.split('=')[0]!, kv.split('=').slice(1).join('=')]),
-  );
+    ),
+  };
   const env = {
     ...process.env,
     ...extra,
