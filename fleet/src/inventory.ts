@@ -8,7 +8,8 @@ import type { Placement } from './store/types.js';
 export class Inventory {
   private readonly byId = new Map<string, Placement>();
   constructor(entries: FleetConfig['inventory']) {
-    for (const e of entries) this.byId.set(e.deviceId, { practice: e.practice, practiceName: e.practiceName ?? null, pcn: e.pcn ?? null, clinicalSystem: e.clinicalSystem ?? null });
+    for (const e of entries)
+      this.byId.set(e.deviceId, { practice: e.practice, practiceName: e.practiceName ?? null, pcn: e.pcn ?? null, clinicalSystem: e.clinicalSystem ?? null });
   }
   place = (id: string): Placement => this.byId.get(id) ?? { practice: id.replace(/-[^-]*$/, '') || id, practiceName: null, pcn: null, clinicalSystem: null };
   listed(): [string, Placement][] {

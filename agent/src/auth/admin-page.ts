@@ -24,7 +24,8 @@ const str = (r: FastifyRequest, k: string): string => {
   const v = r.body && typeof r.body === 'object' ? (r.body as Record<string, unknown>)[k] : undefined;
   return typeof v === 'string' ? v : '';
 };
-const when = (t: number | null) => (t ? `${new Date(t).toLocaleDateString('en-GB')} ${new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}` : 'never');
+const when = (t: number | null) =>
+  t ? `${new Date(t).toLocaleDateString('en-GB')} ${new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}` : 'never';
 
 const CSS = `.scroll{overflow-x:auto}.users td,.users th{vertical-align:top}.users form{display:inline-block;margin:0 6px 6px 0}.users input[type=password]{width:12em}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}.flash{background:#e8f0fb;border:1px solid #0b4f9c;padding:8px 12px;border-radius:6px}
@@ -34,13 +35,20 @@ function render(ctx: Ctx, req: FastifyRequest, opts: { flash?: string; error?: s
   const csrf = `<input type="hidden" name="_csrf" value="${e(csrfToken(req))}">`;
   const rows = listUsers(ctx.db)
     .map((u) => {
-      const state = u.disabledAt ? `<strong>Disabled</strong> since ${e(when(u.disabledAt))}` : u.lockedUntil && u.lockedUntil > ctx.clock.now() ? '<strong>Locked</strong> (too many wrong passwords)' : 'Active';
+      const state = u.disabledAt
+        ? `<strong>Disabled</strong> since ${e(when(u.disabledAt))}`
+        : u.lockedUntil && u.lockedUntil > ctx.clock.now()
+          ? '<strong>Locked</strong> (too many wrong passwords)'
+          : 'Active';
       const self = u.username === req.user?.username;
       const act = `/admin/users/${encodeURIComponent(u.username)}`;
       const toggle = self
         ? '<span class="muted">(you)</span>'
         : `<form method="post" action="${act}/${u.disabledAt ? 'enable' : 'disable'}">${csrf}<button type="submit"${u.disabledAt ? '' : ' class="danger"'}>${u.disabledAt ? 'Enable' : 'Disable'}</button></form>`;
-      const unlock = u.lockedUntil && u.lockedUntil > ctx.clock.now() ? `<form method="post" action="${act}/unlock">${csrf}<button type="submit">Clear lock</button></form>` : '';
+      const unlock =
+        u.lockedUntil && u.lockedUntil > ctx.clock.now()
+          ? `<form method="post" action="${act}/unlock">${csrf}<button type="submit">Clear lock</button></form>`
+          : '';
       const reset = `<form method="post" action="${act}/password">${csrf}<label class="sr-only" for="pw-${e(u.username)}">New password for ${e(u.username)}</label><input id="pw-${e(u.username)}" name="password" type="password" autocomplete="new-password" minlength="10" maxlength="1024" required placeholder="new password"> <button type="submit">Reset password</button></form>`;
       return `<tr><th scope="row">${e(u.username)}</th><td>${e(ROLE_WORDS[u.role] ?? u.role)}</td><td>${state}</td><td>${e(when(u.lastLoginAt))}</td><td>${toggle}${unlock}${reset}</td></tr>`;
     })
@@ -66,7 +74,10 @@ export function adminUsersPlugin(ctx: Ctx): FastifyPluginAsync {
   const log = ctx.log.child('admin');
   const admin = { preHandler: requireRole('admin') };
   const send = (req: FastifyRequest, reply: FastifyReply, body: string, code = 200) =>
-    reply.code(code).type('text/html; charset=utf-8').send(page('Staff accounts', body, { user: req.user, csrf: csrfToken(req), css: CSS + '.sr-only{position:absolute;left:-9999px}' }));
+    reply
+      .code(code)
+      .type('text/html; charset=utf-8')
+      .send(page('Staff accounts', body, { user: req.user, csrf: csrfToken(req), css: CSS + '.sr-only{position:absolute;left:-9999px}' }));
   const audit = (req: FastifyRequest, action: string, target: string, detail = '') => {
     auditAccount(ctx.db, { at: ctx.clock.now(), actor: req.user?.username ?? 'unknown', action, target, detail });
     log.info(`account ${action}`, { actor: req.user?.username, target, detail });
@@ -95,11 +106,16 @@ export function adminUsersPlugin(ctx: Ctx): FastifyPluginAsync {
     app.post('/admin/users', admin, async (req, reply) => {
       const username = str(req, 'username').trim();
       const role = str(req, 'role') as Role;
-      return change(req, reply, () => {
-        createUser(ctx.db, username, str(req, 'password'), role, ctx.clock.now());
-        audit(req, 'added', username, `role ${role}`);
-        return 'added';
-      }, { username, role });
+      return change(
+        req,
+        reply,
+        () => {
+          createUser(ctx.db, username, str(req, 'password'), role, ctx.clock.now());
+          audit(req, 'added', username, `role ${role}`);
+          return 'added';
+        },
+        { username, role },
+      );
     });
     app.post('/admin/users/:name/disable', admin, async (req, reply) =>
       change(req, reply, () => {

@@ -93,8 +93,17 @@ const PHONE_MODE: Record<TelephonyReport['mode'], string> = {
   down: 'Not working - the local phone server is being restarted',
   disabled: 'Off',
 };
-const OUTSIDE: Record<TelephonyReport['outsideCalls'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', none: 'no (no backup line set up) - use a mobile' };
-const EMERGENCY: Record<TelephonyReport['emergencyRoute'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', 'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)', none: 'NOT AVAILABLE from desk phones - use a mobile' };
+const OUTSIDE: Record<TelephonyReport['outsideCalls'], string> = {
+  pbx: 'yes, through the cloud phone system',
+  trunk: 'yes, through the backup line',
+  none: 'no (no backup line set up) - use a mobile',
+};
+const EMERGENCY: Record<TelephonyReport['emergencyRoute'], string> = {
+  pbx: 'yes, through the cloud phone system',
+  trunk: 'yes, through the backup line',
+  'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)',
+  none: 'NOT AVAILABLE from desk phones - use a mobile',
+};
 
 /** Phones in words reception understands: is it normal, how many phones, calls now, can I dial out, 999. */
 function phonesCard(h: Health<TelephonyReport>): string {
@@ -139,7 +148,10 @@ export function outagesCard(outages: Outage[], labels: Record<string, string>, n
 
 export function renderNotes(st: PracticeState): string {
   // The headline already says the first note when the state is "attention".
-  return st.notes.filter((n) => !st.text.endsWith(n)).map((n) => `<li>${e(n)}</li>`).join('');
+  return st.notes
+    .filter((n) => !st.text.endsWith(n))
+    .map((n) => `<li>${e(n)}</li>`)
+    .join('');
 }
 
 export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime, outages?: { list: Outage[]; now: number }): string {

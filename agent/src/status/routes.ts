@@ -51,7 +51,8 @@ const done = (r: FastifyRequest, reply: FastifyReply, flash: string, json: Recor
   isForm(r) ? reply.redirect(`/?msg=${flash}#actions`, 303) : reply.send(json);
 
 function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
-  if (!req.user) return `<section class="card" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2><p><a href="/login?next=%2F">Sign in as an admin</a> to run a drill, force an uplink for maintenance or restart the appliance.</p></section>`;
+  if (!req.user)
+    return `<section class="card" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2><p><a href="/login?next=%2F">Sign in as an admin</a> to run a drill, force an uplink for maintenance or restart the appliance.</p></section>`;
   if (req.user.role !== 'admin') return '';
   const csrf = `<input type="hidden" name="_csrf" value="${e(csrfToken(req))}">`;
   const fo = snap.health.failover?.details;
@@ -84,10 +85,19 @@ ${msg ? `<p class="flash" role="alert">${e(msg)}</p>` : ''}
 ${adminSection(req, snap)}`;
       return reply
         .type('text/html; charset=utf-8')
-        .send(page('Status', body, { user: req.user, csrf: csrfToken(req), scripts: ['/assets/status.js'], css: STATUS_CSS + '.sr-only{position:absolute;left:-9999px}' }));
+        .send(
+          page('Status', body, {
+            user: req.user,
+            csrf: csrfToken(req),
+            scripts: ['/assets/status.js'],
+            css: STATUS_CSS + '.sr-only{position:absolute;left:-9999px}',
+          }),
+        );
     });
 
-    app.get('/assets/status.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STATUS_JS));
+    app.get('/assets/status.js', async (_req, reply) =>
+      reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STATUS_JS),
+    );
 
     app.get('/api/status', async () => {
       const s = model.snapshot();
@@ -186,7 +196,9 @@ ${adminSection(req, snap)}`;
       log.warn('reboot requested from the status page', { user: req.user?.username });
       // Answer first, then reboot: the browser should see the confirmation.
       ctx.clock.setTimeout(() => {
-        ctx.control.reboot(`status page (${req.user?.username ?? 'unknown'})`).catch((err: unknown) => log.error('reboot failed', { error: (err as Error).message }));
+        ctx.control
+          .reboot(`status page (${req.user?.username ?? 'unknown'})`)
+          .catch((err: unknown) => log.error('reboot failed', { error: (err as Error).message }));
       }, 200);
       return done(req, reply, 'rebooting', { ok: true });
     });

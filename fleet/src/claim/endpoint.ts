@@ -28,7 +28,11 @@ export class EnrolmentEndpoint implements Component {
       return;
     }
     const claims = new Claims(ctx);
-    const app = Fastify({ logger: false, bodyLimit: 16 * 1024, https: { cert: readFileSync(c.tlsCertPath), key: readFileSync(c.tlsKeyPath), minVersion: 'TLSv1.2' } });
+    const app = Fastify({
+      logger: false,
+      bodyLimit: 16 * 1024,
+      https: { cert: readFileSync(c.tlsCertPath), key: readFileSync(c.tlsKeyPath), minVersion: 'TLSv1.2' },
+    });
     app.setErrorHandler((err, req, reply) => {
       const d = describeError(err);
       const code = STATUS[d.code] ?? (err as { statusCode?: number }).statusCode ?? 500;

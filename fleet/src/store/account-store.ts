@@ -100,7 +100,11 @@ export class AccountStore {
          locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ? THEN NULL ELSE locked_until END WHERE username = ?`,
       [o.now, o.now, name],
     );
-    await this.d.run('UPDATE users SET locked_until = ?, failed_attempts = 0 WHERE username = ? AND failed_attempts >= ?', [o.now + o.lockoutMs, name, o.maxFailed]);
+    await this.d.run('UPDATE users SET locked_until = ?, failed_attempts = 0 WHERE username = ? AND failed_attempts >= ?', [
+      o.now + o.lockoutMs,
+      name,
+      o.maxFailed,
+    ]);
     return (await this.user(name))?.locked_until ?? null;
   }
   async loginSucceeded(name: string, now: number): Promise<void> {

@@ -106,11 +106,26 @@ export class DeviceStore {
     }
     out.applied++;
     const p: Param[] = [
-      at, x.activeUplink, x.activeKind,
-      x.activeKind, x.cellularSince, at,
-      x.telephonyMode, b(x.telephonyRegistered), x.telephonyCalls, b(x.recordsStale), x.recordsAsOf,
-      x.dataPct, x.dataUsed, x.dataAllowance, JSON.stringify(x.health), at, at, m.msg.bootId,
-      m.deviceId, at,
+      at,
+      x.activeUplink,
+      x.activeKind,
+      x.activeKind,
+      x.cellularSince,
+      at,
+      x.telephonyMode,
+      b(x.telephonyRegistered),
+      x.telephonyCalls,
+      b(x.recordsStale),
+      x.recordsAsOf,
+      x.dataPct,
+      x.dataUsed,
+      x.dataAllowance,
+      JSON.stringify(x.health),
+      at,
+      at,
+      m.msg.bootId,
+      m.deviceId,
+      at,
     ];
     // Telemetry from a device we have no state for yet (its retained birth not seen) says it is up.
     await t.run(
@@ -150,7 +165,13 @@ export class DeviceStore {
   private async applyEvent(t: SqlDriver, m: Extract<Inbound, { kind: 'event' }>, out: IngestOutcome): Promise<void> {
     const e = m.msg;
     const payload = JSON.stringify(e.payload ?? null);
-    const ins = await t.run('INSERT INTO events (id, device_id, name, at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [e.id, m.deviceId, e.name, e.at, payload]);
+    const ins = await t.run('INSERT INTO events (id, device_id, name, at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [
+      e.id,
+      m.deviceId,
+      e.name,
+      e.at,
+      payload,
+    ]);
     if (!ins.changes) {
       out.duplicates++;
       return;
@@ -158,7 +179,13 @@ export class DeviceStore {
     out.applied++;
     if (e.name === 'drill.completed') {
       const passed = (e.payload as { passed?: unknown } | null)?.passed === true;
-      await t.run('UPDATE devices SET drill_at = ?, drill_passed = ?, drill_json = ? WHERE id = ? AND (drill_at IS NULL OR drill_at <= ?)', [e.at, passed ? 1 : 0, payload, m.deviceId, e.at]);
+      await t.run('UPDATE devices SET drill_at = ?, drill_passed = ?, drill_json = ? WHERE id = ? AND (drill_at IS NULL OR drill_at <= ?)', [
+        e.at,
+        passed ? 1 : 0,
+        payload,
+        m.deviceId,
+        e.at,
+      ]);
     }
   }
 
@@ -174,7 +201,13 @@ export class DeviceStore {
 
   /** Inventory changes (a device moved practice) apply at start. */
   async place(id: string, p: Placement): Promise<void> {
-    await this.d.run('UPDATE devices SET practice = ?, practice_name = ?, pcn = ?, clinical_system = ? WHERE id = ?', [p.practice, p.practiceName, p.pcn, p.clinicalSystem, id]);
+    await this.d.run('UPDATE devices SET practice = ?, practice_name = ?, pcn = ?, clinical_system = ? WHERE id = ?', [
+      p.practice,
+      p.practiceName,
+      p.pcn,
+      p.clinicalSystem,
+      id,
+    ]);
   }
 
   async get(id: string): Promise<DeviceRow | undefined> {
@@ -196,7 +229,7 @@ export class DeviceStore {
     if (f.practice) (w.push('practice = ?'), params.push(f.practice));
     if (f.pcn) (w.push('pcn = ?'), params.push(f.pcn));
     if (f.q) {
-      w.push('(LOWER(id) LIKE ? OR LOWER(practice) LIKE ? OR LOWER(COALESCE(practice_name, \'\')) LIKE ?)');
+      w.push("(LOWER(id) LIKE ? OR LOWER(practice) LIKE ? OR LOWER(COALESCE(practice_name, '')) LIKE ?)");
       const q = `%${f.q.toLowerCase().replace(/[%_]/g, '')}%`;
       params.push(q, q, q);
     }
@@ -246,15 +279,15 @@ export class DeviceStore {
   async events(id: string | null, from: number, to: number, names: string[] = [], limit = 1000): Promise<EventRow[]> {
     const p: Param[] = [from, to];
     let w = 'at >= ? AND at < ?';
-    if (id) (w += ' AND device_id = ?'), p.push(id);
-    if (names.length) (w += ` AND name IN (${names.map(() => '?').join(',')})`), p.push(...names);
+    if (id) ((w += ' AND device_id = ?'), p.push(id));
+    if (names.length) ((w += ` AND name IN (${names.map(() => '?').join(',')})`), p.push(...names));
     return this.d.all<EventRow>(`SELECT * FROM events WHERE ${w} ORDER BY at DESC LIMIT ?`, [...p, limit]);
   }
 
   async stateLog(id: string | null, from: number, to: number): Promise<{ device_id: string; at: number; online: number }[]> {
     const p: Param[] = [from, to];
     let w = 'at >= ? AND at < ?';
-    if (id) (w += ' AND device_id = ?'), p.push(id);
+    if (id) ((w += ' AND device_id = ?'), p.push(id));
     return this.d.all(`SELECT device_id, at, online FROM state_log WHERE ${w} ORDER BY device_id, at`, p);
   }
 

@@ -37,12 +37,24 @@ export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
     const u = req.fleetUser!;
     const all = (await ctx.store.config.templates()).filter((t) => mayView(req, t.scope, t.scope_id));
     const csrf = `<input type="hidden" name="csrf" value="${e(u.csrf)}">`;
-    const rows = all.map((t) => `<tr data-template="${e(`${t.scope}:${t.scope_id}`)}"><td>${e(SCOPE_LABEL[t.scope])}</td><td>${e(t.scope_id || '(all devices)')}</td><td>v${t.version}</td><td>${e(stamp(t.updated_at))} by ${e(t.updated_by)}</td>
-<td><a href="/config/template?${new URLSearchParams({ scope: t.scope, id: t.scope_id })}">${mayEdit(req, t.scope, t.scope_id) ? 'Edit' : 'View'}</a></td></tr>`).join('');
+    const rows = all
+      .map(
+        (
+          t,
+        ) => `<tr data-template="${e(`${t.scope}:${t.scope_id}`)}"><td>${e(SCOPE_LABEL[t.scope])}</td><td>${e(t.scope_id || '(all devices)')}</td><td>v${t.version}</td><td>${e(stamp(t.updated_at))} by ${e(t.updated_by)}</td>
+<td><a href="/config/template?${new URLSearchParams({ scope: t.scope, id: t.scope_id })}">${mayEdit(req, t.scope, t.scope_id) ? 'Edit' : 'View'}</a></td></tr>`,
+      )
+      .join('');
     const pcns = u.role === 'practice-manager' ? [] : await ctx.store.config.pcnMap();
-    const newForm = u.role === 'icb-viewer' ? '' : `<form method="get" action="/config/template" class="noprint" id="new-template"><label>Scope <select name="scope">${(u.role === 'practice-manager' ? ['practice'] : SCOPES).map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`).join('')}</select></label>
- <label>PCN or ODS code <input name="id" size="12" value="${e(u.role === 'practice-manager' ? u.practice ?? '' : '')}"></label> <button>Open</button></form>`;
-    const pcnSection = u.role === 'practice-manager' ? '' : `<section id="pcn-map"><h2>Practice to PCN</h2><p class="muted">Which PCN's template a practice's devices take (overrides the fleet config's inventory).</p>
+    const newForm =
+      u.role === 'icb-viewer'
+        ? ''
+        : `<form method="get" action="/config/template" class="noprint" id="new-template"><label>Scope <select name="scope">${(u.role === 'practice-manager' ? ['practice'] : SCOPES).map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`).join('')}</select></label>
+ <label>PCN or ODS code <input name="id" size="12" value="${e(u.role === 'practice-manager' ? (u.practice ?? '') : '')}"></label> <button>Open</button></form>`;
+    const pcnSection =
+      u.role === 'practice-manager'
+        ? ''
+        : `<section id="pcn-map"><h2>Practice to PCN</h2><p class="muted">Which PCN's template a practice's devices take (overrides the fleet config's inventory).</p>
 <table><thead><tr><th>Practice</th><th>PCN</th><th>Changed</th></tr></thead><tbody>${pcns.map((m) => `<tr data-practice="${e(m.practice)}"><td>${e(m.practice)}</td><td>${e(m.pcn)}</td><td>${e(stamp(m.updated_at))} by ${e(m.updated_by)}</td></tr>`).join('') || '<tr><td colspan="3">No mappings.</td></tr>'}</tbody></table>
 ${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="noprint">${csrf}<label>Practice ODS <input name="practice" size="8" required></label> <label>PCN <input name="pcn" size="12" placeholder="empty: remove"></label> <button>Save mapping</button></form>` : ''}</section>`;
     const q = req.query as { done?: string; error?: string };
@@ -70,10 +82,18 @@ ${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="nopr
 
   app.get('/config/template', { preHandler: need() }, async (req, reply) => {
     const s = parseScope(req.query as { scope?: string; id?: string });
-    if (!s) return reply.code(400).type('text/html').send(layout('Bad request', req.fleetUser, '<h1>Unknown scope or id</h1>', req.fleetUser!.csrf));
+    if (!s)
+      return reply
+        .code(400)
+        .type('text/html')
+        .send(layout('Bad request', req.fleetUser, '<h1>Unknown scope or id</h1>', req.fleetUser!.csrf));
     if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
     const saved = Number((req.query as { saved?: string }).saved);
-    return reply.type('text/html').send(await editor(req, s.scope, s.id, saved ? { done: `Saved version ${saved}: every device it reaches validated. Start a rollout to publish it.` } : {}));
+    return reply
+      .type('text/html')
+      .send(
+        await editor(req, s.scope, s.id, saved ? { done: `Saved version ${saved}: every device it reaches validated. Start a rollout to publish it.` } : {}),
+      );
   });
 
   app.post('/config/template', { preHandler: need('icb-admin', 'practice-manager') }, async (req, reply) => {
@@ -90,15 +110,27 @@ ${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="nopr
     } catch {
       /* not JSON: shown as typed so it can be fixed */
     }
-    return reply.code(422).type('text/html').send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+    return reply
+      .code(422)
+      .type('text/html')
+      .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
   });
 
   app.post('/config/pcn', { preHandler: need('icb-admin') }, async (req, reply) => {
     const practice = (field(req, 'practice') ?? '').trim().toUpperCase();
     const pcn = (field(req, 'pcn') ?? '').trim();
-    if (!/^[A-Z0-9]{3,10}$/.test(practice) || (pcn && !ID.test(pcn))) return reply.redirect(`/config?error=${encodeURIComponent('practice must be an ODS code and PCN a plain id')}`, 303);
+    if (!/^[A-Z0-9]{3,10}$/.test(practice) || (pcn && !ID.test(pcn)))
+      return reply.redirect(`/config?error=${encodeURIComponent('practice must be an ODS code and PCN a plain id')}`, 303);
     await ctx.store.config.setPcn(practice, pcn || null, req.fleetUser!.username, ctx.clock.now());
-    await ctx.store.accounts.audit({ at: ctx.clock.now(), username: req.fleetUser!.username, device_id: null, action: 'pcn-map', args: JSON.stringify({ practice, pcn: pcn || null }), outcome: 'ok', detail: null });
+    await ctx.store.accounts.audit({
+      at: ctx.clock.now(),
+      username: req.fleetUser!.username,
+      device_id: null,
+      action: 'pcn-map',
+      args: JSON.stringify({ practice, pcn: pcn || null }),
+      outcome: 'ok',
+      detail: null,
+    });
     return reply.redirect(`/config?done=${encodeURIComponent(pcn ? `${practice} is in ${pcn}` : `${practice} unmapped`)}`, 303);
   });
 }

@@ -29,9 +29,24 @@ export function stamp(t: number | null | undefined): string {
 /** ICB staff read UK wall-clock time: every time a person reads on the triage pages is Europe/London. */
 export const TZ = 'Europe/London';
 const LOCAL = new Intl.DateTimeFormat('en-GB', {
-  timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+  timeZone: TZ,
+  weekday: 'short',
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZoneName: 'short',
 });
-const INPUT = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const INPUT = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TZ,
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+});
 
 /** "Sun 6 Dec 2026, 09:05 GMT" (BST in summer), in a <time> element carrying the exact instant. */
 export function local(t: number | null | undefined): string {

@@ -19,12 +19,17 @@ export function registerUserPages(app: FastifyInstance, ctx: FleetCtx): void {
     const q = req.query as { error?: string; done?: string };
     const now = ctx.clock.now();
     const csrf = `<input type="hidden" name="csrf" value="${e(u.csrf)}">`;
-    const roleSelect = (cur = 'icb-viewer') => `<select name="role">${ROLES.map((r) => `<option${r === cur ? ' selected' : ''}>${r}</option>`).join('')}</select>`;
+    const roleSelect = (cur = 'icb-viewer') =>
+      `<select name="role">${ROLES.map((r) => `<option${r === cur ? ' selected' : ''}>${r}</option>`).join('')}</select>`;
     const act = (name: string, a: string, label: string, extra = '') =>
       `<form method="post" action="/users/${encodeURIComponent(name)}/${a}" class="user-act">${csrf}${extra}<button>${e(label)}</button></form>`;
     const cards = (await ctx.store.accounts.users())
       .map((x) => {
-        const state = x.disabled ? '<span class="bad">disabled</span>' : x.locked_until && Number(x.locked_until) > now ? '<span class="warn">locked</span>' : '<span class="ok">active</span>';
+        const state = x.disabled
+          ? '<span class="bad">disabled</span>'
+          : x.locked_until && Number(x.locked_until) > now
+            ? '<span class="warn">locked</span>'
+            : '<span class="ok">active</span>';
         return `<section class="user" data-user="${e(x.username)}"><h2>${e(x.username)}</h2><p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
 <details><summary>Change</summary>
 ${act(x.username, 'set-role', 'Set role', `<label>Role ${roleSelect(x.role)}</label> <label>Practice <input name="practice" size="8" value="${e(x.practice ?? '')}"></label> `)}
@@ -43,7 +48,15 @@ ${x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 
 
   const run = async (req: FastifyRequest, reply: FastifyReply, action: string, name: string | undefined) => {
     try {
-      const done = await userCommand(ctx.store, { action, name, role: field(req, 'role'), practice: field(req, 'practice') || undefined, password: () => field(req, 'password') ?? '', actor: req.fleetUser!.username, now: ctx.clock.now() });
+      const done = await userCommand(ctx.store, {
+        action,
+        name,
+        role: field(req, 'role'),
+        practice: field(req, 'practice') || undefined,
+        password: () => field(req, 'password') ?? '',
+        actor: req.fleetUser!.username,
+        now: ctx.clock.now(),
+      });
       return reply.redirect(`/users?done=${encodeURIComponent(done.trim())}`, 303);
     } catch (err) {
       return reply.redirect(`/users?error=${encodeURIComponent(describeError(err).message.slice(0, 500))}`, 303);
@@ -54,7 +67,8 @@ ${x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 
     const { name, action } = req.params as { name: string; action: string };
     if (!(ACTIONS as readonly string[]).includes(action)) return reply.code(404).type('text/plain').send('no such action');
     // Removing is the one change that cannot be undone: the form's checkbox must be ticked.
-    if (action === 'remove' && field(req, 'confirm') !== 'yes') return reply.redirect(`/users?error=${encodeURIComponent('tick "really remove" to remove an account')}`, 303);
+    if (action === 'remove' && field(req, 'confirm') !== 'yes')
+      return reply.redirect(`/users?error=${encodeURIComponent('tick "really remove" to remove an account')}`, 303);
     return run(req, reply, action, name);
   });
 }
