@@ -78,7 +78,8 @@ export const TelemetrySchema = Type.Object(
           details: Type.Optional(
             Type.Record(Type.String(), Type.Unknown(), {
               description:
-                'Capability-specific: report-<name>.json (contract/reports/). Receivers check each report on its own (readReport), so one capability of an older agent never rejects the message',
+                'Capability-specific: report-<name>.json (contract/reports/). Receivers check each report on its own (readReport), so one capability ' +
+                'of an older agent never rejects the message',
             }),
           ),
         },
@@ -150,7 +151,8 @@ export const ConfigReportedSchema = Type.Object(
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
         description:
-          'Added within v1 (optional): the whole config in force after this report (defaults filled, secrets replaced by "[redacted]"), for the fleet\'s desired-vs-reported diff. Agents before it leave it out.',
+          'Added within v1 (optional): the whole config in force after this report (defaults filled, secrets replaced by "[redacted]"), for the ' +
+          "fleet's desired-vs-reported diff. Agents before it leave it out.",
       }),
     ),
   },

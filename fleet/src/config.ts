@@ -132,7 +132,8 @@ export const FleetConfigSchema = Type.Object({
       caKeyPath: Str('', "Its private key (keep this host locked down, or use an intermediate CA); empty: the embedded broker's"),
       issuedDir: Str(
         '',
-        "Where each certificate issued by claiming is also written as <device-id>.crt, for the broker's registration (provisioning/broker-register.sh, or the embedded broker's registrar); empty: the embedded broker's pki/devices",
+        "Where each certificate issued by claiming is also written as <device-id>.crt, for the broker's registration " +
+          "(provisioning/broker-register.sh, or the embedded broker's registrar); empty: the embedded broker's pki/devices",
       ),
       brokers: Type.Array(Type.String({ pattern: '^mqtts://[A-Za-z0-9.-]+(:[0-9]+)?$' }), {
         default: [],

@@ -76,11 +76,13 @@ async function main(): Promise<number> {
     process.stdout.write(`first admin login: admin / ${password}\n`);
   }
   process.stdout.write(
-    `dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`,
+    `dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared ` +
+      `group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`,
   );
   if (fleet.web.tls?.selfSigned)
     process.stdout.write(
-      `\n*** WARNING: the dashboard uses a SELF-SIGNED certificate (${fleet.web.tls.certPath}).\n*** Browsers will warn and users cannot tell this server from an impostor: set http.tls.certPath/keyPath.\n\n`,
+      `\n*** WARNING: the dashboard uses a SELF-SIGNED certificate (${fleet.web.tls.certPath}).\n*** Browsers will warn and users cannot tell this ` +
+        `server from an impostor: set http.tls.certPath/keyPath.\n\n`,
     );
   if (fleet.broker) process.stdout.write(`embedded broker: enrol a device with: provisioning/pki.sh device ${fleet.broker.pki} <device-id>\n`);
   await new Promise<void>((res) => {

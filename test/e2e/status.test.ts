@@ -137,7 +137,8 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     const evil = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
       res.end(
-        `<form id="f" method="post" action="${base}/api/actions/force"><input name="uplink" value="lte"><input name="minutes" value="240"><input name="_csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`,
+        `<form id="f" method="post" action="${base}/api/actions/force"><input name="uplink" value="lte"><input name="minutes" value="240">` +
+          `<input name="_csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`,
       );
     });
     await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));

@@ -279,7 +279,9 @@ export async function digestRegister(o: {
   const qop = /qop="?auth/.test(h);
   const cnonce = Math.random().toString(36).slice(2);
   const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
-  const auth = `Authorization: Digest username="${o.ext}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5${qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : ''}`;
+  const auth =
+    `Authorization: Digest username="${o.ext}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", ` +
+    `algorithm=MD5${qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : ''}`;
   const second = await udpExchange(
     o.src,
     o.dst,

@@ -24,7 +24,8 @@ export function summaryLines(
   );
   if (v.signal || v.quality !== null) {
     lines.push(
-      `signal: RSRP ${fig(v.signal?.rsrp ?? null, ' dBm')}, RSRQ ${fig(v.signal?.rsrq ?? null, ' dB')}, SINR ${fig(v.signal?.sinr ?? null, ' dB')}, quality ${fig(v.quality, '%')}`,
+      `signal: RSRP ${fig(v.signal?.rsrp ?? null, ' dBm')}, RSRQ ${fig(v.signal?.rsrq ?? null, ' dB')}, SINR ${fig(v.signal?.sinr ?? null, ' dB')}, ` +
+        `quality ${fig(v.quality, '%')}`,
     );
   }
   const cycle = usage.cycleStart ? ` since ${new Date(usage.cycleStart).toISOString().slice(0, 10)}` : '';

@@ -8,12 +8,14 @@ export const EnrolmentSection = Obj({
   keyProtection: Type.Union([Type.Literal('auto'), Type.Literal('tpm'), Type.Literal('file')], {
     default: 'auto',
     description:
-      'How `enrol csr` keeps the new device key: auto = sealed to the TPM 2.0 where one is present (/dev/tpmrm0), else a 0600 file; tpm = refuse without a TPM; file = always a 0600 PEM file. Existing keys are used as they are',
+      'How `enrol csr` keeps the new device key: auto = sealed to the TPM 2.0 where one is present (/dev/tpmrm0), else a 0600 file; tpm = refuse ' +
+      'without a TPM; file = always a 0600 PEM file. Existing keys are used as they are',
   }),
   tpmTcti: Str('', 'TPM2TOOLS_TCTI override for the device key (empty: device:/dev/tpmrm0); tests use the swtpm simulator'),
   claimUrl: Str(
     '',
-    "HTTPS base URL of the ICB fleet's enrolment endpoint (e.g. https://fleet.icb.example:8443). Set: an unenrolled box shows a one-time claim code and asks the fleet to sign its CSR once an ICB engineer claims it. Empty: enrolment stick only",
+    "HTTPS base URL of the ICB fleet's enrolment endpoint (e.g. https://fleet.icb.example:8443). Set: an unenrolled box shows a one-time claim code " +
+      'and asks the fleet to sign its CSR once an ICB engineer claims it. Empty: enrolment stick only',
   ),
   claimCaPath: Str(
     '/usr/share/surgery-edge/icb-ca.crt',

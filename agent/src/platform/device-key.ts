@@ -144,7 +144,8 @@ export async function loadDeviceKey(keyFile: string, o: Pick<DeviceKeyOptions, '
     const code = (e as { code?: string }).code;
     throw new AppError(
       code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'COMMAND_FAILED',
-      `the TPM did not release the device key (${code === 'UNAUTHORIZED' ? 'boot chain changed' : 'not the TPM that sealed it, or TPM cleared'}): re-enrol. ${(e as Error).message}`,
+      `the TPM did not release the device key (${code === 'UNAUTHORIZED' ? 'boot chain changed' : 'not the TPM that sealed it, or TPM cleared'}): ` +
+        `re-enrol. ${(e as Error).message}`,
     );
   }
   try {

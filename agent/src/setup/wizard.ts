@@ -44,12 +44,16 @@ const CODE_WORDS = {
 } as const;
 
 function codePage(message = ''): string {
-  return `<h1>Set up this box</h1>
+  return (
+    `<h1>Set up this box</h1>
 ${message ? `<p class="error" role="alert">${e(message)}</p>` : ''}
-<section class="card"><p>Type the <strong>set-up code</strong> for this box. Your ICB engineer sees it on this box's page in the ICB fleet dashboard and can read it to you. It works once.</p>
+<section class="card"><p>Type the <strong>set-up code</strong> for this box. Your ICB engineer sees it on this box's page in the ICB fleet dashboard ` +
+    `and can read it to you. It works once.</p>
 <form method="post" action="/setup/code"><label for="code">Set-up code</label>
-<input id="code" name="code" required maxlength="20" autocomplete="off" autocapitalize="characters" spellcheck="false" inputmode="text" placeholder="XXXXX-XXXXX" autofocus>
-<p><button class="primary" type="submit">Continue</button></p></form></section>`;
+<input id="code" name="code" required maxlength="20" autocomplete="off" autocapitalize="characters" spellcheck="false" inputmode="text" ` +
+    `placeholder="XXXXX-XXXXX" autofocus>
+<p><button class="primary" type="submit">Continue</button></p></form></section>`
+  );
 }
 
 const notFound = (reply: FastifyReply) =>
@@ -59,7 +63,8 @@ const notFound = (reply: FastifyReply) =>
     .send(
       page(
         'Set up',
-        '<h1>This box is already set up</h1><p>Set-up can be done only once. <a href="/login">Sign in</a> to manage staff accounts, or go to the <a href="/">status page</a>.</p>',
+        '<h1>This box is already set up</h1>' +
+          '<p>Set-up can be done only once. <a href="/login">Sign in</a> to manage staff accounts, or go to the <a href="/">status page</a>.</p>',
       ),
     );
 
@@ -194,7 +199,8 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
         reply,
         `<h1>This box is set up</h1>
 <section class="card"><p>Done. The box is now restarting its services with your settings: this takes about 10 seconds.</p>
-<ol><li>Sign in as <strong>${e(v.username)}</strong> with the password you just chose.</li><li>Add your staff: Staff accounts.</li><li>Keep the records passphrase in the practice safe.</li></ol>
+<ol><li>Sign in as <strong>${e(v.username)}</strong> with the password you just chose.</li><li>Add your staff: Staff accounts.</li>` +
+          `<li>Keep the records passphrase in the practice safe.</li></ol>
 <p><a class="btn" href="/login?next=%2Fadmin%2Fusers">Sign in</a></p></section>`,
       );
     });

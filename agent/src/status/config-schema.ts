@@ -58,7 +58,8 @@ export const StatusSection = Obj({
   setup: Obj({
     required: Bool(
       false,
-      'Until set up, the status page offers the first-run wizard (/setup) and says "Not set up yet" (the image and practice bundles set true). A box with an admin account already counts as set up',
+      'Until set up, the status page offers the first-run wizard (/setup) and says "Not set up yet" (the image and practice bundles set true). A box ' +
+        'with an admin account already counts as set up',
     ),
     maxCodeAttemptsPerIp: Type.Integer({ default: 5, minimum: 1, description: 'Wrong set-up codes one device (IP address) may enter per codeWindowMs' }),
     maxCodeAttempts: Type.Integer({

@@ -148,7 +148,8 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
   for (const u of fo.uplinks) if (u.dns === 'failing') notes.unshift(`DNS not answering on ${uplinkName(u)}`);
 
   if (fo.active === null) {
-    if (fo.uplinks.every((u) => u.state === 'unknown')) return { level: 'unknown', text: 'Checking connections…', since: fo.since, notes, todo: TODO.unknown };
+    if (fo.uplinks.every((u) => u.state === 'unknown'))
+      return { level: 'unknown', text: 'Checking ' + 'connections…', since: fo.since, notes, todo: TODO.unknown };
     // The outage start and the records' "as of" are two different times: both are given, apart.
     const since = fo.since ? ` since ${fmt(fo.since)}` : '';
     const base = { level: 'offline' as const, since: fo.since, notes };

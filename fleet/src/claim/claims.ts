@@ -132,7 +132,8 @@ export class Claims {
       if (used)
         return refuse(
           409,
-          `This code was already used on ${new Date(used.claimed_at!).toISOString().slice(0, 16).replace('T', ' ')}Z to claim ${used.device_id}. Codes work once.`,
+          `This code was already used on ${new Date(used.claimed_at!).toISOString().slice(0, 16).replace('T', ' ')}Z to claim ${used.device_id}. ` +
+            `Codes work once.`,
           true,
           used.device_id,
         );

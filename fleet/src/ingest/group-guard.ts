@@ -49,7 +49,8 @@ export class GroupGuard implements Component {
       this.totals.lost++;
       this.totals.lastLostAt = now;
       this.ctx.log.error(
-        'a canary sent through the shared subscription group was never handled by a fleet instance: a foreign or dead member may be in the group, and device messages are being lost',
+        'a canary sent through the shared subscription group was never handled by a fleet instance: a foreign or dead member may be in the group, and ' +
+          'device messages are being lost',
         { canary: key, lost: this.totals.lost },
       );
     }

@@ -61,7 +61,8 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
     const rows = (await ctx.store.accounts.auditLog(500))
       .map(
         (a) =>
-          `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.device_id ?? '')}</td><td>${e(a.action)}</td><td><code>${e(a.args ?? '')}</code></td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 200))}</td></tr>`,
+          `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.device_id ?? '')}</td><td>${e(a.action)}</td><td>` +
+          `<code>${e(a.args ?? '')}</code></td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 200))}</td></tr>`,
       )
       .join('');
     return reply
@@ -70,7 +71,8 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
         layout(
           'Audit',
           req.fleetUser,
-          `<h1>Audit log</h1><table id="audit"><thead><tr><th>When</th><th>Who</th><th>Device</th><th>Action</th><th>Args</th><th>Outcome</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`,
+          `<h1>Audit log</h1><table id="audit"><thead><tr><th>When</th><th>Who</th><th>Device</th><th>Action</th><th>Args</th><th>Outcome</th>` +
+            `<th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`,
           req.fleetUser!.csrf,
         ),
       );

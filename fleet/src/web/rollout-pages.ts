@@ -21,17 +21,25 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
     const rows = (await ctx.store.config.rollouts(false, 100))
       .map(
         (r) =>
-          `<tr data-rollout="${r.id}"><td><a href="/rollouts/${r.id}">#${r.id}</a></td><td>${e(stamp(r.created_at))} by ${e(r.created_by)}</td><td>${e(r.scope)} ${e(r.scope_id)}</td><td>${(JSON.parse(r.targets) as string[]).length}</td><td class="phase">${phaseText(r)}</td><td>${e(r.message ?? '')}</td></tr>`,
+          `<tr data-rollout="${r.id}"><td><a href="/rollouts/${r.id}">#${r.id}</a></td><td>${e(stamp(r.created_at))} by ${e(r.created_by)}</td>` +
+          (`<td>${e(r.scope)} ${e(r.scope_id)}</td><td>${(JSON.parse(r.targets) as string[]).length}</td><td class="phase">${phaseText(r)}</td>` +
+            `<td>${e(r.message ?? '')}</td></tr>`),
       )
       .join('');
     const form =
       u.role === 'icb-admin'
-        ? `<section class="noprint"><h2>New rollout</h2><form method="post" action="/rollouts" id="new-rollout"><input type="hidden" name="csrf" value="${e(u.csrf)}">
-<label>Scope <select name="scope">${SCOPES.map((s) => `<option value="${s}">${s === 'icb' ? 'whole ICB' : s}</option>`).join('')}</select></label> <label>PCN or ODS code <input name="id" size="12"></label>
+        ? `<section class="noprint"><h2>New rollout</h2><form method="post" action="/rollouts" id="new-rollout">` +
+          `<input type="hidden" name="csrf" value="${e(u.csrf)}">
+<label>Scope <select name="scope">${SCOPES.map((s) => `<option value="${s}">${s === 'icb' ? 'whole ICB' : s}</option>`).join('')}</select>` +
+          `</label> <label>PCN or ODS code <input name="id" size="12"></label>
 <label>Soak (minutes) <input name="soak" size="4" value="${ctx.config.rollouts.soakMin}"></label> <button>Plan rollout</button></form>
-<p class="muted">Planning resolves and validates every device's config and picks ${ctx.config.rollouts.canaryPct} % as canaries (at least one); nothing is published until you start it.</p></section>`
+<p class="muted">Planning resolves and validates every device's config and picks ${ctx.config.rollouts.canaryPct} % as canaries (at least one); ` +
+          `nothing is published until you start it.</p></section>`
         : '';
-    const html = `<h1>Rollouts</h1>${q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : ''}${form}<table id="rollouts"><thead><tr><th>Id</th><th>Created</th><th>Scope</th><th>Devices</th><th>Phase</th><th>Message</th></tr></thead><tbody>${rows || '<tr><td colspan="6">No rollouts.</td></tr>'}</tbody></table>`;
+    const html =
+      `<h1>Rollouts</h1>${q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : ''}${form}<table id="rollouts"><thead><tr>` +
+      (`<th>Id</th><th>Created</th><th>Scope</th><th>Devices</th><th>Phase</th><th>Message</th></tr></thead>` +
+        `<tbody>${rows || '<tr><td colspan="6">No rollouts.</td></tr>'}</tbody></table>`);
     return reply.type('text/html').send(layout('Rollouts', u, html, u.csrf));
   });
 
@@ -74,15 +82,21 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
     const rows = steps
       .map(
         (s) =>
-          `<tr data-step="${e(s.device_id)}" data-state="${e(s.state)}"><td><a href="/devices/${encodeURIComponent(s.device_id)}">${e(s.device_id)}</a></td><td>${s.canary ? '<b>canary</b>' : ''}</td><td>${s.revision}</td><td class="state">${e(s.state)}</td><td>${e(stamp(s.published_at))}</td><td>${e(s.detail ?? '')}</td></tr>`,
+          `<tr data-step="${e(s.device_id)}" data-state="${e(s.state)}"><td>` +
+          (`<a href="/devices/${encodeURIComponent(s.device_id)}">${e(s.device_id)}</a></td><td>${s.canary ? '<b>canary</b>' : ''}</td>` +
+            `<td>${s.revision}</td><td class="state">${e(s.state)}</td><td>${e(stamp(s.published_at))}</td><td>${e(s.detail ?? '')}</td></tr>`),
       )
       .join('');
-    const html = `<h1>Rollout #${r.id} <span class="phase">${phaseText(r)}</span></h1>
-<table id="rollout-summary"><tr><th>Scope</th><td>${e(r.scope)} ${e(r.scope_id)}</td><th>Created</th><td>${e(stamp(r.created_at))} by ${e(r.created_by)}</td></tr>
+    const html =
+      `<h1>Rollout #${r.id} <span class="phase">${phaseText(r)}</span></h1>
+<table id="rollout-summary"><tr><th>Scope</th><td>${e(r.scope)} ${e(r.scope_id)}</td><th>Created</th>` +
+      `<td>${e(stamp(r.created_at))} by ${e(r.created_by)}</td></tr>
 <tr><th>Canaries</th><td id="canaries">${(JSON.parse(r.canary) as string[]).map((c) => e(c)).join(', ')}</td><th>Soak</th><td>${soak}</td></tr>
-<tr><th>Progress</th><td colspan="3">${steps.length} device(s): ${count('pending')} untouched, ${count('published') + count('publishing')} published, ${count('applied')} applied, ${count('rejected')} rejected, ${count('unhealthy')} unhealthy</td></tr>
+<tr><th>Progress</th><td colspan="3">${steps.length} device(s): ${count('pending')} untouched, ${count('published') + count('publishing')} ` +
+      `published, ${count('applied')} applied, ${count('rejected')} rejected, ${count('unhealthy')} unhealthy</td></tr>
 <tr><th>Message</th><td colspan="3" id="rollout-message">${e(r.message ?? '')}</td></tr></table>${actions}
-<table id="steps"><thead><tr><th>Device</th><th></th><th>Revision</th><th>State</th><th>Published</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table><p><a href="/rollouts">All rollouts</a></p>`;
+<table id="steps"><thead><tr><th>Device</th><th></th><th>Revision</th><th>State</th><th>Published</th><th>Detail</th></tr></thead>` +
+      `<tbody>${rows}</tbody></table><p><a href="/rollouts">All rollouts</a></p>`;
     return reply.type('text/html').send(layout(`Rollout #${r.id}`, u, html, u.csrf));
   });
 

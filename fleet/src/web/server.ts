@@ -38,12 +38,14 @@ export class WebServer implements Component {
     const tls = dashboardTls(ctx.config);
     if (tls?.selfSigned)
       ctx.log.warn(
-        "DASHBOARD IS USING A SELF-SIGNED CERTIFICATE: browsers will warn, and users cannot tell this server from an impostor. Set http.tls.certPath and keyPath to a certificate from the ICB's CA.",
+        'DASHBOARD IS USING A SELF-SIGNED CERTIFICATE: browsers will warn, and users cannot tell this server from an impostor. Set http.tls.certPath ' +
+          "and keyPath to a certificate from the ICB's CA.",
         { certPath: tls.certPath },
       );
     if (!tls && !/^(127\.|::1$|localhost$)/.test(ctx.config.http.host))
       ctx.log.warn(
-        'DASHBOARD IS PLAIN HTTP on a network address: passwords and session cookies cross the network readable. Set http.tls.enabled (or put it behind an HTTPS reverse proxy).',
+        'DASHBOARD IS PLAIN HTTP on a network address: passwords and session cookies cross the network readable. Set http.tls.enabled (or put it ' +
+          'behind an HTTPS reverse proxy).',
         { host: ctx.config.http.host },
       );
     this.tls = tls;
@@ -63,7 +65,8 @@ export class WebServer implements Component {
     app.addHook('onSend', async (_req, reply, payload) => {
       reply.header(
         'content-security-policy',
-        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; " +
+          "frame-ancestors 'none'",
       );
       reply.header('x-content-type-options', 'nosniff');
       if (tls) reply.header('strict-transport-security', 'max-age=31536000');

@@ -30,19 +30,28 @@ export function registerUserPages(app: FastifyInstance, ctx: FleetCtx): void {
           : x.locked_until && Number(x.locked_until) > now
             ? '<span class="warn">locked</span>'
             : '<span class="ok">active</span>';
-        return `<section class="user" data-user="${e(x.username)}"><h2>${e(x.username)}</h2><p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
+        return (
+          `<section class="user" data-user="${e(x.username)}"><h2>${e(x.username)}</h2>` +
+          (`<p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last ` +
+            `sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
 <details><summary>Change</summary>
 ${act(x.username, 'set-role', 'Set role', `<label>Role ${roleSelect(x.role)}</label> <label>Practice <input name="practice" size="8" value="${e(x.practice ?? '')}"></label> `)}
 ${act(x.username, 'reset-password', 'Reset password', '<label>New password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label> ')}
 ${x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 'Disable')} ${x.locked_until ? act(x.username, 'unlock', 'Unlock') : ''} ${act(x.username, 'remove', 'Remove account', '<label><input type="checkbox" name="confirm" value="yes" required> really remove</label> ')}
-</details></section>`;
+</details></section>`)
+        );
       })
       .join('');
-    const add = `<section><h2>Add an account</h2><form method="post" action="/users" id="add-user">${csrf}
-<p><label>User name <input name="username" required pattern="[a-z0-9][a-z0-9._-]{1,31}" maxlength="32"></label></p><p><label>Role ${roleSelect()}</label> <label>Practice (practice managers) <input name="practice" size="8"></label></p>
-<p><label>Password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label></p><button>Add account</button></form></section>`;
+    const add =
+      `<section><h2>Add an account</h2><form method="post" action="/users" id="add-user">${csrf}
+<p><label>User name <input name="username" required pattern="[a-z0-9][a-z0-9._-]{1,31}" maxlength="32"></label></p><p>` +
+      `<label>Role ${roleSelect()}</label> <label>Practice (practice managers) <input name="practice" size="8"></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label></p><button>Add account</button>` +
+      `</form></section>`;
     const flash = q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : q.done ? `<p class="flash" role="status">${e(q.done)}</p>` : '';
-    const html = `<h1>Accounts</h1>${flash}<p class="muted">Every change is in the audit log and ends that account's sessions. The last enabled icb-admin cannot be removed, disabled or demoted.</p>${cards}${add}`;
+    const html =
+      `<h1>Accounts</h1>${flash}<p class="muted">Every change is in the audit log and ends that account's sessions. The last enabled ` +
+      `icb-admin cannot be removed, disabled or demoted.</p>${cards}${add}`;
     return reply.type('text/html').send(layout('Accounts', u, html, u.csrf));
   });
 
