@@ -206,74 +206,67 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     assert.match(await p.locator('#live').innerText(), /updated \d\d:\d\d:\d\d/);
   });
 
-  it(
-    'alerts: practice named, only the highest data cap, filters, bulk acknowledge, snooze, maintenance window; cleared alerts have no ' + 'Acknowledge',
-    async () => {
-      const p = await lab.signIn('admin');
-      await p.goto(`${base}/alerts`);
-      const canal = p.locator('#alerts tbody tr', { hasText: 'Y00002-01' });
-      assert.ok(await canal.first().locator('.practice', { hasText: 'Canal Side (Y00002)' }).count());
-      assert.deepEqual(
-        await canal.filter({ hasText: 'data-cap' }).locator('td[data-label=Kind]').allInnerTexts(),
-        ['data-cap 95%'],
-        '97 %: only the 95 % alert',
-      );
-      // Filter by kind, then by practice.
-      await p.selectOption('select[name=kind]', 'records-stale');
-      await Promise.all([p.waitForURL(/kind=records-stale/), p.click('#alert-filters button')]);
-      assert.deepEqual(await p.locator('#alerts tbody tr[data-alert] td[data-label=Practice]').allInnerTexts(), ['Mill Lane (Y00004)']);
-      await p.goto(`${base}/alerts?practice=Y00002`);
-      assert.ok((await p.locator('#alerts tbody tr[data-alert] td[data-label=Practice]').allInnerTexts()).every((t) => t === 'Canal Side (Y00002)'));
+  it('alerts: practice named, only the highest data cap, filters, bulk acknowledge, snooze, maintenance window; cleared ones have no Acknowledge', async () => {
+    const p = await lab.signIn('admin');
+    await p.goto(`${base}/alerts`);
+    const canal = p.locator('#alerts tbody tr', { hasText: 'Y00002-01' });
+    assert.ok(await canal.first().locator('.practice', { hasText: 'Canal Side (Y00002)' }).count());
+    assert.deepEqual(await canal.filter({ hasText: 'data-cap' }).locator('td[data-label=Kind]').allInnerTexts(), ['data-cap 95%'], '97 %: only the 95 % alert');
+    // Filter by kind, then by practice.
+    await p.selectOption('select[name=kind]', 'records-stale');
+    await Promise.all([p.waitForURL(/kind=records-stale/), p.click('#alert-filters button')]);
+    assert.deepEqual(await p.locator('#alerts tbody tr[data-alert] td[data-label=Practice]').allInnerTexts(), ['Mill Lane (Y00004)']);
+    await p.goto(`${base}/alerts?practice=Y00002`);
+    assert.ok((await p.locator('#alerts tbody tr[data-alert] td[data-label=Practice]').allInnerTexts()).every((t) => t === 'Canal Side (Y00002)'));
 
-      // Bulk: select two open alerts, acknowledge both.
-      await p.goto(`${base}/alerts?status=open`);
-      const open = p.locator('#alerts tbody tr[data-state=open]');
-      const n = await open.count();
-      assert.ok(n >= 3, `${n} open alerts`);
-      // "select all" (added by the page's script) ticks every row's box, and untick clears them.
-      await p.check('#select-all input');
-      assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), n);
-      await p.uncheck('#select-all input');
-      assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), 0);
-      const picked = [await open.nth(0).getAttribute('data-alert'), await open.nth(1).getAttribute('data-alert')];
-      for (const id of picked) await p.check(`input[name=a${id}]`);
-      await p.selectOption('#bulk select[name=action]', 'ack');
-      await Promise.all([p.waitForURL(/done=/), p.click('#bulk button')]);
-      assert.match(await p.locator('[role=status]').innerText(), /2 of 2 alert\(s\) acknowledged/);
-      assert.ok(/status=open/.test(p.url()), 'back on the same filter');
-      for (const id of picked) assert.equal(await p.locator(`tr[data-alert="${id}"]`).count(), 0, 'acknowledged: no longer open');
-      await p.goto(`${base}/alerts?status=acknowledged`);
-      for (const id of picked) assert.match(await p.locator(`tr[data-alert="${id}"] .state`).innerText(), /acknowledged by admin/);
+    // Bulk: select two open alerts, acknowledge both.
+    await p.goto(`${base}/alerts?status=open`);
+    const open = p.locator('#alerts tbody tr[data-state=open]');
+    const n = await open.count();
+    assert.ok(n >= 3, `${n} open alerts`);
+    // "select all" (added by the page's script) ticks every row's box, and untick clears them.
+    await p.check('#select-all input');
+    assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), n);
+    await p.uncheck('#select-all input');
+    assert.equal(await p.locator('input[form=bulk][type=checkbox]:checked').count(), 0);
+    const picked = [await open.nth(0).getAttribute('data-alert'), await open.nth(1).getAttribute('data-alert')];
+    for (const id of picked) await p.check(`input[name=a${id}]`);
+    await p.selectOption('#bulk select[name=action]', 'ack');
+    await Promise.all([p.waitForURL(/done=/), p.click('#bulk button')]);
+    assert.match(await p.locator('[role=status]').innerText(), /2 of 2 alert\(s\) acknowledged/);
+    assert.ok(/status=open/.test(p.url()), 'back on the same filter');
+    for (const id of picked) assert.equal(await p.locator(`tr[data-alert="${id}"]`).count(), 0, 'acknowledged: no longer open');
+    await p.goto(`${base}/alerts?status=acknowledged`);
+    for (const id of picked) assert.match(await p.locator(`tr[data-alert="${id}"] .state`).innerText(), /acknowledged by admin/);
 
-      // Snooze one from its row.
-      await p.goto(`${base}/alerts?status=open`);
-      const s = p.locator('#alerts tbody tr[data-state=open]').first();
-      const sid = await s.getAttribute('data-alert');
-      await Promise.all([p.waitForURL(/done=/), s.locator('button:has-text("Snooze 4 h")').click()]);
-      await p.goto(`${base}/alerts?status=snoozed`);
-      assert.match(await p.locator(`tr[data-alert="${sid}"] .state`).innerText(), /snoozed until .* (GMT|BST) by admin/);
+    // Snooze one from its row.
+    await p.goto(`${base}/alerts?status=open`);
+    const s = p.locator('#alerts tbody tr[data-state=open]').first();
+    const sid = await s.getAttribute('data-alert');
+    await Promise.all([p.waitForURL(/done=/), s.locator('button:has-text("Snooze 4 h")').click()]);
+    await p.goto(`${base}/alerts?status=snoozed`);
+    assert.match(await p.locator(`tr[data-alert="${sid}"] .state`).innerText(), /snoozed until .* (GMT|BST) by admin/);
 
-      // A maintenance window for Park Road, from the form (UK time).
-      await p.selectOption('#add-window select[name=scope]', 'practice');
-      await p.fill('#add-window input[name=id]', 'Y00005');
-      await p.fill('#add-window input[name=reason]', 'new switch');
-      await Promise.all([p.waitForURL(/done=/), p.click('#add-window button')]);
-      assert.match(await p.locator('#windows tbody').innerText(), /practice Y00005[\s\S]*new switch[\s\S]*in force/);
-      await p.goto(`${base}/`);
-      assert.match(await p.locator('tr[data-device="Y00005-01"] .state').innerText(), /maintenance/);
+    // A maintenance window for Park Road, from the form (UK time).
+    await p.selectOption('#add-window select[name=scope]', 'practice');
+    await p.fill('#add-window input[name=id]', 'Y00005');
+    await p.fill('#add-window input[name=reason]', 'new switch');
+    await Promise.all([p.waitForURL(/done=/), p.click('#add-window button')]);
+    assert.match(await p.locator('#windows tbody').innerText(), /practice Y00005[\s\S]*new switch[\s\S]*in force/);
+    await p.goto(`${base}/`);
+    assert.match(await p.locator('tr[data-device="Y00005-01"] .state').innerText(), /maintenance/);
 
-      // Cleared alerts: history, no Acknowledge, no checkbox.
-      await lab.fleet.ctx.store.devices.ingest([tele(lab.fleet, 'Y00004-01', Date.now(), { recordsStale: false })]);
-      await lab.fleet.alerts.evaluate();
-      await p.goto(`${base}/alerts?status=cleared`);
-      assert.ok((await p.locator('#alerts tbody tr[data-state=cleared]').count()) >= 1);
-      assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] button').count(), 0);
-      assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] input[type=checkbox]').count(), 0);
-      await p.goto(`${base}/audit`);
-      const audit = await p.locator('#audit tbody').innerText();
-      for (const a of ['ack-alert', 'snooze-alert', 'maintenance-add']) assert.match(audit, new RegExp(`admin\\s+\\S*\\s*${a}`), a);
-    },
-  );
+    // Cleared alerts: history, no Acknowledge, no checkbox.
+    await lab.fleet.ctx.store.devices.ingest([tele(lab.fleet, 'Y00004-01', Date.now(), { recordsStale: false })]);
+    await lab.fleet.alerts.evaluate();
+    await p.goto(`${base}/alerts?status=cleared`);
+    assert.ok((await p.locator('#alerts tbody tr[data-state=cleared]').count()) >= 1);
+    assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] button').count(), 0);
+    assert.equal(await p.locator('#alerts tbody tr[data-state=cleared] input[type=checkbox]').count(), 0);
+    await p.goto(`${base}/audit`);
+    const audit = await p.locator('#audit tbody').innerText();
+    for (const a of ['ack-alert', 'snooze-alert', 'maintenance-add']) assert.match(audit, new RegExp(`admin\\s+\\S*\\s*${a}`), a);
+  });
 
   it('device page: events in words with UK times, chart axes that read as dates and months, confirmation before a drill', async () => {
     const p = await lab.signIn('admin');

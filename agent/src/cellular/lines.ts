@@ -19,9 +19,8 @@ export function summaryLines(
 ): string[] {
   const lines: string[] = [];
   const bearer = v.bearer?.connected ? `, bearer ${v.bearer.interface ?? '?'} ${v.bearer.address ?? ''}`.trimEnd() : '';
-  lines.push(
-    `modem: ${v.modem}${v.operator ? ` on ${v.operator}` : ''}${v.accessTech ? ` (${v.accessTech})` : ''}${bearer}${v.modem === 'connected' ? '' : ` - ${v.reason}`}`,
-  );
+  const network = `${v.operator ? ` on ${v.operator}` : ''}${v.accessTech ? ` (${v.accessTech})` : ''}`;
+  lines.push(`modem: ${v.modem}${network}${bearer}${v.modem === 'connected' ? '' : ` - ${v.reason}`}`);
   if (v.signal || v.quality !== null) {
     lines.push(
       `signal: RSRP ${fig(v.signal?.rsrp ?? null, ' dBm')}, RSRQ ${fig(v.signal?.rsrq ?? null, ' dB')}, SINR ${fig(v.signal?.sinr ?? null, ' dB')}, ` +

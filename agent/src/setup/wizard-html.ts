@@ -49,6 +49,11 @@ export function wizardForm(
         )
         .join('') + err('labels')
     : '<p class="muted">No internet connections are configured on this box yet: the ICB engineer adds them. You can skip this step.</p>';
+  const tpmOffer = opts.tpm
+    ? `<label class="inline"><input type="checkbox" name="tpm" value="yes"${!v || v.tpm ? ' checked' : ''}> ` +
+      'Also let this box unlock the records by itself after a restart, using its TPM security chip (recommended). ' +
+      "If the box's software is changed or the disk is moved to another box, the chip refuses and the passphrase is needed.</label>"
+    : '';
   const key = opts.keyExists
     ? '<p>A records key already exists on this box; it is kept. Use its passphrase to unlock the records cache.</p>'
     : `<div class="rules"><p><strong>Read this first: the records passphrase</strong></p><ul>
@@ -63,7 +68,7 @@ export function wizardForm(
       `<input id="passphrase" name="passphrase" type="password" minlength="10" maxlength="1024" autocomplete="new-password" required>${err('passphrase')}
 <label for="passphrase2">Type it again</label>` +
       `<input id="passphrase2" name="passphrase2" type="password" minlength="10" maxlength="1024" autocomplete="new-password" required>${err('passphrase2')}
-${opts.tpm ? `<label class="inline"><input type="checkbox" name="tpm" value="yes"${!v || v.tpm ? ' checked' : ''}> Also let this box unlock the records by itself after a restart, using its TPM security chip (recommended). If the box's software is changed or the disk is moved to another box, the chip refuses and the passphrase is needed.</label>` : ''}
+${tpmOffer}
 <label class="inline"><input type="checkbox" name="understood" value="yes" required${v?.understood ? ' checked' : ''}> I have written the passphrase ` +
       `down and it will be kept safe.</label>${err('understood')}`;
   const g = config.records.gpconnect;

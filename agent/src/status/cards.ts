@@ -37,7 +37,9 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
       let extra = u.dns === 'failing' ? '<strong>DNS not answering</strong>; ' : '';
       if (u.kind === 'cellular' && cell) {
         const s = cell.signal;
-        extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
+        const network = `${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}`;
+        extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${network}; `;
+        extra += `data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
       }
       return (
         `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br>` +

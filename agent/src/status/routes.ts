@@ -69,8 +69,8 @@ function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
 <label for="f-min">For</label><select id="f-min" name="minutes"><option value="15">15 minutes</option><option value="60" selected>1 hour</option>` +
     `<option value="240">4 hours</option></select> <button type="submit">Apply</button></form>
 <form method="post" action="/api/actions/reboot">${csrf}<label class="inline">` +
-    (`<input type="checkbox" name="confirm" value="yes" required> Yes, restart (phones and internet drop for about 2 minutes)</label> <button ` +
-      `class="danger" type="submit">Restart the appliance</button></form></section>`)
+    `<input type="checkbox" name="confirm" value="yes" required> Yes, restart (phones and internet drop for about 2 minutes)</label> <button ` +
+    `class="danger" type="submit">Restart the appliance</button></form></section>`
   );
 }
 

@@ -22,7 +22,15 @@ export interface PracticeState {
   action?: { label: string; href: string };
 }
 
-export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?', unenrolled: '⚙', setup: '✎' };
+export const ICONS: Record<StateLevel, string> = {
+  normal: '✔',
+  attention: '!',
+  backup: '▲',
+  offline: '✖',
+  unknown: '?',
+  unenrolled: '⚙',
+  setup: '✎',
+};
 
 export type TimeFormat = (epochMs: number) => string;
 
@@ -149,7 +157,13 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
 
   if (fo.active === null) {
     if (fo.uplinks.every((u) => u.state === 'unknown'))
-      return { level: 'unknown', text: 'Checking ' + 'connections…', since: fo.since, notes, todo: TODO.unknown };
+      return {
+        level: 'unknown',
+        text: 'Checking connections…',
+        since: fo.since,
+        notes,
+        todo: TODO.unknown,
+      };
     // The outage start and the records' "as of" are two different times: both are given, apart.
     const since = fo.since ? ` since ${fmt(fo.since)}` : '';
     const base = { level: 'offline' as const, since: fo.since, notes };

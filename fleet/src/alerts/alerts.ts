@@ -121,7 +121,9 @@ export class Alerts implements Component {
           auth: s.auth,
           ...(s.username ? { username: s.username, password } : {}),
           subject: `[surgery-edge] ${practice}: ${a.summary}`,
-          text: `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n`,
+          text:
+            `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\n` +
+            `Alert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n`,
         });
         done.push('email');
       } catch (e) {

@@ -97,8 +97,8 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
       `<h1>Sign in</h1>${msg ? `<p class="bad" role="alert">${e(msg)}</p>` : ''}<form method="post" action="/login">` +
         `<input type="hidden" name="next" value="${e(next)}">
 <p><label>User name <input name="username" autocomplete="username" required maxlength="32"></label></p><p>` +
-        (`<label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label></p>` +
-          `<button>Sign in</button></form>`),
+        `<label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label></p>` +
+        `<button>Sign in</button></form>`,
     );
   app.get('/login', async (req, reply) => reply.type('text/html').send(form('', safeNext((req.query as { next?: unknown }).next))));
   app.post('/login', async (req, reply) => {

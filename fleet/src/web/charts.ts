@@ -77,10 +77,10 @@ export function dataUse(samples: { at: number; data_pct: number | null }[], from
         `stroke-dasharray="4 3"/><text x="${W - PAD + 2}" y="${(y(c) + 4).toFixed(1)}" font-size="10">${c}%</text>`,
     )
     .join('');
-  return (
-    `<svg role="img" aria-label="4G data use against the cap" viewBox="0 0 ${W} ${H}" width="${W}" ` +
-    `height="${H}">${caps}${pts.length ? `<polyline fill="none" stroke="#005eb8" stroke-width="2" points="${line}"/>` : `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="12">no 4G usage reported</text>`}${axis(from, to)}</svg>`
-  );
+  const plot = pts.length
+    ? `<polyline fill="none" stroke="#005eb8" stroke-width="2" points="${line}"/>`
+    : `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="12">no 4G usage reported</text>`;
+  return `<svg role="img" aria-label="4G data use against the cap" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${caps}${plot}${axis(from, to)}</svg>`;
 }
 
 /** Failovers per month (bar per month). */
@@ -93,9 +93,9 @@ export function bars(items: { label: string; value: number }[], label: string): 
       const bx = PAD + i * bw;
       return (
         `<rect x="${(bx + 2).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="#005eb8">` +
-        (`<title>${e(it.label)}: ${it.value}</title></rect>` +
-          (`<text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(it.label)}</text>` +
-            `<text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`))
+        `<title>${e(it.label)}: ${it.value}</title></rect>` +
+        `<text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(it.label)}</text>` +
+        `<text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`
       );
     })
     .join('');

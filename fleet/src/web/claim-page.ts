@@ -35,8 +35,8 @@ export function registerClaimPages(app: FastifyInstance, ctx: FleetCtx): void {
       .map(
         (r) =>
           `<tr data-claimed="${e(r.device_id)}"><td><a href="/devices/${encodeURIComponent(r.device_id ?? '')}">${e(r.device_id)}</a></td>` +
-          (`<td>${e(r.ods_code)} ${e(r.practice_name ?? '')}</td><td>${e(stamp(r.claimed_at))} by ${e(r.claimed_by)}</td>` +
-            `<td>${r.delivered_at ? 'collected by the box' : '<span class="warn">box not collected yet</span>'}</td></tr>`),
+          `<td>${e(r.ods_code)} ${e(r.practice_name ?? '')}</td><td>${e(stamp(r.claimed_at))} by ${e(r.claimed_by)}</td>` +
+          `<td>${r.delivered_at ? 'collected by the box' : '<span class="warn">box not collected yet</span>'}</td></tr>`,
       )
       .join('');
     const body =
@@ -73,11 +73,10 @@ export function registerClaimPages(app: FastifyInstance, ctx: FleetCtx): void {
       deviceId: field(req, 'deviceId') ?? '',
     };
     const out = await claims.claim({ ...input, username: req.fleetUser!.username, address: req.ip });
-    if (out.ok)
-      return reply.redirect(
-        `/claim?done=${encodeURIComponent(`Claimed: box ${out.fingerprint} is now ${out.deviceId}. It collects its certificate within a minute and then appears online.`)}`,
-        303,
-      );
+    if (out.ok) {
+      const done = `Claimed: box ${out.fingerprint} is now ${out.deviceId}. It collects its certificate within a minute and then appears online.`;
+      return reply.redirect(`/claim?done=${encodeURIComponent(done)}`, 303);
+    }
     // The form comes back with what was typed and the reason, so the engineer can correct it.
     return reply
       .code(out.status)

@@ -47,27 +47,43 @@ export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
       )
       .join('');
     const pcns = u.role === 'practice-manager' ? [] : await ctx.store.config.pcnMap();
+    const scopeOptions = (u.role === 'practice-manager' ? ['practice'] : SCOPES)
+      .map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`)
+      .join('');
     const newForm =
       u.role === 'icb-viewer'
         ? ''
         : `<form method="get" action="/config/template" class="noprint" id="new-template">` +
-          `<label>Scope <select name="scope">${(u.role === 'practice-manager' ? ['practice'] : SCOPES).map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`).join('')}</select></label>
+          `<label>Scope <select name="scope">${scopeOptions}</select></label>
  <label>PCN or ODS code <input name="id" size="12" value="${e(u.role === 'practice-manager' ? (u.practice ?? '') : '')}"></label> <button>Open</button></form>`;
+    const pcnRows =
+      pcns
+        .map(
+          (m) =>
+            `<tr data-practice="${e(m.practice)}"><td>${e(m.practice)}</td><td>${e(m.pcn)}</td>` +
+            `<td>${e(stamp(m.updated_at))} by ${e(m.updated_by)}</td></tr>`,
+        )
+        .join('') || '<tr><td colspan="3">No mappings.</td></tr>';
+    const pcnForm =
+      u.role === 'icb-admin'
+        ? `<form method="post" action="/config/pcn" class="noprint">${csrf}<label>Practice ODS <input name="practice" size="8" required></label> ` +
+          '<label>PCN <input name="pcn" size="12" placeholder="empty: remove"></label> <button>Save mapping</button></form>'
+        : '';
     const pcnSection =
       u.role === 'practice-manager'
         ? ''
         : `<section id="pcn-map"><h2>Practice to PCN</h2>` +
           `<p class="muted">Which PCN's template a practice's devices take (overrides the fleet config's inventory).</p>
 <table><thead><tr><th>Practice</th><th>PCN</th><th>Changed</th></tr></thead>` +
-          `<tbody>${pcns.map((m) => `<tr data-practice="${e(m.practice)}"><td>${e(m.practice)}</td><td>${e(m.pcn)}</td><td>${e(stamp(m.updated_at))} by ${e(m.updated_by)}</td></tr>`).join('') || '<tr><td colspan="3">No mappings.</td></tr>'}</tbody></table>
-${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="noprint">${csrf}<label>Practice ODS <input name="practice" size="8" required></label> <label>PCN <input name="pcn" size="12" placeholder="empty: remove"></label> <button>Save mapping</button></form>` : ''}</section>`;
+          `<tbody>${pcnRows}</tbody></table>
+${pcnForm}</section>`;
     const q = req.query as { done?: string; error?: string };
     const flash = q.done ? `<p class="flash" role="status">${e(q.done)}</p>` : q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : '';
     const html =
       `<h1>Desired config</h1>${flash}<p>Each device's desired config is the ICB base, overlaid by its PCN's template, overlaid by its ` +
-      (`practice's: objects merge key by key, arrays and values replace, <code>null</code> removes an inherited key (the agent's default applies). The ` +
-        `fleet sets <code>site.deviceId</code> and <code>site.odsCode</code>. Changes reach devices through <a href="/rollouts">rollouts</a>.</p>
-<table id="templates"><thead><tr><th>Scope</th><th>For</th><th>Version</th><th>Saved</th><th></th></tr></thead>`) +
+      `practice's: objects merge key by key, arrays and values replace, <code>null</code> removes an inherited key (the agent's default applies). The ` +
+      `fleet sets <code>site.deviceId</code> and <code>site.odsCode</code>. Changes reach devices through <a href="/rollouts">rollouts</a>.</p>
+<table id="templates"><thead><tr><th>Scope</th><th>For</th><th>Version</th><th>Saved</th><th></th></tr></thead>` +
       `<tbody>${rows || '<tr><td colspan="5">No templates yet.</td></tr>'}</tbody></table>${newForm}${pcnSection}`;
     return reply.type('text/html').send(layout('Config', u, html, u.csrf));
   });

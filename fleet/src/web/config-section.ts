@@ -24,9 +24,11 @@ export function configSection(d: DeviceRow, desired: DesiredRow | undefined): st
     /* unreadable: as if none */
   }
   const applied = rep.appliedRevision ?? d.config_revision;
+  const rollout = desired?.rollout_id ? `, <a href="/rollouts/${desired.rollout_id}">rollout #${desired.rollout_id}</a>` : '';
   const head = desired
     ? `<p>Desired revision <b id="desired-revision">${desired.revision}</b> ` +
-      `(published ${e(stamp(desired.published_at))}${desired.rollout_id ? `, <a href="/rollouts/${desired.rollout_id}">rollout #${desired.rollout_id}</a>` : ''}); the device runs revision <b id="applied-revision">${e(applied ?? '-')}</b>, last report <b>${e(rep.status ?? '-')}</b>${rep.at ? ` at ${e(stamp(rep.at))}` : ''}.
+      `(published ${e(stamp(desired.published_at))}${rollout}); the device runs revision <b id="applied-revision">${e(applied ?? '-')}</b>, ` +
+      `last report <b>${e(rep.status ?? '-')}</b>${rep.at ? ` at ${e(stamp(rep.at))}` : ''}.
  ${Number(applied) === desired.revision ? '<span class="ok">in sync</span>' : '<span class="warn">not in sync</span>'}</p>`
     : `<p>No desired config published; the device runs revision ${e(applied ?? '-')} (${e(rep.status ?? '-')}).</p>`;
   const rejected =

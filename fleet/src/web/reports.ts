@@ -27,8 +27,8 @@ export function registerReports(app: FastifyInstance, ctx: FleetCtx): void {
       .map(
         (r) =>
           `<tr${r.practice === '(ICB total)' ? ' style="font-weight:600"' : ''}><td>${e(r.practice)}</td><td>${e(r.practiceName)}</td>` +
-          (`<td>${e(r.pcn)}</td><td>${r.devices}</td><td>${r.minutesOn4g}</td><td>${r.outagesSurvived}</td><td>${r.minutesOffline}</td>` +
-            `<td>${r.clinicalSystem ? e(r.clinicalSystem) : '-'}</td><td>${r.clinicalOutages}</td><td>${r.drillsFailed}</td></tr>`),
+          `<td>${e(r.pcn)}</td><td>${r.devices}</td><td>${r.minutesOn4g}</td><td>${r.outagesSurvived}</td><td>${r.minutesOffline}</td>` +
+          `<td>${r.clinicalSystem ? e(r.clinicalSystem) : '-'}</td><td>${r.clinicalOutages}</td><td>${r.drillsFailed}</td></tr>`,
       )
       .join('');
     const html =

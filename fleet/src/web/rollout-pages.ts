@@ -22,8 +22,8 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
       .map(
         (r) =>
           `<tr data-rollout="${r.id}"><td><a href="/rollouts/${r.id}">#${r.id}</a></td><td>${e(stamp(r.created_at))} by ${e(r.created_by)}</td>` +
-          (`<td>${e(r.scope)} ${e(r.scope_id)}</td><td>${(JSON.parse(r.targets) as string[]).length}</td><td class="phase">${phaseText(r)}</td>` +
-            `<td>${e(r.message ?? '')}</td></tr>`),
+          `<td>${e(r.scope)} ${e(r.scope_id)}</td><td>${(JSON.parse(r.targets) as string[]).length}</td><td class="phase">${phaseText(r)}</td>` +
+          `<td>${e(r.message ?? '')}</td></tr>`,
       )
       .join('');
     const form =
@@ -38,8 +38,8 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
         : '';
     const html =
       `<h1>Rollouts</h1>${q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : ''}${form}<table id="rollouts"><thead><tr>` +
-      (`<th>Id</th><th>Created</th><th>Scope</th><th>Devices</th><th>Phase</th><th>Message</th></tr></thead>` +
-        `<tbody>${rows || '<tr><td colspan="6">No rollouts.</td></tr>'}</tbody></table>`);
+      `<th>Id</th><th>Created</th><th>Scope</th><th>Devices</th><th>Phase</th><th>Message</th></tr></thead>` +
+      `<tbody>${rows || '<tr><td colspan="6">No rollouts.</td></tr>'}</tbody></table>`;
     return reply.type('text/html').send(layout('Rollouts', u, html, u.csrf));
   });
 
@@ -73,7 +73,8 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
     const live = ['draft', 'canary', 'all'].includes(r.phase);
     const actions =
       u.role === 'icb-admin' && live
-        ? `<p class="noprint" id="rollout-actions">${r.phase === 'draft' ? act('start', 'Start rollout') : ''} ${r.phase !== 'draft' ? (r.paused ? act('resume', 'Resume') : act('pause', 'Pause')) : ''} ${act('abort', 'Abort')}</p>`
+        ? `<p class="noprint" id="rollout-actions">${r.phase === 'draft' ? act('start', 'Start rollout') : ''} ` +
+          `${r.phase !== 'draft' ? (r.paused ? act('resume', 'Resume') : act('pause', 'Pause')) : ''} ${act('abort', 'Abort')}</p>`
         : '';
     const soak = r.soak_from
       ? `soak started ${e(stamp(r.soak_from))}, ${Math.max(0, Math.ceil((r.soak_from + r.soak_ms - ctx.clock.now()) / 60_000))} min left`
@@ -83,8 +84,8 @@ export function registerRolloutPages(app: FastifyInstance, ctx: FleetCtx): void 
       .map(
         (s) =>
           `<tr data-step="${e(s.device_id)}" data-state="${e(s.state)}"><td>` +
-          (`<a href="/devices/${encodeURIComponent(s.device_id)}">${e(s.device_id)}</a></td><td>${s.canary ? '<b>canary</b>' : ''}</td>` +
-            `<td>${s.revision}</td><td class="state">${e(s.state)}</td><td>${e(stamp(s.published_at))}</td><td>${e(s.detail ?? '')}</td></tr>`),
+          `<a href="/devices/${encodeURIComponent(s.device_id)}">${e(s.device_id)}</a></td><td>${s.canary ? '<b>canary</b>' : ''}</td>` +
+          `<td>${s.revision}</td><td class="state">${e(s.state)}</td><td>${e(stamp(s.published_at))}</td><td>${e(s.detail ?? '')}</td></tr>`,
       )
       .join('');
     const html =

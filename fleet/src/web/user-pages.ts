@@ -6,6 +6,8 @@ import { ROLES } from '../store/account-store.js';
 import { field, need } from './auth.js';
 import { e, layout, stamp } from './html.js';
 
+const PASSWORD_FIELD = '<label>New password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label> ';
+const REMOVE_CONFIRM = '<label><input type="checkbox" name="confirm" value="yes" required> really remove</label> ';
 const ACTIONS = ['reset-password', 'set-role', 'disable', 'enable', 'unlock', 'remove'] as const;
 
 /**
@@ -30,15 +32,17 @@ export function registerUserPages(app: FastifyInstance, ctx: FleetCtx): void {
           : x.locked_until && Number(x.locked_until) > now
             ? '<span class="warn">locked</span>'
             : '<span class="ok">active</span>';
+        const roleFields = `<label>Role ${roleSelect(x.role)}</label> <label>Practice <input name="practice" size="8" value="${e(x.practice ?? '')}"></label> `;
+        const toggle = x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 'Disable');
         return (
           `<section class="user" data-user="${e(x.username)}"><h2>${e(x.username)}</h2>` +
-          (`<p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last ` +
-            `sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
+          `<p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last ` +
+          `sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
 <details><summary>Change</summary>
-${act(x.username, 'set-role', 'Set role', `<label>Role ${roleSelect(x.role)}</label> <label>Practice <input name="practice" size="8" value="${e(x.practice ?? '')}"></label> `)}
-${act(x.username, 'reset-password', 'Reset password', '<label>New password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label> ')}
-${x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 'Disable')} ${x.locked_until ? act(x.username, 'unlock', 'Unlock') : ''} ${act(x.username, 'remove', 'Remove account', '<label><input type="checkbox" name="confirm" value="yes" required> really remove</label> ')}
-</details></section>`)
+${act(x.username, 'set-role', 'Set role', roleFields)}
+${act(x.username, 'reset-password', 'Reset password', PASSWORD_FIELD)}
+${toggle} ${x.locked_until ? act(x.username, 'unlock', 'Unlock') : ''} ${act(x.username, 'remove', 'Remove account', REMOVE_CONFIRM)}
+</details></section>`
         );
       })
       .join('');

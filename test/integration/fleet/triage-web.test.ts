@@ -194,59 +194,56 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     assert.match(String(js.headers['content-type']), /javascript/);
   });
 
-  it(
-    'the live stream pushes a change without a reload, needs a session, and ends on sign-out and on the idle timeout (it never keeps a session ' + 'alive)',
-    async () => {
-      assert.equal((await send('GET', '/live/devices')).status, 303, 'no session: to sign in');
-      const s = await stream('/live/devices', 'vic');
-      assert.equal(s.res.statusCode, 200);
-      assert.match(String(s.res.headers['content-type']), /^text\/event-stream/);
-      assert.match(String(s.res.headers['content-security-policy']), /default-src 'none'/);
-      await waitFor(async () => s.events.length >= 1, 5000, 'first update');
-      const first = JSON.parse(s.events[0]!.data) as Record<string, string>;
-      assert.deepEqual(Object.keys(first).sort(), ['cards', 'pager', 'rows']);
-      assert.deepEqual(rowIds(first.rows!), ['Y00003-01', 'Y00002-01', 'Y00004-01', 'Y00001-01']);
-      // Y00001-01 goes offline: the next update has it at the top, within a few ticks.
-      await fleet.ctx.store.devices.ingest([birth('Y00001-01', false, Date.now())]);
-      const upd = await waitFor(
-        async () =>
-          s.events
-            .slice(1)
-            .map((e) => JSON.parse(e.data) as Record<string, string>)
-            .find((d) => /Y00001-01/.test(d.rows ?? '') && rowIds(d.rows!)[1] === 'Y00001-01'),
-        5000,
-        'update with Y00001-01 offline',
-      );
-      assert.match(row(upd.rows!, 'Y00001-01'), /offline/);
-      assert.match(upd.cards!, /<b>2<\/b>Offline/);
-      await new Promise((r) => setTimeout(r, 600));
-      // Ticks are every 150 ms: an update goes out only when the fragments differ ("5 s ago" counts as a change).
-      assert.ok(s.events.length < 12, `${s.events.length} updates in ~1 s: only changes are sent`);
-      for (let i = 1; i < s.events.length; i++) assert.notEqual(s.events[i]!.data, s.events[i - 1]!.data, 'never the same fragments twice');
-      // Sign-out ends the stream.
-      await post('/logout', 'vic');
-      await waitFor(async () => s.events.some((e) => e.event === 'signed-out'), 5000, 'signed-out event');
-      await s.ended;
-      await signIn('vic');
+  it('the live stream pushes a change without a reload, needs a session, and ends on sign-out or idle timeout (never keeps a session alive)', async () => {
+    assert.equal((await send('GET', '/live/devices')).status, 303, 'no session: to sign in');
+    const s = await stream('/live/devices', 'vic');
+    assert.equal(s.res.statusCode, 200);
+    assert.match(String(s.res.headers['content-type']), /^text\/event-stream/);
+    assert.match(String(s.res.headers['content-security-policy']), /default-src 'none'/);
+    await waitFor(async () => s.events.length >= 1, 5000, 'first update');
+    const first = JSON.parse(s.events[0]!.data) as Record<string, string>;
+    assert.deepEqual(Object.keys(first).sort(), ['cards', 'pager', 'rows']);
+    assert.deepEqual(rowIds(first.rows!), ['Y00003-01', 'Y00002-01', 'Y00004-01', 'Y00001-01']);
+    // Y00001-01 goes offline: the next update has it at the top, within a few ticks.
+    await fleet.ctx.store.devices.ingest([birth('Y00001-01', false, Date.now())]);
+    const upd = await waitFor(
+      async () =>
+        s.events
+          .slice(1)
+          .map((e) => JSON.parse(e.data) as Record<string, string>)
+          .find((d) => /Y00001-01/.test(d.rows ?? '') && rowIds(d.rows!)[1] === 'Y00001-01'),
+      5000,
+      'update with Y00001-01 offline',
+    );
+    assert.match(row(upd.rows!, 'Y00001-01'), /offline/);
+    assert.match(upd.cards!, /<b>2<\/b>Offline/);
+    await new Promise((r) => setTimeout(r, 600));
+    // Ticks are every 150 ms: an update goes out only when the fragments differ ("5 s ago" counts as a change).
+    assert.ok(s.events.length < 12, `${s.events.length} updates in ~1 s: only changes are sent`);
+    for (let i = 1; i < s.events.length; i++) assert.notEqual(s.events[i]!.data, s.events[i - 1]!.data, 'never the same fragments twice');
+    // Sign-out ends the stream.
+    await post('/logout', 'vic');
+    await waitFor(async () => s.events.some((e) => e.event === 'signed-out'), 5000, 'signed-out event');
+    await s.ended;
+    await signIn('vic');
 
-      // Idle: the open stream does not touch the session; past the idle timeout it ends.
-      const t = await stream('/live/devices', 'vic');
-      await waitFor(async () => t.events.length >= 1, 5000, 'first update');
-      // Two steps of 20 min, each shorter than the 30 min idle timeout: a stream that touched the
-      // session would keep it alive; this one does not, so 40 min after the last request it ends.
-      skew += 20 * MIN;
-      await new Promise((r) => setTimeout(r, 500));
-      assert.ok(!t.events.some((e) => e.event === 'signed-out'), 'still within the idle timeout');
-      skew += 20 * MIN;
-      try {
-        await waitFor(async () => t.events.some((e) => e.event === 'signed-out'), 5000, 'signed-out after idle');
-        assert.equal((await send('GET', '/', { as: 'vic' })).status, 303, 'and the session is gone');
-      } finally {
-        skew = 0;
-      }
-      await signIn('vic');
-    },
-  );
+    // Idle: the open stream does not touch the session; past the idle timeout it ends.
+    const t = await stream('/live/devices', 'vic');
+    await waitFor(async () => t.events.length >= 1, 5000, 'first update');
+    // Two steps of 20 min, each shorter than the 30 min idle timeout: a stream that touched the
+    // session would keep it alive; this one does not, so 40 min after the last request it ends.
+    skew += 20 * MIN;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!t.events.some((e) => e.event === 'signed-out'), 'still within the idle timeout');
+    skew += 20 * MIN;
+    try {
+      await waitFor(async () => t.events.some((e) => e.event === 'signed-out'), 5000, 'signed-out after idle');
+      assert.equal((await send('GET', '/', { as: 'vic' })).status, 303, 'and the session is gone');
+    } finally {
+      skew = 0;
+    }
+    await signIn('vic');
+  });
 
   it('alerts name the practice; a device at 97 % has only its 95 % data-cap alert; filters by state, kind and practice', async () => {
     const open = await fleet.ctx.store.ops.openAlerts();

@@ -18,10 +18,9 @@ const inNs = (ns: string, args: string[], input?: string) => sh(['ip', 'netns', 
 
 /** Sends `count` datagrams from `src` (bound) to the appliance; returns how many were answered. */
 function probe(ns: string, src: string, dst: string, count = 1, gapMs = 50): number {
-  const js =
-    `const s=require('dgram').createSocket('udp4');let got=0;s.on('message',()=>got++);
-s.bind(0,'${src}',async()=>{for(let i=0;i<${count};i++){s.send('OPTIONS sip:x SIP/2.0\\r\\n\\r\\n',${PORT},'${dst}');await new ` +
-    `Promise(r=>setTimeout(r,${gapMs}));}
+  const js = `const s=require('dgram').createSocket('udp4');let got=0;s.on('message',()=>got++);
+s.bind(0,'${src}',async()=>{for(let i=0;i<${count};i++){
+s.send('OPTIONS sip:x SIP/2.0\\r\\n\\r\\n',${PORT},'${dst}');await new Promise(r=>setTimeout(r,${gapMs}));}
 setTimeout(()=>{console.log(got);s.close();},300);});`;
   return Number(inNs(ns, [process.execPath, '-e', js]).trim());
 }
@@ -58,8 +57,8 @@ describe('SIP firewall (real nft, namespaces)', { skip }, () => {
         NS.app,
         process.execPath,
         '-e',
-        `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('SIP/2.0 200 ` +
-          `OK\\r\\n\\r\\n',r.port,r.address));s.bind(${PORT},'0.0.0.0',()=>console.log('ready'));`,
+        `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('SIP/2.0 200 OK\\r\\n\\r\\n',r.port,r.address));` +
+          `s.bind(${PORT},'0.0.0.0',()=>console.log('ready'));`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

@@ -35,8 +35,8 @@ function send(n: number, sport: number, dport: number): void {
   inNs([
     process.execPath,
     '-e',
-    `const s=require('dgram').createSocket('udp4');s.bind(${sport},'10.88.0.1',async()=>{for(let i=0;i<${n};i++){await new ` +
-      `Promise(r=>s.send(Buffer.alloc(160),${dport},'10.88.0.2',r));await new Promise(r=>setTimeout(r,2));}s.close();});`,
+    `const s=require('dgram').createSocket('udp4');s.bind(${sport},'10.88.0.1',async()=>{for(let i=0;i<${n};i++){` +
+      `await new Promise(r=>s.send(Buffer.alloc(160),${dport},'10.88.0.2',r));await new Promise(r=>setTimeout(r,2));}s.close();});`,
   ]);
 }
 const classPkts = (dev: string, id: string) =>

@@ -13,8 +13,8 @@ import { FakeRunner } from '../../helpers/fake-runner.js';
 
 /** kamcmd's real text output (captured from kamailio 5.6.3), parameterised. */
 const dispatcherList = (flags: string) =>
-  `{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n\t\t\t\tDEST: {\n\t\t\t\t\tURI: ` +
-  `sip:192.0.2.10:5060\n\t\t\t\t\tFLAGS: ${flags}\n\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n`;
+  `{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n` +
+  `\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:192.0.2.10:5060\n\t\t\t\t\tFLAGS: ${flags}\n\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n`;
 const stats = (reg: number, dlg: number) => `dialog:active_dialogs = ${dlg}\nusrloc:location_contacts = ${reg}\n`;
 const shv = (v: number) => `{\n\tname: force_local\n\ttype: int\n\tvalue: ${v}\n}\n`;
 
