@@ -137,8 +137,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
           if (tables.has('drill_results')) {
             drills = db
               .prepare(
-                'INSERT OR IGNORE INTO drill_results (id, at, trigger, passed, duration_ms, steps) SELECT id, at, trigger, passed, duration_ms, steps ' +
-                  'FROM snap.drill_results',
+                `INSERT OR IGNORE INTO drill_results (id, at, trigger, passed, duration_ms, steps)
+                  SELECT id, at, trigger, passed, duration_ms, steps FROM snap.drill_results`,
               )
               .run().changes;
           }

@@ -53,8 +53,8 @@ CREATE INDEX IF NOT EXISTS claim_failures_at ON claim_failures (at);
       // One waiting request per key: a box that restarts with a new code replaces its old one.
       await t.run("UPDATE claim_requests SET status = 'superseded' WHERE spki = ? AND status = 'pending'", [r.spki]);
       await t.run(
-        'INSERT INTO claim_requests (id, created_at, expires_at, address, csr_cn, spki, fingerprint, commitment, status) VALUES (?, ?, ?, ?, ?, ?, ?, ' +
-          "?, 'pending')",
+        `INSERT INTO claim_requests (id, created_at, expires_at, address, csr_cn, spki, fingerprint, commitment, status)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
         [r.id, r.created_at, r.expires_at, r.address, r.csr_cn, r.spki, r.fingerprint, r.commitment],
       );
     });
@@ -99,8 +99,8 @@ CREATE INDEX IF NOT EXISTS claim_failures_at ON claim_failures (at);
   async markClaimed(id: string, now: number, c: { by: string; deviceId: string; ods: string; practiceName: string; certificate: string }): Promise<boolean> {
     await this.ensure();
     const r = await this.d.run(
-      "UPDATE claim_requests SET status = 'claimed', claimed_at = ?, claimed_by = ?, device_id = ?, ods_code = ?, practice_name = ?, certificate = ? " +
-        "WHERE id = ? AND status = 'pending' AND expires_at > ?",
+      `UPDATE claim_requests SET status = 'claimed', claimed_at = ?, claimed_by = ?, device_id = ?, ods_code = ?, practice_name = ?,
+        certificate = ? WHERE id = ? AND status = 'pending' AND expires_at > ?`,
       [now, c.by, c.deviceId, c.ods, c.practiceName, c.certificate, id, now],
     );
     return r.changes === 1;

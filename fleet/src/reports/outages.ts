@@ -32,8 +32,8 @@ export async function monthlyOutages(store: Store, year: number, month: number, 
     ).map((r) => [r.device_id, Number(r.n)]),
   );
   const evs = await d.all<{ device_id: string; name: string; payload: string | null }>(
-    "SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ? AND name IN ('failover.switched', 'records.synced', 'drill.completed') " +
-      'ORDER BY device_id, at',
+    `SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ?
+      AND name IN ('failover.switched', 'records.synced', 'drill.completed') ORDER BY device_id, at`,
     [from, to],
   );
   // A clinical-system outage is one run of failing syncs ended by a clean one: the agent retries

@@ -49,8 +49,8 @@ export class AccountStore {
   async putUser(u: { username: string; hash: string; role: Role; practice: string | null }, now: number): Promise<void> {
     await this.d.run(
       `INSERT INTO users (username, hash, role, practice, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice, failed_attempts = 0, ` +
-        `locked_until = NULL, disabled = 0`,
+       ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice, failed_attempts = 0,
+       locked_until = NULL, disabled = 0`,
       [u.username, u.hash, u.role, u.practice, now],
     );
   }

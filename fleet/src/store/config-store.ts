@@ -95,8 +95,9 @@ export class ConfigStore {
       if (cur !== expected) return { ok: false as const, current: cur };
       const version = cur + 1;
       await t.run(
-        'INSERT INTO templates (scope, scope_id, doc, version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, scope_id) DO ' +
-          'UPDATE SET doc = excluded.doc, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+        `INSERT INTO templates (scope, scope_id, doc, version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
+          ON CONFLICT (scope, scope_id)
+          DO UPDATE SET doc = excluded.doc, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
         [scope, id, doc, version, at, by],
       );
       await t.run('INSERT INTO template_versions (scope, scope_id, version, doc, at, by_user) VALUES (?, ?, ?, ?, ?, ?)', [scope, id, version, doc, at, by]);
@@ -116,8 +117,8 @@ export class ConfigStore {
       if (pcn === null) await t.run('DELETE FROM practice_pcn WHERE practice = ?', [practice]);
       else
         await t.run(
-          'INSERT INTO practice_pcn (practice, pcn, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (practice) DO UPDATE SET pcn = ' +
-            'excluded.pcn, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+          `INSERT INTO practice_pcn (practice, pcn, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (practice)
+            DO UPDATE SET pcn = excluded.pcn, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
           [practice, pcn, at, by],
         );
       await t.run('UPDATE devices SET pcn = ? WHERE practice = ?', [pcn, practice]);
@@ -126,8 +127,8 @@ export class ConfigStore {
 
   async putDesired(r: DesiredRow, t: SqlDriver = this.d): Promise<void> {
     await t.run(
-      'INSERT INTO desired (device_id, revision, doc, published_at, rollout_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET revision ' +
-        '= excluded.revision, doc = excluded.doc, published_at = excluded.published_at, rollout_id = excluded.rollout_id',
+      `INSERT INTO desired (device_id, revision, doc, published_at, rollout_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id)
+        DO UPDATE SET revision = excluded.revision, doc = excluded.doc, published_at = excluded.published_at, rollout_id = excluded.rollout_id`,
       [r.device_id, r.revision, r.doc, r.published_at, r.rollout_id],
     );
   }
@@ -147,8 +148,8 @@ export class ConfigStore {
   ): Promise<number> {
     return this.d.tx(async (t) => {
       const row = await t.get<{ id: number }>(
-        'INSERT INTO rollouts (created_at, created_by, scope, scope_id, phase, canary, targets, message, updated_at, soak_ms) VALUES (?, ?, ?, ?, ?, ' +
-          '?, ?, ?, ?, ?) RETURNING id',
+        `INSERT INTO rollouts (created_at, created_by, scope, scope_id, phase, canary, targets, message, updated_at, soak_ms)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
         [r.created_at, r.created_by, r.scope, r.scope_id, r.phase, r.canary, r.targets, r.message, r.updated_at, r.soak_ms],
       );
       const id = Number(row!.id);
@@ -174,8 +175,8 @@ export class ConfigStore {
   /** Compare-and-set on the phase: true when this caller made the change. */
   async setPhase(id: number, from: readonly RolloutPhase[], phase: RolloutPhase, message: string | null, at: number): Promise<boolean> {
     const r = await this.d.run(
-      `UPDATE rollouts SET phase = ?, message = COALESCE(?, message), updated_at = ?, started_at = CASE WHEN ? = 'canary' THEN ? ELSE started_at END ` +
-        `WHERE id = ? AND phase IN (${from.map(() => '?').join(', ')})`,
+      `UPDATE rollouts SET phase = ?, message = COALESCE(?, message), updated_at = ?, started_at = CASE WHEN ? = 'canary' THEN ?
+        ELSE started_at END WHERE id = ? AND phase IN (${from.map(() => '?').join(', ')})`,
       [phase, message, at, phase, at, id, ...from],
     );
     return r.changes > 0;
@@ -206,8 +207,8 @@ export class ConfigStore {
       const chunk = ids.slice(i, i + 500);
       out.push(
         ...(await this.d.all<{ device_id: string; rollout_id: number }>(
-          `SELECT rd.device_id, rd.rollout_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id WHERE r.phase IN (${active}) AND ` +
-            `rd.device_id IN (${chunk.map(() => '?').join(', ')})`,
+          `SELECT rd.device_id, rd.rollout_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id
+            WHERE r.phase IN (${active}) AND rd.device_id IN (${chunk.map(() => '?').join(', ')})`,
           chunk,
         )),
       );
@@ -220,8 +221,8 @@ export class ConfigStore {
    */
   async claim(id: number, device: string, at: number, staleBefore: number): Promise<boolean> {
     const r = await this.d.run(
-      "UPDATE rollout_devices SET state = 'publishing', claimed_at = ? WHERE rollout_id = ? AND device_id = ? AND (state = 'pending' OR (state = " +
-        "'publishing' AND claimed_at < ?))",
+      `UPDATE rollout_devices SET state = 'publishing', claimed_at = ? WHERE rollout_id = ? AND device_id = ?
+        AND (state = 'pending' OR (state = 'publishing' AND claimed_at < ?))`,
       [at, id, device, staleBefore],
     );
     return r.changes > 0;

@@ -55,8 +55,8 @@ export class DeviceStore {
   private async ensure(t: SqlDriver, id: string, p: Placement, at: number): Promise<void> {
     await t.run(
       `INSERT INTO devices (id, first_seen, practice, practice_name, pcn, clinical_system, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen THEN ` +
-        `excluded.last_seen ELSE devices.last_seen END`,
+       ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen
+       THEN excluded.last_seen ELSE devices.last_seen END`,
       [id, at, p.practice, p.practiceName, p.pcn, p.clinicalSystem, at],
     );
   }
@@ -98,8 +98,8 @@ export class DeviceStore {
     const x = m.derived;
     const at = m.msg.at;
     const ins = await t.run(
-      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON ` +
-        `CONFLICT (id) DO NOTHING`,
+      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       [m.msg.id, m.deviceId, at, x.activeKind, x.dataPct, x.dataUsed, b(x.recordsStale), x.telephonyMode],
     );
     if (!ins.changes) {
@@ -132,8 +132,8 @@ export class DeviceStore {
     // Telemetry from a device we have no state for yet (its retained birth not seen) says it is up.
     await t.run(
       `UPDATE devices SET telemetry_at = ?, active_uplink = ?, active_kind = ?,
-         cellular_since = CASE WHEN ? = 'cellular' THEN COALESCE(?, CASE WHEN active_kind = 'cellular' AND cellular_since IS NOT NULL THEN ` +
-        `cellular_since ELSE ? END) ELSE NULL END,
+         cellular_since = CASE WHEN ? = 'cellular' THEN COALESCE(?, CASE WHEN active_kind = 'cellular' AND cellular_since IS NOT NULL
+         THEN cellular_since ELSE ? END) ELSE NULL END,
          telephony_mode = ?, telephony_registered = ?, telephony_calls = ?, records_stale = ?, records_as_of = ?,
          data_pct = ?, data_used = ?, data_allowance = ?, health_json = ?,
          online = CASE WHEN state_at IS NULL THEN 1 ELSE online END, state_since = COALESCE(state_since, ?), state_at = COALESCE(state_at, ?),
@@ -195,8 +195,8 @@ export class DeviceStore {
   private async applyReported(t: SqlDriver, m: Extract<Inbound, { kind: 'reported' }>, out: IngestOutcome): Promise<void> {
     const r = m.msg;
     const res = await t.run(
-      'UPDATE devices SET reported_revision = ?, reported_status = ?, reported_json = ?, reported_at = ? WHERE id = ? AND (reported_at IS NULL OR ' +
-        'reported_at <= ?)',
+      `UPDATE devices SET reported_revision = ?, reported_status = ?, reported_json = ?, reported_at = ? WHERE id = ?
+        AND (reported_at IS NULL OR reported_at <= ?)`,
       [r.appliedRevision, r.status, JSON.stringify(r), r.at, m.deviceId, r.at],
     );
     if (res.changes) out.applied++;
@@ -263,8 +263,8 @@ export class DeviceStore {
     const { sql, params } = this.where(f);
     const r = await this.d.get<Record<string, number | null>>(
       `SELECT COUNT(*) AS total, SUM(online) AS online, SUM(CASE WHEN online = 1 AND active_kind = 'cellular' THEN 1 ELSE 0 END) AS cellular,
-         SUM(CASE WHEN online = 1 AND telephony_mode = 'survivable' THEN 1 ELSE 0 END) AS survivable, SUM(CASE WHEN records_stale = 1 THEN 1 ELSE 0 ` +
-        `END) AS stale
+         SUM(CASE WHEN online = 1 AND telephony_mode = 'survivable' THEN 1 ELSE 0 END) AS survivable,
+         SUM(CASE WHEN records_stale = 1 THEN 1 ELSE 0 END) AS stale
        FROM devices ${sql}`,
       params,
     );
