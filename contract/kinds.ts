@@ -8,7 +8,13 @@ export const UplinkKindSchema = Type.Union([Type.Literal('wired'), Type.Literal(
 export type UplinkKind = Static<typeof UplinkKindSchema>;
 
 /** `slow`: answering, no loss worth the name, but round trips above the "too slow" threshold (added within v1). */
-export const UplinkStateSchema = Type.Union([Type.Literal('unknown'), Type.Literal('up'), Type.Literal('slow'), Type.Literal('degraded'), Type.Literal('down')]);
+export const UplinkStateSchema = Type.Union([
+  Type.Literal('unknown'),
+  Type.Literal('up'),
+  Type.Literal('slow'),
+  Type.Literal('degraded'),
+  Type.Literal('down'),
+]);
 export type UplinkState = Static<typeof UplinkStateSchema>;
 
 export const TelephonyModeSchema = Type.Union([Type.Literal('cloud'), Type.Literal('survivable'), Type.Literal('down'), Type.Literal('disabled')]);

@@ -23,7 +23,10 @@ export const StateSchema = Type.Object(
   {
     online: Type.Boolean({ description: 'true in the birth message, false in the Will (death)' }),
     bootId: Type.String({ description: 'Changes on every agent start' }),
-    bdSeq: Type.Integer({ minimum: 0, description: 'Birth/death sequence, persisted, +1 per MQTT session; a death with a lower bdSeq than the last birth is stale' }),
+    bdSeq: Type.Integer({
+      minimum: 0,
+      description: 'Birth/death sequence, persisted, +1 per MQTT session; a death with a lower bdSeq than the last birth is stale',
+    }),
     version: Type.Optional(Type.String({ description: 'Agent software version (birth only)' })),
     configRevision: Type.Optional(Type.Integer({ minimum: 0, description: 'Applied config revision (birth only)' })),
     at: Type.Optional(At),
@@ -74,7 +77,9 @@ export const TelemetrySchema = Type.Object(
           summary: Type.String(),
           details: Type.Optional(
             Type.Record(Type.String(), Type.Unknown(), {
-              description: 'Capability-specific: report-<name>.json (contract/reports/). Receivers check each report on its own (readReport), so one capability of an older agent never rejects the message',
+              description:
+                'Capability-specific: report-<name>.json (contract/reports/). Receivers check each report on its own (readReport), so one capability ' +
+                'of an older agent never rejects the message',
             }),
           ),
         },
@@ -145,7 +150,9 @@ export const ConfigReportedSchema = Type.Object(
     at: At,
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
-        description: 'Added within v1 (optional): the whole config in force after this report (defaults filled, secrets replaced by "[redacted]"), for the fleet\'s desired-vs-reported diff. Agents before it leave it out.',
+        description:
+          'Added within v1 (optional): the whole config in force after this report (defaults filled, secrets replaced by "[redacted]"), for the ' +
+          "fleet's desired-vs-reported diff. Agents before it leave it out.",
       }),
     ),
   },
@@ -179,8 +186,16 @@ export const CommandArgs = {
   // Added in v1 (additive, docs/updates.md): install a signed bundle into the inactive A/B slot.
   update: Type.Object(
     {
-      url: Type.String({ minLength: 2, maxLength: 2048, pattern: '^(https?://|file:///|/)', description: 'Bundle location: http(s) URL, file:// URL or absolute path on the device' }),
-      version: Type.String({ pattern: '^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$', description: 'The version the bundle must carry (refused otherwise)' }),
+      url: Type.String({
+        minLength: 2,
+        maxLength: 2048,
+        pattern: '^(https?://|file:///|/)',
+        description: 'Bundle location: http(s) URL, file:// URL or absolute path on the device',
+      }),
+      version: Type.String({
+        pattern: '^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$',
+        description: 'The version the bundle must carry (refused otherwise)',
+      }),
     },
     { additionalProperties: false },
   ),
@@ -229,8 +244,22 @@ export interface TopicSpec {
 
 /** Every topic of the contract, relative to `<prefix>/<deviceId>/`. */
 export const TOPICS = {
-  state: { suffix: 'state', direction: 'device->fleet', qos: 1, retain: true, schema: StateSchema, about: 'Birth on every connect; Will (death) registered with the same bdSeq' },
-  telemetry: { suffix: 'telemetry', direction: 'device->fleet', qos: 1, retain: false, schema: TelemetrySchema, about: 'Periodic health via the durable outbox' },
+  state: {
+    suffix: 'state',
+    direction: 'device->fleet',
+    qos: 1,
+    retain: true,
+    schema: StateSchema,
+    about: 'Birth on every connect; Will (death) registered with the same bdSeq',
+  },
+  telemetry: {
+    suffix: 'telemetry',
+    direction: 'device->fleet',
+    qos: 1,
+    retain: false,
+    schema: TelemetrySchema,
+    about: 'Periodic health via the durable outbox',
+  },
   heartbeat: {
     suffix: 'heartbeat',
     direction: 'device->fleet',
@@ -239,11 +268,46 @@ export const TOPICS = {
     schema: HeartbeatSchema,
     about: 'Added in v1.3: on 4G, between full reports; sent directly, only while connected with nothing queued (fleets before v1.3 do not subscribe)',
   },
-  events: { suffix: 'events', direction: 'device->fleet', qos: 1, retain: false, schema: EventSchema, about: 'Every bus event via the durable outbox, in order' },
-  configDesired: { suffix: 'config/desired', direction: 'fleet->device', qos: 1, retain: true, schema: ConfigDesiredSchema, about: 'Versioned desired config from the fleet' },
-  configReported: { suffix: 'config/reported', direction: 'device->fleet', qos: 1, retain: true, schema: ConfigReportedSchema, about: 'Applied revision and the fate of the last desired document' },
-  commands: { suffix: 'commands', direction: 'fleet->device', qos: 1, retain: false, schema: CommandRequestSchema, about: 'MQTT 5 request: responseTopic + correlationData' },
-  responses: { suffix: 'responses', direction: 'device->fleet', qos: 1, retain: false, schema: CommandResponseSchema, about: 'Responses; responseTopic must lie under responses/' },
+  events: {
+    suffix: 'events',
+    direction: 'device->fleet',
+    qos: 1,
+    retain: false,
+    schema: EventSchema,
+    about: 'Every bus event via the durable outbox, in order',
+  },
+  configDesired: {
+    suffix: 'config/desired',
+    direction: 'fleet->device',
+    qos: 1,
+    retain: true,
+    schema: ConfigDesiredSchema,
+    about: 'Versioned desired config from the fleet',
+  },
+  configReported: {
+    suffix: 'config/reported',
+    direction: 'device->fleet',
+    qos: 1,
+    retain: true,
+    schema: ConfigReportedSchema,
+    about: 'Applied revision and the fate of the last desired document',
+  },
+  commands: {
+    suffix: 'commands',
+    direction: 'fleet->device',
+    qos: 1,
+    retain: false,
+    schema: CommandRequestSchema,
+    about: 'MQTT 5 request: responseTopic + correlationData',
+  },
+  responses: {
+    suffix: 'responses',
+    direction: 'device->fleet',
+    qos: 1,
+    retain: false,
+    schema: CommandResponseSchema,
+    about: 'Responses; responseTopic must lie under responses/',
+  },
 } as const satisfies Record<string, TopicSpec>;
 export type TopicName = keyof typeof TOPICS;
 

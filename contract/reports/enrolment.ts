@@ -1,9 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Lines, Nullable } from './common.js';
 
-export const ClaimPhaseSchema = Type.Union(
-  (['preparing', 'submitting', 'waiting', 'installing', 'claimed', 'error'] as const).map((s) => Type.Literal(s)),
-);
+export const ClaimPhaseSchema = Type.Union((['preparing', 'submitting', 'waiting', 'installing', 'claimed', 'error'] as const).map((s) => Type.Literal(s)));
 export type ClaimPhase = Static<typeof ClaimPhaseSchema>;
 
 export const EnrolmentReportSchema = Type.Object(

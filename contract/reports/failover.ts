@@ -21,10 +21,19 @@ export const FailoverReportSchema = Type.Object(
     since: Nullable(Type.Integer(), 'Epoch ms the active uplink took over'),
     reason: Type.String({ description: 'Why traffic is on the active uplink' }),
     forced: Type.Optional(Type.Object({ uplink: Nullable(Type.String()), until: Type.Integer() }, { description: 'Maintenance override' })),
-    failbackAt: Nullable(Type.Integer(), 'When traffic is expected back on the preferred uplink if it stays clean (hold-down and hourly cap included); null: none pending'),
+    failbackAt: Nullable(
+      Type.Integer(),
+      'When traffic is expected back on the preferred uplink if it stays clean (hold-down and hourly cap included); null: none pending',
+    ),
     dnsForwarder: Type.Optional(
       Type.Object(
-        { listening: Nullable(Type.String()), via: Nullable(Type.String()), answered: Type.Integer(), failed: Type.Integer(), error: Type.Optional(Type.String()) },
+        {
+          listening: Nullable(Type.String()),
+          via: Nullable(Type.String()),
+          answered: Type.Integer(),
+          failed: Type.Integer(),
+          error: Type.Optional(Type.String()),
+        },
         { description: 'The optional LAN DNS forwarder (failover.dnsForwarder)' },
       ),
     ),

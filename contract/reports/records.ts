@@ -13,6 +13,6 @@ export const RecordsReportSchema = Type.Object(
     pendingCaptures: Type.Integer({ description: 'Offline notes not yet accepted upstream' }),
     lines: Lines,
   },
-  { $id: 'report-records.json', title: 'records: the encrypted cache of today\'s lists and summaries (counts only, never patient data)' },
+  { $id: 'report-records.json', title: "records: the encrypted cache of today's lists and summaries (counts only, never patient data)" },
 );
 export type RecordsReport = Static<typeof RecordsReportSchema>;

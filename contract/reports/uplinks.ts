@@ -10,9 +10,12 @@ export const UplinkViewSchema = Type.Object({
   priority: Type.Integer({ description: 'Lower is preferred' }),
   table: Type.Integer({ description: 'Kernel routing table of this uplink' }),
   gateway: Type.Optional(Type.String({ description: 'Configured or discovered next hop; absent on a point-to-point link' })),
-  nextHop: Type.Union((['config', 'kernel', 'lease', 'remembered', 'point-to-point', 'unknown'] as const).map((s) => Type.Literal(s)), {
-    description: 'Where the gateway came from',
-  }),
+  nextHop: Type.Union(
+    (['config', 'kernel', 'lease', 'remembered', 'point-to-point', 'unknown'] as const).map((s) => Type.Literal(s)),
+    {
+      description: 'Where the gateway came from',
+    },
+  ),
   address: Nullable(Type.String()),
   carrier: Type.Boolean(),
   state: UplinkStateSchema,

@@ -89,11 +89,17 @@ export const FleetConfigSchema = Type.Object({
           port: Int(25, 1, 'SMTP port'),
           from: Str('fleet@surgery-edge.invalid', 'Envelope and header From'),
           to: Type.Array(Type.String(), { default: [] }),
-          security: Type.Union([Type.Literal('none'), Type.Literal('starttls'), Type.Literal('tls')], { default: 'none', description: 'none (internal relay), starttls (port 587; refused if the relay does not offer it), tls (implicit, port 465)' }),
+          security: Type.Union([Type.Literal('none'), Type.Literal('starttls'), Type.Literal('tls')], {
+            default: 'none',
+            description: 'none (internal relay), starttls (port 587; refused if the relay does not offer it), tls (implicit, port 465)',
+          }),
           caPath: Str('', "PEM CA for the relay's certificate; empty: the system's CAs"),
           username: Str('', 'SMTP AUTH user; empty: no AUTH (AUTH needs starttls or tls)'),
           passwordFile: Str('', 'File holding the SMTP AUTH password (kept out of the config file)'),
-          auth: Type.Union([Type.Literal('auto'), Type.Literal('plain'), Type.Literal('login')], { default: 'auto', description: 'auto: PLAIN when offered, else LOGIN' }),
+          auth: Type.Union([Type.Literal('auto'), Type.Literal('plain'), Type.Literal('login')], {
+            default: 'auto',
+            description: 'auto: PLAIN when offered, else LOGIN',
+          }),
         },
         { default: {} },
       ),
@@ -103,7 +109,7 @@ export const FleetConfigSchema = Type.Object({
   rollouts: Type.Object(
     {
       tickMs: Int(5000, 50, 'How often active rollouts are stepped'),
-      canaryPct: Type.Number({ default: 5, minimum: 0.1, maximum: 100, description: 'Share of a rollout\'s devices that go first (at least one)' }),
+      canaryPct: Type.Number({ default: 5, minimum: 0.1, maximum: 100, description: "Share of a rollout's devices that go first (at least one)" }),
       soakMin: Type.Number({ default: 30, minimum: 0, description: 'Default soak: canaries must stay healthy this long after applying' }),
       applyTimeoutMs: Int(15 * 60_000, 1000, 'A published device that has not applied (birth with the new revision) by then is unhealthy'),
       offlineGraceMs: Int(3 * 60_000, 1000, 'Offline longer than this after the publish is unhealthy (applying restarts the agent: a short gap is expected)'),
@@ -114,15 +120,25 @@ export const FleetConfigSchema = Type.Object({
   ),
   claim: Type.Object(
     {
-      enabled: Type.Boolean({ default: true, description: 'Serve the enrolment endpoint boxes claim themselves through, and the "Waiting to be claimed" view' }),
+      enabled: Type.Boolean({
+        default: true,
+        description: 'Serve the enrolment endpoint boxes claim themselves through, and the "Waiting to be claimed" view',
+      }),
       host: Str('127.0.0.1', 'Enrolment endpoint (HTTPS) listen address; boxes reach it from the practices'),
       port: Int(0, 0, 'Enrolment endpoint port; 0 picks a free one'),
       tlsCertPath: Str('', "Enrolment endpoint's server certificate (from the ICB CA; boxes pin that CA); empty: the embedded broker's"),
       tlsKeyPath: Str('', "Its key; empty: the embedded broker's"),
-      caCertPath: Str('', 'The ICB CA that signs device certificates (the broker trusts it); empty: the embedded broker\'s'),
-      caKeyPath: Str('', 'Its private key (keep this host locked down, or use an intermediate CA); empty: the embedded broker\'s'),
-      issuedDir: Str('', "Where each certificate issued by claiming is also written as <device-id>.crt, for the broker's registration (provisioning/broker-register.sh, or the embedded broker's registrar); empty: the embedded broker's pki/devices"),
-      brokers: Type.Array(Type.String({ pattern: '^mqtts://[A-Za-z0-9.-]+(:[0-9]+)?$' }), { default: [], description: 'Broker URLs a claimed box is given; empty: mqtt.url' }),
+      caCertPath: Str('', "The ICB CA that signs device certificates (the broker trusts it); empty: the embedded broker's"),
+      caKeyPath: Str('', "Its private key (keep this host locked down, or use an intermediate CA); empty: the embedded broker's"),
+      issuedDir: Str(
+        '',
+        "Where each certificate issued by claiming is also written as <device-id>.crt, for the broker's registration " +
+          "(provisioning/broker-register.sh, or the embedded broker's registrar); empty: the embedded broker's pki/devices",
+      ),
+      brokers: Type.Array(Type.String({ pattern: '^mqtts://[A-Za-z0-9.-]+(:[0-9]+)?$' }), {
+        default: [],
+        description: 'Broker URLs a claimed box is given; empty: mqtt.url',
+      }),
       codeTtlMs: Int(24 * 3600_000, 60_000, 'A claim code (and its request) expires this long after the box sent it'),
       certDays: Int(825, 1, 'Validity of a device certificate issued by claiming'),
       failureWindowMs: Int(15 * 60_000, 1000, 'Window for counting wrong claim attempts'),
@@ -144,7 +160,14 @@ export const FleetConfigSchema = Type.Object({
     { default: [], description: 'Which practice and PCN each device serves; unlisted devices take the ODS code from their id (P81001-01 -> P81001)' },
   ),
   icb: Str('ICB', 'Name of the ICB this fleet serves'),
-  log: Type.Object({ level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }) }, { default: {} }),
+  log: Type.Object(
+    {
+      level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], {
+        default: 'info',
+      }),
+    },
+    { default: {} },
+  ),
 });
 export type FleetConfig = Static<typeof FleetConfigSchema>;
 

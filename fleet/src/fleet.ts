@@ -63,7 +63,14 @@ export class Fleet {
       // Claiming signs with the embedded broker's CA and serves with its server certificate.
       const p = this.broker.pki;
       const c = config.claim;
-      config.claim = { ...c, caCertPath: c.caCertPath || join(p, 'ca.crt'), caKeyPath: c.caKeyPath || join(p, 'ca.key'), tlsCertPath: c.tlsCertPath || join(p, 'server.crt'), tlsKeyPath: c.tlsKeyPath || join(p, 'server.key'), issuedDir: c.issuedDir || join(p, 'devices') };
+      config.claim = {
+        ...c,
+        caCertPath: c.caCertPath || join(p, 'ca.crt'),
+        caKeyPath: c.caKeyPath || join(p, 'ca.key'),
+        tlsCertPath: c.tlsCertPath || join(p, 'server.crt'),
+        tlsKeyPath: c.tlsKeyPath || join(p, 'server.key'),
+        issuedDir: c.issuedDir || join(p, 'devices'),
+      };
     }
     const instanceId = config.instanceId || `fleet-${hostname()}`.replace(/[^A-Za-z0-9._-]/g, '-');
     const store = this.opts.store ?? (await Store.fromConfig(config));
@@ -98,7 +105,9 @@ export class Fleet {
 
   health(): Record<string, ComponentHealth> {
     const out: Record<string, ComponentHealth> = {
-      mqtt: this.ctx?.mqtt.connected ? { status: 'ok', summary: `connected to ${this.ctx.config.mqtt.url}`, details: { connects: this.ctx.mqtt.connects } } : { status: 'degraded', summary: 'not connected to the broker' },
+      mqtt: this.ctx?.mqtt.connected
+        ? { status: 'ok', summary: `connected to ${this.ctx.config.mqtt.url}`, details: { connects: this.ctx.mqtt.connects } }
+        : { status: 'degraded', summary: 'not connected to the broker' },
     };
     for (const c of this.components) out[c.name] = this.started.includes(c) ? c.health() : { status: 'failed', summary: 'not running' };
     return out;

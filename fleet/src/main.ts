@@ -17,7 +17,14 @@ async function main(): Promise<number> {
   try {
     parsed = parseArgs({
       allowPositionals: true,
-      options: { config: { type: 'string' }, port: { type: 'string' }, role: { type: 'string' }, practice: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        role: { type: 'string' },
+        practice: { type: 'string' },
+        'data-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (e) {
     return usage(`${(e as Error).message}\n\n${help()}`);
@@ -36,7 +43,15 @@ async function main(): Promise<number> {
     if (!positionals[1]) return usage(help('user'));
     const store = await Store.fromConfig(config);
     try {
-      process.stdout.write(await userCommand(store, { action: positionals[1], name: positionals[2], role: values.role, practice: values.practice, password: () => readFileSync(0, 'utf8').replace(/\r?\n$/, '') }));
+      process.stdout.write(
+        await userCommand(store, {
+          action: positionals[1],
+          name: positionals[2],
+          role: values.role,
+          practice: values.practice,
+          password: () => readFileSync(0, 'utf8').replace(/\r?\n$/, ''),
+        }),
+      );
     } finally {
       await store.close();
     }
@@ -49,11 +64,26 @@ async function main(): Promise<number> {
     // First start: one admin with a random password, shown once (change it with `fleet user reset-password admin`).
     const password = randomBytes(12).toString('base64url');
     await store.accounts.putUser({ username: 'admin', hash: hashPassword(password), role: 'icb-admin', practice: null }, Date.now());
-    await store.accounts.audit({ at: Date.now(), username: 'fleet', device_id: null, action: 'user-add', args: JSON.stringify({ user: 'admin' }), outcome: 'ok', detail: 'first start' });
+    await store.accounts.audit({
+      at: Date.now(),
+      username: 'fleet',
+      device_id: null,
+      action: 'user-add',
+      args: JSON.stringify({ user: 'admin' }),
+      outcome: 'ok',
+      detail: 'first start',
+    });
     process.stdout.write(`first admin login: admin / ${password}\n`);
   }
-  process.stdout.write(`dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`);
-  if (fleet.web.tls?.selfSigned) process.stdout.write(`\n*** WARNING: the dashboard uses a SELF-SIGNED certificate (${fleet.web.tls.certPath}).\n*** Browsers will warn and users cannot tell this server from an impostor: set http.tls.certPath/keyPath.\n\n`);
+  process.stdout.write(
+    `dashboard: ${fleet.web.url}/\nbroker: ${fleet.ctx.config.mqtt.url} (prefix ${config.mqtt.prefix}, shared ` +
+      `group ${config.mqtt.shareGroup})\n${fleet.enrolment.url ? `enrolment (boxes' enrolment.claimUrl): ${fleet.enrolment.url}\n` : ''}`,
+  );
+  if (fleet.web.tls?.selfSigned)
+    process.stdout.write(
+      `\n*** WARNING: the dashboard uses a SELF-SIGNED certificate (${fleet.web.tls.certPath}).\n*** Browsers will warn and users cannot tell this ` +
+        `server from an impostor: set http.tls.certPath/keyPath.\n\n`,
+    );
   if (fleet.broker) process.stdout.write(`embedded broker: enrol a device with: provisioning/pki.sh device ${fleet.broker.pki} <device-id>\n`);
   await new Promise<void>((res) => {
     const stop = () => res();

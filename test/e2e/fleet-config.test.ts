@@ -23,13 +23,24 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
   let base: string;
 
   before(async () => {
-    lab = await startFleetBrowserLab({ live: LIVE, password: PW, pmPractice: 'P81001', fleet: { instanceId: 'fleet-e2e-config', rollouts: { tickMs: 200, soakMin: 0 } }, agentDir: LIVE, until: 'reported_json' });
+    lab = await startFleetBrowserLab({
+      live: LIVE,
+      password: PW,
+      pmPractice: 'P81001',
+      fleet: { instanceId: 'fleet-e2e-config', rollouts: { tickMs: 200, soakMin: 0 } },
+      agentDir: LIVE,
+      until: 'reported_json',
+    });
     ({ b, base } = lab);
   });
   after(() => lab?.close());
 
   const signIn = (user: 'admin' | 'viewer' | 'pm') => lab.signIn(user);
-  const template = (intervalMs: number) => agentTemplate(lab.broker, lab.tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<string, unknown>;
+  const template = (intervalMs: number) =>
+    agentTemplate(lab.broker, lab.tmp.dir, intervalMs, { records: { dayList: { bearerToken: SECRET } } }) as { telemetry: Record<string, unknown> } & Record<
+      string,
+      unknown
+    >;
 
   it('ICB admin: edit the ICB template (refused, then saved, secret redacted), plan and start a rollout, read the diff', async () => {
     const p = await signIn('admin');
@@ -60,10 +71,14 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     await b.screenshot(p, 'fleet', 'config-rollout-draft');
     await Promise.all([p.waitForLoadState(), p.click('button:has-text("Start rollout")')]);
     const url = p.url();
-    await waitFor(async () => {
-      await p.goto(url);
-      return /done/.test(await p.locator('h1 .phase').innerText());
-    }, 30_000, 'rollout done in the page');
+    await waitFor(
+      async () => {
+        await p.goto(url);
+        return /done/.test(await p.locator('h1 .phase').innerText());
+      },
+      30_000,
+      'rollout done in the page',
+    );
     assert.equal(await p.locator(`#steps tr[data-step="${LIVE}"]`).getAttribute('data-state'), 'applied');
     await b.screenshot(p, 'fleet', 'config-rollout-done');
 
@@ -78,7 +93,8 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     await b.screenshot(p, 'fleet', 'config-device-diff');
     await p.goto(`${base}/audit`);
     const audit = await p.locator('#audit tbody').innerText();
-    for (const a of ['template-save', 'rollout-create', 'rollout-start', 'rollout-publish', 'rollout-applied', 'rollout-done', 'reload-config']) assert.match(audit, new RegExp(a), a);
+    for (const a of ['template-save', 'rollout-create', 'rollout-start', 'rollout-publish', 'rollout-applied', 'rollout-done', 'reload-config'])
+      assert.match(audit, new RegExp(a), a);
     assert.ok(!audit.includes(SECRET));
   });
 
@@ -99,9 +115,32 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     const running = { ...template(10_000), site: { deviceId: id, odsCode: 'Y00009' } };
     const v = validateConfig({ ...running, revision: 2 });
     assert.ok(v.ok);
-    await s.devices.ingest([{ kind: 'state', deviceId: id, receivedAt: Date.now(), place, msg: { online: true, bootId: 'b9', bdSeq: 1, configRevision: 2, at: Date.now() } }]);
-    await s.devices.ingest([{ kind: 'reported', deviceId: id, receivedAt: Date.now(), place, msg: { appliedRevision: 2, lastDesiredRevision: 3, status: 'rejected', reasons: [{ path: '/telemetry/cellularIntervalMs', message: 'Expected integer to be greater or equal to 10000' }], at: Date.now(), config: redactSecrets(v.config) as unknown as Record<string, unknown> } }]);
-    await s.config.putDesired({ device_id: id, revision: 3, doc: JSON.stringify({ ...running, telemetry: { ...running.telemetry, intervalMs: 20_000 } }), published_at: Date.now(), rollout_id: null });
+    await s.devices.ingest([
+      { kind: 'state', deviceId: id, receivedAt: Date.now(), place, msg: { online: true, bootId: 'b9', bdSeq: 1, configRevision: 2, at: Date.now() } },
+    ]);
+    await s.devices.ingest([
+      {
+        kind: 'reported',
+        deviceId: id,
+        receivedAt: Date.now(),
+        place,
+        msg: {
+          appliedRevision: 2,
+          lastDesiredRevision: 3,
+          status: 'rejected',
+          reasons: [{ path: '/telemetry/cellularIntervalMs', message: 'Expected integer to be greater or equal to 10000' }],
+          at: Date.now(),
+          config: redactSecrets(v.config) as unknown as Record<string, unknown>,
+        },
+      },
+    ]);
+    await s.config.putDesired({
+      device_id: id,
+      revision: 3,
+      doc: JSON.stringify({ ...running, telemetry: { ...running.telemetry, intervalMs: 20_000 } }),
+      published_at: Date.now(),
+      rollout_id: null,
+    });
     await p.goto(`${base}/devices/${id}`);
     assert.match(await p.locator('#rejection').innerText(), /rejected revision 3[\s\S]*\/telemetry\/cellularIntervalMs/);
     assert.match(await p.locator('#config').innerText(), /not in sync/);

@@ -23,8 +23,37 @@ describe('fleet dashboard in a browser', { skip }, () => {
   let base: string;
 
   const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = { activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0, recordsStale: false, recordsAsOf: at, dataPct: 10, dataUsed: 1e9, dataAllowance: 1e10, health: { failover: { status: 'ok', summary: 'traffic on wan' } }, ...o };
-    return { kind: 'telemetry', deviceId: id, receivedAt: at, place: fleet.ctx.inventory.place(id), derived, msg: { id: ulid(at), at, bootId: 'b', activeUplink: derived.activeUplink, activeKind: derived.activeKind as 'wired', system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 }, capabilities: {} } };
+    const derived: Derived = {
+      activeUplink: 'wan',
+      activeKind: 'wired',
+      cellularSince: null,
+      telephonyMode: 'cloud',
+      telephonyRegistered: true,
+      telephonyCalls: 0,
+      recordsStale: false,
+      recordsAsOf: at,
+      dataPct: 10,
+      dataUsed: 1e9,
+      dataAllowance: 1e10,
+      health: { failover: { status: 'ok', summary: 'traffic on wan' } },
+      ...o,
+    };
+    return {
+      kind: 'telemetry',
+      deviceId: id,
+      receivedAt: at,
+      place: fleet.ctx.inventory.place(id),
+      derived,
+      msg: {
+        id: ulid(at),
+        at,
+        bootId: 'b',
+        activeUplink: derived.activeUplink,
+        activeKind: derived.activeKind as 'wired',
+        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
+        capabilities: {},
+      },
+    };
   };
 
   /** Written through the store as ingest would, before the live agent starts. */
@@ -35,10 +64,38 @@ describe('fleet dashboard in a browser', { skip }, () => {
     const hist: Inbound[] = [];
     for (let t = now - 7 * DAY, i = 0; t < now; t += 30 * 60_000, i++) {
       const cell = i % 48 > 40;
-      hist.push(tele(fleet, 'Y00002-01', t, cell ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 60 + i / 10, telephonyMode: 'survivable' } : { dataPct: 60 + i / 10 }));
+      hist.push(
+        tele(
+          fleet,
+          'Y00002-01',
+          t,
+          cell ? { activeKind: 'cellular', activeUplink: '4g', dataPct: 60 + i / 10, telephonyMode: 'survivable' } : { dataPct: 60 + i / 10 },
+        ),
+      );
     }
-    hist.push(tele(fleet, 'Y00002-01', now, { activeKind: 'cellular', activeUplink: '4g', dataPct: 96, telephonyMode: 'survivable', cellularSince: now - 3 * 3600_000 }));
-    for (let m = 0; m < 3; m++) hist.push({ kind: 'event', deviceId: 'Y00002-01', receivedAt: now, place: fleet.ctx.inventory.place('Y00002-01'), msg: { id: ulid(now - m * 20 * DAY), name: 'failover.switched', at: now - m * 20 * DAY, bootId: 'b', payload: { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: now } } });
+    hist.push(
+      tele(fleet, 'Y00002-01', now, {
+        activeKind: 'cellular',
+        activeUplink: '4g',
+        dataPct: 96,
+        telephonyMode: 'survivable',
+        cellularSince: now - 3 * 3600_000,
+      }),
+    );
+    for (let m = 0; m < 3; m++)
+      hist.push({
+        kind: 'event',
+        deviceId: 'Y00002-01',
+        receivedAt: now,
+        place: fleet.ctx.inventory.place('Y00002-01'),
+        msg: {
+          id: ulid(now - m * 20 * DAY),
+          name: 'failover.switched',
+          at: now - m * 20 * DAY,
+          bootId: 'b',
+          payload: { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: now },
+        },
+      });
     hist.push(tele(fleet, 'Y00003-01', now, { recordsStale: true }));
     await s.devices.ingest(hist);
     await fleet.alerts.evaluate();
@@ -49,7 +106,10 @@ describe('fleet dashboard in a browser', { skip }, () => {
       live: LIVE,
       password: PW,
       pmPractice: 'Y00002',
-      fleet: { instanceId: 'fleet-e2e', inventory: [{ deviceId: 'Y00002-01', practice: 'Y00002', practiceName: 'Canal Side', pcn: 'PCN-S', clinicalSystem: 'SystmOne' }] },
+      fleet: {
+        instanceId: 'fleet-e2e',
+        inventory: [{ deviceId: 'Y00002-01', practice: 'Y00002', practiceName: 'Canal Side', pcn: 'PCN-S', clinicalSystem: 'SystmOne' }],
+      },
       agentDir: 'agent',
       until: 'telemetry_at',
       seed,
@@ -74,7 +134,7 @@ describe('fleet dashboard in a browser', { skip }, () => {
     assert.equal(await p.locator('#devices tbody tr[data-device]').count(), 1);
 
     await p.goto(`${base}/devices/Y00002-01`);
-    assert.equal(await p.locator('svg[aria-label="Active uplink over time"] rect[fill="#ed8b00"]').count() > 5, true, '4G periods drawn');
+    assert.equal((await p.locator('svg[aria-label="Active uplink over time"] rect[fill="#ed8b00"]').count()) > 5, true, '4G periods drawn');
     assert.equal(await p.locator('svg[aria-label="4G data use against the cap"] polyline').count(), 1);
     assert.match(await p.locator('svg[aria-label="Failovers per month"]').innerHTML(), /<title>[^<]+: [1-9]/);
     await b.screenshot(p, 'fleet', 'device');
@@ -131,7 +191,10 @@ describe('fleet dashboard in a browser', { skip }, () => {
     const month = new Date().toISOString().slice(0, 7);
     const csv = await (await p.request.get(`${base}/reports/outages.csv?month=${month}`)).text();
     const lines = csv.trim().split('\r\n');
-    assert.equal(lines[0], 'practice,practice_name,pcn,devices,minutes_on_4g,outages_survived,minutes_offline,clinical_system,clinical_system_outages,drills_failed');
+    assert.equal(
+      lines[0],
+      'practice,practice_name,pcn,devices,minutes_on_4g,outages_survived,minutes_offline,clinical_system,clinical_system_outages,drills_failed',
+    );
     const y = lines.find((l) => l.startsWith('Y00002,'))!.split(',');
     assert.equal(y[1], 'Canal Side');
     assert.equal(y[7], 'SystmOne');

@@ -206,7 +206,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     assert.match(await p.locator('#live').innerText(), /updated \d\d:\d\d:\d\d/);
   });
 
-  it('alerts: practice named, only the highest data cap, filters, bulk acknowledge, snooze, maintenance window; cleared alerts have no Acknowledge', async () => {
+  it('alerts: practice named, only the highest data cap, filters, bulk acknowledge, snooze, maintenance window; cleared ones have no Acknowledge', async () => {
     const p = await lab.signIn('admin');
     await p.goto(`${base}/alerts`);
     const canal = p.locator('#alerts tbody tr', { hasText: 'Y00002-01' });

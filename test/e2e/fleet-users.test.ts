@@ -27,7 +27,11 @@ describe('fleet accounts page in a browser', { skip }, () => {
     broker = await startBroker([]);
     tmp = tempDir();
     fleet = await startFleet(fleetConfig(broker, tmp.dir, { http: { port: 0, tls: { enabled: true } } }));
-    for (const [u, role] of [['admin', 'icb-admin'], ['viewer', 'icb-viewer']] as const) await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice: null }, Date.now());
+    for (const [u, role] of [
+      ['admin', 'icb-admin'],
+      ['viewer', 'icb-viewer'],
+    ] as const)
+      await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice: null }, Date.now());
     base = fleet.web.url;
     b = await launchBrowser();
   });
@@ -48,7 +52,7 @@ describe('fleet accounts page in a browser', { skip }, () => {
     await p.fill('#add-user input[name=password]', 'newbie long password');
     await p.click('#add-user button');
     await p.waitForSelector('section.user[data-user=newbie]');
-    assert.match(await p.textContent('[role=status]') ?? '', /user newbie added \(icb-viewer\)/);
+    assert.match((await p.textContent('[role=status]')) ?? '', /user newbie added \(icb-viewer\)/);
     // Disable: newbie can no longer sign in.
     const card = 'section.user[data-user=newbie]';
     await p.click(`${card} summary`);
@@ -57,13 +61,13 @@ describe('fleet accounts page in a browser', { skip }, () => {
     // Refusal: the last enabled admin cannot disable themself.
     await p.click('section.user[data-user=admin] summary');
     await p.click('section.user[data-user=admin] button:has-text("Disable")');
-    assert.match(await p.textContent('[role=alert]') ?? '', /last enabled icb-admin/);
+    assert.match((await p.textContent('[role=alert]')) ?? '', /last enabled icb-admin/);
     // Refusal: a practice manager needs a practice.
     await p.click(`${card} summary`);
     await p.selectOption(`${card} select[name=role]`, 'practice-manager');
     await p.fill(`${card} input[name=practice]`, '');
     await p.click(`${card} button:has-text("Set role")`);
-    assert.match(await p.textContent('[role=alert]') ?? '', /needs --practice/);
+    assert.match((await p.textContent('[role=alert]')) ?? '', /needs --practice/);
     await b.screenshot(p, 'fleet', 'users-desktop');
 
     const q = await b.newPage({ width: 1024, height: 768 });
@@ -71,7 +75,7 @@ describe('fleet accounts page in a browser', { skip }, () => {
     await q.fill('input[name=username]', 'newbie');
     await q.fill('input[name=password]', 'newbie long password');
     await q.click('button:has-text("Sign in")');
-    assert.match(await q.textContent('[role=alert]') ?? '', /Wrong user name or password/);
+    assert.match((await q.textContent('[role=alert]')) ?? '', /Wrong user name or password/);
 
     const a = await signIn(b, base, 'admin', PW);
     await a.goto(`${base}/users`);
@@ -82,7 +86,10 @@ describe('fleet accounts page in a browser', { skip }, () => {
     await a.fill(`${card} input[name=practice]`, 'P81001');
     await a.click(`${card} button:has-text("Set role")`);
     await a.waitForSelector(`${card} p:has-text("practice-manager of P81001")`);
-    const audit = (await fleet.ctx.store.accounts.auditLog(20)).filter((r) => r.action.startsWith('user-')).reverse().map((r) => `${r.username} ${r.action}`);
+    const audit = (await fleet.ctx.store.accounts.auditLog(20))
+      .filter((r) => r.action.startsWith('user-'))
+      .reverse()
+      .map((r) => `${r.username} ${r.action}`);
     assert.deepEqual(audit, ['admin user-add', 'admin user-disable', 'admin user-enable', 'admin user-set-role']);
     // Removing needs the confirmation ticked (the browser enforces it; the server checks it too).
     await a.click(`${card} summary`);

@@ -74,7 +74,10 @@ describe('status page: DNS, slow and failback words in a browser', { skip: noBro
 
         set('wan', { state: 'slow', latencyMs: 512 }, { state: 'up' });
         await page.goto(base + '/');
-        assert.match((await page.locator('#state .text').textContent()) ?? '', /Internet working - Internet connection is slow \(BT broadband: 512 ms round trip\)/);
+        assert.match(
+          (await page.locator('#state .text').textContent()) ?? '',
+          /Internet working - Internet connection is slow \(BT broadband: 512 ms round trip\)/,
+        );
         assert.match((await page.locator('body').textContent()) ?? '', /Slow/);
         const scroll2 = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
         assert.ok(scroll2 <= 0, `horizontal scroll of ${scroll2} px`);

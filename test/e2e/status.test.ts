@@ -116,7 +116,12 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
       Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))
         .filter((el) => {
           const labels = (el as HTMLInputElement).labels;
-          const name = el.tagName === 'BUTTON' ? el.textContent?.trim() : Array.from(labels ?? []).map((l) => l.textContent?.trim()).join('') || el.getAttribute('aria-label');
+          const name =
+            el.tagName === 'BUTTON'
+              ? el.textContent?.trim()
+              : Array.from(labels ?? [])
+                  .map((l) => l.textContent?.trim())
+                  .join('') || el.getAttribute('aria-label');
           return !name;
         })
         .map((el) => el.outerHTML),
@@ -131,7 +136,10 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     // The attacker's page, on another origin, auto-submits a form at the appliance.
     const evil = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
-      res.end(`<form id="f" method="post" action="${base}/api/actions/force"><input name="uplink" value="lte"><input name="minutes" value="240"><input name="_csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`);
+      res.end(
+        `<form id="f" method="post" action="${base}/api/actions/force"><input name="uplink" value="lte"><input name="minutes" value="240">` +
+          `<input name="_csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`,
+      );
     });
     await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
     try {
@@ -161,8 +169,14 @@ describe('status page in a browser', { skip: noBrowser() }, () => {
     await p.goto(base + '/', { waitUntil: 'load' });
     await p.waitForLoadState('networkidle').catch(() => {}); // SSE keeps one request open
     const total = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
-    assert.ok(urls.some((u) => u.endsWith('/assets/status.js')), 'script counted');
-    assert.ok(urls.every((u) => u.startsWith(base)), `only local requests: ${urls.join(' ')}`);
+    assert.ok(
+      urls.some((u) => u.endsWith('/assets/status.js')),
+      'script counted',
+    );
+    assert.ok(
+      urls.every((u) => u.startsWith(base)),
+      `only local requests: ${urls.join(' ')}`,
+    );
     assert.ok(total > 2000 && total < 150 * 1024, `first load ${total} bytes`);
     await context.close();
   });

@@ -46,7 +46,12 @@ export function structuredBundle(practice: SyntheticPractice, p: SynthPatient) {
   const gp = practice.clinician(p.usualClinician);
   const res: unknown[] = [
     patientResource(p),
-    { resourceType: 'Organization', id: 'org-1', identifier: [{ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'A00000' }], name: 'Synthetic Surgery' },
+    {
+      resourceType: 'Organization',
+      id: 'org-1',
+      identifier: [{ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'A00000' }],
+      name: 'Synthetic Surgery',
+    },
     { resourceType: 'Practitioner', id: gp.id, name: [{ family: gp.family, given: [gp.given], prefix: [gp.prefix] }] },
   ];
   const pref = { reference: `Patient/${p.logicalId}` };
@@ -58,7 +63,19 @@ export function structuredBundle(practice: SyntheticPractice, p: SynthPatient) {
       resourceType: 'AllergyIntolerance',
       id: `${p.logicalId}-al-${k}`,
       meta: { profile: [`${GPC}/CareConnect-GPC-AllergyIntolerance-1`] },
-      ...(a.resolved ? { extension: [{ url: `${GPC}/Extension-CareConnect-GPC-AllergyIntoleranceEnd-1`, extension: [{ url: 'endDate', valueDateTime: a.resolved.endDate }, { url: 'reasonEnded', valueString: a.resolved.reason }] }] } : {}),
+      ...(a.resolved
+        ? {
+            extension: [
+              {
+                url: `${GPC}/Extension-CareConnect-GPC-AllergyIntoleranceEnd-1`,
+                extension: [
+                  { url: 'endDate', valueDateTime: a.resolved.endDate },
+                  { url: 'reasonEnded', valueString: a.resolved.reason },
+                ],
+              },
+            ],
+          }
+        : {}),
       clinicalStatus: a.resolved ? 'resolved' : 'active',
       verificationStatus: 'unconfirmed',
       category: ['medication'],
@@ -79,46 +96,118 @@ export function structuredBundle(practice: SyntheticPractice, p: SynthPatient) {
     const planId = `${id}-plan`;
     res.push({ resourceType: 'Medication', id: `${id}-med`, code: cc(m.drug[0], m.drug[1]) });
     res.push({
-      resourceType: 'MedicationStatement', id,
+      resourceType: 'MedicationStatement',
+      id,
       meta: { profile: [`${GPC}/CareConnect-GPC-MedicationStatement-1`] },
       extension: [{ url: `${GPC}/Extension-CareConnect-GPC-MedicationStatementLastIssueDate-1`, valueDateTime: m.issues.at(-1) }],
       basedOn: [{ reference: `MedicationRequest/${planId}` }],
-      status: m.status, medicationReference: { reference: `Medication/${id}-med` }, effectivePeriod: { start: m.start }, subject: pref, taken: 'unk',
+      status: m.status,
+      medicationReference: { reference: `Medication/${id}-med` },
+      effectivePeriod: { start: m.start },
+      subject: pref,
+      taken: 'unk',
       dosage: [{ text: m.drug[2] }],
     });
     res.push({
-      resourceType: 'MedicationRequest', id: planId, intent: 'plan', status: m.status, subject: pref, authoredOn: m.start,
-      medicationReference: { reference: `Medication/${id}-med` }, dosageInstruction: [{ text: m.drug[2] }],
+      resourceType: 'MedicationRequest',
+      id: planId,
+      intent: 'plan',
+      status: m.status,
+      subject: pref,
+      authoredOn: m.start,
+      medicationReference: { reference: `Medication/${id}-med` },
+      dosageInstruction: [{ text: m.drug[2] }],
       dispenseRequest: { quantity: { value: 28, unit: 'tablet' }, validityPeriod: { start: m.start } },
       extension: [
         { url: `${GPC}/Extension-CareConnect-GPC-PrescriptionType-1`, valueCodeableConcept: { coding: [{ code: m.type, display: m.type }] } },
-        ...(m.type === 'repeat' ? [{ url: `${GPC}/Extension-CareConnect-GPC-MedicationRepeatInformation-1`, extension: [{ url: 'numberOfRepeatPrescriptionsAllowed', valuePositiveInt: m.repeatsAllowed }, { url: 'numberOfRepeatPrescriptionsIssued', valuePositiveInt: m.issues.length }] }] : []),
+        ...(m.type === 'repeat'
+          ? [
+              {
+                url: `${GPC}/Extension-CareConnect-GPC-MedicationRepeatInformation-1`,
+                extension: [
+                  { url: 'numberOfRepeatPrescriptionsAllowed', valuePositiveInt: m.repeatsAllowed },
+                  { url: 'numberOfRepeatPrescriptionsIssued', valuePositiveInt: m.issues.length },
+                ],
+              },
+            ]
+          : []),
       ],
     });
-    m.issues.forEach((d, j) => res.push({ resourceType: 'MedicationRequest', id: `${id}-iss-${j}`, intent: 'order', status: 'completed', subject: pref, authoredOn: d, basedOn: [{ reference: `MedicationRequest/${planId}` }], medicationReference: { reference: `Medication/${id}-med` } }));
+    m.issues.forEach((d, j) =>
+      res.push({
+        resourceType: 'MedicationRequest',
+        id: `${id}-iss-${j}`,
+        intent: 'order',
+        status: 'completed',
+        subject: pref,
+        authoredOn: d,
+        basedOn: [{ reference: `MedicationRequest/${planId}` }],
+        medicationReference: { reference: `Medication/${id}-med` },
+      }),
+    );
     meds.push(`MedicationStatement/${id}`);
   });
   res.push(list(`${p.logicalId}-l-med`, 'Medications and medical devices', '933361000000108', meds, null));
   const probs = p.problems.map((pr, k) => {
     const id = `${p.logicalId}-pr-${k}`;
-    res.push({ resourceType: 'Condition', id, extension: [{ url: 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-ProblemSignificance-1', valueCode: pr.significance }], clinicalStatus: pr.active ? 'active' : 'inactive', code: cc(pr.problem[0], pr.problem[1]), subject: pref, onsetDateTime: pr.onset });
+    res.push({
+      resourceType: 'Condition',
+      id,
+      extension: [{ url: 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-ProblemSignificance-1', valueCode: pr.significance }],
+      clinicalStatus: pr.active ? 'active' : 'inactive',
+      code: cc(pr.problem[0], pr.problem[1]),
+      subject: pref,
+      onsetDateTime: pr.onset,
+    });
     return `Condition/${id}`;
   });
   res.push(list(`${p.logicalId}-l-pr`, 'Problems', '717711000000103', probs, null));
   const imms = p.immunisations.map((im, k) => {
     const id = `${p.logicalId}-im-${k}`;
-    res.push({ resourceType: 'Immunization', id, status: 'completed', notGiven: false, vaccineCode: cc(im.vaccine[0], im.vaccine[1]), patient: pref, date: im.date, primarySource: true });
+    res.push({
+      resourceType: 'Immunization',
+      id,
+      status: 'completed',
+      notGiven: false,
+      vaccineCode: cc(im.vaccine[0], im.vaccine[1]),
+      patient: pref,
+      date: im.date,
+      primarySource: true,
+    });
     return `Immunization/${id}`;
   });
   res.push(list(`${p.logicalId}-l-im`, 'Immunisations', '1102181000000102', imms, null));
   const obs = p.results.map((t, k) => {
     const id = `${p.logicalId}-ob-${k}`;
-    res.push({ resourceType: 'Observation', id, status: 'final', code: cc(t.test[0], t.test[1]), subject: pref, effectiveDateTime: t.date, valueQuantity: { value: t.value, unit: t.test[2] }, referenceRange: [{ low: { value: t.test[3], unit: t.test[2] }, high: { value: t.test[4], unit: t.test[2] } }] });
+    res.push({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: cc(t.test[0], t.test[1]),
+      subject: pref,
+      effectiveDateTime: t.date,
+      valueQuantity: { value: t.value, unit: t.test[2] },
+      referenceRange: [{ low: { value: t.test[3], unit: t.test[2] }, high: { value: t.test[4], unit: t.test[2] } }],
+    });
     return { reference: `Observation/${id}` };
   });
-  if (obs.length) res.push({ resourceType: 'DiagnosticReport', id: `${p.logicalId}-dr`, status: 'final', code: { text: 'Blood tests' }, subject: pref, result: obs });
-  res.push(list(`${p.logicalId}-l-inv`, 'Investigations and results', '887191000000108', obs.map((o) => o.reference), null));
-  return { resourceType: 'Bundle', meta: { profile: [`${GPC}/GPConnect-StructuredRecord-Bundle-1`] }, type: 'collection', entry: res.map((resource) => ({ resource })) };
+  if (obs.length)
+    res.push({ resourceType: 'DiagnosticReport', id: `${p.logicalId}-dr`, status: 'final', code: { text: 'Blood tests' }, subject: pref, result: obs });
+  res.push(
+    list(
+      `${p.logicalId}-l-inv`,
+      'Investigations and results',
+      '887191000000108',
+      obs.map((o) => o.reference),
+      null,
+    ),
+  );
+  return {
+    resourceType: 'Bundle',
+    meta: { profile: [`${GPC}/GPConnect-StructuredRecord-Bundle-1`] },
+    type: 'collection',
+    entry: res.map((resource) => ({ resource })),
+  };
 }
 
 /** FHIR R4 searchset for Appointment?date=, with _include'd Patients and Practitioners, paged. */
@@ -133,7 +222,11 @@ export function r4AppointmentPage(practice: SyntheticPractice, date: string, pag
     entry.push({
       search: { mode: 'match' },
       resource: {
-        resourceType: 'Appointment', id: a.id, status: a.status, start: new Date(a.start).toISOString(), end: new Date(a.end).toISOString(),
+        resourceType: 'Appointment',
+        id: a.id,
+        status: a.status,
+        start: new Date(a.start).toISOString(),
+        end: new Date(a.end).toISOString(),
         appointmentType: { text: a.clinician % 6 === 5 ? 'Nurse appointment' : 'GP consultation' },
         participant: [
           { actor: { reference: `Patient/${p.logicalId}`, display: `${p.given} ${p.family}` }, status: 'accepted' },
@@ -147,7 +240,10 @@ export function r4AppointmentPage(practice: SyntheticPractice, date: string, pag
     }
     if (!seen.has(c.id)) {
       seen.add(c.id);
-      entry.push({ search: { mode: 'include' }, resource: { resourceType: 'Practitioner', id: c.id, name: [{ family: c.family, given: [c.given], prefix: [c.prefix] }] } });
+      entry.push({
+        search: { mode: 'include' },
+        resource: { resourceType: 'Practitioner', id: c.id, name: [{ family: c.family, given: [c.given], prefix: [c.prefix] }] },
+      });
     }
   }
   const links = [{ relation: 'self', url: `${selfBase}/Appointment?date=${date}&_count=${count}&page=${page}` }];
@@ -157,10 +253,25 @@ export function r4AppointmentPage(practice: SyntheticPractice, date: string, pag
 
 export function patientAppointmentsBundle(practice: SyntheticPractice, p: SynthPatient, dates: string[]) {
   const entry = dates.flatMap((d) =>
-    practice.appointments(d).filter((a) => a.patient === p.index).map((a) => {
-      const c = practice.clinician(a.clinician);
-      return { resource: { resourceType: 'Appointment', id: a.id, status: a.status, start: new Date(a.start).toISOString(), end: new Date(a.end).toISOString(), participant: [{ actor: { reference: `Patient/${p.logicalId}` }, status: 'accepted' }, { actor: { reference: `Practitioner/${c.id}`, display: `${c.prefix} ${c.given} ${c.family}` }, status: 'accepted' }] } };
-    }),
+    practice
+      .appointments(d)
+      .filter((a) => a.patient === p.index)
+      .map((a) => {
+        const c = practice.clinician(a.clinician);
+        return {
+          resource: {
+            resourceType: 'Appointment',
+            id: a.id,
+            status: a.status,
+            start: new Date(a.start).toISOString(),
+            end: new Date(a.end).toISOString(),
+            participant: [
+              { actor: { reference: `Patient/${p.logicalId}` }, status: 'accepted' },
+              { actor: { reference: `Practitioner/${c.id}`, display: `${c.prefix} ${c.given} ${c.family}` }, status: 'accepted' },
+            ],
+          },
+        };
+      }),
   );
   return { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
 }

@@ -55,7 +55,12 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { 'content-type': 'application/fhir+json' });
   res.end(JSON.stringify(body));
 };
-const outcome = (code: string, text: string) => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', details: { coding: [{ system: 'https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1', code }], text } }] });
+const outcome = (code: string, text: string) => ({
+  resourceType: 'OperationOutcome',
+  issue: [
+    { severity: 'error', code: 'invalid', details: { coding: [{ system: 'https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1', code }], text } },
+  ],
+});
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -76,7 +81,18 @@ export function checkGpcRequest(req: IncomingMessage, interaction: string): stri
     const header = JSON.parse(Buffer.from(m[1]!, 'base64url').toString()) as Record<string, unknown>;
     const claims = JSON.parse(Buffer.from(m[2]!, 'base64url').toString()) as Record<string, unknown>;
     if (header.alg !== 'none') return 'JWT alg must be none';
-    for (const c of ['iss', 'sub', 'aud', 'exp', 'iat', 'reason_for_request', 'requested_scope', 'requesting_device', 'requesting_organization', 'requesting_practitioner'])
+    for (const c of [
+      'iss',
+      'sub',
+      'aud',
+      'exp',
+      'iat',
+      'reason_for_request',
+      'requested_scope',
+      'requesting_device',
+      'requesting_organization',
+      'requesting_practitioner',
+    ])
       if (claims[c] === undefined) return `JWT claim ${c} missing`;
     if (claims.reason_for_request !== 'directcare') return 'reason_for_request must be directcare';
     if (Number(claims.exp) - Number(claims.iat) > 300) return 'JWT lifetime over 5 minutes';
@@ -124,14 +140,16 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
     if (req.method === 'POST' && path === '/gpc/Patient/$gpc.getstructuredrecord') {
       state.lastHeaders = { ...req.headers };
       const problem = checkGpcRequest(req, 'urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1');
-      if (problem) return stats.rejected++, json(res, 400, outcome('BAD_REQUEST', problem));
+      if (problem) return (stats.rejected++, json(res, 400, outcome('BAD_REQUEST', problem)));
       stats.structured++;
       const params = JSON.parse(await readBody(req)) as { parameter?: { name: string; valueIdentifier?: { value?: string } }[] };
       const nhs = params.parameter?.find((p) => p.name === 'patientNHSNumber')?.valueIdentifier?.value ?? '';
-      if (faults.failNhs.includes(nhs)) return stats.errors++, json(res, 500, outcome('INTERNAL_SERVER_ERROR', 'injected error'));
+      if (faults.failNhs.includes(nhs)) return (stats.errors++, json(res, 500, outcome('INTERNAL_SERVER_ERROR', 'injected error')));
       let body: string;
       if (nhs === FIXTURE_NHS) {
-        body = readFileSync(join(fixturesDir, 'structured', 'consultations_forwards_response1.json'), 'utf8').replace(/^\{%.*%\}\s*/, '').replace(/\{%\s*endhighlight\s*%\}\s*$/, '');
+        body = readFileSync(join(fixturesDir, 'structured', 'consultations_forwards_response1.json'), 'utf8')
+          .replace(/^\{%.*%\}\s*/, '')
+          .replace(/\{%\s*endhighlight\s*%\}\s*$/, '');
       } else {
         const i = practice.indexOf(nhs);
         if (i === undefined) return json(res, 404, outcome('PATIENT_NOT_FOUND', 'no such patient'));
@@ -144,7 +162,7 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
     const apptMatch = /^\/gpc\/Patient\/([^/]+)\/Appointment$/.exec(path);
     if (req.method === 'GET' && apptMatch) {
       const problem = checkGpcRequest(req, 'urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1');
-      if (problem) return stats.rejected++, json(res, 400, outcome('BAD_REQUEST', problem));
+      if (problem) return (stats.rejected++, json(res, 400, outcome('BAD_REQUEST', problem)));
       stats.appointments++;
       const id = decodeURIComponent(apptMatch[1]!);
       const i = id.startsWith('pat-') ? Number(id.slice(4)) : NaN;

@@ -14,7 +14,14 @@ export interface PracticeOptions {
   generation: number;
 }
 
-export const DEFAULT_PRACTICE: PracticeOptions = { seed: 42, patients: 12_000, clinicians: 30, perClinicianPerDay: 24, timeZone: 'Europe/London', generation: 0 };
+export const DEFAULT_PRACTICE: PracticeOptions = {
+  seed: 42,
+  patients: 12_000,
+  clinicians: 30,
+  perClinicianPerDay: 24,
+  timeZone: 'Europe/London',
+  generation: 0,
+};
 
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -40,24 +47,148 @@ export function nhsNumberFor(i: number): string {
   }
 }
 
-const FAMILY = ['Smith', 'Jones', 'Taylor', 'Brown', 'Williams', 'Wilson', 'Johnson', 'Davies', 'Patel', 'Robinson', 'Wright', 'Thompson', 'Evans', 'Walker', 'White', 'Roberts', 'Green', 'Hall', 'Wood', 'Jackson', 'Clarke', 'Khan', 'Ahmed', 'Hussain', 'Singh', 'Lewis', 'Harris', 'Martin', 'Cooper', 'King', "O'Brien", 'Nowak', 'Kowalski', 'Okafor', 'Mensah', 'Nguyen', 'Chen', 'Murphy', 'Kelly', 'Hughes'];
-const GIVEN_F = ['Olivia', 'Amelia', 'Isla', 'Ava', 'Mia', 'Grace', 'Sophia', 'Emily', 'Fatima', 'Aisha', 'Zofia', 'Margaret', 'Susan', 'Patricia', 'Jane', 'Helen', 'Priya', 'Chloe', 'Ruby', 'Evie'];
-const GIVEN_M = ['Oliver', 'George', 'Noah', 'Arthur', 'Muhammad', 'Leo', 'Harry', 'Jack', 'Jacob', 'Thomas', 'David', 'John', 'Michael', 'Peter', 'Raj', 'Kwame', 'Piotr', 'James', 'William', 'Ali'];
+const FAMILY = [
+  'Smith',
+  'Jones',
+  'Taylor',
+  'Brown',
+  'Williams',
+  'Wilson',
+  'Johnson',
+  'Davies',
+  'Patel',
+  'Robinson',
+  'Wright',
+  'Thompson',
+  'Evans',
+  'Walker',
+  'White',
+  'Roberts',
+  'Green',
+  'Hall',
+  'Wood',
+  'Jackson',
+  'Clarke',
+  'Khan',
+  'Ahmed',
+  'Hussain',
+  'Singh',
+  'Lewis',
+  'Harris',
+  'Martin',
+  'Cooper',
+  'King',
+  "O'Brien",
+  'Nowak',
+  'Kowalski',
+  'Okafor',
+  'Mensah',
+  'Nguyen',
+  'Chen',
+  'Murphy',
+  'Kelly',
+  'Hughes',
+];
+const GIVEN_F = [
+  'Olivia',
+  'Amelia',
+  'Isla',
+  'Ava',
+  'Mia',
+  'Grace',
+  'Sophia',
+  'Emily',
+  'Fatima',
+  'Aisha',
+  'Zofia',
+  'Margaret',
+  'Susan',
+  'Patricia',
+  'Jane',
+  'Helen',
+  'Priya',
+  'Chloe',
+  'Ruby',
+  'Evie',
+];
+const GIVEN_M = [
+  'Oliver',
+  'George',
+  'Noah',
+  'Arthur',
+  'Muhammad',
+  'Leo',
+  'Harry',
+  'Jack',
+  'Jacob',
+  'Thomas',
+  'David',
+  'John',
+  'Michael',
+  'Peter',
+  'Raj',
+  'Kwame',
+  'Piotr',
+  'James',
+  'William',
+  'Ali',
+];
 const STREETS = ['High Street', 'Station Road', 'Church Lane', 'Victoria Road', 'Park Avenue', 'Mill Lane', 'Green Lane', 'Manor Road'];
 
-export const ALLERGENS: readonly [string, string][] = [['Penicillin V', '764146007'], ['Amoxicillin', '372687004'], ['Aspirin', '387458008'], ['Codeine', '387494007'], ['Ibuprofen', '387207008'], ['Peanut', '256349002'], ['Latex', '111088007'], ['Trimethoprim', '372854000'], ['Elastoplast', '418920007']];
+export const ALLERGENS: readonly [string, string][] = [
+  ['Penicillin V', '764146007'],
+  ['Amoxicillin', '372687004'],
+  ['Aspirin', '387458008'],
+  ['Codeine', '387494007'],
+  ['Ibuprofen', '387207008'],
+  ['Peanut', '256349002'],
+  ['Latex', '111088007'],
+  ['Trimethoprim', '372854000'],
+  ['Elastoplast', '418920007'],
+];
 export const REACTIONS = ['Urticaria', 'Angioedema', 'Nausea', 'Rash', 'Anaphylaxis', 'Wheeze'];
 export const DRUGS: readonly [string, string, string][] = [
-  ['Amlodipine 5mg tablets', '319283006', 'One tablet once a day'], ['Atorvastatin 20mg tablets', '320030007', 'One tablet at night'],
-  ['Metformin 500mg tablets', '325278007', 'One tablet twice a day with meals'], ['Ramipril 5mg capsules', '318885001', 'One capsule once a day'],
-  ['Levothyroxine 50microgram tablets', '315243008', 'One tablet in the morning'], ['Omeprazole 20mg gastro-resistant capsules', '317335000', 'One capsule daily'],
-  ['Salbutamol 100micrograms/dose inhaler', '320176004', 'Two puffs when required'], ['Sertraline 50mg tablets', '321949006', 'One tablet daily'],
-  ['Warfarin 1mg tablets', '319733000', 'As directed by anticoagulant clinic'], ['Bisoprolol 2.5mg tablets', '318593003', 'One tablet daily'],
-  ['Paracetamol 500mg tablets', '322236009', 'Two tablets up to four times a day'], ['Apixaban 5mg tablets', '703907005', 'One tablet twice a day'],
+  ['Amlodipine 5mg tablets', '319283006', 'One tablet once a day'],
+  ['Atorvastatin 20mg tablets', '320030007', 'One tablet at night'],
+  ['Metformin 500mg tablets', '325278007', 'One tablet twice a day with meals'],
+  ['Ramipril 5mg capsules', '318885001', 'One capsule once a day'],
+  ['Levothyroxine 50microgram tablets', '315243008', 'One tablet in the morning'],
+  ['Omeprazole 20mg gastro-resistant capsules', '317335000', 'One capsule daily'],
+  ['Salbutamol 100micrograms/dose inhaler', '320176004', 'Two puffs when required'],
+  ['Sertraline 50mg tablets', '321949006', 'One tablet daily'],
+  ['Warfarin 1mg tablets', '319733000', 'As directed by anticoagulant clinic'],
+  ['Bisoprolol 2.5mg tablets', '318593003', 'One tablet daily'],
+  ['Paracetamol 500mg tablets', '322236009', 'Two tablets up to four times a day'],
+  ['Apixaban 5mg tablets', '703907005', 'One tablet twice a day'],
 ];
-export const PROBLEMS: readonly [string, string][] = [['Essential hypertension', '59621000'], ['Type 2 diabetes mellitus', '44054006'], ['Asthma', '195967001'], ['Hypothyroidism', '40930008'], ['Atrial fibrillation', '49436004'], ['Depressive disorder', '35489007'], ['Osteoarthritis of knee', '239873007'], ['Chronic kidney disease stage 3', '433144002'], ['Gastro-oesophageal reflux disease', '235595009'], ['Appendicectomy', '80146002']];
-export const TESTS: readonly [string, string, string, number, number][] = [['Serum sodium', '104934005', 'mmol/L', 133, 146], ['Serum potassium', '59573005', 'mmol/L', 3.5, 5.3], ['eGFR', '80274001', 'mL/min/1.73m2', 60, 120], ['HbA1c', '1107481000000106', 'mmol/mol', 20, 42], ['Haemoglobin', '1022431000000105', 'g/L', 115, 165], ['Total cholesterol', '1005671000000105', 'mmol/L', 2.5, 5], ['TSH', '1022791000000101', 'mU/L', 0.27, 4.2]];
-export const VACCINES: readonly [string, string][] = [['Influenza vaccine', '1066171000000108'], ['COVID-19 mRNA vaccine', '39114911000001105'], ['Pneumococcal polysaccharide vaccine', '22 1000000'], ['Tetanus, diphtheria and polio vaccine', '414619005'], ['Shingles vaccine', '871751006']];
+export const PROBLEMS: readonly [string, string][] = [
+  ['Essential hypertension', '59621000'],
+  ['Type 2 diabetes mellitus', '44054006'],
+  ['Asthma', '195967001'],
+  ['Hypothyroidism', '40930008'],
+  ['Atrial fibrillation', '49436004'],
+  ['Depressive disorder', '35489007'],
+  ['Osteoarthritis of knee', '239873007'],
+  ['Chronic kidney disease stage 3', '433144002'],
+  ['Gastro-oesophageal reflux disease', '235595009'],
+  ['Appendicectomy', '80146002'],
+];
+export const TESTS: readonly [string, string, string, number, number][] = [
+  ['Serum sodium', '104934005', 'mmol/L', 133, 146],
+  ['Serum potassium', '59573005', 'mmol/L', 3.5, 5.3],
+  ['eGFR', '80274001', 'mL/min/1.73m2', 60, 120],
+  ['HbA1c', '1107481000000106', 'mmol/mol', 20, 42],
+  ['Haemoglobin', '1022431000000105', 'g/L', 115, 165],
+  ['Total cholesterol', '1005671000000105', 'mmol/L', 2.5, 5],
+  ['TSH', '1022791000000101', 'mU/L', 0.27, 4.2],
+];
+export const VACCINES: readonly [string, string][] = [
+  ['Influenza vaccine', '1066171000000108'],
+  ['COVID-19 mRNA vaccine', '39114911000001105'],
+  ['Pneumococcal polysaccharide vaccine', '22 1000000'],
+  ['Tetanus, diphtheria and polio vaccine', '414619005'],
+  ['Shingles vaccine', '871751006'],
+];
 
 export interface SynthPatient {
   index: number;
@@ -73,7 +204,14 @@ export interface SynthPatient {
   restricted: boolean;
   warning: 'data-in-transit' | 'data-awaiting-filing' | null;
   allergies: { substance: [string, string]; reaction: string; severity: string; asserted: string; resolved: null | { endDate: string; reason: string } }[];
-  medications: { drug: [string, string, string]; type: 'acute' | 'repeat'; status: 'active' | 'completed'; start: string; issues: string[]; repeatsAllowed: number }[];
+  medications: {
+    drug: [string, string, string];
+    type: 'acute' | 'repeat';
+    status: 'active' | 'completed';
+    start: string;
+    issues: string[];
+    repeatsAllowed: number;
+  }[];
   problems: { problem: [string, string]; active: boolean; significance: 'major' | 'minor'; onset: string }[];
   results: { test: [string, string, string, number, number]; value: number; date: string }[];
   immunisations: { vaccine: [string, string]; date: string }[];
@@ -107,7 +245,13 @@ export class SyntheticPractice {
   clinician(c: number): { id: string; family: string; given: string; prefix: string; role: string } {
     const r = rng(this.o.seed * 7919 + c);
     const nurse = c % 6 === 5;
-    return { id: `prac-${c + 1}`, family: pick(r, FAMILY), given: pick(r, [...GIVEN_F, ...GIVEN_M]), prefix: nurse ? 'Nurse' : 'Dr', role: nurse ? 'Practice nurse' : 'GP' };
+    return {
+      id: `prac-${c + 1}`,
+      family: pick(r, FAMILY),
+      given: pick(r, [...GIVEN_F, ...GIVEN_M]),
+      prefix: nurse ? 'Nurse' : 'Dr',
+      role: nurse ? 'Practice nurse' : 'GP',
+    };
   }
 
   patient(i: number): SynthPatient {
@@ -137,7 +281,13 @@ export class SyntheticPractice {
     };
     const nAll = r() < 0.7 ? 0 : 1 + Math.floor(r() * 3);
     for (let k = 0; k < nAll; k++)
-      p.allergies.push({ substance: pick(r, ALLERGENS), reaction: pick(r, REACTIONS), severity: pick(r, ['mild', 'moderate', 'severe']), asserted: day(r, 1990, 2025), resolved: r() < 0.15 ? { endDate: day(r, 2015, 2025), reason: 'No reaction on re-challenge' } : null });
+      p.allergies.push({
+        substance: pick(r, ALLERGENS),
+        reaction: pick(r, REACTIONS),
+        severity: pick(r, ['mild', 'moderate', 'severe']),
+        asserted: day(r, 1990, 2025),
+        resolved: r() < 0.15 ? { endDate: day(r, 2015, 2025), reason: 'No reaction on re-challenge' } : null,
+      });
     const nMed = Math.floor(r() * (old ? 9 : 4));
     for (let k = 0; k < nMed; k++) {
       const repeat = r() < 0.75;
@@ -147,10 +297,18 @@ export class SyntheticPractice {
         d.setUTCDate(d.getUTCDate() + 28 * j);
         return d.toISOString().slice(0, 10);
       });
-      p.medications.push({ drug: pick(r, DRUGS), type: repeat ? 'repeat' : 'acute', status: repeat ? 'active' : 'completed', start, issues, repeatsAllowed: repeat ? 6 + Math.floor(r() * 7) : 0 });
+      p.medications.push({
+        drug: pick(r, DRUGS),
+        type: repeat ? 'repeat' : 'acute',
+        status: repeat ? 'active' : 'completed',
+        start,
+        issues,
+        repeatsAllowed: repeat ? 6 + Math.floor(r() * 7) : 0,
+      });
     }
     const nProb = Math.floor(r() * (old ? 7 : 3));
-    for (let k = 0; k < nProb; k++) p.problems.push({ problem: pick(r, PROBLEMS), active: r() < 0.7, significance: r() < 0.5 ? 'major' : 'minor', onset: day(r, 1980, 2026) });
+    for (let k = 0; k < nProb; k++)
+      p.problems.push({ problem: pick(r, PROBLEMS), active: r() < 0.7, significance: r() < 0.5 ? 'major' : 'minor', onset: day(r, 1980, 2026) });
     const nRes = Math.floor(r() * (old ? 12 : 4));
     for (let k = 0; k < nRes; k++) {
       const test = pick(r, TESTS);
@@ -160,7 +318,8 @@ export class SyntheticPractice {
     const nImm = Math.floor(r() * 5);
     for (let k = 0; k < nImm; k++) p.immunisations.push({ vaccine: pick(r, VACCINES), date: day(r, 2015, 2026) });
     // A new generation changes ~10% of patients: a fresh result, as a lab feed would add.
-    if (this.o.generation > 0 && (hashStr(`${i}`) + this.o.generation) % 10 === 0) p.results.push({ test: TESTS[0]!, value: 140 + this.o.generation, date: '2026-11-26' });
+    if (this.o.generation > 0 && (hashStr(`${i}`) + this.o.generation) % 10 === 0)
+      p.results.push({ test: TESTS[0]!, value: 140 + this.o.generation, date: '2026-11-26' });
     return p;
   }
 
@@ -199,7 +358,19 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function zonedEpoch(date: string, minutes: number, timeZone: string): number {
   const guess = Date.parse(`${date}T00:00:00Z`) + minutes * 60_000;
   let f = formatters.get(timeZone);
-  if (!f) formatters.set(timeZone, (f = new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' })));
+  if (!f)
+    formatters.set(
+      timeZone,
+      (f = new Intl.DateTimeFormat('en-GB', {
+        timeZone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+      })),
+    );
   const parts = f.formatToParts(guess);
   const g = (t: string) => Number(parts.find((p) => p.type === t)!.value);
   const asLocal = Date.UTC(g('year'), g('month') - 1, g('day'), g('hour'), g('minute'));

@@ -22,7 +22,16 @@ export function requireChromium(): string | false {
  * --no-sandbox: CI runs as root, where chromium refuses its sandbox. The rest stop chromium's own
  * network chatter, which this closed network refuses many connections at a time.
  */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** A plain (non-persistent) headless browser, for tests that make their own contexts. */
 export async function launchChromium(): Promise<Browser> {

@@ -88,7 +88,8 @@ export class FakeNet {
       const gw = args.includes('via') ? args[args.indexOf('via') + 1] : undefined;
       const metric = args.includes('metric') ? Number(args[args.indexOf('metric') + 1]) : undefined;
       if (verb === 'replace' && !this.links.has(dev)) return { code: 1, stderr: `Cannot find device "${dev}"\n` };
-      if (verb === 'del' && !(this.routes.get(table) ?? []).some((r) => (r.metric ?? 0) === (metric ?? 0))) return { code: 2, stderr: 'RTNETLINK answers: No such process\n' };
+      if (verb === 'del' && !(this.routes.get(table) ?? []).some((r) => (r.metric ?? 0) === (metric ?? 0)))
+        return { code: 2, stderr: 'RTNETLINK answers: No such process\n' };
       const list = (this.routes.get(table) ?? []).filter((r) => (r.metric ?? 0) !== (metric ?? 0));
       if (verb === 'replace') list.push({ dst: 'default', dev, ...(gw ? { gateway: gw } : {}), ...(args.includes('onlink') ? { flags: ['onlink'] } : {}) });
       this.routes.set(table, list);
@@ -121,7 +122,11 @@ export class FakeNet {
       const body = this.nftTables.get(name);
       if (body === undefined) return { code: 1, stderr: `Error: No such file or directory\nlist table ip ${name}\n` };
       const comment = /comment "([^"]+)"/.exec(body)?.[1];
-      const items: unknown[] = [{ metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name } }, { chain: { family: 'ip', table: name, name: 'postrouting' } }];
+      const items: unknown[] = [
+        { metainfo: { version: '1.0.6' } },
+        { table: { family: 'ip', name } },
+        { chain: { family: 'ip', table: name, name: 'postrouting' } },
+      ];
       if (comment) items.push({ rule: { family: 'ip', table: name, chain: 'postrouting', comment, expr: [{ masquerade: null }] } });
       return { stdout: JSON.stringify({ nftables: items }) + '\n' };
     }

@@ -12,7 +12,8 @@ export class FakeWifi implements WifiAdapter {
     if (this.failStatus) throw new AppError('COMMAND_FAILED', 'wifi status: nmcli: not installed or not on PATH');
     if (this.link) {
       const n = this.networks.get(this.link.ssid);
-      if (!n) this.link = null; // the access point went away
+      if (!n)
+        this.link = null; // the access point went away
       else this.link = { ...this.link, rssi: n.rssi };
     }
     return this.link ? { ...this.link } : null;

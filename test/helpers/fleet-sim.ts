@@ -10,7 +10,12 @@ import { representativeCapabilities } from '../integration/telemetry/representat
  * benchmark's stand-ins report, and every first message of a kind is checked against the agent's
  * schemas, so the simulator cannot drift from what a real agent sends without failing loudly.
  */
-const checks = { reported: TypeCompiler.Compile(ConfigReportedSchema), state: TypeCompiler.Compile(StateSchema), telemetry: TypeCompiler.Compile(TelemetrySchema), events: TypeCompiler.Compile(EventSchema) };
+const checks = {
+  reported: TypeCompiler.Compile(ConfigReportedSchema),
+  state: TypeCompiler.Compile(StateSchema),
+  telemetry: TypeCompiler.Compile(TelemetrySchema),
+  events: TypeCompiler.Compile(EventSchema),
+};
 const checked = new Set<string>();
 function assertContract(kind: keyof typeof checks, msg: unknown): void {
   if (checked.has(kind)) return;
@@ -26,7 +31,10 @@ export class SimDevice {
   bdSeq = 0;
   cellular = false;
   configRevision = 1;
-  constructor(readonly id: string, private readonly prefix: string) {}
+  constructor(
+    readonly id: string,
+    private readonly prefix: string,
+  ) {}
 
   birth(now: number): [string, string] {
     const m = { online: true, bootId: this.bootId, bdSeq: this.bdSeq, version: '0.1.0', configRevision: this.configRevision, at: now };
@@ -37,10 +45,27 @@ export class SimDevice {
   telemetry(now: number): [string, string] {
     const capabilities: TelemetryMessage['capabilities'] = {};
     for (const c of CAPS) capabilities[c.name] = c.health() as TelemetryMessage['capabilities'][string];
-    capabilities.telephony = { status: 'ok', summary: 'cloud PBX registered', details: { mode: this.cellular ? 'survivable' : 'cloud', registered: true, callsInProgress: 1 } };
+    capabilities.telephony = {
+      status: 'ok',
+      summary: 'cloud PBX registered',
+      details: { mode: this.cellular ? 'survivable' : 'cloud', registered: true, callsInProgress: 1 },
+    };
     const m: TelemetryMessage = {
-      id: ulid(now), at: now, bootId: this.bootId, activeUplink: this.cellular ? '4g' : 'wan', activeKind: this.cellular ? 'cellular' : 'wired',
-      system: { cpuLoadPct: 3.1, loadAvg1: 0.12, memUsedPct: 38.4, memTotalBytes: 4063232000, disks: [{ mount: '/', sizeBytes: 31268536320, usedPct: 21.3 }], cpuTempC: 51.6, throttled: null, uptimeS: 86400 },
+      id: ulid(now),
+      at: now,
+      bootId: this.bootId,
+      activeUplink: this.cellular ? '4g' : 'wan',
+      activeKind: this.cellular ? 'cellular' : 'wired',
+      system: {
+        cpuLoadPct: 3.1,
+        loadAvg1: 0.12,
+        memUsedPct: 38.4,
+        memTotalBytes: 4063232000,
+        disks: [{ mount: '/', sizeBytes: 31268536320, usedPct: 21.3 }],
+        cpuTempC: 51.6,
+        throttled: null,
+        uptimeS: 86400,
+      },
       capabilities,
     };
     assertContract('telemetry', m);
@@ -72,7 +97,12 @@ export function pub(c: MqttClient, [topic, payload]: [string, string], retain = 
  * `reject` lists ids that report `rejected` instead. Publishes as the fleet identity, which the
  * ACL lets publish for any device (as the benchmark's simulator).
  */
-export async function simResponder(c: MqttClient, prefix: string, devices: SimDevice[], reject = new Set<string>()): Promise<{ answered: Map<string, number[]> }> {
+export async function simResponder(
+  c: MqttClient,
+  prefix: string,
+  devices: SimDevice[],
+  reject = new Set<string>(),
+): Promise<{ answered: Map<string, number[]> }> {
   const byId = new Map(devices.map((d) => [d.id, d]));
   const answered = new Map<string, number[]>();
   c.on('message', (topic, payload) => {

@@ -17,7 +17,17 @@ export function fleetConfig(broker: TestBroker, dir: string, extra: Record<strin
   const r = validateFleetConfig({
     dataDir: dir,
     ...extra,
-    mqtt: { url: broker.url, prefix: broker.prefix, caPath: id.ca, certPath: id.cert, keyPath: id.key, backoffInitialMs: 100, backoffMaxMs: 1000, commandTimeoutMs: 5000, ...(extra.mqtt as object) },
+    mqtt: {
+      url: broker.url,
+      prefix: broker.prefix,
+      caPath: id.ca,
+      certPath: id.cert,
+      keyPath: id.key,
+      backoffInitialMs: 100,
+      backoffMaxMs: 1000,
+      commandTimeoutMs: 5000,
+      ...(extra.mqtt as object),
+    },
     http: { port: 0, ...(extra.http as object) },
     ingest: { batchMs: 20, ...(extra.ingest as object) },
     alerts: { evaluateMs: 3_600_000, ...(extra.alerts as object) },
@@ -72,9 +82,16 @@ export function agentTemplate(broker: TestBroker, dir: string, intervalMs: numbe
     log: { level: 'warn' },
     ...extra,
     telemetry: {
-      enabled: true, brokers: [broker.url], prefix: broker.prefix, caPath: broker.identity('fleet').ca,
-      certPath: join(broker.pki, 'devices', '{{deviceId}}.crt'), keyPath: join(broker.pki, 'devices', '{{deviceId}}.key'),
-      keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs,
+      enabled: true,
+      brokers: [broker.url],
+      prefix: broker.prefix,
+      caPath: broker.identity('fleet').ca,
+      certPath: join(broker.pki, 'devices', '{{deviceId}}.crt'),
+      keyPath: join(broker.pki, 'devices', '{{deviceId}}.key'),
+      keepaliveS: 5,
+      backoffInitialMs: 200,
+      backoffMaxMs: 2000,
+      intervalMs,
     },
   };
 }
@@ -99,7 +116,15 @@ export interface FleetBrowserLab {
  * under the temp dir) waited for until the fleet's device row has `until`; then chromium. A step
  * that fails stops whatever the steps before it started.
  */
-export async function startFleetBrowserLab(o: { live: string; password: string; pmPractice: string; fleet: Record<string, unknown>; agentDir: string; until: 'reported_json' | 'telemetry_at'; seed?: (fleet: Fleet) => Promise<void> }): Promise<FleetBrowserLab> {
+export async function startFleetBrowserLab(o: {
+  live: string;
+  password: string;
+  pmPractice: string;
+  fleet: Record<string, unknown>;
+  agentDir: string;
+  until: 'reported_json' | 'telemetry_at';
+  seed?: (fleet: Fleet) => Promise<void>;
+}): Promise<FleetBrowserLab> {
   const lab: Partial<FleetBrowserLab> = {};
   const close = async () => {
     await lab.b?.close();
@@ -112,7 +137,11 @@ export async function startFleetBrowserLab(o: { live: string; password: string; 
     const broker = (lab.broker = await startBroker([o.live]));
     const tmp = (lab.tmp = tempDir());
     const fleet = (lab.fleet = await startFleet(fleetConfig(broker, tmp.dir, o.fleet)));
-    for (const [u, role, practice] of [['admin', 'icb-admin', null], ['viewer', 'icb-viewer', null], ['pm', 'practice-manager', o.pmPractice]] as const)
+    for (const [u, role, practice] of [
+      ['admin', 'icb-admin', null],
+      ['viewer', 'icb-viewer', null],
+      ['pm', 'practice-manager', o.pmPractice],
+    ] as const)
       await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(o.password), role, practice }, Date.now());
     await o.seed?.(fleet);
     lab.agent = new AgentProc(agentConfig(broker, o.live, join(tmp.dir, o.agentDir), { intervalMs: 1000 }), ['--representative']);

@@ -44,7 +44,10 @@ export class TestBroker {
   log = '';
 
   /** `autoRegister: false`: devices enrolled after the start stay unknown to the broker until registered. */
-  constructor(readonly prefix = 'surgery-edge/v1', private readonly opts: { autoRegister?: boolean } = {}) {}
+  constructor(
+    readonly prefix = 'surgery-edge/v1',
+    private readonly opts: { autoRegister?: boolean } = {},
+  ) {}
 
   get url(): string {
     return `mqtts://localhost:${this.port}`;

@@ -45,7 +45,18 @@ export class TestPostgres {
     this.port = await freePort();
     const data = join(this.dir, 'data');
     this.run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-    this.run('pg_ctl', ['-D', data, '-l', join(this.dir, 'log'), '-w', '-t', '30', '-o', `-k ${this.dir} -p ${this.port} -c listen_addresses='' -c fsync=${opts.fsync ? 'on' : 'off'}`, 'start']);
+    this.run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(this.dir, 'log'),
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      `-k ${this.dir} -p ${this.port} -c listen_addresses='' -c fsync=${opts.fsync ? 'on' : 'off'}`,
+      'start',
+    ]);
     this.run('createdb', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', 'fleet']);
     return this;
   }
@@ -53,7 +64,9 @@ export class TestPostgres {
   /** Resident memory of the server: the postmaster and its children (backends, WAL writer...), MB. */
   rssMb(): number {
     try {
-      const pid = readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+      const pid = readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8')
+        .split('\n')[0]!
+        .trim();
       const out = execFileSync('ps', ['-o', 'rss=', '--ppid', pid, '-p', pid], { encoding: 'utf8' });
       return out.split('\n').reduce((a, l) => a + (Number(l.trim()) || 0), 0) / 1024;
     } catch {
@@ -76,4 +89,3 @@ export class TestPostgres {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-

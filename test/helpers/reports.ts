@@ -64,7 +64,16 @@ const DEFAULTS: { [K in CapabilityName]: () => Reports[K] } = {
     floorVersion: null,
     lines: [],
   }),
-  enrolment: () => ({ enrolled: true, required: false, reason: null, deviceId: 'P81001-01', subject: 'CN=P81001-01', issuer: 'CN=ICB CA', notAfter: null, lines: [] }),
+  enrolment: () => ({
+    enrolled: true,
+    required: false,
+    reason: null,
+    deviceId: 'P81001-01',
+    subject: 'CN=P81001-01',
+    issuer: 'CN=ICB CA',
+    notAfter: null,
+    lines: [],
+  }),
   drills: () => ({ last: null, next: null, running: false, lines: [] }),
   status: () => ({ url: 'http://0.0.0.0:8080', liveViewers: 0, lines: [] }),
   setup: () => ({ setUp: true, required: false, codeIssued: false, lines: [] }),
@@ -93,7 +102,12 @@ export function report<K extends CapabilityName>(name: K, over: Over<Reports[K]>
 }
 
 /** A capability's health carrying a typed report. */
-export function healthOf<K extends CapabilityName>(name: K, over: Over<Reports[K]> = {}, status: HealthStatus = 'ok', summary: string = name): Health<Reports[K]> {
+export function healthOf<K extends CapabilityName>(
+  name: K,
+  over: Over<Reports[K]> = {},
+  status: HealthStatus = 'ok',
+  summary: string = name,
+): Health<Reports[K]> {
   return { status, summary, details: report(name, over) };
 }
 
@@ -105,7 +119,9 @@ function undocumented(schema: TSchema, value: unknown, path: string): string[] {
   if (Array.isArray(value)) return s.items ? value.flatMap((v, i) => undocumented(s.items!, v, `${path}/${i}`)) : [];
   if (s.patternProperties) return Object.entries(value).flatMap(([k, v]) => undocumented(Object.values(s.patternProperties!)[0]!, v, `${path}/${k}`));
   if (!s.properties) return [];
-  return Object.entries(value).flatMap(([k, v]) => (s.properties![k] ? undocumented(s.properties![k]!, v, `${path}/${k}`) : [`${path}/${k}: not in the schema`]));
+  return Object.entries(value).flatMap(([k, v]) =>
+    s.properties![k] ? undocumented(s.properties![k]!, v, `${path}/${k}`) : [`${path}/${k}: not in the schema`],
+  );
 }
 
 /**

@@ -49,7 +49,9 @@ export interface SmtpSinkOptions {
  * (RFC 3207, the socket upgraded in place with the given certificate), implicit TLS, AUTH PLAIN
  * (RFC 4616) and LOGIN checked against one user. Auth attempts are recorded (no passwords).
  */
-export async function smtpSink(opts: SmtpSinkOptions = {}): Promise<{ port: number; mails: Mail[]; authFailures: number; close: () => Promise<void>; server: TcpServer }> {
+export async function smtpSink(
+  opts: SmtpSinkOptions = {},
+): Promise<{ port: number; mails: Mail[]; authFailures: number; close: () => Promise<void>; server: TcpServer }> {
   const mails: Mail[] = [];
   const st = { authFailures: 0 };
   const session = (raw: Socket, startsTls: boolean) => {
@@ -79,10 +81,10 @@ export async function smtpSink(opts: SmtpSinkOptions = {}): Promise<{ port: numb
         }
         if (login) {
           const v = Buffer.from(line, 'base64').toString();
-          if (login === 'user') (loginUser = v, login = 'pass', sock.write(`334 ${Buffer.from('Password:').toString('base64')}\r\n`));
+          if (login === 'user') ((loginUser = v), (login = 'pass'), sock.write(`334 ${Buffer.from('Password:').toString('base64')}\r\n`));
           else {
             login = null;
-            if (ok(loginUser, v)) (user = loginUser, sock.write('235 ok\r\n'));
+            if (ok(loginUser, v)) ((user = loginUser), sock.write('235 ok\r\n'));
             else (st.authFailures++, sock.write('535 5.7.8 bad credentials\r\n'));
           }
           continue;
@@ -103,14 +105,14 @@ export async function smtpSink(opts: SmtpSinkOptions = {}): Promise<{ port: numb
           buf = '';
         } else if (up.startsWith('AUTH PLAIN ') && opts.auth) {
           const [, u, p] = Buffer.from(line.slice(11), 'base64').toString().split('\u0000');
-          if (ok(u ?? '', p ?? '')) (user = u!, sock.write('235 ok\r\n'));
+          if (ok(u ?? '', p ?? '')) ((user = u!), sock.write('235 ok\r\n'));
           else (st.authFailures++, sock.write('535 5.7.8 bad credentials\r\n'));
-        } else if (up === 'AUTH LOGIN' && opts.auth) (login = 'user', sock.write(`334 ${Buffer.from('Username:').toString('base64')}\r\n`));
+        } else if (up === 'AUTH LOGIN' && opts.auth) ((login = 'user'), sock.write(`334 ${Buffer.from('Username:').toString('base64')}\r\n`));
         else if (up.startsWith('MAIL FROM:')) {
           if (opts.auth && !user) sock.write('530 5.7.0 authentication required\r\n');
-          else (cur.from = line.slice(10).replace(/[<>]/g, ''), sock.write('250 ok\r\n'));
+          else ((cur.from = line.slice(10).replace(/[<>]/g, '')), sock.write('250 ok\r\n'));
         } else if (up.startsWith('RCPT TO:')) (cur.to.push(line.slice(8).replace(/[<>]/g, '')), sock.write('250 ok\r\n'));
-        else if (up === 'DATA') (inData = true), sock.write('354 go\r\n');
+        else if (up === 'DATA') ((inData = true), sock.write('354 go\r\n'));
         else if (up === 'QUIT') (sock.write('221 bye\r\n'), sock.end());
         else sock.write('502 no\r\n');
       }
@@ -125,7 +127,9 @@ export async function smtpSink(opts: SmtpSinkOptions = {}): Promise<{ port: numb
   server.on('tlsClientError', () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
-    port: (server.address() as AddressInfo).port, mails, server,
+    port: (server.address() as AddressInfo).port,
+    mails,
+    server,
     get authFailures() {
       return st.authFailures;
     },

@@ -50,14 +50,72 @@ export interface CallOpts {
 
 export const call = (o: CallOpts) =>
   sipp(
-    [o.target, '-sf', join(SIPP_DIR, 'call.xml'), '-s', o.to, '-i', o.ip, ...(o.port ? ['-p', String(o.port)] : []), '-key', 'user', o.from, ...(o.password ? ['-au', o.from, '-ap', o.password] : []), '-set', 'expect', o.expect, '-m', '1', '-d', String(o.holdMs ?? 100)],
+    [
+      o.target,
+      '-sf',
+      join(SIPP_DIR, 'call.xml'),
+      '-s',
+      o.to,
+      '-i',
+      o.ip,
+      ...(o.port ? ['-p', String(o.port)] : []),
+      '-key',
+      'user',
+      o.from,
+      ...(o.password ? ['-au', o.from, '-ap', o.password] : []),
+      '-set',
+      'expect',
+      o.expect,
+      '-m',
+      '1',
+      '-d',
+      String(o.holdMs ?? 100),
+    ],
     o.timeoutS ?? 8,
     o.prefix,
   );
 
 /** REGISTER ext (contact ip:cport, where its handset.xml stand-in listens); expect = who holds the binding. */
-export const register = (o: { target: string; ip: string; ext: string; password: string; cport: number; expect: string; expires?: number; timeoutS?: number; prefix?: string[] }) =>
-  sipp([o.target, '-sf', join(SIPP_DIR, 'register.xml'), '-i', o.ip, '-key', 'user', o.ext, '-key', 'cport', String(o.cport), '-key', 'expires', String(o.expires ?? 300), '-au', o.ext, '-ap', o.password, '-set', 'expect', o.expect, '-m', '1'], o.timeoutS ?? 5, o.prefix);
+export const register = (o: {
+  target: string;
+  ip: string;
+  ext: string;
+  password: string;
+  cport: number;
+  expect: string;
+  expires?: number;
+  timeoutS?: number;
+  prefix?: string[];
+}) =>
+  sipp(
+    [
+      o.target,
+      '-sf',
+      join(SIPP_DIR, 'register.xml'),
+      '-i',
+      o.ip,
+      '-key',
+      'user',
+      o.ext,
+      '-key',
+      'cport',
+      String(o.cport),
+      '-key',
+      'expires',
+      String(o.expires ?? 300),
+      '-au',
+      o.ext,
+      '-ap',
+      o.password,
+      '-set',
+      'expect',
+      o.expect,
+      '-m',
+      '1',
+    ],
+    o.timeoutS ?? 5,
+    o.prefix,
+  );
 
 /** Background answering party (handset.xml, pbx.xml, noanswer.xml, reject.xml). */
 export class StandIns {
@@ -78,7 +136,8 @@ export class StandIns {
   async alive(settleMs = 400): Promise<void> {
     await new Promise((r) => setTimeout(r, settleMs));
     for (const c of this.procs) {
-      if (c.exitCode !== null || c.signalCode !== null) throw new Error(`SIPp stand-in ${c.spawnargs.slice(1, 3).join(' ')} exited: ${this.errors.get(c)?.trim()}`);
+      if (c.exitCode !== null || c.signalCode !== null)
+        throw new Error(`SIPp stand-in ${c.spawnargs.slice(1, 3).join(' ')} exited: ${this.errors.get(c)?.trim()}`);
     }
   }
   kill(c: ChildProcess): Promise<void> {
@@ -108,7 +167,11 @@ export async function waitMode(cap: TelephonyCapability, mode: string, ms: numbe
 
 /** The capability with real kamailio (ProcessRunner, system clock) and the given telephony section. */
 export async function startTelephony(telephony: Record<string, unknown>): Promise<{ ctx: TestCtx; cap: TelephonyCapability; stop(): Promise<void> }> {
-  const ctx = createTestCtx({ clock: systemClock, commands: new ProcessRunner(), config: { telephony: { enabled: true, pollMs: 250, firewall: { enabled: false }, ...telephony } } });
+  const ctx = createTestCtx({
+    clock: systemClock,
+    commands: new ProcessRunner(),
+    config: { telephony: { enabled: true, pollMs: 250, firewall: { enabled: false }, ...telephony } },
+  });
   const cap = new TelephonyCapability();
   await cap.start(ctx);
   return {
@@ -131,7 +194,13 @@ export const FAST_PROBE = { intervalS: 1, failAfter: 2, recoverAfter: 2, timeout
  * `secret-EXT`, what every test's handsets authenticate with); `telephony` is overlaid.
  */
 export const startLabTelephony = (port: number, exts: string[], telephony: Record<string, unknown> = {}) =>
-  startTelephony({ listen: LAB_SIP.listen, port, lanSubnets: [LAB_SIP.lanSubnet], extensions: exts.map((ext) => ({ ext, password: `secret-${ext}` })), ...telephony });
+  startTelephony({
+    listen: LAB_SIP.listen,
+    port,
+    lanSubnets: [LAB_SIP.lanSubnet],
+    extensions: exts.map((ext) => ({ ext, password: `secret-${ext}` })),
+    ...telephony,
+  });
 
 /**
  * Raw UDP: send each datagram from one socket bound to `src`, collect every reply for `waitMs`
@@ -157,7 +226,10 @@ export function udpExchange(src: string, dst: string, port: number, datagrams: (
 }
 
 /** A syntactically valid request from `src` (for probing that the registrar still answers). */
-export function sipRequest(method: string, o: { src: string; srcPort?: number; dst: string; port: number; user?: string; callId?: string; extra?: string[]; body?: string; ruriUser?: boolean }): string {
+export function sipRequest(
+  method: string,
+  o: { src: string; srcPort?: number; dst: string; port: number; user?: string; callId?: string; extra?: string[]; body?: string; ruriUser?: boolean },
+): string {
   const user = o.user ?? '1001';
   const body = o.body ?? '';
   return [
@@ -185,7 +257,14 @@ const md5 = (s: string) => createHash('md5').update(s).digest('hex');
  * REGISTER with digest auth over raw UDP (RFC 2617, qop=auth when offered): returns the status of
  * the final reply and its reason phrase, or 0 when nothing came back (dropped / banned silently).
  */
-export async function digestRegister(o: { src: string; dst: string; port: number; ext: string; password: string; realm?: string }): Promise<{ code: number; reason: string; first: number }> {
+export async function digestRegister(o: {
+  src: string;
+  dst: string;
+  port: number;
+  ext: string;
+  password: string;
+  realm?: string;
+}): Promise<{ code: number; reason: string; first: number }> {
   const callId = `${Math.random().toString(36).slice(2)}@${o.src}`;
   const first = await udpExchange(o.src, o.dst, o.port, [sipRequest('REGISTER', { ...o, user: o.ext, callId })], 300);
   const c1 = codes(first)[0] ?? 0;
@@ -200,7 +279,15 @@ export async function digestRegister(o: { src: string; dst: string; port: number
   const qop = /qop="?auth/.test(h);
   const cnonce = Math.random().toString(36).slice(2);
   const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
-  const auth = `Authorization: Digest username="${o.ext}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5${qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : ''}`;
-  const second = await udpExchange(o.src, o.dst, o.port, [sipRequest('REGISTER', { ...o, user: o.ext, callId, extra: [auth] }).replace('CSeq: 1 ', 'CSeq: 2 ')], 300);
+  const auth =
+    `Authorization: Digest username="${o.ext}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", ` +
+    `algorithm=MD5${qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : ''}`;
+  const second = await udpExchange(
+    o.src,
+    o.dst,
+    o.port,
+    [sipRequest('REGISTER', { ...o, user: o.ext, callId, extra: [auth] }).replace('CSeq: 1 ', 'CSeq: 2 ')],
+    300,
+  );
   return { code: codes(second)[0] ?? 0, reason: second[0]?.split('\r\n')[0] ?? '', first: c1 };
 }

@@ -38,7 +38,22 @@ export class Swtpm {
 
   async start(): Promise<this> {
     const port = 24000 + Math.floor(Math.random() * 2000) * 2;
-    this.proc = spawn('swtpm', ['socket', '--tpmstate', `dir=${this.dir}`, '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+    this.proc = spawn(
+      'swtpm',
+      [
+        'socket',
+        '--tpmstate',
+        `dir=${this.dir}`,
+        '--tpm2',
+        '--server',
+        `type=tcp,port=${port},bindaddr=127.0.0.1`,
+        '--ctrl',
+        `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+        '--flags',
+        'not-need-init,startup-clear',
+      ],
+      { stdio: 'ignore' },
+    );
     await waitPort(port);
     this.tcti = `swtpm:host=127.0.0.1,port=${port}`;
     return this;

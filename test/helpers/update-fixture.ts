@@ -40,7 +40,9 @@ export function makePayload(dir: string, bytes: number, name = 'payload.sqfs'): 
 }
 
 export function makeBundle(o: { key: string; version: string; arch?: string; payload: string; out: string }): string {
-  execFileSync(BUNDLE_TOOL, ['--key', o.key, '--version', o.version, '--arch', o.arch ?? hostArch(), '--payload', o.payload, '--out', o.out], { stdio: 'pipe' });
+  execFileSync(BUNDLE_TOOL, ['--key', o.key, '--version', o.version, '--arch', o.arch ?? hostArch(), '--payload', o.payload, '--out', o.out], {
+    stdio: 'pipe',
+  });
   return o.out;
 }
 

@@ -50,8 +50,14 @@ describe('config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'se-cfg-'));
     const f = join(dir, 'c.yaml');
     writeFileSync(f, 'site: {deviceId: [unclosed\n');
-    assert.throws(() => loadConfig(f), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID');
-    assert.throws(() => loadConfig(join(dir, 'missing.yaml')), (e: Error & { code?: string }) => e.code === 'CONFIG_UNREADABLE');
+    assert.throws(
+      () => loadConfig(f),
+      (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID',
+    );
+    assert.throws(
+      () => loadConfig(join(dir, 'missing.yaml')),
+      (e: Error & { code?: string }) => e.code === 'CONFIG_UNREADABLE',
+    );
   });
 
   it('exports a JSON Schema that names the sections', () => {

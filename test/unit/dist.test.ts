@@ -12,7 +12,20 @@ describe('dist bundle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'se-dist-'));
     try {
       const out = join(process.cwd(), 'dist', 'surgery-edge.test.mjs');
-      const b = spawnSync('node_modules/esbuild/bin/esbuild', ['agent/src/main.ts', '--bundle', '--platform=node', '--target=node24', '--format=esm', '--packages=external', '--log-level=warning', `--outfile=${out}`], { encoding: 'utf8' });
+      const b = spawnSync(
+        'node_modules/esbuild/bin/esbuild',
+        [
+          'agent/src/main.ts',
+          '--bundle',
+          '--platform=node',
+          '--target=node24',
+          '--format=esm',
+          '--packages=external',
+          '--log-level=warning',
+          `--outfile=${out}`,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(b.status, 0, b.stderr);
       const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
       const v = spawnSync(process.execPath, [out, 'version'], { encoding: 'utf8' });

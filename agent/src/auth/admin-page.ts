@@ -24,25 +24,43 @@ const str = (r: FastifyRequest, k: string): string => {
   const v = r.body && typeof r.body === 'object' ? (r.body as Record<string, unknown>)[k] : undefined;
   return typeof v === 'string' ? v : '';
 };
-const when = (t: number | null) => (t ? `${new Date(t).toLocaleDateString('en-GB')} ${new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}` : 'never');
+const when = (t: number | null) =>
+  t ? `${new Date(t).toLocaleDateString('en-GB')} ${new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}` : 'never';
 
-const CSS = `.scroll{overflow-x:auto}.users td,.users th{vertical-align:top}.users form{display:inline-block;margin:0 6px 6px 0}.users input[type=password]{width:12em}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}.flash{background:#e8f0fb;border:1px solid #0b4f9c;padding:8px 12px;border-radius:6px}
-@media (max-width:640px){.users thead{display:none}.users tr{display:block;border-bottom:2px solid #d0d4da;padding:6px 0}.users td,.users th{display:block;border:0;padding:2px 0}}`;
+const CSS = `.scroll{overflow-x:auto}.users td,.users th{vertical-align:top}.users form{display:inline-block;margin:0 6px 6px 0}
+.users input[type=password]{width:12em}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}
+.flash{background:#e8f0fb;border:1px solid #0b4f9c;padding:8px 12px;border-radius:6px}
+@media (max-width:640px){.users thead{display:none}.users tr{display:block;border-bottom:2px solid #d0d4da;padding:6px 0}
+.users td,.users th{display:block;border:0;padding:2px 0}}`;
 
 function render(ctx: Ctx, req: FastifyRequest, opts: { flash?: string; error?: string; form?: { username: string; role: string } } = {}): string {
   const csrf = `<input type="hidden" name="_csrf" value="${e(csrfToken(req))}">`;
   const rows = listUsers(ctx.db)
     .map((u) => {
-      const state = u.disabledAt ? `<strong>Disabled</strong> since ${e(when(u.disabledAt))}` : u.lockedUntil && u.lockedUntil > ctx.clock.now() ? '<strong>Locked</strong> (too many wrong passwords)' : 'Active';
+      const state = u.disabledAt
+        ? `<strong>Disabled</strong> since ${e(when(u.disabledAt))}`
+        : u.lockedUntil && u.lockedUntil > ctx.clock.now()
+          ? '<strong>Locked</strong> (too many wrong passwords)'
+          : 'Active';
       const self = u.username === req.user?.username;
       const act = `/admin/users/${encodeURIComponent(u.username)}`;
       const toggle = self
         ? '<span class="muted">(you)</span>'
-        : `<form method="post" action="${act}/${u.disabledAt ? 'enable' : 'disable'}">${csrf}<button type="submit"${u.disabledAt ? '' : ' class="danger"'}>${u.disabledAt ? 'Enable' : 'Disable'}</button></form>`;
-      const unlock = u.lockedUntil && u.lockedUntil > ctx.clock.now() ? `<form method="post" action="${act}/unlock">${csrf}<button type="submit">Clear lock</button></form>` : '';
-      const reset = `<form method="post" action="${act}/password">${csrf}<label class="sr-only" for="pw-${e(u.username)}">New password for ${e(u.username)}</label><input id="pw-${e(u.username)}" name="password" type="password" autocomplete="new-password" minlength="10" maxlength="1024" required placeholder="new password"> <button type="submit">Reset password</button></form>`;
-      return `<tr><th scope="row">${e(u.username)}</th><td>${e(ROLE_WORDS[u.role] ?? u.role)}</td><td>${state}</td><td>${e(when(u.lastLoginAt))}</td><td>${toggle}${unlock}${reset}</td></tr>`;
+        : `<form method="post" action="${act}/${u.disabledAt ? 'enable' : 'disable'}">${csrf}` +
+          `<button type="submit"${u.disabledAt ? '' : ' class="danger"'}>${u.disabledAt ? 'Enable' : 'Disable'}</button></form>`;
+      const unlock =
+        u.lockedUntil && u.lockedUntil > ctx.clock.now()
+          ? `<form method="post" action="${act}/unlock">${csrf}<button type="submit">Clear lock</button></form>`
+          : '';
+      const reset =
+        `<form method="post" action="${act}/password">${csrf}<label class="sr-only" for="pw-${e(u.username)}">New password ` +
+        `for ${e(u.username)}</label><input id="pw-${e(u.username)}" name="password" type="password" autocomplete="new-password" minlength="10" ` +
+        `maxlength="1024" required placeholder="new password"> <button type="submit">Reset password</button></form>`;
+      return (
+        `<tr><th scope="row">${e(u.username)}</th><td>${e(ROLE_WORDS[u.role] ?? u.role)}</td><td>${state}</td><td>${e(when(u.lastLoginAt))}</td>` +
+        `<td>${toggle}${unlock}${reset}</td></tr>`
+      );
     })
     .join('');
   const audit = accountAudit(ctx.db, 20)
@@ -50,23 +68,35 @@ function render(ctx: Ctx, req: FastifyRequest, opts: { flash?: string; error?: s
     .join('');
   const f = opts.form ?? { username: '', role: 'reception' };
   const roleOpts = ROLES.map((r) => `<option value="${r}"${r === f.role ? ' selected' : ''}>${e(ROLE_WORDS[r])}</option>`).join('');
-  return `<h1>Staff accounts</h1>
+  return (
+    `<h1>Staff accounts</h1>
 ${opts.flash ? `<p class="flash" role="status">${e(opts.flash)}</p>` : ''}${opts.error ? `<p class="error" role="alert">${e(opts.error)}</p>` : ''}
-<section class="card"><h2>Everyone who can sign in</h2><div class="scroll"><table class="users"><thead><tr><th scope="col">Username</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Last sign-in</th><th scope="col">Change</th></tr></thead><tbody>${rows}</tbody></table></div></section>
-<section class="card"><h2>Add someone</h2><p class="muted">Give each person their own account: the records audit trail names it. Reception sees the day list and contact details; clinicians also see summaries; admins manage accounts, unlock the records cache and run drills.</p>
+<section class="card"><h2>Everyone who can sign in</h2><div class="scroll"><table class="users"><thead><tr><th scope="col">Username</th>` +
+    `<th scope="col">Role</th><th scope="col">State</th><th scope="col">Last sign-in</th><th scope="col">Change</th></tr></thead>` +
+    `<tbody>${rows}</tbody></table></div></section>
+<section class="card"><h2>Add someone</h2>` +
+    `<p class="muted">Give each person their own account: the records audit trail names it. Reception sees the day list and contact details; ` +
+    `clinicians also see summaries; admins manage accounts, unlock the records cache and run drills.</p>
 <form method="post" action="/admin/users">${csrf}<div class="grid">
-<div><label for="n-user">Username</label><input id="n-user" name="username" required maxlength="32" pattern="[a-z0-9][a-z0-9._\\-]{1,31}" autocomplete="off" value="${e(f.username)}"><p class="muted">Lower case, e.g. jsmith</p></div>
+<div><label for="n-user">Username</label>` +
+    `<input id="n-user" name="username" required maxlength="32" pattern="[a-z0-9][a-z0-9._\\-]{1,31}" autocomplete="off" value="${e(f.username)}">` +
+    `<p class="muted">Lower case, e.g. jsmith</p></div>
 <div><label for="n-role">Role</label><select id="n-role" name="role">${roleOpts}</select></div>
-<div><label for="n-pw">Password</label><input id="n-pw" name="password" type="password" required minlength="10" maxlength="1024" autocomplete="new-password"><p class="muted">At least 10 characters</p></div>
+<div><label for="n-pw">Password</label><input id="n-pw" name="password" type="password" required minlength="10" maxlength="1024" ` +
+    `autocomplete="new-password"><p class="muted">At least 10 characters</p></div>
 </div><p><button class="primary" type="submit">Add account</button></p></form></section>
-<section class="card"><h2>Recent account changes</h2>${audit ? `<ul>${audit}</ul>` : '<p>None yet.</p>'}</section>`;
+<section class="card"><h2>Recent account changes</h2>${audit ? `<ul>${audit}</ul>` : '<p>None yet.</p>'}</section>`
+  );
 }
 
 export function adminUsersPlugin(ctx: Ctx): FastifyPluginAsync {
   const log = ctx.log.child('admin');
   const admin = { preHandler: requireRole('admin') };
   const send = (req: FastifyRequest, reply: FastifyReply, body: string, code = 200) =>
-    reply.code(code).type('text/html; charset=utf-8').send(page('Staff accounts', body, { user: req.user, csrf: csrfToken(req), css: CSS + '.sr-only{position:absolute;left:-9999px}' }));
+    reply
+      .code(code)
+      .type('text/html; charset=utf-8')
+      .send(page('Staff accounts', body, { user: req.user, csrf: csrfToken(req), css: CSS + '.sr-only{position:absolute;left:-9999px}' }));
   const audit = (req: FastifyRequest, action: string, target: string, detail = '') => {
     auditAccount(ctx.db, { at: ctx.clock.now(), actor: req.user?.username ?? 'unknown', action, target, detail });
     log.info(`account ${action}`, { actor: req.user?.username, target, detail });
@@ -95,11 +125,16 @@ export function adminUsersPlugin(ctx: Ctx): FastifyPluginAsync {
     app.post('/admin/users', admin, async (req, reply) => {
       const username = str(req, 'username').trim();
       const role = str(req, 'role') as Role;
-      return change(req, reply, () => {
-        createUser(ctx.db, username, str(req, 'password'), role, ctx.clock.now());
-        audit(req, 'added', username, `role ${role}`);
-        return 'added';
-      }, { username, role });
+      return change(
+        req,
+        reply,
+        () => {
+          createUser(ctx.db, username, str(req, 'password'), role, ctx.clock.now());
+          audit(req, 'added', username, `role ${role}`);
+          return 'added';
+        },
+        { username, role },
+      );
     });
     app.post('/admin/users/:name/disable', admin, async (req, reply) =>
       change(req, reply, () => {

@@ -165,9 +165,7 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
       if (slot.firstRefusal) log.warn('login attempts rate limited', { ip: request.ip, retryAfterS: Math.ceil(slot.retryAfterMs / 1000) });
       const msg = 'Too many sign-in attempts from this device. Wait a few minutes and try again.';
       reply.header('retry-after', String(Math.max(1, Math.ceil(slot.retryAfterMs / 1000))));
-      return json
-        ? reply.code(429).send({ error: 'RATE_LIMITED', message: msg })
-        : reply.code(429).type('text/html; charset=utf-8').send(loginForm(next, msg));
+      return json ? reply.code(429).send({ error: 'RATE_LIMITED', message: msg }) : reply.code(429).type('text/html; charset=utf-8').send(loginForm(next, msg));
     }
     const r = await checkLogin(ctx.db, username, password, {
       now: ctx.clock.now(),

@@ -67,9 +67,7 @@ export class SessionStore {
   /** Drop expired sessions (called now and then so the table stays small). */
   sweep(): number {
     const t = this.now();
-    return this.db
-      .prepare('DELETE FROM auth_sessions WHERE last_seen < ? OR created_at < ?')
-      .run(t - this.opts.idleTimeoutMs, t - this.opts.maxAgeMs).changes;
+    return this.db.prepare('DELETE FROM auth_sessions WHERE last_seen < ? OR created_at < ?').run(t - this.opts.idleTimeoutMs, t - this.opts.maxAgeMs).changes;
   }
 
   /** At most a twentieth of the idle timeout (45 s at the default 15 min), and never over 60 s. */

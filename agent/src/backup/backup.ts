@@ -179,10 +179,13 @@ export class BackupCapability implements Capability<BackupReport> {
     const now = ctx.clock.now();
     this.nextNightly = nextLocalTimeAt(now, -1, ctx.config.backup.nightlyAt);
     ctx.clock.clearTimeout(this.nightly);
-    this.nightly = ctx.clock.setTimeout(() => {
-      if (ctx.clock.now() >= (this.nextNightly ?? Infinity) - 1000) void this.runNow('nightly').catch(() => {});
-      this.scheduleNightly();
-    }, Math.min(MAX_WAIT_MS, Math.max(1000, this.nextNightly - now)));
+    this.nightly = ctx.clock.setTimeout(
+      () => {
+        if (ctx.clock.now() >= (this.nextNightly ?? Infinity) - 1000) void this.runNow('nightly').catch(() => {});
+        this.scheduleNightly();
+      },
+      Math.min(MAX_WAIT_MS, Math.max(1000, this.nextNightly - now)),
+    );
   }
 
   private sources(): BackupSource[] {
@@ -202,25 +205,40 @@ export class BackupCapability implements Capability<BackupReport> {
       this.keyProblem = checkKeyFile(p.keyFile);
       if (this.keyProblem) throw new AppError('UNAVAILABLE', this.keyProblem);
       const manifest = await stageBackup({
-        dir: p.staging, db: ctx.db, configPath: ctx.control.configPath, sources: this.sources(),
+        dir: p.staging,
+        db: ctx.db,
+        configPath: ctx.control.configPath,
+        sources: this.sources(),
         site: { deviceId: ctx.config.site.deviceId, odsCode: ctx.config.site.odsCode, practiceName: ctx.config.site.practiceName },
-        version: ctx.version, trigger, now: startedAt,
+        version: ctx.version,
+        trigger,
+        now: startedAt,
       });
-      const missing = Object.entries(manifest.sources).filter(([, s]) => !s.ok).map(([n, s]) => `${n}: ${s.error}`);
+      const missing = Object.entries(manifest.sources)
+        .filter(([, s]) => !s.ok)
+        .map(([n, s]) => `${n}: ${s.error}`);
       await this.restic.ensureRepository();
       await this.restic.unlock();
       const summary = await this.restic.backup(p.staging, {
-        host: ctx.config.site.deviceId, tags: backupTags(ctx.config, trigger), signal: this.abort.signal, timeoutMs: b.timeoutMs,
+        host: ctx.config.site.deviceId,
+        tags: backupTags(ctx.config, trigger),
+        signal: this.abort.signal,
+        timeoutMs: b.timeoutMs,
         onProgress: (pr) => (this.progress = pr),
         onSpawn: (pid) => this.onResticSpawn?.(pid),
       });
       if (trigger === 'nightly') {
-        await this.restic.forget({ daily: b.keepDaily, weekly: b.keepWeekly, monthly: b.keepMonthly }, ctx.config.site.deviceId).catch((e: unknown) =>
-          ctx.log.warn('backup retention (forget --prune) failed; snapshots kept', describeError(e)),
-        );
+        await this.restic
+          .forget({ daily: b.keepDaily, weekly: b.keepWeekly, monthly: b.keepMonthly }, ctx.config.site.deviceId)
+          .catch((e: unknown) => ctx.log.warn('backup retention (forget --prune) failed; snapshots kept', describeError(e)));
       }
       // A snapshot without the audit log and captures is kept, but is not a "good" backup.
-      Object.assign(run, { ok: missing.length === 0, snapshotId: summary.snapshotId, dataAdded: summary.dataAdded, error: missing.length ? missing.join('; ') : null });
+      Object.assign(run, {
+        ok: missing.length === 0,
+        snapshotId: summary.snapshotId,
+        dataAdded: summary.dataAdded,
+        error: missing.length ? missing.join('; ') : null,
+      });
     } catch (e) {
       run.error = describeError(e).message;
       ctx.log.warn('backup failed', { trigger, error: run.error });
@@ -232,7 +250,13 @@ export class BackupCapability implements Capability<BackupReport> {
     this.last = run;
     if (run.ok) this.lastOk = run;
     ctx.bus.emit('backup.completed', {
-      ok: run.ok, trigger, snapshotId: run.snapshotId, durationMs: Math.round(ctx.clock.monotonic() - t0), dataAdded: run.dataAdded, error: run.error, at: run.finishedAt,
+      ok: run.ok,
+      trigger,
+      snapshotId: run.snapshotId,
+      durationMs: Math.round(ctx.clock.monotonic() - t0),
+      dataAdded: run.dataAdded,
+      error: run.error,
+      at: run.finishedAt,
     });
     return run;
   }

@@ -119,7 +119,9 @@ export const backupCommand: CliCommand = {
         const t0 = performance.now();
         const passphrase = values.passphrase ? await readPassphrase() : undefined;
         const r = await restoreBackup({
-          config, ...(values.snapshot ? { snapshot: values.snapshot } : {}), ...(values['from-device'] ? { fromDevice: values['from-device'] } : {}),
+          config,
+          ...(values.snapshot ? { snapshot: values.snapshot } : {}),
+          ...(values['from-device'] ? { fromDevice: values['from-device'] } : {}),
           ...(passphrase !== undefined ? { passphrase } : {}),
         });
         const seconds = Math.round((performance.now() - t0) / 100) / 10;
@@ -127,7 +129,12 @@ export const backupCommand: CliCommand = {
         else {
           out(`restored snapshot ${r.snapshotId.slice(0, 8)} (${r.snapshotTime.slice(0, 19)}) from ${r.fromDevice} in ${seconds} s`);
           out(`  files: ${r.files.join(', ')}; accounts: ${r.accounts}; drill results: ${r.drills}`);
-          if (r.captures) out(`  captures: ${Object.entries(r.captures).map(([k, v]) => `${k} ${v}`).join(', ')} (pending and sent ones are forwarded once the cache is unlocked)`);
+          if (r.captures)
+            out(
+              `  captures: ${Object.entries(r.captures)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')} (pending and sent ones are forwarded once the cache is unlocked)`,
+            );
           if (r.audit) out(`  audit chain: ${r.audit.ok ? `verifies, ${r.audit.entries} entries` : `BROKEN at ${r.audit.firstBrokenSeq}: ${r.audit.reason}`}`);
           else out('  audit chain: not checked (give --passphrase to verify it now; or `surgery-edge audit verify` after unlocking)');
           for (const p of r.problems) out(`  WARNING: ${p}`);

@@ -61,8 +61,28 @@ export class BackupHistory {
 
   last(okOnly = false): BackupRun | null {
     const r = this.db.prepare(`SELECT * FROM backup_runs ${okOnly ? 'WHERE ok = 1' : ''} ORDER BY finished_at DESC, id DESC LIMIT 1`).get() as
-      | { id: string; started_at: number; finished_at: number; trigger: string; ok: number; snapshot_id: string | null; data_added: number; error: string | null }
+      | {
+          id: string;
+          started_at: number;
+          finished_at: number;
+          trigger: string;
+          ok: number;
+          snapshot_id: string | null;
+          data_added: number;
+          error: string | null;
+        }
       | undefined;
-    return r ? { id: r.id, startedAt: r.started_at, finishedAt: r.finished_at, trigger: r.trigger, ok: r.ok === 1, snapshotId: r.snapshot_id, dataAdded: r.data_added, error: r.error } : null;
+    return r
+      ? {
+          id: r.id,
+          startedAt: r.started_at,
+          finishedAt: r.finished_at,
+          trigger: r.trigger,
+          ok: r.ok === 1,
+          snapshotId: r.snapshot_id,
+          dataAdded: r.data_added,
+          error: r.error,
+        }
+      : null;
   }
 }

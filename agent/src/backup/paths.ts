@@ -16,7 +16,15 @@ export function backupPaths(config: Config): { keyFile: string; staging: string;
 export function resticFor(config: Config): Restic {
   const b = config.backup;
   const p = backupPaths(config);
-  return new Restic({ binary: b.resticPath, repository: b.repository, passwordFile: p.keyFile, cacheDir: p.cache, sftp: b.sftp, s3: b.s3, uploadLimitKiBs: b.uploadLimitKiBs });
+  return new Restic({
+    binary: b.resticPath,
+    repository: b.repository,
+    passwordFile: p.keyFile,
+    cacheDir: p.cache,
+    sftp: b.sftp,
+    s3: b.s3,
+    uploadLimitKiBs: b.uploadLimitKiBs,
+  });
 }
 
 /** Snapshot tags: the practice (what a replacement box restores by) and the box that made it. */

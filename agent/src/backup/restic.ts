@@ -167,10 +167,7 @@ export class Restic {
     await this.must(['unlock'], { timeoutMs: 120_000 });
   }
 
-  async backup(
-    dir: string,
-    opts: { host: string; tags: string[]; onProgress?: (p: ResticProgress) => void } & RunHooks,
-  ): Promise<ResticSummary> {
+  async backup(dir: string, opts: { host: string; tags: string[]; onProgress?: (p: ResticProgress) => void } & RunHooks): Promise<ResticSummary> {
     const args = ['backup', '--json', '--host', opts.host, ...opts.tags.flatMap((t) => ['--tag', t])];
     if (this.o.uploadLimitKiBs > 0) args.push('--limit-upload', String(this.o.uploadLimitKiBs));
     args.push('.');
@@ -187,9 +184,21 @@ export class Restic {
         }
         const n = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : 0);
         if (m.message_type === 'status') {
-          opts.onProgress?.({ percentDone: n('percent_done'), filesDone: n('files_done'), totalFiles: n('total_files'), bytesDone: n('bytes_done'), totalBytes: n('total_bytes') });
+          opts.onProgress?.({
+            percentDone: n('percent_done'),
+            filesDone: n('files_done'),
+            totalFiles: n('total_files'),
+            bytesDone: n('bytes_done'),
+            totalBytes: n('total_bytes'),
+          });
         } else if (m.message_type === 'summary' && typeof m.snapshot_id === 'string') {
-          summary = { snapshotId: m.snapshot_id, filesNew: n('files_new'), filesChanged: n('files_changed'), dataAdded: n('data_added'), totalBytesProcessed: n('total_bytes_processed') };
+          summary = {
+            snapshotId: m.snapshot_id,
+            filesNew: n('files_new'),
+            filesChanged: n('files_changed'),
+            dataAdded: n('data_added'),
+            totalBytesProcessed: n('total_bytes_processed'),
+          };
         }
       },
     });

@@ -58,8 +58,11 @@ export interface RestoreReport {
 
 export function pickSnapshot(all: ResticSnapshot[], odsCode: string, fromDevice?: string, id?: string): ResticSnapshot {
   const mine = all.filter((s) => (s.tags ?? []).includes(`ods-${odsCode}`) && (!fromDevice || (s.tags ?? []).includes(`device-${fromDevice}`)));
-  const found = id ? mine.find((s) => s.id === id || s.short_id === id || s.id.startsWith(id)) : mine.sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
-  if (!found) throw new AppError('NOT_FOUND', `no backup snapshot for practice ${odsCode}${fromDevice ? ` from ${fromDevice}` : ''}${id ? ` with id ${id}` : ''}`);
+  const found = id
+    ? mine.find((s) => s.id === id || s.short_id === id || s.id.startsWith(id))
+    : mine.sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
+  if (!found)
+    throw new AppError('NOT_FOUND', `no backup snapshot for practice ${odsCode}${fromDevice ? ` from ${fromDevice}` : ''}${id ? ` with id ${id}` : ''}`);
   return found;
 }
 
@@ -85,7 +88,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const now = o.now ?? Date.now;
   const rp = recordsPaths(config);
   if (existsSync(rp.db) || existsSync(rp.key)) {
-    throw new AppError('CONFLICT', `${existsSync(rp.db) ? rp.db : rp.key} exists: restore only onto a fresh box (records destroy-key first if this box's cache is disposable)`);
+    throw new AppError(
+      'CONFLICT',
+      `${existsSync(rp.db) ? rp.db : rp.key} exists: restore only onto a fresh box (records destroy-key first if this box's cache is disposable)`,
+    );
   }
   const restic = o.restic ?? resticFor(config);
   const snap = pickSnapshot(await restic.snapshots(), config.site.odsCode, o.fromDevice, o.snapshot);
@@ -100,7 +106,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     if (manifest.format !== MANIFEST_FORMAT) throw new AppError('INTERNAL', `backup manifest format ${manifest.format} is not supported`);
     for (const f of manifest.files) {
       const p = join(dir, f.name);
-      if (!existsSync(p) || statSync(p).size !== f.bytes || sha256File(p) !== f.sha256) throw new AppError('INTERNAL', `restored ${f.name} does not match the manifest`);
+      if (!existsSync(p) || statSync(p).size !== f.bytes || sha256File(p) !== f.sha256)
+        throw new AppError('INTERNAL', `restored ${f.name} does not match the manifest`);
     }
     for (const [name, s] of Object.entries(manifest.sources)) if (!s.ok) problems.push(`${name} was not in this backup: ${s.error}`);
     const has = (n: string) => manifest.files.some((f) => f.name === n);
@@ -120,11 +127,20 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
         const tables = new Set((db.prepare("SELECT name FROM snap.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
         db.transaction(() => {
           if (tables.has('auth_users')) {
-            accounts = db.prepare(`INSERT OR REPLACE INTO auth_users (username, role, hash, failed_attempts, locked_until, created_at, last_login_at)
-              SELECT username, role, hash, failed_attempts, locked_until, created_at, last_login_at FROM snap.auth_users`).run().changes;
+            accounts = db
+              .prepare(
+                `INSERT OR REPLACE INTO auth_users (username, role, hash, failed_attempts, locked_until, created_at, last_login_at)
+              SELECT username, role, hash, failed_attempts, locked_until, created_at, last_login_at FROM snap.auth_users`,
+              )
+              .run().changes;
           }
           if (tables.has('drill_results')) {
-            drills = db.prepare('INSERT OR IGNORE INTO drill_results (id, at, trigger, passed, duration_ms, steps) SELECT id, at, trigger, passed, duration_ms, steps FROM snap.drill_results').run().changes;
+            drills = db
+              .prepare(
+                `INSERT OR IGNORE INTO drill_results (id, at, trigger, passed, duration_ms, steps)
+                  SELECT id, at, trigger, passed, duration_ms, steps FROM snap.drill_results`,
+              )
+              .run().changes;
           }
         })();
         db.exec('DETACH DATABASE snap');
@@ -142,7 +158,14 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
         const log = AuditLog.open(store.db, now);
         const before = log.verify();
         if (!before.ok) problems.push(`restored audit chain does not verify: ${before.reason}`);
-        log.append({ user: 'system', role: 'system', patientId: null, action: 'system.restore', device: 'agent', detail: `snapshot=${snap.short_id};from=${manifest.site.deviceId};to=${config.site.deviceId}` });
+        log.append({
+          user: 'system',
+          role: 'system',
+          patientId: null,
+          action: 'system.restore',
+          device: 'agent',
+          detail: `snapshot=${snap.short_id};from=${manifest.site.deviceId};to=${config.site.deviceId}`,
+        });
         audit = log.verify();
         const { unresolvedRejected: _, ...counts } = CaptureQueue.open(store.db, now).counts();
         captures = counts;
@@ -157,8 +180,15 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       state.close();
     }
     return {
-      snapshotId: snap.id, snapshotTime: snap.time, fromDevice: manifest.site.deviceId, files: manifest.files.map((f) => f.name),
-      accounts, drills, captures, audit, problems,
+      snapshotId: snap.id,
+      snapshotTime: snap.time,
+      fromDevice: manifest.site.deviceId,
+      files: manifest.files.map((f) => f.name),
+      accounts,
+      drills,
+      captures,
+      audit,
+      problems,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });

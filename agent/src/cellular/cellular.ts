@@ -62,7 +62,12 @@ export class CellularCapability implements Capability<CellularReport> {
     this.ctx = ctx;
     const cfg = ctx.config.cellular;
     this.since = ctx.clock.now();
-    this.loop = new PollLoop(ctx.clock, () => this.poll(), (e) => ctx.log.error('cellular poll failed', describeError(e)), () => ctx.config.cellular.pollIntervalMs);
+    this.loop = new PollLoop(
+      ctx.clock,
+      () => this.poll(),
+      (e) => ctx.log.error('cellular poll failed', describeError(e)),
+      () => ctx.config.cellular.pollIntervalMs,
+    );
     if (!cfg.enabled) return;
     this.mm = new ModemManager(ctx.platform.commands);
     this.policy = new PolicyKeeper(ctx, () => this.iface, this.opts.resolve);
@@ -162,11 +167,13 @@ export class CellularCapability implements Capability<CellularReport> {
     } catch (e) {
       if (isAppError(e, 'NOT_FOUND')) return this.update({ modem: 'absent', reason: 'modem vanished' });
       const d = describeError(e);
-      const reason =
-        isAppError(e, 'UNAVAILABLE') ? 'ModemManager is not running'
-        : isAppError(e, 'UPSTREAM_ERROR') ? 'mmcli output unreadable'
-        : /not installed/.test(d.message) ? 'mmcli is not installed'
-        : `mmcli failed: ${d.message}`;
+      const reason = isAppError(e, 'UNAVAILABLE')
+        ? 'ModemManager is not running'
+        : isAppError(e, 'UPSTREAM_ERROR')
+          ? 'mmcli output unreadable'
+          : /not installed/.test(d.message)
+            ? 'mmcli is not installed'
+            : `mmcli failed: ${d.message}`;
       return this.update({ modem: 'failed', reason });
     }
     let modemState = foldState(modem);
@@ -247,7 +254,11 @@ export class CellularCapability implements Capability<CellularReport> {
           const policyOk = !this.policy.applicable || this.policy.state.applied;
           const passed = v.modem === 'connected' && policyOk;
           const detail =
-            v.modem !== 'connected' ? `modem ${v.modem}: ${v.reason}` : !policyOk ? `4G policy not applied: ${this.policy.state.lastError ?? 'unknown'}` : `connected on ${v.operator ?? '?'} (${v.accessTech ?? '?'})`;
+            v.modem !== 'connected'
+              ? `modem ${v.modem}: ${v.reason}`
+              : !policyOk
+                ? `4G policy not applied: ${this.policy.state.lastError ?? 'unknown'}`
+                : `connected on ${v.operator ?? '?'} (${v.accessTech ?? '?'})`;
           return { passed, detail, figures };
         },
       },

@@ -18,7 +18,9 @@ export const CriticalDestination = Type.Object(
 export const CellularSection = Obj({
   enabled: Type.Boolean({ default: true }),
   uplink: Type.String({ default: '4g', description: 'Name of the cellular uplink in `uplinks` (its interface is policed and metered)' }),
-  interface: Type.Optional(Type.String({ maxLength: 15, description: 'Cellular interface when no uplink of that name is configured (default: the bearer\'s, else wwan0)' })),
+  interface: Type.Optional(
+    Type.String({ maxLength: 15, description: "Cellular interface when no uplink of that name is configured (default: the bearer's, else wwan0)" }),
+  ),
   modem: Str('any', 'Which modem: "any" (the first ModemManager lists) or its index'),
   apn: Str('internet', 'APN for --simple-connect'),
   pollIntervalMs: Ms(30_000, 'Sparse poll of modem state, bearer and signal (warm standby)', 1000),
@@ -26,7 +28,11 @@ export const CellularSection = Obj({
     initialMs: Ms(5_000, 'First reconnect delay after the bearer drops', 100),
     maxMs: Ms(300_000, 'Reconnect backoff cap', 1000),
   }),
-  allowanceMb: Type.Integer({ default: 50_000, minimum: 0, description: 'SIM data allowance per billing cycle, in MB of 10^6 bytes (as carriers count); 0 = unmetered' }),
+  allowanceMb: Type.Integer({
+    default: 50_000,
+    minimum: 0,
+    description: 'SIM data allowance per billing cycle, in MB of 10^6 bytes (as carriers count); 0 = unmetered',
+  }),
   billingDay: Type.Integer({ default: 1, minimum: 1, maximum: 28, description: 'Day of month (UTC) the billing cycle starts' }),
   policy: Obj(
     {

@@ -19,9 +19,13 @@ export function summaryLines(
 ): string[] {
   const lines: string[] = [];
   const bearer = v.bearer?.connected ? `, bearer ${v.bearer.interface ?? '?'} ${v.bearer.address ?? ''}`.trimEnd() : '';
-  lines.push(`modem: ${v.modem}${v.operator ? ` on ${v.operator}` : ''}${v.accessTech ? ` (${v.accessTech})` : ''}${bearer}${v.modem === 'connected' ? '' : ` - ${v.reason}`}`);
+  const network = `${v.operator ? ` on ${v.operator}` : ''}${v.accessTech ? ` (${v.accessTech})` : ''}`;
+  lines.push(`modem: ${v.modem}${network}${bearer}${v.modem === 'connected' ? '' : ` - ${v.reason}`}`);
   if (v.signal || v.quality !== null) {
-    lines.push(`signal: RSRP ${fig(v.signal?.rsrp ?? null, ' dBm')}, RSRQ ${fig(v.signal?.rsrq ?? null, ' dB')}, SINR ${fig(v.signal?.sinr ?? null, ' dB')}, quality ${fig(v.quality, '%')}`);
+    lines.push(
+      `signal: RSRP ${fig(v.signal?.rsrp ?? null, ' dBm')}, RSRQ ${fig(v.signal?.rsrq ?? null, ' dB')}, SINR ${fig(v.signal?.sinr ?? null, ' dB')}, ` +
+        `quality ${fig(v.quality, '%')}`,
+    );
   }
   const cycle = usage.cycleStart ? ` since ${new Date(usage.cycleStart).toISOString().slice(0, 10)}` : '';
   lines.push(
@@ -29,6 +33,10 @@ export function summaryLines(
       ? `usage: ${formatBytes(usage.usedBytes)} of ${formatBytes(usage.allowanceBytes)} (${usage.usedPct}%)${cycle}`
       : `usage: ${formatBytes(usage.usedBytes)} (unmetered)${cycle}`,
   );
-  lines.push(policy.applied ? `4G policy: ${policy.critical} critical destinations pass, other traffic ${nonCritical}` : `4G policy: NOT applied (${policy.lastError ?? 'pending'})`);
+  lines.push(
+    policy.applied
+      ? `4G policy: ${policy.critical} critical destinations pass, other traffic ${nonCritical}`
+      : `4G policy: NOT applied (${policy.lastError ?? 'pending'})`,
+  );
   return lines;
 }

@@ -54,10 +54,18 @@ export class PolicyKeeper {
       if (reresolve || !this.rendered) {
         const { resolved, failures } = await resolveDestinations(pc.critical, this.resolve, this.cache);
         if (failures.length) this.ctx.log.warn('cellular: critical destinations did not resolve; using last known addresses', { names: failures });
-        this.rendered = renderPolicy({ iface: this.iface(), nonCritical: pc.nonCritical, rateLimitKbytes: pc.rateLimitKbytes, allowDns: pc.allowDns, critical: resolved, voice: pc.voice });
+        this.rendered = renderPolicy({
+          iface: this.iface(),
+          nonCritical: pc.nonCritical,
+          rateLimitKbytes: pc.rateLimitKbytes,
+          allowDns: pc.allowDns,
+          critical: resolved,
+          voice: pc.voice,
+        });
         this.state.critical = resolved.filter((d) => d.addrs.length).length;
       }
-      if (await this.applier.apply(this.rendered)) this.ctx.log.info('cellular: 4G policy applied', { nonCritical: pc.nonCritical, critical: this.state.critical });
+      if (await this.applier.apply(this.rendered))
+        this.ctx.log.info('cellular: 4G policy applied', { nonCritical: pc.nonCritical, critical: this.state.critical });
       this.state = { ...this.state, applied: true, lastError: null };
     } catch (e) {
       const d = describeError(e);

@@ -55,7 +55,13 @@ function destMatches(d: ResolvedDestination, dir: 'd' | 's'): string[] {
   const out: string[] = [];
   const ports = checkPorts(d.ports);
   const portMatch =
-    ports.length === 0 ? (d.protocol === 'any' ? '' : ` meta l4proto ${d.protocol}`) : d.protocol === 'any' ? ` meta l4proto { tcp, udp } th ${dir}port ${set(ports)}` : ` ${d.protocol} ${dir}port ${set(ports)}`;
+    ports.length === 0
+      ? d.protocol === 'any'
+        ? ''
+        : ` meta l4proto ${d.protocol}`
+      : d.protocol === 'any'
+        ? ` meta l4proto { tcp, udp } th ${dir}port ${set(ports)}`
+        : ` ${d.protocol} ${dir}port ${set(ports)}`;
   const v4 = d.addrs.filter((a) => addrFamily(a) === 4);
   const v6 = d.addrs.filter((a) => addrFamily(a) === 6);
   if (v4.length) out.push(`ip ${dir}addr ${set(v4)}${portMatch}`);

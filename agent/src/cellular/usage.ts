@@ -80,8 +80,10 @@ export class UsageMeter {
     // First reading ever, or a different interface: take it as the baseline (never bill the past).
     this.db.transaction(() => {
       this.db
-        .prepare(`INSERT INTO cellular_counter (id, iface, rx, tx, read_at) VALUES (1, ?, ?, ?, ?)
-                  ON CONFLICT(id) DO UPDATE SET iface = excluded.iface, rx = excluded.rx, tx = excluded.tx, read_at = excluded.read_at`)
+        .prepare(
+          `INSERT INTO cellular_counter (id, iface, rx, tx, read_at) VALUES (1, ?, ?, ?, ?)
+                  ON CONFLICT(id) DO UPDATE SET iface = excluded.iface, rx = excluded.rx, tx = excluded.tx, read_at = excluded.read_at`,
+        )
         .run(iface, reading.rx, reading.tx, now);
       const row = this.cycle();
       this.db.prepare('UPDATE cellular_usage SET used_bytes = used_bytes + ?, updated_at = ? WHERE cycle_start = ?').run(delta, now, row.cycle_start);

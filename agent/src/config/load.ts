@@ -21,8 +21,7 @@ function semanticProblems(c: Config): ConfigProblem[] {
       else seen.set(k, i);
     }
     u.probes.targets.forEach((t, j) => {
-      if (t.kind === 'tcp' && t.port === undefined)
-        out.push({ path: `/uplinks/${i}/probes/targets/${j}/port`, message: 'tcp probe needs a port' });
+      if (t.kind === 'tcp' && t.port === undefined) out.push({ path: `/uplinks/${i}/probes/targets/${j}/port`, message: 'tcp probe needs a port' });
     });
     if (u.probes.timeoutMs >= u.probes.intervalMs * u.probes.window)
       out.push({ path: `/uplinks/${i}/probes/timeoutMs`, message: 'timeout must be shorter than the whole window' });
@@ -44,7 +43,10 @@ export function validateConfig(raw: unknown): { ok: true; config: Config } | { o
   let doc = structuredClone(raw) as Record<string, unknown>;
   let version = doc.version === undefined ? CONFIG_VERSION : doc.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > CONFIG_VERSION)
-    return { ok: false, problems: [{ path: '/version', message: `unsupported config version ${JSON.stringify(version)} (this agent reads 1..${CONFIG_VERSION})` }] };
+    return {
+      ok: false,
+      problems: [{ path: '/version', message: `unsupported config version ${JSON.stringify(version)} (this agent reads 1..${CONFIG_VERSION})` }],
+    };
   for (const m of migrations) {
     if (m.from === version) {
       doc = m.migrate(doc);

@@ -32,8 +32,7 @@ export interface Migration {
  * their tables independently. Each migration runs in its own transaction with its record.
  */
 export function migrate(db: Db, owner: string, migrations: readonly Migration[]): number {
-  const current =
-    (db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').get(owner) as { v: number | null }).v ?? 0;
+  const current = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').get(owner) as { v: number | null }).v ?? 0;
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
   for (const m of sorted) {
     if (m.version <= current) continue;

@@ -58,7 +58,12 @@ export const drillCommand: CliCommand = {
     else {
       process.stdout.write(`drill ${r.id}: ${r.passed ? 'PASSED' : 'FAILED'}\n`);
       for (const s of r.steps) {
-        const figs = s.figures ? ' ' + Object.entries(s.figures).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+        const figs = s.figures
+          ? ' ' +
+            Object.entries(s.figures)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')
+          : '';
         process.stdout.write(`  [${s.passed ? 'ok  ' : 'FAIL'}] ${s.name}: ${s.detail}${figs}\n`);
       }
     }

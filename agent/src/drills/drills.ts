@@ -58,7 +58,13 @@ export class DrillsCapability implements Capability<DrillsReport> {
     const failed = last && !last.passed ? last.steps.find((s) => !s.passed) : undefined;
     return {
       status: this.running ? 'ok' : last && !last.passed ? 'degraded' : 'ok',
-      summary: this.running ? 'drill running' : last ? (last.passed ? 'last drill passed' : `last drill FAILED${failed ? `: ${failed.name}` : ''}`) : 'no drill run yet',
+      summary: this.running
+        ? 'drill running'
+        : last
+          ? last.passed
+            ? 'last drill passed'
+            : `last drill FAILED${failed ? `: ${failed.name}` : ''}`
+          : 'no drill run yet',
       details: { last, next: this.next, running: !!this.running, lines },
     };
   }
@@ -85,18 +91,23 @@ export class DrillsCapability implements Capability<DrillsReport> {
     }
     const now = this.ctx.clock.now();
     this.next = nextLocalTimeAt(now, cfg.weekday, cfg.time);
-    this.timer = this.ctx.clock.setTimeout(() => {
-      const late = this.next === null ? -1 : this.ctx.clock.now() - this.next;
-      if (late > MAX_LATE_MS) {
-        this.ctx.log.warn('scheduled drill slot missed (clock jumped or agent suspended): not run outside the quiet time', { lateMin: Math.round(late / 60_000) });
-        this.next = null;
-      } else if (late >= 0) {
-        this.runNow('schedule').catch((e: unknown) => this.ctx.log.error('scheduled drill could not run', describeError(e)));
-        // Recompute from just after the due time so one slot runs once.
-        this.next = null;
-      }
-      this.schedule();
-    }, Math.min(MAX_WAIT_MS, Math.max(1000, this.next - now)));
+    this.timer = this.ctx.clock.setTimeout(
+      () => {
+        const late = this.next === null ? -1 : this.ctx.clock.now() - this.next;
+        if (late > MAX_LATE_MS) {
+          this.ctx.log.warn('scheduled drill slot missed (clock jumped or agent suspended): not run outside the quiet time', {
+            lateMin: Math.round(late / 60_000),
+          });
+          this.next = null;
+        } else if (late >= 0) {
+          this.runNow('schedule').catch((e: unknown) => this.ctx.log.error('scheduled drill could not run', describeError(e)));
+          // Recompute from just after the due time so one slot runs once.
+          this.next = null;
+        }
+        this.schedule();
+      },
+      Math.min(MAX_WAIT_MS, Math.max(1000, this.next - now)),
+    );
   }
 
   private collectSteps(): DrillStep[] {
@@ -121,7 +132,12 @@ export class DrillsCapability implements Capability<DrillsReport> {
         timer = this.ctx.clock.setTimeout(() => reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       });
       const r = await Promise.race([step.run(), timeout]);
-      return { name: step.name, passed: r.passed, detail: r.detail, figures: { ...(r.figures ?? {}), durationMs: Math.round(this.ctx.clock.monotonic() - started) } };
+      return {
+        name: step.name,
+        passed: r.passed,
+        detail: r.detail,
+        figures: { ...(r.figures ?? {}), durationMs: Math.round(this.ctx.clock.monotonic() - started) },
+      };
     } catch (e) {
       return { name: step.name, passed: false, detail: describeError(e).message, figures: { durationMs: Math.round(this.ctx.clock.monotonic() - started) } };
     } finally {

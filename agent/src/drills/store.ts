@@ -51,6 +51,13 @@ export class DrillStore {
       duration_ms: number;
       steps: string;
     }[];
-    return rows.map((r) => ({ id: r.id, at: r.at, trigger: r.trigger, passed: r.passed === 1, durationMs: r.duration_ms, steps: JSON.parse(r.steps) as DrillStepOutcome[] }));
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      trigger: r.trigger,
+      passed: r.passed === 1,
+      durationMs: r.duration_ms,
+      steps: JSON.parse(r.steps) as DrillStepOutcome[],
+    }));
   }
 }

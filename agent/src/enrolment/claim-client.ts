@@ -19,13 +19,19 @@ const MAX_BODY = 64 * 1024;
  * (enrolment.claimCaPath), never the system's CAs. No client certificate: the box has none yet.
  */
 export class ClaimClient {
-  constructor(private readonly baseUrl: string, private readonly caPem: string, private readonly timeoutMs = 15_000) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly caPem: string,
+    private readonly timeoutMs = 15_000,
+  ) {}
 
   async submit(csr: string, commitment: string): Promise<ClaimSubmit> {
     const r = await this.call('POST', '/enrol/v1/requests', { csr, commitment });
-    if (r.status !== 201 && r.status !== 200) throw new AppError('UPSTREAM_ERROR', `fleet refused the claim request (${r.status}): ${String(r.body.error ?? '').slice(0, 200)}`);
+    if (r.status !== 201 && r.status !== 200)
+      throw new AppError('UPSTREAM_ERROR', `fleet refused the claim request (${r.status}): ${String(r.body.error ?? '').slice(0, 200)}`);
     const { requestId, expiresAt } = r.body as { requestId?: unknown; expiresAt?: unknown };
-    if (typeof requestId !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(requestId) || typeof expiresAt !== 'number') throw new AppError('UPSTREAM_ERROR', 'fleet answered the claim request without a request id');
+    if (typeof requestId !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(requestId) || typeof expiresAt !== 'number')
+      throw new AppError('UPSTREAM_ERROR', 'fleet answered the claim request without a request id');
     return { requestId, expiresAt };
   }
 
@@ -37,8 +43,24 @@ export class ClaimClient {
     const b = r.body as Record<string, unknown>;
     if (b.status === 'pending') return { status: 'pending', expiresAt: Number(b.expiresAt) };
     const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : '');
-    if (b.status === 'claimed' && str('deviceId') && str('certificate') && str('caChain') && Array.isArray(b.brokers) && b.brokers.every((x) => typeof x === 'string')) {
-      return { status: 'claimed', deviceId: str('deviceId'), odsCode: str('odsCode'), practiceName: str('practiceName'), certificate: str('certificate'), caChain: str('caChain'), brokers: b.brokers as string[], ...(str('prefix') ? { prefix: str('prefix') } : {}) };
+    if (
+      b.status === 'claimed' &&
+      str('deviceId') &&
+      str('certificate') &&
+      str('caChain') &&
+      Array.isArray(b.brokers) &&
+      b.brokers.every((x) => typeof x === 'string')
+    ) {
+      return {
+        status: 'claimed',
+        deviceId: str('deviceId'),
+        odsCode: str('odsCode'),
+        practiceName: str('practiceName'),
+        certificate: str('certificate'),
+        caChain: str('caChain'),
+        brokers: b.brokers as string[],
+        ...(str('prefix') ? { prefix: str('prefix') } : {}),
+      };
     }
     throw new AppError('UPSTREAM_ERROR', `fleet answered an unknown claim status ${JSON.stringify(b.status ?? null)}`);
   }
@@ -48,27 +70,38 @@ export class ClaimClient {
     if (url.protocol !== 'https:') return Promise.reject(new AppError('CONFIG_INVALID', `enrolment.claimUrl must be https: ${this.baseUrl}`));
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, ca: this.caPem, timeout: this.timeoutMs, headers: { accept: 'application/json', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new AppError('UPSTREAM_ERROR', 'fleet answer too large'));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-          } catch {
-            /* a non-JSON answer: the status code says enough */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed && typeof parsed === 'object' ? parsed : {} });
-        });
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        {
+          method,
+          ca: this.caPem,
+          timeout: this.timeoutMs,
+          headers: { accept: 'application/json', ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_BODY) req.destroy(new AppError('UPSTREAM_ERROR', 'fleet answer too large'));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            let parsed: Record<string, unknown> = {};
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+            } catch {
+              /* a non-JSON answer: the status code says enough */
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed && typeof parsed === 'object' ? parsed : {} });
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new AppError('UPSTREAM_ERROR', `no answer from ${url.host} within ${this.timeoutMs} ms`)));
-      req.on('error', (e) => reject(e instanceof AppError ? e : new AppError('UPSTREAM_ERROR', `cannot reach the fleet at ${url.host}: ${(e as Error).message}`)));
+      req.on('error', (e) =>
+        reject(e instanceof AppError ? e : new AppError('UPSTREAM_ERROR', `cannot reach the fleet at ${url.host}: ${(e as Error).message}`)),
+      );
       req.end(data);
     });
   }

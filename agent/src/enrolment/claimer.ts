@@ -180,19 +180,34 @@ export class Claimer {
     try {
       writeFileAtomic(join(stage, 'device.crt'), p.certificate, 0o644);
       writeFileAtomic(join(stage, 'ca.crt'), p.caChain, 0o644);
-      const check = checkIdentity({ deviceId: p.deviceId, certPath: join(stage, 'device.crt'), keyPath: this.keyFile(), caPath: join(stage, 'ca.crt') }, (x) => x, this.d.clock.now(), key);
+      const check = checkIdentity(
+        { deviceId: p.deviceId, certPath: join(stage, 'device.crt'), keyPath: this.keyFile(), caPath: join(stage, 'ca.crt') },
+        (x) => x,
+        this.d.clock.now(),
+        key,
+      );
       if (!check.enrolled) throw new AppError('UPSTREAM_ERROR', `refusing the fleet's certificate: ${check.reason}`);
-      if (commonName(new X509Certificate(p.certificate).subject) !== p.deviceId) throw new AppError('UPSTREAM_ERROR', 'certificate CN is not the issued device id');
+      if (commonName(new X509Certificate(p.certificate).subject) !== p.deviceId)
+        throw new AppError('UPSTREAM_ERROR', 'certificate CN is not the issued device id');
     } finally {
       rmSync(stage, { recursive: true, force: true });
     }
-    for (const b of p.brokers) if (!/^mqtts:\/\/[A-Za-z0-9.-]+(:[0-9]+)?$/.test(b)) throw new AppError('UPSTREAM_ERROR', `fleet sent a broker that is not mqtts://host[:port]: ${b}`);
+    for (const b of p.brokers)
+      if (!/^mqtts:\/\/[A-Za-z0-9.-]+(:[0-9]+)?$/.test(b)) throw new AppError('UPSTREAM_ERROR', `fleet sent a broker that is not mqtts://host[:port]: ${b}`);
     mkdirSync(dirname(this.d.hostPath(certPath)), { recursive: true });
     writeFileAtomic(this.d.hostPath(caPath), p.caChain, 0o644);
     writeFileAtomic(this.d.hostPath(certPath), p.certificate, 0o644);
     const next: Config = structuredClone(c);
     next.site = { ...next.site, deviceId: p.deviceId, odsCode: p.odsCode || next.site.odsCode, practiceName: p.practiceName || next.site.practiceName };
-    next.telemetry = { ...next.telemetry, enabled: true, brokers: p.brokers.length ? p.brokers : next.telemetry.brokers, caPath, certPath, keyPath, ...(p.prefix ? { prefix: p.prefix } : {}) };
+    next.telemetry = {
+      ...next.telemetry,
+      enabled: true,
+      brokers: p.brokers.length ? p.brokers : next.telemetry.brokers,
+      caPath,
+      certPath,
+      keyPath,
+      ...(p.prefix ? { prefix: p.prefix } : {}),
+    };
     this.phase = 'claimed';
     this.d.log.info('claimed by the ICB', { deviceId: p.deviceId, odsCode: p.odsCode });
     // The config last: until it is applied the box keeps running unenrolled, and tries again.

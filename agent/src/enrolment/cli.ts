@@ -52,7 +52,9 @@ export const enrolCommand: CliCommand = {
       const csr = csrFromKey(keyPem(priv), id);
       writeFileAtomic(host(config.enrolment.csrPath), csr, 0o644);
       process.stdout.write(csr);
-      process.stderr.write(`CSR for ${id} written to ${config.enrolment.csrPath}; the key stays on this box (${held === 'tpm' ? `sealed to its TPM: ${keyPath}` : keyPath})\n`);
+      process.stderr.write(
+        `CSR for ${id} written to ${config.enrolment.csrPath}; the key stays on this box (${held === 'tpm' ? `sealed to its TPM: ${keyPath}` : keyPath})\n`,
+      );
       return 0;
     }
 
@@ -66,7 +68,12 @@ export const enrolCommand: CliCommand = {
         const t = r.config.telemetry;
         // Check the pair before installing anything: the certificate must match the key made here.
         const e = r.config.enrolment;
-        const staged = await checkIdentityAsync({ deviceId: r.config.site.deviceId, certPath: join(work, 'device.crt'), keyPath: host(t.keyPath || keyPath), caPath: join(work, 'ca.crt') }, (p) => p, Date.now(), { runner: new ProcessRunner(30_000), workDir: host(r.config.paths.runDir), tcti: e.tpmTcti || config.enrolment.tpmTcti });
+        const staged = await checkIdentityAsync(
+          { deviceId: r.config.site.deviceId, certPath: join(work, 'device.crt'), keyPath: host(t.keyPath || keyPath), caPath: join(work, 'ca.crt') },
+          (p) => p,
+          Date.now(),
+          { runner: new ProcessRunner(30_000), workDir: host(r.config.paths.runDir), tcti: e.tpmTcti || config.enrolment.tpmTcti },
+        );
         if (!staged.enrolled) throw new AppError('BAD_REQUEST', `refusing the practice bundle: ${staged.reason}`);
         writeFileAtomic(host(t.caPath), readFileSync(join(work, 'ca.crt')), 0o644);
         writeFileAtomic(host(t.certPath), readFileSync(join(work, 'device.crt')), 0o644);
@@ -81,7 +88,11 @@ export const enrolCommand: CliCommand = {
 
     if (sub === 'status') {
       const t = config.telemetry;
-      const c = await checkIdentityAsync({ deviceId: config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, host, Date.now(), { runner: new ProcessRunner(30_000), workDir: host(config.paths.runDir), tcti: config.enrolment.tpmTcti });
+      const c = await checkIdentityAsync({ deviceId: config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, host, Date.now(), {
+        runner: new ProcessRunner(30_000),
+        workDir: host(config.paths.runDir),
+        tcti: config.enrolment.tpmTcti,
+      });
       process.stdout.write(JSON.stringify(c) + '\n');
       return c.enrolled ? 0 : 1;
     }

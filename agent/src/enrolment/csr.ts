@@ -9,8 +9,16 @@ import { AppError } from '../../../common/errors.js';
  */
 export function csrFromKey(pem: string, cn: string): string {
   try {
-    return execFileSync('sh', ['-c', 'cat | exec openssl req -new -key /dev/stdin -subj "$1" -sha256', 'sh', `/CN=${cn}`], { input: pem, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+    return execFileSync('sh', ['-c', 'cat | exec openssl req -new -key /dev/stdin -subj "$1" -sha256', 'sh', `/CN=${cn}`], {
+      input: pem,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }).toString();
   } catch (e) {
-    throw new AppError('COMMAND_FAILED', `openssl req: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().slice(0, 300)}`);
+    throw new AppError(
+      'COMMAND_FAILED',
+      `openssl req: ${String((e as { stderr?: Buffer }).stderr ?? e)
+        .trim()
+        .slice(0, 300)}`,
+    );
   }
 }

@@ -68,8 +68,17 @@ export class EnrolmentCapability implements Capability<EnrolmentReport> {
       const t = this.ctx.config.telemetry;
       const prev = this.last?.enrolled;
       const key = { runner: this.ctx.platform.commands, workDir: this.ctx.config.paths.runDir, tcti: this.ctx.config.enrolment.tpmTcti };
-      this.last = await checkIdentityAsync({ deviceId: this.ctx.config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath }, this.ctx.platform.hostPath, this.ctx.clock.now(), key);
-      if (prev !== this.last.enrolled) this.ctx.log[this.last.enrolled ? 'info' : 'warn'](this.last.enrolled ? 'device identity valid' : 'not enrolled', { reason: this.last.reason, tpmSealed: this.last.tpmSealed ?? false });
+      this.last = await checkIdentityAsync(
+        { deviceId: this.ctx.config.site.deviceId, certPath: t.certPath, keyPath: t.keyPath, caPath: t.caPath },
+        this.ctx.platform.hostPath,
+        this.ctx.clock.now(),
+        key,
+      );
+      if (prev !== this.last.enrolled)
+        this.ctx.log[this.last.enrolled ? 'info' : 'warn'](this.last.enrolled ? 'device identity valid' : 'not enrolled', {
+          reason: this.last.reason,
+          tpmSealed: this.last.tpmSealed ?? false,
+        });
     } catch (e) {
       this.ctx.log.warn('enrolment check failed', describeError(e));
     } finally {
@@ -85,8 +94,15 @@ export class EnrolmentCapability implements Capability<EnrolmentReport> {
     const lines = l.enrolled ? [`enrolled as ${l.deviceId}`, `certificate valid for ${days} more days`] : [`not enrolled: ${l.reason}`];
     return {
       status: l.enrolled ? (days !== null && days < 30 ? 'degraded' : 'ok') : required ? 'degraded' : 'ok',
-      summary: l.enrolled ? `enrolled as ${l.deviceId}${days !== null && days < 30 ? ` (certificate expires in ${days} days)` : ''}` : `not enrolled: ${l.reason}`,
-      details: { ...l, required, lines: l.tpmSealed && l.enrolled ? [...lines, 'device key sealed to this box\'s TPM'] : lines, ...(this.claimer && !l.enrolled ? this.claimer.details() : {}) },
+      summary: l.enrolled
+        ? `enrolled as ${l.deviceId}${days !== null && days < 30 ? ` (certificate expires in ${days} days)` : ''}`
+        : `not enrolled: ${l.reason}`,
+      details: {
+        ...l,
+        required,
+        lines: l.tpmSealed && l.enrolled ? [...lines, "device key sealed to this box's TPM"] : lines,
+        ...(this.claimer && !l.enrolled ? this.claimer.details() : {}),
+      },
     };
   }
 }

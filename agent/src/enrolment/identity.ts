@@ -82,7 +82,12 @@ export function checkIdentity(f: IdentityFiles, hostPath: (p: string) => string,
  * state, so the minute re-check costs a stat). A TPM that refuses makes the box "not enrolled",
  * with the reason.
  */
-export async function checkIdentityAsync(f: IdentityFiles, hostPath: (p: string) => string, now: number, key: Pick<DeviceKeyOptions, 'runner' | 'workDir' | 'tcti'>): Promise<IdentityCheck> {
+export async function checkIdentityAsync(
+  f: IdentityFiles,
+  hostPath: (p: string) => string,
+  now: number,
+  key: Pick<DeviceKeyOptions, 'runner' | 'workDir' | 'tcti'>,
+): Promise<IdentityCheck> {
   let sealed = false;
   try {
     sealed = !!f.keyPath && existsSync(hostPath(f.keyPath)) && parseSealedKeyFile(readFileSync(hostPath(f.keyPath), 'utf8')) !== null;
@@ -100,6 +105,14 @@ export async function checkIdentityAsync(f: IdentityFiles, hostPath: (p: string)
     } catch {
       /* no certificate yet: enrolment not finished */
     }
-    return { enrolled: false, reason: (e as Error).message, deviceId: f.deviceId, subject: cert?.subject ?? null, issuer: cert?.issuer ?? null, notAfter: cert ? Date.parse(cert.validTo) : null, tpmSealed: true };
+    return {
+      enrolled: false,
+      reason: (e as Error).message,
+      deviceId: f.deviceId,
+      subject: cert?.subject ?? null,
+      issuer: cert?.issuer ?? null,
+      notAfter: cert ? Date.parse(cert.validTo) : null,
+      tpmSealed: true,
+    };
   }
 }

@@ -23,7 +23,11 @@ export class ConntrackAdapter {
     for (const sel of sels) {
       const r = await this.commands.run('conntrack', ['-D', ...sel], { timeoutMs: this.timeoutMs, allowFailure: true });
       const m = /(\d+) flow entries have been deleted/.exec(r.stderr + r.stdout);
-      if (!m && r.code !== 0) throw new AppError('COMMAND_FAILED', `conntrack -D ${sel.join(' ')}: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`, { cmd: 'conntrack', code: r.code });
+      if (!m && r.code !== 0)
+        throw new AppError('COMMAND_FAILED', `conntrack -D ${sel.join(' ')}: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`, {
+          cmd: 'conntrack',
+          code: r.code,
+        });
       total += m ? Number(m[1]) : 0;
     }
     return total;

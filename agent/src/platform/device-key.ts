@@ -48,7 +48,14 @@ export interface DeviceKeyOptions {
 export type KeyProtection = 'auto' | 'tpm' | 'file';
 
 function sealer(keyFile: string, o: DeviceKeyOptions): TpmSealer {
-  return new TpmSealer({ runner: o.runner, blobDir: dirname(keyFile), workDir: o.workDir, name: `${basename(keyFile)}.tpm`, tcti: o.tcti || DEFAULT_TCTI, pcrs: o.pcrs });
+  return new TpmSealer({
+    runner: o.runner,
+    blobDir: dirname(keyFile),
+    workDir: o.workDir,
+    name: `${basename(keyFile)}.tpm`,
+    tcti: o.tcti || DEFAULT_TCTI,
+    pcrs: o.pcrs,
+  });
 }
 
 export function tpmAvailable(o: DeviceKeyOptions): boolean {
@@ -135,7 +142,11 @@ export async function loadDeviceKey(keyFile: string, o: Pick<DeviceKeyOptions, '
     d = await s.unseal();
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new AppError(code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'COMMAND_FAILED', `the TPM did not release the device key (${code === 'UNAUTHORIZED' ? 'boot chain changed' : 'not the TPM that sealed it, or TPM cleared'}): re-enrol. ${(e as Error).message}`);
+    throw new AppError(
+      code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'COMMAND_FAILED',
+      `the TPM did not release the device key (${code === 'UNAUTHORIZED' ? 'boot chain changed' : 'not the TPM that sealed it, or TPM cleared'}): ` +
+        `re-enrol. ${(e as Error).message}`,
+    );
   }
   try {
     const key = createPrivateKey({ key: { kty: 'EC', crv: desc.crv, x: desc.x, y: desc.y, d: d.toString('base64url') }, format: 'jwk' });

@@ -41,4 +41,3 @@ export function renderGrubEnv(env: GrubEnv): Buffer {
 
 export type Slot = 'a' | 'b';
 export const otherSlot = (s: Slot): Slot => (s === 'a' ? 'b' : 'a');
-

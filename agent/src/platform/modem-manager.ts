@@ -8,8 +8,19 @@ import type { CommandRunner } from './command.js';
  * cannot read is null, never a thrown error, because a half-initialised modem prints half a document.
  */
 export type MmState =
-  | 'failed' | 'unknown' | 'initializing' | 'locked' | 'disabled' | 'disabling' | 'enabling'
-  | 'enabled' | 'searching' | 'registered' | 'disconnecting' | 'connecting' | 'connected';
+  | 'failed'
+  | 'unknown'
+  | 'initializing'
+  | 'locked'
+  | 'disabled'
+  | 'disabling'
+  | 'enabling'
+  | 'enabled'
+  | 'searching'
+  | 'registered'
+  | 'disconnecting'
+  | 'connecting'
+  | 'connected';
 
 export interface ModemInfo {
   path: string;
@@ -41,7 +52,21 @@ export interface BearerInfo {
   error: string | null;
 }
 
-const STATES: readonly MmState[] = ['failed', 'unknown', 'initializing', 'locked', 'disabled', 'disabling', 'enabling', 'enabled', 'searching', 'registered', 'disconnecting', 'connecting', 'connected'];
+const STATES: readonly MmState[] = [
+  'failed',
+  'unknown',
+  'initializing',
+  'locked',
+  'disabled',
+  'disabling',
+  'enabling',
+  'enabled',
+  'searching',
+  'registered',
+  'disconnecting',
+  'connecting',
+  'connected',
+];
 
 type Json = Record<string, unknown>;
 

@@ -21,7 +21,8 @@ export class NftAdapter {
     } catch {
       doc = undefined;
     }
-    if (!doc || !Array.isArray(doc.nftables)) throw new AppError('UPSTREAM_ERROR', `nft -j list table ${family} ${name}: output is not nft JSON (${r.stdout.trim().slice(0, 80)})`, { cmd: 'nft' });
+    if (!doc || !Array.isArray(doc.nftables))
+      throw new AppError('UPSTREAM_ERROR', `nft -j list table ${family} ${name}: output is not nft JSON (${r.stdout.trim().slice(0, 80)})`, { cmd: 'nft' });
     return doc.nftables;
   }
 

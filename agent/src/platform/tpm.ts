@@ -134,7 +134,10 @@ export class TpmSealer {
         ...(this.o.tcti ? { env: { TPM2TOOLS_TCTI: this.o.tcti } } : {}),
       });
       if (r.code !== 0) {
-        throw new AppError(/policy check failed|0x0*99d/i.test(r.stderr) ? 'UNAUTHORIZED' : 'COMMAND_FAILED', `TPM unseal failed: ${r.stderr.trim().replace(/\s+/g, " ").slice(-300)}`);
+        throw new AppError(
+          /policy check failed|0x0*99d/i.test(r.stderr) ? 'UNAUTHORIZED' : 'COMMAND_FAILED',
+          `TPM unseal failed: ${r.stderr.trim().replace(/\s+/g, ' ').slice(-300)}`,
+        );
       }
       const hex = r.stdout.trim();
       if (!/^[0-9a-f]{64}$/.test(hex)) throw new AppError('INTERNAL', 'TPM returned a malformed key');

@@ -50,7 +50,11 @@ export class NodeWifiAdapter implements WifiAdapter {
       const list = await this.wifi().getCurrentConnections();
       const c = list.find((x) => !this.iface || !x.iface || x.iface === this.iface);
       if (!c || !c.ssid) return null;
-      return { ssid: c.ssid, rssi: typeof c.signal_level === 'number' && Number.isFinite(c.signal_level) ? c.signal_level : null, iface: c.iface ?? this.iface };
+      return {
+        ssid: c.ssid,
+        rssi: typeof c.signal_level === 'number' && Number.isFinite(c.signal_level) ? c.signal_level : null,
+        iface: c.iface ?? this.iface,
+      };
     } catch (e) {
       throw new AppError('COMMAND_FAILED', `wifi status: ${redact(e, '')}`);
     }

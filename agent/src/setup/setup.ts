@@ -91,7 +91,8 @@ export class SetupCapability implements Capability<SetupReport>, WizardHost {
 
   health(): Health<SetupReport> {
     if (!this.ctx) return { status: 'starting', summary: 'starting' };
-    if (!this.ctx.config.status.setup.required) return { status: 'disabled', summary: 'first-run set-up not used', details: { setUp: true, required: false, codeIssued: false, lines: [] } };
+    if (!this.ctx.config.status.setup.required)
+      return { status: 'disabled', summary: 'first-run set-up not used', details: { setUp: true, required: false, codeIssued: false, lines: [] } };
     const setUp = this.isSetUp();
     const codeIssued = !setUp && this.store.plainCode() !== null;
     return {
@@ -101,7 +102,9 @@ export class SetupCapability implements Capability<SetupReport>, WizardHost {
         setUp,
         required: true,
         codeIssued,
-        lines: setUp ? ['set up'] : ['not set up yet', codeIssued ? 'set-up code: on the fleet\'s device page (ask the ICB engineer)' : 'set-up code: being issued'],
+        lines: setUp
+          ? ['set up']
+          : ['not set up yet', codeIssued ? "set-up code: on the fleet's device page (ask the ICB engineer)" : 'set-up code: being issued'],
       },
     };
   }

@@ -44,19 +44,29 @@ const CODE_WORDS = {
 } as const;
 
 function codePage(message = ''): string {
-  return `<h1>Set up this box</h1>
+  return (
+    `<h1>Set up this box</h1>
 ${message ? `<p class="error" role="alert">${e(message)}</p>` : ''}
-<section class="card"><p>Type the <strong>set-up code</strong> for this box. Your ICB engineer sees it on this box's page in the ICB fleet dashboard and can read it to you. It works once.</p>
+<section class="card"><p>Type the <strong>set-up code</strong> for this box. Your ICB engineer sees it on this box's page in the ICB fleet dashboard ` +
+    `and can read it to you. It works once.</p>
 <form method="post" action="/setup/code"><label for="code">Set-up code</label>
-<input id="code" name="code" required maxlength="20" autocomplete="off" autocapitalize="characters" spellcheck="false" inputmode="text" placeholder="XXXXX-XXXXX" autofocus>
-<p><button class="primary" type="submit">Continue</button></p></form></section>`;
+<input id="code" name="code" required maxlength="20" autocomplete="off" autocapitalize="characters" spellcheck="false" inputmode="text" ` +
+    `placeholder="XXXXX-XXXXX" autofocus>
+<p><button class="primary" type="submit">Continue</button></p></form></section>`
+  );
 }
 
 const notFound = (reply: FastifyReply) =>
   reply
     .code(404)
     .type('text/html; charset=utf-8')
-    .send(page('Set up', '<h1>This box is already set up</h1><p>Set-up can be done only once. <a href="/login">Sign in</a> to manage staff accounts, or go to the <a href="/">status page</a>.</p>'));
+    .send(
+      page(
+        'Set up',
+        '<h1>This box is already set up</h1>' +
+          '<p>Set-up can be done only once. <a href="/login">Sign in</a> to manage staff accounts, or go to the <a href="/">status page</a>.</p>',
+      ),
+    );
 
 /**
  * What the wizard needs from the set-up capability (setup.ts implements it). Declared here, not
@@ -75,7 +85,11 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
   const cfg = ctx.config.status.setup;
   const perIp = new LoginLimiter(cfg.maxCodeAttemptsPerIp, cfg.codeWindowMs, () => ctx.clock.now());
   const overall = new LoginLimiter(cfg.maxCodeAttempts, cfg.codeWindowMs, () => ctx.clock.now());
-  const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(page('Set up this box', body, { css: WIZARD_CSS }));
+  const html = (reply: FastifyReply, body: string, code = 200) =>
+    reply
+      .code(code)
+      .type('text/html; charset=utf-8')
+      .send(page('Set up this box', body, { css: WIZARD_CSS }));
   const tpm = () => tpmAvailable(ctx.config.records.tpmTcti, ctx.platform.hostPath);
 
   return async (app) => {
@@ -109,7 +123,10 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
       overall.refund('all');
       const s = cap.openSession();
       log.info('set-up code accepted: wizard opened', { ip });
-      reply.header('set-cookie', `${COOKIE}=${s.id}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(cfg.sessionMs / 1000)}${ctx.config.status.https ? '; Secure' : ''}`);
+      reply.header(
+        'set-cookie',
+        `${COOKIE}=${s.id}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(cfg.sessionMs / 1000)}${ctx.config.status.https ? '; Secure' : ''}`,
+      );
       return reply.redirect('/setup', 303);
     });
 
@@ -119,7 +136,8 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
       if (!s) return html(reply, codePage('Your set-up session has ended. Type the set-up code again (ask your ICB engineer for the new one).'), 401);
       const sent = Buffer.from(str(req, '_setup'));
       const want = Buffer.from(s.token);
-      if (sent.length !== want.length || !timingSafeEqual(sent, want)) return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong set-up form token' });
+      if (sent.length !== want.length || !timingSafeEqual(sent, want))
+        return reply.code(403).send({ error: 'FORBIDDEN', message: 'missing or wrong set-up form token' });
 
       const v: WizardValues = {
         username: str(req, 'username').trim(),
@@ -149,7 +167,12 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
       try {
         createUser(ctx.db, v.username, v.password, 'admin', ctx.clock.now());
       } catch (err) {
-        if (isAppError(err)) return html(reply, wizardForm(ctx.config, s.token, { tpm: tpm(), keyExists, values: v, errors: [{ field: 'username', message: describeError(err).message }] }), 400);
+        if (isAppError(err))
+          return html(
+            reply,
+            wizardForm(ctx.config, s.token, { tpm: tpm(), keyExists, values: v, errors: [{ field: 'username', message: describeError(err).message }] }),
+            400,
+          );
         throw err;
       }
       auditAccount(ctx.db, { at: ctx.clock.now(), actor: 'set-up wizard', action: 'created the first admin', target: v.username, detail: '' });
@@ -176,7 +199,8 @@ export function wizardPlugin(ctx: Ctx, cap: WizardHost): FastifyPluginAsync {
         reply,
         `<h1>This box is set up</h1>
 <section class="card"><p>Done. The box is now restarting its services with your settings: this takes about 10 seconds.</p>
-<ol><li>Sign in as <strong>${e(v.username)}</strong> with the password you just chose.</li><li>Add your staff: Staff accounts.</li><li>Keep the records passphrase in the practice safe.</li></ol>
+<ol><li>Sign in as <strong>${e(v.username)}</strong> with the password you just chose.</li><li>Add your staff: Staff accounts.</li>` +
+          `<li>Keep the records passphrase in the practice safe.</li></ol>
 <p><a class="btn" href="/login?next=%2Fadmin%2Fusers">Sign in</a></p></section>`,
       );
     });
@@ -201,7 +225,11 @@ function checkValues(v: WizardValues, keyExists: boolean): Array<{ field: string
     if (v.passphrase !== v.passphrase2) out.push({ field: 'passphrase2', message: 'The two passphrases are not the same.' });
     if (!v.understood) out.push({ field: 'understood', message: 'Tick the box to confirm the passphrase is written down and kept safe.' });
   }
-  for (const [field, url] of [['gp_base', v.gpBase], ['gp_ssp', v.gpSsp], ['day_list', v.dayList]] as const) {
+  for (const [field, url] of [
+    ['gp_base', v.gpBase],
+    ['gp_ssp', v.gpSsp],
+    ['day_list', v.dayList],
+  ] as const) {
     if (!url) continue;
     let ok = false;
     try {
@@ -211,14 +239,19 @@ function checkValues(v: WizardValues, keyExists: boolean): Array<{ field: string
     }
     if (!ok) out.push({ field, message: `${url.slice(0, 80)} is not an https:// address.` });
   }
-  if (v.gpBase && (!v.gpFrom || !v.gpTo)) out.push({ field: 'gp_from', message: 'With a GP Connect address, both ASIDs are needed (from the GP Connect onboarding letter).' });
-  if (v.gpBase && !v.dayList) out.push({ field: 'day_list', message: "With GP Connect, give the day list address too (GP Connect has no \"today's appointments\" call)." });
+  if (v.gpBase && (!v.gpFrom || !v.gpTo))
+    out.push({ field: 'gp_from', message: 'With a GP Connect address, both ASIDs are needed (from the GP Connect onboarding letter).' });
+  if (v.gpBase && !v.dayList)
+    out.push({ field: 'day_list', message: 'With GP Connect, give the day list address too (GP Connect has no "today\'s appointments" call).' });
   return out;
 }
 
 /** The candidate config: the one in force, plus what the wizard sets. Validated by validateConfig. */
 function buildConfig(current: Config, v: WizardValues, tpm: boolean): Record<string, unknown> {
-  const next = structuredClone(current) as unknown as Record<string, unknown> & { uplinks: Array<Record<string, unknown>>; records: Record<string, unknown> & { gpconnect: Record<string, unknown>; dayList: Record<string, unknown> } };
+  const next = structuredClone(current) as unknown as Record<string, unknown> & {
+    uplinks: Array<Record<string, unknown>>;
+    records: Record<string, unknown> & { gpconnect: Record<string, unknown>; dayList: Record<string, unknown> };
+  };
   for (const u of next.uplinks) {
     const label = v.labels[u.name as string];
     if (label) u.label = label;

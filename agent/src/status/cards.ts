@@ -37,10 +37,16 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
       let extra = u.dns === 'failing' ? '<strong>DNS not answering</strong>; ' : '';
       if (u.kind === 'cellular' && cell) {
         const s = cell.signal;
-        extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}; data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
+        const network = `${cell.operator ? `, ${e(cell.operator)}` : ''}${cell.accessTech ? ` ${e(cell.accessTech)}` : ''}`;
+        extra += `Signal ${num(s.rsrp, 'dBm')}${s.quality !== null ? ` (${s.quality}%)` : ''}${network}; `;
+        extra += `data ${gb(cell.usage.usedBytes)} of ${gb(cell.usage.allowanceBytes)} (${Math.round(cell.usage.usedPct)}%)`;
       }
-      return `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br><span class="muted">${ownLabel(u) ? `${e(u.name)} · ` : ''}${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
-<td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td><td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`;
+      return (
+        `<tr><th scope="row">${e(u.label ?? u.name)}${active}<br>` +
+        `<span class="muted">${ownLabel(u) ? `${e(u.name)} · ` : ''}${e(u.kind)}${u.interface ? ` · ${e(u.interface)}` : ''}</span></th>
+<td><span class="st st-${e(u.state)}">${e(UPLINK_WORD[u.state] ?? u.state)}</span></td><td>${num(u.latencyMs, 'ms')}</td>` +
+        `<td>${num(u.lossPct, '%')}</td><td>${extra}</td></tr>`
+      );
     })
     .join('');
   const forced = fo.forced?.uplink ? `<p>Maintenance: forced onto <strong>${e(fo.forced.uplink)}</strong> until ${e(fmt(fo.forced.until))}</p>` : '';
@@ -48,7 +54,8 @@ function uplinksCard(h: Health<FailoverReport>, fo: FailoverReport, cell: Cellul
     'uplinks',
     'Internet connections',
     h.status,
-    `${forced}<div class="scroll"><table><thead><tr><th scope="col">Link</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">Loss</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+    `${forced}<div class="scroll"><table><thead><tr><th scope="col">Link</th><th scope="col">State</th><th scope="col">Latency</th>` +
+      `<th scope="col">Loss</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></div>`,
     'wide',
   );
 }
@@ -60,7 +67,8 @@ function telemetryCard(h: Health<TelemetryReport>, fmt: TimeFormat): string {
     'telemetry',
     'ICB reporting',
     h.status,
-    `<p>Broker ${t.connected ? 'connected' : 'not connected'}${t.broker ? ` (${e(t.broker)})` : ''}. Outbox: ${t.outboxDepth} message${t.outboxDepth === 1 ? '' : 's'} waiting${t.lastPublishAt ? `; last sent ${e(fmt(t.lastPublishAt))}` : ''}.</p>`,
+    `<p>Broker ${t.connected ? 'connected' : 'not connected'}${t.broker ? ` (${e(t.broker)})` : ''}. Outbox: ${t.outboxDepth} ` +
+      `message${t.outboxDepth === 1 ? '' : 's'} waiting${t.lastPublishAt ? `; last sent ${e(fmt(t.lastPublishAt))}` : ''}.</p>`,
   );
 }
 
@@ -83,7 +91,8 @@ function boxCard(box: SystemHealth | null): string {
     'box',
     'This appliance',
     undefined,
-    `<ul><li>CPU ${num(box.cpuLoadPct, '%')}</li><li>Memory ${num(box.memUsedPct, '%')} used</li><li>Disk ${disk}</li><li>Temperature ${num(box.cpuTempC, '°C', 1)}</li>${throttle}</ul>`,
+    `<ul><li>CPU ${num(box.cpuLoadPct, '%')}</li><li>Memory ${num(box.memUsedPct, '%')} used</li><li>Disk ${disk}</li>` +
+      `<li>Temperature ${num(box.cpuTempC, '°C', 1)}</li>${throttle}</ul>`,
   );
 }
 
@@ -93,8 +102,17 @@ const PHONE_MODE: Record<TelephonyReport['mode'], string> = {
   down: 'Not working - the local phone server is being restarted',
   disabled: 'Off',
 };
-const OUTSIDE: Record<TelephonyReport['outsideCalls'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', none: 'no (no backup line set up) - use a mobile' };
-const EMERGENCY: Record<TelephonyReport['emergencyRoute'], string> = { pbx: 'yes, through the cloud phone system', trunk: 'yes, through the backup line', 'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)', none: 'NOT AVAILABLE from desk phones - use a mobile' };
+const OUTSIDE: Record<TelephonyReport['outsideCalls'], string> = {
+  pbx: 'yes, through the cloud phone system',
+  trunk: 'yes, through the backup line',
+  none: 'no (no backup line set up) - use a mobile',
+};
+const EMERGENCY: Record<TelephonyReport['emergencyRoute'], string> = {
+  pbx: 'yes, through the cloud phone system',
+  trunk: 'yes, through the backup line',
+  'pbx-then-trunk': 'yes (cloud phone system, backup line if it fails)',
+  none: 'NOT AVAILABLE from desk phones - use a mobile',
+};
 
 /** Phones in words reception understands: is it normal, how many phones, calls now, can I dial out, 999. */
 function phonesCard(h: Health<TelephonyReport>): string {
@@ -118,7 +136,10 @@ function phonesCard(h: Health<TelephonyReport>): string {
 
 export function renderState(st: PracticeState): string {
   const act = st.action ? ` <a class="act" href="${e(st.action.href)}">${e(st.action.label)}</a>` : '';
-  return `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="body"><span class="text">${e(st.text)}</span>${act}<span class="todo">What to do now: ${e(st.todo)}</span></span>`;
+  return (
+    `<span class="icon" aria-hidden="true">${ICONS[st.level]}</span><span class="body">` +
+    `<span class="text">${e(st.text)}</span>${act}<span class="todo">What to do now: ${e(st.todo)}</span></span>`
+  );
 }
 
 /** Today's outages from the failover switch history (agent/src/failover/history.ts). */
@@ -132,14 +153,20 @@ export function outagesCard(outages: Outage[], labels: Record<string, string>, n
       ? `maintenance on ${via.join(', ') || 'a backup'}`
       : [via.length ? `on ${via.join(', then ')}` : '', o.offline ? 'offline for part of it' : ''].filter(Boolean).join('; ') || 'offline';
     const still = o.end === null ? ' <strong>(still going on)</strong>' : '';
-    return `<li>${e(fmt(o.start))} - ${e(end)} (${mins(o.start, o.end ?? now)} min): ${e(o.offline && !via.length ? 'offline, no internet at all' : what)}${still}</li>`;
+    return (
+      `<li>${e(fmt(o.start))} - ${e(end)} (${mins(o.start, o.end ?? now)} ` +
+      `min): ${e(o.offline && !via.length ? 'offline, no internet at all' : what)}${still}</li>`
+    );
   });
   return card('outages', "Today's outages", undefined, `<ul class="outages">${items.join('')}</ul>`);
 }
 
 export function renderNotes(st: PracticeState): string {
   // The headline already says the first note when the state is "attention".
-  return st.notes.filter((n) => !st.text.endsWith(n)).map((n) => `<li>${e(n)}</li>`).join('');
+  return st.notes
+    .filter((n) => !st.text.endsWith(n))
+    .map((n) => `<li>${e(n)}</li>`)
+    .join('');
 }
 
 export function renderCards(health: HealthMap, box: SystemHealth | null, fmt: TimeFormat = localTime, outages?: { list: Outage[]; now: number }): string {

@@ -2,9 +2,8 @@ import type { Health } from '../core/capability.js';
 import type { ClaimPhase, EnrolmentReport } from '../../../contract/reports/index.js';
 import { escapeHtml as e } from '../web/html.js';
 
-
 const STATE: Record<ClaimPhase, string> = {
-  preparing: 'Preparing this box\'s key',
+  preparing: "Preparing this box's key",
   submitting: 'Contacting the ICB fleet',
   waiting: 'Waiting for the ICB engineer to claim this box',
   installing: 'Claimed: installing the certificate',

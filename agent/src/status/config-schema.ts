@@ -18,7 +18,11 @@ export const StatusSection = Obj({
   }),
   bodyLimitBytes: Type.Integer({ default: 65_536, minimum: 1024, description: 'Largest request body accepted; larger -> 413' }),
   refreshMs: Ms(3000, 'Status page push interval (also pushed on every bus event)', 250),
-  maxConnections: Type.Integer({ default: 1000, minimum: 10, description: 'Open TCP connections to the web server at once; more are closed at once (a flood of idle connections cannot exhaust the agent)' }),
+  maxConnections: Type.Integer({
+    default: 1000,
+    minimum: 10,
+    description: 'Open TCP connections to the web server at once; more are closed at once (a flood of idle connections cannot exhaust the agent)',
+  }),
   maxLiveViewers: Type.Integer({ default: 50, minimum: 1, description: 'Live status pages (SSE streams) open at once; more get 503' }),
   maxLiveViewersPerIp: Type.Integer({ default: 6, minimum: 1, description: 'Live status pages one device (IP address) may hold open; more get 429' }),
   auth: Obj({
@@ -26,7 +30,11 @@ export const StatusSection = Obj({
     maxAgeMs: Ms(12 * 3600_000, 'Absolute session lifetime', 60_000),
     maxFailedAttempts: Type.Integer({ default: 10, minimum: 1, description: 'Wrong passwords in a row before the account locks' }),
     lockoutMs: Ms(15 * 60_000, 'How long a locked account stays locked (an admin can unlock sooner: `surgery-edge user unlock`)'),
-    maxLoginAttemptsPerIp: Type.Integer({ default: 30, minimum: 1, description: 'Failed sign-in attempts one device (IP address) may make per loginWindowMs before it must wait (429)' }),
+    maxLoginAttemptsPerIp: Type.Integer({
+      default: 30,
+      minimum: 1,
+      description: 'Failed sign-in attempts one device (IP address) may make per loginWindowMs before it must wait (429)',
+    }),
     loginWindowMs: Ms(15 * 60_000, 'Window for maxLoginAttemptsPerIp', 1000),
   }),
   led: Obj({
@@ -48,9 +56,17 @@ export const StatusSection = Obj({
     }),
   }),
   setup: Obj({
-    required: Bool(false, 'Until set up, the status page offers the first-run wizard (/setup) and says "Not set up yet" (the image and practice bundles set true). A box with an admin account already counts as set up'),
+    required: Bool(
+      false,
+      'Until set up, the status page offers the first-run wizard (/setup) and says "Not set up yet" (the image and practice bundles set true). A box ' +
+        'with an admin account already counts as set up',
+    ),
     maxCodeAttemptsPerIp: Type.Integer({ default: 5, minimum: 1, description: 'Wrong set-up codes one device (IP address) may enter per codeWindowMs' }),
-    maxCodeAttempts: Type.Integer({ default: 20, minimum: 1, description: 'Wrong set-up codes from all devices together per codeWindowMs (a spoofing flood cannot search the code space)' }),
+    maxCodeAttempts: Type.Integer({
+      default: 20,
+      minimum: 1,
+      description: 'Wrong set-up codes from all devices together per codeWindowMs (a spoofing flood cannot search the code space)',
+    }),
     codeWindowMs: Ms(15 * 60_000, 'Window for the set-up code attempt limits', 1000),
     sessionMs: Ms(60 * 60_000, 'How long a browser that entered the right code may take to finish the wizard', 60_000),
   }),

@@ -11,7 +11,11 @@ import type { StateLevel } from './state.js';
  */
 export const LED_PATTERNS: Record<StateLevel | 'drill' | 'stopped', LedPattern & { meaning: string }> = {
   normal: { color: 'green', mode: 'steady', meaning: 'All systems normal' },
-  attention: { color: 'amber', mode: 'steady', meaning: 'Working, but something needs attention (records cache locked or not ready, backup unavailable, drill failed)' },
+  attention: {
+    color: 'amber',
+    mode: 'steady',
+    meaning: 'Working, but something needs attention (records cache locked or not ready, backup unavailable, drill failed)',
+  },
   backup: { color: 'amber', mode: 'slow', meaning: 'Internet down: running on the 4G / Wi-Fi backup' },
   offline: { color: 'red', mode: 'fast', meaning: 'Offline: no internet at all; records cache only' },
   unknown: { color: 'green', mode: 'slow', meaning: 'Starting up / checking connections' },
@@ -34,7 +38,11 @@ export function createLedDriver(ctx: Ctx): LedDriver {
     return new SysfsLeds(ctx.platform, names);
   }
   if (c.driver === 'gpio') {
-    return new GpioLeds(ctx.platform.commands, ctx.clock, { chip: c.gpio.chip, lines: { red: c.gpio.red, green: c.gpio.green, blue: c.gpio.blue }, activeLow: c.gpio.activeLow });
+    return new GpioLeds(ctx.platform.commands, ctx.clock, {
+      chip: c.gpio.chip,
+      lines: { red: c.gpio.red, green: c.gpio.green, blue: c.gpio.blue },
+      activeLow: c.gpio.activeLow,
+    });
   }
   return new NoLeds();
 }

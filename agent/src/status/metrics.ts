@@ -57,7 +57,11 @@ export function renderMetrics(health: HealthMap, state: PracticeState, box: Syst
   const cell = health.cellular?.details;
   if (cell) {
     m.gauge('cellular_rsrp_dbm', '4G reference signal received power', cell.signal?.rsrp);
-    m.gauge('cellular_signal_quality_ratio', '4G signal quality (0..1)', cell.signal?.quality === null || cell.signal?.quality === undefined ? null : cell.signal.quality / 100);
+    m.gauge(
+      'cellular_signal_quality_ratio',
+      '4G signal quality (0..1)',
+      cell.signal?.quality === null || cell.signal?.quality === undefined ? null : cell.signal.quality / 100,
+    );
     m.gauge('cellular_data_used_bytes', '4G data used this billing cycle', cell.usage?.usedBytes);
     m.gauge('cellular_data_allowance_bytes', '4G data allowance per billing cycle', cell.usage?.allowanceBytes);
   }

@@ -51,17 +51,27 @@ const done = (r: FastifyRequest, reply: FastifyReply, flash: string, json: Recor
   isForm(r) ? reply.redirect(`/?msg=${flash}#actions`, 303) : reply.send(json);
 
 function adminSection(req: FastifyRequest, snap: StatusSnapshot): string {
-  if (!req.user) return `<section class="card" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2><p><a href="/login?next=%2F">Sign in as an admin</a> to run a drill, force an uplink for maintenance or restart the appliance.</p></section>`;
+  if (!req.user)
+    return (
+      `<section class="card" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2><p>` +
+      `<a href="/login?next=%2F">Sign in as an admin</a> to run a drill, force an uplink for maintenance or restart the appliance.</p></section>`
+    );
   if (req.user.role !== 'admin') return '';
   const csrf = `<input type="hidden" name="_csrf" value="${e(csrfToken(req))}">`;
   const fo = snap.health.failover?.details;
   const options = (fo?.uplinks ?? []).map((u) => `<option value="${e(u.name)}">${e(u.name)} (${e(u.kind)})</option>`).join('');
-  return `<section class="card actions" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2>
+  return (
+    `<section class="card actions" id="actions" aria-labelledby="adm"><h2 id="adm">Actions</h2>
 <p><a href="/admin/users">Staff accounts</a>: add people, disable an account, reset a password.</p>
 <form method="post" action="/api/actions/drill">${csrf}<button class="primary" type="submit">Run a drill now</button></form>
-<form method="post" action="/api/actions/force">${csrf}<label for="f-up">Force uplink</label><select id="f-up" name="uplink"><option value="">Automatic (clear)</option>${options}</select>
-<label for="f-min">For</label><select id="f-min" name="minutes"><option value="15">15 minutes</option><option value="60" selected>1 hour</option><option value="240">4 hours</option></select> <button type="submit">Apply</button></form>
-<form method="post" action="/api/actions/reboot">${csrf}<label class="inline"><input type="checkbox" name="confirm" value="yes" required> Yes, restart (phones and internet drop for about 2 minutes)</label> <button class="danger" type="submit">Restart the appliance</button></form></section>`;
+<form method="post" action="/api/actions/force">${csrf}<label for="f-up">Force uplink</label><select id="f-up" name="uplink">` +
+    `<option value="">Automatic (clear)</option>${options}</select>
+<label for="f-min">For</label><select id="f-min" name="minutes"><option value="15">15 minutes</option><option value="60" selected>1 hour</option>` +
+    `<option value="240">4 hours</option></select> <button type="submit">Apply</button></form>
+<form method="post" action="/api/actions/reboot">${csrf}<label class="inline">` +
+    `<input type="checkbox" name="confirm" value="yes" required> Yes, restart (phones and internet drop for about 2 minutes)</label> <button ` +
+    `class="danger" type="submit">Restart the appliance</button></form></section>`
+  );
 }
 
 export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
@@ -75,19 +85,28 @@ export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
       const key = (req.query as Record<string, unknown>).msg;
       // Own keys only: ?msg=constructor must not print Object's source.
       const msg = typeof key === 'string' && Object.hasOwn(FLASH, key) ? FLASH[key] : undefined;
-      const body = `<h1 class="sr-only">Practice status</h1>
-<div id="state" class="state s-${snap.state.level}" data-level="${snap.state.level}" role="status" aria-live="polite" aria-atomic="true">${renderState(snap.state)}</div>
+      const body =
+        `<h1 class="sr-only">Practice status</h1>
+<div id="state" class="state s-${snap.state.level}" data-level="${snap.state.level}" role="status" aria-live="polite" ` +
+        `aria-atomic="true">${renderState(snap.state)}</div>
 <ul id="notes" aria-label="Details">${renderNotes(snap.state)}</ul>
 <p class="muted" id="updated">Updated ${e(localTime(snap.at))}</p>
 ${msg ? `<p class="flash" role="alert">${e(msg)}</p>` : ''}
 <div id="cards">${renderCards(snap.health, snap.box, localTime, snap.outages ? { list: snap.outages, now: snap.at } : undefined)}</div>
 ${adminSection(req, snap)}`;
-      return reply
-        .type('text/html; charset=utf-8')
-        .send(page('Status', body, { user: req.user, csrf: csrfToken(req), scripts: ['/assets/status.js'], css: STATUS_CSS + '.sr-only{position:absolute;left:-9999px}' }));
+      return reply.type('text/html; charset=utf-8').send(
+        page('Status', body, {
+          user: req.user,
+          csrf: csrfToken(req),
+          scripts: ['/assets/status.js'],
+          css: STATUS_CSS + '.sr-only{position:absolute;left:-9999px}',
+        }),
+      );
     });
 
-    app.get('/assets/status.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STATUS_JS));
+    app.get('/assets/status.js', async (_req, reply) =>
+      reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STATUS_JS),
+    );
 
     app.get('/api/status', async () => {
       const s = model.snapshot();
@@ -186,7 +205,9 @@ ${adminSection(req, snap)}`;
       log.warn('reboot requested from the status page', { user: req.user?.username });
       // Answer first, then reboot: the browser should see the confirmation.
       ctx.clock.setTimeout(() => {
-        ctx.control.reboot(`status page (${req.user?.username ?? 'unknown'})`).catch((err: unknown) => log.error('reboot failed', { error: (err as Error).message }));
+        ctx.control
+          .reboot(`status page (${req.user?.username ?? 'unknown'})`)
+          .catch((err: unknown) => log.error('reboot failed', { error: (err as Error).message }));
       }, 200);
       return done(req, reply, 'rebooting', { ok: true });
     });

@@ -22,7 +22,15 @@ export interface PracticeState {
   action?: { label: string; href: string };
 }
 
-export const ICONS: Record<StateLevel, string> = { normal: '✔', attention: '!', backup: '▲', offline: '✖', unknown: '?', unenrolled: '⚙', setup: '✎' };
+export const ICONS: Record<StateLevel, string> = {
+  normal: '✔',
+  attention: '!',
+  backup: '▲',
+  offline: '✖',
+  unknown: '?',
+  unenrolled: '⚙',
+  setup: '✎',
+};
 
 export type TimeFormat = (epochMs: number) => string;
 
@@ -38,7 +46,7 @@ export const TODO = {
   backupMissing: 'Carry on. Tell the practice manager: the next internet outage would not be covered.',
   backup: 'Carry on as normal: phones and the clinical system work over the backup. Avoid video calls and big downloads.',
   maintenance: 'Carry on: someone is working on the internet connection.',
-  offline: 'Use the Records page for today\'s list and summaries. Ring the ICB IT service desk from a mobile.',
+  offline: "Use the Records page for today's list and summaries. Ring the ICB IT service desk from a mobile.",
   offlineLocked: 'Ask an admin to unlock the records cache now (Unlock). Use paper until then; ring the ICB IT service desk from a mobile.',
   offlineNoRecords: 'Use paper for now. Ring the ICB IT service desk from a mobile.',
   unknown: 'Wait a minute while the appliance checks its connections.',
@@ -46,7 +54,7 @@ export const TODO = {
   setup: 'The practice manager must set up this box (Set up this box), using the set-up code from the ICB engineer.',
   locked: 'Ask an admin to unlock the records cache now, before an internet outage needs it.',
   noKey: 'The practice manager must create the records key (Set up records) before the cache can fill.',
-  neverSynced: 'Nothing yet: today\'s records arrive within 15 minutes. If this line stays, tell the practice manager.',
+  neverSynced: "Nothing yet: today's records arrive within 15 minutes. If this line stays, tell the practice manager.",
 } as const;
 
 const UNLOCK = { label: 'Unlock', href: '/records/key' };
@@ -56,7 +64,11 @@ const SET_UP = { label: 'Set up this box', href: '/setup' };
 function recordsProblem(rec: RecordsReport | undefined, setUp: boolean): Pick<PracticeState, 'text' | 'todo' | 'action'> | null {
   if (!rec) return null;
   if (rec.locked && rec.provisioned === false)
-    return { text: 'Records cache not set up - no records key yet', todo: TODO.noKey, action: setUp ? { label: 'Set up records', href: '/records/key' } : SET_UP };
+    return {
+      text: 'Records cache not set up - no records key yet',
+      todo: TODO.noKey,
+      action: setUp ? { label: 'Set up records', href: '/records/key' } : SET_UP,
+    };
   if (rec.locked) return { text: 'Records cache locked after a restart - an admin must unlock it', todo: TODO.locked, action: UNLOCK };
   if (rec.asOf === null || rec.asOf === undefined) return { text: 'Records cache has never synced - no records copy yet', todo: TODO.neverSynced };
   return null;
@@ -85,8 +97,23 @@ export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): Pra
     ];
     return { ...st, notes: [...pre, ...st.notes] };
   }
-  if (unenrolled) return { level: 'unenrolled', text: 'Not enrolled - waiting for an ICB engineer to claim this box', since: null, notes: [st.text, ...st.notes], todo: TODO.unenrolled };
-  if (!setUp) return { level: 'setup', text: 'Not set up yet - the practice manager must set up this box', since: null, notes: [st.text, ...st.notes], todo: TODO.setup, action: SET_UP };
+  if (unenrolled)
+    return {
+      level: 'unenrolled',
+      text: 'Not enrolled - waiting for an ICB engineer to claim this box',
+      since: null,
+      notes: [st.text, ...st.notes],
+      todo: TODO.unenrolled,
+    };
+  if (!setUp)
+    return {
+      level: 'setup',
+      text: 'Not set up yet - the practice manager must set up this box',
+      since: null,
+      notes: [st.text, ...st.notes],
+      todo: TODO.setup,
+      action: SET_UP,
+    };
   if (recProblem) return { level: 'attention', since: null, ...recProblem, notes: st.level === 'normal' ? st.notes : [st.text, ...st.notes] };
   return st;
 }
@@ -109,7 +136,12 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
     notes.push(`Last backup drill failed${failed ? `: ${failed.name}` : ''}`);
   }
   const tel = health.telephony?.details;
-  if (tel?.mode === 'survivable') notes.push(tel.emergencyRoute === 'none' ? 'Phones on local backup: calls between desk phones only, 999 NOT from desk phones' : 'Phones on local backup: calls between desk phones and 999 work');
+  if (tel?.mode === 'survivable')
+    notes.push(
+      tel.emergencyRoute === 'none'
+        ? 'Phones on local backup: calls between desk phones only, 999 NOT from desk phones'
+        : 'Phones on local backup: calls between desk phones and 999 work',
+    );
   if (rec?.stale && rec.asOf) notes.push(`Records cache is out of date (as of ${fmt(rec.asOf)})`);
 
   if (!fo) {
@@ -124,7 +156,14 @@ function deriveConnectionState(health: HealthMap, fmt: TimeFormat): PracticeStat
   for (const u of fo.uplinks) if (u.dns === 'failing') notes.unshift(`DNS not answering on ${uplinkName(u)}`);
 
   if (fo.active === null) {
-    if (fo.uplinks.every((u) => u.state === 'unknown')) return { level: 'unknown', text: 'Checking connections…', since: fo.since, notes, todo: TODO.unknown };
+    if (fo.uplinks.every((u) => u.state === 'unknown'))
+      return {
+        level: 'unknown',
+        text: 'Checking connections…',
+        since: fo.since,
+        notes,
+        todo: TODO.unknown,
+      };
     // The outage start and the records' "as of" are two different times: both are given, apart.
     const since = fo.since ? ` since ${fmt(fo.since)}` : '';
     const base = { level: 'offline' as const, since: fo.since, notes };

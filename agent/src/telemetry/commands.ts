@@ -85,7 +85,7 @@ export async function runCommand(host: CommandHost, payload: Buffer, maxBytes: n
     return fail(null, 'BAD_REQUEST', 'payload is not JSON');
   }
   const problems = schemaProblems(CommandRequestSchema, raw);
-  const name = typeof (raw as { command?: unknown } | null)?.command === 'string' ? ((raw as { command: string }).command.slice(0, 64)) : null;
+  const name = typeof (raw as { command?: unknown } | null)?.command === 'string' ? (raw as { command: string }).command.slice(0, 64) : null;
   if (problems.length) return fail(name, 'BAD_REQUEST', 'malformed command', problems);
   const req = raw as { command: string; args?: Record<string, unknown>; expiresAt?: number };
   if (expiredByBroker || (req.expiresAt !== undefined && req.expiresAt < at())) return fail(name, 'BAD_REQUEST', 'command expired');

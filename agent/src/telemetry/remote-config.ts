@@ -50,7 +50,14 @@ export function reportedDoc(
   config?: Config,
 ): ConfigReported {
   // The config in force (secrets redacted) lets the fleet show a field-by-field diff; optional in v1.
-  return { appliedRevision, lastDesiredRevision, status, reasons, at, ...(config ? { config: redactSecrets(config) as unknown as Record<string, unknown> } : {}) };
+  return {
+    appliedRevision,
+    lastDesiredRevision,
+    status,
+    reasons,
+    at,
+    ...(config ? { config: redactSecrets(config) as unknown as Record<string, unknown> } : {}),
+  };
 }
 
 export function applyFailure(e: unknown): ConfigProblem[] {

@@ -110,13 +110,16 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
 
   health(): Health<TelemetryReport> {
     const cfg = this.ctx?.config.telemetry;
-    if (!cfg?.enabled) return { status: 'disabled', summary: 'telemetry is off', details: { connected: false, broker: null, outboxDepth: 0, lastPublishAt: null, lines: [] } };
+    if (!cfg?.enabled)
+      return { status: 'disabled', summary: 'telemetry is off', details: { connected: false, broker: null, outboxDepth: 0, lastPublishAt: null, lines: [] } };
     const connected = this.link?.connected ?? false;
     const broker = this.link?.connectedBroker ?? null;
     const depth = this.outbox?.depth() ?? 0;
     const interval = this.reportIntervalMs();
     const lines = [
-      connected ? `broker ${broker} connected (bdSeq ${this.bdSeq})` : `broker: not connected (${this.link?.attempts ?? 0} attempts; trying ${cfg.brokers.join(', ')})`,
+      connected
+        ? `broker ${broker} connected (bdSeq ${this.bdSeq})`
+        : `broker: not connected (${this.link?.attempts ?? 0} attempts; trying ${cfg.brokers.join(', ')})`,
       `outbox ${depth} message(s) waiting; last publish ${this.lastPublishAt ? new Date(this.lastPublishAt).toISOString().slice(11, 19) + 'Z' : 'never'}`,
       this.onChange()
         ? `on 4G: a full report on a meaningful change (checked every ${Math.round(cfg.cellularCheckMs / 1000)} s) or every ` +
@@ -127,7 +130,16 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
       status: connected ? 'ok' : 'degraded',
       summary: connected ? `reporting to the ICB (${depth} queued)` : `broker unreachable; ${depth} message(s) kept for later`,
       since: this.since,
-      details: { connected, broker, outboxDepth: depth, lastPublishAt: this.lastPublishAt, bdSeq: this.bdSeq, intervalMs: interval, activeKind: this.activeKind, lines },
+      details: {
+        connected,
+        broker,
+        outboxDepth: depth,
+        lastPublishAt: this.lastPublishAt,
+        bdSeq: this.bdSeq,
+        intervalMs: interval,
+        activeKind: this.activeKind,
+        lines,
+      },
     };
   }
 
@@ -143,7 +155,8 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
       // The broker maps the certificate CN to the username the ACL checks; a mismatch means
       // every publish would be refused, so say so at start rather than fail silently.
       const cn = /CN=([^\n,]+)/.exec(new X509Certificate(tls.cert).subject)?.[1];
-      if (cn !== this.ctx.config.site.deviceId) this.ctx.log.warn('client certificate CN differs from site.deviceId', { cn, deviceId: this.ctx.config.site.deviceId });
+      if (cn !== this.ctx.config.site.deviceId)
+        this.ctx.log.warn('client certificate CN differs from site.deviceId', { cn, deviceId: this.ctx.config.site.deviceId });
     }
     return Object.fromEntries(Object.entries(tls).filter(([, v]) => v)) as typeof tls;
   }
@@ -167,7 +180,7 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
   private setActive(uplink: string | null): void {
     const before = this.tickMs();
     this.activeUplink = uplink;
-    this.activeKind = (this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind) ?? null;
+    this.activeKind = this.ctx.config.uplinks.find((u) => u.name === uplink)?.kind ?? null;
     if (this.tickMs() !== before && this.tickTimer !== undefined) {
       this.ctx.clock.clearTimeout(this.tickTimer);
       this.tickTimer = undefined;
@@ -358,7 +371,8 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     const asked = props.responseTopic;
     const usable = typeof asked === 'string' && asked.length <= 256 && (asked === own || asked.startsWith(`${own}/`)) && !/[+#\u0000]/.test(asked);
     const responseTopic = usable ? asked : own;
-    if (props.responseTopic && responseTopic !== props.responseTopic) this.ctx.log.warn('responseTopic outside own prefix; answering on default', { responseTopic: props.responseTopic });
+    if (props.responseTopic && responseTopic !== props.responseTopic)
+      this.ctx.log.warn('responseTopic outside own prefix; answering on default', { responseTopic: props.responseTopic });
     const afters: (() => Promise<void>)[] = [];
     const host = { ctx: this.ctx, handleDesired: (raw: unknown) => this.handleDesired(raw, 'command'), after: (fn: () => Promise<void>) => afters.push(fn) };
     // Expiry is enforced by the broker too; messageExpiryInterval 0 on arrival means it ran out.
@@ -376,10 +390,13 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
 
   private respond(topic: string, correlationData: Buffer | undefined, res: CommandResponse, then: () => void): void {
     let body = JSON.stringify(res);
-    if (body.length > 256 * 1024) body = JSON.stringify({ ok: false, command: res.command, error: { code: 'INTERNAL', message: 'response too large' }, at: res.at });
+    if (body.length > 256 * 1024)
+      body = JSON.stringify({ ok: false, command: res.command, error: { code: 'INTERNAL', message: 'response too large' }, at: res.at });
     const c = this.client;
     if (!c?.connected) return then();
-    c.publish(topic, body, { qos: 1, properties: { correlationData, messageExpiryInterval: RESPONSE_EXPIRY_S, contentType: 'application/json' } }, () => then());
+    c.publish(topic, body, { qos: 1, properties: { correlationData, messageExpiryInterval: RESPONSE_EXPIRY_S, contentType: 'application/json' } }, () =>
+      then(),
+    );
   }
 
   /** Outcome of a desired config (topic or set-config command); the reported doc goes via the outbox. */
@@ -408,7 +425,13 @@ export class TelemetryCapability implements Capability<TelemetryReport> {
     return { status: 'applying', revision: outcome.revision };
   }
 
-  private report(desired: number | null, status: 'applied' | 'rejected' | 'ignored' | 'current', reasons: { path: string; message: string }[], applied = this.ctx.config.revision, config = this.ctx.config): void {
+  private report(
+    desired: number | null,
+    status: 'applied' | 'rejected' | 'ignored' | 'current',
+    reasons: { path: string; message: string }[],
+    applied = this.ctx.config.revision,
+    config = this.ctx.config,
+  ): void {
     if (!this.outbox) return;
     const key = JSON.stringify([applied, desired, status]);
     if (this.outbox.getMeta('lastReport') === key) return;

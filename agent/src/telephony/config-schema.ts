@@ -31,9 +31,14 @@ export const TelephonySection = Obj({
   enabled: Bool(false, 'Run the local SIP registrar/proxy (kamailio) and survivable mode'),
   kamailioBinary: Str('kamailio', 'kamailio executable (Debian package kamailio)'),
   kamcmdBinary: Str('kamcmd', 'kamcmd executable (RPC over the ctl socket)'),
-  listen: Str('192.168.50.1', 'LAN address kamailio listens on (the appliance\'s lan0 address); handsets use it as SIP server / outbound proxy'),
+  listen: Str('192.168.50.1', "LAN address kamailio listens on (the appliance's lan0 address); handsets use it as SIP server / outbound proxy"),
   port: Port(5060, 'SIP UDP port on the LAN address'),
-  lanInterface: Type.String({ default: 'lan0', maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: 'LAN interface: the only one on which SIP is accepted (nft)' }),
+  lanInterface: Type.String({
+    default: 'lan0',
+    maxLength: 15,
+    pattern: '^[A-Za-z0-9._-]+$',
+    description: 'LAN interface: the only one on which SIP is accepted (nft)',
+  }),
   lanSubnets: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]{1,2}$' }), {
     default: ['192.168.50.0/24'],
     description: 'Only handsets from these IPv4 subnets may register or call (403 otherwise)',
@@ -44,15 +49,23 @@ export const TelephonySection = Obj({
   trunk: Type.Optional(
     Type.Object(
       {
-        host: Host('Local SIP trunk or the 4G modem\'s SIP/voice gateway'),
+        host: Host("Local SIP trunk or the 4G modem's SIP/voice gateway"),
         port: Port(5060, 'UDP port'),
-        outboundPattern: Type.String({ pattern: '^[^"\\\\\\n]{1,200}$', default: '^(0[1-9][0-9]{8,9}|00[0-9]{6,15})$', description: 'Numbers (regex on the dialled digits) sent to this trunk in survivable mode' }),
+        outboundPattern: Type.String({
+          pattern: '^[^"\\\\\\n]{1,200}$',
+          default: '^(0[1-9][0-9]{8,9}|00[0-9]{6,15})$',
+          description: 'Numbers (regex on the dialled digits) sent to this trunk in survivable mode',
+        }),
       },
       { additionalProperties: false },
     ),
   ),
   emergency: Obj({
-    numbers: Type.Array(Digits, { default: ['999', '112'], minItems: 1, description: 'Always routable from any LAN handset, authenticated or not, in every mode' }),
+    numbers: Type.Array(Digits, {
+      default: ['999', '112'],
+      minItems: 1,
+      description: 'Always routable from any LAN handset, authenticated or not, in every mode',
+    }),
     trunk: Type.Optional(SipPeer),
   }),
   huntGroup: Obj({
@@ -77,13 +90,30 @@ export const TelephonySection = Obj({
     burst: Type.Integer({ default: 100, minimum: 1 }),
   }),
   auth: Obj({
-    maxFailures: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Failed digest checks (wrong password / unknown user) from one source before it is banned' }),
-    banS: Type.Integer({ default: 300, minimum: 2, maximum: 86_400, description: 'A banned source gets 403 without its credentials being checked for this long after its last attempt (999/112 still work)' }),
+    maxFailures: Type.Integer({
+      default: 5,
+      minimum: 1,
+      maximum: 100,
+      description: 'Failed digest checks (wrong password / unknown user) from one source before it is banned',
+    }),
+    banS: Type.Integer({
+      default: 300,
+      minimum: 2,
+      maximum: 86_400,
+      description: 'A banned source gets 403 without its credentials being checked for this long after its last attempt (999/112 still work)',
+    }),
   }),
   voice: Obj({
-    enabled: Bool(false, 'Voice first on 4G: DSCP EF on SIP/RTP and an htb shaper (voice class first) on the 4G interface (upload) and the LAN interface (download)'),
+    enabled: Bool(
+      false,
+      'Voice first on 4G: DSCP EF on SIP/RTP and an htb shaper (voice class first) on the 4G interface (upload) and the LAN interface (download)',
+    ),
     interface: Type.String({ default: 'wwan0', maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: '4G-side interface whose egress (upload) is shaped' }),
-    uplinkKbit: Type.Integer({ default: 4000, minimum: 64, description: 'Shape upload to this (a little below what the 4G link really carries, so the queue forms here)' }),
+    uplinkKbit: Type.Integer({
+      default: 4000,
+      minimum: 64,
+      description: 'Shape upload to this (a little below what the 4G link really carries, so the queue forms here)',
+    }),
     downlinkKbit: Type.Integer({ default: 0, minimum: 0, description: 'Shape download (LAN egress) to this; 0 = not shaped' }),
     voiceKbit: Type.Integer({ default: 512, minimum: 16, description: 'Guaranteed rate of the voice class (G.711 call ~90 kbit/s each way)' }),
     rtpPorts: Obj({

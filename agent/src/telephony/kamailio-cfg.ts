@@ -41,7 +41,7 @@ modparam("dispatcher", "ds_probing_threshold", ${c.probe.failAfter})
 modparam("dispatcher", "ds_inactive_threshold", ${c.probe.recoverAfter})
 modparam("dispatcher", "ds_ping_from", "sip:survivable@${c.listen}")
 modparam("dispatcher", "ds_ping_reply_codes", "class=2;class=3;code=401;code=403;code=404;code=405;code=407;code=420;code=480;code=484;code=501")`;
-// 408 (our own timeout) is class 4: list the 4xx that prove the PBX is alive one by one.
+  // 408 (our own timeout) is class 4: list the 4xx that prove the PBX is alive one by one.
 }
 
 export function kamailioConfig(c: TelephonyConfig, peers: ResolvedPeers, paths: KamailioPaths): KamailioFiles {

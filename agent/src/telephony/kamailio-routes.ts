@@ -20,7 +20,11 @@ export const subnetTest = (subnets: readonly string[], pv: string) => subnets.ma
 /** route[SOURCE]: $var(src) = pbx | trunk | lan; anything else is refused before any work. */
 export function sourceRoute(c: TelephonyConfig, peers: ResolvedPeers): string {
   const fromPbx = peers.pbx ? `$si == "${peers.pbx.ip}"` : 'false';
-  const fromTrunk = [peers.trunk?.ip, peers.emergency?.ip].filter((x): x is string => !!x).map((ip) => `$si == "${ip}"`).join(' || ') || 'false';
+  const fromTrunk =
+    [peers.trunk?.ip, peers.emergency?.ip]
+      .filter((x): x is string => !!x)
+      .map((ip) => `$si == "${ip}"`)
+      .join(' || ') || 'false';
   return `route[SOURCE] {
 	if (${fromPbx}) {
 		$var(src) = "pbx";

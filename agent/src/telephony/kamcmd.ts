@@ -27,7 +27,8 @@ export class Kamcmd {
 
   private async rpc(...args: string[]): Promise<string> {
     const r = await this.commands.run(this.bin, ['-s', `unix:${this.socket}`, ...args], { timeoutMs: this.timeoutMs, allowFailure: true });
-    if (r.code !== 0) throw new AppError('UNAVAILABLE', `kamcmd ${args[0]}: ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`, { cmd: 'kamcmd' });
+    if (r.code !== 0)
+      throw new AppError('UNAVAILABLE', `kamcmd ${args[0]}: ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`, { cmd: 'kamcmd' });
     return r.stdout;
   }
 

@@ -88,7 +88,13 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
     const check = await ctx.platform.commands.run(this.cfg.kamailioBinary, ['-c', '-f', cfgFile], { allowFailure: true, timeoutMs: 15_000 });
     if (check.code !== 0) {
       this.problem = 'generated kamailio config rejected by kamailio -c';
-      ctx.log.error('kamailio config check failed', { output: check.stderr.split('\n').filter((l) => /ERROR|CRITICAL/.test(l)).slice(0, 5).join(' | ') });
+      ctx.log.error('kamailio config check failed', {
+        output: check.stderr
+          .split('\n')
+          .filter((l) => /ERROR|CRITICAL/.test(l))
+          .slice(0, 5)
+          .join(' | '),
+      });
       this.setMode('down', this.problem);
       return;
     }
@@ -158,7 +164,10 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
     if (!this.cfg.enabled || this.mode === 'disabled') return { status: 'disabled', summary: this.problem ?? MODE_WORD.disabled, details, since: this.since };
     const status = this.mode === 'cloud' ? (this.firewallError ? 'degraded' : 'ok') : this.mode === 'survivable' ? 'degraded' : 'failed';
     // Clinical safety: never tell reception 999 works from desk phones when there is no route for it.
-    const summary = this.mode === 'survivable' && details.emergencyRoute === 'none' ? 'Phones on local backup: internal calls only; 999 NOT available from desk phones (no emergency trunk) - use a mobile' : MODE_WORD[this.mode];
+    const summary =
+      this.mode === 'survivable' && details.emergencyRoute === 'none'
+        ? 'Phones on local backup: internal calls only; 999 NOT available from desk phones (no emergency trunk) - use a mobile'
+        : MODE_WORD[this.mode];
     return { status, summary, details, since: this.since };
   }
 
@@ -179,7 +188,9 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
   private lines(): string[] {
     const s = this.state;
     if (!s) return this.problem ? [this.problem] : [];
-    const out = [`${s.registered} handset${s.registered === 1 ? '' : 's'} registered, ${s.callsInProgress} call${s.callsInProgress === 1 ? '' : 's'} in progress`];
+    const out = [
+      `${s.registered} handset${s.registered === 1 ? '' : 's'} registered, ${s.callsInProgress} call${s.callsInProgress === 1 ? '' : 's'} in progress`,
+    ];
     if (this.peers.pbx) out.push(`cloud PBX ${s.pbxReachable ? 'answering' : 'NOT answering'}${this.uplinkDown ? ' (no internet link)' : ''}`);
     out.push(this.peers.emergency || this.peers.trunk ? '999/112: emergency trunk ready' : '999/112: via the cloud PBX only (no emergency trunk configured)');
     if (this.firewallError) out.push(`SIP firewall not applied: ${this.firewallError}`);
@@ -212,7 +223,15 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
       }
       this.state = st;
       const survivable = !st.pbxReachable || st.forceLocal;
-      const why = reason ?? (!this.peers.pbx ? 'no cloud PBX configured' : st.forceLocal ? 'no uplink left' : st.pbxReachable ? 'cloud PBX answers OPTIONS' : `cloud PBX not answering OPTIONS (${st.pbxFlags})`);
+      const why =
+        reason ??
+        (!this.peers.pbx
+          ? 'no cloud PBX configured'
+          : st.forceLocal
+            ? 'no uplink left'
+            : st.pbxReachable
+              ? 'cloud PBX answers OPTIONS'
+              : `cloud PBX not answering OPTIONS (${st.pbxFlags})`);
       this.setMode(survivable ? 'survivable' : 'cloud', why);
     } catch (e) {
       this.state = null;
@@ -266,7 +285,13 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
     }
     const fw = new SipFirewall(new NftAdapter(this.ctx.platform.commands));
     try {
-      await fw.apply({ lanInterface: this.cfg.lanInterface, port: this.cfg.port, packetsPerSecond: this.cfg.firewall.packetsPerSecond, burst: this.cfg.firewall.burst, trustedPeers: [this.peers.pbx?.ip, this.peers.trunk?.ip, this.peers.emergency?.ip].filter((x): x is string => !!x) });
+      await fw.apply({
+        lanInterface: this.cfg.lanInterface,
+        port: this.cfg.port,
+        packetsPerSecond: this.cfg.firewall.packetsPerSecond,
+        burst: this.cfg.firewall.burst,
+        trustedPeers: [this.peers.pbx?.ip, this.peers.trunk?.ip, this.peers.emergency?.ip].filter((x): x is string => !!x),
+      });
       this.firewall = fw;
       this.firewallError = null;
     } catch (e) {
@@ -284,7 +309,15 @@ export class TelephonyCapability implements Capability<TelephonyReport> {
     }
     const qos = new VoiceQos(this.ctx.platform.commands, new NftAdapter(this.ctx.platform.commands));
     try {
-      await qos.apply({ wanInterface: v.interface, lanInterface: this.cfg.lanInterface, uplinkKbit: v.uplinkKbit, downlinkKbit: v.downlinkKbit, voiceKbit: v.voiceKbit, sipPort: this.cfg.port, rtpPorts: v.rtpPorts });
+      await qos.apply({
+        wanInterface: v.interface,
+        lanInterface: this.cfg.lanInterface,
+        uplinkKbit: v.uplinkKbit,
+        downlinkKbit: v.downlinkKbit,
+        voiceKbit: v.voiceKbit,
+        sipPort: this.cfg.port,
+        rtpPorts: v.rtpPorts,
+      });
       this.voice = qos;
     } catch (e) {
       // Calls still work without it; say so on the status page rather than failing telephony.

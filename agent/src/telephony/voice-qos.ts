@@ -75,7 +75,10 @@ export class VoiceQos {
 
   async apply(s: VoiceQosSpec): Promise<void> {
     await this.nft.apply(voiceNftScript(s));
-    const shaped: [string, number][] = [[s.wanInterface, s.uplinkKbit], ...(s.downlinkKbit > 0 ? ([[s.lanInterface, s.downlinkKbit]] as [string, number][]) : [])];
+    const shaped: [string, number][] = [
+      [s.wanInterface, s.uplinkKbit],
+      ...(s.downlinkKbit > 0 ? ([[s.lanInterface, s.downlinkKbit]] as [string, number][]) : []),
+    ];
     for (const [dev, rate] of shaped) {
       await this.commands.run('tc', ['qdisc', 'del', 'dev', dev, 'root'], { allowFailure: true });
       await this.commands.run('tc', ['-batch', '-'], { input: tcBatch(dev, rate, s.voiceKbit) });

@@ -46,8 +46,20 @@ export const updateCommand: CliCommand = {
       if (sub === 'verify' && positionals[0]) {
         const keys = loadTrustedKeys(values.keys ?? platform.hostPath(config.update.keysDir));
         const src = await openSource(positionals[0], { idleTimeoutMs: config.update.downloadTimeoutMs, maxBytes: config.update.maxBundleBytes });
-        const r = await verifyBundle(src, { keys, arch: values.arch ?? hostArch(), currentVersion: values.current ?? '0.0.0', maxPayloadBytes: config.update.maxBundleBytes });
-        line({ ok: true, version: r.manifest.version, arch: r.manifest.arch, keyId: r.keyId, payloadBytes: r.manifest.payload.size, bundleBytes: r.bundleBytes });
+        const r = await verifyBundle(src, {
+          keys,
+          arch: values.arch ?? hostArch(),
+          currentVersion: values.current ?? '0.0.0',
+          maxPayloadBytes: config.update.maxBundleBytes,
+        });
+        line({
+          ok: true,
+          version: r.manifest.version,
+          arch: r.manifest.arch,
+          keyId: r.keyId,
+          payloadBytes: r.manifest.payload.size,
+          bundleBytes: r.bundleBytes,
+        });
         return 0;
       }
       if (sub === 'install' && positionals[0]) {
@@ -65,7 +77,12 @@ export const updateCommand: CliCommand = {
           now: Date.now,
           onProgress: (step, done, total) => line({ step, ...(done !== undefined ? { done, total } : {}) }),
         });
-        line({ ok: true, installed: r.manifest.version, slot: r.slot, next: values.reboot ? 'rebooting' : 'reboot to try it; the agent commits or rolls back' });
+        line({
+          ok: true,
+          installed: r.manifest.version,
+          slot: r.slot,
+          next: values.reboot ? 'rebooting' : 'reboot to try it; the agent commits or rolls back',
+        });
         if (values.reboot) await platform.commands.run('systemctl', ['reboot'], { timeoutMs: 10_000 });
         return 0;
       }

@@ -54,4 +54,3 @@ export async function openSource(where: string, o: SourceOptions): Promise<Async
   if (!path.startsWith('/')) throw new AppError('BAD_REQUEST', `bundle location must be an http(s) URL or an absolute path: ${where}`);
   return limited(createReadStream(path, { highWaterMark: 1 << 20, ...(o.signal ? { signal: o.signal } : {}) }) as AsyncIterable<Buffer>, o.maxBytes);
 }
-

@@ -37,7 +37,12 @@ export function unmetConditions(health: HealthMap, cfg: Pick<GateConfig, 'requir
 export function judgeGate(elapsedMs: number, okSinceMs: number | null, nowMs: number, unmet: string[], cfg: GateConfig): GateVerdict {
   if (unmet.length === 0 && okSinceMs !== null && nowMs - okSinceMs >= cfg.stableMs) return { kind: 'pass' };
   if (elapsedMs >= cfg.timeoutMs) {
-    return { kind: 'fail', reason: unmet.length ? `health gate timed out after ${Math.round(cfg.timeoutMs / 1000)} s: ${unmet.join('; ')}` : 'health gate timed out before the system was stable' };
+    return {
+      kind: 'fail',
+      reason: unmet.length
+        ? `health gate timed out after ${Math.round(cfg.timeoutMs / 1000)} s: ${unmet.join('; ')}`
+        : 'health gate timed out before the system was stable',
+    };
   }
   return { kind: 'wait', unmet };
 }

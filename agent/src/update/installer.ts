@@ -47,7 +47,8 @@ const CHUNK = 1 << 20;
 export async function installBundle(o: InstallOptions): Promise<InstallResult> {
   const step = (s: string, done?: number, total?: number) => o.onProgress?.(s, done, total);
   const st = o.boot.state();
-  if (st.trial) throw new AppError('CONFLICT', `running slot ${st.booted} on trial (committed slot is ${st.active}): commit or roll back before installing another update`);
+  if (st.trial)
+    throw new AppError('CONFLICT', `running slot ${st.booted} on trial (committed slot is ${st.active}): commit or roll back before installing another update`);
   const slot = otherSlot(st.booted);
   const device = o.boot.slotDevice(slot);
   const slotBytes = o.boot.slotSize(slot);
@@ -105,7 +106,10 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
   if (!statSync(device).isFile()) await o.commands.run('blockdev', ['--flushbufs', device], { timeoutMs: 60_000 });
   const digest = await hashPrefix(device, manifest.payload.size);
   if (digest !== manifest.payload.sha256) {
-    throw new AppError('UPDATE_CORRUPT', `slot ${slot} read back with SHA-256 ${digest.slice(0, 16)}..., not the written ${manifest.payload.sha256.slice(0, 16)}...: the medium is failing`);
+    throw new AppError(
+      'UPDATE_CORRUPT',
+      `slot ${slot} read back with SHA-256 ${digest.slice(0, 16)}..., not the written ${manifest.payload.sha256.slice(0, 16)}...: the medium is failing`,
+    );
   }
   crashPoint('readback-done');
 

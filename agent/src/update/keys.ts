@@ -11,7 +11,10 @@ export interface TrustedKey {
 
 /** keyId: the first 16 hex digits of SHA-256 over the SPKI DER (what `update-key.sh id` prints). */
 export function keyIdOf(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -23,7 +26,9 @@ export function keyIdOf(key: KeyObject): string {
 export function loadTrustedKeys(dir: string): TrustedKey[] {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.pem')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.pem'))
+      .sort();
   } catch (e) {
     throw new AppError('UNAVAILABLE', `no update keys directory ${dir}: ${(e as Error).message}`);
   }
@@ -60,7 +65,11 @@ export function verifyManifestSignature(manifest: Buffer, signature: Buffer, cla
     });
   }
   if (signature.length !== 64 || !verify(null, manifest, k.key, signature)) {
-    throw new AppError('UPDATE_BAD_SIGNATURE', `manifest signature does not verify with trusted key ${k.keyId}: the bundle was altered or signed by another key`, { keyId: k.keyId });
+    throw new AppError(
+      'UPDATE_BAD_SIGNATURE',
+      `manifest signature does not verify with trusted key ${k.keyId}: the bundle was altered or signed by another key`,
+      { keyId: k.keyId },
+    );
   }
   return k;
 }

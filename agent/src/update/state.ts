@@ -9,17 +9,7 @@ import type { Slot } from '../platform/grubenv.js';
  * It is the only record of an update's story; the boot environment (grubenv) holds the decision
  * of what boots, and nothing here can make GRUB boot a slot that was not fully verified.
  */
-export type UpdatePhase =
-  | 'idle'
-  | 'downloading'
-  | 'staged'
-  | 'installing'
-  | 'installed'
-  | 'trial'
-  | 'committed'
-  | 'rolled-back'
-  | 'failed'
-  | 'refused';
+export type UpdatePhase = 'idle' | 'downloading' | 'staged' | 'installing' | 'installed' | 'trial' | 'committed' | 'rolled-back' | 'failed' | 'refused';
 
 export interface UpdateState {
   phase: UpdatePhase;

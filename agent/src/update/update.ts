@@ -95,9 +95,13 @@ export class UpdateCapability implements Capability<UpdateReport> {
     const s = this.store.read();
     const st = this.boot.state();
     if (st.trial) throw new AppError('CONFLICT', `slot ${st.booted} is on trial (version ${this.ctx.version}): wait for it to be committed or rolled back`);
-    if (this.running || (BUSY.has(s.phase) && s.phase !== 'installed')) throw new AppError('CONFLICT', `an update is already in progress (${s.phase} ${s.version ?? ''})`.trim());
+    if (this.running || (BUSY.has(s.phase) && s.phase !== 'installed'))
+      throw new AppError('CONFLICT', `an update is already in progress (${s.phase} ${s.version ?? ''})`.trim());
     if (compareVersions(req.version, this.ctx.version) <= 0) {
-      throw new AppError('UPDATE_DOWNGRADE', `version ${req.version} is not newer than the running ${this.ctx.version}`, { requested: req.version, running: this.ctx.version });
+      throw new AppError('UPDATE_DOWNGRADE', `version ${req.version} is not newer than the running ${this.ctx.version}`, {
+        requested: req.version,
+        running: this.ctx.version,
+      });
     }
     if (s.floorVersion && compareVersions(req.version, s.floorVersion) <= 0) {
       throw new AppError('UPDATE_DOWNGRADE', `version ${req.version} is not newer than ${s.floorVersion}, already committed here`);
@@ -105,7 +109,17 @@ export class UpdateCapability implements Capability<UpdateReport> {
     const id = ulid(this.ctx.clock.now());
     const slot = otherSlot(st.booted);
     this.ctx.clock.clearTimeout(this.rebootTimer);
-    this.store.write({ ...s, phase: 'downloading', id, version: req.version, fromVersion: this.ctx.version, slot, bundlePath: req.url, error: null, at: this.ctx.clock.now() });
+    this.store.write({
+      ...s,
+      phase: 'downloading',
+      id,
+      version: req.version,
+      fromVersion: this.ctx.version,
+      slot,
+      bundlePath: req.url,
+      error: null,
+      at: this.ctx.clock.now(),
+    });
     this.emitProgress(id, req.version, 'downloading');
     this.running = this.execute(id, req).finally(() => {
       this.running = null;
@@ -115,7 +129,14 @@ export class UpdateCapability implements Capability<UpdateReport> {
   }
 
   private emitProgress(id: string, version: string, phase: string, bytes?: number, total?: number): void {
-    this.ctx.bus.emit('update.progress', { id, version, phase, ...(bytes !== undefined ? { bytes } : {}), ...(total !== undefined ? { total } : {}), at: this.ctx.clock.now() });
+    this.ctx.bus.emit('update.progress', {
+      id,
+      version,
+      phase,
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(total !== undefined ? { total } : {}),
+      at: this.ctx.clock.now(),
+    });
   }
 
   private async execute(id: string, req: UpdateRequest): Promise<void> {
@@ -246,8 +267,16 @@ export class UpdateCapability implements Capability<UpdateReport> {
       this.boot.disarm();
       this.store.update({ phase: 'rolled-back', error: { code: 'HEALTH_GATE', message: v.reason } }, this.ctx.clock.now());
       this.ctx.log.warn('update failed its health gate; rolling back', { version: this.ctx.version, reason: v.reason });
-      this.ctx.bus.emit('update.rolled-back', { id: s.id ?? 'unknown', version: this.ctx.version, slot: st.active, reason: v.reason, at: this.ctx.clock.now() });
-      this.ctx.control.reboot(`update ${this.ctx.version} failed its health gate`).catch((e: unknown) => this.ctx.log.error('rollback reboot failed', describeError(e)));
+      this.ctx.bus.emit('update.rolled-back', {
+        id: s.id ?? 'unknown',
+        version: this.ctx.version,
+        slot: st.active,
+        reason: v.reason,
+        at: this.ctx.clock.now(),
+      });
+      this.ctx.control
+        .reboot(`update ${this.ctx.version} failed its health gate`)
+        .catch((e: unknown) => this.ctx.log.error('rollback reboot failed', describeError(e)));
     }
     this.bootState = this.boot.state();
     this.unmet = [];

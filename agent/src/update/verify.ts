@@ -43,19 +43,35 @@ function claimedKeyId(bytes: Buffer): string | undefined {
 }
 
 /** The refusals that need only the signed manifest: checked before a payload byte is accepted. */
-export function checkManifest(m: Manifest, opts: Pick<VerifyOptions, 'arch' | 'currentVersion' | 'floorVersion' | 'expectedVersion' | 'maxPayloadBytes'>): void {
-  if (m.arch !== opts.arch) throw new AppError('UPDATE_WRONG_ARCH', `bundle is for ${m.arch}, this device is ${opts.arch}`, { bundle: m.arch, device: opts.arch });
+export function checkManifest(
+  m: Manifest,
+  opts: Pick<VerifyOptions, 'arch' | 'currentVersion' | 'floorVersion' | 'expectedVersion' | 'maxPayloadBytes'>,
+): void {
+  if (m.arch !== opts.arch)
+    throw new AppError('UPDATE_WRONG_ARCH', `bundle is for ${m.arch}, this device is ${opts.arch}`, { bundle: m.arch, device: opts.arch });
   if (opts.expectedVersion !== undefined && m.version !== opts.expectedVersion) {
-    throw new AppError('UPDATE_VERSION_MISMATCH', `bundle is version ${m.version}, the request expected ${opts.expectedVersion}`, { bundle: m.version, expected: opts.expectedVersion });
+    throw new AppError('UPDATE_VERSION_MISMATCH', `bundle is version ${m.version}, the request expected ${opts.expectedVersion}`, {
+      bundle: m.version,
+      expected: opts.expectedVersion,
+    });
   }
   if (compareVersions(m.version, opts.currentVersion) <= 0) {
-    throw new AppError('UPDATE_DOWNGRADE', `bundle version ${m.version} is not newer than the running ${opts.currentVersion}`, { bundle: m.version, running: opts.currentVersion });
+    throw new AppError('UPDATE_DOWNGRADE', `bundle version ${m.version} is not newer than the running ${opts.currentVersion}`, {
+      bundle: m.version,
+      running: opts.currentVersion,
+    });
   }
   if (opts.floorVersion && compareVersions(m.version, opts.floorVersion) <= 0) {
-    throw new AppError('UPDATE_DOWNGRADE', `bundle version ${m.version} is not newer than ${opts.floorVersion}, already committed on this device`, { bundle: m.version, floor: opts.floorVersion });
+    throw new AppError('UPDATE_DOWNGRADE', `bundle version ${m.version} is not newer than ${opts.floorVersion}, already committed on this device`, {
+      bundle: m.version,
+      floor: opts.floorVersion,
+    });
   }
   if (m.payload.size > opts.maxPayloadBytes) {
-    throw new AppError('UPDATE_TOO_LARGE', `payload of ${m.payload.size} bytes does not fit the slot (${opts.maxPayloadBytes} bytes)`, { size: m.payload.size, max: opts.maxPayloadBytes });
+    throw new AppError('UPDATE_TOO_LARGE', `payload of ${m.payload.size} bytes does not fit the slot (${opts.maxPayloadBytes} bytes)`, {
+      size: m.payload.size,
+      max: opts.maxPayloadBytes,
+    });
   }
 }
 
@@ -69,7 +85,8 @@ export async function verifyBundle(source: AsyncIterable<Buffer | Uint8Array | s
   const r = new ByteReader(source);
   try {
     const mh = await expectMember(r, 'manifest.json', MANIFEST_MAX);
-    if (!mh || mh.name !== 'manifest.json') throw new AppError('UPDATE_MALFORMED', `bundle must start with manifest.json (found ${mh?.name ?? 'end of archive'})`);
+    if (!mh || mh.name !== 'manifest.json')
+      throw new AppError('UPDATE_MALFORMED', `bundle must start with manifest.json (found ${mh?.name ?? 'end of archive'})`);
     const manifestBytes = await r.exact(mh.size + padding(mh.size));
     if (!manifestBytes) throw new AppError('UPDATE_TRUNCATED', 'bundle ends inside manifest.json');
     const mbytes = Buffer.from(manifestBytes.subarray(0, mh.size));

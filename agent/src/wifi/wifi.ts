@@ -29,7 +29,12 @@ export class WifiCapability implements Capability<WifiReport> {
     this.ctx = ctx;
     this.since = ctx.clock.now();
     const cfg = ctx.config.wifi;
-    this.loop = new PollLoop(ctx.clock, () => this.check(), (e) => ctx.log.error('wifi check failed', describeError(e)), () => ctx.config.wifi.pollIntervalMs);
+    this.loop = new PollLoop(
+      ctx.clock,
+      () => this.check(),
+      (e) => ctx.log.error('wifi check failed', describeError(e)),
+      () => ctx.config.wifi.pollIntervalMs,
+    );
     if (!cfg.enabled) return;
     const iface = ctx.config.uplinks.find((u) => u.name === cfg.uplink)?.interface ?? cfg.interface ?? null;
     this.radio = this.opts.adapter ?? new NodeWifiAdapter(iface);

@@ -38,7 +38,11 @@ export class Alerts implements Component {
     await this.running;
   }
   health(): ComponentHealth {
-    return { status: this.failures ? 'degraded' : 'ok', summary: `${this.delivered} delivered, ${this.failures} delivery failures`, details: { delivered: this.delivered, failures: this.failures, lastRunMs: this.lastRunMs } };
+    return {
+      status: this.failures ? 'degraded' : 'ok',
+      summary: `${this.delivered} delivered, ${this.failures} delivery failures`,
+      details: { delivered: this.delivered, failures: this.failures, lastRunMs: this.lastRunMs },
+    };
   }
 
   evaluate(): Promise<void> {
@@ -76,10 +80,25 @@ export class Alerts implements Component {
     const cfg = this.ctx.config.alerts;
     const done: string[] = [];
     const practice = practiceLabel(d);
-    const body = { id: a.id, device: a.device_id, practice: d.practice, practiceName: d.practice_name, kind: a.kind, level: a.level || null, summary: a.summary, openedAt: new Date(a.opened_at).toISOString(), icb: this.ctx.config.icb };
+    const body = {
+      id: a.id,
+      device: a.device_id,
+      practice: d.practice,
+      practiceName: d.practice_name,
+      kind: a.kind,
+      level: a.level || null,
+      summary: a.summary,
+      openedAt: new Date(a.opened_at).toISOString(),
+      icb: this.ctx.config.icb,
+    };
     if (cfg.webhookUrl) {
       try {
-        const r = await fetch(cfg.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+        const r = await fetch(cfg.webhookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(10_000),
+        });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         done.push('webhook');
       } catch (e) {
@@ -92,7 +111,20 @@ export class Alerts implements Component {
       try {
         const s = cfg.smtp;
         const password = s.passwordFile ? readFileSync(s.passwordFile, 'utf8').trim() : undefined;
-        await sendMail({ host: s.host, port: s.port, from: s.from, to: s.to, security: s.security, caPath: s.caPath, auth: s.auth, ...(s.username ? { username: s.username, password } : {}), subject: `[surgery-edge] ${practice}: ${a.summary}`, text: `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\nAlert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` });
+        await sendMail({
+          host: s.host,
+          port: s.port,
+          from: s.from,
+          to: s.to,
+          security: s.security,
+          caPath: s.caPath,
+          auth: s.auth,
+          ...(s.username ? { username: s.username, password } : {}),
+          subject: `[surgery-edge] ${practice}: ${a.summary}`,
+          text:
+            `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\n` +
+            `Alert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n`,
+        });
         done.push('email');
       } catch (e) {
         this.failures++;

@@ -81,7 +81,8 @@ export async function sendMail(o: MailOptions): Promise<void> {
   arm(sock);
   const expect = async (want: number | number[], what: string) => {
     const r = await replies.next();
-    if (!(Array.isArray(want) ? want : [want]).includes(r.code)) throw new AppError('UPSTREAM_ERROR', `SMTP ${what}: expected ${want}, got ${r.code} ${(r.lines.at(-1) ?? '').slice(0, 200)}`, { code: r.code });
+    if (!(Array.isArray(want) ? want : [want]).includes(r.code))
+      throw new AppError('UPSTREAM_ERROR', `SMTP ${what}: expected ${want}, got ${r.code} ${(r.lines.at(-1) ?? '').slice(0, 200)}`, { code: r.code });
     return r;
   };
   const cmd = async (line: string, want: number | number[], what = line.split(' ')[0]!) => {
@@ -120,7 +121,14 @@ export async function sendMail(o: MailOptions): Promise<void> {
     await cmd(`MAIL FROM:<${o.from}>`, 250, 'MAIL');
     for (const to of o.to) await cmd(`RCPT TO:<${to}>`, [250, 251], 'RCPT');
     await cmd('DATA', 354);
-    const headers = [`From: ${o.from}`, `To: ${o.to.join(', ')}`, `Subject: ${o.subject.replace(/[\r\n]/g, ' ')}`, `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8'];
+    const headers = [
+      `From: ${o.from}`,
+      `To: ${o.to.join(', ')}`,
+      `Subject: ${o.subject.replace(/[\r\n]/g, ' ')}`,
+      `Date: ${new Date().toUTCString()}`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+    ];
     const body = o.text.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
     await cmd(`${headers.join('\r\n')}\r\n\r\n${body}\r\n.`, 250, 'DATA end');
     await cmd('QUIT', 221).catch(() => {});

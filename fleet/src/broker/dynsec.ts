@@ -24,7 +24,10 @@ const acl = (acltype: AclType, topic: string) => ({ acltype, topic, priority: 0,
 
 export function deviceRole(prefix: string, id: string) {
   const t = `${prefix}/${id}/#`;
-  return { rolename: `device:${id}`, acls: [acl('publishClientSend', t), acl('publishClientReceive', t), acl('subscribePattern', t), acl('unsubscribePattern', t)] };
+  return {
+    rolename: `device:${id}`,
+    acls: [acl('publishClientSend', t), acl('publishClientReceive', t), acl('subscribePattern', t), acl('unsubscribePattern', t)],
+  };
 }
 
 /** The fleet reads and writes every device's topics, joins shared groups on them, and registers devices. */
@@ -48,7 +51,10 @@ export function fleetRole(prefix: string) {
 export function dynsecConfig(prefix: string, devices: string[]): unknown {
   return {
     defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
-    clients: [{ username: FLEET_USERNAME, roles: [{ rolename: 'fleet' }] }, ...devices.map((id) => ({ username: deviceUsername(id), roles: [{ rolename: `device:${id}` }] }))],
+    clients: [
+      { username: FLEET_USERNAME, roles: [{ rolename: 'fleet' }] },
+      ...devices.map((id) => ({ username: deviceUsername(id), roles: [{ rolename: `device:${id}` }] })),
+    ],
     groups: [],
     roles: [fleetRole(prefix), ...devices.map((id) => deviceRole(prefix, id))],
   };

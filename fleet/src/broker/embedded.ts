@@ -30,7 +30,11 @@ export class EmbeddedBroker {
   port = 0;
   readonly pki: string;
 
-  constructor(private readonly dir: string, private readonly prefix: string, private readonly log: Logger) {
+  constructor(
+    private readonly dir: string,
+    private readonly prefix: string,
+    private readonly log: Logger,
+  ) {
     this.pki = join(dir, 'pki');
   }
 
@@ -59,7 +63,16 @@ export class EmbeddedBroker {
     const conf = writeBrokerConfig(this.dir, { pki: this.pki, port: this.port, prefix: this.prefix, devices });
     this.proc = await spawnMosquitto(conf, (line) => this.log.debug('mosquitto', { line: line.trim().slice(0, 300) }));
     const id = this.fleetIdentity();
-    this.registrar = new DeviceRegistrar({ url: this.url, pki: this.pki, prefix: this.prefix, ca: id.caPath, cert: id.certPath, key: id.keyPath, everyMs: 2000, onError: (m) => this.log.warn('device registrar', { error: m }) });
+    this.registrar = new DeviceRegistrar({
+      url: this.url,
+      pki: this.pki,
+      prefix: this.prefix,
+      ca: id.caPath,
+      cert: id.certPath,
+      key: id.keyPath,
+      everyMs: 2000,
+      onError: (m) => this.log.warn('device registrar', { error: m }),
+    });
     await this.registrar.start(devices);
   }
 

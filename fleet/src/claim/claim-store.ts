@@ -52,9 +52,11 @@ CREATE INDEX IF NOT EXISTS claim_failures_at ON claim_failures (at);
     await this.d.tx(async (t) => {
       // One waiting request per key: a box that restarts with a new code replaces its old one.
       await t.run("UPDATE claim_requests SET status = 'superseded' WHERE spki = ? AND status = 'pending'", [r.spki]);
-      await t.run("INSERT INTO claim_requests (id, created_at, expires_at, address, csr_cn, spki, fingerprint, commitment, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')", [
-        r.id, r.created_at, r.expires_at, r.address, r.csr_cn, r.spki, r.fingerprint, r.commitment,
-      ]);
+      await t.run(
+        `INSERT INTO claim_requests (id, created_at, expires_at, address, csr_cn, spki, fingerprint, commitment, status)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        [r.id, r.created_at, r.expires_at, r.address, r.csr_cn, r.spki, r.fingerprint, r.commitment],
+      );
     });
   }
 
@@ -70,26 +72,35 @@ CREATE INDEX IF NOT EXISTS claim_failures_at ON claim_failures (at);
 
   async pendingFrom(address: string, now: number): Promise<number> {
     await this.ensure();
-    const r = await this.d.get<{ n: number }>("SELECT COUNT(*) AS n FROM claim_requests WHERE address = ? AND status = 'pending' AND expires_at > ?", [address, now]);
+    const r = await this.d.get<{ n: number }>("SELECT COUNT(*) AS n FROM claim_requests WHERE address = ? AND status = 'pending' AND expires_at > ?", [
+      address,
+      now,
+    ]);
     return Number(r?.n ?? 0);
   }
 
   /** Requests a typed code may belong to: waiting, expired or already claimed, newest first. */
   async candidates(since: number): Promise<ClaimRow[]> {
     await this.ensure();
-    return this.d.all<ClaimRow>("SELECT * FROM claim_requests WHERE status IN ('pending', 'claimed') AND created_at >= ? ORDER BY created_at DESC LIMIT 5000", [since]);
+    return this.d.all<ClaimRow>("SELECT * FROM claim_requests WHERE status IN ('pending', 'claimed') AND created_at >= ? ORDER BY created_at DESC LIMIT 5000", [
+      since,
+    ]);
   }
 
   async list(status: ClaimStatus, limit: number): Promise<ClaimRow[]> {
     await this.ensure();
-    return this.d.all<ClaimRow>(`SELECT * FROM claim_requests WHERE status = ? ORDER BY ${status === 'claimed' ? 'claimed_at' : 'created_at'} DESC LIMIT ?`, [status, limit]);
+    return this.d.all<ClaimRow>(`SELECT * FROM claim_requests WHERE status = ? ORDER BY ${status === 'claimed' ? 'claimed_at' : 'created_at'} DESC LIMIT ?`, [
+      status,
+      limit,
+    ]);
   }
 
   /** Single use: only a pending, unexpired request becomes claimed; false when someone else got there first. */
   async markClaimed(id: string, now: number, c: { by: string; deviceId: string; ods: string; practiceName: string; certificate: string }): Promise<boolean> {
     await this.ensure();
     const r = await this.d.run(
-      "UPDATE claim_requests SET status = 'claimed', claimed_at = ?, claimed_by = ?, device_id = ?, ods_code = ?, practice_name = ?, certificate = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
+      `UPDATE claim_requests SET status = 'claimed', claimed_at = ?, claimed_by = ?, device_id = ?, ods_code = ?, practice_name = ?,
+        certificate = ? WHERE id = ? AND status = 'pending' AND expires_at > ?`,
       [now, c.by, c.deviceId, c.ods, c.practiceName, c.certificate, id, now],
     );
     return r.changes === 1;

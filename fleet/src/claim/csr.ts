@@ -31,7 +31,13 @@ function openssl(args: string[], dir: string): string {
   try {
     return execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 15_000 }).toString();
   } catch (e) {
-    throw new AppError('BAD_REQUEST', `openssl ${args[0]}: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]?.slice(0, 200)}`);
+    throw new AppError(
+      'BAD_REQUEST',
+      `openssl ${args[0]}: ${String((e as { stderr?: Buffer }).stderr ?? e)
+        .trim()
+        .split('\n')[0]
+        ?.slice(0, 200)}`,
+    );
   }
 }
 
@@ -50,16 +56,34 @@ function withDir<T>(fn: (dir: string) => T): T {
  * every name in the certificate.
  */
 export function inspectCsr(pem: string): CsrInfo {
-  if (typeof pem !== 'string' || pem.length > 8192 || !pem.includes('-----BEGIN CERTIFICATE REQUEST-----')) throw new AppError('BAD_REQUEST', 'csr must be one PEM certificate request');
+  if (typeof pem !== 'string' || pem.length > 8192 || !pem.includes('-----BEGIN CERTIFICATE REQUEST-----'))
+    throw new AppError('BAD_REQUEST', 'csr must be one PEM certificate request');
   return withDir((dir) => {
     writeFileSync(join(dir, 'r.csr'), pem);
-    const out = openssl(['req', '-in', 'r.csr', '-noout', '-verify', '-pubkey', '-subject', '-nameopt', 'multiline', '-reqopt', 'no_header,no_version,no_subject,no_pubkey,no_sigdump', '-text'], dir);
+    const out = openssl(
+      [
+        'req',
+        '-in',
+        'r.csr',
+        '-noout',
+        '-verify',
+        '-pubkey',
+        '-subject',
+        '-nameopt',
+        'multiline',
+        '-reqopt',
+        'no_header,no_version,no_subject,no_pubkey,no_sigdump',
+        '-text',
+      ],
+      dir,
+    );
     if (/Subject Alternative Name/i.test(out)) throw new AppError('BAD_REQUEST', 'the CSR asks for subjectAltName: refused (the fleet chooses the names)');
     const spkiPem = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----\n?/.exec(out)?.[0];
     const cn = /^\s*commonName\s*=\s*(.+)$/m.exec(out)?.[1]?.trim();
     if (!spkiPem || !cn) throw new AppError('BAD_REQUEST', 'the CSR has no public key or no common name');
     const key = createPublicKey(spkiPem);
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new AppError('BAD_REQUEST', 'the CSR key must be EC P-256');
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      throw new AppError('BAD_REQUEST', 'the CSR key must be EC P-256');
     return { cn, spkiPem, spkiDer: key.export({ type: 'spki', format: 'der' }) };
   });
 }
@@ -73,11 +97,36 @@ export function signDevice(o: { caCertPath: string; caKeyPath: string; spkiPem: 
   return withDir((dir) => {
     writeFileSync(join(dir, 'pub.pem'), o.spkiPem);
     writeFileSync(join(dir, 'ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n');
-    openssl(['x509', '-new', '-subj', `/CN=${o.deviceId}`, '-force_pubkey', 'pub.pem', '-CA', o.caCertPath, '-CAkey', o.caKeyPath, '-days', String(o.days), '-sha256',
-      '-set_serial', `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '1')}`, '-extfile', 'ext', '-out', 'device.crt'], dir);
+    openssl(
+      [
+        'x509',
+        '-new',
+        '-subj',
+        `/CN=${o.deviceId}`,
+        '-force_pubkey',
+        'pub.pem',
+        '-CA',
+        o.caCertPath,
+        '-CAkey',
+        o.caKeyPath,
+        '-days',
+        String(o.days),
+        '-sha256',
+        '-set_serial',
+        `0x${randomBytes(16)
+          .toString('hex')
+          .replace(/^[89a-f]/, '1')}`,
+        '-extfile',
+        'ext',
+        '-out',
+        'device.crt',
+      ],
+      dir,
+    );
     const pem = readFileSync(join(dir, 'device.crt'), 'utf8');
     const cert = new X509Certificate(pem);
-    if (!cert.verify(new X509Certificate(readFileSync(o.caCertPath)).publicKey)) throw new AppError('INTERNAL', 'issued certificate does not verify against the CA');
+    if (!cert.verify(new X509Certificate(readFileSync(o.caCertPath)).publicKey))
+      throw new AppError('INTERNAL', 'issued certificate does not verify against the CA');
     return pem;
   });
 }

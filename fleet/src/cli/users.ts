@@ -44,14 +44,21 @@ export async function userCommand(store: Store, a: UserCliArgs): Promise<string>
   if (a.action === 'list') {
     const rows = await acc.users();
     const line = (u: (typeof rows)[number]) =>
-      [u.username.padEnd(20), u.role.padEnd(17), (u.practice ?? '-').padEnd(8), u.disabled ? 'disabled' : u.locked_until && Number(u.locked_until) > now ? 'locked' : 'active', u.last_login_at ? new Date(Number(u.last_login_at)).toISOString().slice(0, 16) + 'Z' : 'never'].join(' ');
+      [
+        u.username.padEnd(20),
+        u.role.padEnd(17),
+        (u.practice ?? '-').padEnd(8),
+        u.disabled ? 'disabled' : u.locked_until && Number(u.locked_until) > now ? 'locked' : 'active',
+        u.last_login_at ? new Date(Number(u.last_login_at)).toISOString().slice(0, 16) + 'Z' : 'never',
+      ].join(' ');
     return ['user                 role              practice state    last sign-in', ...rows.map(line)].join('\n') + '\n';
   }
   const name = a.name;
   if (!name) throw bad(`fleet user ${a.action ?? '<action>'} NAME (see fleet user --help)`);
   if (!USERNAME.test(name)) throw bad('user name must be 2-32 characters: a-z, 0-9, . _ - (lower case, starting with a letter or digit)');
   const existing = await acc.user(name);
-  const audit = (action: string, detail: string | null) => acc.audit({ at: now, username: actor, device_id: null, action: `user-${action}`, args: JSON.stringify({ user: name }), outcome: 'ok', detail });
+  const audit = (action: string, detail: string | null) =>
+    acc.audit({ at: now, username: actor, device_id: null, action: `user-${action}`, args: JSON.stringify({ user: name }), outcome: 'ok', detail });
   const lastAdmin = async () => existing?.role === 'icb-admin' && !existing.disabled && (await acc.adminCount()) <= 1;
   const need = () => {
     if (!existing) throw new AppError('NOT_FOUND', `no user ${name}`);

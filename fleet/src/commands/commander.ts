@@ -39,7 +39,9 @@ export class Commander implements Component {
   async start(ctx: FleetCtx): Promise<void> {
     this.ctx = ctx;
     // Not shared: the answer must reach the instance that asked.
-    ctx.mqtt.subscribe(`${ctx.config.mqtt.prefix}/+/responses/${ctx.instanceId}`, (topic, payload, packet) => this.onResponse(topic, payload, packet.properties?.correlationData));
+    ctx.mqtt.subscribe(`${ctx.config.mqtt.prefix}/+/responses/${ctx.instanceId}`, (topic, payload, packet) =>
+      this.onResponse(topic, payload, packet.properties?.correlationData),
+    );
   }
 
   async stop(): Promise<void> {
@@ -48,7 +50,11 @@ export class Commander implements Component {
   }
 
   health(): ComponentHealth {
-    return { status: 'ok', summary: `${this.sent} sent, ${this.answered} answered, ${this.timedOut} timed out`, details: { pending: this.pending.size, sent: this.sent, answered: this.answered, timedOut: this.timedOut } };
+    return {
+      status: 'ok',
+      summary: `${this.sent} sent, ${this.answered} answered, ${this.timedOut} timed out`,
+      details: { pending: this.pending.size, sent: this.sent, answered: this.answered, timedOut: this.timedOut },
+    };
   }
 
   private onResponse(topic: string, payload: Buffer, corr: Buffer | undefined): void {
@@ -75,7 +81,15 @@ export class Commander implements Component {
     const { prefix, commandTimeoutMs } = this.ctx.config.mqtt;
     const now = this.ctx.clock.now();
     const auditArgs = command === 'set-config' ? JSON.stringify({ revision: args.revision }) : JSON.stringify(args);
-    const auditId = await this.ctx.store.accounts.audit({ at: now, username: user, device_id: deviceId, action: command, args: auditArgs, outcome: 'sent', detail: null });
+    const auditId = await this.ctx.store.accounts.audit({
+      at: now,
+      username: user,
+      device_id: deviceId,
+      action: command,
+      args: auditArgs,
+      outcome: 'sent',
+      detail: null,
+    });
     const corr = randomBytes(16);
     const key = corr.toString('hex');
     const expiryS = Math.max(1, Math.ceil(commandTimeoutMs / 1000));
@@ -90,7 +104,12 @@ export class Commander implements Component {
     try {
       await this.ctx.mqtt.publish(topicFor(prefix, deviceId, 'commands'), JSON.stringify({ command, args, expiresAt: now + commandTimeoutMs }), {
         qos: 1,
-        properties: { responseTopic: `${topicFor(prefix, deviceId, 'responses')}/${this.ctx.instanceId}`, correlationData: corr, messageExpiryInterval: expiryS, contentType: 'application/json' },
+        properties: {
+          responseTopic: `${topicFor(prefix, deviceId, 'responses')}/${this.ctx.instanceId}`,
+          correlationData: corr,
+          messageExpiryInterval: expiryS,
+          contentType: 'application/json',
+        },
       });
       this.sent++;
     } catch (e) {

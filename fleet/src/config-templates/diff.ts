@@ -35,7 +35,14 @@ export function configDiff(desired: Doc, reported: Doc): Diff {
     if (IGNORED.has(path)) continue;
     const isManaged = [...managed].some((m) => path === m || path.startsWith(`${m}/`));
     if (isSecretPath(path)) {
-      if (want.get(path) !== undefined && want.get(path) !== '') rows.push({ path, desired: REDACTED, reported: have.get(path) === REDACTED ? REDACTED : have.get(path) ? 'set' : '(empty)', state: 'secret', managed: isManaged });
+      if (want.get(path) !== undefined && want.get(path) !== '')
+        rows.push({
+          path,
+          desired: REDACTED,
+          reported: have.get(path) === REDACTED ? REDACTED : have.get(path) ? 'set' : '(empty)',
+          state: 'secret',
+          managed: isManaged,
+        });
       continue;
     }
     const a = want.get(path);

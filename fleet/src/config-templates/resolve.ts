@@ -60,7 +60,14 @@ export class Resolver {
     if (override) {
       const k = `${override.scope}:${override.scope_id}`;
       const cur = byKey.get(k);
-      byKey.set(k, { scope: override.scope, scope_id: override.scope_id, doc: JSON.stringify(override.doc), version: (cur?.version ?? 0) + 1, updated_at: 0, updated_by: '(draft)' });
+      byKey.set(k, {
+        scope: override.scope,
+        scope_id: override.scope_id,
+        doc: JSON.stringify(override.doc),
+        version: (cur?.version ?? 0) + 1,
+        updated_at: 0,
+        updated_by: '(draft)',
+      });
     }
     const pcns = new Map((await store.config.pcnMap()).map((m) => [m.practice, m.pcn]));
     return new Resolver(byKey, pcns);
@@ -72,7 +79,9 @@ export class Resolver {
 
   resolve(t: Target): Resolved {
     const pcn = this.pcnOf(t);
-    const rows = [this.byKey.get('icb:'), pcn ? this.byKey.get(`pcn:${pcn}`) : undefined, this.byKey.get(`practice:${t.practice}`)].filter((r): r is TemplateRow => !!r);
+    const rows = [this.byKey.get('icb:'), pcn ? this.byKey.get(`pcn:${pcn}`) : undefined, this.byKey.get(`practice:${t.practice}`)].filter(
+      (r): r is TemplateRow => !!r,
+    );
     const merged = layered(rows.map((r) => JSON.parse(r.doc) as Doc));
     const site: Doc = { ...((merged.site as Doc | undefined) ?? {}), deviceId: t.id, odsCode: t.practice };
     if (t.practice_name && site.practiceName === undefined) site.practiceName = t.practice_name;

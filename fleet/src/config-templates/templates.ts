@@ -48,7 +48,8 @@ export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id
   } catch (e) {
     return { ok: false, problems: [{ path: '/', message: `not JSON: ${(e as Error).message}` }] };
   }
-  if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) return { ok: false, problems: [{ path: '/', message: 'a template must be a JSON object' }] };
+  if (typeof edited !== 'object' || edited === null || Array.isArray(edited))
+    return { ok: false, problems: [{ path: '/', message: 'a template must be a JSON object' }] };
   const prev = await ctx.store.config.template(scope, id);
   const prevDoc = prev ? (JSON.parse(prev.doc) as Doc) : undefined;
   const kept = keepSecrets(edited as Doc, prevDoc);
@@ -57,14 +58,28 @@ export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id
   const now = ctx.clock.now();
   const auditBase = { at: now, username: user, device_id: null, action: 'template-save' };
   if (problems.length) {
-    await ctx.store.accounts.audit({ ...auditBase, args: JSON.stringify({ scope, id }), outcome: 'refused', detail: `${problems.length} problem(s): ${problems.slice(0, 3).map((p) => `${p.path} ${p.message}`).join('; ')}`.slice(0, 1000) });
+    await ctx.store.accounts.audit({
+      ...auditBase,
+      args: JSON.stringify({ scope, id }),
+      outcome: 'refused',
+      detail: `${problems.length} problem(s): ${problems
+        .slice(0, 3)
+        .map((p) => `${p.path} ${p.message}`)
+        .join('; ')}`.slice(0, 1000),
+    });
     return { ok: false, problems };
   }
   const saved = await ctx.store.config.saveTemplate(scope, id, JSON.stringify(kept.doc), user, now, expected);
-  if (!saved.ok) return { ok: false, problems: [{ path: '/', message: `changed by someone else meanwhile (now version ${saved.current}); reload and edit again` }] };
+  if (!saved.ok)
+    return { ok: false, problems: [{ path: '/', message: `changed by someone else meanwhile (now version ${saved.current}); reload and edit again` }] };
   // Changed paths only, never values: a secret's path is fine in the audit log, its value is not.
   const changed = changedPaths(prevDoc ?? {}, kept.doc);
-  await ctx.store.accounts.audit({ ...auditBase, args: JSON.stringify({ scope, id, version: saved.version }), outcome: 'ok', detail: `changed: ${changed.join(', ') || '(nothing)'}`.slice(0, 1000) });
+  await ctx.store.accounts.audit({
+    ...auditBase,
+    args: JSON.stringify({ scope, id, version: saved.version }),
+    outcome: 'ok',
+    detail: `changed: ${changed.join(', ') || '(nothing)'}`.slice(0, 1000),
+  });
   return { ok: true, version: saved.version, checked };
 }
 

@@ -48,7 +48,11 @@ export class GroupGuard implements Component {
       this.pending.delete(key);
       this.totals.lost++;
       this.totals.lastLostAt = now;
-      this.ctx.log.error('a canary sent through the shared subscription group was never handled by a fleet instance: a foreign or dead member may be in the group, and device messages are being lost', { canary: key, lost: this.totals.lost });
+      this.ctx.log.error(
+        'a canary sent through the shared subscription group was never handled by a fleet instance: a foreign or dead member may be in the group, and ' +
+          'device messages are being lost',
+        { canary: key, lost: this.totals.lost },
+      );
     }
     if (!this.ctx.mqtt.connected) return;
     const seq = ++this.seq;
@@ -57,7 +61,9 @@ export class GroupGuard implements Component {
       this.pending.set(key, now);
       this.totals.sent++;
       const body = JSON.stringify({ canary: key, from: this.ctx.instanceId });
-      await this.ctx.mqtt.publish(`${this.ctx.config.mqtt.prefix}/${CANARY_ID}/${s}`, body, { qos: 1, properties: { responseTopic: this.ackTopic } }).catch(() => this.pending.delete(key));
+      await this.ctx.mqtt
+        .publish(`${this.ctx.config.mqtt.prefix}/${CANARY_ID}/${s}`, body, { qos: 1, properties: { responseTopic: this.ackTopic } })
+        .catch(() => this.pending.delete(key));
     }
   }
 
@@ -88,7 +94,9 @@ export class GroupGuard implements Component {
     const recent = this.totals.lastLostAt !== null && this.ctx.clock.now() - this.totals.lastLostAt < 3600_000;
     return {
       status: recent ? 'degraded' : 'ok',
-      summary: recent ? `${this.totals.lost} canaries lost in the shared group: a foreign member may be taking device messages` : `${this.totals.answered} of ${this.totals.sent} canaries answered`,
+      summary: recent
+        ? `${this.totals.lost} canaries lost in the shared group: a foreign member may be taking device messages`
+        : `${this.totals.answered} of ${this.totals.sent} canaries answered`,
       details: { ...this.totals, pending: this.pending.size },
     };
   }

@@ -82,7 +82,8 @@ export class Ingest implements Component {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
     this.pendingCounters[`dropped_${reason}`] = (this.pendingCounters[`dropped_${reason}`] ?? 0) + 1;
     // Rate-limited by reason: a flood of junk must not become a flood of log lines.
-    if ((this.drops[reason] ?? 0) <= 20 || (this.drops[reason] ?? 0) % 1000 === 0) this.ctx.log.warn('inbound message dropped', { reason, deviceId, detail, count: this.drops[reason] });
+    if ((this.drops[reason] ?? 0) <= 20 || (this.drops[reason] ?? 0) % 1000 === 0)
+      this.ctx.log.warn('inbound message dropped', { reason, deviceId, detail, count: this.drops[reason] });
   }
 
   /** Write what is queued; one flush at a time, and another at once if more arrived meanwhile. */

@@ -48,7 +48,12 @@ export class MqttHub {
   gate: (() => Promise<void> | undefined) | undefined;
   private readonly connectListeners: ((c: MqttClient) => void)[] = [];
 
-  constructor(private readonly cfg: FleetConfig['mqtt'], private readonly clientId: string, private readonly log: Logger, private readonly clock: Clock) {
+  constructor(
+    private readonly cfg: FleetConfig['mqtt'],
+    private readonly clientId: string,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {
     this.backoff = new Backoff({ initialMs: cfg.backoffInitialMs, maxMs: cfg.backoffMaxMs, jitter: 1 });
   }
 
@@ -90,7 +95,9 @@ export class MqttHub {
     if (this.stopped) return;
     const gen = ++this.gen;
     const read = (p: string) => (p ? readFileSync(p) : undefined);
-    const tls = Object.fromEntries(Object.entries({ ca: read(this.cfg.caPath), cert: read(this.cfg.certPath), key: read(this.cfg.keyPath) }).filter(([, v]) => v));
+    const tls = Object.fromEntries(
+      Object.entries({ ca: read(this.cfg.caPath), cert: read(this.cfg.certPath), key: read(this.cfg.keyPath) }).filter(([, v]) => v),
+    );
     const client = mqtt.connect(this.cfg.url, {
       protocolVersion: 5,
       clientId: this.clientId,
@@ -104,7 +111,11 @@ export class MqttHub {
     this.client = client;
     client.handleMessage = (packet, cb) => {
       const wait = this.gate?.();
-      if (wait) wait.then(() => cb(), () => cb());
+      if (wait)
+        wait.then(
+          () => cb(),
+          () => cb(),
+        );
       else cb();
     };
     let lost = false;
@@ -125,9 +136,14 @@ export class MqttHub {
       this.backoff.reset();
       this.log.info('connected to broker', { url: this.cfg.url, sessionPresent: ack.sessionPresent });
       // Re-subscribing on a present session is harmless and covers a broker that lost its store.
-      if (this.subs.length) client.subscribe(this.subs.map((s) => s.filter), { qos: 1 }, (err, granted) => {
-        if (err || granted?.some((g) => g.qos >= 0x80)) this.log.error('subscribe refused', { error: err?.message, granted });
-      });
+      if (this.subs.length)
+        client.subscribe(
+          this.subs.map((s) => s.filter),
+          { qos: 1 },
+          (err, granted) => {
+            if (err || granted?.some((g) => g.qos >= 0x80)) this.log.error('subscribe refused', { error: err?.message, granted });
+          },
+        );
       for (const fn of this.connectListeners) fn(client);
     });
     client.on('message', (topic, payload, packet) => {

@@ -21,11 +21,19 @@ export interface OutageRow {
 export async function monthlyOutages(store: Store, year: number, month: number, practice: string | undefined, icb: string): Promise<OutageRow[]> {
   const from = Date.UTC(year, month - 1, 1);
   const to = Date.UTC(year, month, 1);
-  const devices = (await store.devices.list({ practice, limit: 1_000_000 }));
+  const devices = await store.devices.list({ practice, limit: 1_000_000 });
   const d = store.driver;
-  const cell = new Map((await d.all<{ device_id: string; n: number }>("SELECT device_id, COUNT(*) AS n FROM samples WHERE active_kind = 'cellular' AND at >= ? AND at < ? GROUP BY device_id", [from, to])).map((r) => [r.device_id, Number(r.n)]));
+  const cell = new Map(
+    (
+      await d.all<{ device_id: string; n: number }>(
+        "SELECT device_id, COUNT(*) AS n FROM samples WHERE active_kind = 'cellular' AND at >= ? AND at < ? GROUP BY device_id",
+        [from, to],
+      )
+    ).map((r) => [r.device_id, Number(r.n)]),
+  );
   const evs = await d.all<{ device_id: string; name: string; payload: string | null }>(
-    "SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ? AND name IN ('failover.switched', 'records.synced', 'drill.completed') ORDER BY device_id, at",
+    `SELECT device_id, name, payload FROM events WHERE at >= ? AND at < ?
+      AND name IN ('failover.switched', 'records.synced', 'drill.completed') ORDER BY device_id, at`,
     [from, to],
   );
   // A clinical-system outage is one run of failing syncs ended by a clean one: the agent retries
@@ -65,7 +73,18 @@ export async function monthlyOutages(store: Store, year: number, month: number, 
   close(Math.min(to, Date.now()));
   const byPractice = new Map<string, OutageRow>();
   for (const dev of devices) {
-    const r = byPractice.get(dev.practice) ?? { practice: dev.practice, practiceName: dev.practice_name ?? '', pcn: dev.pcn ?? '', devices: 0, minutesOn4g: 0, outagesSurvived: 0, minutesOffline: 0, clinicalSystem: dev.clinical_system ?? '', clinicalOutages: 0, drillsFailed: 0 };
+    const r = byPractice.get(dev.practice) ?? {
+      practice: dev.practice,
+      practiceName: dev.practice_name ?? '',
+      pcn: dev.pcn ?? '',
+      devices: 0,
+      minutesOn4g: 0,
+      outagesSurvived: 0,
+      minutesOffline: 0,
+      clinicalSystem: dev.clinical_system ?? '',
+      clinicalOutages: 0,
+      drillsFailed: 0,
+    };
     const c = count.get(dev.id);
     r.devices++;
     r.minutesOn4g += cell.get(dev.id) ?? 0;
@@ -76,15 +95,52 @@ export async function monthlyOutages(store: Store, year: number, month: number, 
     byPractice.set(dev.practice, r);
   }
   const rows = [...byPractice.values()].sort((a, b) => a.practice.localeCompare(b.practice));
-  const total: OutageRow = { practice: '(ICB total)', practiceName: icb, pcn: '', devices: 0, minutesOn4g: 0, outagesSurvived: 0, minutesOffline: 0, clinicalSystem: '', clinicalOutages: 0, drillsFailed: 0 };
-  for (const r of rows) for (const k of ['devices', 'minutesOn4g', 'outagesSurvived', 'minutesOffline', 'clinicalOutages', 'drillsFailed'] as const) total[k] += r[k];
+  const total: OutageRow = {
+    practice: '(ICB total)',
+    practiceName: icb,
+    pcn: '',
+    devices: 0,
+    minutesOn4g: 0,
+    outagesSurvived: 0,
+    minutesOffline: 0,
+    clinicalSystem: '',
+    clinicalOutages: 0,
+    drillsFailed: 0,
+  };
+  for (const r of rows)
+    for (const k of ['devices', 'minutesOn4g', 'outagesSurvived', 'minutesOffline', 'clinicalOutages', 'drillsFailed'] as const) total[k] += r[k];
   return [...rows, total];
 }
 
-const cell = (v: string | number) => (/[",\n\r]/.test(String(v)) || /^[=+\-@]/.test(String(v)) ? `"${String(v).replace(/^([=+\-@])/, "'$1").replace(/"/g, '""')}"` : String(v));
+const cell = (v: string | number) =>
+  /[",\n\r]/.test(String(v)) || /^[=+\-@]/.test(String(v))
+    ? `"${String(v)
+        .replace(/^([=+\-@])/, "'$1")
+        .replace(/"/g, '""')}"`
+    : String(v);
 
 /** RFC 4180 CSV; cells that a spreadsheet would run as formulas are neutralised. */
 export function toCsv(rows: OutageRow[]): string {
-  const head = ['practice', 'practice_name', 'pcn', 'devices', 'minutes_on_4g', 'outages_survived', 'minutes_offline', 'clinical_system', 'clinical_system_outages', 'drills_failed'];
-  return [head.join(','), ...rows.map((r) => [r.practice, r.practiceName, r.pcn, r.devices, r.minutesOn4g, r.outagesSurvived, r.minutesOffline, r.clinicalSystem, r.clinicalOutages, r.drillsFailed].map(cell).join(','))].join('\r\n') + '\r\n';
+  const head = [
+    'practice',
+    'practice_name',
+    'pcn',
+    'devices',
+    'minutes_on_4g',
+    'outages_survived',
+    'minutes_offline',
+    'clinical_system',
+    'clinical_system_outages',
+    'drills_failed',
+  ];
+  return (
+    [
+      head.join(','),
+      ...rows.map((r) =>
+        [r.practice, r.practiceName, r.pcn, r.devices, r.minutesOn4g, r.outagesSurvived, r.minutesOffline, r.clinicalSystem, r.clinicalOutages, r.drillsFailed]
+          .map(cell)
+          .join(','),
+      ),
+    ].join('\r\n') + '\r\n'
+  );
 }

@@ -46,7 +46,11 @@ export class RolloutEngine implements Component {
   }
 
   health(): ComponentHealth {
-    return { status: this.lastError ? 'degraded' : 'ok', summary: this.lastError ? `last step failed: ${this.lastError}` : `${this.published} published`, details: { published: this.published, ticks: this.ticks } };
+    return {
+      status: this.lastError ? 'degraded' : 'ok',
+      summary: this.lastError ? `last step failed: ${this.lastError}` : `${this.published} published`,
+      details: { published: this.published, ticks: this.ticks },
+    };
   }
 
   /** One pass over every active rollout (one at a time: a tick never overlaps the previous). */
@@ -68,7 +72,15 @@ export class RolloutEngine implements Component {
   }
 
   private async audit(r: RolloutRow, action: string, detail: string, device: string | null = null, outcome = 'ok'): Promise<void> {
-    await this.ctx.store.accounts.audit({ at: this.ctx.clock.now(), username: 'fleet', device_id: device, action, args: JSON.stringify({ rollout: r.id }), outcome, detail: detail.slice(0, 1000) });
+    await this.ctx.store.accounts.audit({
+      at: this.ctx.clock.now(),
+      username: 'fleet',
+      device_id: device,
+      action,
+      args: JSON.stringify({ rollout: r.id }),
+      outcome,
+      detail: detail.slice(0, 1000),
+    });
   }
 
   private async step(r: RolloutRow): Promise<void> {
@@ -83,15 +95,35 @@ export class RolloutEngine implements Component {
       if (verdict && verdict.state !== s.state && (await this.ctx.store.config.settle(r.id, s.device_id, s.state, verdict.state, verdict.detail, now))) {
         s.state = verdict.state;
         s.detail = verdict.detail;
-        await this.audit(r, `rollout-${verdict.state}`, `revision ${s.revision}${verdict.detail ? `: ${verdict.detail}` : ''}`, s.device_id, verdict.state === 'applied' ? 'ok' : 'error');
+        await this.audit(
+          r,
+          `rollout-${verdict.state}`,
+          `revision ${s.revision}${verdict.detail ? `: ${verdict.detail}` : ''}`,
+          s.device_id,
+          verdict.state === 'applied' ? 'ok' : 'error',
+        );
       }
     }
     if (r.phase === 'canary') {
       const canaries = steps.filter((s) => s.canary);
       const bad = canaries.find((s) => s.state === 'rejected' || s.state === 'unhealthy');
       if (bad) {
-        if (await this.ctx.store.config.setPhase(r.id, ['canary'], 'stopped', `stopped: canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}`.slice(0, 500), now))
-          await this.audit(r, 'rollout-stop', `canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}; ${steps.filter((s) => !s.canary).length} other device(s) left untouched`, null, 'stopped');
+        if (
+          await this.ctx.store.config.setPhase(
+            r.id,
+            ['canary'],
+            'stopped',
+            `stopped: canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}`.slice(0, 500),
+            now,
+          )
+        )
+          await this.audit(
+            r,
+            'rollout-stop',
+            `canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}; ${steps.filter((s) => !s.canary).length} other device(s) left untouched`,
+            null,
+            'stopped',
+          );
         return;
       }
       if (r.paused) return;
@@ -116,7 +148,11 @@ export class RolloutEngine implements Component {
   }
 
   /** What a published device's state says about this step (undefined: no change yet). */
-  private async judge(s: RolloutDeviceRow, d: DeviceRow, now: number): Promise<{ state: 'applied' | 'rejected' | 'unhealthy'; detail: string | null } | undefined> {
+  private async judge(
+    s: RolloutDeviceRow,
+    d: DeviceRow,
+    now: number,
+  ): Promise<{ state: 'applied' | 'rejected' | 'unhealthy'; detail: string | null } | undefined> {
     const cfg = this.ctx.config.rollouts;
     const since = s.published_at ?? now;
     let rep: Reported = {};
@@ -127,14 +163,23 @@ export class RolloutEngine implements Component {
     }
     const fresh = (d.reported_at ?? 0) >= since - 60_000;
     if (fresh && rep.lastDesiredRevision === s.revision && (rep.status === 'rejected' || rep.status === 'ignored'))
-      return { state: 'rejected', detail: (rep.reasons ?? []).map((p) => `${p.path}: ${p.message}`).join('; ').slice(0, 500) || rep.status };
-    if (!d.online && now - Math.max(d.state_since ?? 0, since) > cfg.offlineGraceMs) return { state: 'unhealthy', detail: `offline for ${Math.round((now - Math.max(d.state_since ?? 0, since)) / 1000)} s after the publish` };
+      return {
+        state: 'rejected',
+        detail:
+          (rep.reasons ?? [])
+            .map((p) => `${p.path}: ${p.message}`)
+            .join('; ')
+            .slice(0, 500) || rep.status,
+      };
+    if (!d.online && now - Math.max(d.state_since ?? 0, since) > cfg.offlineGraceMs)
+      return { state: 'unhealthy', detail: `offline for ${Math.round((now - Math.max(d.state_since ?? 0, since)) / 1000)} s after the publish` };
     if (d.drill_at !== null && d.drill_at >= since && d.drill_passed === 0) return { state: 'unhealthy', detail: 'a backup drill failed after the publish' };
     const alert = (await this.ctx.store.ops.alerts(20, d.id)).find((a) => UNHEALTHY_ALERTS.has(a.kind) && a.opened_at >= since && a.cleared_at === null);
     if (alert) return { state: 'unhealthy', detail: `new alert: ${alert.summary}` };
     if (s.state === 'published') {
       if (d.online && d.config_revision === s.revision) return { state: 'applied', detail: null };
-      if (now - since > cfg.applyTimeoutMs) return { state: 'unhealthy', detail: `did not apply revision ${s.revision} within ${Math.round(cfg.applyTimeoutMs / 1000)} s` };
+      if (now - since > cfg.applyTimeoutMs)
+        return { state: 'unhealthy', detail: `did not apply revision ${s.revision} within ${Math.round(cfg.applyTimeoutMs / 1000)} s` };
     }
     return undefined;
   }

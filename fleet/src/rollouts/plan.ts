@@ -53,7 +53,11 @@ export async function planRollout(ctx: FleetCtx, user: string, scope: Scope, sco
   const devices = await devicesInScope(ctx, resolver, scope, scope === 'icb' ? '' : scopeId);
   if (!devices.length) throw new AppError('BAD_REQUEST', `no devices in ${scope} ${scopeId}`.trim());
   const busy = await ctx.store.config.inActiveRollout(devices.map((d) => d.id));
-  if (busy.length) throw new AppError('BAD_REQUEST', `${busy.length} device(s) already in an unfinished rollout (e.g. ${busy[0]!.device_id} in #${busy[0]!.rollout_id}): finish or abort it first`);
+  if (busy.length)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${busy.length} device(s) already in an unfinished rollout (e.g. ${busy[0]!.device_id} in #${busy[0]!.rollout_id}): finish or abort it first`,
+    );
   const problems: string[] = [];
   const steps: { device_id: string; revision: number; doc: string; online: number }[] = [];
   let unchanged = 0;
@@ -74,15 +78,37 @@ export async function planRollout(ctx: FleetCtx, user: string, scope: Scope, sco
   if (problems.length) throw new AppError('CONFIG_INVALID', `refused: ${problems.length} problem(s)`, { problems: problems.slice(0, 50) });
   if (!steps.length) throw new AppError('BAD_REQUEST', `nothing to roll out: all ${unchanged} device(s) already have this config`);
   const key = `${scope}:${scopeId}`;
-  const order = rankDevices(key, steps.map((s) => ({ id: s.device_id, online: s.online })));
+  const order = rankDevices(
+    key,
+    steps.map((s) => ({ id: s.device_id, online: s.online })),
+  );
   const k = canaryCount(order.length, ctx.config.rollouts.canaryPct);
   const rank = new Map(order.map((id, i) => [id, i]));
   const canaries = order.slice(0, k);
   const now = ctx.clock.now();
   const id = await ctx.store.config.createRollout(
-    { created_at: now, created_by: user, scope, scope_id: scope === 'icb' ? '' : scopeId, phase: 'draft', canary: JSON.stringify(canaries), targets: JSON.stringify(order), message: unchanged ? `${unchanged} device(s) already up to date, left out` : null, updated_at: now, soak_ms: Math.round(soakMin * 60_000) },
+    {
+      created_at: now,
+      created_by: user,
+      scope,
+      scope_id: scope === 'icb' ? '' : scopeId,
+      phase: 'draft',
+      canary: JSON.stringify(canaries),
+      targets: JSON.stringify(order),
+      message: unchanged ? `${unchanged} device(s) already up to date, left out` : null,
+      updated_at: now,
+      soak_ms: Math.round(soakMin * 60_000),
+    },
     steps.map((s) => ({ device_id: s.device_id, canary: rank.get(s.device_id)! < k ? 1 : 0, rank: rank.get(s.device_id)!, revision: s.revision, doc: s.doc })),
   );
-  await ctx.store.accounts.audit({ at: now, username: user, device_id: null, action: 'rollout-create', args: JSON.stringify({ rollout: id, scope, scopeId, soakMin }), outcome: 'ok', detail: `${order.length} device(s), canaries ${canaries.join(' ')}`.slice(0, 1000) });
+  await ctx.store.accounts.audit({
+    at: now,
+    username: user,
+    device_id: null,
+    action: 'rollout-create',
+    args: JSON.stringify({ rollout: id, scope, scopeId, soakMin }),
+    outcome: 'ok',
+    detail: `${order.length} device(s), canaries ${canaries.join(' ')}`.slice(0, 1000),
+  });
   return { id, targets: order.length, canaries, unchanged };
 }

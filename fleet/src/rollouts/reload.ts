@@ -32,7 +32,15 @@ export async function reloadDesired(ctx: FleetCtx, user: string, deviceIds: stri
       detail = `not sent: ${(e as Error).message}`;
       out.failed.push(id);
     }
-    await ctx.store.accounts.audit({ at, username: user, device_id: id, action: 'reload-config', args: JSON.stringify({ revision: d.revision }), outcome, detail });
+    await ctx.store.accounts.audit({
+      at,
+      username: user,
+      device_id: id,
+      action: 'reload-config',
+      args: JSON.stringify({ revision: d.revision }),
+      outcome,
+      detail,
+    });
   }
   return out;
 }

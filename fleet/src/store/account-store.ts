@@ -49,7 +49,8 @@ export class AccountStore {
   async putUser(u: { username: string; hash: string; role: Role; practice: string | null }, now: number): Promise<void> {
     await this.d.run(
       `INSERT INTO users (username, hash, role, practice, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice, failed_attempts = 0, locked_until = NULL, disabled = 0`,
+       ON CONFLICT (username) DO UPDATE SET hash = excluded.hash, role = excluded.role, practice = excluded.practice, failed_attempts = 0,
+       locked_until = NULL, disabled = 0`,
       [u.username, u.hash, u.role, u.practice, now],
     );
   }
@@ -100,7 +101,11 @@ export class AccountStore {
          locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ? THEN NULL ELSE locked_until END WHERE username = ?`,
       [o.now, o.now, name],
     );
-    await this.d.run('UPDATE users SET locked_until = ?, failed_attempts = 0 WHERE username = ? AND failed_attempts >= ?', [o.now + o.lockoutMs, name, o.maxFailed]);
+    await this.d.run('UPDATE users SET locked_until = ?, failed_attempts = 0 WHERE username = ? AND failed_attempts >= ?', [
+      o.now + o.lockoutMs,
+      name,
+      o.maxFailed,
+    ]);
     return (await this.user(name))?.locked_until ?? null;
   }
   async loginSucceeded(name: string, now: number): Promise<void> {

@@ -55,7 +55,8 @@ export class DeviceStore {
   private async ensure(t: SqlDriver, id: string, p: Placement, at: number): Promise<void> {
     await t.run(
       `INSERT INTO devices (id, first_seen, practice, practice_name, pcn, clinical_system, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END`,
+       ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen
+       THEN excluded.last_seen ELSE devices.last_seen END`,
       [id, at, p.practice, p.practiceName, p.pcn, p.clinicalSystem, at],
     );
   }
@@ -97,7 +98,8 @@ export class DeviceStore {
     const x = m.derived;
     const at = m.msg.at;
     const ins = await t.run(
-      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO samples (id, device_id, at, active_kind, data_pct, data_used, records_stale, telephony_mode)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       [m.msg.id, m.deviceId, at, x.activeKind, x.dataPct, x.dataUsed, b(x.recordsStale), x.telephonyMode],
     );
     if (!ins.changes) {
@@ -106,16 +108,32 @@ export class DeviceStore {
     }
     out.applied++;
     const p: Param[] = [
-      at, x.activeUplink, x.activeKind,
-      x.activeKind, x.cellularSince, at,
-      x.telephonyMode, b(x.telephonyRegistered), x.telephonyCalls, b(x.recordsStale), x.recordsAsOf,
-      x.dataPct, x.dataUsed, x.dataAllowance, JSON.stringify(x.health), at, at, m.msg.bootId,
-      m.deviceId, at,
+      at,
+      x.activeUplink,
+      x.activeKind,
+      x.activeKind,
+      x.cellularSince,
+      at,
+      x.telephonyMode,
+      b(x.telephonyRegistered),
+      x.telephonyCalls,
+      b(x.recordsStale),
+      x.recordsAsOf,
+      x.dataPct,
+      x.dataUsed,
+      x.dataAllowance,
+      JSON.stringify(x.health),
+      at,
+      at,
+      m.msg.bootId,
+      m.deviceId,
+      at,
     ];
     // Telemetry from a device we have no state for yet (its retained birth not seen) says it is up.
     await t.run(
       `UPDATE devices SET telemetry_at = ?, active_uplink = ?, active_kind = ?,
-         cellular_since = CASE WHEN ? = 'cellular' THEN COALESCE(?, CASE WHEN active_kind = 'cellular' AND cellular_since IS NOT NULL THEN cellular_since ELSE ? END) ELSE NULL END,
+         cellular_since = CASE WHEN ? = 'cellular' THEN COALESCE(?, CASE WHEN active_kind = 'cellular' AND cellular_since IS NOT NULL
+         THEN cellular_since ELSE ? END) ELSE NULL END,
          telephony_mode = ?, telephony_registered = ?, telephony_calls = ?, records_stale = ?, records_as_of = ?,
          data_pct = ?, data_used = ?, data_allowance = ?, health_json = ?,
          online = CASE WHEN state_at IS NULL THEN 1 ELSE online END, state_since = COALESCE(state_since, ?), state_at = COALESCE(state_at, ?),
@@ -150,7 +168,13 @@ export class DeviceStore {
   private async applyEvent(t: SqlDriver, m: Extract<Inbound, { kind: 'event' }>, out: IngestOutcome): Promise<void> {
     const e = m.msg;
     const payload = JSON.stringify(e.payload ?? null);
-    const ins = await t.run('INSERT INTO events (id, device_id, name, at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [e.id, m.deviceId, e.name, e.at, payload]);
+    const ins = await t.run('INSERT INTO events (id, device_id, name, at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [
+      e.id,
+      m.deviceId,
+      e.name,
+      e.at,
+      payload,
+    ]);
     if (!ins.changes) {
       out.duplicates++;
       return;
@@ -158,14 +182,21 @@ export class DeviceStore {
     out.applied++;
     if (e.name === 'drill.completed') {
       const passed = (e.payload as { passed?: unknown } | null)?.passed === true;
-      await t.run('UPDATE devices SET drill_at = ?, drill_passed = ?, drill_json = ? WHERE id = ? AND (drill_at IS NULL OR drill_at <= ?)', [e.at, passed ? 1 : 0, payload, m.deviceId, e.at]);
+      await t.run('UPDATE devices SET drill_at = ?, drill_passed = ?, drill_json = ? WHERE id = ? AND (drill_at IS NULL OR drill_at <= ?)', [
+        e.at,
+        passed ? 1 : 0,
+        payload,
+        m.deviceId,
+        e.at,
+      ]);
     }
   }
 
   private async applyReported(t: SqlDriver, m: Extract<Inbound, { kind: 'reported' }>, out: IngestOutcome): Promise<void> {
     const r = m.msg;
     const res = await t.run(
-      'UPDATE devices SET reported_revision = ?, reported_status = ?, reported_json = ?, reported_at = ? WHERE id = ? AND (reported_at IS NULL OR reported_at <= ?)',
+      `UPDATE devices SET reported_revision = ?, reported_status = ?, reported_json = ?, reported_at = ? WHERE id = ?
+        AND (reported_at IS NULL OR reported_at <= ?)`,
       [r.appliedRevision, r.status, JSON.stringify(r), r.at, m.deviceId, r.at],
     );
     if (res.changes) out.applied++;
@@ -174,7 +205,13 @@ export class DeviceStore {
 
   /** Inventory changes (a device moved practice) apply at start. */
   async place(id: string, p: Placement): Promise<void> {
-    await this.d.run('UPDATE devices SET practice = ?, practice_name = ?, pcn = ?, clinical_system = ? WHERE id = ?', [p.practice, p.practiceName, p.pcn, p.clinicalSystem, id]);
+    await this.d.run('UPDATE devices SET practice = ?, practice_name = ?, pcn = ?, clinical_system = ? WHERE id = ?', [
+      p.practice,
+      p.practiceName,
+      p.pcn,
+      p.clinicalSystem,
+      id,
+    ]);
   }
 
   async get(id: string): Promise<DeviceRow | undefined> {
@@ -196,7 +233,7 @@ export class DeviceStore {
     if (f.practice) (w.push('practice = ?'), params.push(f.practice));
     if (f.pcn) (w.push('pcn = ?'), params.push(f.pcn));
     if (f.q) {
-      w.push('(LOWER(id) LIKE ? OR LOWER(practice) LIKE ? OR LOWER(COALESCE(practice_name, \'\')) LIKE ?)');
+      w.push("(LOWER(id) LIKE ? OR LOWER(practice) LIKE ? OR LOWER(COALESCE(practice_name, '')) LIKE ?)");
       const q = `%${f.q.toLowerCase().replace(/[%_]/g, '')}%`;
       params.push(q, q, q);
     }
@@ -226,7 +263,8 @@ export class DeviceStore {
     const { sql, params } = this.where(f);
     const r = await this.d.get<Record<string, number | null>>(
       `SELECT COUNT(*) AS total, SUM(online) AS online, SUM(CASE WHEN online = 1 AND active_kind = 'cellular' THEN 1 ELSE 0 END) AS cellular,
-         SUM(CASE WHEN online = 1 AND telephony_mode = 'survivable' THEN 1 ELSE 0 END) AS survivable, SUM(CASE WHEN records_stale = 1 THEN 1 ELSE 0 END) AS stale
+         SUM(CASE WHEN online = 1 AND telephony_mode = 'survivable' THEN 1 ELSE 0 END) AS survivable,
+         SUM(CASE WHEN records_stale = 1 THEN 1 ELSE 0 END) AS stale
        FROM devices ${sql}`,
       params,
     );
@@ -246,15 +284,15 @@ export class DeviceStore {
   async events(id: string | null, from: number, to: number, names: string[] = [], limit = 1000): Promise<EventRow[]> {
     const p: Param[] = [from, to];
     let w = 'at >= ? AND at < ?';
-    if (id) (w += ' AND device_id = ?'), p.push(id);
-    if (names.length) (w += ` AND name IN (${names.map(() => '?').join(',')})`), p.push(...names);
+    if (id) ((w += ' AND device_id = ?'), p.push(id));
+    if (names.length) ((w += ` AND name IN (${names.map(() => '?').join(',')})`), p.push(...names));
     return this.d.all<EventRow>(`SELECT * FROM events WHERE ${w} ORDER BY at DESC LIMIT ?`, [...p, limit]);
   }
 
   async stateLog(id: string | null, from: number, to: number): Promise<{ device_id: string; at: number; online: number }[]> {
     const p: Param[] = [from, to];
     let w = 'at >= ? AND at < ?';
-    if (id) (w += ' AND device_id = ?'), p.push(id);
+    if (id) ((w += ' AND device_id = ?'), p.push(id));
     return this.d.all(`SELECT device_id, at, online FROM state_log WHERE ${w} ORDER BY device_id, at`, p);
   }
 

@@ -35,14 +35,16 @@ CREATE INDEX state_log_device_at ON state_log (device_id, at);
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE users (username TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, practice TEXT, created_at BIGINT NOT NULL);
 CREATE TABLE sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL, expires_at BIGINT NOT NULL);
-CREATE TABLE audit (id {{serial}}, at BIGINT NOT NULL, username TEXT NOT NULL, device_id TEXT, action TEXT NOT NULL, args TEXT, outcome TEXT NOT NULL, detail TEXT);
+CREATE TABLE audit (id {{serial}}, at BIGINT NOT NULL, username TEXT NOT NULL, device_id TEXT, action TEXT NOT NULL, args TEXT,
+  outcome TEXT NOT NULL, detail TEXT);
 CREATE INDEX audit_at ON audit (at);
 CREATE TABLE alerts (
   id {{serial}}, device_id TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL, summary TEXT NOT NULL,
   opened_at BIGINT NOT NULL, cleared_at BIGINT, acked_by TEXT, acked_at BIGINT, delivered TEXT
 );
 CREATE UNIQUE INDEX alerts_open ON alerts (device_id, kind, level) WHERE cleared_at IS NULL;
-CREATE TABLE templates (scope TEXT NOT NULL, scope_id TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (scope, scope_id));
+CREATE TABLE templates (scope TEXT NOT NULL, scope_id TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL,
+  PRIMARY KEY (scope, scope_id));
 CREATE TABLE desired (device_id TEXT PRIMARY KEY, revision BIGINT NOT NULL, doc TEXT NOT NULL, published_at BIGINT NOT NULL, rollout_id BIGINT);
 CREATE TABLE rollouts (
   id {{serial}}, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, scope TEXT NOT NULL, scope_id TEXT NOT NULL,
@@ -55,7 +57,8 @@ CREATE TABLE rollouts (
     version: 2,
     sql: `
 ALTER TABLE templates ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
-CREATE TABLE template_versions (scope TEXT NOT NULL, scope_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, at BIGINT NOT NULL, by_user TEXT NOT NULL, PRIMARY KEY (scope, scope_id, version));
+CREATE TABLE template_versions (scope TEXT NOT NULL, scope_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, at BIGINT NOT NULL,
+  by_user TEXT NOT NULL, PRIMARY KEY (scope, scope_id, version));
 CREATE TABLE practice_pcn (practice TEXT PRIMARY KEY, pcn TEXT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL);
 ALTER TABLE rollouts ADD COLUMN soak_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rollouts ADD COLUMN soak_from BIGINT;

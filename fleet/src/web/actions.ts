@@ -40,7 +40,11 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
     if (!d) return reply.code(404).send('no such device');
     if (needsConfirm(req, 'reload')) return confirmPage(req, reply, d, 'reload');
     const out = await reloadDesired(ctx, req.fleetUser!.username, [id]);
-    const msg = out.sent.length ? 'reload: desired config re-sent' : out.skipped.length ? 'reload: no desired config for this device (start a rollout first)' : 'reload: not sent (broker not connected)';
+    const msg = out.sent.length
+      ? 'reload: desired config re-sent'
+      : out.skipped.length
+        ? 'reload: no desired config for this device (start a rollout first)'
+        : 'reload: not sent (broker not connected)';
     return reply.redirect(`/devices/${encodeURIComponent(id)}?${out.sent.length ? 'done' : 'error'}=${encodeURIComponent(msg)}`, 303);
   });
   app.post('/practices/:ods/reload', { preHandler: need('icb-admin') }, async (req, reply) => {
@@ -55,8 +59,22 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
 
   app.get('/audit', { preHandler: need('icb-admin', 'icb-viewer') }, async (req, reply) => {
     const rows = (await ctx.store.accounts.auditLog(500))
-      .map((a) => `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.device_id ?? '')}</td><td>${e(a.action)}</td><td><code>${e(a.args ?? '')}</code></td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 200))}</td></tr>`)
+      .map(
+        (a) =>
+          `<tr><td>${e(stamp(a.at))}</td><td>${e(a.username)}</td><td>${e(a.device_id ?? '')}</td><td>${e(a.action)}</td><td>` +
+          `<code>${e(a.args ?? '')}</code></td><td>${e(a.outcome)}</td><td>${e((a.detail ?? '').slice(0, 200))}</td></tr>`,
+      )
       .join('');
-    return reply.type('text/html').send(layout('Audit', req.fleetUser, `<h1>Audit log</h1><table id="audit"><thead><tr><th>When</th><th>Who</th><th>Device</th><th>Action</th><th>Args</th><th>Outcome</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`, req.fleetUser!.csrf));
+    return reply
+      .type('text/html')
+      .send(
+        layout(
+          'Audit',
+          req.fleetUser,
+          `<h1>Audit log</h1><table id="audit"><thead><tr><th>When</th><th>Who</th><th>Device</th><th>Action</th><th>Args</th><th>Outcome</th>` +
+            `<th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`,
+          req.fleetUser!.csrf,
+        ),
+      );
   });
 }

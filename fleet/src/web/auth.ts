@@ -91,15 +91,23 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
   });
 
   const form = (msg = '', next = '/') =>
-    layout('Sign in', null, `<h1>Sign in</h1>${msg ? `<p class="bad" role="alert">${e(msg)}</p>` : ''}<form method="post" action="/login"><input type="hidden" name="next" value="${e(next)}">
-<p><label>User name <input name="username" autocomplete="username" required maxlength="32"></label></p><p><label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label></p><button>Sign in</button></form>`);
+    layout(
+      'Sign in',
+      null,
+      `<h1>Sign in</h1>${msg ? `<p class="bad" role="alert">${e(msg)}</p>` : ''}<form method="post" action="/login">` +
+        `<input type="hidden" name="next" value="${e(next)}">
+<p><label>User name <input name="username" autocomplete="username" required maxlength="32"></label></p><p>` +
+        `<label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label></p>` +
+        `<button>Sign in</button></form>`,
+    );
   app.get('/login', async (req, reply) => reply.type('text/html').send(form('', safeNext((req.query as { next?: unknown }).next))));
   app.post('/login', async (req, reply) => {
     const username = field(req, 'username') ?? '';
     const password = field(req, 'password') ?? '';
     const next = safeNext(field(req, 'next'));
     const shownName = USERNAME.test(username) ? username : '(not a valid user name)';
-    if (!username || !password || username.length > 64 || password.length > 1024) return reply.code(400).type('text/html').send(form('Enter a user name and password.', next));
+    if (!username || !password || username.length > 64 || password.length > 1024)
+      return reply.code(400).type('text/html').send(form('Enter a user name and password.', next));
     const slot = limiter.take(req.ip);
     if (!slot.ok) {
       if (slot.firstRefusal) log.warn('sign-in attempts rate limited', { ip: req.ip, retryAfterS: Math.ceil(slot.retryAfterMs / 1000) });

@@ -50,9 +50,17 @@ export function uplinkBand(samples: { at: number; active_kind: string | null }[]
     const a = samples[i]!;
     const end = Math.min(samples[i + 1]?.at ?? to, a.at + gapMs, to);
     const kind = a.active_kind ?? 'offline';
-    s += `<rect x="${x(a.at, from, to).toFixed(1)}" y="${PAD}" width="${Math.max(0.5, x(end, from, to) - x(a.at, from, to)).toFixed(1)}" height="${H - 2 * PAD}" fill="${KIND_COLOUR[kind] ?? '#888'}"><title>${e(kind)}</title></rect>`;
+    s +=
+      `<rect x="${x(a.at, from, to).toFixed(1)}" y="${PAD}" width="${Math.max(0.5, x(end, from, to) - x(a.at, from, to)).toFixed(1)}" ` +
+      `height="${H - 2 * PAD}" fill="${KIND_COLOUR[kind] ?? '#888'}"><title>${e(kind)}</title></rect>`;
   }
-  const legend = Object.entries(KIND_COLOUR).map(([k, c], i) => `<rect x="${PAD + i * 90}" y="4" width="10" height="10" fill="${c}"/><text x="${PAD + i * 90 + 14}" y="13" font-size="11">${k === 'cellular' ? '4G' : k}</text>`).join('');
+  const legend = Object.entries(KIND_COLOUR)
+    .map(
+      ([k, c], i) =>
+        `<rect x="${PAD + i * 90}" y="4" width="10" height="10" fill="${c}"/>` +
+        `<text x="${PAD + i * 90 + 14}" y="13" font-size="11">${k === 'cellular' ? '4G' : k}</text>`,
+    )
+    .join('');
   return `<svg role="img" aria-label="Active uplink over time" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${legend}${s}${axis(from, to)}</svg>`;
 }
 
@@ -62,8 +70,17 @@ export function dataUse(samples: { at: number; data_pct: number | null }[], from
   const max = Math.max(110, ...pts.map((p) => p.data_pct!));
   const y = (v: number) => H - PAD - (v / max) * (H - 2 * PAD);
   const line = pts.map((p) => `${x(p.at, from, to).toFixed(1)},${y(p.data_pct!).toFixed(1)}`).join(' ');
-  const caps = [75, 95, 100].map((c) => `<line x1="${PAD}" x2="${W - PAD}" y1="${y(c).toFixed(1)}" y2="${y(c).toFixed(1)}" stroke="${c === 100 ? '#d5281b' : '#ed8b00'}" stroke-dasharray="4 3"/><text x="${W - PAD + 2}" y="${(y(c) + 4).toFixed(1)}" font-size="10">${c}%</text>`).join('');
-  return `<svg role="img" aria-label="4G data use against the cap" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${caps}${pts.length ? `<polyline fill="none" stroke="#005eb8" stroke-width="2" points="${line}"/>` : `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="12">no 4G usage reported</text>`}${axis(from, to)}</svg>`;
+  const caps = [75, 95, 100]
+    .map(
+      (c) =>
+        `<line x1="${PAD}" x2="${W - PAD}" y1="${y(c).toFixed(1)}" y2="${y(c).toFixed(1)}" stroke="${c === 100 ? '#d5281b' : '#ed8b00'}" ` +
+        `stroke-dasharray="4 3"/><text x="${W - PAD + 2}" y="${(y(c) + 4).toFixed(1)}" font-size="10">${c}%</text>`,
+    )
+    .join('');
+  const plot = pts.length
+    ? `<polyline fill="none" stroke="#005eb8" stroke-width="2" points="${line}"/>`
+    : `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="12">no 4G usage reported</text>`;
+  return `<svg role="img" aria-label="4G data use against the cap" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${caps}${plot}${axis(from, to)}</svg>`;
 }
 
 /** Failovers per month (bar per month). */
@@ -74,8 +91,16 @@ export function bars(items: { label: string; value: number }[], label: string): 
     .map((it, i) => {
       const h = (it.value / max) * (H - 2 * PAD);
       const bx = PAD + i * bw;
-      return `<rect x="${(bx + 2).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="#005eb8"><title>${e(it.label)}: ${it.value}</title></rect><text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(it.label)}</text><text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`;
+      return (
+        `<rect x="${(bx + 2).toFixed(1)}" y="${(H - PAD - h).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="#005eb8">` +
+        `<title>${e(it.label)}: ${it.value}</title></rect>` +
+        `<text x="${(bx + bw / 2).toFixed(1)}" y="${H - PAD + 16}" font-size="12" text-anchor="middle" class="tick">${e(it.label)}</text>` +
+        `<text x="${(bx + bw / 2).toFixed(1)}" y="${(H - PAD - h - 3).toFixed(1)}" font-size="10" text-anchor="middle">${it.value}</text>`
+      );
     })
     .join('');
-  return `<svg role="img" aria-label="${e(label)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>${s}</svg>`;
+  return (
+    `<svg role="img" aria-label="${e(label)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">` +
+    `<line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>${s}</svg>`
+  );
 }

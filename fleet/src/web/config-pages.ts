@@ -29,7 +29,8 @@ function parseScope(q: { scope?: string; id?: string }): { scope: Scope; id: str
 }
 
 export const problemList = (problems: { path: string; message: string }[]) =>
-  `<div class="flash bad" role="alert" id="problems"><p>Refused: nothing was saved or published.</p><ul>${problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul></div>`;
+  `<div class="flash bad" role="alert" id="problems"><p>Refused: nothing was saved or published.</p>` +
+  `<ul>${problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul></div>`;
 
 /** Templates (ICB base -> PCN -> practice), the practice -> PCN map, the template editor. */
 export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
@@ -37,18 +38,53 @@ export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
     const u = req.fleetUser!;
     const all = (await ctx.store.config.templates()).filter((t) => mayView(req, t.scope, t.scope_id));
     const csrf = `<input type="hidden" name="csrf" value="${e(u.csrf)}">`;
-    const rows = all.map((t) => `<tr data-template="${e(`${t.scope}:${t.scope_id}`)}"><td>${e(SCOPE_LABEL[t.scope])}</td><td>${e(t.scope_id || '(all devices)')}</td><td>v${t.version}</td><td>${e(stamp(t.updated_at))} by ${e(t.updated_by)}</td>
-<td><a href="/config/template?${new URLSearchParams({ scope: t.scope, id: t.scope_id })}">${mayEdit(req, t.scope, t.scope_id) ? 'Edit' : 'View'}</a></td></tr>`).join('');
+    const rows = all
+      .map(
+        (t) =>
+          `<tr data-template="${e(`${t.scope}:${t.scope_id}`)}"><td>${e(SCOPE_LABEL[t.scope])}</td><td>${e(t.scope_id || '(all devices)')}</td>` +
+          `<td>v${t.version}</td><td>${e(stamp(t.updated_at))} by ${e(t.updated_by)}</td>
+<td><a href="/config/template?${new URLSearchParams({ scope: t.scope, id: t.scope_id })}">${mayEdit(req, t.scope, t.scope_id) ? 'Edit' : 'View'}</a></td></tr>`,
+      )
+      .join('');
     const pcns = u.role === 'practice-manager' ? [] : await ctx.store.config.pcnMap();
-    const newForm = u.role === 'icb-viewer' ? '' : `<form method="get" action="/config/template" class="noprint" id="new-template"><label>Scope <select name="scope">${(u.role === 'practice-manager' ? ['practice'] : SCOPES).map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`).join('')}</select></label>
- <label>PCN or ODS code <input name="id" size="12" value="${e(u.role === 'practice-manager' ? u.practice ?? '' : '')}"></label> <button>Open</button></form>`;
-    const pcnSection = u.role === 'practice-manager' ? '' : `<section id="pcn-map"><h2>Practice to PCN</h2><p class="muted">Which PCN's template a practice's devices take (overrides the fleet config's inventory).</p>
-<table><thead><tr><th>Practice</th><th>PCN</th><th>Changed</th></tr></thead><tbody>${pcns.map((m) => `<tr data-practice="${e(m.practice)}"><td>${e(m.practice)}</td><td>${e(m.pcn)}</td><td>${e(stamp(m.updated_at))} by ${e(m.updated_by)}</td></tr>`).join('') || '<tr><td colspan="3">No mappings.</td></tr>'}</tbody></table>
-${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="noprint">${csrf}<label>Practice ODS <input name="practice" size="8" required></label> <label>PCN <input name="pcn" size="12" placeholder="empty: remove"></label> <button>Save mapping</button></form>` : ''}</section>`;
+    const scopeOptions = (u.role === 'practice-manager' ? ['practice'] : SCOPES)
+      .map((s) => `<option value="${s}">${SCOPE_LABEL[s as Scope]}</option>`)
+      .join('');
+    const newForm =
+      u.role === 'icb-viewer'
+        ? ''
+        : `<form method="get" action="/config/template" class="noprint" id="new-template">` +
+          `<label>Scope <select name="scope">${scopeOptions}</select></label>
+ <label>PCN or ODS code <input name="id" size="12" value="${e(u.role === 'practice-manager' ? (u.practice ?? '') : '')}"></label> <button>Open</button></form>`;
+    const pcnRows =
+      pcns
+        .map(
+          (m) =>
+            `<tr data-practice="${e(m.practice)}"><td>${e(m.practice)}</td><td>${e(m.pcn)}</td>` +
+            `<td>${e(stamp(m.updated_at))} by ${e(m.updated_by)}</td></tr>`,
+        )
+        .join('') || '<tr><td colspan="3">No mappings.</td></tr>';
+    const pcnForm =
+      u.role === 'icb-admin'
+        ? `<form method="post" action="/config/pcn" class="noprint">${csrf}<label>Practice ODS <input name="practice" size="8" required></label> ` +
+          '<label>PCN <input name="pcn" size="12" placeholder="empty: remove"></label> <button>Save mapping</button></form>'
+        : '';
+    const pcnSection =
+      u.role === 'practice-manager'
+        ? ''
+        : `<section id="pcn-map"><h2>Practice to PCN</h2>` +
+          `<p class="muted">Which PCN's template a practice's devices take (overrides the fleet config's inventory).</p>
+<table><thead><tr><th>Practice</th><th>PCN</th><th>Changed</th></tr></thead>` +
+          `<tbody>${pcnRows}</tbody></table>
+${pcnForm}</section>`;
     const q = req.query as { done?: string; error?: string };
     const flash = q.done ? `<p class="flash" role="status">${e(q.done)}</p>` : q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : '';
-    const html = `<h1>Desired config</h1>${flash}<p>Each device's desired config is the ICB base, overlaid by its PCN's template, overlaid by its practice's: objects merge key by key, arrays and values replace, <code>null</code> removes an inherited key (the agent's default applies). The fleet sets <code>site.deviceId</code> and <code>site.odsCode</code>. Changes reach devices through <a href="/rollouts">rollouts</a>.</p>
-<table id="templates"><thead><tr><th>Scope</th><th>For</th><th>Version</th><th>Saved</th><th></th></tr></thead><tbody>${rows || '<tr><td colspan="5">No templates yet.</td></tr>'}</tbody></table>${newForm}${pcnSection}`;
+    const html =
+      `<h1>Desired config</h1>${flash}<p>Each device's desired config is the ICB base, overlaid by its PCN's template, overlaid by its ` +
+      `practice's: objects merge key by key, arrays and values replace, <code>null</code> removes an inherited key (the agent's default applies). The ` +
+      `fleet sets <code>site.deviceId</code> and <code>site.odsCode</code>. Changes reach devices through <a href="/rollouts">rollouts</a>.</p>
+<table id="templates"><thead><tr><th>Scope</th><th>For</th><th>Version</th><th>Saved</th><th></th></tr></thead>` +
+      `<tbody>${rows || '<tr><td colspan="5">No templates yet.</td></tr>'}</tbody></table>${newForm}${pcnSection}`;
     return reply.type('text/html').send(layout('Config', u, html, u.csrf));
   });
 
@@ -59,21 +95,34 @@ ${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="nopr
     const shown = opts.text ?? JSON.stringify(redactForDisplay(t ? (JSON.parse(t.doc) as Doc) : {}), null, 2);
     const edit = mayEdit(req, scope, id);
     const title = `${SCOPE_LABEL[scope]}${id ? ` ${id}` : ''}`;
-    const form = `<form method="post" action="/config/template?${new URLSearchParams({ scope, id })}" id="template-form"><input type="hidden" name="csrf" value="${e(u.csrf)}"><input type="hidden" name="version" value="${t?.version ?? 0}">
+    const form =
+      `<form method="post" action="/config/template?${new URLSearchParams({ scope, id })}" id="template-form">` +
+      `<input type="hidden" name="csrf" value="${e(u.csrf)}"><input type="hidden" name="version" value="${t?.version ?? 0}">
 <p><label for="doc">Template (JSON; secrets show as <code>"[redacted]"</code>: leave that to keep the stored value)</label></p>
-<textarea id="doc" name="doc" rows="24" cols="100" spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}</form>`;
+<textarea id="doc" name="doc" rows="24" cols="100" ` +
+      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}</form>`;
     const hist = versions.map((v) => `<tr><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td></tr>`).join('');
-    const html = `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span></h1>${opts.done ? `<p class="flash" role="status">${e(opts.done)}</p>` : ''}${opts.problems?.length ? problemList(opts.problems) : ''}${form}
+    const html =
+      `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span>` +
+      `</h1>${opts.done ? `<p class="flash" role="status">${e(opts.done)}</p>` : ''}${opts.problems?.length ? problemList(opts.problems) : ''}${form}
 <section><h2>Versions</h2><table id="versions">${hist || '<tr><td>None yet.</td></tr>'}</table></section><p><a href="/config">All templates</a></p>`;
     return layout(title, u, html, u.csrf);
   };
 
   app.get('/config/template', { preHandler: need() }, async (req, reply) => {
     const s = parseScope(req.query as { scope?: string; id?: string });
-    if (!s) return reply.code(400).type('text/html').send(layout('Bad request', req.fleetUser, '<h1>Unknown scope or id</h1>', req.fleetUser!.csrf));
+    if (!s)
+      return reply
+        .code(400)
+        .type('text/html')
+        .send(layout('Bad request', req.fleetUser, '<h1>Unknown scope or id</h1>', req.fleetUser!.csrf));
     if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
     const saved = Number((req.query as { saved?: string }).saved);
-    return reply.type('text/html').send(await editor(req, s.scope, s.id, saved ? { done: `Saved version ${saved}: every device it reaches validated. Start a rollout to publish it.` } : {}));
+    return reply
+      .type('text/html')
+      .send(
+        await editor(req, s.scope, s.id, saved ? { done: `Saved version ${saved}: every device it reaches validated. Start a rollout to publish it.` } : {}),
+      );
   });
 
   app.post('/config/template', { preHandler: need('icb-admin', 'practice-manager') }, async (req, reply) => {
@@ -90,15 +139,27 @@ ${u.role === 'icb-admin' ? `<form method="post" action="/config/pcn" class="nopr
     } catch {
       /* not JSON: shown as typed so it can be fixed */
     }
-    return reply.code(422).type('text/html').send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+    return reply
+      .code(422)
+      .type('text/html')
+      .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
   });
 
   app.post('/config/pcn', { preHandler: need('icb-admin') }, async (req, reply) => {
     const practice = (field(req, 'practice') ?? '').trim().toUpperCase();
     const pcn = (field(req, 'pcn') ?? '').trim();
-    if (!/^[A-Z0-9]{3,10}$/.test(practice) || (pcn && !ID.test(pcn))) return reply.redirect(`/config?error=${encodeURIComponent('practice must be an ODS code and PCN a plain id')}`, 303);
+    if (!/^[A-Z0-9]{3,10}$/.test(practice) || (pcn && !ID.test(pcn)))
+      return reply.redirect(`/config?error=${encodeURIComponent('practice must be an ODS code and PCN a plain id')}`, 303);
     await ctx.store.config.setPcn(practice, pcn || null, req.fleetUser!.username, ctx.clock.now());
-    await ctx.store.accounts.audit({ at: ctx.clock.now(), username: req.fleetUser!.username, device_id: null, action: 'pcn-map', args: JSON.stringify({ practice, pcn: pcn || null }), outcome: 'ok', detail: null });
+    await ctx.store.accounts.audit({
+      at: ctx.clock.now(),
+      username: req.fleetUser!.username,
+      device_id: null,
+      action: 'pcn-map',
+      args: JSON.stringify({ practice, pcn: pcn || null }),
+      outcome: 'ok',
+      detail: null,
+    });
     return reply.redirect(`/config?done=${encodeURIComponent(pcn ? `${practice} is in ${pcn}` : `${practice} unmapped`)}`, 303);
   });
 }

@@ -29,9 +29,24 @@ export function stamp(t: number | null | undefined): string {
 /** ICB staff read UK wall-clock time: every time a person reads on the triage pages is Europe/London. */
 export const TZ = 'Europe/London';
 const LOCAL = new Intl.DateTimeFormat('en-GB', {
-  timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+  timeZone: TZ,
+  weekday: 'short',
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZoneName: 'short',
 });
-const INPUT = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const INPUT = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TZ,
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+});
 
 /** "Sun 6 Dec 2026, 09:05 GMT" (BST in summer), in a <time> element carrying the exact instant. */
 export function local(t: number | null | undefined): string {
@@ -63,7 +78,8 @@ header a{color:#fff}header nav{display:flex;gap:.3rem 1rem;flex:1;flex-wrap:wrap
 main{padding:1rem;max-width:1300px;margin:auto}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.3rem .5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:top}
 th{background:#e8edf2}.ok{color:#007f3b}.bad{color:#d5281b;font-weight:600}.warn{color:#a55d00;font-weight:600}.muted{color:#667}
-.cards{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}.cards a,.cards div{background:#fff;padding:.5rem 1rem;border-radius:4px;text-decoration:none;color:inherit;border:1px solid #dde}
+.cards{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}
+.cards a,.cards div{background:#fff;padding:.5rem 1rem;border-radius:4px;text-decoration:none;color:inherit;border:1px solid #dde}
 .cards b{display:block;font-size:1.4rem}form.inline{display:inline}section{background:#fff;padding:.5rem 1rem;margin:.5rem 0;border:1px solid #dde}
 .diff td{font-family:monospace}.diff tr.differs td.r,.diff tr.missing td.r{color:#d5281b}textarea{width:100%;font-family:monospace}
 .user h2{margin:.3rem 0;font-size:1.1rem}.user-act{margin:.3rem 0}input,select{max-width:100%}
@@ -89,12 +105,26 @@ export interface PageUser {
   practice: string | null;
 }
 
+function navLinks(user: PageUser): string {
+  const icb = user.role !== 'practice-manager';
+  return (
+    '<a href="/">Devices</a><a href="/alerts">Alerts</a><a href="/reports/outages">Outage report</a>' +
+    (icb ? '<a href="/audit">Audit</a>' : '') +
+    '<a href="/config">Config</a>' +
+    (icb ? '<a href="/rollouts">Rollouts</a>' : '') +
+    (user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : '')
+  );
+}
+
 export function layout(title: string, user: PageUser | null, body: string, csrf = ''): string {
   const nav = user
-    ? `<nav><a href="/">Devices</a><a href="/alerts">Alerts</a><a href="/reports/outages">Outage report</a>${user.role !== 'practice-manager' ? '<a href="/audit">Audit</a>' : ''}<a href="/config">Config</a>${user.role !== 'practice-manager' ? '<a href="/rollouts">Rollouts</a>' : ''}${user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : ''}</nav>
+    ? `<nav>${navLinks(user)}</nav>
        <span>${e(user.username)} (${e(user.role)}${user.practice ? ` ${e(user.practice)}` : ''})</span>
        <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="${e(csrf)}"><button>Sign out</button></form>`
     : '';
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${e(title)} - surgery-edge fleet</title><style>${CSS}</style><script src="/static/fleet.js" defer></script></head>
-<body><header><strong>surgery-edge fleet</strong>${nav}</header><main>${body}</main></body></html>`;
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+    `<title>${e(title)} - surgery-edge fleet</title><style>${CSS}</style><script src="/static/fleet.js" defer></script></head>
+<body><header><strong>surgery-edge fleet</strong>${nav}</header><main>${body}</main></body></html>`
+  );
 }

@@ -36,10 +36,25 @@ export class WebServer implements Component {
   async start(ctx: FleetCtx): Promise<void> {
     this.ctx = ctx;
     const tls = dashboardTls(ctx.config);
-    if (tls?.selfSigned) ctx.log.warn('DASHBOARD IS USING A SELF-SIGNED CERTIFICATE: browsers will warn, and users cannot tell this server from an impostor. Set http.tls.certPath and keyPath to a certificate from the ICB\'s CA.', { certPath: tls.certPath });
-    if (!tls && !/^(127\.|::1$|localhost$)/.test(ctx.config.http.host)) ctx.log.warn('DASHBOARD IS PLAIN HTTP on a network address: passwords and session cookies cross the network readable. Set http.tls.enabled (or put it behind an HTTPS reverse proxy).', { host: ctx.config.http.host });
+    if (tls?.selfSigned)
+      ctx.log.warn(
+        'DASHBOARD IS USING A SELF-SIGNED CERTIFICATE: browsers will warn, and users cannot tell this server from an impostor. Set http.tls.certPath ' +
+          "and keyPath to a certificate from the ICB's CA.",
+        { certPath: tls.certPath },
+      );
+    if (!tls && !/^(127\.|::1$|localhost$)/.test(ctx.config.http.host))
+      ctx.log.warn(
+        'DASHBOARD IS PLAIN HTTP on a network address: passwords and session cookies cross the network readable. Set http.tls.enabled (or put it ' +
+          'behind an HTTPS reverse proxy).',
+        { host: ctx.config.http.host },
+      );
     this.tls = tls;
-    const app = Fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: ctx.config.http.trustProxy, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
+    const app = Fastify({
+      logger: false,
+      bodyLimit: 256 * 1024,
+      trustProxy: ctx.config.http.trustProxy,
+      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    });
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
       try {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -48,7 +63,11 @@ export class WebServer implements Component {
       }
     });
     app.addHook('onSend', async (_req, reply, payload) => {
-      reply.header('content-security-policy', "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
+      reply.header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; " +
+          "frame-ancestors 'none'",
+      );
       reply.header('x-content-type-options', 'nosniff');
       if (tls) reply.header('strict-transport-security', 'max-age=31536000');
       return payload;
@@ -57,7 +76,10 @@ export class WebServer implements Component {
       const d = describeError(err);
       const code = (err as { statusCode?: number }).statusCode ?? (d.code === 'BAD_REQUEST' ? 400 : d.code === 'NOT_FOUND' ? 404 : 500);
       if (code >= 500) ctx.log.error('request failed', { url: req.url, ...d });
-      return reply.code(code).type('text/html').send(layout('Error', null, `<h1>Error</h1><p>${e(code >= 500 ? 'Something went wrong; it has been logged.' : d.message)}</p>`));
+      return reply
+        .code(code)
+        .type('text/html')
+        .send(layout('Error', null, `<h1>Error</h1><p>${e(code >= 500 ? 'Something went wrong; it has been logged.' : d.message)}</p>`));
     });
     app.addHook('onRoute', (r) => {
       for (const method of [r.method].flat()) this.routes.push({ method, url: r.url });
@@ -74,7 +96,10 @@ export class WebServer implements Component {
     registerUserPages(app, ctx);
     registerClaimPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
-    app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({ components: this.fleetHealth(), counters: await ctx.store.devices.counters() }));
+    app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({
+      components: this.fleetHealth(),
+      counters: await ctx.store.devices.counters(),
+    }));
     await app.listen({ host: ctx.config.http.host, port: ctx.config.http.port });
     const a = app.server.address() as AddressInfo;
     this.url = `${tls ? 'https' : 'http'}://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;

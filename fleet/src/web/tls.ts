@@ -35,10 +35,29 @@ export function dashboardTls(config: FleetConfig): DashboardTls | undefined {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const san = [`DNS:localhost`, `IP:127.0.0.1`, /^[\d.]+$/.test(host) ? `IP:${host}` : `DNS:${host}`];
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${key}.tmp`, '-out', `${cert}.tmp`,
-      '-days', '825', '-subj', `/O=surgery-edge/CN=${host}`, '-addext', `subjectAltName=${[...new Set(san)].join(',')}`,
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        `${key}.tmp`,
+        '-out',
+        `${cert}.tmp`,
+        '-days',
+        '825',
+        '-subj',
+        `/O=surgery-edge/CN=${host}`,
+        '-addext',
+        `subjectAltName=${[...new Set(san)].join(',')}`,
+      ],
+      { stdio: 'ignore' },
+    );
     chmodSync(`${key}.tmp`, 0o600);
     renameSync(`${key}.tmp`, key);
     renameSync(`${cert}.tmp`, cert);

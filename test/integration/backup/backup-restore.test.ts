@@ -55,7 +55,10 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
       site: { deviceId: 'P81001-01', odsCode: ODS, practiceName: 'High Street Surgery' },
       records: { enabled: true },
       backup: {
-        enabled: true, repository: lab.repoUrl(repoDir), keyFile, debounceMs: 100,
+        enabled: true,
+        repository: lab.repoUrl(repoDir),
+        keyFile,
+        debounceMs: 100,
         // Slow enough (2 MiB/s over ~12 MB) that a kill lands mid-upload.
         uploadLimitKiBs: 2048,
         sftp: { identityFile: lab.identityFile, knownHostsFile: lab.knownHostsFile },
@@ -77,7 +80,15 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
     const audit = AuditLog.open(db, Date.now);
     const q = CaptureQueue.open(db, Date.now);
     const mk = (id: string, kind: 'call' | 'note', history = 'seen') =>
-      q.create({ id, kind, patientId: '9000000009', payload: kind === 'call' ? { direction: 'incoming', summary: history, urgency: 'routine' } : { consultationType: 'telephone', history }, author: 'dr.a', role: 'clinician', device: 'test' }).item;
+      q.create({
+        id,
+        kind,
+        patientId: '9000000009',
+        payload: kind === 'call' ? { direction: 'incoming', summary: history, urgency: 'routine' } : { consultationType: 'telephone', history },
+        author: 'dr.a',
+        role: 'clinician',
+        device: 'test',
+      }).item;
     const ids = ['01JBAKP000000000000000000A', '01JBAKP000000000000000000B', '01JBAKP000000000000000000C', '01JBAKP000000000000000000D'];
     for (const id of ids) mk(id, 'note');
     q.markSent(ids[1]!); // in flight when the box died: resent with the same key
@@ -87,7 +98,9 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
     q.markRejected(ids[3]!, 'unknown patient');
     for (let i = 0; i < 50; i++) audit.append({ user: 'dr.a', role: 'clinician', patientId: '9000000009', action: 'view.summary', device: 'test' });
     // Cache rows that must NOT reach the backup.
-    db.prepare("INSERT INTO rec_patients (id, nhs_number, name, name_lc, summary, hash, fetched_at) VALUES ('p1', '9000000009', 'CACHEDPATIENTNAME', 'x', '{}', 'h', 1)").run();
+    db.prepare(
+      "INSERT INTO rec_patients (id, nhs_number, name, name_lc, summary, hash, fetched_at) VALUES ('p1', '9000000009', 'CACHEDPATIENTNAME', 'x', '{}', 'h', 1)",
+    ).run();
     createUser(ctx.db, 'reception1', 'a-long-password-1', 'reception');
     new DrillStore(ctx.db).save({ id: 'drill-1', at: Date.now(), trigger: 'manual', passed: true, steps: [], durationMs: 5 }, 10);
     // Incompressible ballast so an upload takes seconds under the rate limit.
@@ -177,7 +190,12 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
     const db2 = openStateDb(join(cfg2.paths.stateDir, 'agent.db'));
     const login = await checkLogin(db2, 'reception1', 'a-long-password-1', { now: Date.now(), maxFailed: 5, lockoutMs: 60_000 });
     assert.ok(login.ok, 'restored account logs in');
-    assert.equal(db2.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ballast'").get() && (db2.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ballast'").get() as { n: number }).n, 0, 'only accounts and drills are merged, not the old box state');
+    assert.equal(
+      db2.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ballast'").get() &&
+        (db2.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ballast'").get() as { n: number }).n,
+      0,
+      'only accounts and drills are merged, not the old box state',
+    );
     db2.close();
 
     // Records: cache contents excluded, audit chain continues, pending + sent captures forwarded once.
@@ -205,8 +223,14 @@ describe('backup to SFTP, kill -9, restore on a replacement box', { skip }, () =
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const q = CaptureQueue.open(store.db, Date.now);
       const fwd = new CaptureForwarder(q, {
-        upstreamUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, timeoutMs: 5000, retryInitialMs: 50, retryMaxMs: 100,
-        site: { deviceId: 'P81001-02', odsCode: ODS }, clock: systemClock, log: ctx.log, bus: ctx.bus,
+        upstreamUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        timeoutMs: 5000,
+        retryInitialMs: 50,
+        retryMaxMs: 100,
+        site: { deviceId: 'P81001-02', odsCode: ODS },
+        clock: systemClock,
+        log: ctx.log,
+        bus: ctx.bus,
       });
       fwd.start();
       for (let i = 0; i < 100 && q.nextToSend(); i++) await new Promise((r) => setTimeout(r, 20));

@@ -23,7 +23,12 @@ export interface SftpLab {
 
 export function sftpSkipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (network namespace for the SFTP server)';
-  for (const [cmd, pkg] of [['restic', 'restic'], ['sshd', 'openssh-server'], ['ssh', 'openssh-client'], ['ip', 'iproute2']] as const) {
+  for (const [cmd, pkg] of [
+    ['restic', 'restic'],
+    ['sshd', 'openssh-server'],
+    ['ssh', 'openssh-client'],
+    ['ip', 'iproute2'],
+  ] as const) {
     if (!onPath(cmd)) return `not installed: ${cmd} (apt-get install ${pkg}; scripts/packages/base.txt)`;
   }
   return false;
@@ -60,18 +65,40 @@ export async function startSftpLab(dir: string): Promise<SftpLab> {
   writeFileSync(
     join(d, 'sshd_config'),
     [
-      `ListenAddress ${SFTP_ADDR}`, 'Port 22', `HostKey ${join(d, 'host_key')}`, `PidFile ${join(d, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp', 'LogLevel ERROR',
+      `ListenAddress ${SFTP_ADDR}`,
+      'Port 22',
+      `HostKey ${join(d, 'host_key')}`,
+      `PidFile ${join(d, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'Subsystem sftp internal-sftp',
+      'LogLevel ERROR',
     ].join('\n') + '\n',
   );
-  const sshd: ChildProcess = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/sshd', '-D', '-e', '-f', join(d, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sshd: ChildProcess = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/sshd', '-D', '-e', '-f', join(d, 'sshd_config')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   sshd.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   // Ready when a TCP connect from the host side succeeds.
   for (let i = 0; ; i++) {
     try {
-      sh('ssh', ['-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${join(d, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-i', join(d, 'client_key'), `root@${SFTP_ADDR}`, 'true']);
+      sh('ssh', [
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `UserKnownHostsFile=${join(d, 'known_hosts')}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-i',
+        join(d, 'client_key'),
+        `root@${SFTP_ADDR}`,
+        'true',
+      ]);
       break;
     } catch (e) {
       if (i > 50) throw new Error(`sshd did not come up: ${err} ${(e as Error).message}`);

@@ -90,13 +90,23 @@ describe('4G policy on real nftables', { skip }, () => {
     inNs('lb-r', 'ip', 'addr', 'add', '10.91.2.1/24', 'dev', 'lbwwan0');
     inNs('lb-s', 'ip', 'addr', 'add', `${CRIT}/24`, 'dev', 'lbs0');
     inNs('lb-s', 'ip', 'addr', 'add', `${OTHER}/24`, 'dev', 'lbs0');
-    for (const [ns, devs] of [['lb-c', ['lo', 'lbc0']], ['lb-r', ['lo', 'lbr0', 'lbwwan0']], ['lb-s', ['lo', 'lbs0']]] as const)
+    for (const [ns, devs] of [
+      ['lb-c', ['lo', 'lbc0']],
+      ['lb-r', ['lo', 'lbr0', 'lbwwan0']],
+      ['lb-s', ['lo', 'lbs0']],
+    ] as const)
       for (const d of devs) inNs(ns, 'ip', 'link', 'set', d, 'up');
     inNs('lb-c', 'ip', 'route', 'add', 'default', 'via', '10.91.1.1');
     inNs('lb-s', 'ip', 'route', 'add', 'default', 'via', '10.91.2.1');
     inNs('lb-r', 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    server = spawn('ip', ['netns', 'exec', 'lb-s', process.execPath, '-e',
-      `require('net').createServer(s=>{s.on('error',()=>{});s.end(Buffer.alloc(${SIZE}))}).listen(${PORT},()=>console.log('up'))`]);
+    server = spawn('ip', [
+      'netns',
+      'exec',
+      'lb-s',
+      process.execPath,
+      '-e',
+      `require('net').createServer(s=>{s.on('error',()=>{});s.end(Buffer.alloc(${SIZE}))}).listen(${PORT},()=>console.log('up'))`,
+    ]);
     await new Promise<void>((r) => server!.stdout!.once('data', () => r()));
   });
 
@@ -124,7 +134,9 @@ describe('4G policy on real nftables', { skip }, () => {
     inNs('lb-r', 'nft', 'delete', 'table', 'inet', 'surgery_edge_4g'); // someone flushed it by hand
     assert.equal(await applier.apply(script), true);
     await applier.apply(renderPolicy(spec('block', 64)));
-    const tables = inNs('lb-r', 'nft', 'list', 'tables').split('\n').filter((l) => l.includes('surgery_edge_4g'));
+    const tables = inNs('lb-r', 'nft', 'list', 'tables')
+      .split('\n')
+      .filter((l) => l.includes('surgery_edge_4g'));
     assert.equal(tables.length, 1);
     assert.equal((await fetchFrom(OTHER)).bytes, -1);
   });

@@ -29,7 +29,15 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     store = await Store.open(new SqliteDriver(join(tmp.dir, 'f.db')));
     hook = await httpSink();
     smtp = await smtpSink();
-    const r = validateFleetConfig({ alerts: { evaluateMs: 3_600_000, offlineMin: 15, cellularMin: 30, webhookUrl: hook.url, smtp: { host: '127.0.0.1', port: smtp.port, to: ['it@icb.invalid', 'oncall@icb.invalid'] } } });
+    const r = validateFleetConfig({
+      alerts: {
+        evaluateMs: 3_600_000,
+        offlineMin: 15,
+        cellularMin: 30,
+        webhookUrl: hook.url,
+        smtp: { host: '127.0.0.1', port: smtp.port, to: ['it@icb.invalid', 'oncall@icb.invalid'] },
+      },
+    });
     assert.ok(r.ok);
     const ctx = { config: r.config, log: fleetLog(), clock, store, inventory: inv, instanceId: 't' } as unknown as FleetCtx;
     alerts = new Alerts();
@@ -45,17 +53,54 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
 
   const tele = (id: string, o: Partial<Derived>): Inbound => {
     const at = clock.now();
-    const derived: Derived = { activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: null, telephonyRegistered: null, telephonyCalls: null, recordsStale: false, recordsAsOf: null, dataPct: 10, dataUsed: null, dataAllowance: null, health: {}, ...o };
-    return { kind: 'telemetry', deviceId: id, receivedAt: at, place: inv.place(id), derived, msg: { id: ulid(at), at, bootId: 'b', activeUplink: derived.activeUplink, activeKind: derived.activeKind as 'wired', system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 }, capabilities: {} } };
+    const derived: Derived = {
+      activeUplink: 'wan',
+      activeKind: 'wired',
+      cellularSince: null,
+      telephonyMode: null,
+      telephonyRegistered: null,
+      telephonyCalls: null,
+      recordsStale: false,
+      recordsAsOf: null,
+      dataPct: 10,
+      dataUsed: null,
+      dataAllowance: null,
+      health: {},
+      ...o,
+    };
+    return {
+      kind: 'telemetry',
+      deviceId: id,
+      receivedAt: at,
+      place: inv.place(id),
+      derived,
+      msg: {
+        id: ulid(at),
+        at,
+        bootId: 'b',
+        activeUplink: derived.activeUplink,
+        activeKind: derived.activeKind as 'wired',
+        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
+        capabilities: {},
+      },
+    };
   };
 
   it('opens each alert once, delivers it by webhook and email, clears it when the condition ends', async () => {
     await store.devices.ingest([
       { kind: 'state', deviceId: 'A-01', receivedAt: clock.now(), place: inv.place('A-01'), msg: { online: true, bootId: 'b', bdSeq: 1, at: clock.now() } },
       tele('B-01', { activeKind: 'cellular', activeUplink: '4g', cellularSince: clock.now(), dataPct: 96, recordsStale: true }),
-      { kind: 'event', deviceId: 'C-01', receivedAt: clock.now(), place: inv.place('C-01'), msg: { id: ulid(clock.now()), name: 'drill.completed', at: clock.now(), bootId: 'b', payload: { passed: false, steps: [] } } },
+      {
+        kind: 'event',
+        deviceId: 'C-01',
+        receivedAt: clock.now(),
+        place: inv.place('C-01'),
+        msg: { id: ulid(clock.now()), name: 'drill.completed', at: clock.now(), bootId: 'b', payload: { passed: false, steps: [] } },
+      },
     ]);
-    await store.devices.ingest([{ kind: 'state', deviceId: 'A-01', receivedAt: clock.now(), place: inv.place('A-01'), msg: { online: false, bootId: 'b', bdSeq: 1 } }]);
+    await store.devices.ingest([
+      { kind: 'state', deviceId: 'A-01', receivedAt: clock.now(), place: inv.place('A-01'), msg: { online: false, bootId: 'b', bdSeq: 1 } },
+    ]);
     await alerts.evaluate();
     const kinds = async () => (await store.ops.openAlerts()).map((a) => `${a.device_id} ${a.kind}${a.level ? ' ' + a.level : ''}`).sort();
     // At once: data cap 95 (only the highest level reached stays open), records stale, drill failed;
@@ -119,11 +164,31 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
   it('a maintenance window opens no new alert for what it covers; what is still wrong when it ends alerts then', async () => {
     const now = clock.now();
     const sent = hook.got.length;
-    const win = await store.ops.addMaintenance({ scope: 'practice', scope_id: 'E', starts_at: now, ends_at: now + 60 * MIN, reason: 'rewiring', created_by: 'amy', created_at: now });
-    await store.ops.addMaintenance({ scope: 'device', scope_id: 'F-01', starts_at: now + 30 * MIN, ends_at: now + 90 * MIN, reason: 'later', created_by: 'amy', created_at: now });
+    const win = await store.ops.addMaintenance({
+      scope: 'practice',
+      scope_id: 'E',
+      starts_at: now,
+      ends_at: now + 60 * MIN,
+      reason: 'rewiring',
+      created_by: 'amy',
+      created_at: now,
+    });
+    await store.ops.addMaintenance({
+      scope: 'device',
+      scope_id: 'F-01',
+      starts_at: now + 30 * MIN,
+      ends_at: now + 90 * MIN,
+      reason: 'later',
+      created_by: 'amy',
+      created_at: now,
+    });
     await store.devices.ingest([tele('E-01', { recordsStale: true }), tele('F-01', { recordsStale: true })]);
     await alerts.evaluate();
-    const open = async () => (await store.ops.openAlerts()).map((a) => `${a.device_id} ${a.kind}`).filter((k) => /^[EF]-01/.test(k)).sort();
+    const open = async () =>
+      (await store.ops.openAlerts())
+        .map((a) => `${a.device_id} ${a.kind}`)
+        .filter((k) => /^[EF]-01/.test(k))
+        .sort();
     assert.deepEqual(await open(), ['F-01 records-stale'], 'E-01 is in a window; F-01 window not started yet');
     assert.equal(hook.got.length, sent + 1);
     await clock.advance(61 * MIN);

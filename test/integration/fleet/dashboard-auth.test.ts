@@ -34,7 +34,16 @@ describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { 
     new Promise((res, rej) => {
       const body = o.form ? new URLSearchParams(o.form).toString() : undefined;
       const r = request(
-        { host: '127.0.0.1', port, path, method, ca, servername: 'localhost', localAddress: o.from ?? '127.0.0.1', headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...(o.cookie ? { cookie: o.cookie } : {}) } },
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method,
+          ca,
+          servername: 'localhost',
+          localAddress: o.from ?? '127.0.0.1',
+          headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...(o.cookie ? { cookie: o.cookie } : {}) },
+        },
         (m) => {
           let b = '';
           m.on('data', (c: Buffer) => (b += c.toString()));
@@ -51,12 +60,26 @@ describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { 
     broker = await startBroker([]);
     tmp = tempDir();
     const config = fleetConfig(broker, tmp.dir, {
-      http: { port: 0, tls: { enabled: true }, maxFailedAttempts: 5, lockoutMs: 60_000, maxLoginAttemptsPerIp: 12, loginWindowMs: 600_000, idleTimeoutMs: 60_000, sessionTtlMs: 300_000 },
+      http: {
+        port: 0,
+        tls: { enabled: true },
+        maxFailedAttempts: 5,
+        lockoutMs: 60_000,
+        maxLoginAttemptsPerIp: 12,
+        loginWindowMs: 600_000,
+        idleTimeoutMs: 60_000,
+        sessionTtlMs: 300_000,
+      },
     });
     const log = createLogger({ level: 'info', sink: (r) => logs.push(JSON.stringify(r)) }, 'fleet');
     fleet = new Fleet({ config, log, clock: { ...systemClock, now: () => Date.now() + skew } });
     await fleet.start();
-    for (const [u, role] of [['amy', 'icb-admin'], ['bob', 'icb-viewer'], ['cat', 'icb-viewer'], ['dan', 'icb-viewer']] as const)
+    for (const [u, role] of [
+      ['amy', 'icb-admin'],
+      ['bob', 'icb-viewer'],
+      ['cat', 'icb-viewer'],
+      ['dan', 'icb-viewer'],
+    ] as const)
       await fleet.ctx.store.accounts.putUser({ username: u, hash: hashPassword(PW), role, practice: null }, Date.now());
     ca = fleet.web.tls!.cert;
     port = Number(new URL(fleet.web.url).port);
@@ -71,7 +94,10 @@ describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { 
     assert.match(fleet.web.url, /^https:/);
     assert.equal(fleet.web.tls!.selfSigned, true);
     assert.match(new X509Certificate(ca).subjectAltName!, /DNS:localhost/);
-    assert.ok(logs.some((l) => /SELF-SIGNED CERTIFICATE/.test(l)), 'a loud notice in the log');
+    assert.ok(
+      logs.some((l) => /SELF-SIGNED CERTIFICATE/.test(l)),
+      'a loud notice in the log',
+    );
     const r = await login('amy', PW);
     assert.equal(r.status, 303);
     const set = String(r.headers['set-cookie']);
@@ -81,7 +107,15 @@ describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { 
   });
 
   it('never redirects off the site after sign-in', async () => {
-    for (const next of ['/\\evil.example/', '//evil.example/', 'https://evil.example/', '/\t/evil.example', '/%0a/evil', 'javascript:alert(1)', '\\\\evil.example']) {
+    for (const next of [
+      '/\\evil.example/',
+      '//evil.example/',
+      'https://evil.example/',
+      '/\t/evil.example',
+      '/%0a/evil',
+      'javascript:alert(1)',
+      '\\\\evil.example',
+    ]) {
       const r = await login('amy', PW, '127.0.0.1', next);
       assert.equal(r.status, 303);
       const loc = String(r.headers.location);

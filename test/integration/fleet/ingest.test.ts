@@ -58,10 +58,14 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
 
   it('a real agent: birth, telemetry with derived columns, both instances share the load', async () => {
     agent = await startAgent(A);
-    const d = await waitFor(async () => {
-      const r = await store.devices.get(A);
-      return r && r.online === 1 && r.telemetry_at !== null && (await store.devices.samples(A, 0, 1e13)).length >= 4 ? r : undefined;
-    }, 20_000, 'agent online with telemetry');
+    const d = await waitFor(
+      async () => {
+        const r = await store.devices.get(A);
+        return r && r.online === 1 && r.telemetry_at !== null && (await store.devices.samples(A, 0, 1e13)).length >= 4 ? r : undefined;
+      },
+      20_000,
+      'agent online with telemetry',
+    );
     assert.equal(d.practice, 'P81001', 'practice from the device id convention');
     assert.equal(d.data_pct, 6.8, 'cellular usage from the representative health');
     assert.equal(d.records_stale, 0);
@@ -78,13 +82,21 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
     await raw.publishAsync(t, 'not json {', { qos: 1 });
     await raw.publishAsync(t, JSON.stringify({ id: 'x', at: 'yesterday' }), { qos: 1 });
     await raw.publishAsync(t, Buffer.alloc(300 * 1024, 0x7b), { qos: 1 });
-    await raw.publishAsync(`${broker.prefix}/${B}/events`, JSON.stringify({ id: ulid(), name: 'drill.completed', at: Date.now(), bootId: 'b', payload: { deviceId: A, passed: false } }), { qos: 1 });
+    await raw.publishAsync(
+      `${broker.prefix}/${B}/events`,
+      JSON.stringify({ id: ulid(), name: 'drill.completed', at: Date.now(), bootId: 'b', payload: { deviceId: A, passed: false } }),
+      { qos: 1 },
+    );
     await raw.publishAsync(`${broker.prefix}/${B}/state`, JSON.stringify({ online: true, bootId: 'b', bdSeq: 1, deviceId: A }), { qos: 1 });
     await raw.publishAsync(`${broker.prefix}/bad+id/state`.replace('+', '_x/'), '{}', { qos: 1 });
-    const c = await waitFor(async () => {
-      const c = await store.devices.counters();
-      return (c.dropped_malformed ?? 0) >= 2 && (c.dropped_oversized ?? 0) >= 1 && (c.dropped_identity ?? 0) >= 2 ? c : undefined;
-    }, 10_000, 'drop counters');
+    const c = await waitFor(
+      async () => {
+        const c = await store.devices.counters();
+        return (c.dropped_malformed ?? 0) >= 2 && (c.dropped_oversized ?? 0) >= 1 && (c.dropped_identity ?? 0) >= 2 ? c : undefined;
+      },
+      10_000,
+      'drop counters',
+    );
     assert.equal(c.dropped_malformed, 2);
     assert.equal(c.dropped_oversized, 1);
     assert.equal(c.dropped_identity, 2);
@@ -96,7 +108,10 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
 
   it("the broker's ACL keeps a device from publishing as another (PUBACK 0x87), so A's record is untouched", async () => {
     const evil = await broker.connect('evil-01');
-    await assert.rejects(evil.publishAsync(`${broker.prefix}/${A}/state`, JSON.stringify({ online: false, bootId: 'x', bdSeq: 999 }), { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
+    await assert.rejects(
+      evil.publishAsync(`${broker.prefix}/${A}/state`, JSON.stringify({ online: false, bootId: 'x', bdSeq: 999 }), { qos: 1 }),
+      (e: { code?: number }) => e.code === 0x87,
+    );
     evil.end(true);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await store.devices.get(A))!.online, 1);
@@ -112,17 +127,28 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
     const off = await f1.commander.send('amy', 'P99999-01', 'ping');
     assert.equal(off.response, null);
     const log = await store.accounts.auditLog(10);
-    assert.deepEqual(log.slice(0, 3).map((l) => [l.device_id, l.action, l.outcome]), [['P99999-01', 'ping', 'timeout'], [A, 'drill', 'error'], [A, 'ping', 'ok']]);
+    assert.deepEqual(
+      log.slice(0, 3).map((l) => [l.device_id, l.action, l.outcome]),
+      [
+        ['P99999-01', 'ping', 'timeout'],
+        [A, 'drill', 'error'],
+        [A, 'ping', 'ok'],
+      ],
+    );
   });
 
   it('survives a broker restart: reconnects, keeps state, ingests new telemetry', async () => {
     const before = (await store.devices.get(A))!;
     await broker.restart();
     await waitFor(async () => f1.ctx.mqtt.connects >= 2 && f2.ctx.mqtt.connects >= 2, 20_000, 'fleet reconnected');
-    const after = await waitFor(async () => {
-      const r = await store.devices.get(A);
-      return r && r.telemetry_at! > before.telemetry_at! + 1500 && r.online === 1 ? r : undefined;
-    }, 30_000, 'telemetry after the broker restart');
+    const after = await waitFor(
+      async () => {
+        const r = await store.devices.get(A);
+        return r && r.telemetry_at! > before.telemetry_at! + 1500 && r.online === 1 ? r : undefined;
+      },
+      30_000,
+      'telemetry after the broker restart',
+    );
     assert.equal(after.first_seen, before.first_seen);
   });
 
@@ -130,10 +156,14 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
     const t2 = tempDir();
     const fresh = await startFleet(fleetConfig(broker, t2.dir, { instanceId: 'fleet-3', shareGroup: 'other' }));
     try {
-      const d = await waitFor(async () => {
-        const r = await fresh.ctx.store.devices.get(A);
-        return r?.online === 1 && r.bd_seq !== null ? r : undefined;
-      }, 10_000, 'retained birth');
+      const d = await waitFor(
+        async () => {
+          const r = await fresh.ctx.store.devices.get(A);
+          return r?.online === 1 && r.bd_seq !== null ? r : undefined;
+        },
+        10_000,
+        'retained birth',
+      );
       assert.equal(d.boot_id, (await store.devices.get(A))!.boot_id);
     } finally {
       await fresh.stop();
@@ -144,10 +174,14 @@ describe('fleet ingest (real mosquitto, real agents)', { skip }, () => {
   it('SIGKILL: the Will marks the device offline, with offline-since; state persists across a fleet restart', async () => {
     await agent!.kill('SIGKILL');
     const killedAt = Date.now();
-    const d = await waitFor(async () => {
-      const r = await store.devices.get(A);
-      return r?.online === 0 ? r : undefined;
-    }, 15_000, 'death');
+    const d = await waitFor(
+      async () => {
+        const r = await store.devices.get(A);
+        return r?.online === 0 ? r : undefined;
+      },
+      15_000,
+      'death',
+    );
     assert.ok(d.state_since! >= killedAt - 1000);
     await f2.stop();
     f2 = await startFleet(fleetConfig(broker, tmp.dir, { instanceId: 'fleet-2' }), store);

@@ -48,13 +48,17 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
     fleet = await startFleet(cfg, store);
     await waitFor(async () => fleet.ctx.mqtt.connected, 10_000, 'fleet reconnected');
   };
-  const publishes = async (rollout: number) => (await store.accounts.auditLog(1000)).filter((a) => a.action === 'rollout-publish' && JSON.parse(a.args ?? '{}').rollout === rollout);
+  const publishes = async (rollout: number) =>
+    (await store.accounts.auditLog(1000)).filter((a) => a.action === 'rollout-publish' && JSON.parse(a.args ?? '{}').rollout === rollout);
 
   before(async () => {
     broker = await startBroker(REAL);
     tmp = tempDir();
     store = await Store.open(new SqliteDriver(join(tmp.dir, 'fleet.db')));
-    cfg = fleetConfig(broker, tmp.dir, { instanceId: 'fleet-rollout', rollouts: { tickMs: 200, soakMin: 0.05, offlineGraceMs: 20_000, applyTimeoutMs: 30_000, claimTimeoutMs: 2000 } });
+    cfg = fleetConfig(broker, tmp.dir, {
+      instanceId: 'fleet-rollout',
+      rollouts: { tickMs: 200, soakMin: 0.05, offlineGraceMs: 20_000, applyTimeoutMs: 30_000, claimTimeoutMs: 2000 },
+    });
     fleet = await startFleet(cfg, store);
     for (const id of REAL) {
       const dir = join(tmp.dir, id);
@@ -99,18 +103,30 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
     assert.equal(plan.canaries.length, 1, '5 % of 20');
     assert.equal((await store.config.steps(plan.id)).filter((s) => s.published_at).length, 0, 'a draft publishes nothing');
     assert.ok(await start(plan.id));
-    const soaking = await waitFor(async () => {
-      const r = await store.config.rollout(plan.id);
-      return r?.soak_from ? r : undefined;
-    }, 30_000, 'the canary applied (soak started)');
+    const soaking = await waitFor(
+      async () => {
+        const r = await store.config.rollout(plan.id);
+        return r?.soak_from ? r : undefined;
+      },
+      30_000,
+      'the canary applied (soak started)',
+    );
     assert.equal(soaking.phase, 'canary');
     const steps = await store.config.steps(plan.id);
-    assert.deepEqual(steps.filter((s) => s.published_at).map((s) => s.device_id), plan.canaries, 'only the canary was published');
+    assert.deepEqual(
+      steps.filter((s) => s.published_at).map((s) => s.device_id),
+      plan.canaries,
+      'only the canary was published',
+    );
     await restartFleet();
-    const done = await waitFor(async () => {
-      const r = await store.config.rollout(plan.id);
-      return r?.phase === 'done' ? r : undefined;
-    }, 60_000, 'rollout done');
+    const done = await waitFor(
+      async () => {
+        const r = await store.config.rollout(plan.id);
+        return r?.phase === 'done' ? r : undefined;
+      },
+      60_000,
+      'rollout done',
+    );
     assert.match(done.message ?? '', /20 applied, 0 rejected, 0 unhealthy/);
     const pubs = await publishes(plan.id);
     assert.equal(pubs.length, 20, 'each device published exactly once, across the restart');
@@ -122,7 +138,11 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
       const reported = JSON.parse(d.reported_json!) as { config?: Doc };
       assert.ok(reported.config, 'the agent reports its config (optional field)');
       const diff = configDiff(JSON.parse((await store.config.desired(id))!.doc) as Doc, reported.config);
-      assert.deepEqual(diff.rows.filter((r) => r.state !== 'secret'), [], `${id}: desired and reported agree field by field`);
+      assert.deepEqual(
+        diff.rows.filter((r) => r.state !== 'secret'),
+        [],
+        `${id}: desired and reported agree field by field`,
+      );
     }
   });
 
@@ -139,10 +159,14 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
       writeFileSync(join(tmp.dir, id, 'etc'), 'not a directory');
     }
     assert.ok(await start(plan.id));
-    const stopped = await waitFor(async () => {
-      const r = await store.config.rollout(plan.id);
-      return r?.phase === 'stopped' ? r : undefined;
-    }, 30_000, 'rollout stopped');
+    const stopped = await waitFor(
+      async () => {
+        const r = await store.config.rollout(plan.id);
+        return r?.phase === 'stopped' ? r : undefined;
+      },
+      30_000,
+      'rollout stopped',
+    );
     assert.match(stopped.message ?? '', new RegExp(`canary ${canary} rejected`));
     assert.match(stopped.message ?? '', /EEXIST|ENOTDIR/, "the device's own reason is carried through");
     const check = async () => {
@@ -151,12 +175,19 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
       assert.equal(steps.find((s) => s.device_id === other)!.state, 'pending');
       assert.equal((await store.config.desired(other))!.revision, before.desired.revision, 'no desired document for the other device');
       assert.equal((await store.devices.get(other))!.config_revision, before.device.config_revision);
-      assert.deepEqual((await publishes(plan.id)).map((p) => p.device_id), [canary]);
+      assert.deepEqual(
+        (await publishes(plan.id)).map((p) => p.device_id),
+        [canary],
+      );
     };
     await check();
     const canaryRow = (await store.devices.get(canary))!;
     assert.equal(canaryRow.reported_status, 'rejected');
-    assert.notEqual(canaryRow.config_revision, (await store.config.steps(plan.id)).find((s) => s.device_id === canary)!.revision, 'the last good config stays in force');
+    assert.notEqual(
+      canaryRow.config_revision,
+      (await store.config.steps(plan.id)).find((s) => s.device_id === canary)!.revision,
+      'the last good config stays in force',
+    );
     await restartFleet();
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await store.config.rollout(plan.id))!.phase, 'stopped', 'stays stopped across a restart');
@@ -197,6 +228,7 @@ describe('config rollouts (real mosquitto, real agents, simulated devices)', { s
     assert.equal(log.length, 2);
     for (const a of agents) assert.ok(a.alive);
     await new Promise((r) => setTimeout(r, 1000));
-    for (const id of REAL) assert.equal((await store.devices.get(id))!.config_revision, (await store.config.desired(id))!.revision, 'same revision: nothing re-applied');
+    for (const id of REAL)
+      assert.equal((await store.devices.get(id))!.config_revision, (await store.config.desired(id))!.revision, 'same revision: nothing re-applied');
   });
 });

@@ -46,17 +46,30 @@ describe('fleet shared group: a device cannot join it, and a foreign member is d
     tmp?.rm();
   });
 
-  it('refuses every subscription outside the device\'s own topics, $share included, and any broker administration', async () => {
+  it("refuses every subscription outside the device's own topics, $share included, and any broker administration", async () => {
     for (const id of ['P81666-01', 'P81666-02']) {
       const a = await broker.connect(id);
       attackers.push(a);
-      for (const f of [...FILTERS, `$share/fleet/${P}/#`, `$share/other/${P}/+/state`, `${P}/+/state`, `${P}/P81001-01/commands`, '#', '$CONTROL/dynamic-security/#']) {
+      for (const f of [
+        ...FILTERS,
+        `$share/fleet/${P}/#`,
+        `$share/other/${P}/+/state`,
+        `${P}/+/state`,
+        `${P}/P81001-01/commands`,
+        '#',
+        '$CONTROL/dynamic-security/#',
+      ]) {
         assert.equal(await subscribeResult(a, f), 0x87, `${id} must not subscribe to ${f}`);
       }
       // Positive control: its own topics are fine (the refusals above are the broker's rules, not a broken cert).
       assert.equal(await subscribeResult(a, `${P}/${id}/commands`), 1);
       // It cannot make itself a fleet (or register a client) through the plugin's control topic.
-      await assert.rejects(a.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [{ command: 'addClientRole', username: `CN=${id}`, rolename: 'fleet' }] }), { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
+      await assert.rejects(
+        a.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [{ command: 'addClientRole', username: `CN=${id}`, rolename: 'fleet' }] }), {
+          qos: 1,
+        }),
+        (e: { code?: number }) => e.code === 0x87,
+      );
     }
   });
 
@@ -66,8 +79,35 @@ describe('fleet shared group: a device cannot join it, and a foreign member is d
     execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', k]);
     execFileSync('openssl', ['req', '-new', '-key', k, '-subj', '/CN=fleet', '-out', `${crt}.csr`]);
     writeFileSync(`${crt}.ext`, 'extendedKeyUsage=clientAuth\n');
-    execFileSync('openssl', ['x509', '-req', '-in', `${crt}.csr`, '-CA', join(broker.pki, 'ca.crt'), '-CAkey', join(broker.pki, 'ca.key'), '-CAcreateserial', '-days', '2', '-extfile', `${crt}.ext`, '-out', crt], { stdio: 'ignore' });
-    const fake = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fake-fleet', ca: readFileSync(join(broker.pki, 'ca.crt')), cert: readFileSync(crt), key: readFileSync(k), reconnectPeriod: 0 });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${crt}.csr`,
+        '-CA',
+        join(broker.pki, 'ca.crt'),
+        '-CAkey',
+        join(broker.pki, 'ca.key'),
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-extfile',
+        `${crt}.ext`,
+        '-out',
+        crt,
+      ],
+      { stdio: 'ignore' },
+    );
+    const fake = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 5,
+      clientId: 'fake-fleet',
+      ca: readFileSync(join(broker.pki, 'ca.crt')),
+      cert: readFileSync(crt),
+      key: readFileSync(k),
+      reconnectPeriod: 0,
+    });
     attackers.push(fake);
     assert.equal(await subscribeResult(fake, FILTERS[0]!), 0x87);
     assert.equal(await subscribeResult(fake, `${P}/+/state`), 0x87);
@@ -88,7 +128,14 @@ describe('fleet shared group: a device cannot join it, and a foreign member is d
       }
     }
     for (const c of clients) c.end(true);
-    await waitFor(async () => batches.filter((m) => m.kind === 'telemetry').length >= 2 * N && batches.filter((m) => m.kind === 'event').length >= 2 * N && batches.filter((m) => m.kind === 'state').length >= 2 * N, 20_000, 'every message ingested');
+    await waitFor(
+      async () =>
+        batches.filter((m) => m.kind === 'telemetry').length >= 2 * N &&
+        batches.filter((m) => m.kind === 'event').length >= 2 * N &&
+        batches.filter((m) => m.kind === 'state').length >= 2 * N,
+      20_000,
+      'every message ingested',
+    );
     assert.equal(batches.filter((m) => m.kind === 'telemetry').length, 2 * N);
     assert.equal(batches.filter((m) => m.kind === 'event').length, 2 * N);
     // The canaries went through the group and every one came back: no foreign member.

@@ -25,7 +25,17 @@ describe('alert mail: SMTP AUTH and TLS (sink on loopback)', { skip: opensslMiss
   let caPath: string;
   const auth = { user: 'fleet-alerts', pass: 'relay pass 1234' };
   const sinks: { close: () => Promise<void> }[] = [];
-  const mail = (port: number, o: Partial<MailOptions> = {}): MailOptions => ({ host: 'localhost', port, from: 'fleet@icb.invalid', to: ['it@icb.invalid'], subject: 'P81001-01 offline for 16 min', text: 'Device: P81001-01\n.dot line\n', caPath, timeoutMs: 5000, ...o });
+  const mail = (port: number, o: Partial<MailOptions> = {}): MailOptions => ({
+    host: 'localhost',
+    port,
+    from: 'fleet@icb.invalid',
+    to: ['it@icb.invalid'],
+    subject: 'P81001-01 offline for 16 min',
+    text: 'Device: P81001-01\n.dot line\n',
+    caPath,
+    timeoutMs: 5000,
+    ...o,
+  });
   const sink = async (o: Parameters<typeof smtpSink>[0]) => {
     const s = await smtpSink(o);
     sinks.push(s);
@@ -36,7 +46,29 @@ describe('alert mail: SMTP AUTH and TLS (sink on loopback)', { skip: opensslMiss
     tmp = tempDir('fl-smtp-');
     const key = join(tmp.dir, 'key.pem');
     caPath = join(tmp.dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', caPath, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        caPath,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     tls = { key: readFileSync(key, 'utf8'), cert: readFileSync(caPath, 'utf8') };
   });
   after(async () => {
@@ -56,18 +88,26 @@ describe('alert mail: SMTP AUTH and TLS (sink on loopback)', { skip: opensslMiss
   it('STARTTLS then AUTH LOGIN', async () => {
     const s = await sink({ tls, auth });
     await sendMail(mail(s.port, { security: 'starttls', auth: 'login', username: auth.user, password: auth.pass }));
-    assert.deepEqual(s.mails.map((m) => [m.tls, m.user]), [[true, auth.user]]);
+    assert.deepEqual(
+      s.mails.map((m) => [m.tls, m.user]),
+      [[true, auth.user]],
+    );
   });
 
   it('implicit TLS (port 465 style) with AUTH PLAIN', async () => {
     const s = await sink({ tls: { ...tls, implicit: true }, auth });
     await sendMail(mail(s.port, { security: 'tls', username: auth.user, password: auth.pass }));
-    assert.deepEqual(s.mails.map((m) => [m.tls, m.user]), [[true, auth.user]]);
+    assert.deepEqual(
+      s.mails.map((m) => [m.tls, m.user]),
+      [[true, auth.user]],
+    );
   });
 
   it('a wrong password is an error with the 535, and nothing is sent', async () => {
     const s = await sink({ tls, auth });
-    await assert.rejects(sendMail(mail(s.port, { security: 'starttls', username: auth.user, password: 'wrong' })), (e: Error) => /AUTH PLAIN: expected 235, got 535/.test(e.message));
+    await assert.rejects(sendMail(mail(s.port, { security: 'starttls', username: auth.user, password: 'wrong' })), (e: Error) =>
+      /AUTH PLAIN: expected 235, got 535/.test(e.message),
+    );
     assert.equal(s.mails.length, 0);
     assert.equal(s.authFailures, 1);
   });
@@ -88,6 +128,9 @@ describe('alert mail: SMTP AUTH and TLS (sink on loopback)', { skip: opensslMiss
   it('plain relay without AUTH still works (the internal-relay default)', async () => {
     const s = await sink({});
     await sendMail(mail(s.port, { host: '127.0.0.1' }));
-    assert.deepEqual(s.mails.map((m) => [m.tls, m.user]), [[false, null]]);
+    assert.deepEqual(
+      s.mails.map((m) => [m.tls, m.user]),
+      [[false, null]],
+    );
   });
 });

@@ -12,15 +12,42 @@ import { postgresMissing, TestPostgres } from '../../helpers/postgres.js';
 
 const place: Placement = { practice: 'P81001', practiceName: 'High Street', pcn: 'PCN-N', clinicalSystem: 'EMIS' };
 const derived = (o: Partial<Derived> = {}): Derived => ({
-  activeUplink: 'wan', activeKind: 'wired', cellularSince: null, telephonyMode: 'cloud', telephonyRegistered: true, telephonyCalls: 0,
-  recordsStale: false, recordsAsOf: 1000, dataPct: 5, dataUsed: 5e8, dataAllowance: 1e10, health: { failover: { status: 'ok', summary: 'on wan' } }, ...o,
+  activeUplink: 'wan',
+  activeKind: 'wired',
+  cellularSince: null,
+  telephonyMode: 'cloud',
+  telephonyRegistered: true,
+  telephonyCalls: 0,
+  recordsStale: false,
+  recordsAsOf: 1000,
+  dataPct: 5,
+  dataUsed: 5e8,
+  dataAllowance: 1e10,
+  health: { failover: { status: 'ok', summary: 'on wan' } },
+  ...o,
 });
 const state = (deviceId: string, online: boolean, bdSeq: number, at: number, bootId = 'boot-1'): Inbound => ({
-  kind: 'state', deviceId, receivedAt: at, place, msg: online ? { online, bootId, bdSeq, version: '0.1.0', configRevision: 3, at } : { online, bootId, bdSeq },
+  kind: 'state',
+  deviceId,
+  receivedAt: at,
+  place,
+  msg: online ? { online, bootId, bdSeq, version: '0.1.0', configRevision: 3, at } : { online, bootId, bdSeq },
 });
 const tele = (deviceId: string, at: number, o: Partial<Derived> = {}, id = ulid(at)): Inbound => ({
-  kind: 'telemetry', deviceId, receivedAt: at, place, derived: derived(o),
-  msg: { id, at, bootId: 'boot-1', activeUplink: o.activeUplink ?? 'wan', activeKind: (o.activeKind ?? 'wired') as 'wired', system: { cpuLoadPct: 1, loadAvg1: 0, memUsedPct: 1, memTotalBytes: 1, disks: [], cpuTempC: null, throttled: null, uptimeS: 1 }, capabilities: {} },
+  kind: 'telemetry',
+  deviceId,
+  receivedAt: at,
+  place,
+  derived: derived(o),
+  msg: {
+    id,
+    at,
+    bootId: 'boot-1',
+    activeUplink: o.activeUplink ?? 'wan',
+    activeKind: (o.activeKind ?? 'wired') as 'wired',
+    system: { cpuLoadPct: 1, loadAvg1: 0, memUsedPct: 1, memTotalBytes: 1, disks: [], cpuTempC: null, throttled: null, uptimeS: 1 },
+    capabilities: {},
+  },
 });
 
 /** One contract, both drivers: whatever passes on SQLite must pass on PostgreSQL. */
@@ -57,7 +84,14 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       d = (await store.devices.get('d1'))!;
       assert.deepEqual([d.online, d.state_since, d.birth_bd_seq], [1, 5000, 6]);
       const log = await store.devices.stateLog('d1', 0, 1e12);
-      assert.deepEqual(log.map((l) => [l.at, l.online]), [[1000, 1], [3000, 0], [5000, 1]]);
+      assert.deepEqual(
+        log.map((l) => [l.at, l.online]),
+        [
+          [1000, 1],
+          [3000, 0],
+          [5000, 1],
+        ],
+      );
     });
 
     it('telemetry: duplicates by id are dropped, out-of-order samples do not roll state back, 4G since is kept', async () => {
@@ -66,7 +100,9 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual([r.applied, r.duplicates], [1, 1]);
       let d = (await store.devices.get('d2'))!;
       assert.equal(d.online, 1, 'telemetry before any birth reads as online');
-      await store.devices.ingest([tele('d2', 20_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 80, telephonyMode: 'survivable', recordsStale: true })]);
+      await store.devices.ingest([
+        tele('d2', 20_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 80, telephonyMode: 'survivable', recordsStale: true }),
+      ]);
       await store.devices.ingest([tele('d2', 30_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 81 })]);
       await store.devices.ingest([tele('d2', 15_000, { activeKind: 'wired' })]); // late copy from the outbox
       d = (await store.devices.get('d2'))!;
@@ -79,7 +115,13 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
     });
 
     it('events: dedupe by id, drill results, filters and summary, counters', async () => {
-      const ev = (id: string, name: string, at: number, payload: unknown): Inbound => ({ kind: 'event', deviceId: 'd3', receivedAt: at, place: { ...place, practice: 'Y00001', practiceName: 'Low Road', pcn: 'PCN-S' }, msg: { id, name, at, bootId: 'b', payload } });
+      const ev = (id: string, name: string, at: number, payload: unknown): Inbound => ({
+        kind: 'event',
+        deviceId: 'd3',
+        receivedAt: at,
+        place: { ...place, practice: 'Y00001', practiceName: 'Low Road', pcn: 'PCN-S' },
+        msg: { id, name, at, bootId: 'b', payload },
+      });
       const a = ulid(1000);
       const r = await store.devices.ingest([ev(a, 'drill.completed', 1000, { passed: false, steps: [] }), ev(a, 'drill.completed', 1000, { passed: false })]);
       assert.deepEqual([r.applied, r.duplicates], [1, 1]);
@@ -87,10 +129,23 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       const d = (await store.devices.get('d3'))!;
       assert.deepEqual([d.drill_passed, d.drill_at], [0, 1000]);
       assert.equal((await store.devices.events('d3', 0, 1e12, ['drill.completed'])).length, 2);
-      assert.deepEqual((await store.devices.list({ practice: 'Y00001' })).map((x) => x.id), ['d3']);
-      assert.deepEqual((await store.devices.list({ pcn: 'PCN-N' })).map((x) => x.id), ['d1', 'd2']);
-      assert.deepEqual((await store.devices.list({ q: 'high st' })).map((x) => x.id), ['d1', 'd2']);
-      assert.deepEqual((await store.devices.list({ state: 'offline' })).map((x) => x.id), ['d3'], 'events alone do not make a device online');
+      assert.deepEqual(
+        (await store.devices.list({ practice: 'Y00001' })).map((x) => x.id),
+        ['d3'],
+      );
+      assert.deepEqual(
+        (await store.devices.list({ pcn: 'PCN-N' })).map((x) => x.id),
+        ['d1', 'd2'],
+      );
+      assert.deepEqual(
+        (await store.devices.list({ q: 'high st' })).map((x) => x.id),
+        ['d1', 'd2'],
+      );
+      assert.deepEqual(
+        (await store.devices.list({ state: 'offline' })).map((x) => x.id),
+        ['d3'],
+        'events alone do not make a device online',
+      );
       const s = await store.devices.summary();
       assert.equal(s.total, 3);
       assert.equal(await store.devices.count({ state: 'online' }), 2);
@@ -141,16 +196,23 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       await store.ops.clearAlert(a.id, 5);
       assert.ok(await store.ops.openAlert({ device_id: 'd1', kind: 'offline', level: '', summary: 'x', at: 6 }));
       assert.equal((await store.ops.openAlerts()).length, 2);
-      assert.deepEqual((await store.devices.list({ state: 'alerting' })).map((x) => x.id), ['d1']);
+      assert.deepEqual(
+        (await store.devices.list({ state: 'alerting' })).map((x) => x.id),
+        ['d1'],
+      );
     });
 
     it('triage: worst-first and column sorts, alert filters by state/kind/practice, snooze, maintenance windows', async () => {
       const other: Placement = { ...place, practice: 'Y00009', practiceName: 'Canal Side' };
       await store.devices.ingest([
-        state('tri-ok', true, 1, 10_000), tele('tri-ok', 10_100),
-        state('tri-4g', true, 1, 10_000), tele('tri-4g', 10_200, { activeKind: 'cellular', activeUplink: '4g', cellularSince: 9000 }),
-        state('tri-stale', true, 1, 10_000), tele('tri-stale', 10_300, { recordsStale: true }),
-        { ...state('tri-off', true, 1, 10_000), place: other }, { ...state('tri-off', false, 1, 11_000), place: other },
+        state('tri-ok', true, 1, 10_000),
+        tele('tri-ok', 10_100),
+        state('tri-4g', true, 1, 10_000),
+        tele('tri-4g', 10_200, { activeKind: 'cellular', activeUplink: '4g', cellularSince: 9000 }),
+        state('tri-stale', true, 1, 10_000),
+        tele('tri-stale', 10_300, { recordsStale: true }),
+        { ...state('tri-off', true, 1, 10_000), place: other },
+        { ...state('tri-off', false, 1, 11_000), place: other },
       ]);
       const ids = async (o: object) => (await store.devices.list({ q: 'tri-', ...o })).map((x) => x.id);
       assert.deepEqual(await ids({}), ['tri-off', 'tri-4g', 'tri-stale', 'tri-ok'], 'offline, then on 4G, then records stale');
@@ -177,11 +239,25 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal(await store.ops.countAlerts({ status: 'active', now, deviceIds: ['tri-off', 'tri-4g', 'tri-stale'] }), 3);
       assert.ok((await store.ops.alertKinds()).includes('records-stale'));
 
-      const w = await store.ops.addMaintenance({ scope: 'practice', scope_id: 'Y00009', starts_at: now, ends_at: now + 5000, reason: 'works', created_by: 'amy', created_at: now });
-      assert.deepEqual((await store.ops.currentMaintenance(now + 1)).map((x) => [x.id, x.scope, x.scope_id]), [[w, 'practice', 'Y00009']]);
+      const w = await store.ops.addMaintenance({
+        scope: 'practice',
+        scope_id: 'Y00009',
+        starts_at: now,
+        ends_at: now + 5000,
+        reason: 'works',
+        created_by: 'amy',
+        created_at: now,
+      });
+      assert.deepEqual(
+        (await store.ops.currentMaintenance(now + 1)).map((x) => [x.id, x.scope, x.scope_id]),
+        [[w, 'practice', 'Y00009']],
+      );
       assert.equal(await store.ops.endMaintenance(w, 'bob', now + 100), true);
       assert.equal(await store.ops.endMaintenance(w, 'bob', now + 200), false);
-      assert.deepEqual((await store.ops.currentMaintenance(now + 101)).map((x) => x.id), []);
+      assert.deepEqual(
+        (await store.ops.currentMaintenance(now + 101)).map((x) => x.id),
+        [],
+      );
       assert.equal((await store.ops.maintenance(w))!.ended_by, 'bob');
     });
 
@@ -189,8 +265,17 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":1}', 'amy', 1, 0), { ok: true, version: 1 });
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":2}', 'amy', 2, 1), { ok: true, version: 2 });
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":3}', 'bob', 3, 1), { ok: false, current: 2 }, 'a save over a newer version is refused');
-      assert.deepEqual((await store.config.templates()).map((t) => [t.doc, t.version]), [['{"a":2}', 2]]);
-      assert.deepEqual((await store.config.templateVersions('icb', '')).map((v) => [v.version, v.doc, v.by_user]), [[2, '{"a":2}', 'amy'], [1, '{"a":1}', 'amy']]);
+      assert.deepEqual(
+        (await store.config.templates()).map((t) => [t.doc, t.version]),
+        [['{"a":2}', 2]],
+      );
+      assert.deepEqual(
+        (await store.config.templateVersions('icb', '')).map((v) => [v.version, v.doc, v.by_user]),
+        [
+          [2, '{"a":2}', 'amy'],
+          [1, '{"a":1}', 'amy'],
+        ],
+      );
       await store.config.setPcn('P81001', 'PCN-S', 'amy', 4);
       assert.equal(await store.config.pcnOf('P81001'), 'PCN-S');
       assert.equal((await store.devices.get('d1'))!.pcn, 'PCN-S', "the practice's devices are re-filed");
@@ -203,10 +288,27 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
 
     it('rollouts: steps, compare-and-set phases and claims', async () => {
       const id = await store.config.createRollout(
-        { created_at: 1, created_by: 'amy', scope: 'icb', scope_id: '', phase: 'draft', canary: '["d1"]', targets: '["d1","d2"]', message: null, updated_at: 1, soak_ms: 1000 },
-        [{ device_id: 'd1', canary: 1, rank: 0, revision: 5, doc: '{"x":1}' }, { device_id: 'd2', canary: 0, rank: 1, revision: 1, doc: '{"x":1}' }],
+        {
+          created_at: 1,
+          created_by: 'amy',
+          scope: 'icb',
+          scope_id: '',
+          phase: 'draft',
+          canary: '["d1"]',
+          targets: '["d1","d2"]',
+          message: null,
+          updated_at: 1,
+          soak_ms: 1000,
+        },
+        [
+          { device_id: 'd1', canary: 1, rank: 0, revision: 5, doc: '{"x":1}' },
+          { device_id: 'd2', canary: 0, rank: 1, revision: 1, doc: '{"x":1}' },
+        ],
       );
-      assert.deepEqual((await store.config.inActiveRollout(['d2', 'd9'])).map((x) => [x.device_id, x.rollout_id]), [['d2', id]]);
+      assert.deepEqual(
+        (await store.config.inActiveRollout(['d2', 'd9'])).map((x) => [x.device_id, x.rollout_id]),
+        [['d2', id]],
+      );
       assert.equal(await store.config.setPhase(id, ['draft'], 'canary', 'go', 2), true);
       assert.equal(await store.config.setPhase(id, ['draft'], 'canary', 'go', 2), false, 'only one caller wins');
       assert.equal((await store.config.rollout(id))!.started_at, 2);
@@ -222,7 +324,10 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal(await store.config.setPaused(id, true, 32), true);
       assert.equal(await store.config.setPaused(id, true, 33), false);
       assert.equal(await store.config.setPhase(id, ['canary', 'all'], 'stopped', 'canary unhealthy', 34), true);
-      assert.deepEqual((await store.config.rollouts()).map((r) => [r.id, r.phase, r.message]), [[id, 'stopped', 'canary unhealthy']]);
+      assert.deepEqual(
+        (await store.config.rollouts()).map((r) => [r.id, r.phase, r.message]),
+        [[id, 'stopped', 'canary unhealthy']],
+      );
       assert.equal((await store.config.rollouts(true)).length, 0);
       assert.equal((await store.config.inActiveRollout(['d2'])).length, 0);
     });
@@ -234,9 +339,13 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual([d.online, d.birth_bd_seq], [1, 6]);
     });
 
-    it('a 4G heartbeat (v1.3): last_seen moves, the last report\'s columns stay, one history sample repeats them', async () => {
+    it("a 4G heartbeat (v1.3): last_seen moves, the last report's columns stay, one history sample repeats them", async () => {
       const hb = (deviceId: string, at: number, receivedAt: number): Inbound => ({
-        kind: 'heartbeat', deviceId, receivedAt, place, msg: { at, bootId: 'boot-1', reportId: null, reportAt: null },
+        kind: 'heartbeat',
+        deviceId,
+        receivedAt,
+        place,
+        msg: { at, bootId: 'boot-1', reportId: null, reportAt: null },
       });
       await store.devices.ingest([tele('hb1', 10_000, { activeKind: 'cellular', activeUplink: '4g', dataPct: 7, telephonyMode: 'survivable' })]);
       const r = await store.devices.ingest([hb('hb1', 70_000, 70_100), hb('hb1', 70_000, 70_200)]);
@@ -246,7 +355,14 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.deepEqual(cols, [70_200, 10_000, 'cellular', 7, 'survivable', 1]);
       const samples = await store.devices.samples('hb1', 0, 1e12);
       const rows = samples.map((x) => [Number(x.at), x.active_kind, Number(x.data_pct)]);
-      assert.deepEqual(rows, [[10_000, 'cellular', 7], [70_000, 'cellular', 7]], 'a repeated heartbeat adds no sample');
+      assert.deepEqual(
+        rows,
+        [
+          [10_000, 'cellular', 7],
+          [70_000, 'cellular', 7],
+        ],
+        'a repeated heartbeat adds no sample',
+      );
       await store.devices.ingest([hb('hb2', 5000, 5000)]);
       const fresh = (await store.devices.get('hb2'))!;
       assert.deepEqual([fresh.online, fresh.last_seen, fresh.telemetry_at], [1, 5000, null], 'a heartbeat before any report: up, nothing to repeat');
@@ -255,13 +371,21 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
   });
 }
 
-contract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fl-store-'));
-  return { driver: () => new SqliteDriver(join(dir, 'fleet.db')), done: async () => rmSync(dir, { recursive: true, force: true }) };
-}, false);
+contract(
+  'sqlite',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fl-store-'));
+    return { driver: () => new SqliteDriver(join(dir, 'fleet.db')), done: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+  false,
+);
 
 const pgSkip = postgresMissing();
-contract('postgresql', async () => {
-  const pg = await new TestPostgres().start();
-  return { driver: () => new PgDriver(pg.url), done: () => pg.stop() };
-}, pgSkip);
+contract(
+  'postgresql',
+  async () => {
+    const pg = await new TestPostgres().start();
+    return { driver: () => new PgDriver(pg.url), done: () => pg.stop() };
+  },
+  pgSkip,
+);

@@ -26,7 +26,14 @@ function make(dir: string, args: string[], env: Record<string, string> = {}) {
     encoding: 'utf8',
     timeout: 300_000,
     // The machine's PATH as a newcomer has it: whatever node it has (v20 on the build machines).
-    env: { ...newcomerEnv(), ...env, PATH: (process.env.PATH ?? '').split(':').filter((p) => !p.includes('node_modules')).join(':') },
+    env: {
+      ...newcomerEnv(),
+      ...env,
+      PATH: (process.env.PATH ?? '')
+        .split(':')
+        .filter((p) => !p.includes('node_modules'))
+        .join(':'),
+    },
   });
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }

@@ -18,7 +18,12 @@ class StepCap implements Capability {
     return { status: 'ok', summary: 'harness' };
   }
   drillSteps(): DrillStep[] {
-    return [{ name: 'harness step', run: async () => ({ passed: process.env.STEP_PASSES === '1', detail: process.env.STEP_PASSES === '1' ? 'fine' : 'broken on purpose' }) }];
+    return [
+      {
+        name: 'harness step',
+        run: async () => ({ passed: process.env.STEP_PASSES === '1', detail: process.env.STEP_PASSES === '1' ? 'fine' : 'broken on purpose' }),
+      },
+    ];
   }
 }
 

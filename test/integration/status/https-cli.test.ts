@@ -20,7 +20,10 @@ describe('status over HTTPS + CLI', { skip: noOpenssl }, () => {
   let child: ChildProcess;
 
   const startAgent = async (stepPasses: boolean) => {
-    child = spawn(NODE, ['--import', 'tsx', 'test/integration/status/agent-harness.ts', cfgPath], { env: { ...process.env, STEP_PASSES: stepPasses ? '1' : '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(NODE, ['--import', 'tsx', 'test/integration/status/agent-harness.ts', cfgPath], {
+      env: { ...process.env, STEP_PASSES: stepPasses ? '1' : '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
       child.on('exit', (c) => reject(new Error(`agent exited ${c}`)));
@@ -32,13 +35,17 @@ describe('status over HTTPS + CLI', { skip: noOpenssl }, () => {
     child.kill('SIGTERM');
     await done;
   };
-  const cli = (args: string[], input = '') => spawnSync(NODE, ['--import', 'tsx', MAIN, ...args, '--config', cfgPath], { input, encoding: 'utf8', timeout: 60_000 });
+  const cli = (args: string[], input = '') =>
+    spawnSync(NODE, ['--import', 'tsx', MAIN, ...args, '--config', cfgPath], { input, encoding: 'utf8', timeout: 60_000 });
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ld-status-'));
     cfgPath = join(dir, 'config.json');
     // JSON is YAML: loadConfig reads it.
-    writeFileSync(cfgPath, JSON.stringify({ paths: { stateDir: join(dir, 'state'), runDir: join(dir, 'run'), root: join(dir, 'root') }, status: { listen: '127.0.0.1', port: 0 } }));
+    writeFileSync(
+      cfgPath,
+      JSON.stringify({ paths: { stateDir: join(dir, 'state'), runDir: join(dir, 'run'), root: join(dir, 'root') }, status: { listen: '127.0.0.1', port: 0 } }),
+    );
   });
   after(async () => {
     await stopAgent();

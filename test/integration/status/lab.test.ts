@@ -115,7 +115,8 @@ describe('status page and drills in the lab', { skip, timeout: 240_000 }, () => 
   });
 
   it('drill passes with 4G healthy and fails naming the 4G step when 4G is broken', async () => {
-    const drill = () => spawnSync('ip', ['netns', 'exec', lab.ns.app, resolve('agent/bin/surgery-edge'), 'drill', '--config', cfgFile], { encoding: 'utf8', timeout: 120_000 });
+    const drill = () =>
+      spawnSync('ip', ['netns', 'exec', lab.ns.app, resolve('agent/bin/surgery-edge'), 'drill', '--config', cfgFile], { encoding: 'utf8', timeout: 120_000 });
     const ok = drill();
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /PASSED/);
@@ -127,7 +128,9 @@ describe('status page and drills in the lab', { skip, timeout: 240_000 }, () => 
     assert.match(bad.stdout, /FAILED/);
     assert.match(bad.stdout, /\[FAIL\] uplink 4g carries traffic: 0\/\d+ targets answered/);
     await open();
-    await page.waitForFunction(() => /Last backup drill failed: uplink 4g carries traffic/.test(document.body.textContent ?? ''), undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => /Last backup drill failed: uplink 4g carries traffic/.test(document.body.textContent ?? ''), undefined, {
+      timeout: 10_000,
+    });
     await page.screenshot({ path: `${ART}/lab-drill-failed.png`, fullPage: true });
     await lab.restore('cellular');
   });

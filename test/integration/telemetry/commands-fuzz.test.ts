@@ -43,7 +43,11 @@ describe('telemetry: commands, fuzz and remote config (real mosquitto)', { skip 
     const before = fleet.got.length;
     await fleet.client.publishAsync(`${P()}/commands`, payload, {
       qos: 1,
-      properties: { ...(responseTopic ? { responseTopic } : {}), correlationData: Buffer.from(corr), ...(props.expiry ? { messageExpiryInterval: props.expiry } : {}) },
+      properties: {
+        ...(responseTopic ? { responseTopic } : {}),
+        correlationData: Buffer.from(corr),
+        ...(props.expiry ? { messageExpiryInterval: props.expiry } : {}),
+      },
     });
     const on = props.answeredOn ?? responseTopic ?? `${P()}/responses`;
     const match = () => fleet.got.slice(before).find((g) => g.topic === on && g.json.at !== undefined);
@@ -100,7 +104,10 @@ describe('telemetry: commands, fuzz and remote config (real mosquitto)', { skip 
     const logs = await ask('{"command":"logs","args":{"limit":50,"level":"warn"}}');
     assert.equal(logs.ok, true);
     const entries = (logs.result as { entries: { msg: string }[] }).entries;
-    assert.ok(entries.some((e) => e.msg === 'command refused'), 'refusals are logged');
+    assert.ok(
+      entries.some((e) => e.msg === 'command refused'),
+      'refusals are logged',
+    );
   });
 
   it('applies a newer desired config, ignores a stale one, rejects an invalid one and keeps the last good config', async () => {

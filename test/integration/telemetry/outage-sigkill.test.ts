@@ -31,7 +31,11 @@ function checkDelivery(emitted: string[], got: Received[]): { duplicates: number
   for (const [key, ids] of idsByKey) assert.equal(ids.size, 1, `duplicates of ${key} carry different ids: ${[...ids].join(',')}`);
   // Keys emitted but killed before the harness could report them may also arrive; order is judged on reported ones.
   const reported = new Set(emitted);
-  assert.deepEqual(firstOrder.filter((k) => reported.has(k)), emitted, 'events arrived out of order');
+  assert.deepEqual(
+    firstOrder.filter((k) => reported.has(k)),
+    emitted,
+    'events arrived out of order',
+  );
   // ULIDs sort in emission order too.
   const ids = firstOrder.map((k) => [...idsByKey.get(k)!][0]!);
   assert.deepEqual([...ids].sort(), ids, 'ids are not sortable in emission order');
@@ -79,28 +83,32 @@ describe('telemetry: nothing lost through broker outages and SIGKILL (real mosqu
     await agent.kill('SIGTERM');
   });
 
-  it(`loses nothing when SIGKILLed at random moments while publishing (${ROUNDS} rounds); duplicates keep their id`, { timeout: ROUNDS * 8000 + 60_000 }, async () => {
-    const { client, got } = await fleetCollector(broker, `${broker.prefix}/dev-k/events`);
-    const cfg = agentConfig(broker, 'dev-k', join(dir, 'k'), { inflight: 20 });
-    const emitted: string[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const a = new AgentProc(cfg, ['--every', '10', '--label', `r${round}`]);
-      procs.push(a);
-      await a.ready;
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 900)); // a random moment
-      await a.kill('SIGKILL');
-      emitted.push(...a.emitted);
-    }
-    // One more start, emitting nothing, drains whatever the last round left in the outbox.
-    const drain = new AgentProc(cfg);
-    procs.push(drain);
-    await drain.ready;
-    const keys = () => new Set(got.map((g) => (g.json as unknown as Ev).payload.reason));
-    await until(() => emitted.every((k) => keys().has(k)), 60_000, `all ${emitted.length} events`);
-    const { duplicates } = checkDelivery(emitted, got);
-    process.stderr.write(`# sigkill: ${ROUNDS} rounds, ${emitted.length} events, ${duplicates} duplicate deliveries\n`);
-    assert.ok(emitted.length >= ROUNDS * 5, 'each round really published');
-    client.end(true);
-    await drain.kill('SIGTERM');
-  });
+  it(
+    `loses nothing when SIGKILLed at random moments while publishing (${ROUNDS} rounds); duplicates keep their id`,
+    { timeout: ROUNDS * 8000 + 60_000 },
+    async () => {
+      const { client, got } = await fleetCollector(broker, `${broker.prefix}/dev-k/events`);
+      const cfg = agentConfig(broker, 'dev-k', join(dir, 'k'), { inflight: 20 });
+      const emitted: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const a = new AgentProc(cfg, ['--every', '10', '--label', `r${round}`]);
+        procs.push(a);
+        await a.ready;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 900)); // a random moment
+        await a.kill('SIGKILL');
+        emitted.push(...a.emitted);
+      }
+      // One more start, emitting nothing, drains whatever the last round left in the outbox.
+      const drain = new AgentProc(cfg);
+      procs.push(drain);
+      await drain.ready;
+      const keys = () => new Set(got.map((g) => (g.json as unknown as Ev).payload.reason));
+      await until(() => emitted.every((k) => keys().has(k)), 60_000, `all ${emitted.length} events`);
+      const { duplicates } = checkDelivery(emitted, got);
+      process.stderr.write(`# sigkill: ${ROUNDS} rounds, ${emitted.length} events, ${duplicates} duplicate deliveries\n`);
+      assert.ok(emitted.length >= ROUNDS * 5, 'each round really published');
+      client.end(true);
+      await drain.kill('SIGTERM');
+    },
+  );
 });

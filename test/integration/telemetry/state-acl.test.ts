@@ -97,7 +97,10 @@ describe('telemetry: retained state, Will, bdSeq and per-device ACL (real mosqui
       intruder.publishAsync(`${broker.prefix}/dev-a/config/desired`, JSON.stringify({ revision: 99, config: {} }), { qos: 1 }),
       (e: { code?: number }) => e.code === 0x87,
     );
-    await assert.rejects(intruder.publishAsync(`${broker.prefix}/dev-a/commands`, '{"command":"reboot"}', { qos: 1 }), (e: { code?: number }) => e.code === 0x87);
+    await assert.rejects(
+      intruder.publishAsync(`${broker.prefix}/dev-a/commands`, '{"command":"reboot"}', { qos: 1 }),
+      (e: { code?: number }) => e.code === 0x87,
+    );
     // Its own prefix works (positive control, so the refusal above is the ACL and not a broken cert).
     await intruder.publishAsync(`${broker.prefix}/dev-b/state`, JSON.stringify({ online: true, bootId: 'b', bdSeq: 0 }), { qos: 1 });
     // Reading dev-a's topics: the broker refuses the SUBSCRIBE itself (dynamic-security plugin),

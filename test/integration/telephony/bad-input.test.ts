@@ -9,7 +9,22 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MAX_MESSAGE_BYTES } from '../../../agent/src/telephony/kamailio-cfg.js';
 import { freePort } from '../../helpers/mosquitto.js';
-import { call, codes, digestRegister, register, sipp, SIPP_DIR, sipRequest, sipSkip, LAB_SIP, StandIns, startLabTelephony, type startTelephony, udpExchange, waitMode } from '../../helpers/sipp.js';
+import {
+  call,
+  codes,
+  digestRegister,
+  register,
+  sipp,
+  SIPP_DIR,
+  sipRequest,
+  sipSkip,
+  LAB_SIP,
+  StandIns,
+  startLabTelephony,
+  type startTelephony,
+  udpExchange,
+  waitMode,
+} from '../../helpers/sipp.js';
 
 const skip = sipSkip();
 const K = LAB_SIP.listen;
@@ -45,10 +60,18 @@ describe('kamailio under bad input', { skip }, () => {
   const target = () => `${K}:${port}`;
   /** The registrar answers, kamailio was never restarted, and a handset can register and call. */
   const stillWorks = async (from = H.a) => {
-    assert.deepEqual(codes(await udpExchange(from, K, port, [sipRequest('OPTIONS', { src: from, dst: K, port, ruriUser: false })])), [200], 'registrar answers OPTIONS');
+    assert.deepEqual(
+      codes(await udpExchange(from, K, port, [sipRequest('OPTIONS', { src: from, dst: K, port, ruriUser: false })])),
+      [200],
+      'registrar answers OPTIONS',
+    );
     assert.equal(reported(t.cap).details?.restarts, 0, 'kamailio was not restarted');
     assert.equal(Number((await import('node:fs')).readFileSync(join(t.cap.dir, 'kamailio.pid'), 'utf8')), pid, 'same kamailio process');
-    assert.equal(await register({ target: target(), ip: H.b, ext: '1002', password: 'secret-1002', cport: bPort, expect: 'appliance' }), 0, '1002 registers locally');
+    assert.equal(
+      await register({ target: target(), ip: H.b, ext: '1002', password: 'secret-1002', cport: bPort, expect: 'appliance' }),
+      0,
+      '1002 registers locally',
+    );
     assert.equal(await call({ target: target(), ip: from, from: '1001', to: '1002', password: 'secret-1001', expect: 'b' }), 0, '1001 calls 1002');
   };
 
@@ -78,8 +101,17 @@ describe('kamailio under bad input', { skip }, () => {
       ['Max-Forwards 0', ok.replace('Max-Forwards: 70', 'Max-Forwards: 0'), 483],
       ['oversized (60 KB header)', sipRequest('INVITE', { ...base, ruriUser: true, extra: ['X-Pad: ' + 'A'.repeat(60_000)] }), 513],
       ['just over the size limit', sipRequest('REGISTER', { ...base, extra: ['X-Pad: ' + 'A'.repeat(MAX_MESSAGE_BYTES)] }), 513],
-      ['stray response', 'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n', 0],
-      ['SDP garbage in an INVITE (no credentials)', sipRequest('INVITE', { ...base, ruriUser: true, extra: ['Content-Type: application/sdp'], body: '\u0000\u0001\u00ff garbage' }), 407],
+      [
+        'stray response',
+        'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\n' +
+          'Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n',
+        0,
+      ],
+      [
+        'SDP garbage in an INVITE (no credentials)',
+        sipRequest('INVITE', { ...base, ruriUser: true, extra: ['Content-Type: application/sdp'], body: '\u0000\u0001\u00ff garbage' }),
+        407,
+      ],
     ];
     // One socket per case (replies cannot be confused), all at once (well under pike's density).
     const got = await Promise.all(cases.map(([, d]) => udpExchange(H.fuzz, K, port, [d], 600).then(codes)));
@@ -94,11 +126,15 @@ describe('kamailio under bad input', { skip }, () => {
     assert.ok(answered.length < n / 10, `the flooder got ${answered.length} replies to ${n} REGISTERs`);
     assert.ok(answered.length >= 1 && answered.every((c) => c === 401), 'before the block it got ordinary challenges');
     // Still blocked right after: its next request gets nothing, while another handset is served.
-    assert.deepEqual(codes(await udpExchange(H.flood, K, port, [sipRequest('OPTIONS', { src: H.flood, dst: K, port, ruriUser: false })])), [], 'the flooder stays blocked');
+    assert.deepEqual(
+      codes(await udpExchange(H.flood, K, port, [sipRequest('OPTIONS', { src: H.flood, dst: K, port, ruriUser: false })])),
+      [],
+      'the flooder stays blocked',
+    );
     await stillWorks();
   });
 
-  it('wrong credentials: 401 challenge, 403 per wrong answer, then the source is banned (right password refused too), others unaffected, 999 still works, ban expires', async () => {
+  it('wrong credentials: 401 challenge, 403 per wrong answer, source then banned (right password too), others unaffected, 999 works, ban expires', async () => {
     const reg = (password: string, src = H.guess) => digestRegister({ src, dst: K, port, ext: '1003', password });
     for (let i = 0; i < 3; i++) {
       const r = await reg('wrong-password');

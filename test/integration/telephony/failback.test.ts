@@ -54,6 +54,10 @@ describe('failback to the cloud PBX with a call in progress', { skip }, () => {
     assert.equal(calls(), 1, 'failback happened while the call was still up');
     assert.equal(await inProgress, 0, 'the call ended normally: its BYE reached handset B and was answered');
     await until(() => calls() === 0, 3000, 'the call no longer counted');
-    assert.equal(await call({ target: `${K}:${port}`, ip: A, from: '1001', to: '1002', password: 'secret-1001', expect: 'pbx' }), 0, 'a new call goes via the PBX');
+    assert.equal(
+      await call({ target: `${K}:${port}`, ip: A, from: '1001', to: '1002', password: 'secret-1001', expect: 'pbx' }),
+      0,
+      'a new call goes via the PBX',
+    );
   });
 });

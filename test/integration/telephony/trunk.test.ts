@@ -52,7 +52,8 @@ describe('fallback trunk: 999 in every mode, outbound calls, inbound DDI -> hunt
   const target = () => `${K}:${p.k}`;
   const dial = (to: string, expect: string, holdMs = 100) => call({ target: target(), ip: A, from: '1001', to, password: 'secret-1001', expect, holdMs });
   const fromTrunk = (to: string, expect: string) => call({ target: target(), ip: TRUNK, port: p.trunkCaller, from: '07700900123', to, expect, timeoutS: 12 });
-  const reg = (ext: string, ip: string, cport: number, expires = 300) => register({ target: target(), ip, ext, password: `secret-${ext}`, cport, expect: 'appliance', expires });
+  const reg = (ext: string, ip: string, cport: number, expires = 300) =>
+    register({ target: target(), ip, ext, password: `secret-${ext}`, cport, expect: 'appliance', expires });
   // (registrations below all happen in survivable mode: kamailio itself answers them)
 
   it('cloud mode, PBX refuses the emergency call (503): 999 and 112 fall over to the trunk', async () => {

@@ -20,19 +20,37 @@ const inNs = (args: string[]) => sh(['ip', 'netns', 'exec', NS, ...args]);
 const real = new ProcessRunner();
 /** The agent's commands, run inside the namespace (as the agent would on the box). */
 const nsRunner: CommandRunner = { run: (cmd, args, opts) => real.run('ip', ['netns', 'exec', NS, cmd, ...args], opts) };
-const spec: VoiceQosSpec = { wanInterface: 'wwan0', lanInterface: 'lan0', uplinkKbit: 2000, downlinkKbit: 8000, voiceKbit: 256, sipPort: 5060, rtpPorts: { from: 10000, to: 20000 } };
+const spec: VoiceQosSpec = {
+  wanInterface: 'wwan0',
+  lanInterface: 'lan0',
+  uplinkKbit: 2000,
+  downlinkKbit: 8000,
+  voiceKbit: 256,
+  sipPort: 5060,
+  rtpPorts: { from: 10000, to: 20000 },
+};
 
 /** Send `n` UDP datagrams, 2 ms apart (a burst would overflow the short voice pfifo: by design), out of wwan0. */
 function send(n: number, sport: number, dport: number): void {
-  inNs([process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.bind(${sport},'10.88.0.1',async()=>{for(let i=0;i<${n};i++){await new Promise(r=>s.send(Buffer.alloc(160),${dport},'10.88.0.2',r));await new Promise(r=>setTimeout(r,2));}s.close();});`]);
+  inNs([
+    process.execPath,
+    '-e',
+    `const s=require('dgram').createSocket('udp4');s.bind(${sport},'10.88.0.1',async()=>{for(let i=0;i<${n};i++){` +
+      `await new Promise(r=>s.send(Buffer.alloc(160),${dport},'10.88.0.2',r));await new Promise(r=>setTimeout(r,2));}s.close();});`,
+  ]);
 }
-const classPkts = (dev: string, id: string) => Number(new RegExp(`class htb ${id} [\\s\\S]*?Sent \\d+ bytes (\\d+) pkt`).exec(inNs(['tc', '-s', 'class', 'show', 'dev', dev]))?.[1] ?? -1);
+const classPkts = (dev: string, id: string) =>
+  Number(new RegExp(`class htb ${id} [\\s\\S]*?Sent \\d+ bytes (\\d+) pkt`).exec(inNs(['tc', '-s', 'class', 'show', 'dev', dev]))?.[1] ?? -1);
 
 describe('voice shaper with the real tc and nft', { skip }, () => {
   const qos = new VoiceQos(nsRunner, new NftAdapter(nsRunner));
   before(() => {
     for (const n of [NS, PEER]) {
-      try { sh(['ip', 'netns', 'del', n]); } catch { /* not there */ }
+      try {
+        sh(['ip', 'netns', 'del', n]);
+      } catch {
+        /* not there */
+      }
       sh(['ip', 'netns', 'add', n]);
     }
     sh(['ip', 'link', 'add', 'wwan0', 'netns', NS, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', PEER]);
@@ -44,14 +62,22 @@ describe('voice shaper with the real tc and nft', { skip }, () => {
     for (const d of ['eth0', 'eth1']) sh(['ip', '-n', PEER, 'link', 'set', d, 'up']);
   });
   after(() => {
-    for (const n of [NS, PEER]) try { sh(['ip', 'netns', 'del', n]); } catch { /* gone */ }
+    for (const n of [NS, PEER])
+      try {
+        sh(['ip', 'netns', 'del', n]);
+      } catch {
+        /* gone */
+      }
   });
 
   it('loads (and re-loads) the generated nft table and htb trees on the 4G and LAN interfaces', async () => {
     await qos.apply(spec);
     await qos.apply(spec);
     assert.match(inNs(['nft', 'list', 'table', 'inet', VOICE_TABLE]), /ip dscp set ef/);
-    for (const [dev, rate] of [['wwan0', '2Mbit'], ['lan0', '8Mbit']] as const) {
+    for (const [dev, rate] of [
+      ['wwan0', '2Mbit'],
+      ['lan0', '8Mbit'],
+    ] as const) {
       const classes = inNs(['tc', 'class', 'show', 'dev', dev]);
       assert.match(classes, new RegExp(`class htb 1:1 root rate ${rate}`));
       assert.match(classes, /class htb 1:10 parent 1:1 leaf 10: prio 0 rate 256Kbit/);

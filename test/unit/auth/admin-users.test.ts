@@ -66,7 +66,10 @@ describe('admin screen: staff accounts', () => {
     const dup = await post(pm, '/admin/users', { username: 'rec', role: 'admin', password: PW });
     assert.equal(dup.statusCode, 409);
     assert.equal((await post(pm, '/admin/users', { username: 'x2', role: 'admin', password: PW }, 'forged')).statusCode, 403, 'CSRF token checked');
-    assert.equal(listUsers(ctx.db).some((u) => u.username === 'x2'), false);
+    assert.equal(
+      listUsers(ctx.db).some((u) => u.username === 'x2'),
+      false,
+    );
     assert.deepEqual(accountAudit(ctx.db, 1)[0]!.action, 'added');
     assert.equal(accountAudit(ctx.db, 1)[0]!.actor, 'pm');
   });

@@ -70,10 +70,7 @@ describe('lockout', () => {
     try {
       createUser(ctx.db, 'eve', PW, 'admin');
       const opts = { now: 1000, maxFailed: 10, lockoutMs: 60_000 };
-      const burst = await Promise.all([
-        ...Array.from({ length: 30 }, () => checkLogin(ctx.db, 'eve', 'wrong', opts)),
-        checkLogin(ctx.db, 'eve', PW, opts),
-      ]);
+      const burst = await Promise.all([...Array.from({ length: 30 }, () => checkLogin(ctx.db, 'eve', 'wrong', opts)), checkLogin(ctx.db, 'eve', PW, opts)]);
       assert.ok(burst.filter((r) => !r.ok && r.reason === 'locked').length >= 20, 'attempts after the 10th see the lock');
       const after = await checkLogin(ctx.db, 'eve', PW, { ...opts, now: 2000 });
       assert.equal(!after.ok && after.reason, 'locked');
@@ -94,7 +91,11 @@ describe('lockout', () => {
         ghost.push(await checkLogin(ctx.db, 'nobody', 'wrong', opts));
       }
       assert.deepEqual(ghost, real);
-      assert.deepEqual(await checkLogin(ctx.db, 'nobody', 'wrong', { ...opts, now: 61_001 }), { ok: false, reason: 'bad-credentials' }, 'expires like a real lock');
+      assert.deepEqual(
+        await checkLogin(ctx.db, 'nobody', 'wrong', { ...opts, now: 61_001 }),
+        { ok: false, reason: 'bad-credentials' },
+        'expires like a real lock',
+      );
     } finally {
       ctx.cleanup();
     }
@@ -246,7 +247,11 @@ describe('web auth (inject)', () => {
     assert.notEqual(second, first.cookie);
     assert.equal((await app.inject({ url: '/secret', headers: { cookie: first.cookie } })).statusCode, 401, 'old id is dead');
     assert.equal((await app.inject({ url: '/secret', headers: { cookie: second } })).statusCode, 200);
-    assert.match(String(again.headers['set-cookie']), /; HttpOnly; SameSite=Strict; Max-Age=\d+$/, 'no Secure over plain HTTP (tests); Secure is added with TLS');
+    assert.match(
+      String(again.headers['set-cookie']),
+      /; HttpOnly; SameSite=Strict; Max-Age=\d+$/,
+      'no Secure over plain HTTP (tests); Secure is added with TLS',
+    );
   });
 
   it('changing a password or deleting an account ends its sessions at once', async () => {
@@ -314,7 +319,12 @@ describe('web auth (inject)', () => {
     assert.equal(badJson.statusCode, 400);
     const wrongTypes = await app.inject({ method: 'POST', url: '/login', payload: { username: ['a'], password: 1 } });
     assert.equal(wrongTypes.statusCode, 400);
-    const huge = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ username: 'x'.repeat(200_000) }) });
+    const huge = await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ username: 'x'.repeat(200_000) }),
+    });
     assert.equal(huge.statusCode, 413);
     const weird = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/xml' }, payload: '<a/>' });
     assert.equal(weird.statusCode, 415);

@@ -31,7 +31,11 @@ describe('backup scheduling and link policy', () => {
     writeFileSync(join(ctx.config.paths.stateDir, 'backup.key'), 'k'.repeat(43), { mode: 0o600 });
     const state = { active: '4g' as string | null, pending: 0 };
     const cap = new BackupCapability();
-    (ctx.capabilities.list() as Capability[]).push(fake('failover', () => ({ active: state.active })), fake('records', () => ({ pendingCaptures: state.pending })), cap);
+    (ctx.capabilities.list() as Capability[]).push(
+      fake('failover', () => ({ active: state.active })),
+      fake('records', () => ({ pendingCaptures: state.pending })),
+      cap,
+    );
     await cap.start(ctx);
     const attempts: string[] = [];
     ctx.bus.on('backup.completed', (e) => attempts.push(e.trigger));
@@ -112,20 +116,33 @@ describe('backup helpers', () => {
 
   it('builds the ssh command with the configured key and known_hosts, host key checked', () => {
     const r = new Restic({
-      binary: 'restic', repository: 'sftp://backup@icb.example:2222//srv/x', passwordFile: '/k', cacheDir: '/c',
-      sftp: { identityFile: '/etc/se/id', knownHostsFile: '/etc/se/kh' }, s3: { accessKeyId: '', accessKeySecret: '', region: '' }, uploadLimitKiBs: 0,
+      binary: 'restic',
+      repository: 'sftp://backup@icb.example:2222//srv/x',
+      passwordFile: '/k',
+      cacheDir: '/c',
+      sftp: { identityFile: '/etc/se/id', knownHostsFile: '/etc/se/kh' },
+      s3: { accessKeyId: '', accessKeySecret: '', region: '' },
+      uploadLimitKiBs: 0,
     });
     const [o, cmd] = r.globalArgs();
     assert.equal(o, '-o');
-    assert.match(cmd!, /^sftp\.command=ssh .*StrictHostKeyChecking=yes.* -i \/etc\/se\/id .*UserKnownHostsFile=\/etc\/se\/kh -p 2222 backup@icb\.example -s sftp$/);
+    assert.match(
+      cmd!,
+      /^sftp\.command=ssh .*StrictHostKeyChecking=yes.* -i \/etc\/se\/id .*UserKnownHostsFile=\/etc\/se\/kh -p 2222 backup@icb\.example -s sftp$/,
+    );
     assert.equal(r.env().RESTIC_PASSWORD_FILE, '/k');
     assert.equal(r.env().AWS_ACCESS_KEY_ID, undefined);
   });
 
   it('passes S3 credentials by environment only', () => {
     const r = new Restic({
-      binary: 'restic', repository: 's3:https://s3.icb.example/backups/P81001', passwordFile: '/k', cacheDir: '/c',
-      sftp: { identityFile: '', knownHostsFile: '' }, s3: { accessKeyId: 'AKIA1', accessKeySecret: 's3cr3t', region: 'eu-west-2' }, uploadLimitKiBs: 512,
+      binary: 'restic',
+      repository: 's3:https://s3.icb.example/backups/P81001',
+      passwordFile: '/k',
+      cacheDir: '/c',
+      sftp: { identityFile: '', knownHostsFile: '' },
+      s3: { accessKeyId: 'AKIA1', accessKeySecret: 's3cr3t', region: 'eu-west-2' },
+      uploadLimitKiBs: 512,
     });
     assert.deepEqual(r.globalArgs(), []);
     assert.equal(r.env().AWS_SECRET_ACCESS_KEY, 's3cr3t');

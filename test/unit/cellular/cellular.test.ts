@@ -16,10 +16,20 @@ const POLL = 30_000;
 function harness(state: Record<string, unknown> = {}, opts: { mmcli?: boolean; config?: Record<string, unknown>; uplinks?: unknown[] } = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner();
-  const h = { state: { ...state } as Record<string, unknown>, runner, clock, ctx: undefined as unknown as TestCtx, cap: new CellularCapability({ resolve: async () => ['192.0.2.50'] }) };
+  const h = {
+    state: { ...state } as Record<string, unknown>,
+    runner,
+    clock,
+    ctx: undefined as unknown as TestCtx,
+    cap: new CellularCapability({ resolve: async () => ['192.0.2.50'] }),
+  };
   if (opts.mmcli !== false) {
     runner.on('mmcli', (args) => {
-      const r = runFakeMmcli(args.filter((a) => a !== '-J'), h.state, clock.now());
+      const r = runFakeMmcli(
+        args.filter((a) => a !== '-J'),
+        h.state,
+        clock.now(),
+      );
       h.state = r.state;
       return r;
     });
@@ -28,7 +38,10 @@ function harness(state: Record<string, unknown> = {}, opts: { mmcli?: boolean; c
   h.ctx = createTestCtx({
     clock,
     commands: runner,
-    config: { cellular: { pollIntervalMs: POLL, reconnect: { initialMs: 5_000, maxMs: 60_000 }, ...(opts.config ?? {}) }, ...(opts.uplinks ? { uplinks: opts.uplinks } : {}) },
+    config: {
+      cellular: { pollIntervalMs: POLL, reconnect: { initialMs: 5_000, maxMs: 60_000 }, ...(opts.config ?? {}) },
+      ...(opts.uplinks ? { uplinks: opts.uplinks } : {}),
+    },
   });
   return h;
 }
@@ -61,7 +74,10 @@ describe('cellular capability', () => {
     assert.deepEqual(Object.keys(d.usage as object).sort(), ['allowanceBytes', 'cycleStart', 'usedBytes', 'usedPct']);
     assert.ok((d.lines as string[]).some((l) => l.startsWith('modem: connected on vodafone UK (lte), bearer wwan0 10.64.23.17')));
     assert.ok((d.lines as string[]).some((l) => l.startsWith('signal: RSRP -97 dBm')));
-    assert.deepEqual(seen.map((e) => e.modem), ['connected']);
+    assert.deepEqual(
+      seen.map((e) => e.modem),
+      ['connected'],
+    );
     assert.ok(h.runner.callsTo('mmcli').some((c) => c.args.includes('--signal-setup=30')));
     assert.equal(connects(h).length, 0, 'a connected modem is left alone');
     assert.equal(h.runner.callsTo('nft').length, 0, 'no cellular uplink configured: no rules installed');
@@ -78,7 +94,10 @@ describe('cellular capability', () => {
     assert.ok(connects(h).length >= 1, 'reconnect attempted');
     await h.clock.advance(2_000);
     assert.equal(h.cap.state.modem, 'connected');
-    assert.deepEqual(seen.map((e) => e.modem), ['connected', 'registered', 'connected']);
+    assert.deepEqual(
+      seen.map((e) => e.modem),
+      ['connected', 'registered', 'connected'],
+    );
   });
 
   it('retries a failing connect with growing backoff, then recovers', async () => {
@@ -116,9 +135,15 @@ describe('cellular capability', () => {
     await h.clock.advance(POLL);
     await h.clock.advance(2_000);
     assert.equal(h.cap.state.modem, 'connected');
-    assert.ok(h.runner.callsTo('mmcli').some((c) => c.args.join(' ') === '-m 1 --signal-setup=30'), 'signal set up again on the new modem');
+    assert.ok(
+      h.runner.callsTo('mmcli').some((c) => c.args.join(' ') === '-m 1 --signal-setup=30'),
+      'signal set up again on the new modem',
+    );
     assert.equal(h.cap.state.signal?.rsrp, -97);
-    assert.deepEqual(seen.map((e) => e.modem), ['connected', 'absent', 'registered', 'connected']);
+    assert.deepEqual(
+      seen.map((e) => e.modem),
+      ['connected', 'absent', 'registered', 'connected'],
+    );
   });
 
   it('mmcli missing: logs a clear error once, reports failed, keeps polling', async () => {
@@ -185,7 +210,10 @@ describe('cellular capability', () => {
     const d = reported(h.cap).details as { usage: { usedBytes: number; usedPct: number }; lines: string[] };
     assert.equal(d.usage.usedBytes, 249_998_000);
     assert.equal(d.usage.usedPct, 25);
-    assert.ok(d.lines.some((l) => l === 'usage: 250.0 MB of 1.00 GB (25%) since 2026-11-01'), d.lines.join('|'));
+    assert.ok(
+      d.lines.some((l) => l === 'usage: 250.0 MB of 1.00 GB (25%) since 2026-11-01'),
+      d.lines.join('|'),
+    );
     // The policy is rendered for that interface and applied through nft -f -.
     const nft = h.runner.callsTo('nft').find((c) => c.args[0] === '-f');
     assert.match(nft?.input ?? '', /oifname "lbwwan0"/);

@@ -57,11 +57,23 @@ describe('mmcli -J parsers (fixtures in the real format)', () => {
 
   it('refuses garbage with UPSTREAM_ERROR instead of crashing', () => {
     for (const bad of ['', 'not json', '[]', '{"modem":{}}', '** (mmcli): WARNING']) {
-      assert.throws(() => parseModem(bad), (e) => isAppError(e, 'UPSTREAM_ERROR'));
+      assert.throws(
+        () => parseModem(bad),
+        (e) => isAppError(e, 'UPSTREAM_ERROR'),
+      );
     }
-    assert.throws(() => parseModemList('{}'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
-    assert.throws(() => parseSignal('{"modem":{}}'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
-    assert.throws(() => parseBearer('{"bearer":{}}'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
+    assert.throws(
+      () => parseModemList('{}'),
+      (e) => isAppError(e, 'UPSTREAM_ERROR'),
+    );
+    assert.throws(
+      () => parseSignal('{"modem":{}}'),
+      (e) => isAppError(e, 'UPSTREAM_ERROR'),
+    );
+    assert.throws(
+      () => parseBearer('{"bearer":{}}'),
+      (e) => isAppError(e, 'UPSTREAM_ERROR'),
+    );
   });
 });
 
@@ -77,7 +89,10 @@ describe('ModemManager adapter', () => {
     assert.deepEqual(await mm.list(), ['/org/freedesktop/ModemManager1/Modem/0']);
     assert.equal((await mm.signal('0')).rsrp, -97);
     await assert.rejects(mm.modem('7'), (e) => isAppError(e, 'NOT_FOUND'));
-    assert.deepEqual(runner.callsTo('mmcli').map((c) => c.args.join(' ')), ['-J -L', '-J -m 0 --signal-get', '-J -m 7']);
+    assert.deepEqual(
+      runner.callsTo('mmcli').map((c) => c.args.join(' ')),
+      ['-J -L', '-J -m 0 --signal-get', '-J -m 7'],
+    );
   });
 
   it('reports a missing mmcli and a missing ModemManager daemon distinctly', async () => {
@@ -97,7 +112,9 @@ describe('ModemManager adapter', () => {
 /** The same shape check against the fixtures and the fake, so the lab's fake mmcli cannot drift. */
 function keyPaths(v: unknown, prefix = ''): string[] {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return [prefix];
-  return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => keyPaths(x, prefix ? `${prefix}.${k}` : k)).sort();
+  return Object.entries(v as Record<string, unknown>)
+    .flatMap(([k, x]) => keyPaths(x, prefix ? `${prefix}.${k}` : k))
+    .sort();
 }
 
 describe('fake mmcli matches the real shapes', () => {

@@ -51,9 +51,18 @@ describe('4G policy ruleset generator', () => {
   });
 
   it('refuses bad interface names and ports instead of emitting a broken ruleset', () => {
-    assert.throws(() => renderPolicy(spec({ iface: 'wwan0"; flush ruleset' })), (e) => isAppError(e, 'CONFIG_INVALID'));
-    assert.throws(() => renderPolicy(spec({ voice: { udpPorts: ['70000'], tcpPorts: [] } })), (e) => isAppError(e, 'CONFIG_INVALID'));
-    assert.throws(() => renderPolicy(spec({ voice: { udpPorts: ['20-10'], tcpPorts: [] } })), (e) => isAppError(e, 'CONFIG_INVALID'));
+    assert.throws(
+      () => renderPolicy(spec({ iface: 'wwan0"; flush ruleset' })),
+      (e) => isAppError(e, 'CONFIG_INVALID'),
+    );
+    assert.throws(
+      () => renderPolicy(spec({ voice: { udpPorts: ['70000'], tcpPorts: [] } })),
+      (e) => isAppError(e, 'CONFIG_INVALID'),
+    );
+    assert.throws(
+      () => renderPolicy(spec({ voice: { udpPorts: ['20-10'], tcpPorts: [] } })),
+      (e) => isAppError(e, 'CONFIG_INVALID'),
+    );
   });
 
   it('skips a destination with no addresses (nft refuses empty sets)', () => {
@@ -73,11 +82,23 @@ describe('destinations', () => {
 
   it('resolves host names and keeps the last known addresses when DNS fails', async () => {
     const prev = new Map<string, string[]>();
-    const list = [{ name: 'mail', destination: 'mail.example', protocol: 'tcp' as const, ports: ['443'] }, { name: 'ip', destination: '192.0.2.1', protocol: 'any' as const, ports: [] }];
+    const list = [
+      { name: 'mail', destination: 'mail.example', protocol: 'tcp' as const, ports: ['443'] },
+      { name: 'ip', destination: '192.0.2.1', protocol: 'any' as const, ports: [] },
+    ];
     const ok = await resolveDestinations(list, async () => ['192.0.2.20', '192.0.2.20', 'garbage'], prev);
-    assert.deepEqual(ok.resolved.map((d) => d.addrs), [['192.0.2.20'], ['192.0.2.1']]);
+    assert.deepEqual(
+      ok.resolved.map((d) => d.addrs),
+      [['192.0.2.20'], ['192.0.2.1']],
+    );
     assert.deepEqual(ok.failures, []);
-    const bad = await resolveDestinations(list, async () => { throw new Error('SERVFAIL'); }, prev);
+    const bad = await resolveDestinations(
+      list,
+      async () => {
+        throw new Error('SERVFAIL');
+      },
+      prev,
+    );
     assert.deepEqual(bad.resolved[0]?.addrs, ['192.0.2.20']);
     assert.deepEqual(bad.failures, ['mail']);
   });

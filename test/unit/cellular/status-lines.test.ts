@@ -12,7 +12,11 @@ it('`surgery-edge status` prints the modem, signal, usage and policy lines', asy
   const clock = new FakeClock();
   let state: Record<string, unknown> = {};
   const runner = new FakeRunner().on('mmcli', (args) => {
-    const r = runFakeMmcli(args.filter((a) => a !== '-J'), state, clock.now());
+    const r = runFakeMmcli(
+      args.filter((a) => a !== '-J'),
+      state,
+      clock.now(),
+    );
     state = r.state;
     return r;
   });
@@ -21,7 +25,10 @@ it('`surgery-edge status` prints the modem, signal, usage and policy lines', asy
   try {
     await cap.start(ctx);
     await clock.advance(1);
-    const text = formatStatus({ agent: { version: 't', bootId: 'b', pid: 1, deviceId: 'd', at: clock.now() }, capabilities: { cellular: reported(cap) } }, clock.now());
+    const text = formatStatus(
+      { agent: { version: 't', bootId: 'b', pid: 1, deviceId: 'd', at: clock.now() }, capabilities: { cellular: reported(cap) } },
+      clock.now(),
+    );
     assert.match(text, /\[OK {2}\] cellular {3}4G standby ready on vodafone UK/);
     assert.match(text, /\n {7}modem: connected on vodafone UK \(lte\), bearer wwan0 10\.64\.23\.17\n/);
     assert.match(text, /\n {7}signal: RSRP -97 dBm, RSRQ -11 dB, SINR 9\.4 dB, quality 67%\n/);

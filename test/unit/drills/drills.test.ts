@@ -26,14 +26,20 @@ function setup(steps: Record<string, DrillStep[]>, config: Record<string, unknow
 
 describe('drill runner', () => {
   it('passes when every step passes; stores, emits drill.completed with figures', async () => {
-    const { ctx, drills } = setup({ failover: [step('lte end-to-end', true, '5/5 probes answered', { rttMs: 48 })], records: [step('records cache freshness', true)] });
+    const { ctx, drills } = setup({
+      failover: [step('lte end-to-end', true, '5/5 probes answered', { rttMs: 48 })],
+      records: [step('records cache freshness', true)],
+    });
     try {
       await drills.start(ctx);
       const events: unknown[] = [];
       ctx.bus.on('drill.completed', (e) => events.push(e));
       const r = await drills.runNow('manual');
       assert.equal(r.passed, true);
-      assert.deepEqual(r.steps.map((s) => s.name), ['lte end-to-end', 'records cache freshness']);
+      assert.deepEqual(
+        r.steps.map((s) => s.name),
+        ['lte end-to-end', 'records cache freshness'],
+      );
       assert.equal(r.steps[0]!.figures?.rttMs, 48);
       assert.equal(events.length, 1);
       assert.equal(drills.history(5)[0]!.id, r.id);
@@ -46,12 +52,19 @@ describe('drill runner', () => {
 
   it('fails naming the failed step; a throwing step fails with its error; health says which', async () => {
     const boom: DrillStep = { name: 'wifi end-to-end', run: async () => Promise.reject(new Error('interface wlan0 missing')) };
-    const { ctx, drills } = setup({ failover: [step('lte end-to-end', false, '0/5 probes answered via table 102')], wifi: [boom], records: [step('records cache freshness', true)] });
+    const { ctx, drills } = setup({
+      failover: [step('lte end-to-end', false, '0/5 probes answered via table 102')],
+      wifi: [boom],
+      records: [step('records cache freshness', true)],
+    });
     try {
       await drills.start(ctx);
       const r = await drills.runNow('remote');
       assert.equal(r.passed, false);
-      assert.deepEqual(r.steps.filter((s) => !s.passed).map((s) => s.name), ['lte end-to-end', 'wifi end-to-end']);
+      assert.deepEqual(
+        r.steps.filter((s) => !s.passed).map((s) => s.name),
+        ['lte end-to-end', 'wifi end-to-end'],
+      );
       assert.equal(r.steps[1]!.detail, 'interface wlan0 missing');
       assert.equal(r.steps[2]!.passed, true, 'later steps still run');
       const h = reported(drills);

@@ -30,7 +30,11 @@ describe('claim codes', () => {
       seen.add(c);
     }
     assert.equal(seen.size, 2000, 'no repeats in 2000 codes');
-    assert.equal(newClaimCode(() => Buffer.alloc(5, 0xff)), 'ZZZZ-ZZZZ', 'all 40 bits used');
+    assert.equal(
+      newClaimCode(() => Buffer.alloc(5, 0xff)),
+      'ZZZZ-ZZZZ',
+      'all 40 bits used',
+    );
     assert.equal(normaliseClaimCode(' 7kq4 m2xd '), '7KQ4M2XD');
     assert.equal(normaliseClaimCode('OIL0-1234'), '01101234', 'O reads as 0, I and L as 1');
     assert.equal(normaliseClaimCode('7KQ4-M2X'), null);
@@ -62,9 +66,25 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
   beforeEach(async () => {
     store = await Store.open(new SqliteDriver(':memory:'));
     clock = new FakeClock();
-    const r = validateFleetConfig({ claim: { caCertPath: join(pki, 'ca.crt'), caKeyPath: join(pki, 'ca.key'), brokers: ['mqtts://mqtt1.icb.example:8883'], maxFailuresPerAddress: 4, maxFailuresPerCode: 3 } });
+    const r = validateFleetConfig({
+      claim: {
+        caCertPath: join(pki, 'ca.crt'),
+        caKeyPath: join(pki, 'ca.key'),
+        brokers: ['mqtts://mqtt1.icb.example:8883'],
+        maxFailuresPerAddress: 4,
+        maxFailuresPerCode: 3,
+      },
+    });
     assert.ok(r.ok);
-    const ctx = { config: r.config, log: createLogger({ level: 'silent' }, 'test'), clock, store, mqtt: {} as MqttHub, inventory: new Inventory([]), instanceId: 'fleet-test' } satisfies FleetCtx;
+    const ctx = {
+      config: r.config,
+      log: createLogger({ level: 'silent' }, 'test'),
+      clock,
+      store,
+      mqtt: {} as MqttHub,
+      inventory: new Inventory([]),
+      instanceId: 'fleet-test',
+    } satisfies FleetCtx;
     claims = new Claims(ctx);
   });
 
@@ -78,7 +98,14 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
     return { key: privateKey as KeyObject, code, requestId: r.requestId, fingerprint: keyFingerprint(spki) };
   };
   const claim = (code: string, o: { ods?: string; deviceId?: string; address?: string } = {}) =>
-    claims.claim({ code, ods: o.ods ?? 'P81001', practiceName: 'High Street Surgery', deviceId: o.deviceId ?? '', username: 'amy', address: o.address ?? '192.0.2.7' });
+    claims.claim({
+      code,
+      ods: o.ods ?? 'P81001',
+      practiceName: 'High Street Surgery',
+      deviceId: o.deviceId ?? '',
+      username: 'amy',
+      address: o.address ?? '192.0.2.7',
+    });
   const audit = async () => (await store.accounts.auditLog(100)).filter((a) => a.action === 'claim');
 
   it('happy path: the code claims the box once; the certificate is for its key, signed by the ICB CA; audited', async () => {
@@ -91,7 +118,7 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
     assert.equal(p.body.status, 'claimed');
     assert.deepEqual(p.body.brokers, ['mqtts://mqtt1.icb.example:8883']);
     const cert = new X509Certificate(p.body.certificate as string);
-    assert.ok(cert.checkPrivateKey(b.key), 'certificate is for the box\'s own key');
+    assert.ok(cert.checkPrivateKey(b.key), "certificate is for the box's own key");
     assert.ok(cert.verify(new X509Certificate(p.body.caChain as string).publicKey));
     assert.match(cert.subject, /CN=P81001-01/);
     assert.equal(cert.ca, false);
@@ -162,7 +189,7 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
     assert.equal(reservedIdentity('P81001-01'), null);
   });
 
-  it('another practice\'s identity is refused: an existing device, an issued one, or the ODS convention', async () => {
+  it("another practice's identity is refused: an existing device, an issued one, or the ODS convention", async () => {
     // A box whose CSR asks to be P81002-01 cannot be claimed for P81001.
     const b = await box('P81002-01');
     const out = await claim(b.code, { ods: 'P81001' });
@@ -180,7 +207,10 @@ describe('claiming on the fleet (real SQLite, real openssl, fake clock)', () => 
   it('CSRs asking for extra names or with a bad signature are refused', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = keyPem(privateKey);
-    const san = execFileSync('sh', ['-c', 'cat >k.pem; openssl req -new -key k.pem -subj /CN=P81001-01 -addext subjectAltName=DNS:fleet; rm -f k.pem'], { input: pem, cwd: tmp.dir }).toString();
+    const san = execFileSync('sh', ['-c', 'cat >k.pem; openssl req -new -key k.pem -subj /CN=P81001-01 -addext subjectAltName=DNS:fleet; rm -f k.pem'], {
+      input: pem,
+      cwd: tmp.dir,
+    }).toString();
     assert.throws(() => inspectCsr(san), /subjectAltName/);
     const good = csrFromKey(pem, 'P81001-01');
     assert.equal(inspectCsr(good).cn, 'P81001-01');
@@ -213,10 +243,14 @@ describe('provisioning/label.sh', () => {
     assert.throws(() => execFileSync('bash', [LABEL, '7KQ4-M2XU', 'https://fleet.icb.example'], { stdio: 'pipe' }), /not a claim code/);
     assert.throws(() => execFileSync('bash', [LABEL, '7KQ4-M2XD', 'http://fleet'], { stdio: 'pipe' }), /must be https/);
   });
-  it('SVG: one well-formed document with the QR nested once', { skip: execFileSync('sh', ['-c', 'command -v qrencode || true']).toString().trim() ? false : 'qrencode not installed' }, () => {
-    const svg = execFileSync('bash', [LABEL, '7KQ4-M2XD', 'https://fleet.icb.example', 'svg']).toString();
-    assert.equal(svg.match(/<svg/g)?.length, 2);
-    assert.ok(!/<svg[^>]*width="[^"]*"[^>]*width=/.test(svg), 'no duplicate attributes');
-    assert.match(svg, />7KQ4-M2XD</);
-  });
+  it(
+    'SVG: one well-formed document with the QR nested once',
+    { skip: execFileSync('sh', ['-c', 'command -v qrencode || true']).toString().trim() ? false : 'qrencode not installed' },
+    () => {
+      const svg = execFileSync('bash', [LABEL, '7KQ4-M2XD', 'https://fleet.icb.example', 'svg']).toString();
+      assert.equal(svg.match(/<svg/g)?.length, 2);
+      assert.ok(!/<svg[^>]*width="[^"]*"[^>]*width=/.test(svg), 'no duplicate attributes');
+      assert.match(svg, />7KQ4-M2XD</);
+    },
+  );
 });

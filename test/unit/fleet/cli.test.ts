@@ -14,7 +14,12 @@ const fleet = (args: string[], input?: string) => spawnSync(FLEET, args, { encod
 
 describe('fleet CLI: help for every command', () => {
   it('fleet --help, help COMMAND and COMMAND --help exit 0 with their text; an unknown command exits 2', () => {
-    for (const [args, want] of [[['--help'], /commands:\n\s+run[\s\S]*user/], [['help', 'user'], /reset-password NAME/], [['user', '--help'], /set-role NAME --role ROLE/], [['run', '-h'], /--port N/]] as const) {
+    for (const [args, want] of [
+      [['--help'], /commands:\n\s+run[\s\S]*user/],
+      [['help', 'user'], /reset-password NAME/],
+      [['user', '--help'], /set-role NAME --role ROLE/],
+      [['run', '-h'], /--port N/],
+    ] as const) {
       const r = fleet([...args]);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, want);
@@ -69,7 +74,10 @@ describe('fleet user: list, add, disable, enable, remove, reset-password, set-ro
     await run('remove', 'amy');
     await assert.rejects(run('remove', 'amy'), /no user amy/);
     const audit = (await store.accounts.auditLog(50)).reverse().map((r) => `${r.username} ${r.action} ${JSON.parse(r.args!).user}`);
-    assert.deepEqual(audit, ['add amy', 'add pat', 'set-role pat', 'disable amy', 'reset-password pat', 'unlock pat', 'enable amy', 'remove amy'].map((s) => `cli:tester user-${s}`));
+    assert.deepEqual(
+      audit,
+      ['add amy', 'add pat', 'set-role pat', 'disable amy', 'reset-password pat', 'unlock pat', 'enable amy', 'remove amy'].map((s) => `cli:tester user-${s}`),
+    );
   });
 
   it('through the real binary: add with the password on stdin, then list', () => {

@@ -11,7 +11,11 @@ import type { DeviceRow } from '../../../fleet/src/store/types.js';
 
 describe('config templates: layering rules', () => {
   it('objects merge key by key, arrays and scalars replace, null deletes the inherited key', () => {
-    const icb = { telemetry: { enabled: true, brokers: ['mqtts://a:8883', 'mqtts://b:8883'], intervalMs: 10_000 }, log: { level: 'info' }, cellular: { apn: 'icb.apn' } };
+    const icb = {
+      telemetry: { enabled: true, brokers: ['mqtts://a:8883', 'mqtts://b:8883'], intervalMs: 10_000 },
+      log: { level: 'info' },
+      cellular: { apn: 'icb.apn' },
+    };
     const pcn = { telemetry: { brokers: ['mqtts://c:8883'] }, log: { level: 'warn' } };
     const practice = { telemetry: { intervalMs: null }, cellular: null, status: { port: 8443 } };
     const m = layered([icb, pcn, practice]);
@@ -24,14 +28,21 @@ describe('config templates: layering rules', () => {
   });
 
   it('templates may not set the fields the fleet owns per device', () => {
-    assert.deepEqual(templateProblems({ site: { deviceId: 'x', practiceName: 'ok' }, revision: 3 }).map((p) => p.path), ['/site/deviceId', '/revision']);
+    assert.deepEqual(
+      templateProblems({ site: { deviceId: 'x', practiceName: 'ok' }, revision: 3 }).map((p) => p.path),
+      ['/site/deviceId', '/revision'],
+    );
     assert.deepEqual(templateProblems({ site: { practiceName: 'High Street' } }), []);
     assert.equal(templateProblems([1])[0]!.path, '/');
   });
 });
 
 describe('config templates: secrets', () => {
-  const doc = { records: { dayList: { bearerToken: 's3cret-token', fhirBaseUrl: 'https://x' }, capture: { authToken: '' } }, telephony: { trunk: { password: 'sip-pass-123' } }, wifi: { passphraseFile: '/etc/psk' } };
+  const doc = {
+    records: { dayList: { bearerToken: 's3cret-token', fhirBaseUrl: 'https://x' }, capture: { authToken: '' } },
+    telephony: { trunk: { password: 'sip-pass-123' } },
+    wifi: { passphraseFile: '/etc/psk' },
+  };
 
   it('shown back redacted; empty secrets and ...File paths stay as they are', () => {
     const r = redactForDisplay(doc) as typeof doc;
@@ -50,7 +61,10 @@ describe('config templates: secrets', () => {
     assert.equal((kept.doc as typeof doc).records.dayList.bearerToken, 's3cret-token');
     assert.equal((kept.doc as typeof doc).telephony.trunk.password, 'sip-pass-123');
     const fresh = keepSecrets({ telephony: { trunk: { password: REDACTED } } }, undefined);
-    assert.deepEqual(fresh.problems.map((p) => p.path), ['/telephony/trunk/password']);
+    assert.deepEqual(
+      fresh.problems.map((p) => p.path),
+      ['/telephony/trunk/password'],
+    );
     const notSecret = keepSecrets({ site: { practiceName: REDACTED } }, { site: { practiceName: 'x' } });
     assert.equal(notSecret.problems.length, 1, 'only secret keys can be kept');
   });
@@ -75,7 +89,10 @@ describe('config diff: desired (defaults filled) vs reported', () => {
     (reported.status as { port: number }).port = 9999;
     const d = configDiff(desired, reported);
     const byPath = new Map(d.rows.map((r) => [r.path, r]));
-    assert.deepEqual([byPath.get('/telemetry/intervalMs')?.desired, byPath.get('/telemetry/intervalMs')?.reported, byPath.get('/telemetry/intervalMs')?.managed], [20_000, 10_000, true]);
+    assert.deepEqual(
+      [byPath.get('/telemetry/intervalMs')?.desired, byPath.get('/telemetry/intervalMs')?.reported, byPath.get('/telemetry/intervalMs')?.managed],
+      [20_000, 10_000, true],
+    );
     assert.deepEqual([byPath.get('/status/port')?.state, byPath.get('/status/port')?.managed], ['differs', false]);
     assert.equal(byPath.get('/records/dayList/bearerToken')?.state, 'secret');
     assert.doesNotMatch(JSON.stringify(d), /"tok"/);
@@ -86,7 +103,10 @@ describe('config diff: desired (defaults filled) vs reported', () => {
 
 describe('rollout maths', () => {
   it('5 % canaries, rounded up, at least one, at most all', () => {
-    assert.deepEqual([0, 1, 2, 19, 20, 21, 40, 100, 101, 10_000].map((n) => canaryCount(n, 5)), [0, 1, 1, 1, 1, 2, 2, 5, 6, 500]);
+    assert.deepEqual(
+      [0, 1, 2, 19, 20, 21, 40, 100, 101, 10_000].map((n) => canaryCount(n, 5)),
+      [0, 1, 1, 1, 1, 2, 2, 5, 6, 500],
+    );
     assert.equal(canaryCount(3, 100), 3);
   });
 
@@ -95,7 +115,10 @@ describe('rollout maths', () => {
     const a = rankDevices('pcn:PCN-N', devs);
     assert.deepEqual(a, rankDevices('pcn:PCN-N', [...devs].reverse()), 'input order does not matter');
     assert.equal(a.at(-1), 'P81007-01', 'the offline device goes last');
-    assert.notDeepEqual(a.slice(0, 2), devs.slice(0, 2).map((d) => d.id));
+    assert.notDeepEqual(
+      a.slice(0, 2),
+      devs.slice(0, 2).map((d) => d.id),
+    );
     assert.notDeepEqual(rankDevices('pcn:PCN-S', devs).slice(0, 2), a.slice(0, 2), 'another scope, other canaries');
   });
 

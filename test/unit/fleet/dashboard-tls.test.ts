@@ -27,6 +27,9 @@ describe('dashboard certificate (http.tls)', () => {
     assert.equal(given.selfSigned, false);
     assert.equal(given.certPath, join(dir, 'c.pem'));
     assert.throws(() => dashboardTls(cfg({ enabled: true, certPath: join(dir, 'c.pem') }, 'c')), /needs both certPath and keyPath/);
-    assert.throws(() => dashboardTls(cfg({ enabled: true, certPath: join(dir, 'nope.pem'), keyPath: join(dir, 'k.pem') }, 'c')), /cannot read certificate or key/);
+    assert.throws(
+      () => dashboardTls(cfg({ enabled: true, certPath: join(dir, 'nope.pem'), keyPath: join(dir, 'k.pem') }, 'c')),
+      /cannot read certificate or key/,
+    );
   });
 });

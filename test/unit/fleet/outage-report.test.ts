@@ -25,7 +25,9 @@ describe('monthly outage report', () => {
   before(async () => {
     tmp = tempDir();
     store = await Store.open(new SqliteDriver(join(tmp.dir, 'fleet.db')));
-    await store.devices.ingest([{ kind: 'state', deviceId: 'P81001-01', receivedAt: month, place, msg: { online: true, bootId: 'b', bdSeq: 1, at: month } as never }]);
+    await store.devices.ingest([
+      { kind: 'state', deviceId: 'P81001-01', receivedAt: month, place, msg: { online: true, bootId: 'b', bdSeq: 1, at: month } as never },
+    ]);
     // Outage 1: five failed syncs five minutes apart, then a clean one.
     for (let i = 0; i < 5; i++) await sync(month + 86_400_000 + i * 5 * min, 3);
     await sync(month + 86_400_000 + 30 * min, 0);

@@ -34,9 +34,31 @@ describe('rollout engine: stop rules and recovery', () => {
   const ids = Array.from({ length: 40 }, (_, i) => `P8${String(1000 + Math.floor(i / 4))}-0${(i % 4) + 1}`);
   const place = (id: string) => ({ practice: id.slice(0, 6), practiceName: null, pcn: null, clinicalSystem: null });
   const state = (id: string, online: boolean, bdSeq: number, configRevision?: number) =>
-    store.devices.ingest([{ kind: 'state', deviceId: id, receivedAt: clock.now(), place: place(id), msg: { online, bootId: `b-${id}`, bdSeq, ...(configRevision !== undefined ? { configRevision } : {}), at: clock.now() } }]);
+    store.devices.ingest([
+      {
+        kind: 'state',
+        deviceId: id,
+        receivedAt: clock.now(),
+        place: place(id),
+        msg: { online, bootId: `b-${id}`, bdSeq, ...(configRevision !== undefined ? { configRevision } : {}), at: clock.now() },
+      },
+    ]);
   const reported = (id: string, rev: number, status: 'applied' | 'rejected') =>
-    store.devices.ingest([{ kind: 'reported', deviceId: id, receivedAt: clock.now(), place: place(id), msg: { appliedRevision: status === 'applied' ? rev : 1, lastDesiredRevision: rev, status, reasons: status === 'rejected' ? [{ path: '/x', message: 'no' }] : [], at: clock.now() } }]);
+    store.devices.ingest([
+      {
+        kind: 'reported',
+        deviceId: id,
+        receivedAt: clock.now(),
+        place: place(id),
+        msg: {
+          appliedRevision: status === 'applied' ? rev : 1,
+          lastDesiredRevision: rev,
+          status,
+          reasons: status === 'rejected' ? [{ path: '/x', message: 'no' }] : [],
+          at: clock.now(),
+        },
+      },
+    ]);
   const apply = async (id: string) => {
     const rev = (await steps()).find((s) => s.device_id === id)!.revision;
     await reported(id, rev, 'applied');
@@ -115,7 +137,15 @@ describe('rollout engine: stop rules and recovery', () => {
     p = await begin();
     await apply(p.canaries[0]!);
     await apply(p.canaries[1]!);
-    await store.devices.ingest([{ kind: 'event', deviceId: p.canaries[1]!, receivedAt: clock.now(), place: place(p.canaries[1]!), msg: { id: '01JDV2Q5S8Y3M0B6Z7K2N4R9TB', name: 'drill.completed', at: clock.now(), bootId: 'b', payload: { passed: false } } }]);
+    await store.devices.ingest([
+      {
+        kind: 'event',
+        deviceId: p.canaries[1]!,
+        receivedAt: clock.now(),
+        place: place(p.canaries[1]!),
+        msg: { id: '01JDV2Q5S8Y3M0B6Z7K2N4R9TB', name: 'drill.completed', at: clock.now(), bootId: 'b', payload: { passed: false } },
+      },
+    ]);
     await engine.tick();
     assert.match((await phase()).message!, /a backup drill failed after the publish/);
 
@@ -154,7 +184,11 @@ describe('rollout engine: stop rules and recovery', () => {
     assert.ok(first, 'the failed step is left claimed');
     assert.equal(published.length, 0, 'the engine stops publishing this tick after a failure');
     await engine.tick();
-    assert.deepEqual(published.map((x) => x.topic.split('/')[2]), p.canaries.filter((c) => c !== first.device_id), 'the other canary goes; the claimed one waits');
+    assert.deepEqual(
+      published.map((x) => x.topic.split('/')[2]),
+      p.canaries.filter((c) => c !== first.device_id),
+      'the other canary goes; the claimed one waits',
+    );
     await clock.advance(CLAIM + 1);
     await engine.tick();
     await engine.tick();

@@ -47,7 +47,10 @@ let ab: AbRoot;
 /** One agent run on the fixture device, as `version`, with the given capability health. */
 async function boot(version: string, health: Record<string, Health> = healthy()): Promise<Device> {
   const clock = new FakeClock();
-  const ctx = createTestCtx({ clock, config: { ...abConfig(ab), paths: { ...(abConfig(ab).paths as object), stateDir: join(ab.dir, 'state') }, telemetry: { enabled: true } } });
+  const ctx = createTestCtx({
+    clock,
+    config: { ...abConfig(ab), paths: { ...(abConfig(ab).paths as object), stateDir: join(ab.dir, 'state') }, telemetry: { enabled: true } },
+  });
   const cap = new UpdateCapability({ uptimeMs: () => clock.monotonic() });
   const events: Device['events'] = [];
   const reboots: string[] = [];
@@ -91,7 +94,10 @@ describe('update capability', () => {
     await until(() => phase() === 'installed', 'installed');
     await v1.clock.advance(1000);
     assert.deepEqual(v1.reboots, ['update to 0.2.0']);
-    assert.deepEqual(names(v1).filter((n) => !n.startsWith('update.progress:writing')), ['update.progress:downloading', 'update.progress:verifying', 'update.progress:installed', 'update.progress:rebooting']);
+    assert.deepEqual(
+      names(v1).filter((n) => !n.startsWith('update.progress:writing')),
+      ['update.progress:downloading', 'update.progress:verifying', 'update.progress:installed', 'update.progress:rebooting'],
+    );
     assert.ok(v1.events.some((e) => e.payload.phase === 'writing' && e.payload.bytes === e.payload.total));
     await v1.cap.stop();
 
@@ -168,7 +174,16 @@ describe('update capability', () => {
 
   it('an install cut short is recorded as failed at the next start and its boot-once cancelled', async () => {
     ab = makeAbRoot(icb.pub, { dir: mkdtempSync(join(dir, 'ab-')) });
-    new UpdateStateStore(join(ab.dir, 'state')).write({ phase: 'installing', id: 'x', version: '0.2.0', fromVersion: '0.1.0', slot: 'b', bundlePath: good, at: 1, floorVersion: null });
+    new UpdateStateStore(join(ab.dir, 'state')).write({
+      phase: 'installing',
+      id: 'x',
+      version: '0.2.0',
+      fromVersion: '0.1.0',
+      slot: 'b',
+      bundlePath: good,
+      at: 1,
+      floorVersion: null,
+    });
     ab.boot.armTry('b');
     const v1 = await boot('0.1.0');
     assert.equal(phase(), 'failed');

@@ -7,7 +7,20 @@ import { isAppError } from '../../../common/errors.js';
 import { installBundle, type InstallOptions } from '../../../agent/src/update/installer.js';
 import { loadTrustedKeys } from '../../../agent/src/update/keys.js';
 import { UpdateStateStore } from '../../../agent/src/update/state.js';
-import { GRUBENV, hostArch, KEYS_DIR, makeAbRoot, makeBundle, makeKeys, makePayload, simulateBoot, slotBytes, slotPath, type AbRoot, type Keys } from '../../helpers/update-fixture.js';
+import {
+  GRUBENV,
+  hostArch,
+  KEYS_DIR,
+  makeAbRoot,
+  makeBundle,
+  makeKeys,
+  makePayload,
+  simulateBoot,
+  slotBytes,
+  slotPath,
+  type AbRoot,
+  type Keys,
+} from '../../helpers/update-fixture.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 
 let dir: string;

@@ -21,7 +21,10 @@ describe('systemd notify', () => {
     await n.ready('running');
     await n.watchdog();
     await n.stopping();
-    assert.deepEqual(r.calls.map((c) => c.args), [['--ready', '--status=running'], ['WATCHDOG=1'], ['STOPPING=1']]);
+    assert.deepEqual(
+      r.calls.map((c) => c.args),
+      [['--ready', '--status=running'], ['WATCHDOG=1'], ['STOPPING=1']],
+    );
   });
 
   it('ignores a watchdog meant for another process (inherited environment)', () => {

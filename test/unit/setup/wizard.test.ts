@@ -34,7 +34,10 @@ describe('set-up wizard', () => {
   before(async () => {
     ctx = createTestCtx({
       clock: systemClock,
-      config: { uplinks: UPLINKS, status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, setup: { required: true, maxCodeAttemptsPerIp: 3, maxCodeAttempts: 6 } } },
+      config: {
+        uplinks: UPLINKS,
+        status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, setup: { required: true, maxCodeAttemptsPerIp: 3, maxCodeAttempts: 6 } },
+      },
     });
     ctx.control = { ...ctx.control, reconfigure: async (next) => (applied.push(next as Record<string, unknown>), ctx.config) };
     setup = new SetupCapability();
@@ -55,9 +58,21 @@ describe('set-up wizard', () => {
 
   const code = () => readFileSync(join(ctx.config.paths.runDir, 'setup-code'), 'utf8').trim();
   const enter = (c: string, ip = IP.a) =>
-    app.inject({ method: 'POST', url: '/setup/code', remoteAddress: ip, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ code: c }).toString() });
+    app.inject({
+      method: 'POST',
+      url: '/setup/code',
+      remoteAddress: ip,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ code: c }).toString(),
+    });
   const form = (cookie: string, fields: Record<string, string>, ip = IP.a) =>
-    app.inject({ method: 'POST', url: '/setup', remoteAddress: ip, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie }, payload: new URLSearchParams(fields).toString() });
+    app.inject({
+      method: 'POST',
+      url: '/setup',
+      remoteAddress: ip,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      payload: new URLSearchParams(fields).toString(),
+    });
   const tokenOf = (html: string) => /name="_setup" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
   it('the code: 50 random bits as XXXXX-XXXXX, only hashed on the persistent disk, 0600 everywhere', () => {
@@ -132,7 +147,15 @@ describe('set-up wizard', () => {
     const token = tokenOf((await app.inject({ url: '/setup', headers: { cookie } })).body);
     assert.equal((await form(cookie, { _setup: 'wrong', username: 'pm' })).statusCode, 403, 'form token checked');
     const bad = await form(cookie, {
-      _setup: token, username: 'Practice Manager', password: 'short', password2: 'other', label_wan: 'BT <b>', passphrase: 'x', passphrase2: 'y', gp_base: 'http://plain', day_list: '',
+      _setup: token,
+      username: 'Practice Manager',
+      password: 'short',
+      password2: 'other',
+      label_wan: 'BT <b>',
+      passphrase: 'x',
+      passphrase2: 'y',
+      gp_base: 'http://plain',
+      day_list: '',
     });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.body, /username must be 2-32 characters/);
@@ -150,23 +173,46 @@ describe('set-up wizard', () => {
     const cookie = (globalThis as { cookie?: string }).cookie!;
     const token = tokenOf((await app.inject({ url: '/setup', headers: { cookie } })).body);
     const r = await form(cookie, {
-      _setup: token, username: 'pm', password: 'manager password 1', password2: 'manager password 1',
-      label_wan: 'BT broadband', label_4g: 'EE 4G backup', passphrase: 'records passphrase 1', passphrase2: 'records passphrase 1', understood: 'yes',
-      gp_base: 'https://gpc.example.nhs.uk/fhir', gp_from: '200000000001', gp_to: '200000000002', day_list: 'https://daylist.example.nhs.uk/fhir',
+      _setup: token,
+      username: 'pm',
+      password: 'manager password 1',
+      password2: 'manager password 1',
+      label_wan: 'BT broadband',
+      label_4g: 'EE 4G backup',
+      passphrase: 'records passphrase 1',
+      passphrase2: 'records passphrase 1',
+      understood: 'yes',
+      gp_base: 'https://gpc.example.nhs.uk/fhir',
+      gp_from: '200000000001',
+      gp_to: '200000000002',
+      day_list: 'https://daylist.example.nhs.uk/fhir',
     });
     assert.equal(r.statusCode, 200, r.body);
     assert.match(r.body, /This box is set up/);
-    assert.deepEqual(listUsers(ctx.db).map((u) => [u.username, u.role]), [['pm', 'admin']]);
+    assert.deepEqual(
+      listUsers(ctx.db).map((u) => [u.username, u.role]),
+      [['pm', 'admin']],
+    );
     assert.ok(existsSync(join(ctx.config.paths.stateDir, 'records.key')));
     assert.ok(existsSync(join(ctx.config.paths.runDir, 'records.unlocked-key')), 'handed to the records capability');
     await new Promise((res) => setTimeout(res, 500));
     assert.equal(applied.length, 1);
-    const c = applied[0] as { uplinks: { label?: string }[]; records: { enabled: boolean; gpconnect: { baseUrl: string; fromAsid: string }; dayList: { fhirBaseUrl: string } } };
-    assert.deepEqual(c.uplinks.map((u) => u.label), ['BT broadband', 'EE 4G backup']);
+    const c = applied[0] as {
+      uplinks: { label?: string }[];
+      records: { enabled: boolean; gpconnect: { baseUrl: string; fromAsid: string }; dayList: { fhirBaseUrl: string } };
+    };
+    assert.deepEqual(
+      c.uplinks.map((u) => u.label),
+      ['BT broadband', 'EE 4G backup'],
+    );
     assert.equal(c.records.enabled, true);
     assert.equal(c.records.gpconnect.baseUrl, 'https://gpc.example.nhs.uk/fhir');
     assert.equal(c.records.dayList.fhirBaseUrl, 'https://daylist.example.nhs.uk/fhir');
-    for (const [method, url] of [['GET', '/setup'], ['POST', '/setup/code'], ['POST', '/setup']] as const) {
+    for (const [method, url] of [
+      ['GET', '/setup'],
+      ['POST', '/setup/code'],
+      ['POST', '/setup'],
+    ] as const) {
       const x = await app.inject({ method, url, headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'code=x' });
       assert.equal(x.statusCode, 404, `${method} ${url}`);
     }

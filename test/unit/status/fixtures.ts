@@ -28,8 +28,30 @@ type Uplink = FailoverReport['uplinks'][number];
 
 export function uplinks(wan: Uplink['state'], lte: Uplink['state']): Uplink[] {
   return [
-    { name: 'wan', label: 'wan', dns: 'ok', kind: 'wired', interface: 'wan0', state: wan, latencyMs: wan === 'down' ? null : 12.4, lossPct: wan === 'down' ? 100 : 0, since: 0, reason: '' },
-    { name: 'lte', label: 'lte', dns: 'ok', kind: 'cellular', interface: 'wwan0', state: lte, latencyMs: lte === 'down' ? null : 48, lossPct: lte === 'down' ? 100 : 1, since: 0, reason: '' },
+    {
+      name: 'wan',
+      label: 'wan',
+      dns: 'ok',
+      kind: 'wired',
+      interface: 'wan0',
+      state: wan,
+      latencyMs: wan === 'down' ? null : 12.4,
+      lossPct: wan === 'down' ? 100 : 0,
+      since: 0,
+      reason: '',
+    },
+    {
+      name: 'lte',
+      label: 'lte',
+      dns: 'ok',
+      kind: 'cellular',
+      interface: 'wwan0',
+      state: lte,
+      latencyMs: lte === 'down' ? null : 48,
+      lossPct: lte === 'down' ? 100 : 1,
+      since: 0,
+      reason: '',
+    },
   ];
 }
 
@@ -57,7 +79,13 @@ export class FakeFailover extends FakeCap {
   switchTo(active: string | null, at: number, wan: Uplink['state'], lte: Uplink['state']): void {
     const from = (this.h.details as { active: string | null }).active;
     this.h = failoverHealth(active, at, wan, lte);
-    this.bus().emit('failover.switched', { from, to: active, kind: active === 'wan' ? 'failback' : active ? 'failover' : 'none-available', reason: 'test', at });
+    this.bus().emit('failover.switched', {
+      from,
+      to: active,
+      kind: active === 'wan' ? 'failback' : active ? 'failover' : 'none-available',
+      reason: 'test',
+      at,
+    });
   }
 }
 

@@ -99,7 +99,7 @@ describe('status never lies', () => {
     assert.match(s.notes[0]!, /^Records cache locked/);
   });
 
-  it('labels from the wizard are used in the practice\'s words', () => {
+  it("labels from the wizard are used in the practice's words", () => {
     const h = failoverHealth('lte', T1042, 'down', 'up');
     const ups = (h.details as { uplinks: { name: string; label?: string }[] }).uplinks;
     ups[1]!.label = 'EE 4G backup';

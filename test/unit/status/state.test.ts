@@ -40,7 +40,12 @@ describe('state line', () => {
   });
 
   it('attention when the last drill failed, naming the step', () => {
-    const drills = healthOf('drills', { last: { id: 'd1', at: T1030, passed: false, steps: [{ name: 'lte end-to-end', passed: false, detail: 'no answer' }] } }, 'degraded', 'x');
+    const drills = healthOf(
+      'drills',
+      { last: { id: 'd1', at: T1030, passed: false, steps: [{ name: 'lte end-to-end', passed: false, detail: 'no answer' }] } },
+      'degraded',
+      'x',
+    );
     const s = deriveState({ failover: failoverHealth('wan', T1042, 'up', 'up'), drills }, fmt);
     assert.equal(s.level, 'attention');
     assert.match(s.text, /Last backup drill failed: lte end-to-end/);
@@ -85,7 +90,10 @@ describe('not colour alone', () => {
       deriveState({ failover: failoverHealth(null, T1042, 'down', 'down') }, fmt),
       deriveState({}, fmt),
     ];
-    assert.deepEqual(texts.map((t) => t.level), ['normal', 'attention', 'backup', 'offline', 'unknown']);
+    assert.deepEqual(
+      texts.map((t) => t.level),
+      ['normal', 'attention', 'backup', 'offline', 'unknown'],
+    );
     assert.equal(new Set(texts.map((t) => t.text)).size, 5, 'the words alone tell the states apart');
     for (const t of texts) {
       const html = renderState(t);

@@ -28,7 +28,10 @@ describe('status web (inject + one real socket for SSE)', () => {
   let drillRuns = 0;
 
   before(async () => {
-    ctx = createTestCtx({ clock: systemClock, config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, maxLiveViewers: 3, maxLiveViewersPerIp: 2, maxConnections: 10 } } });
+    ctx = createTestCtx({
+      clock: systemClock,
+      config: { status: { listen: '127.0.0.1', port: 0, https: false, refreshMs: 60_000, maxLiveViewers: 3, maxLiveViewersPerIp: 2, maxConnections: 10 } },
+    });
     failover = new FakeFailover(() => ctx.bus);
     const drills = new FakeCap('drills', { status: 'ok', summary: 'no drill yet', details: { last: null, next: null, running: false, lines: [] } });
     Object.assign(drills, {
@@ -83,7 +86,8 @@ describe('status web (inject + one real socket for SSE)', () => {
     assert.match(html, /role="status" aria-live="polite"/);
     assert.match(html, /All systems normal/);
     assert.match(html, /<html lang="en-GB">/);
-    for (const title of ['Internet connections', 'ICB reporting', 'Phones', 'Records', 'Cellular', 'This appliance', 'Backup drills']) assert.ok(html.includes(title), title);
+    for (const title of ['Internet connections', 'ICB reporting', 'Phones', 'Records', 'Cellular', 'This appliance', 'Backup drills'])
+      assert.ok(html.includes(title), title);
     assert.match(html, /Signal -95 dBm \(70%\)/);
     assert.match(html, /data 1\.20 GB of 20\.0 GB/);
     assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, 'nothing fetched from another host');
@@ -125,17 +129,30 @@ describe('status web (inject + one real socket for SSE)', () => {
     const body = { uplink: 'lte', minutes: 30 };
     assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', payload: body })).statusCode, 401);
     const rec = await login('rec');
-    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: rec.cookie, 'x-csrf-token': rec.csrf }, payload: body })).statusCode, 403);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: rec.cookie, 'x-csrf-token': rec.csrf }, payload: body })).statusCode,
+      403,
+    );
     const adm = await login('admin');
     assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie }, payload: body })).statusCode, 403);
     assert.equal(failover.forced.length, 0);
     const ok = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: body });
     assert.equal(ok.statusCode, 200);
     assert.deepEqual(failover.forced, [{ uplink: 'lte', ms: 30 * 60_000 }]);
-    const bad = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: { uplink: 'nope', minutes: 30 } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/actions/force',
+      headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf },
+      payload: { uplink: 'nope', minutes: 30 },
+    });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().message, /wan, lte/);
-    const badMin = await app.inject({ method: 'POST', url: '/api/actions/force', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf }, payload: { uplink: 'lte', minutes: 99999 } });
+    const badMin = await app.inject({
+      method: 'POST',
+      url: '/api/actions/force',
+      headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf },
+      payload: { uplink: 'lte', minutes: 99999 },
+    });
     assert.equal(badMin.statusCode, 400);
     const drill = await app.inject({ method: 'POST', url: '/api/actions/drill', headers: { cookie: adm.cookie, 'x-csrf-token': adm.csrf } });
     assert.equal(drill.statusCode, 200);
@@ -159,7 +176,10 @@ describe('status web (inject + one real socket for SSE)', () => {
     const adm = await login('admin');
     const h = { cookie: adm.cookie, 'x-csrf-token': adm.csrf, 'content-type': 'application/json' };
     assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: '{"uplink":' })).statusCode, 400);
-    assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: JSON.stringify({ pad: 'x'.repeat(100_000) }) })).statusCode, 413);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: JSON.stringify({ pad: 'x'.repeat(100_000) }) })).statusCode,
+      413,
+    );
     assert.equal((await app.inject({ method: 'POST', url: '/api/actions/force', headers: h, payload: '[1,2,3]' })).statusCode, 400);
     assert.equal((await app.inject({ method: 'GET', url: '/api/nothing-here' })).statusCode, 404);
     assert.equal((await app.inject({ method: 'GET', url: '/?msg=<script>alert(1)</script>' })).body.includes('<script>alert'), false);
@@ -315,7 +335,14 @@ describe('status web (inject + one real socket for SSE)', () => {
       for (const s of socks) s.destroy();
     }
     for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    const ok = await new Promise<number>((resolve, reject) => httpRequest({ host: '127.0.0.1', port: web.port!, path: '/api/status' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end());
+    const ok = await new Promise<number>((resolve, reject) =>
+      httpRequest({ host: '127.0.0.1', port: web.port!, path: '/api/status' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end(),
+    );
     assert.equal(ok, 200);
   });
 });
@@ -334,7 +361,10 @@ describe('web server logging at debug level', () => {
       await app.inject({ method: 'POST', url: '/api/nothing?nhs=9434765919', headers: { cookie, 'content-type': 'application/json' }, payload: '{"bad json' });
       fastifyLogger(ctx.log).error({ req: { url: '/records/patient?id=9434765919', headers: { cookie } }, url: '/x?q=Smith', err: new Error('boom') }, 'oops');
       const all = JSON.stringify(entries);
-      assert.ok(entries.some((e) => e.msg === 'request refused'), 'refusals are still logged');
+      assert.ok(
+        entries.some((e) => e.msg === 'request refused'),
+        'refusals are still logged',
+      );
       assert.ok(entries.some((e) => e.msg === 'oops' && e.url === '/x' && e.err === 'boom'));
       for (const secret of ['9434765919', 'Smith', cookie.split('=')[1]!]) assert.ok(!all.includes(secret), `logged: ${secret}`);
     } finally {

@@ -88,9 +88,16 @@ describe('telemetry capability (fake clock, no broker)', () => {
     await cap.start(ctx);
     ctx.bus.emit('failover.switched', { from: 'wan', to: '4g', kind: 'failover', reason: 'wan down', at: ctx.clock.now() });
     type Sent = { trigger?: string; changed?: string[]; at: number };
-    const tele = () => rows(ctx!).filter((r) => r.kind === 'telemetry').map((r) => JSON.parse(r.payload) as Sent);
+    const tele = () =>
+      rows(ctx!)
+        .filter((r) => r.kind === 'telemetry')
+        .map((r) => JSON.parse(r.payload) as Sent);
     await b.clock.advance(10_000);
-    assert.deepEqual(tele().map((m) => m.trigger), ['change'], 'the first 4G sample is a full report');
+    assert.deepEqual(
+      tele().map((m) => m.trigger),
+      ['change'],
+      'the first 4G sample is a full report',
+    );
     await b.clock.advance(600_000);
     assert.equal(tele().length, 1, '10 minutes unchanged: nothing more queued (heartbeats go direct, and only when connected)');
     assert.match(reported(cap).details!.lines!.join('\n'), /on 4G: a full report on a meaningful change .* every 15 min, a heartbeat every 60 s/);
@@ -100,7 +107,11 @@ describe('telemetry capability (fake clock, no broker)', () => {
     const last = tele().at(-1)!;
     assert.deepEqual([last.trigger, last.changed, last.at - changedAt <= 10_000], ['change', ['records-ish.status'], true]);
     await b.clock.advance(900_000);
-    assert.deepEqual(tele().map((m) => m.trigger), ['change', 'change', 'refresh'], 'a full refresh 15 min after the last report');
+    assert.deepEqual(
+      tele().map((m) => m.trigger),
+      ['change', 'change', 'refresh'],
+      'a full refresh 15 min after the last report',
+    );
   });
 
   it('forwards every bus event with a sortable ULID, raises telemetry.outbox-full at the bound, and reports health per contract', async () => {
@@ -110,13 +121,18 @@ describe('telemetry capability (fake clock, no broker)', () => {
     const full: unknown[] = [];
     ctx.bus.on('telemetry.outbox-full', (e) => full.push(e));
     for (let i = 0; i < 12; i++) ctx.bus.emit('uplink.changed', { name: 'wan', from: 'up', to: 'down', reason: `r${i}`, at: ctx.clock.now() });
-    const ev = rows(ctx).filter((r) => r.kind === 'event').map((r) => JSON.parse(r.payload));
+    const ev = rows(ctx)
+      .filter((r) => r.kind === 'event')
+      .map((r) => JSON.parse(r.payload));
     assert.ok(ev.length <= 10);
     assert.equal(ev.at(-1).payload.reason, 'r11', 'newest event kept');
     const ids = ev.map((e) => e.id);
     assert.deepEqual([...ids].sort(), ids);
     assert.equal(full.length, 1, 'raised once, not per message');
-    assert.ok(ev.some((e) => e.name === 'telemetry.outbox-full'), 'the outbox-full event itself goes to the fleet');
+    assert.ok(
+      ev.some((e) => e.name === 'telemetry.outbox-full'),
+      'the outbox-full event itself goes to the fleet',
+    );
     const h = reported(cap);
     assert.equal(h.status, 'degraded');
     const d = h.details as { connected: boolean; broker: string | null; outboxDepth: number; lastPublishAt: number | null; lines: string[] };

@@ -25,9 +25,18 @@ const DIR = resolve(import.meta.dirname, '../../../docs/schemas/mqtt');
 describe('MQTT contract', () => {
   it('the committed docs/schemas/mqtt files are exactly what the code validates with (run `surgery-edge mqtt-schemas docs/schemas/mqtt`)', () => {
     const gen = contractJsonSchemas();
-    assert.deepEqual(readdirSync(DIR).filter((f) => f.endsWith('.json')).sort(), Object.keys(gen).sort());
+    assert.deepEqual(
+      readdirSync(DIR)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+      Object.keys(gen).sort(),
+    );
     for (const [file, schema] of Object.entries(gen)) assert.deepEqual(JSON.parse(readFileSync(join(DIR, file), 'utf8')), schema, file);
-    assert.equal(readFileSync(join(DIR, '..', '..', 'mqtt-reports.md'), 'utf8'), reportsMarkdown() + '\n', 'docs/mqtt-reports.md is generated from contract/reports/');
+    assert.equal(
+      readFileSync(join(DIR, '..', '..', 'mqtt-reports.md'), 'utf8'),
+      reportsMarkdown() + '\n',
+      'docs/mqtt-reports.md is generated from contract/reports/',
+    );
     const events = readFileSync(join(DIR, '..', '..', 'mqtt-events.md'), 'utf8');
     assert.equal(events, eventsMarkdown() + '\n', 'docs/mqtt-events.md is generated from contract/events.ts');
   });

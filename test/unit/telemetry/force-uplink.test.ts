@@ -30,7 +30,10 @@ describe('telemetry command force-uplink (added within contract v1)', () => {
       assert.deepEqual((ok.result as { uplink: string }).uplink, '4g');
       const clear = await run(ctx, { command: 'force-uplink', args: { uplink: null } });
       assert.deepEqual((clear.result as { until: unknown }).until, null);
-      assert.deepEqual(calls, [['4g', 30 * 60_000], [null, 60 * 60_000]]);
+      assert.deepEqual(calls, [
+        ['4g', 30 * 60_000],
+        [null, 60 * 60_000],
+      ]);
       assert.equal((await run(ctx, { command: 'force-uplink', args: { uplink: 'moon' } })).error?.code, 'NOT_FOUND');
       assert.equal((await run(ctx, { command: 'force-uplink', args: { uplink: '4g', minutes: 0 } })).error?.code, 'BAD_REQUEST');
       assert.equal((await run(ctx, { command: 'force-uplink', args: {} })).error?.code, 'BAD_REQUEST', 'uplink is required (null to clear)');

@@ -16,10 +16,19 @@ describe('telemetry outbox (real SQLite)', () => {
     ob.enqueue({ ...row('event'), id: 'id-1' });
     assert.equal(ob.depth(), 5);
     const first = ob.peek(2);
-    assert.deepEqual(first.map((r) => r.payload), ['1', '2']);
-    assert.deepEqual(ob.peek(10, first[1]!.seq).map((r) => r.payload), ['3', '4', '5']);
+    assert.deepEqual(
+      first.map((r) => r.payload),
+      ['1', '2'],
+    );
+    assert.deepEqual(
+      ob.peek(10, first[1]!.seq).map((r) => r.payload),
+      ['3', '4', '5'],
+    );
     ob.ack(first[0]!.seq);
-    assert.deepEqual(ob.peek(10).map((r) => r.payload), ['2', '3', '4', '5']);
+    assert.deepEqual(
+      ob.peek(10).map((r) => r.payload),
+      ['2', '3', '4', '5'],
+    );
     for (const r of ob.peek(10)) ob.ack(r.seq);
     assert.equal(ob.depth(), 0);
   });
@@ -30,7 +39,10 @@ describe('telemetry outbox (real SQLite)', () => {
     for (let i = 0; i < 8; i++) ob.enqueue(row('telemetry'));
     ob.enqueue(row('event'));
     assert.equal(ob.depth(), 10);
-    const tele0 = ob.peek(20).filter((r) => r.kind === 'telemetry').map((r) => r.payload);
+    const tele0 = ob
+      .peek(20)
+      .filter((r) => r.kind === 'telemetry')
+      .map((r) => r.payload);
     const r1 = ob.enqueue(row('event'));
     assert.equal(r1.dropped, 1);
     assert.equal(r1.depth, 10);

@@ -109,13 +109,23 @@ describe('kamailio config generation', () => {
     ['everything configured', full, peersFull],
     ['no PBX, no trunks, no extensions', { enabled: true, listen: '127.0.0.1' }, { pbx: null, trunk: null, emergency: null }],
     ['PBX only (999 via the PBX)', { enabled: true, listen: '127.0.0.1', pbx: { host: '192.0.2.10' } }, { pbx: peersFull.pbx, trunk: null, emergency: null }],
-    ['trunk carries 999, one hunt member', { ...full, emergency: {}, huntGroup: { ddis: ['01632960000'], members: ['1001'] } }, { ...peersFull, emergency: null }],
+    [
+      'trunk carries 999, one hunt member',
+      { ...full, emergency: {}, huntGroup: { ddis: ['01632960000'], members: ['1001'] } },
+      { ...peersFull, emergency: null },
+    ],
   ];
   for (const [name, doc, peers] of shapes) {
     it(`passes kamailio -c: ${name}`, { skip: KAMAILIO ? false : 'kamailio not installed (Debian package kamailio)' }, () => {
       const c = testConfig({ telephony: doc }).telephony;
       const r = check(kamailioConfig(c, peers, paths).cfg);
-      assert.ok(r.ok, r.out.split('\n').filter((l) => /ERROR|CRITICAL/.test(l)).join('\n'));
+      assert.ok(
+        r.ok,
+        r.out
+          .split('\n')
+          .filter((l) => /ERROR|CRITICAL/.test(l))
+          .join('\n'),
+      );
     });
   }
   it('kamailio -c fails on a broken config (the check can fail)', { skip: KAMAILIO ? false : 'kamailio not installed' }, () => {

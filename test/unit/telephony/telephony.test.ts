@@ -12,7 +12,9 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 import { FakeRunner } from '../../helpers/fake-runner.js';
 
 /** kamcmd's real text output (captured from kamailio 5.6.3), parameterised. */
-const dispatcherList = (flags: string) => `{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:192.0.2.10:5060\n\t\t\t\t\tFLAGS: ${flags}\n\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n`;
+const dispatcherList = (flags: string) =>
+  `{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n` +
+  `\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:192.0.2.10:5060\n\t\t\t\t\tFLAGS: ${flags}\n\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n`;
 const stats = (reg: number, dlg: number) => `dialog:active_dialogs = ${dlg}\nusrloc:location_contacts = ${reg}\n`;
 const shv = (v: number) => `{\n\tname: force_local\n\ttype: int\n\tvalue: ${v}\n}\n`;
 
@@ -61,7 +63,17 @@ function harness(doc: Record<string, unknown> = {}, opts: { kamailio?: boolean; 
   const ctx = createTestCtx({
     clock,
     commands: runner,
-    config: { ...opts.top, telephony: { enabled: true, listen: '192.0.2.1', pbx: { host: '192.0.2.10' }, extensions: [{ ext: '1001', password: 'secret-1001' }], pollMs: 1000, ...doc } },
+    config: {
+      ...opts.top,
+      telephony: {
+        enabled: true,
+        listen: '192.0.2.1',
+        pbx: { host: '192.0.2.10' },
+        extensions: [{ ext: '1001', password: 'secret-1001' }],
+        pollMs: 1000,
+        ...doc,
+      },
+    },
   });
   const cap = new TelephonyCapability({ spawner });
   const events: EventMap['telephony.mode'][] = [];
@@ -114,7 +126,10 @@ describe('TelephonyCapability', () => {
     const cfg = join(h.cap.dir, 'kamailio.cfg');
     assert.equal(statSync(cfg).mode & 0o777, 0o600);
     assert.ok(!readFileSync(cfg, 'utf8').includes('secret-1001'));
-    assert.deepEqual(h.runner.callsTo('kamailio').map((c) => c.args[0]), ['-v', '-c']);
+    assert.deepEqual(
+      h.runner.callsTo('kamailio').map((c) => c.args[0]),
+      ['-v', '-c'],
+    );
     assert.equal(h.children.length, 1);
     await h.clock.advance(1000);
     const d = reported(h.cap).details!;

@@ -12,7 +12,15 @@ describe('voice shaper generation', () => {
     assert.deepEqual(v.rtpPorts, { from: 10000, to: 32767 });
   });
   it('marks SIP and RTP EF on the 4G interface, and on the LAN interface only when download is shaped', () => {
-    const base = { wanInterface: 'wwan0', lanInterface: 'lan0', uplinkKbit: 2000, downlinkKbit: 0, voiceKbit: 512, sipPort: 5060, rtpPorts: { from: 10000, to: 20000 } };
+    const base = {
+      wanInterface: 'wwan0',
+      lanInterface: 'lan0',
+      uplinkKbit: 2000,
+      downlinkKbit: 0,
+      voiceKbit: 512,
+      sipPort: 5060,
+      rtpPorts: { from: 10000, to: 20000 },
+    };
     assert.match(voiceNftScript(base), /oifname \{ "wwan0" \} udp sport 10000-20000 udp dport 10000-20000 ip dscp set ef/);
     assert.match(voiceNftScript({ ...base, downlinkKbit: 8000 }), /oifname \{ "wwan0", "lan0" \} udp dport 5060 ip dscp set ef/);
   });
@@ -27,9 +35,24 @@ describe('voice shaper generation', () => {
     r.on('tc', () => ({}));
     r.on('nft', () => ({}));
     const q = new VoiceQos(r, new NftAdapter(r));
-    await q.apply({ wanInterface: 'wwan0', lanInterface: 'lan0', uplinkKbit: 2000, downlinkKbit: 8000, voiceKbit: 256, sipPort: 5060, rtpPorts: { from: 10000, to: 20000 } });
+    await q.apply({
+      wanInterface: 'wwan0',
+      lanInterface: 'lan0',
+      uplinkKbit: 2000,
+      downlinkKbit: 8000,
+      voiceKbit: 256,
+      sipPort: 5060,
+      rtpPorts: { from: 10000, to: 20000 },
+    });
     await q.remove();
     const tc = r.calls.filter((c) => c.cmd === 'tc').map((c) => c.args.join(' '));
-    assert.deepEqual(tc, ['qdisc del dev wwan0 root', '-batch -', 'qdisc del dev lan0 root', '-batch -', 'qdisc del dev wwan0 root', 'qdisc del dev lan0 root']);
+    assert.deepEqual(tc, [
+      'qdisc del dev wwan0 root',
+      '-batch -',
+      'qdisc del dev lan0 root',
+      '-batch -',
+      'qdisc del dev wwan0 root',
+      'qdisc del dev lan0 root',
+    ]);
   });
 });

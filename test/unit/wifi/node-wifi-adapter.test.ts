@@ -34,11 +34,14 @@ exit 1
 }
 
 const adapters: Array<[string, () => WifiAdapter]> = [
-  ['FakeWifi', () => {
-    const f = new FakeWifi();
-    f.networks.set('Surgery-Backup', { passphrase: PASS, rssi: -65 });
-    return f;
-  }],
+  [
+    'FakeWifi',
+    () => {
+      const f = new FakeWifi();
+      f.networks.set('Surgery-Backup', { passphrase: PASS, rssi: -65 });
+      return f;
+    },
+  ],
   ['NodeWifiAdapter (node-wifi + nmcli)', () => new NodeWifiAdapter('wlan0')],
 ];
 
@@ -59,7 +62,10 @@ describe('Wi-Fi adapter contract', () => {
       rmSync(join(dir, 'joined'), { force: true });
       const a = make();
       assert.equal(await a.current(), null);
-      await assert.rejects(a.connect('Surgery-Backup', 'wrong-secret-99'), (e) => isAppError(e, 'COMMAND_FAILED') && !String((e as Error).message).includes('wrong-secret-99'));
+      await assert.rejects(
+        a.connect('Surgery-Backup', 'wrong-secret-99'),
+        (e) => isAppError(e, 'COMMAND_FAILED') && !String((e as Error).message).includes('wrong-secret-99'),
+      );
       await a.connect('Surgery-Backup', PASS);
       const link = await a.current();
       assert.equal(link?.ssid, 'Surgery-Backup');

@@ -15,7 +15,14 @@ function setup(wifi: Record<string, unknown> = {}) {
   const clock = new FakeClock();
   const radio = new FakeWifi();
   const uplinks = [{ name: 'wifi', interface: 'wlan0', kind: 'wifi', priority: 3, table: 103 }];
-  const ctx = createTestCtx({ clock, config: { uplinks, cellular: { enabled: false }, wifi: { enabled: true, ssid: 'Surgery-Backup', passphraseFile: '/etc/surgery-edge/wifi.psk', pollIntervalMs: POLL, ...wifi } } });
+  const ctx = createTestCtx({
+    clock,
+    config: {
+      uplinks,
+      cellular: { enabled: false },
+      wifi: { enabled: true, ssid: 'Surgery-Backup', passphraseFile: '/etc/surgery-edge/wifi.psk', pollIntervalMs: POLL, ...wifi },
+    },
+  });
   const psk = ctx.platform.hostPath('/etc/surgery-edge/wifi.psk');
   mkdirSync(dirname(psk), { recursive: true });
   writeFileSync(psk, SECRET + '\n', { mode: 0o600 });
