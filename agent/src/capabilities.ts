@@ -41,7 +41,21 @@ const BUILD: { readonly [K in CapabilityName]: () => TypedCapability<K> } = {
  * update after telemetry (its recovery events reach the outbox); backup after records (its source) and telemetry; status last (its page reads
  * every other capability). The agent builds the LAN web server (agent/src/web/server.ts) after all of them, from the routes they registered.
  */
-const START_ORDER: readonly CapabilityName[] = ['uplinks', 'cellular', 'wifi', 'failover', 'records', 'enrolment', 'setup', 'telephony', 'telemetry', 'update', 'backup', 'drills', 'status'];
+const START_ORDER: readonly CapabilityName[] = [
+  'uplinks',
+  'cellular',
+  'wifi',
+  'failover',
+  'records',
+  'enrolment',
+  'setup',
+  'telephony',
+  'telemetry',
+  'update',
+  'backup',
+  'drills',
+  'status',
+];
 
 export function buildCapabilities(): Capability[] {
   return START_ORDER.map((name) => {

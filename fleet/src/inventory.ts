@@ -9,7 +9,8 @@ export class Inventory {
   private readonly byId = new Map<string, Placement>();
   private readonly configured = new Set<string>();
   constructor(entries: FleetConfig['inventory']) {
-    for (const e of entries) this.byId.set(e.deviceId, { practice: e.practice, practiceName: e.practiceName ?? null, pcn: e.pcn ?? null, clinicalSystem: e.clinicalSystem ?? null });
+    for (const e of entries)
+      this.byId.set(e.deviceId, { practice: e.practice, practiceName: e.practiceName ?? null, pcn: e.pcn ?? null, clinicalSystem: e.clinicalSystem ?? null });
     for (const e of entries) this.configured.add(e.deviceId);
   }
   /** A box claimed in the dashboard (claim/claims.ts): its practice and the name typed there, unless the config lists it. */

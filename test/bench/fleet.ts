@@ -36,12 +36,18 @@ if (dbKind === 'postgres') {
 const httpPort = await freePort();
 const id = broker.identity('fleet');
 const cfgFile = join(tmp.dir, 'fleet.json');
-writeFileSync(cfgFile, JSON.stringify({
-  dataDir: tmp.dir, instanceId: 'fleet-bench', log: { level: 'warn' },
-  db: dbKind === 'postgres' ? { kind: 'postgres', url: pg!.url } : {},
-  mqtt: { url: broker.url, prefix: broker.prefix, caPath: id.ca, certPath: id.cert, keyPath: id.key },
-  http: { port: httpPort }, alerts: { evaluateMs: 60_000 },
-}));
+writeFileSync(
+  cfgFile,
+  JSON.stringify({
+    dataDir: tmp.dir,
+    instanceId: 'fleet-bench',
+    log: { level: 'warn' },
+    db: dbKind === 'postgres' ? { kind: 'postgres', url: pg!.url } : {},
+    mqtt: { url: broker.url, prefix: broker.prefix, caPath: id.ca, certPath: id.cert, keyPath: id.key },
+    http: { port: httpPort },
+    alerts: { evaluateMs: 60_000 },
+  }),
+);
 const fleet = spawn(join(ROOT, 'fleet/bin/fleet'), ['run', '--config', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
 let stdout = '';
 let stderr = '';
@@ -62,7 +68,12 @@ try {
   }
   const password = /first admin login: admin \/ (\S+)/.exec(stdout)![1]!;
   const base = `http://127.0.0.1:${httpPort}`;
-  const login = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: 'admin', password }) });
+  const login = await fetch(`${base}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: 'admin', password }),
+  });
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
   const get = async (path: string) => {
     const s = performance.now();
@@ -78,7 +89,10 @@ try {
   // Simulator: CONNS MQTT connections (fleet identity, which the ACL lets publish for any device), devices spread over them.
   const conns: MqttClient[] = [];
   for (let i = 0; i < CONNS; i++) conns.push(await broker.connect('fleet', { clientId: `sim-${i}` }));
-  const devs = Array.from({ length: N }, (_, i) => new SimDevice(`S${String(10000 + Math.floor(i / 2)).padStart(5, '0')}-${String((i % 2) + 1).padStart(2, '0')}`, broker.prefix));
+  const devs = Array.from(
+    { length: N },
+    (_, i) => new SimDevice(`S${String(10000 + Math.floor(i / 2)).padStart(5, '0')}-${String((i % 2) + 1).padStart(2, '0')}`, broker.prefix),
+  );
   devs.forEach((d, i) => (d.cellular = i % 20 === 0)); // 5 % on 4G
   const conn = (i: number) => conns[i % CONNS]!;
   const births = performance.now();
@@ -116,8 +130,16 @@ try {
       if (next[i]! > now) continue;
       next[i]! += INTERVAL_MS;
       const d = devs[i]!;
-      due.push(pub(conn(i), d.telemetry(now)).then(() => void sent++, () => void publishErrors++));
-      if (i % 200 === 0) due.push(pub(conn(i), d.event(now, 'uplink.changed', { name: 'wan', from: 'up', to: 'degraded', reason: 'bench', at: now })).catch(() => void publishErrors++));
+      due.push(
+        pub(conn(i), d.telemetry(now)).then(
+          () => void sent++,
+          () => void publishErrors++,
+        ),
+      );
+      if (i % 200 === 0)
+        due.push(
+          pub(conn(i), d.event(now, 'uplink.changed', { name: 'wan', from: 'up', to: 'degraded', reason: 'bench', at: now })).catch(() => void publishErrors++),
+        );
     }
     await Promise.all(due);
     await sleep(50);
@@ -125,19 +147,39 @@ try {
   pageLoop = false;
   await pager;
   await sleep(3000); // drain
-  const health = JSON.parse((await get('/api/health')).body) as { components: { ingest: { details: Record<string, unknown> } }; counters: Record<string, number> };
+  const health = JSON.parse((await get('/api/health')).body) as {
+    components: { ingest: { details: Record<string, unknown> } };
+    counters: Record<string, number>;
+  };
   const ing = health.components.ingest.details;
   const summary = await get('/');
   const total = /data-card="all"><b>(\d+)</.exec(summary.body)?.[1];
   const all = [...pages.list, ...pages.filtered, ...pages.device];
   out({
-    result: 'fleet', db: dbKind, devices: N, devicesListed: Number(total), connections: CONNS, steadyS: STEADY_S, telemetrySent: sent, publishErrors,
+    result: 'fleet',
+    db: dbKind,
+    devices: N,
+    devicesListed: Number(total),
+    connections: CONNS,
+    steadyS: STEADY_S,
+    telemetrySent: sent,
+    publishErrors,
     msgPerS: Math.round((sent / STEADY_S) * 10) / 10,
-    ingestLagP50Ms: ing.lagP50Ms, ingestLagP99Ms: ing.lagP99Ms, targetLagP99Ms: 2000,
-    applied: ing.applied, dropped: ing.dropped, duplicates: ing.duplicates,
-    pageP50Ms: Math.round(pct(all, 50)! * 10) / 10, pageP95Ms: Math.round(pct(all, 95)! * 10) / 10, targetPageP95Ms: 300,
-    listP95Ms: Math.round(pct(pages.list, 95)! * 10) / 10, filteredP95Ms: Math.round(pct(pages.filtered, 95)! * 10) / 10, deviceP95Ms: Math.round(pct(pages.device, 95)! * 10) / 10, pages: all.length,
-    rssMbMax: Math.round(Math.max(...rssSamples)), rssMbEnd: Math.round(rss()),
+    ingestLagP50Ms: ing.lagP50Ms,
+    ingestLagP99Ms: ing.lagP99Ms,
+    targetLagP99Ms: 2000,
+    applied: ing.applied,
+    dropped: ing.dropped,
+    duplicates: ing.duplicates,
+    pageP50Ms: Math.round(pct(all, 50)! * 10) / 10,
+    pageP95Ms: Math.round(pct(all, 95)! * 10) / 10,
+    targetPageP95Ms: 300,
+    listP95Ms: Math.round(pct(pages.list, 95)! * 10) / 10,
+    filteredP95Ms: Math.round(pct(pages.filtered, 95)! * 10) / 10,
+    deviceP95Ms: Math.round(pct(pages.device, 95)! * 10) / 10,
+    pages: all.length,
+    rssMbMax: Math.round(Math.max(...rssSamples)),
+    rssMbEnd: Math.round(rss()),
     ...(pg ? { postgresRssMbMax: Math.round(Math.max(...pgRssSamples)), postgresFsync: true } : {}),
   });
   for (const c of conns) c.end(true);

@@ -31,10 +31,24 @@ try {
   let peak = rssMb();
   const sample = setInterval(() => (peak = Math.max(peak, rssMb())), 50);
   let t = performance.now();
-  await verifyBundle(createReadStream(bundle, { highWaterMark: 1 << 20 }), { keys: trusted, arch: hostArch(), currentVersion: '0.1.0', maxPayloadBytes: 1 << 40 });
+  await verifyBundle(createReadStream(bundle, { highWaterMark: 1 << 20 }), {
+    keys: trusted,
+    arch: hostArch(),
+    currentVersion: '0.1.0',
+    maxPayloadBytes: 1 << 40,
+  });
   const verifyS = (performance.now() - t) / 1000;
   const verifyPeak = peak;
-  process.stdout.write(JSON.stringify({ bench: 'update-verify', bundleBytes: bytes, seconds: +verifyS.toFixed(2), mbPerS: +(bytes / 1e6 / verifyS).toFixed(0), rssBeforeMb: baseRss, rssPeakMb: verifyPeak }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      bench: 'update-verify',
+      bundleBytes: bytes,
+      seconds: +verifyS.toFixed(2),
+      mbPerS: +(bytes / 1e6 / verifyS).toFixed(0),
+      rssBeforeMb: baseRss,
+      rssPeakMb: verifyPeak,
+    }) + '\n',
+  );
 
   peak = rssMb();
   t = performance.now();
@@ -52,7 +66,16 @@ try {
   });
   const installS = (performance.now() - t) / 1000;
   clearInterval(sample);
-  process.stdout.write(JSON.stringify({ bench: 'update-install', bundleBytes: bytes, seconds: +installS.toFixed(2), mbPerS: +(bytes / 1e6 / installS).toFixed(0), rssPeakMb: peak, note: 'write + fsync + read-back hash into a file slot on this machine\'s disk' }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      bench: 'update-install',
+      bundleBytes: bytes,
+      seconds: +installS.toFixed(2),
+      mbPerS: +(bytes / 1e6 / installS).toFixed(0),
+      rssPeakMb: peak,
+      note: "write + fsync + read-back hash into a file slot on this machine's disk",
+    }) + '\n',
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

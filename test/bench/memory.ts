@@ -102,10 +102,10 @@ async function inner(): Promise<void> {
   const extra: Record<string, string> = {
     ...unitEnvironment(),
     ...Object.fromEntries(
-    (process.env.AGENT_ENV ?? '')
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((kv) => [kv.split('=')[0]!, kv.split('=').slice(1).join('=')]),
+      (process.env.AGENT_ENV ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((kv) => [kv.split('=')[0]!, kv.split('=').slice(1).join('=')]),
     ),
   };
   const env = {

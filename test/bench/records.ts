@@ -56,15 +56,42 @@ const offset = Date.parse(NOW) - Date.now();
 const clock: Clock = { ...systemClock, now: () => Date.now() + offset };
 const store = RecordsStore.open(join(dir, 'records.db'), { key: randomBytes(32) });
 const sync = (summaryMaxAgeMs: number): Promise<SyncResult> =>
-  runSync(store, new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 30_000 }), new GpConnectClient({ ...gpcOptions(server.gpcBase), requestTimeoutMs: 30_000 }), {
-    timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: Number(process.env.RECORDS_BENCH_CONCURRENCY ?? 6), summaryMaxAgeMs, retries: 2, clock,
-    log: createLogger({ level: 'warn' }),
-  });
-const pick = (r: SyncResult) => ({ durationMs: r.durationMs, dates: r.dates, patients: r.patients, appointments: r.appointments, fetched: r.fetched, changed: r.changed, unchanged: r.unchanged, withheld: r.withheld, skippedFresh: r.skippedFresh, errors: r.errors + r.dayListErrors.length });
+  runSync(
+    store,
+    new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 30_000 }),
+    new GpConnectClient({ ...gpcOptions(server.gpcBase), requestTimeoutMs: 30_000 }),
+    {
+      timeZone: 'Europe/London',
+      workingDays: [1, 2, 3, 4, 5],
+      concurrency: Number(process.env.RECORDS_BENCH_CONCURRENCY ?? 6),
+      summaryMaxAgeMs,
+      retries: 2,
+      clock,
+      log: createLogger({ level: 'warn' }),
+    },
+  );
+const pick = (r: SyncResult) => ({
+  durationMs: r.durationMs,
+  dates: r.dates,
+  patients: r.patients,
+  appointments: r.appointments,
+  fetched: r.fetched,
+  changed: r.changed,
+  unchanged: r.unchanged,
+  withheld: r.withheld,
+  skippedFresh: r.skippedFresh,
+  errors: r.errors + r.dayListErrors.length,
+});
 
 try {
   const full = await sync(3_600_000);
-  emit({ figure: 'full-sync', targetMs: 120_000, pass: full.durationMs <= 120_000 && full.errors === 0, ...pick(full), upstreamRequests: server.stats.structured + server.stats.appointments + server.stats.dayList });
+  emit({
+    figure: 'full-sync',
+    targetMs: 120_000,
+    pass: full.durationMs <= 120_000 && full.errors === 0,
+    ...pick(full),
+    upstreamRequests: server.stats.structured + server.stats.appointments + server.stats.dayList,
+  });
   const inc = await sync(3_600_000);
   emit({ figure: 'incremental-sync-nothing-changed', ...pick(inc) });
   const refetch = await sync(0);
@@ -72,7 +99,10 @@ try {
 
   const date = full.dates[0]!;
   const clinicians = store.clinicians(date).map((c) => c.id);
-  const patients = store.dayList(date).filter((e) => e.hasSummary).map((e) => e.patientId!);
+  const patients = store
+    .dayList(date)
+    .filter((e) => e.hasSummary)
+    .map((e) => e.patientId!);
   const dayLat = await concurrent(100, (w, i) => store.dayList(date, clinicians[(w + i) % clinicians.length]));
   const sumLat = await concurrent(100, (w, i) => store.patientSummary(patients[(w * 97 + i) % patients.length]!));
   const wholeDay = await concurrent(10, () => store.dayList(date));
@@ -88,7 +118,13 @@ try {
   };
   const dayBurst = burst(100, (w, i) => store.dayList(date, clinicians[(w + i) % clinicians.length]));
   const sumBurst = burst(100, (w, i) => store.patientSummary(patients[(w * 97 + i) % patients.length]!));
-  emit({ figure: 'store-day-list-20-viewers', targetP99Ms: 50, ...stats(dayLat), pass: pct(dayLat, 99) <= 50, rowsPerList: Math.round(store.dayList(date).length / clinicians.length) });
+  emit({
+    figure: 'store-day-list-20-viewers',
+    targetP99Ms: 50,
+    ...stats(dayLat),
+    pass: pct(dayLat, 99) <= 50,
+    rowsPerList: Math.round(store.dayList(date).length / clinicians.length),
+  });
   emit({ figure: 'store-day-list-whole-practice-20-viewers', ...stats(wholeDay), rows: store.dayList(date).length });
   emit({ figure: 'store-patient-summary-20-viewers', targetP99Ms: 20, ...stats(sumLat), pass: pct(sumLat, 99) <= 20 });
   emit({ figure: 'store-day-list-burst-of-20', targetP99Ms: 50, ...stats(dayBurst), pass: pct(dayBurst, 99) <= 50 });
@@ -148,7 +184,9 @@ try {
     const load = (shape: LoadJob['shape'], rounds: number, url: (w: number, i: number) => string, thinkMs?: number) =>
       new Promise<LoadResult>((resolve, reject) => {
         const urls = Array.from({ length: rounds }, (_, i) => Array.from({ length: VIEWERS }, (_, w) => url(w, i)));
-        const worker = new Worker(new URL('./records-http-load.ts', import.meta.url), { workerData: { port, cookies, shape, urls, ...(thinkMs ? { thinkMs } : {}) } satisfies LoadJob });
+        const worker = new Worker(new URL('./records-http-load.ts', import.meta.url), {
+          workerData: { port, cookies, shape, urls, ...(thinkMs ? { thinkMs } : {}) } satisfies LoadJob,
+        });
         worker.once('message', (m: LoadResult) => ((requests += m.latMs.length), resolve(m)));
         worker.once('error', reject);
       });
@@ -164,9 +202,16 @@ try {
       const cpu = process.threadCpuUsage(cpu0);
       const busy = (cpu.user + cpu.system) / 1000;
       emit({
-        figure: name, targetP99Ms: target, ...stats(r.latMs), pass: pct(r.latMs, 99) <= target && r.bad === 0, serverP50Ms: pct(serverMs, 50), serverP99Ms: pct(serverMs, 99),
-        serverCpuMsPerPage: Math.round((busy / r.latMs.length) * 100) / 100, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10,
-        bytesPerPage: Math.round(r.bytes / r.latMs.length), non200: r.bad,
+        figure: name,
+        targetP99Ms: target,
+        ...stats(r.latMs),
+        pass: pct(r.latMs, 99) <= target && r.bad === 0,
+        serverP50Ms: pct(serverMs, 50),
+        serverP99Ms: pct(serverMs, 99),
+        serverCpuMsPerPage: Math.round((busy / r.latMs.length) * 100) / 100,
+        loadAvg1m: Math.round(loadavg()[0]! * 10) / 10,
+        bytesPerPage: Math.round(r.bytes / r.latMs.length),
+        non200: r.bad,
       });
     };
     await load('burst', 5, dayUrl); // warm-up (JIT, page cache)
@@ -181,7 +226,14 @@ try {
     // Audit is on: every served page wrote exactly one entry, and the chain still verifies.
     const s = desk.services()!;
     const v = s.audit.verify();
-    emit({ figure: 'http-audit', requests, entriesWritten: s.audit.count() - auditBefore, auditCommits, chainOk: v.ok, pass: v.ok && s.audit.count() - auditBefore === requests });
+    emit({
+      figure: 'http-audit',
+      requests,
+      entriesWritten: s.audit.count() - auditBefore,
+      auditCommits,
+      chainOk: v.ok,
+      pass: v.ok && s.audit.count() - auditBefore === requests,
+    });
     await app.close();
     await desk.stop();
     ctx.cleanup();

@@ -33,10 +33,30 @@ const failover = new FakeFailover(() => ctx.bus);
 const drills = new FakeCap('drills', {
   status: 'ok',
   summary: 'last drill passed',
-  details: { last: { id: 'x', at: Date.now() - 86400_000, passed: true, steps: [{ name: 'lte end-to-end', passed: true, detail: '5/5 probes' }, { name: 'records cache freshness', passed: true, detail: 'as of 06:00' }] }, next: Date.now() + 6 * 86400_000, running: false, lines: [] },
+  details: {
+    last: {
+      id: 'x',
+      at: Date.now() - 86400_000,
+      passed: true,
+      steps: [
+        { name: 'lte end-to-end', passed: true, detail: '5/5 probes' },
+        { name: 'records cache freshness', passed: true, detail: 'as of 06:00' },
+      ],
+    },
+    next: Date.now() + 6 * 86400_000,
+    running: false,
+    lines: [],
+  },
 });
 const status = new StatusCapability({ systemInfo: new FakeSystemInfo() });
-ctx.capabilities = registry([new FakeCap('cellular', cellularHealth()), failover, new FakeCap('records', recordsHealth(Date.now() - 600_000)), new FakeCap('telemetry', telemetryHealth()), drills, status]);
+ctx.capabilities = registry([
+  new FakeCap('cellular', cellularHealth()),
+  failover,
+  new FakeCap('records', recordsHealth(Date.now() - 600_000)),
+  new FakeCap('telemetry', telemetryHealth()),
+  drills,
+  status,
+]);
 createUser(ctx.db, 'admin', 'correct horse battery', 'admin');
 await status.start(ctx);
 const web = new WebServer();
@@ -53,16 +73,19 @@ try {
     const page = await context.newPage();
     await page.goto(base, { waitUntil: 'load' });
     // A string, not a function: tsx's name-keeping helper (__name) does not exist in the page.
-    const m = (await page.evaluate(`new Promise((resolve) => {
+    const m = (await page.evaluate(
+      `new Promise((resolve) => {
       const done = (fcpMs) => {
         const nav = performance.getEntriesByType('navigation')[0];
         const res = performance.getEntriesByType('resource');
-        resolve({ fcp: fcpMs, transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0), decoded: nav.decodedBodySize + res.reduce((a, r) => a + r.decodedBodySize, 0) });
+        resolve({ fcp: fcpMs, transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0), decoded: nav.decodedBodySize + res.reduce((a, ` +
+        `r) => a + r.decodedBodySize, 0) });
       };
       const e = performance.getEntriesByName('first-contentful-paint')[0];
       if (e) done(e.startTime);
       else new PerformanceObserver((l) => done(l.getEntries()[0].startTime)).observe({ type: 'paint', buffered: true });
-    })`)) as { fcp: number; transfer: number; decoded: number };
+    })`,
+    )) as { fcp: number; transfer: number; decoded: number };
     // Run 0 warms the server (JIT, TLS session setup); it is not counted.
     if (i > 0) {
       fcp.push(m.fcp);

@@ -152,7 +152,9 @@ async function main(): Promise<void> {
     // 4. 4G with cellularReport changes, an unchanged box: heartbeats only (2 s here, to measure many).
     const hbFleet = await fleetCollector(broker, `${broker.prefix}/bench-dev/heartbeat`);
     const cfgHb = agentConfig(
-      broker, 'bench-dev', join(dir, 'd'),
+      broker,
+      'bench-dev',
+      join(dir, 'd'),
       { ...viaProxy, cellularIntervalMs: 2000, cellularCheckMs: 1000, cellularFullEveryMs: 3_600_000, cellularReport: 'changes' },
       { uplinks },
     );

@@ -44,14 +44,74 @@ function sippIn(ns: string, args: string[], timeoutS: number): Promise<number> {
   });
 }
 const standIn = (ns: string, scenario: string, ip: string, who: string) => {
-  const c = spawn('ip', ['netns', 'exec', ns, 'sipp', '-sf', join(SIPP_DIR, scenario), '-i', ip, '-p', '5060', '-key', 'who', who, '-aa', '-nostdin'], { stdio: 'ignore' });
+  const c = spawn('ip', ['netns', 'exec', ns, 'sipp', '-sf', join(SIPP_DIR, scenario), '-i', ip, '-p', '5060', '-key', 'who', who, '-aa', '-nostdin'], {
+    stdio: 'ignore',
+  });
   bg.push(c);
   return c;
 };
 const localCall = (timeoutS = 3, holdMs = 100) =>
-  sippIn(lab.ns.lan, [K, '-sf', join(SIPP_DIR, 'call.xml'), '-s', '1002', '-i', A, '-p', String(nextPort++ % 1000 + 6000), '-key', 'user', '1001', '-au', '1001', '-ap', 'secret-1001', '-set', 'expect', 'b', '-m', '1', '-d', String(holdMs)], timeoutS);
+  sippIn(
+    lab.ns.lan,
+    [
+      K,
+      '-sf',
+      join(SIPP_DIR, 'call.xml'),
+      '-s',
+      '1002',
+      '-i',
+      A,
+      '-p',
+      String((nextPort++ % 1000) + 6000),
+      '-key',
+      'user',
+      '1001',
+      '-au',
+      '1001',
+      '-ap',
+      'secret-1001',
+      '-set',
+      'expect',
+      'b',
+      '-m',
+      '1',
+      '-d',
+      String(holdMs),
+    ],
+    timeoutS,
+  );
 const register = (expect: string) =>
-  sippIn(lab.ns.lan, [K, '-sf', join(SIPP_DIR, 'register.xml'), '-i', B, '-p', '5080', '-key', 'user', '1002', '-key', 'cport', '5060', '-key', 'expires', '3600', '-au', '1002', '-ap', 'secret-1002', '-set', 'expect', expect, '-m', '1'], 5);
+  sippIn(
+    lab.ns.lan,
+    [
+      K,
+      '-sf',
+      join(SIPP_DIR, 'register.xml'),
+      '-i',
+      B,
+      '-p',
+      '5080',
+      '-key',
+      'user',
+      '1002',
+      '-key',
+      'cport',
+      '5060',
+      '-key',
+      'expires',
+      '3600',
+      '-au',
+      '1002',
+      '-ap',
+      'secret-1002',
+      '-set',
+      'expect',
+      expect,
+      '-m',
+      '1',
+    ],
+    5,
+  );
 
 /** A new local call attempt every 500 ms; resolves with ms from t0 to the end of the first answered one. */
 async function firstLocalCall(t0: number, limitMs = 60_000): Promise<number> {
@@ -81,7 +141,36 @@ const tel = (agent: LabAgent) => agent.status()?.capabilities.telephony?.details
 async function waitCloud(agent: LabAgent): Promise<number> {
   const t0 = Date.now();
   await waitMode(agent, 'cloud');
-  const viaPbx = () => sippIn(lab.ns.lan, [K, '-sf', join(SIPP_DIR, 'call.xml'), '-s', '1002', '-i', A, '-p', String(nextPort++ % 1000 + 6000), '-key', 'user', '1001', '-au', '1001', '-ap', 'secret-1001', '-set', 'expect', 'pbx', '-m', '1', '-d', '100'], 3);
+  const viaPbx = () =>
+    sippIn(
+      lab.ns.lan,
+      [
+        K,
+        '-sf',
+        join(SIPP_DIR, 'call.xml'),
+        '-s',
+        '1002',
+        '-i',
+        A,
+        '-p',
+        String((nextPort++ % 1000) + 6000),
+        '-key',
+        'user',
+        '1001',
+        '-au',
+        '1001',
+        '-ap',
+        'secret-1001',
+        '-set',
+        'expect',
+        'pbx',
+        '-m',
+        '1',
+        '-d',
+        '100',
+      ],
+      3,
+    );
   while ((await viaPbx()) !== 0) {
     if (Date.now() - t0 > 90_000) throw new Error(`calls never reached the PBX again: ${JSON.stringify(tel(agent))}`);
     await sleep(300);
@@ -121,7 +210,34 @@ function kamailioUsage(runDir: string): { jiffies: number; pssKiB: number; procs
 /** 999 from an unauthenticated handset; set-up = SIPp's own INVITE -> 200 response time (rtt csv). */
 async function emergency(expect: string): Promise<{ ok: boolean; ms: number }> {
   for (const f of readdirSync(tmp)) if (f.endsWith('_rtt.csv')) rmSync(join(tmp, f));
-  const rc = await sippIn(lab.ns.lan, [K, '-sf', join(SIPP_DIR, 'call.xml'), '-s', '999', '-i', A, '-p', '5090', '-key', 'user', '5555', '-set', 'expect', expect, '-m', '1', '-d', '100', '-trace_rtt', '-rtt_freq', '1'], 8);
+  const rc = await sippIn(
+    lab.ns.lan,
+    [
+      K,
+      '-sf',
+      join(SIPP_DIR, 'call.xml'),
+      '-s',
+      '999',
+      '-i',
+      A,
+      '-p',
+      '5090',
+      '-key',
+      'user',
+      '5555',
+      '-set',
+      'expect',
+      expect,
+      '-m',
+      '1',
+      '-d',
+      '100',
+      '-trace_rtt',
+      '-rtt_freq',
+      '1',
+    ],
+    8,
+  );
   const csv = readdirSync(tmp).find((f) => f.endsWith('_rtt.csv'));
   const last = csv ? readFileSync(join(tmp, csv), 'utf8').trim().split('\n').at(-1)! : '';
   return { ok: rc === 0, ms: Number(last.split(';')[1] ?? NaN) };
@@ -141,7 +257,19 @@ async function main(): Promise<void> {
   // pike raised from 30 to 100 requests / 2 s: the bench's one calling handset starts a call attempt every
   // 500 ms (plus SIPp's retransmissions while the PBX is dead), which pike would otherwise block as a flood.
   const agent = await lab.startAgent({
-    config: { telephony: { enabled: true, listen: LAB.lanGateway, port: 5060, lanInterface: 'lan0', lanSubnets: [LAB.lanSubnet], extensions: EXT, pbx: { host: PBX, port: 5060 }, emergency: { trunk: { host: TRUNK, port: 5060 } }, pike: { reqsDensity: 100, samplingS: 2 } } },
+    config: {
+      telephony: {
+        enabled: true,
+        listen: LAB.lanGateway,
+        port: 5060,
+        lanInterface: 'lan0',
+        lanSubnets: [LAB.lanSubnet],
+        extensions: EXT,
+        pbx: { host: PBX, port: 5060 },
+        emergency: { trunk: { host: TRUNK, port: 5060 } },
+        pike: { reqsDensity: 100, samplingS: 2 },
+      },
+    },
   });
   const runDir = JSON.parse(JSON.stringify(lab.agentConfig())).paths.runDir as string;
   try {
@@ -161,15 +289,25 @@ async function main(): Promise<void> {
         else await Promise.all([lab.blackhole('primary'), lab.blackhole('cellular')]);
         uplinkDead.push(await firstLocalCall(t0));
         // kamailio routes locally on its own (dispatcher/force_local) before the agent's next poll logs it.
-        const why = await agent.waitForLog((e) => e.msg === 'telephony mode' && e.to === 'survivable' && (e.receivedAt as number) >= t0, 3000).catch(() => null);
+        const why = await agent
+          .waitForLog((e) => e.msg === 'telephony mode' && e.to === 'survivable' && (e.receivedAt as number) >= t0, 3000)
+          .catch(() => null);
         note(`uplink dead (${fault}) #${i + 1}: local call after ${uplinkDead.at(-1)} ms; survivable because: ${String(why?.reason ?? '?')}`);
-        if (process.env.BENCH_DEBUG) for (const e of agent.logs.filter((x) => (x.receivedAt as number) >= t0 - 100)) note(`  +${(e.receivedAt as number) - t0} ${JSON.stringify(e).slice(0, 200)}`);
+        if (process.env.BENCH_DEBUG)
+          for (const e of agent.logs.filter((x) => (x.receivedAt as number) >= t0 - 100))
+            note(`  +${(e.receivedAt as number) - t0} ${JSON.stringify(e).slice(0, 200)}`);
         e999['no-uplink']!.push(await emergency('emergency'));
         await Promise.all([lab.restore('primary'), lab.restore('cellular')]);
         note(`uplinks back: calls via the PBX again after ${await waitCloud(agent)} ms`);
         e999.cloud!.push(await emergency('pbx'));
       }
-      out({ case: `uplink-dead-${fault}`, what: `both uplinks ${fault === 'carrier' ? 'lose carrier' : 'blackholed'} -> ext-to-ext call answered`, ...stats(uplinkDead), targetP95Ms: 10_000, pass: q(uplinkDead, 0.95) <= 10_000 });
+      out({
+        case: `uplink-dead-${fault}`,
+        what: `both uplinks ${fault === 'carrier' ? 'lose carrier' : 'blackholed'} -> ext-to-ext call answered`,
+        ...stats(uplinkDead),
+        targetP95Ms: 10_000,
+        pass: q(uplinkDead, 0.95) <= 10_000,
+      });
     }
 
     const pbxDead: number[] = [];
@@ -183,7 +321,15 @@ async function main(): Promise<void> {
       await lab.reviveTarget(PBX);
       note(`PBX back: calls via the PBX again after ${await waitCloud(agent)} ms`);
     }
-    out({ case: 'pbx-dead', what: 'cloud PBX stops answering -> ext-to-ext call answered', ...stats(pbxDead), targetP95Ms: 30_000, stretchMs: 10_000, pass: q(pbxDead, 0.95) <= 30_000, stretchPass: q(pbxDead, 0.95) <= 10_000 });
+    out({
+      case: 'pbx-dead',
+      what: 'cloud PBX stops answering -> ext-to-ext call answered',
+      ...stats(pbxDead),
+      targetP95Ms: 30_000,
+      stretchMs: 10_000,
+      pass: q(pbxDead, 0.95) <= 30_000,
+      stretchPass: q(pbxDead, 0.95) <= 10_000,
+    });
 
     // 20 simultaneous local calls in survivable mode: 2 new calls/s (one SIPp = one source address, and
     // pike allows 30 requests per 2 s per source: 20 calls/s from one address IS a flood), each held
@@ -196,17 +342,78 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     let seen = 0;
     const watch = setInterval(() => (seen = Math.max(seen, Number(tel(agent).callsInProgress ?? 0))), 250);
-    const rc = await sippIn(lab.ns.lan, [K, '-sf', join(SIPP_DIR, 'call.xml'), '-s', '1002', '-i', A, '-p', '5100', '-key', 'user', '1001', '-au', '1001', '-ap', 'secret-1001', '-set', 'expect', 'b', '-m', '20', '-l', '20', '-r', '2', '-d', '15000', '-trace_err', '-error_file', join(tmp, '20calls.err')], 45);
+    const rc = await sippIn(
+      lab.ns.lan,
+      [
+        K,
+        '-sf',
+        join(SIPP_DIR, 'call.xml'),
+        '-s',
+        '1002',
+        '-i',
+        A,
+        '-p',
+        '5100',
+        '-key',
+        'user',
+        '1001',
+        '-au',
+        '1001',
+        '-ap',
+        'secret-1001',
+        '-set',
+        'expect',
+        'b',
+        '-m',
+        '20',
+        '-l',
+        '20',
+        '-r',
+        '2',
+        '-d',
+        '15000',
+        '-trace_err',
+        '-error_file',
+        join(tmp, '20calls.err'),
+      ],
+      45,
+    );
     clearInterval(watch);
-    if (rc !== 0) note(`20 calls: sipp rc=${rc}: ${readFileSync(join(tmp, '20calls.err'), 'utf8').split('\n').filter((l) => /\d{4}-\d\d-\d\d/.test(l)).slice(0, 3).join(' | ').slice(0, 600)}`);
+    if (rc !== 0)
+      note(
+        `20 calls: sipp rc=${rc}: ${readFileSync(join(tmp, '20calls.err'), 'utf8')
+          .split('\n')
+          .filter((l) => /\d{4}-\d\d-\d\d/.test(l))
+          .slice(0, 3)
+          .join(' | ')
+          .slice(0, 600)}`,
+      );
     const busy = kamailioUsage(runDir);
     const wallS = (Date.now() - t0) / 1000;
-    out({ case: '20-calls', what: '20 simultaneous authenticated ext-to-ext calls (2 new/s, 15 s each)', ok: rc === 0, callsInProgressSeen: seen, kamailioCpuPct: Math.round((((busy.jiffies - idle.jiffies) / hz / wallS) * 100) * 10) / 10, kamailioPssKiB: busy.pssKiB, kamailioProcs: busy.procs, wallS: Math.round(wallS * 10) / 10, note: 'x86 build machine under load from other jobs; kamailio started with -m 32 -M 8 (MB shared/private)' });
+    out({
+      case: '20-calls',
+      what: '20 simultaneous authenticated ext-to-ext calls (2 new/s, 15 s each)',
+      ok: rc === 0,
+      callsInProgressSeen: seen,
+      kamailioCpuPct: Math.round(((busy.jiffies - idle.jiffies) / hz / wallS) * 100 * 10) / 10,
+      kamailioPssKiB: busy.pssKiB,
+      kamailioProcs: busy.procs,
+      wallS: Math.round(wallS * 10) / 10,
+      note: 'x86 build machine under load from other jobs; kamailio started with -m 32 -M 8 (MB shared/private)',
+    });
     await lab.reviveTarget(PBX);
 
     for (const [mode, rs] of Object.entries(e999)) {
       const ms = rs.map((r) => r.ms).filter((x) => Number.isFinite(x));
-      out({ case: '999', mode, ok: rs.filter((r) => r.ok).length, of: rs.length, setupMs: ms, p95Ms: ms.length ? q(ms, 0.95) : null, answeredBy: mode === 'cloud' ? 'pbx' : 'emergency trunk' });
+      out({
+        case: '999',
+        mode,
+        ok: rs.filter((r) => r.ok).length,
+        of: rs.length,
+        setupMs: ms,
+        p95Ms: ms.length ? q(ms, 0.95) : null,
+        answeredBy: mode === 'cloud' ? 'pbx' : 'emergency trunk',
+      });
     }
   } finally {
     await agent.stop();

@@ -37,7 +37,12 @@ function up(): void {
   for (const n of Object.values(NS)) sh(['ip', 'netns', 'add', n]);
   sh(['ip', 'link', 'add', 'wwan0', 'netns', NS.app, 'type', 'veth', 'peer', 'name', 'down0', 'netns', NS.far]);
   sh(['ip', 'link', 'add', 'lan0', 'netns', NS.app, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.lan]);
-  const cfg: [string, string, string][] = [[NS.app, 'wwan0', '10.90.0.2/24'], [NS.far, 'down0', '10.90.0.1/24'], [NS.app, 'lan0', '192.168.60.1/24'], [NS.lan, 'eth0', '192.168.60.10/24']];
+  const cfg: [string, string, string][] = [
+    [NS.app, 'wwan0', '10.90.0.2/24'],
+    [NS.far, 'down0', '10.90.0.1/24'],
+    [NS.app, 'lan0', '192.168.60.1/24'],
+    [NS.lan, 'eth0', '192.168.60.10/24'],
+  ];
   for (const [n, d, a] of cfg) {
     sh(['ip', '-n', n, 'addr', 'add', a, 'dev', d]);
     sh(['ip', '-n', n, 'link', 'set', d, 'up']);
@@ -48,7 +53,13 @@ function up(): void {
   inNs(NS.app, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   // The 4G carrier's downlink: rate-limited with a deep (bloated) buffer, as cellular networks are.
   inNs(NS.far, ['tc', 'qdisc', 'add', 'dev', 'down0', 'root', 'tbf', 'rate', `${RATE_KBIT}kbit`, 'burst', '16kb', 'latency', '400ms']);
-  if (LOSS_PCT > 0) inNs(NS.far, ['nft', '-f', '-'], `table inet labloss {\n\tchain o {\n\t\ttype filter hook output priority 0; policy accept;\n\t\toifname "down0" numgen random mod 100 < ${LOSS_PCT} drop\n\t}\n}\n`);
+  if (LOSS_PCT > 0)
+    inNs(
+      NS.far,
+      ['nft', '-f', '-'],
+      `table inet labloss {\n\tchain o {\n\t\ttype filter hook output priority 0; policy accept;\n\t\toifname "down0" numgen random mod 100 ` +
+        `< ${LOSS_PCT} drop\n\t}\n}\n`,
+    );
 }
 
 function down(): void {
@@ -63,11 +74,19 @@ function down(): void {
 
 /** Bulk TCP download: a server on the far side streaming zeros, a client on the LAN reading them. */
 function startBulk(): () => Promise<number> {
-  const server = node(NS.far, `require('net').createServer(s=>{const b=Buffer.alloc(65536);const w=()=>{while(s.write(b));};s.on('drain',w);s.on('error',()=>{});w();}).listen(9000,'10.90.0.1',()=>console.log('ready'));`);
+  const server = node(
+    NS.far,
+    `require('net').createServer(s=>{const b=Buffer.alloc(65536);const ` +
+      `w=()=>{while(s.write(b));};s.on('drain',w);s.on('error',()=>{});w();}).listen(9000,'10.90.0.1',()=>console.log('ready'));`,
+  );
   let bytes = 0;
   let client: ChildProcess | null = null;
   createInterface({ input: server.stdout! }).once('line', () => {
-    client = node(NS.lan, `let n=0;const s=require('net').connect(9000,'10.90.0.1');s.on('data',d=>n+=d.length);s.on('error',()=>{});process.on('SIGTERM',()=>{console.log(n);process.exit(0);});`);
+    client = node(
+      NS.lan,
+      `let n=0;const s=require('net').connect(9000,'10.90.0.1');s.on('data',d=>n+=d.length);s.on('error',()=>{});\n` +
+        `process.on('SIGTERM',()=>{console.log(n);process.exit(0);});`,
+    );
     createInterface({ input: client.stdout! }).on('line', (l) => (bytes = Number(l)));
   });
   return async () => {
@@ -82,22 +101,36 @@ function startBulk(): () => Promise<number> {
   };
 }
 
-interface VoiceResult { sent: number; received: number; jitterMs: number; owdMs: number; p99OwdMs: number }
+interface VoiceResult {
+  sent: number;
+  received: number;
+  jitterMs: number;
+  owdMs: number;
+  p99OwdMs: number;
+}
 
 /** 50 packets/s for SECONDS from far:12000 to lan:14000; the receiver computes jitter and delay. */
 async function voiceStream(): Promise<VoiceResult> {
   const n = SECONDS * 50;
-  const rx = node(NS.lan, `const s=require('dgram').createSocket('udp4');let got=0,J=0,prev=null;const owd=[];
+  const rx = node(
+    NS.lan,
+    `const s=require('dgram').createSocket('udp4');let got=0,J=0,prev=null;const owd=[];
 s.on('message',m=>{const now=performance.timeOrigin+performance.now();const sent=m.readDoubleBE(4);const transit=now-sent;owd.push(transit);got++;
 if(prev!==null){const D=transit-prev;J+=(Math.abs(D)-J)/16;}prev=transit;});
 s.bind(14000,'192.168.60.10',()=>console.log('ready'));
-process.on('SIGTERM',()=>{owd.sort((a,b)=>a-b);console.log(JSON.stringify({got,J,owd:owd.reduce((a,b)=>a+b,0)/Math.max(1,owd.length),p99:owd[Math.floor(owd.length*0.99)]??0}));process.exit(0);});`);
+process.on('SIGTERM',()=>{owd.sort((a,b)=>a-b);
+const mean=owd.reduce((a,b)=>a+b,0)/Math.max(1,owd.length);
+console.log(JSON.stringify({got,J,owd:mean,p99:owd[Math.floor(owd.length*0.99)]??0}));process.exit(0);});`,
+  );
   await new Promise<void>((r) => createInterface({ input: rx.stdout! }).once('line', () => r()));
   let result = '';
   createInterface({ input: rx.stdout! }).on('line', (l) => (result = l));
-  const tx = node(NS.far, `const s=require('dgram').createSocket('udp4');s.bind(12000,'10.90.0.1',()=>{let i=0;const t0=performance.now();
+  const tx = node(
+    NS.far,
+    `const s=require('dgram').createSocket('udp4');s.bind(12000,'10.90.0.1',()=>{let i=0;const t0=performance.now();
 const tick=()=>{const b=Buffer.alloc(172);b.writeUInt32BE(i,0);b.writeDoubleBE(performance.timeOrigin+performance.now(),4);s.send(b,14000,'192.168.60.10');i++;
-if(i<${n})setTimeout(tick,Math.max(0,t0+i*20-performance.now()));else setTimeout(()=>process.exit(0),100);};tick();});`);
+if(i<${n})setTimeout(tick,Math.max(0,t0+i*20-performance.now()));else setTimeout(()=>process.exit(0),100);};tick();});`,
+  );
   await new Promise((r) => tx.once('exit', r));
   await sleep(1000);
   const done = new Promise((r) => rx.once('exit', r));
@@ -130,7 +163,15 @@ async function main(): Promise<void> {
     for (const load of ['idle', 'bulk', 'bulk+shaper'] as const) {
       if (load === 'bulk+shaper') {
         // 90 % of the carrier's rate: the queue forms in the appliance, where voice can jump it.
-        await qos.apply({ wanInterface: 'wwan0', lanInterface: 'lan0', uplinkKbit: Math.round(RATE_KBIT * 0.9), downlinkKbit: Math.round(RATE_KBIT * 0.9), voiceKbit: 512, sipPort: 5060, rtpPorts: { from: 10000, to: 32767 } });
+        await qos.apply({
+          wanInterface: 'wwan0',
+          lanInterface: 'lan0',
+          uplinkKbit: Math.round(RATE_KBIT * 0.9),
+          downlinkKbit: Math.round(RATE_KBIT * 0.9),
+          voiceKbit: 512,
+          sipPort: 5060,
+          rtpPorts: { from: 10000, to: 32767 },
+        });
       }
       const stopBulk = load === 'idle' ? null : startBulk();
       if (stopBulk) await sleep(3000); // let TCP fill the bottleneck queue

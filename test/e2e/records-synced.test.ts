@@ -41,7 +41,8 @@ describe('records viewer on a synced synthetic practice', { skip: requireChromiu
     ctx = createTestCtx({
       config: {
         records: {
-          enabled: true, retries: 0,
+          enabled: true,
+          retries: 0,
           gpconnect: { baseUrl: fhir.gpcBase, fromAsid: '200000000359', toAsid: '918999198738' },
           dayList: { source: 'fhir', fhirBaseUrl: fhir.r4Base },
           capture: { upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/captures` },

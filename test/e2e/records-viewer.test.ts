@@ -36,7 +36,8 @@ describe('records viewer in a browser', { skip }, () => {
   before(async () => {
     clock = new FakeClock(Date.parse(`${DATE}T09:00:00Z`));
     ctx = createTestCtx({
-      clock, commands: new ProcessRunner(),
+      clock,
+      commands: new ProcessRunner(),
       config: { records: { staleAfterMs: 45 * 60_000, timeZone: 'Europe/London' }, status: { port: 0, auth: { idleTimeoutMs: 4 * 3600_000 } } },
     });
     store = RecordsStore.open(join(ctx.dir, 'records.db'), { key: randomBytes(32) });

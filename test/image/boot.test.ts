@@ -71,7 +71,17 @@ describe(`appliance image boots (${ARCH})`, { skip: imageMissing() }, () => {
 
   it('systemd has the agent active after READY, with its watchdog being pinged', async () => {
     await vm.waitForAgent(5 * 60_000);
-    const props = ['ActiveState', 'SubState', 'Type', 'NRestarts', 'StatusText', 'WatchdogUSec', 'WatchdogTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'ExecMainStartTimestampMonotonic'];
+    const props = [
+      'ActiveState',
+      'SubState',
+      'Type',
+      'NRestarts',
+      'StatusText',
+      'WatchdogUSec',
+      'WatchdogTimestampMonotonic',
+      'ActiveEnterTimestampMonotonic',
+      'ExecMainStartTimestampMonotonic',
+    ];
     const u = await vm.unit('surgery-edge.service', props);
     assert.equal(u.Type, 'notify');
     assert.equal(u.ActiveState, 'active', JSON.stringify(u));
@@ -99,7 +109,11 @@ describe(`appliance image boots (${ARCH})`, { skip: imageMissing() }, () => {
     assert.match(w.err, /Read-only file system/);
     assert.match((await vm.exec('/usr/bin/findmnt', ['-no', 'SOURCE,FSTYPE', '/var/lib/surgery-edge'])).out, /vda5\S*\s+ext4/);
     assert.match((await vm.exec('/usr/bin/findmnt', ['-no', 'SOURCE', '/etc/surgery-edge'])).out, /vda5/);
-    const st = JSON.parse((await vm.exec('/usr/bin/surgery-edge', ['update', 'status'])).out) as { version: string; boot: string; bootState: { booted: string; active: string } };
+    const st = JSON.parse((await vm.exec('/usr/bin/surgery-edge', ['update', 'status'])).out) as {
+      version: string;
+      boot: string;
+      bootState: { booted: string; active: string };
+    };
     assert.equal(st.version, VERSION);
     assert.equal(st.boot, 'grub');
     assert.deepEqual([st.bootState.booted, st.bootState.active], ['a', 'a']);
@@ -126,7 +140,13 @@ describe(`appliance image boots (${ARCH})`, { skip: imageMissing() }, () => {
   it('second boot with the practice bundle on the stick: enrolled, online on the ICB broker', { skip: mosquittoMissing() }, async () => {
     const b = broker!;
     sh(PKI, ['sign-csr', b.pki, join(dir, 'from-stick', `${ID}.csr`), ID]);
-    const tar = sh(join(REPO, 'provisioning/practice.sh'), [b.pki, ID, 'P81001', 'High Street Surgery', `mqtts://${GUESTFWD_ADDR}:${BROKER_GUEST_PORT}`]).trim();
+    const tar = sh(join(REPO, 'provisioning/practice.sh'), [
+      b.pki,
+      ID,
+      'P81001',
+      'High Street Surgery',
+      `mqtts://${GUESTFWD_ADDR}:${BROKER_GUEST_PORT}`,
+    ]).trim();
     sh(STICK, ['put', stick, tar]);
     vm.start(); // qemu truncates console.log: only this boot's lines from here
     const line = await vm.waitConsole(/surgery-edge-enrol-stick: (ENROLLED.*|REFUSED.*)/, 15 * 60_000);
@@ -136,7 +156,10 @@ describe(`appliance image boots (${ARCH})`, { skip: imageMissing() }, () => {
     fig.enrolledToOnlineS = +((performance.now() - t) / 1000).toFixed(1);
     assert.match(online, /"online":true/);
     assert.match(online, new RegExp(`"version":"${VERSION.replace(/\./g, '\\.')}"`));
-    const api = JSON.parse((await waitHttp(port, '/api/status', 60_000)).body) as { state: { level: string }; capabilities: Record<string, { details?: Record<string, unknown> }> };
+    const api = JSON.parse((await waitHttp(port, '/api/status', 60_000)).body) as {
+      state: { level: string };
+      capabilities: Record<string, { details?: Record<string, unknown> }>;
+    };
     assert.equal(api.capabilities.enrolment?.details?.enrolled, true);
     assert.notEqual(api.state.level, 'unenrolled');
     await vm.powerCut();

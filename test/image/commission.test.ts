@@ -48,36 +48,40 @@ const PM = { user: 'pm', password: 'manager password 1', passphrase: 'records pa
 const DEB = join(OUT, `surgery-edge_${VERSION}_${ARCH}.deb`);
 
 /** Before anything is built: only a CA certificate and an https URL go into the image. */
-describe('image/build.sh refuses an ICB CA or claim URL that must not go into an image', {
-  skip: !existsSync(DEB) ? `no ${DEB}: run make image first` : process.getuid?.() !== 0 ? 'needs root (as make image)' : false,
-}, () => {
-  const build = (args: string[]) => {
-    try {
-      execFileSync(join(REPO, 'image/build.sh'), ['--arch', ARCH, '--deb', DEB, '--out', join(tmpdir(), 'se-build-refused'), ...args], { stdio: 'pipe' });
-      return { code: 0, err: '' };
-    } catch (e) {
-      const x = e as { status: number; stderr: Buffer };
-      return { code: x.status, err: x.stderr.toString() };
-    }
-  };
-  it('a file with a private key, a leaf certificate, a non-https URL, a CA without a URL', () => {
-    const t = mkdtempSync(join(tmpdir(), 'se-icb-'));
-    try {
-      execFileSync(PKI, ['init', join(t, 'p')], { stdio: 'pipe' });
-      execFileSync(PKI, ['server', join(t, 'p'), 'fleet.example'], { stdio: 'pipe' });
-      const ca = join(t, 'p', 'ca.crt');
-      writeFileSync(join(t, 'with-key.pem'), readFileSync(join(t, 'p', 'ca.key'), 'utf8') + readFileSync(ca, 'utf8'));
-      const url = ['--claim-url', 'https://fleet.example:8443'];
-      assert.match(build(['--icb-ca', join(t, 'with-key.pem'), ...url]).err, /refusing to put a private key into the image/);
-      assert.match(build(['--icb-ca', join(t, 'p', 'server.crt'), ...url]).err, /is not a CA certificate/);
-      assert.match(build(['--icb-ca', ca, '--claim-url', 'http://fleet.example']).err, /--claim-url must be https:\/\/host\[:port\]/);
-      assert.match(build(['--icb-ca', ca]).err, /--icb-ca needs --claim-url/);
-    } finally {
-      rmSync(t, { recursive: true, force: true });
-      rmSync(join(tmpdir(), 'se-build-refused'), { recursive: true, force: true });
-    }
-  });
-});
+describe(
+  'image/build.sh refuses an ICB CA or claim URL that must not go into an image',
+  {
+    skip: !existsSync(DEB) ? `no ${DEB}: run make image first` : process.getuid?.() !== 0 ? 'needs root (as make image)' : false,
+  },
+  () => {
+    const build = (args: string[]) => {
+      try {
+        execFileSync(join(REPO, 'image/build.sh'), ['--arch', ARCH, '--deb', DEB, '--out', join(tmpdir(), 'se-build-refused'), ...args], { stdio: 'pipe' });
+        return { code: 0, err: '' };
+      } catch (e) {
+        const x = e as { status: number; stderr: Buffer };
+        return { code: x.status, err: x.stderr.toString() };
+      }
+    };
+    it('a file with a private key, a leaf certificate, a non-https URL, a CA without a URL', () => {
+      const t = mkdtempSync(join(tmpdir(), 'se-icb-'));
+      try {
+        execFileSync(PKI, ['init', join(t, 'p')], { stdio: 'pipe' });
+        execFileSync(PKI, ['server', join(t, 'p'), 'fleet.example'], { stdio: 'pipe' });
+        const ca = join(t, 'p', 'ca.crt');
+        writeFileSync(join(t, 'with-key.pem'), readFileSync(join(t, 'p', 'ca.key'), 'utf8') + readFileSync(ca, 'utf8'));
+        const url = ['--claim-url', 'https://fleet.example:8443'];
+        assert.match(build(['--icb-ca', join(t, 'with-key.pem'), ...url]).err, /refusing to put a private key into the image/);
+        assert.match(build(['--icb-ca', join(t, 'p', 'server.crt'), ...url]).err, /is not a CA certificate/);
+        assert.match(build(['--icb-ca', ca, '--claim-url', 'http://fleet.example']).err, /--claim-url must be https:\/\/host\[:port\]/);
+        assert.match(build(['--icb-ca', ca]).err, /--icb-ca needs --claim-url/);
+      } finally {
+        rmSync(t, { recursive: true, force: true });
+        rmSync(join(tmpdir(), 'se-build-refused'), { recursive: true, force: true });
+      }
+    });
+  },
+);
 
 function skipReason(): string | false {
   const m = imageMissing() || mosquittoMissing() || requireChromium();
@@ -122,19 +126,31 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     execFileSync(PKI, ['server', broker.pki, 'localhost', '127.0.0.1', GUESTFWD_ADDR], { stdio: 'pipe' });
     await broker.start();
     const pki = broker.pki;
-    fleet = await startFleet(fleetConfig(broker, join(dir, 'fleet'), {
-      claim: {
-        caCertPath: join(pki, 'ca.crt'), caKeyPath: join(pki, 'ca.key'), tlsCertPath: join(pki, 'server.crt'), tlsKeyPath: join(pki, 'server.key'),
-        issuedDir: join(pki, 'devices'), brokers: [`mqtts://${GUESTFWD_ADDR}:${BROKER_GUEST_PORT}`],
-      },
-    }));
+    fleet = await startFleet(
+      fleetConfig(broker, join(dir, 'fleet'), {
+        claim: {
+          caCertPath: join(pki, 'ca.crt'),
+          caKeyPath: join(pki, 'ca.key'),
+          tlsCertPath: join(pki, 'server.crt'),
+          tlsKeyPath: join(pki, 'server.key'),
+          issuedDir: join(pki, 'devices'),
+          brokers: [`mqtts://${GUESTFWD_ADDR}:${BROKER_GUEST_PORT}`],
+        },
+      }),
+    );
     await fleet.ctx.store.accounts.putUser({ username: 'engineer', hash: hashPassword(ENGINEER_PW), role: 'icb-admin', practice: null }, Date.now());
     const claimPort = Number(new URL(fleet.enrolment.url).port);
     engineer = await launchBrowser();
     manager = await launchBrowser();
     vm = new QemuVm({
-      arch: ARCH, disk: overlay(dir), dir, statusPort,
-      guestfwd: [{ guestPort: CLAIM_GUEST_PORT, hostPort: claimPort }, { guestPort: BROKER_GUEST_PORT, hostPort: broker.port }],
+      arch: ARCH,
+      disk: overlay(dir),
+      dir,
+      statusPort,
+      guestfwd: [
+        { guestPort: CLAIM_GUEST_PORT, hostPort: claimPort },
+        { guestPort: BROKER_GUEST_PORT, hostPort: broker.port },
+      ],
     });
     fig.accel = vm.accel;
     vm.start();
@@ -191,17 +207,27 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
   it('the ICB engineer claims it in the fleet dashboard; the box collects its certificate and comes online over TLS MQTT', async () => {
     human('ICB engineer: read the claim code off the box page, type it with the ODS code into "Claim a box", press Claim');
     eng = await signIn(engineer, fleet.web.url, 'engineer', ENGINEER_PW);
-    await waitFor(async () => {
-      await eng.goto(`${fleet.web.url}/claim`);
-      return (await eng.locator('#waiting').innerText()).includes(fingerprint);
-    }, 2 * 60_000, 'the box listed as waiting to be claimed');
+    await waitFor(
+      async () => {
+        await eng.goto(`${fleet.web.url}/claim`);
+        return (await eng.locator('#waiting').innerText()).includes(fingerprint);
+      },
+      2 * 60_000,
+      'the box listed as waiting to be claimed',
+    );
     await eng.fill('input[name=code]', claimCode);
     await eng.fill('input[name=ods]', ODS);
     await eng.fill('input[name=practiceName]', PRACTICE);
     const claimedAt = performance.now();
     await Promise.all([eng.waitForLoadState(), eng.click('button:has-text("Claim")')]);
     await eng.waitForSelector('#claim-done, #claim-error');
-    const said = (await eng.locator('#claim-done').textContent().catch(() => null)) ?? (await eng.locator('#claim-error').textContent()) ?? '';
+    const said =
+      (await eng
+        .locator('#claim-done')
+        .textContent()
+        .catch(() => null)) ??
+      (await eng.locator('#claim-error').textContent()) ??
+      '';
     assert.match(said, new RegExp(`Claimed: .*${DEVICE}`));
     await engineer.screenshot(eng, 'image', 'commission-2-claimed');
     await waitFor(async () => (await fleet.ctx.store.devices.get(DEVICE))?.online === 1, 5 * 60_000, `${DEVICE} online in the fleet`);
@@ -228,10 +254,14 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
 
   it('the practice manager runs the set-up wizard on the box page in chromium', async () => {
     human('practice manager: Set up this box, type the set-up code, fill the wizard, press Finish set-up');
-    await waitFor(async () => {
-      await pm.goto(box + '/');
-      return (await pm.locator('#state').getAttribute('data-level')) === 'setup';
-    }, 2 * 60_000, 'box page says "Not set up yet"');
+    await waitFor(
+      async () => {
+        await pm.goto(box + '/');
+        return (await pm.locator('#state').getAttribute('data-level')) === 'setup';
+      },
+      2 * 60_000,
+      'box page says "Not set up yet"',
+    );
     assert.match((await pm.locator('#state .text').textContent()) ?? '', /^Not set up yet/);
     await manager.screenshot(pm, 'image', 'commission-4-not-set-up');
     await Promise.all([pm.waitForURL(box + '/setup'), pm.locator('#state a.act', { hasText: 'Set up this box' }).click()]);
@@ -265,27 +295,35 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     // The agent restarts its services (the web server too) on the new config, "about 10 seconds"
     // (install-practice-manager.md, step 9): a page opened meanwhile may be reset, and the person
     // presses reload. Count the reloads; they are not extra steps.
-    await waitFor(async () => {
-      try {
-        return (await pm.goto(box + '/setup', { timeout: 10_000 }))?.status() === 404;
-      } catch {
-        return false;
-      }
-    }, 2 * 60_000, '/setup gone after set-up');
+    await waitFor(
+      async () => {
+        try {
+          return (await pm.goto(box + '/setup', { timeout: 10_000 }))?.status() === 404;
+        } catch {
+          return false;
+        }
+      },
+      2 * 60_000,
+      '/setup gone after set-up',
+    );
     let reloads = 0;
-    await waitFor(async () => {
-      try {
-        await pm.goto(box + '/login?next=%2Fadmin%2Fusers', { timeout: 15_000 });
-        await pm.fill('#username', PM.user);
-        await pm.fill('#password', PM.password);
-        await Promise.all([pm.waitForURL(box + '/admin/users', { timeout: 30_000 }), pm.click('button[type=submit]')]);
-        return true;
-      } catch (e) {
-        process.stdout.write(`# sign-in attempt ${++reloads} failed (services restarting?): ${String(e).split('\n')[0]}\n`);
-        await sleep(2000);
-        return false;
-      }
-    }, 2 * 60_000, 'signed in as the new admin');
+    await waitFor(
+      async () => {
+        try {
+          await pm.goto(box + '/login?next=%2Fadmin%2Fusers', { timeout: 15_000 });
+          await pm.fill('#username', PM.user);
+          await pm.fill('#password', PM.password);
+          await Promise.all([pm.waitForURL(box + '/admin/users', { timeout: 30_000 }), pm.click('button[type=submit]')]);
+          return true;
+        } catch (e) {
+          process.stdout.write(`# sign-in attempt ${++reloads} failed (services restarting?): ${String(e).split('\n')[0]}\n`);
+          await sleep(2000);
+          return false;
+        }
+      },
+      2 * 60_000,
+      'signed in as the new admin',
+    );
     fig.reloadsWhileRestarting = reloads;
     assert.match((await pm.locator('h1').textContent()) ?? '', /Staff accounts/);
     assert.match((await pm.locator('table.users').textContent()) ?? '', new RegExp(`${PM.user}.*Admin`));
@@ -297,22 +335,30 @@ describe(`commissioning a box from the image (${ARCH}): claim, set up, in servic
     // "offline" on the dashboard, counted): wait until the row says online again.
     const row = eng.locator(`tr[data-device="${DEVICE}"]`);
     let offlineSeen = 0;
-    await waitFor(async () => {
-      await eng.goto(`${fleet.web.url}/`);
-      if (/^online/.test(await row.locator('.state').innerText())) return true;
-      offlineSeen++;
-      await sleep(2000);
-      return false;
-    }, 2 * 60_000, `${DEVICE} online on the dashboard`);
+    await waitFor(
+      async () => {
+        await eng.goto(`${fleet.web.url}/`);
+        if (/^online/.test(await row.locator('.state').innerText())) return true;
+        offlineSeen++;
+        await sleep(2000);
+        return false;
+      },
+      2 * 60_000,
+      `${DEVICE} online on the dashboard`,
+    );
     fig.dashboardOfflineAfterSetUp = offlineSeen > 0;
     assert.match(await row.innerText(), new RegExp(`${DEVICE}\\s+${ODS} ${PRACTICE}`));
     fig.powerOnToInServiceMin = minutes();
     await engineer.screenshot(eng, 'image', 'commission-8-fleet');
     // Once set up, the box stops reporting a set-up code: the fleet's page drops it.
-    await waitFor(async () => {
-      await eng.goto(`${fleet.web.url}/devices/${DEVICE}`);
-      return (await eng.locator('#setup-code').count()) === 0;
-    }, 2 * 60_000, 'set-up code gone from the fleet device page');
+    await waitFor(
+      async () => {
+        await eng.goto(`${fleet.web.url}/devices/${DEVICE}`);
+        return (await eng.locator('#setup-code').count()) === 0;
+      },
+      2 * 60_000,
+      'set-up code gone from the fleet device page',
+    );
     await pm.goto(box + '/');
     fig.headlineAfter = (await pm.locator('#state .text').textContent())?.trim();
     const level = await pm.locator('#state').getAttribute('data-level');

@@ -35,10 +35,30 @@ export function pickAccel(arch: 'amd64' | 'arm64'): 'kvm' | 'tcg' {
   if (process.env.SE_QEMU_ACCEL === 'kvm') return 'kvm';
   // Run the UEFI firmware under KVM for a few seconds: in some nested setups (this build machine's
   // Firecracker VM) KVM starts SeaBIOS but fails OVMF with "KVM internal error ... emulation failure".
-  const r = spawnSync('qemu-system-x86_64', ['-machine', 'q35,accel=kvm', '-cpu', 'host', '-m', '128', '-display', 'none', '-monitor', 'none', '-nodefaults', '-serial', 'none', '-bios', '/usr/share/OVMF/OVMF_CODE.fd'], {
-    timeout: 6000,
-    encoding: 'latin1',
-  });
+  const r = spawnSync(
+    'qemu-system-x86_64',
+    [
+      '-machine',
+      'q35,accel=kvm',
+      '-cpu',
+      'host',
+      '-m',
+      '128',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-nodefaults',
+      '-serial',
+      'none',
+      '-bios',
+      '/usr/share/OVMF/OVMF_CODE.fd',
+    ],
+    {
+      timeout: 6000,
+      encoding: 'latin1',
+    },
+  );
   // Still running when the timeout killed it: KVM works. Anything that ended by itself failed (seen here:
   // "failed to set MSR 0x10a" and an assertion abort, SIGABRT, with no output on the console).
   if (r.signal !== 'SIGTERM') return 'tcg';
@@ -66,30 +86,76 @@ export class QemuVm {
 
   private args(): { bin: string; args: string[] } {
     const { o } = this;
-    const fwd = [`hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`, ...(o.guestfwd ?? []).map((g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-cmd:${'cmd' in g ? g.cmd : `${process.execPath} ${PIPE} 127.0.0.1 ${g.hostPort}`}`)];
+    const fwd = [
+      `hostfwd=tcp:127.0.0.1:${o.statusPort}-:8080`,
+      ...(o.guestfwd ?? []).map(
+        (g) => `guestfwd=tcp:${GUESTFWD_ADDR}:${g.guestPort}-cmd:${'cmd' in g ? g.cmd : `${process.execPath} ${PIPE} 127.0.0.1 ${g.hostPort}`}`,
+      ),
+    ];
     const common = [
-      '-m', String(o.memoryMib ?? 1024), '-smp', '2', '-display', 'none', '-monitor', 'none', '-no-reboot',
-      '-serial', `file:${this.consolePath}`,
-      '-drive', `file=${o.disk},format=qcow2,if=virtio`,
+      '-m',
+      String(o.memoryMib ?? 1024),
+      '-smp',
+      '2',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${this.consolePath}`,
+      '-drive',
+      `file=${o.disk},format=qcow2,if=virtio`,
       ...(o.extraDisks ?? []).flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio,readonly=on`]),
       ...(o.sticks ?? []).flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio`]),
-      '-netdev', `user,id=n0,restrict=on,${fwd.join(',')}`, '-device', 'virtio-net-pci,netdev=n0,addr=0x5',
-      '-chardev', `socket,path=${this.qgaPath},server=on,wait=off,id=qga0`, '-device', 'virtio-serial', '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+      '-netdev',
+      `user,id=n0,restrict=on,${fwd.join(',')}`,
+      '-device',
+      'virtio-net-pci,netdev=n0,addr=0x5',
+      '-chardev',
+      `socket,path=${this.qgaPath},server=on,wait=off,id=qga0`,
+      '-device',
+      'virtio-serial',
+      '-device',
+      'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
     ];
     if (o.arch === 'amd64') {
       const vars = join(o.dir, 'OVMF_VARS.fd');
       if (!existsSync(vars)) copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
       return {
         bin: 'qemu-system-x86_64',
-        args: ['-machine', this.accel === 'kvm' ? 'q35' : 'q35,hpet=off', '-accel', this.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi', '-cpu', this.accel === 'kvm' ? 'host' : 'max',
-          '-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`, ...common],
+        args: [
+          '-machine',
+          this.accel === 'kvm' ? 'q35' : 'q35,hpet=off',
+          '-accel',
+          this.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+          '-cpu',
+          this.accel === 'kvm' ? 'host' : 'max',
+          '-drive',
+          'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+          '-drive',
+          `if=pflash,format=raw,file=${vars}`,
+          ...common,
+        ],
       };
     }
     const vars = join(o.dir, 'AAVMF_VARS.fd');
     if (!existsSync(vars)) copyFileSync('/usr/share/AAVMF/AAVMF_VARS.fd', vars);
     return {
       bin: 'qemu-system-aarch64',
-      args: ['-machine', 'virt', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd', '-drive', `if=pflash,format=raw,file=${vars}`, ...common],
+      args: [
+        '-machine',
+        'virt',
+        '-accel',
+        'tcg,thread=multi',
+        '-cpu',
+        'max',
+        '-drive',
+        'if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd',
+        '-drive',
+        `if=pflash,format=raw,file=${vars}`,
+        ...common,
+      ],
     };
   }
 
@@ -105,10 +171,12 @@ export class QemuVm {
     const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    this.exit = new Promise((resolve) => p.on('exit', (code, signal) => {
-      if ((code && code !== 0) || (signal && signal !== 'SIGKILL')) process.stderr.write(`qemu exited ${code ?? signal}: ${err.slice(-500)}\n`);
-      resolve(code);
-    }));
+    this.exit = new Promise((resolve) =>
+      p.on('exit', (code, signal) => {
+        if ((code && code !== 0) || (signal && signal !== 'SIGKILL')) process.stderr.write(`qemu exited ${code ?? signal}: ${err.slice(-500)}\n`);
+        resolve(code);
+      }),
+    );
     this.proc = p;
   }
 
@@ -134,7 +202,9 @@ export class QemuVm {
       }
       if (performance.now() - since < stallMs) return;
       this.stalls++;
-      process.stderr.write(`qemu: console silent for ${stallMs} ms during boot (last: ${JSON.stringify(c.slice(-160))}); power-cycling (stall ${this.stalls})\n`);
+      process.stderr.write(
+        `qemu: console silent for ${stallMs} ms during boot (last: ${JSON.stringify(c.slice(-160))}); power-cycling (stall ${this.stalls})\n`,
+      );
       this.restarting = true;
       this.proc.kill('SIGKILL');
       void this.exit.then(() => {
@@ -214,7 +284,9 @@ export class QemuVm {
         });
         sock.on('error', reject);
         // guest-sync flushes anything a previous, killed client left in the channel.
-        sock.write(JSON.stringify({ execute: 'guest-sync', arguments: { id } }) + '\n' + JSON.stringify({ execute: cmd, ...(args ? { arguments: args } : {}) }) + '\n');
+        sock.write(
+          JSON.stringify({ execute: 'guest-sync', arguments: { id } }) + '\n' + JSON.stringify({ execute: cmd, ...(args ? { arguments: args } : {}) }) + '\n',
+        );
       });
     } finally {
       sock.destroy();
@@ -262,6 +334,11 @@ export class QemuVm {
   /** systemd properties of a unit, as a record. */
   async unit(name: string, props: string[]): Promise<Record<string, string>> {
     const r = await this.exec('/usr/bin/systemctl', ['show', name, '-p', props.join(',')]);
-    return Object.fromEntries(r.out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
   }
 }

@@ -23,9 +23,21 @@ import { GUESTFWD_ADDR, QemuVm } from './qemu-vm.js';
  */
 const NEXT = VERSION.replace(/(\d+)$/, (m) => String(Number(m) + 1));
 const DEV_KEY = join(OUT, 'dev-keys', 'update-key.pem');
-const skip = imageMissing() || (existsSync(DEV_KEY) ? false : `no development key ${DEV_KEY}: the image was built with IMAGE_KEYS, so this test cannot sign for it`) || (process.getuid?.() !== 0 ? 'needs root (mkfs.ext4 -d with root-owned files)' : false);
+const skip =
+  imageMissing() ||
+  (existsSync(DEV_KEY) ? false : `no development key ${DEV_KEY}: the image was built with IMAGE_KEYS, so this test cannot sign for it`) ||
+  (process.getuid?.() !== 0 ? 'needs root (mkfs.ext4 -d with root-owned files)' : false);
 
-type Api = { state: { level: string }; capabilities: { update?: { summary: string; details: { phase: string; version: string; booted: string; active: string; trial: boolean; error?: { code: string; message: string } | null } }; failover?: { details?: { active: string | null } } } };
+type Api = {
+  state: { level: string };
+  capabilities: {
+    update?: {
+      summary: string;
+      details: { phase: string; version: string; booted: string; active: string; trial: boolean; error?: { code: string; message: string } | null };
+    };
+    failover?: { details?: { active: string | null } };
+  };
+};
 
 /** The image's root with package.json's version bumped: a real, bootable next release. */
 function nextPayload(work: string): string {
@@ -58,7 +70,17 @@ function testDisk(work: string): string {
       site: { deviceId: 'unenrolled', practiceName: 'Not enrolled', odsCode: 'A00000' },
       enrolment: { required: true },
       update: { bootControl: 'grub', rebootDelayMs: 1000, healthGate: { timeoutMs: 300_000, stableMs: 45_000, requireBroker: false } },
-      uplinks: [{ name: 'wan', interface: 'enp0s5', kind: 'wired', priority: 1, table: 101, gateway: '10.0.2.2', probes: { intervalMs: 1000, timeoutMs: 900, targets: [target(7001), target(7002), target(7003)] } }],
+      uplinks: [
+        {
+          name: 'wan',
+          interface: 'enp0s5',
+          kind: 'wired',
+          priority: 1,
+          table: 101,
+          gateway: '10.0.2.2',
+          probes: { intervalMs: 1000, timeoutMs: 900, targets: [target(7001), target(7002), target(7003)] },
+        },
+      ],
       cellular: { enabled: false },
       telemetry: { enabled: false },
     }),
@@ -68,7 +90,8 @@ function testDisk(work: string): string {
   execFileSync(join(REPO, 'agent/bin/surgery-edge'), ['check-config', join(data, 'etc/surgery-edge/config.yaml')], { stdio: 'pipe' });
   const part = join(work, 'data.img');
   execFileSync('mkfs.ext4', ['-q', '-L', 'se-data', '-E', 'root_owner=0:0', '-d', data, part, '256M']);
-  const parts = (JSON.parse(execFileSync('sfdisk', ['-J', raw]).toString()) as { partitiontable: { partitions: { start: number }[] } }).partitiontable.partitions;
+  const parts = (JSON.parse(execFileSync('sfdisk', ['-J', raw]).toString()) as { partitiontable: { partitions: { start: number }[] } }).partitiontable
+    .partitions;
   execFileSync('dd', [`if=${part}`, `of=${raw}`, 'bs=512', `seek=${parts[4]!.start}`, 'conv=notrunc,sparse', 'status=none']);
   return overlay(work, raw);
 }
@@ -86,7 +109,9 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     const t = performance.now();
     const payload = nextPayload(work);
     bundle = join(work, `surgery-edge-${NEXT}-${ARCH}.seb`);
-    execFileSync(join(REPO, 'image/bundle/make-bundle.sh'), ['--key', DEV_KEY, '--version', NEXT, '--arch', ARCH, '--payload', payload, '--out', bundle], { stdio: 'pipe' });
+    execFileSync(join(REPO, 'image/bundle/make-bundle.sh'), ['--key', DEV_KEY, '--version', NEXT, '--arch', ARCH, '--payload', payload, '--out', bundle], {
+      stdio: 'pipe',
+    });
     fig.bundleBytes = statSync(bundle).size;
     fig.prepareS = +((performance.now() - t) / 1000).toFixed(0);
     port = await freePort();
@@ -94,7 +119,14 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     // that involves no address outside this machine.
     const disk = testDisk(work);
     copyFileSync(bundle, join(work, 'bundle.raw'));
-    vm = new QemuVm({ arch: ARCH, disk, dir: work, statusPort: port, extraDisks: [join(work, 'bundle.raw')], guestfwd: [7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })) });
+    vm = new QemuVm({
+      arch: ARCH,
+      disk,
+      dir: work,
+      statusPort: port,
+      extraDisks: [join(work, 'bundle.raw')],
+      guestfwd: [7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })),
+    });
     fig.accel = vm.accel;
   });
   after(async () => {
@@ -118,7 +150,12 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
   async function waitProgress(from: number, lo: number, hi: number, timeoutMs: number): Promise<number> {
     const end = performance.now() + timeoutMs;
     for (;;) {
-      const seen = [...vm.console().slice(from).matchAll(/"step":"writing","done":(\d+),"total":(\d+)/g)].map((m) => Number(m[1]) / Number(m[2]));
+      const seen = [
+        ...vm
+          .console()
+          .slice(from)
+          .matchAll(/"step":"writing","done":(\d+),"total":(\d+)/g),
+      ].map((m) => Number(m[1]) / Number(m[2]));
       const last = seen.at(-1) ?? 0;
       if (last >= lo) {
         assert.ok(last <= hi, `progress jumped to ${last} before the cut (console polled too slowly)`);

@@ -102,7 +102,13 @@ export interface Lab {
   attach4g(): Promise<void>;
   modem(patch: Record<string, unknown>): void;
   agentConfig(overrides?: Record<string, unknown>): Record<string, unknown>;
-  startAgent(opts?: { config?: Record<string, unknown>; cellular?: boolean; pretty?: boolean; echo?: boolean; onLog?: (e: Record<string, unknown>) => void }): Promise<LabAgent>;
+  startAgent(opts?: {
+    config?: Record<string, unknown>;
+    cellular?: boolean;
+    pretty?: boolean;
+    echo?: boolean;
+    onLog?: (e: Record<string, unknown>) => void;
+  }): Promise<LabAgent>;
   startClient(opts?: { intervalMs?: number; timeoutMs?: number }): Promise<LanClient>;
   lanResolve(name?: string, server?: string): Promise<LanResolve>;
 }
@@ -204,7 +210,10 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       f.dns ? 'meta l4proto { udp, tcp } th dport 53 drop' : '',
       f.dns ? 'meta l4proto { udp, tcp } th sport 53 drop' : '',
     ].filter(Boolean);
-    const script = `table inet labfault {}\ndelete table inet labfault\ntable inet labfault {\n  chain lab_fwd { type filter hook forward priority -10; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n  chain lab_in { type filter hook input priority -10; policy accept;\n${f.blackhole ? '    iifname "down0" drop\n' : ''}  }\n}\n`;
+    const script =
+      `table inet labfault {}\ndelete table inet labfault\ntable inet labfault {\n  chain lab_fwd { type filter hook forward priority ` +
+      `-10; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n` +
+      `  chain lab_in { type filter hook input priority -10; policy accept;\n${f.blackhole ? '    iifname "down0" drop\n' : ''}  }\n}\n`;
     await exec(ispNs(isp), 'nft', ['-f', '-'], { input: script });
   }
 
@@ -220,7 +229,9 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
 
   async function applyDead(): Promise<void> {
     const set = [...dead].join(', ');
-    const script = `table inet labdead {}\ndelete table inet labdead\ntable inet labdead {\n  chain lab_in { type filter hook input priority -10; policy accept;\n${dead.size ? `    ip daddr { ${set} } drop\n` : ''}  }\n}\n`;
+    const script =
+      `table inet labdead {}\ndelete table inet labdead\ntable inet labdead {\n  chain lab_in { type filter hook input priority -10; ` +
+      `policy accept;\n${dead.size ? `    ip daddr { ${set} } drop\n` : ''}  }\n}\n`;
     await exec(ns.net, 'nft', ['-f', '-'], { input: script });
   }
 
@@ -272,7 +283,9 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       await ip(['-n', ns.net, 'route', 'add', '10.201.2.0/24', 'via', '10.201.12.1']);
       for (const n of [ns.app, ns.isp1, ns.isp2]) await exec(n, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
       // The internet: one server process answering on every target address.
-      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts'), ...LAB.targets], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = spawn('ip', ['netns', 'exec', ns.net, process.execPath, join(here, 'target-server.ts'), ...LAB.targets], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       children.add(server);
       await new Promise<void>((res, rej) => {
         const t = setTimeout(() => rej(new Error('lab target server did not start')), 15_000);
@@ -300,7 +313,9 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
       await removeDelay(isp);
       if (rttMs <= 0) return;
       const n = ispNs(isp);
-      const child = spawn('ip', ['netns', 'exec', n, 'python3', join(here, 'delay-line.py'), 'dly0', String(rttMs / 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('ip', ['netns', 'exec', n, 'python3', join(here, 'delay-line.py'), 'dly0', String(rttMs / 2)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       children.add(child);
       delayLines[isp] = child;
       await new Promise<void>((res, rej) => {
@@ -427,7 +442,16 @@ export function createLab(opts: { prefix: string; lateAttach4g?: boolean }): Lab
     async startClient(o = {}) {
       const child = spawn(
         'ip',
-        ['netns', 'exec', ns.lan, process.execPath, join(here, 'lan-client.ts'), `http://${LAB.targets[0]}/whoami`, String(o.intervalMs ?? 100), String(o.timeoutMs ?? 1500)],
+        [
+          'netns',
+          'exec',
+          ns.lan,
+          process.execPath,
+          join(here, 'lan-client.ts'),
+          `http://${LAB.targets[0]}/whoami`,
+          String(o.intervalMs ?? 100),
+          String(o.timeoutMs ?? 1500),
+        ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       children.add(child);

@@ -12,5 +12,6 @@ r.setServers([server]);
 const start = performance.now();
 r.resolve4(name).then(
   (addresses) => process.stdout.write(JSON.stringify({ ok: true, ms: Math.round(performance.now() - start), addresses }) + '\n'),
-  (e: NodeJS.ErrnoException) => process.stdout.write(JSON.stringify({ ok: false, ms: Math.round(performance.now() - start), error: e.code ?? e.message }) + '\n'),
+  (e: NodeJS.ErrnoException) =>
+    process.stdout.write(JSON.stringify({ ok: false, ms: Math.round(performance.now() - start), error: e.code ?? e.message }) + '\n'),
 );

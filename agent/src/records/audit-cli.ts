@@ -23,7 +23,13 @@ export const auditCommand: CliCommand = {
       process.stderr.write('usage: surgery-edge audit verify [--config FILE] [--db PATH] [--key-file FILE | --passphrase-stdin] [--json]\n');
       return 2;
     }
-    const { values } = parse(rest, { config: { type: 'string', short: 'c' }, db: { type: 'string' }, 'key-file': { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, json: { type: 'boolean' } });
+    const { values } = parse(rest, {
+      config: { type: 'string', short: 'c' },
+      db: { type: 'string' },
+      'key-file': { type: 'string' },
+      'passphrase-stdin': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
     let store: RecordsStore;
     try {
       const cfgPath = configPathFrom(values.config);

@@ -101,8 +101,16 @@ const NO_DELETE_TRIGGER = `CREATE TRIGGER rec_audit_no_delete BEFORE DELETE ON r
 export const purgeDetail = (seq: number, hash: string) => `purged seq<=${seq};anchor=${hash}`;
 
 type Row = {
-  seq: number; at: number; user: string; role: string; patient_id: string | null; action: string; device: string;
-  detail: string | null; prev_hash: string; hash: string;
+  seq: number;
+  at: number;
+  user: string;
+  role: string;
+  patient_id: string | null;
+  action: string;
+  device: string;
+  detail: string | null;
+  prev_hash: string;
+  hash: string;
 };
 
 /** SHA-256 over a canonical JSON array of the fields in a fixed order (no key-order ambiguity). */
@@ -146,28 +154,30 @@ export class AuditLog {
    * synchronous=FULL) however many entries it holds. All or none are written.
    */
   appendMany(inputs: readonly AuditInput[]): AuditEntry[] {
-    return this.db.transaction(() => {
-      const head = this.headStmt.get() as { seq: number; hash: string } | undefined;
-      let seq = head?.seq ?? 0;
-      let prevHash = head?.hash ?? GENESIS_HASH;
-      return inputs.map((input) => {
-        const base = {
-          seq: ++seq,
-          at: this.now(),
-          user: input.user,
-          role: input.role,
-          patientId: input.patientId,
-          action: input.action,
-          device: input.device.slice(0, 200),
-          detail: input.detail ?? null,
-          prevHash,
-        };
-        const entry: AuditEntry = { ...base, hash: auditHash(base) };
-        this.insertStmt.run(entry);
-        prevHash = entry.hash;
-        return entry;
-      });
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const head = this.headStmt.get() as { seq: number; hash: string } | undefined;
+        let seq = head?.seq ?? 0;
+        let prevHash = head?.hash ?? GENESIS_HASH;
+        return inputs.map((input) => {
+          const base = {
+            seq: ++seq,
+            at: this.now(),
+            user: input.user,
+            role: input.role,
+            patientId: input.patientId,
+            action: input.action,
+            device: input.device.slice(0, 200),
+            detail: input.detail ?? null,
+            prevHash,
+          };
+          const entry: AuditEntry = { ...base, hash: auditHash(base) };
+          this.insertStmt.run(entry);
+          prevHash = entry.hash;
+          return entry;
+        });
+      })
+      .immediate();
   }
 
   /**
@@ -205,26 +215,35 @@ export class AuditLog {
    * hide more deleted rows breaks verification unless the chain itself is forged (which breaks it).
    */
   purgeBefore(before: number): { purged: number; anchor: { seq: number; hash: string } | null } {
-    return this.db.transaction(() => {
-      // Never the head: the chain keeps at least its newest entry besides the purge entry.
-      const last = this.db
-        .prepare('SELECT seq, hash FROM rec_audit WHERE at < ? AND seq < (SELECT max(seq) FROM rec_audit) ORDER BY seq DESC LIMIT 1')
-        .get(before) as { seq: number; hash: string } | undefined;
-      if (!last) return { purged: 0, anchor: null };
-      this.appendMany([{ user: 'system', role: 'system', patientId: null, action: 'audit.purge', device: 'agent', detail: purgeDetail(last.seq, last.hash) }]);
-      this.db.exec('DROP TRIGGER rec_audit_no_delete');
-      const purged = this.db.prepare('DELETE FROM rec_audit WHERE seq <= ?').run(last.seq).changes;
-      this.db.exec(NO_DELETE_TRIGGER);
-      this.db
-        .prepare('INSERT INTO rec_audit_checkpoint (id, seq, hash, at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at')
-        .run(last.seq, last.hash, this.now());
-      return { purged, anchor: last };
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        // Never the head: the chain keeps at least its newest entry besides the purge entry.
+        const last = this.db
+          .prepare('SELECT seq, hash FROM rec_audit WHERE at < ? AND seq < (SELECT max(seq) FROM rec_audit) ORDER BY seq DESC LIMIT 1')
+          .get(before) as { seq: number; hash: string } | undefined;
+        if (!last) return { purged: 0, anchor: null };
+        this.appendMany([
+          { user: 'system', role: 'system', patientId: null, action: 'audit.purge', device: 'agent', detail: purgeDetail(last.seq, last.hash) },
+        ]);
+        this.db.exec('DROP TRIGGER rec_audit_no_delete');
+        const purged = this.db.prepare('DELETE FROM rec_audit WHERE seq <= ?').run(last.seq).changes;
+        this.db.exec(NO_DELETE_TRIGGER);
+        this.db
+          .prepare(
+            'INSERT INTO rec_audit_checkpoint (id, seq, hash, at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = ' +
+              'excluded.hash, at = excluded.at',
+          )
+          .run(last.seq, last.hash, this.now());
+        return { purged, anchor: last };
+      })
+      .immediate();
   }
 
   /** The retention anchor, when entries have been purged. */
   checkpoint(): { seq: number; hash: string; at: number } | null {
-    return (this.db.prepare('SELECT seq, hash, at FROM rec_audit_checkpoint WHERE id = 1').get() as { seq: number; hash: string; at: number } | undefined) ?? null;
+    return (
+      (this.db.prepare('SELECT seq, hash, at FROM rec_audit_checkpoint WHERE id = 1').get() as { seq: number; hash: string; at: number } | undefined) ?? null
+    );
   }
 
   /** Walk the whole chain in sequence order (from the retention checkpoint, if any); stops at the first break. */
@@ -267,7 +286,14 @@ export class AuditLog {
 
 function toEntry(r: Row): Omit<AuditEntry, 'hash'> {
   return {
-    seq: r.seq, at: r.at, user: r.user, role: r.role, patientId: r.patient_id, action: r.action as AuditAction,
-    device: r.device, detail: r.detail, prevHash: r.prev_hash,
+    seq: r.seq,
+    at: r.at,
+    user: r.user,
+    role: r.role,
+    patientId: r.patient_id,
+    action: r.action as AuditAction,
+    device: r.device,
+    detail: r.detail,
+    prevHash: r.prev_hash,
   };
 }

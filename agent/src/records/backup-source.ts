@@ -60,7 +60,8 @@ export function stageRecords(store: RecordsStore, key: Buffer, keyFile: string, 
       facts.auditHead = (db.prepare('SELECT seq, hash FROM rec_audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined) ?? null;
     }
     if (present.has('rec_captures')) {
-      for (const r of db.prepare('SELECT state, count(*) AS n FROM rec_captures GROUP BY state').all() as { state: string; n: number }[]) facts.captures[r.state] = r.n;
+      for (const r of db.prepare('SELECT state, count(*) AS n FROM rec_captures GROUP BY state').all() as { state: string; n: number }[])
+        facts.captures[r.state] = r.n;
     }
     return { files: ['records.db', 'records.key'], facts };
   } finally {

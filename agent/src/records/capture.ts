@@ -133,9 +133,23 @@ const migrations = [
 const ARRIVALS_LOOKBACK_MS = 7 * 86_400_000;
 
 type Row = {
-  id: string; kind: CaptureKind; patient_id: string | null; payload: string; author: string; role: string; device: string;
-  created_at: number; state: CaptureState; state_at: number; attempts: number; reason: string | null; upstream_ref: string | null;
-  resolution: string | null; resolved_by: string | null; resolved_at: number | null; supersedes: string | null;
+  id: string;
+  kind: CaptureKind;
+  patient_id: string | null;
+  payload: string;
+  author: string;
+  role: string;
+  device: string;
+  created_at: number;
+  state: CaptureState;
+  state_at: number;
+  attempts: number;
+  reason: string | null;
+  upstream_ref: string | null;
+  resolution: string | null;
+  resolved_by: string | null;
+  resolved_at: number | null;
+  supersedes: string | null;
 };
 
 const ULID_RE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -183,12 +197,10 @@ export class CaptureQueue {
     if (!ULID_RE.test(id)) throw new AppError('BAD_REQUEST', 'capture key must be a ULID');
     const payload = validatePayload(input.kind, input.payload);
     const now = this.now();
-    const r = this
-      .stmt(
-        `INSERT INTO rec_captures (id, kind, patient_id, payload, author, role, device, created_at, state, state_at)
+    const r = this.stmt(
+      `INSERT INTO rec_captures (id, kind, patient_id, payload, author, role, device, created_at, state, state_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT(id) DO NOTHING`,
-      )
-      .run(id, input.kind, input.patientId, JSON.stringify(payload), input.author, input.role, input.device.slice(0, 200), now, now);
+    ).run(id, input.kind, input.patientId, JSON.stringify(payload), input.author, input.role, input.device.slice(0, 200), now, now);
     const item = this.get(id)!;
     if (r.changes === 0 && (item.kind !== input.kind || item.patientId !== input.patientId)) {
       throw new AppError('CONFLICT', 'capture key already used for a different item');
@@ -217,11 +229,19 @@ export class CaptureQueue {
   }
 
   markAccepted(id: string, upstreamRef: string | null): void {
-    this.stmt("UPDATE rec_captures SET state = 'accepted', state_at = ?, reason = NULL, upstream_ref = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), upstreamRef, id);
+    this.stmt("UPDATE rec_captures SET state = 'accepted', state_at = ?, reason = NULL, upstream_ref = ? WHERE id = ? AND state IN ('pending','sent')").run(
+      this.now(),
+      upstreamRef,
+      id,
+    );
   }
 
   markRejected(id: string, reason: string): void {
-    this.stmt("UPDATE rec_captures SET state = 'rejected', state_at = ?, reason = ? WHERE id = ? AND state IN ('pending','sent')").run(this.now(), reason.slice(0, 1000), id);
+    this.stmt("UPDATE rec_captures SET state = 'rejected', state_at = ?, reason = ? WHERE id = ? AND state IN ('pending','sent')").run(
+      this.now(),
+      reason.slice(0, 1000),
+      id,
+    );
   }
 
   /**
@@ -229,13 +249,22 @@ export class CaptureQueue {
    * rejection), optionally with a corrected payload. The old item stays, marked resolved.
    */
   retry(id: string, by: string, payload?: unknown): CaptureItem {
-    return this.db.transaction(() => {
-      const old = this.requireRejected(id);
-      const { item } = this.create({ kind: old.kind, patientId: old.patientId, payload: payload ?? old.payload, author: old.author, role: old.role, device: old.device });
-      this.stmt('UPDATE rec_captures SET supersedes = ? WHERE id = ?').run(old.id, item.id);
-      this.resolveRow(old.id, `retried as ${item.id}`, by);
-      return this.get(item.id)!;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const old = this.requireRejected(id);
+        const { item } = this.create({
+          kind: old.kind,
+          patientId: old.patientId,
+          payload: payload ?? old.payload,
+          author: old.author,
+          role: old.role,
+          device: old.device,
+        });
+        this.stmt('UPDATE rec_captures SET supersedes = ? WHERE id = ?').run(old.id, item.id);
+        this.resolveRow(old.id, `retried as ${item.id}`, by);
+        return this.get(item.id)!;
+      })
+      .immediate();
   }
 
   /** A person dealt with a rejected item another way (filed by hand, not needed): keep it, with the note. */
@@ -259,9 +288,9 @@ export class CaptureQueue {
 
   /** Appointment ids with a recorded arrival (for the day list's "Arrived" column). */
   arrivedAppointments(): Set<string> {
-    const rows = this
-      .stmt("SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL")
-      .all(this.now() - ARRIVALS_LOOKBACK_MS) as { a: string | null }[];
+    const rows = this.stmt(
+      "SELECT json_extract(payload, '$.appointmentId') AS a FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL",
+    ).all(this.now() - ARRIVALS_LOOKBACK_MS) as { a: string | null }[];
     return new Set(rows.map((r) => r.a).filter((a): a is string => !!a));
   }
 
@@ -286,8 +315,22 @@ export class CaptureQueue {
 
 function toItem(r: Row): CaptureItem {
   return {
-    id: r.id, kind: r.kind, patientId: r.patient_id, payload: JSON.parse(r.payload) as CapturePayload, author: r.author, role: r.role,
-    device: r.device, createdAt: r.created_at, state: r.state, stateAt: r.state_at, attempts: r.attempts, reason: r.reason,
-    upstreamRef: r.upstream_ref, resolution: r.resolution, resolvedBy: r.resolved_by, resolvedAt: r.resolved_at, supersedes: r.supersedes,
+    id: r.id,
+    kind: r.kind,
+    patientId: r.patient_id,
+    payload: JSON.parse(r.payload) as CapturePayload,
+    author: r.author,
+    role: r.role,
+    device: r.device,
+    createdAt: r.created_at,
+    state: r.state,
+    stateAt: r.state_at,
+    attempts: r.attempts,
+    reason: r.reason,
+    upstreamRef: r.upstream_ref,
+    resolution: r.resolution,
+    resolvedBy: r.resolved_by,
+    resolvedAt: r.resolved_at,
+    supersedes: r.supersedes,
   };
 }

@@ -68,8 +68,13 @@ export const recordsCommand: CliCommand = {
           let last = 0;
           try {
             const res = await runSync(store, dayList, summaries, {
-              timeZone: r.timeZone, workingDays: r.workingDays, concurrency: r.concurrency, summaryMaxAgeMs: r.summaryMaxAgeMs, retries: r.retries,
-              clock: systemClock, log: createLogger({ level: values.quiet ? 'error' : 'warn' }).child('records'),
+              timeZone: r.timeZone,
+              workingDays: r.workingDays,
+              concurrency: r.concurrency,
+              summaryMaxAgeMs: r.summaryMaxAgeMs,
+              retries: r.retries,
+              clock: systemClock,
+              log: createLogger({ level: values.quiet ? 'error' : 'warn' }).child('records'),
               onProgress: (p) => {
                 const now = Date.now();
                 if (values.quiet || (now - last < 500 && p.done !== p.total && p.phase === 'summaries')) return;

@@ -20,7 +20,7 @@ const GpConnect = Obj(
     practitionerFamily: Str('Continuity', 'requesting_practitioner family name'),
     practitionerGiven: Str('Service', 'requesting_practitioner given name'),
     deviceName: Str('surgery-edge', 'requesting_device model/name'),
-    includeAppointments: Bool(true, 'Also fetch each patient\'s appointments (Appointment Management)'),
+    includeAppointments: Bool(true, "Also fetch each patient's appointments (Appointment Management)"),
     tlsCaPath: Str('', 'PEM CA for the provider/SSP (empty: system CAs)'),
   },
   'GP Connect (STU3) adapter for patient summaries',
@@ -43,26 +43,36 @@ export const RecordsSection = Obj({
   keyPath: Str('', 'Wrapped data key file (empty: <stateDir>/records.key)'),
   timeZone: Str('Europe/London', 'The practice time zone: day boundaries of the day list'),
   workingDays: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { default: [1, 2, 3, 4, 5], description: 'Working weekdays (0=Sunday)' }),
-  dayListIntervalMs: Type.Integer({ default: 15 * 60_000, minimum: 10_000, maximum: 15 * 60_000, description: 'Day list refresh interval (at most 15 minutes)' }),
-  summaryMaxAgeMs: Ms(60 * 60_000, 'Re-fetch a booked patient\'s summary when older than this', 0),
+  dayListIntervalMs: Type.Integer({
+    default: 15 * 60_000,
+    minimum: 10_000,
+    maximum: 15 * 60_000,
+    description: 'Day list refresh interval (at most 15 minutes)',
+  }),
+  summaryMaxAgeMs: Ms(60 * 60_000, "Re-fetch a booked patient's summary when older than this", 0),
   staleAfterMs: Ms(45 * 60_000, 'Health and viewer call the cache stale after this without a complete sync', 60_000),
   concurrency: Type.Integer({ default: 6, minimum: 1, maximum: 32, description: 'Upstream requests in flight during sync' }),
   requestTimeoutMs: Ms(30_000, 'One upstream request', 1000),
   retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries per patient on a transient upstream error' }),
   tpm: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
     default: 'auto',
-    description: 'auto: when a TPM 2.0 is present (/dev/tpmrm0), also seal the data key to it (PCR policy) so the cache unlocks itself after a reboot; the passphrase stays the recovery path',
+    description:
+      'auto: when a TPM 2.0 is present (/dev/tpmrm0), also seal the data key to it (PCR policy) so the cache unlocks itself after a reboot; the ' +
+      'passphrase stays the recovery path',
   }),
   tpmTcti: Str('', 'TPM2TOOLS_TCTI override (empty: device:/dev/tpmrm0); tests use the swtpm simulator'),
   tpmPcrs: Str('sha256:0,2,4,7', 'PCR selection the sealed key is bound to (firmware, option ROMs, boot loader, secure boot state)'),
   retention: Obj(
     {
       auditDays: Type.Integer({
-        default: 2920, minimum: 365,
+        default: 2920,
+        minimum: 365,
         description: 'Audit entries older than this are purged (the chain stays verifiable from a checkpoint). Default 8 years; set by the practice IG lead',
       }),
       cacheMaxAgeHours: Type.Integer({
-        default: 72, minimum: 1, maximum: 24 * 14,
+        default: 72,
+        minimum: 1,
+        maximum: 24 * 14,
         description: 'Cached patient data fetched longer ago than this is deleted even if sync has stopped (normally sync keeps only two working days)',
       }),
     },

@@ -38,7 +38,8 @@ export class FhirDayListSource implements DayListSource {
       url = next ? str(next.url) : null;
       if (bundle.total !== undefined && !next) {
         const got = resources.filter((r) => r.resourceType === 'Appointment').length;
-        if (typeof bundle.total === 'number' && got < bundle.total) throw new AppError('UPSTREAM_ERROR', `day list incomplete: ${got} of ${bundle.total} appointments`);
+        if (typeof bundle.total === 'number' && got < bundle.total)
+          throw new AppError('UPSTREAM_ERROR', `day list incomplete: ${got} of ${bundle.total} appointments`);
       }
     }
     return mapR4Appointments(resources);
@@ -84,7 +85,12 @@ export function mapR4Appointments(resources: Resource[]): DayListRow[] {
         ? `${(str(pname.family) ?? '').toUpperCase()}, ${(Array.isArray(pname.given) ? pname.given : []).join(' ')}`.replace(/^, /, '')
         : str(pActor?.display);
       const cname = objs(clin?.name)[0];
-      const clinicianName = str(cActor?.display) ?? (cname ? (str(cname.text) ?? [...(Array.isArray(cname.prefix) ? cname.prefix : []), ...(Array.isArray(cname.given) ? cname.given : []), cname.family].filter(Boolean).join(' ')) : null);
+      const clinicianName =
+        str(cActor?.display) ??
+        (cname
+          ? (str(cname.text) ??
+            [...(Array.isArray(cname.prefix) ? cname.prefix : []), ...(Array.isArray(cname.given) ? cname.given : []), cname.family].filter(Boolean).join(' '))
+          : null);
       const start = Date.parse(str(a.start) ?? '');
       if (!Number.isFinite(start)) throw new AppError('UPSTREAM_ERROR', 'day list: appointment without a valid start');
       const end = Date.parse(str(a.end) ?? '');
@@ -148,24 +154,25 @@ export function csvRows(text: string): Record<string, string>[] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
+      if (c === '"' && text[i + 1] === '"') ((field += '"'), i++);
       else if (c === '"') quoted = false;
       else field += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
+    else if (c === ',') (row.push(field), (field = ''));
     else if (c === '\n' || c === '\r') {
       if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field), records.push(row), (row = []), (field = '');
+      (row.push(field), records.push(row), (row = []), (field = ''));
     } else field += c;
   }
   // A file caught mid-write (or cut short) must fail, not yield a shorter list: applying it would
   // drop the missing bookings and purge their patients.
   if (quoted) throw new AppError('UPSTREAM_ERROR', 'day list CSV ends inside a quoted field (truncated?)');
-  if (field !== '' || row.length) row.push(field), records.push(row);
+  if (field !== '' || row.length) (row.push(field), records.push(row));
   const [header, ...data] = records.filter((r) => r.some((f) => f.trim() !== ''));
   if (!header) return [];
   data.forEach((r, i) => {
-    if (r.length !== header.length) throw new AppError('UPSTREAM_ERROR', `day list CSV row ${i + 1} has ${r.length} fields, the header ${header.length} (truncated?)`);
+    if (r.length !== header.length)
+      throw new AppError('UPSTREAM_ERROR', `day list CSV row ${i + 1} has ${r.length} fields, the header ${header.length} (truncated?)`);
   });
   return data.map((r) => Object.fromEntries(header.map((h, i) => [h.trim(), (r[i] ?? '').trim()])));
 }

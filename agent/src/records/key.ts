@@ -55,8 +55,16 @@ export async function writeWrappedKey(path: string, dataKey: Buffer, passphrase:
   c.setAAD(Buffer.from('surgery-edge records data key v1'));
   const wrapped = Buffer.concat([c.update(dataKey), c.final()]);
   const file: WrappedKeyFile = {
-    version: 1, kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p,
-    salt: salt.toString('base64'), iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), wrapped: wrapped.toString('base64'), createdAt: now,
+    version: 1,
+    kdf: 'scrypt',
+    N: SCRYPT.N,
+    r: SCRYPT.r,
+    p: SCRYPT.p,
+    salt: salt.toString('base64'),
+    iv: iv.toString('base64'),
+    tag: c.getAuthTag().toString('base64'),
+    wrapped: wrapped.toString('base64'),
+    createdAt: now,
   };
   writeFileAtomic(path, JSON.stringify(file), 0o600);
 }

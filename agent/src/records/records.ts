@@ -53,7 +53,12 @@ export class RecordsCapability implements Capability<RecordsReport> {
     ctx.web.register(
       'records-key',
       unlockPagePlugin(
-        { unlock: (p) => this.unlock(p), provision: (p) => this.provision(p), isLocked: () => this.store_ === null, isProvisioned: () => keyFileExists(paths.key) },
+        {
+          unlock: (p) => this.unlock(p),
+          provision: (p) => this.provision(p),
+          isLocked: () => this.store_ === null,
+          isProvisioned: () => keyFileExists(paths.key),
+        },
         ctx.clock,
       ),
     );
@@ -132,13 +137,25 @@ export class RecordsCapability implements Capability<RecordsReport> {
       try {
         const { dayList, summaries } = buildSources(ctx.config, ctx.version);
         const res = await runSync(store, dayList, summaries, {
-          timeZone: r.timeZone, workingDays: r.workingDays, concurrency: r.concurrency, summaryMaxAgeMs: r.summaryMaxAgeMs, retries: r.retries,
-          clock: ctx.clock, log: ctx.log.child('records'), signal: this.abort!.signal,
+          timeZone: r.timeZone,
+          workingDays: r.workingDays,
+          concurrency: r.concurrency,
+          summaryMaxAgeMs: r.summaryMaxAgeMs,
+          retries: r.retries,
+          clock: ctx.clock,
+          log: ctx.log.child('records'),
+          signal: this.abort!.signal,
           onProgress: (p) => (this.progress = p),
         });
         this.lastResult = res;
         this.lastError = res.lastError;
-        ctx.bus.emit('records.synced', { patients: res.patients, appointments: res.appointments, asOf: res.asOf, durationMs: res.durationMs, errors: res.errors + res.dayListErrors.length });
+        ctx.bus.emit('records.synced', {
+          patients: res.patients,
+          appointments: res.appointments,
+          asOf: res.asOf,
+          durationMs: res.durationMs,
+          errors: res.errors + res.dayListErrors.length,
+        });
         return res;
       } catch (e) {
         this.lastError = describeError(e).message;
@@ -159,17 +176,37 @@ export class RecordsCapability implements Capability<RecordsReport> {
     const meta = this.safeMeta();
     const now = ctx.clock.now();
     const stale = meta.asOf === null || now - meta.asOf > ctx.config.records.staleAfterMs;
-    const asOfText = meta.asOf === null ? 'never' : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
+    const asOfText =
+      meta.asOf === null
+        ? 'never'
+        : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
     const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
     const lines = [
-      locked ? (keyFileExists(p.key) ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)' : 'no records key yet: an admin creates it (set-up wizard, or the page /records/key)') : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
+      locked
+        ? keyFileExists(p.key)
+          ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)'
+          : 'no records key yet: an admin creates it (set-up wizard, or the page /records/key)'
+        : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
       ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
       ...(this.lastError ? [`last error: ${this.lastError}`] : []),
-      ...(this.tpmUsable() ? [this.sealer().isSealed() ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)' : 'TPM present: key not sealed yet (enter the passphrase once)'] : []),
+      ...(this.tpmUsable()
+        ? [
+            this.sealer().isSealed()
+              ? 'TPM: key sealed (unlocks itself after a reboot if the boot chain is unchanged)'
+              : 'TPM present: key not sealed yet (enter the passphrase once)',
+          ]
+        : []),
     ];
     const details = {
-      asOf: meta.asOf, stale, patients: meta.patients, appointments: meta.appointments, locked, provisioned: keyFileExists(p.key), sync,
-      pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0, lines,
+      asOf: meta.asOf,
+      stale,
+      patients: meta.patients,
+      appointments: meta.appointments,
+      locked,
+      provisioned: keyFileExists(p.key),
+      sync,
+      pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0,
+      lines,
     };
     const status = locked || stale ? 'degraded' : 'ok';
     const summary = locked ? 'Records cache locked' : stale ? `Records cache stale (as of ${asOfText})` : `Records cache current (as of ${asOfText})`;

@@ -88,13 +88,29 @@ export interface PatientWrite {
 }
 
 type AppointmentRow = {
-  id: string; date: string; start: number; end: number | null; clinician_id: string | null; clinician_name: string | null;
-  patient_id: string | null; patient_name: string | null; nhs_number: string | null; dob: string | null; status: string;
-  type: string | null; location: string | null; fetched_at: number; has_summary: number; withheld: number;
+  id: string;
+  date: string;
+  start: number;
+  end: number | null;
+  clinician_id: string | null;
+  clinician_name: string | null;
+  patient_id: string | null;
+  patient_name: string | null;
+  nhs_number: string | null;
+  dob: string | null;
+  status: string;
+  type: string | null;
+  location: string | null;
+  fetched_at: number;
+  has_summary: number;
+  withheld: number;
 };
 
 export class RecordsStore {
-  private constructor(readonly db: Db, readonly path: string) {}
+  private constructor(
+    readonly db: Db,
+    readonly path: string,
+  ) {}
 
   /** Open (creating when absent) the encrypted store. Throws UNAUTHORIZED when the key is wrong. */
   static open(path: string, opts: OpenStoreOptions): RecordsStore {
@@ -206,7 +222,11 @@ export class RecordsStore {
     }
     const dob = parseDob(text);
     if (dob) return this.stmt(`SELECT ${cols} FROM rec_patients WHERE dob = ? ORDER BY name LIMIT ?`).all(dob, limit) as PatientListItem[];
-    const words = text.toLowerCase().split(/[\s,]+/).filter(Boolean).slice(0, 4);
+    const words = text
+      .toLowerCase()
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .slice(0, 4);
     // name_lc is " family given1 given2 " so " word" matches the start of any name part.
     const where = words.map(() => `name_lc LIKE ? ESCAPE '\\'`).join(' AND ');
     const args = words.map((w) => `% ${w.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
@@ -251,8 +271,17 @@ export class RecordsStore {
            dob=excluded.dob, sex=excluded.sex, summary=excluded.summary, hash=excluded.hash, etag=excluded.etag,
            last_updated=excluded.last_updated, fetched_at=excluded.fetched_at`,
       ).run({
-        id: p.id, nhs: p.nhsNumber, name: p.name, nameLc, dob: p.dob, sex: p.sex, summary: JSON.stringify(w.summary),
-        hash: w.hash, etag: w.etag, lastUpdated: w.lastUpdated, fetchedAt: w.summary.fetchedAt,
+        id: p.id,
+        nhs: p.nhsNumber,
+        name: p.name,
+        nameLc,
+        dob: p.dob,
+        sex: p.sex,
+        summary: JSON.stringify(w.summary),
+        hash: w.hash,
+        etag: w.etag,
+        lastUpdated: w.lastUpdated,
+        fetchedAt: w.summary.fetchedAt,
       });
       this.stmt('DELETE FROM rec_withheld WHERE patient_id = ?').run(p.id);
     })();
@@ -341,13 +370,20 @@ export class RecordsStore {
   /** Patients booked on `dates` (with an NHS number: only those can be fetched from GP Connect). */
   bookedPatients(dates: readonly string[]): string[] {
     const marks = dates.map(() => '?').join(',') || "''";
-    return (this.stmt(`SELECT DISTINCT patient_id AS id FROM rec_appointments WHERE date IN (${marks}) AND nhs_number IS NOT NULL AND patient_id IS NOT NULL AND status NOT IN ('cancelled','entered-in-error') ORDER BY patient_id`)
-      .all(...dates) as { id: string }[]).map((r) => r.id);
+    return (
+      this.stmt(
+        `SELECT DISTINCT patient_id AS id FROM rec_appointments WHERE date IN (${marks}) AND nhs_number IS NOT NULL AND patient_id IS NOT NULL AND ` +
+          `status NOT IN ('cancelled','entered-in-error') ORDER BY patient_id`,
+      ).all(...dates) as { id: string }[]
+    ).map((r) => r.id);
   }
 
   /** When we last fetched this patient (summary or withheld marker), or null. */
   lastFetched(patientId: string): number | null {
-    const r = this.stmt('SELECT COALESCE((SELECT fetched_at FROM rec_patients WHERE id = ?), (SELECT at FROM rec_withheld WHERE patient_id = ?)) AS t').get(patientId, patientId) as { t: number | null };
+    const r = this.stmt('SELECT COALESCE((SELECT fetched_at FROM rec_patients WHERE id = ?), (SELECT at FROM rec_withheld WHERE patient_id = ?)) AS t').get(
+      patientId,
+      patientId,
+    ) as { t: number | null };
     return r.t;
   }
 
@@ -364,12 +400,18 @@ export class RecordsStore {
   }
 
   queuePending(runId: string): string[] {
-    return (this.stmt(`SELECT patient_id AS id FROM rec_sync_queue WHERE run_id = ? AND state = 'pending' ORDER BY patient_id`).all(runId) as { id: string }[]).map((r) => r.id);
+    return (
+      this.stmt(`SELECT patient_id AS id FROM rec_sync_queue WHERE run_id = ? AND state = 'pending' ORDER BY patient_id`).all(runId) as { id: string }[]
+    ).map((r) => r.id);
   }
 
   queueCounts(runId: string): Record<'pending' | 'done' | 'error' | 'withheld', number> {
     const out = { pending: 0, done: 0, error: 0, withheld: 0 };
-    for (const r of this.stmt('SELECT state, count(*) AS n FROM rec_sync_queue WHERE run_id = ? GROUP BY state').all(runId) as { state: keyof typeof out; n: number }[]) out[r.state] = r.n;
+    for (const r of this.stmt('SELECT state, count(*) AS n FROM rec_sync_queue WHERE run_id = ? GROUP BY state').all(runId) as {
+      state: keyof typeof out;
+      n: number;
+    }[])
+      out[r.state] = r.n;
     return out;
   }
 
@@ -408,9 +450,22 @@ export class RecordsStore {
 
 function toDayListEntry(r: AppointmentRow): DayListEntry {
   return {
-    appointmentId: r.id, date: r.date, start: r.start, end: r.end, clinicianId: r.clinician_id, clinicianName: r.clinician_name,
-    patientId: r.patient_id, patientName: r.patient_name, nhsNumber: r.nhs_number, dob: r.dob, status: r.status, type: r.type,
-    location: r.location, hasSummary: r.has_summary === 1, withheld: r.withheld === 1, fetchedAt: r.fetched_at,
+    appointmentId: r.id,
+    date: r.date,
+    start: r.start,
+    end: r.end,
+    clinicianId: r.clinician_id,
+    clinicianName: r.clinician_name,
+    patientId: r.patient_id,
+    patientName: r.patient_name,
+    nhsNumber: r.nhs_number,
+    dob: r.dob,
+    status: r.status,
+    type: r.type,
+    location: r.location,
+    hasSummary: r.has_summary === 1,
+    withheld: r.withheld === 1,
+    fetchedAt: r.fetched_at,
   };
 }
 

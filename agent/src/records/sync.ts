@@ -184,8 +184,21 @@ export async function runSync(store: RecordsStore, dayList: DayListSource, summa
   o.onProgress?.({ ...progress });
   const meta = store.meta();
   return {
-    runId, resumed, dates, dayListErrors, fetched: changed + unchanged + withheld, changed, unchanged, withheld,
-    errors: progress.errors, skippedFresh, purged, patients: meta.patients, appointments: meta.appointments,
-    durationMs: Math.round(o.clock.monotonic() - t0), asOf: meta.asOf, lastError,
+    runId,
+    resumed,
+    dates,
+    dayListErrors,
+    fetched: changed + unchanged + withheld,
+    changed,
+    unchanged,
+    withheld,
+    errors: progress.errors,
+    skippedFresh,
+    purged,
+    patients: meta.patients,
+    appointments: meta.appointments,
+    durationMs: Math.round(o.clock.monotonic() - t0),
+    asOf: meta.asOf,
+    lastError,
   };
 }

@@ -19,10 +19,12 @@ export interface UnlockTarget {
 export function unlockPagePlugin(target: UnlockTarget, clock: Clock): FastifyPluginAsync {
   let failures = 0;
   let blockedUntil = 0;
+  const LOCKED_TEXT = 'The records cache is locked since the appliance started. Enter the records passphrase to unlock it.';
+  const NO_KEY_TEXT = 'No records key yet. Choose a passphrase (at least 10 characters) to create one; keep it safe: it is needed after every reboot.';
   const form = (csrf: string, provisioned: boolean, message = '') => `
     <h1>Records cache</h1>
     ${message}
-    <p>${provisioned ? 'The records cache is locked since the appliance started. Enter the records passphrase to unlock it.' : 'No records key yet. Choose a passphrase (at least 10 characters) to create one; keep it safe: it is needed after every reboot.'}</p>
+    <p>${provisioned ? LOCKED_TEXT : NO_KEY_TEXT}</p>
     <form method="post" action="/records/key">
       <input type="hidden" name="_csrf" value="${e(csrf)}">
       <label>Passphrase <input type="password" name="passphrase" autocomplete="off" required minlength="10"></label>
@@ -32,13 +34,23 @@ export function unlockPagePlugin(target: UnlockTarget, clock: Clock): FastifyPlu
   return async (app) => {
     const admin = { preHandler: requireRole('admin') };
     app.get('/records/key', admin, async (req, reply) => {
-      const body = target.isLocked() ? form(csrfToken(req), target.isProvisioned()) : '<h1>Records cache</h1><p>The records cache is unlocked.</p><p><a href="/records/day">Day list</a></p>';
+      const body = target.isLocked()
+        ? form(csrfToken(req), target.isProvisioned())
+        : '<h1>Records cache</h1><p>The records cache is unlocked.</p><p><a href="/records/day">Day list</a></p>';
       return reply.type('text/html').send(page('Records key', body, { user: req.user, csrf: csrfToken(req) }));
     });
     app.post('/records/key', admin, async (req, reply) => {
       const passphrase = String((req.body as Record<string, unknown> | undefined)?.passphrase ?? '');
       const send = (status: number, msg: string) =>
-        reply.code(status).type('text/html').send(page('Records key', form(csrfToken(req), target.isProvisioned(), `<p class="warn" role="alert">${e(msg)}</p>`), { user: req.user, csrf: csrfToken(req) }));
+        reply
+          .code(status)
+          .type('text/html')
+          .send(
+            page('Records key', form(csrfToken(req), target.isProvisioned(), `<p class="warn" role="alert">${e(msg)}</p>`), {
+              user: req.user,
+              csrf: csrfToken(req),
+            }),
+          );
       if (!target.isLocked()) return reply.redirect('/records/day', 303);
       if (clock.now() < blockedUntil) return send(429, 'Too many wrong passphrases; wait 30 seconds and try again.');
       try {
@@ -48,7 +60,7 @@ export function unlockPagePlugin(target: UnlockTarget, clock: Clock): FastifyPlu
         return reply.redirect('/records/day', 303);
       } catch (err) {
         if (isAppError(err, 'UNAUTHORIZED')) {
-          if (++failures >= 5) (blockedUntil = clock.now() + 30_000), (failures = 0);
+          if (++failures >= 5) ((blockedUntil = clock.now() + 30_000), (failures = 0));
           return send(401, 'Wrong passphrase.');
         }
         if (isAppError(err, 'BAD_REQUEST')) return send(400, describeError(err).message);

@@ -43,9 +43,20 @@ export class Claims {
     const now = this.ctx.clock.now();
     const spki = info.spkiDer.toString('base64');
     const existing = await this.store.pendingByKey(spki);
-    if (existing && existing.commitment === commitment && existing.expires_at > now) return { requestId: existing.id, expiresAt: existing.expires_at, pollAfterMs: this.cfg.pollAfterMs };
-    if ((await this.store.pendingFrom(address, now)) >= this.cfg.maxPendingPerAddress) throw new AppError('LOCKED_OUT', `too many boxes waiting from ${address}`);
-    const row = { id: randomBytes(18).toString('base64url'), created_at: now, expires_at: now + this.cfg.codeTtlMs, address, csr_cn: info.cn, spki, fingerprint: keyFingerprint(info.spkiDer), commitment };
+    if (existing && existing.commitment === commitment && existing.expires_at > now)
+      return { requestId: existing.id, expiresAt: existing.expires_at, pollAfterMs: this.cfg.pollAfterMs };
+    if ((await this.store.pendingFrom(address, now)) >= this.cfg.maxPendingPerAddress)
+      throw new AppError('LOCKED_OUT', `too many boxes waiting from ${address}`);
+    const row = {
+      id: randomBytes(18).toString('base64url'),
+      created_at: now,
+      expires_at: now + this.cfg.codeTtlMs,
+      address,
+      csr_cn: info.cn,
+      spki,
+      fingerprint: keyFingerprint(info.spkiDer),
+      commitment,
+    };
     await this.store.insert(row);
     this.ctx.log.info('box waiting to be claimed', { fingerprint: row.fingerprint, address, cn: info.cn });
     return { requestId: row.id, expiresAt: row.expires_at, pollAfterMs: this.cfg.pollAfterMs };
@@ -59,7 +70,16 @@ export class Claims {
       await this.store.delivered(r.id, now);
       return {
         http: 200,
-        body: { status: 'claimed', deviceId: r.device_id, odsCode: r.ods_code, practiceName: r.practice_name ?? '', certificate: r.certificate, caChain: readFileSync(this.cfg.caCertPath, 'utf8'), brokers: this.brokers(), prefix: this.ctx.config.mqtt.prefix },
+        body: {
+          status: 'claimed',
+          deviceId: r.device_id,
+          odsCode: r.ods_code,
+          practiceName: r.practice_name ?? '',
+          certificate: r.certificate,
+          caChain: readFileSync(this.cfg.caCertPath, 'utf8'),
+          brokers: this.brokers(),
+          prefix: this.ctx.config.mqtt.prefix,
+        },
       };
     }
     if (r.expires_at <= now) return { http: 410, body: { status: 'expired' } };
@@ -80,7 +100,9 @@ export class Claims {
   async claim(input: { code: string; ods: string; practiceName: string; deviceId: string; username: string; address: string }): Promise<ClaimOutcome> {
     const now = this.ctx.clock.now();
     const code = normaliseClaimCode(input.code);
-    const codeKey = createHash('sha256').update(code ?? input.code.trim().toUpperCase()).digest('hex');
+    const codeKey = createHash('sha256')
+      .update(code ?? input.code.trim().toUpperCase())
+      .digest('hex');
     const counts = await this.store.failures(now - this.cfg.failureWindowMs, input.address, codeKey);
     const minutes = Math.ceil(this.cfg.failureWindowMs / 60_000);
     const refuse = async (status: number, reason: string, countIt = true, deviceId: string | null = null): Promise<ClaimOutcome> => {
@@ -88,21 +110,35 @@ export class Claims {
       await this.audit(input.username, deviceId, { ods: input.ods, address: input.address }, 'refused', reason);
       return { ok: false, status, reason };
     };
-    if (counts.address >= this.cfg.maxFailuresPerAddress) return refuse(429, `Too many wrong claim codes from your address: wait ${minutes} minutes and try again.`, false);
-    if (counts.code >= this.cfg.maxFailuresPerCode) return refuse(429, `This code has been tried too many times: wait ${minutes} minutes, or restart the box for a new code.`, false);
-    if (!code) return refuse(400, 'That is not a claim code: it is 8 letters and digits, like 7KQ4-M2XD, on the box\'s status page or its label.');
+    if (counts.address >= this.cfg.maxFailuresPerAddress)
+      return refuse(429, `Too many wrong claim codes from your address: wait ${minutes} minutes and try again.`, false);
+    if (counts.code >= this.cfg.maxFailuresPerCode)
+      return refuse(429, `This code has been tried too many times: wait ${minutes} minutes, or restart the box for a new code.`, false);
+    if (!code) return refuse(400, "That is not a claim code: it is 8 letters and digits, like 7KQ4-M2XD, on the box's status page or its label.");
     const ods = input.ods.trim().toUpperCase();
     if (!ODS.test(ods)) return refuse(400, 'Pick the practice: its ODS code is 3 to 10 letters and digits, like P81001.', false);
 
     const matches = (await this.store.candidates(now - REMEMBER_MS)).filter((r) => sameCommitment(r, code));
     const live = matches.filter((r) => r.status === 'pending' && r.expires_at > now);
-    if (live.length > 1) return refuse(409, 'This code matches more than one waiting box. Restart the box you are installing to get a new code, and tell the ICB security team.', false);
+    if (live.length > 1)
+      return refuse(
+        409,
+        'This code matches more than one waiting box. Restart the box you are installing to get a new code, and tell the ICB security team.',
+        false,
+      );
     const row = live[0];
     if (!row) {
       const used = matches.find((r) => r.status === 'claimed');
-      if (used) return refuse(409, `This code was already used on ${new Date(used.claimed_at!).toISOString().slice(0, 16).replace('T', ' ')}Z to claim ${used.device_id}. Codes work once.`, true, used.device_id);
+      if (used)
+        return refuse(
+          409,
+          `This code was already used on ${new Date(used.claimed_at!).toISOString().slice(0, 16).replace('T', ' ')}Z to claim ${used.device_id}. ` +
+            `Codes work once.`,
+          true,
+          used.device_id,
+        );
       if (matches.length) return refuse(410, 'This code has expired. The box shows a new code within a minute: read it again from its status page.');
-      return refuse(400, 'Wrong code: no box is waiting with this code. Check it on the box\'s status page (it changes if the box was reset).');
+      return refuse(400, "Wrong code: no box is waiting with this code. Check it on the box's status page (it changes if the box was reset).");
     }
 
     // Which identity the box gets: the engineer's choice, else its own id (re-claim), else the practice's next.
@@ -111,9 +147,11 @@ export class Claims {
     if (foreign) return refuse(403, foreign, false, asked);
     let deviceId = input.deviceId.trim();
     if (deviceId) {
-      const why = reservedIdentity(deviceId) ?? (PROVISIONAL.test(deviceId) ? `${deviceId} is a reserved identity` : null) ?? (await this.foreignIdentity(deviceId, ods));
+      const why =
+        reservedIdentity(deviceId) ?? (PROVISIONAL.test(deviceId) ? `${deviceId} is a reserved identity` : null) ?? (await this.foreignIdentity(deviceId, ods));
       if (why) return refuse(403, why, false, deviceId);
-      if (deviceId !== asked && ((await this.ctx.store.devices.get(deviceId)) || (await this.store.issued(deviceId)))) return refuse(409, `${deviceId} already exists: leave the device id empty for the next free one.`, false, deviceId);
+      if (deviceId !== asked && ((await this.ctx.store.devices.get(deviceId)) || (await this.store.issued(deviceId))))
+        return refuse(409, `${deviceId} already exists: leave the device id empty for the next free one.`, false, deviceId);
     } else deviceId = PROVISIONAL.test(asked) ? await this.nextId(ods) : asked;
 
     let certificate: string;
@@ -136,11 +174,19 @@ export class Claims {
         this.ctx.log.error('claim: could not hand the certificate to the broker registration', { message: (e as Error).message });
       }
     }
-    if (!(await this.store.markClaimed(row.id, now, { by: input.username, deviceId, ods, practiceName, certificate }))) return refuse(409, 'This code was claimed a moment ago by someone else. Codes work once.', true, deviceId);
+    if (!(await this.store.markClaimed(row.id, now, { by: input.username, deviceId, ods, practiceName, certificate })))
+      return refuse(409, 'This code was claimed a moment ago by someone else. Codes work once.', true, deviceId);
     // The practice name typed here names the device on the dashboard from its first message on.
     this.ctx.inventory.claimed(deviceId, ods, practiceName);
-    if (await this.ctx.store.devices.get(deviceId)) await this.ctx.store.devices.place(deviceId, { ...this.ctx.inventory.place(deviceId), practice: ods, practiceName: practiceName || null });
-    await this.audit(input.username, deviceId, { ods, fingerprint: row.fingerprint, address: input.address }, 'ok', `claimed box ${row.fingerprint} (asked for ${asked}) as ${deviceId}`);
+    if (await this.ctx.store.devices.get(deviceId))
+      await this.ctx.store.devices.place(deviceId, { ...this.ctx.inventory.place(deviceId), practice: ods, practiceName: practiceName || null });
+    await this.audit(
+      input.username,
+      deviceId,
+      { ods, fingerprint: row.fingerprint, address: input.address },
+      'ok',
+      `claimed box ${row.fingerprint} (asked for ${asked}) as ${deviceId}`,
+    );
     this.ctx.log.info('box claimed', { deviceId, ods, fingerprint: row.fingerprint, by: input.username });
     return { ok: true, deviceId, fingerprint: row.fingerprint };
   }
@@ -166,7 +212,15 @@ export class Claims {
   }
 
   private async audit(username: string, deviceId: string | null, args: Record<string, unknown>, outcome: string, detail: string): Promise<void> {
-    await this.ctx.store.accounts.audit({ at: this.ctx.clock.now(), username, device_id: deviceId && DEVICE_ID.test(deviceId) ? deviceId : null, action: 'claim', args: JSON.stringify(args), outcome, detail });
+    await this.ctx.store.accounts.audit({
+      at: this.ctx.clock.now(),
+      username,
+      device_id: deviceId && DEVICE_ID.test(deviceId) ? deviceId : null,
+      action: 'claim',
+      args: JSON.stringify(args),
+      outcome,
+      detail,
+    });
   }
 }
 

@@ -32,7 +32,11 @@ export class EnrolmentEndpoint implements Component {
     for (const r of (await claims.store.list('claimed', 100_000)).reverse()) {
       if (r.device_id && r.ods_code) ctx.inventory.claimed(r.device_id, r.ods_code, r.practice_name);
     }
-    const app = Fastify({ logger: false, bodyLimit: 16 * 1024, https: { cert: readFileSync(c.tlsCertPath), key: readFileSync(c.tlsKeyPath), minVersion: 'TLSv1.2' } });
+    const app = Fastify({
+      logger: false,
+      bodyLimit: 16 * 1024,
+      https: { cert: readFileSync(c.tlsCertPath), key: readFileSync(c.tlsKeyPath), minVersion: 'TLSv1.2' },
+    });
     app.setErrorHandler((err, req, reply) => {
       const d = describeError(err);
       const code = STATUS[d.code] ?? (err as { statusCode?: number }).statusCode ?? 500;

@@ -34,17 +34,26 @@ function contract(name: string, runner: () => CommandRunner) {
     assert.deepEqual([routes[0]!.dst, routes[0]!.gateway, routes[0]!.dev], ['default', '10.77.0.1', 'wan0']);
     // Next-hop discovery reads every table at once; our routes carry `onlink` (ranked last there).
     const all = (await ip.allDefaultRoutes()).filter((r) => r.table === '150');
-    assert.deepEqual(all.map((r) => [r.dst, r.gateway, r.dev, r.flags]), [['default', '10.77.0.1', 'wan0', ['onlink']]]);
+    assert.deepEqual(
+      all.map((r) => [r.dst, r.gateway, r.dev, r.flags]),
+      [['default', '10.77.0.1', 'wan0', ['onlink']]],
+    );
     await assert.rejects(ip.replaceDefault(151, 'nope0', '10.77.0.1'), /Cannot find device "nope0"/);
     await ip.addRule(1500, '10.77.0.2', 150);
     const rule = (await ip.rules()).find((r) => r.priority === 1500);
     assert.deepEqual([rule?.src, rule?.table], ['10.77.0.2', '150']);
     await ip.deleteRule(1500);
-    assert.equal((await ip.rules()).find((r) => r.priority === 1500), undefined);
+    assert.equal(
+      (await ip.rules()).find((r) => r.priority === 1500),
+      undefined,
+    );
 
     const nft = new NftAdapter(runner());
     assert.equal(await nft.listTable('ip', 'la_contract'), null);
-    await nft.apply('table ip la_contract {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr 192.168.77.0/24 oifname { "wan0" } masquerade comment "se:abc"\n  }\n}\n');
+    await nft.apply(
+      'table ip la_contract {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr 192.168.77.0/24 ' +
+        'oifname { "wan0" } masquerade comment "se:abc"\n  }\n}\n',
+    );
     const items = (await nft.listTable('ip', 'la_contract'))!;
     assert.equal(items.filter((i) => typeof i === 'object' && i !== null && 'rule' in i).length, 1);
     assert.ok(JSON.stringify(items).includes('se:abc'));

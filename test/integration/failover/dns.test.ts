@@ -57,13 +57,21 @@ describe('DNS for the LAN in the lab', { skip }, () => {
   });
 
   it('DNS dropped upstream of the primary, all else fine: reported in words, and the LAN PC still resolves (via 4G)', async () => {
-    await until(() => uplink(agent, 'wan')?.dns === 'ok', 10_000, () => `wan DNS never ok: ${JSON.stringify(uplink(agent, 'wan'))}`);
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'ok',
+      10_000,
+      () => `wan DNS never ok: ${JSON.stringify(uplink(agent, 'wan'))}`,
+    );
     const t0 = Date.now();
     await lab.blockDns('primary');
     // Default policy (onDnsFailure: failover): only the standby resolves, so traffic moves.
     await agent.waitForLog((e) => typeof e.msg === 'string' && e.msg.startsWith('switched wan -> 4g'), 15_000);
     const detect = Date.now() - t0;
-    await until(() => uplink(agent, 'wan')?.dns === 'failing', 5000, () => JSON.stringify(uplink(agent, 'wan')));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'failing',
+      5000,
+      () => JSON.stringify(uplink(agent, 'wan')),
+    );
     const wan = uplink(agent, 'wan')!;
     assert.equal(wan.state, 'degraded', 'the line still carries packets');
     assert.match(wan.reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
@@ -71,7 +79,10 @@ describe('DNS for the LAN in the lab', { skip }, () => {
     const lines = (caps.failover!.details!.lines ?? []).join('\n');
     assert.match(lines, /wan "BT broadband" \(wired, wan0\): degraded .* - DNS not answering on BT broadband/);
     // Right after the switch the snapshot may still carry the switch's own reason; either says why in words.
-    assert.match(lines, /active: 4g since \d+ s ago - (on 4g; DNS not answering on wan: no failback until it answers|DNS not answering on wan \(4g is up and resolves\))/);
+    assert.match(
+      lines,
+      /active: 4g since \d+ s ago - (on 4g; DNS not answering on wan: no failback until it answers|DNS not answering on wan \(4g is up and resolves\))/,
+    );
     const page = deriveState(caps, (t) => new Date(t).toISOString().slice(11, 16));
     assert.ok(page.notes.includes('DNS not answering on BT broadband'), page.notes.join(' | '));
     // The practice's point of view: 5 of 5 names resolve.
@@ -83,7 +94,11 @@ describe('DNS for the LAN in the lab', { skip }, () => {
 
   it('DNS back on the primary: ok again and traffic fails back after the hold-down', async () => {
     await lab.restore('primary');
-    await until(() => uplink(agent, 'wan')?.dns === 'ok', 10_000, () => JSON.stringify(uplink(agent, 'wan')));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'ok',
+      10_000,
+      () => JSON.stringify(uplink(agent, 'wan')),
+    );
     await agent.waitForLog((e) => typeof e.msg === 'string' && e.msg.startsWith('switched 4g -> wan'), 30_000);
     assert.ok((await lab.lanResolve('nhs.uk')).ok);
   });
@@ -103,16 +118,27 @@ describe("DNS dropped on the primary with failover.onDnsFailure 'report'", { ski
   });
 
   it('reports it (degraded, in words) and stays on the primary', async () => {
-    await until(() => uplink(agent, 'wan')?.dns === 'ok', 10_000, () => JSON.stringify(uplink(agent, 'wan')));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'ok',
+      10_000,
+      () => JSON.stringify(uplink(agent, 'wan')),
+    );
     const t0 = Date.now();
     await lab.blockDns('primary');
-    await until(() => uplink(agent, 'wan')?.dns === 'failing', 10_000, () => JSON.stringify(uplink(agent, 'wan')));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'failing',
+      10_000,
+      () => JSON.stringify(uplink(agent, 'wan')),
+    );
     const wan = uplink(agent, 'wan')!;
     assert.equal(wan.state, 'degraded');
     assert.match(wan.reason, /^DNS not answering on wan \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     await sleep(2000);
     assert.equal(agent.status()!.capabilities.failover!.details!.active, 'wan');
-    assert.deepEqual(agent.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= t0), []);
+    assert.deepEqual(
+      agent.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= t0),
+      [],
+    );
     assert.equal((await lab.lanResolve('nhs.uk')).ok, false, 'as configured: the LAN resolver is not reachable through the primary');
     // For scripts: never "all ok" while the PCs cannot resolve.
     const r = await new ProcessRunner().run(join(REPO, 'agent/bin/surgery-edge'), ['status', '--config', agent.configFile], { allowFailure: true });
@@ -141,18 +167,34 @@ describe("the appliance's LAN DNS forwarder follows an uplink that resolves", { 
   });
 
   it('answers the LAN through the active uplink, then through 4G while the primary DNS is dropped; traffic stays', async () => {
-    await until(() => uplink(agent, 'wan')?.dns === 'ok' && uplink(agent, '4g')?.dns === 'ok', 10_000, () => JSON.stringify(agent.status()?.capabilities.failover?.details));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'ok' && uplink(agent, '4g')?.dns === 'ok',
+      10_000,
+      () => JSON.stringify(agent.status()?.capabilities.failover?.details),
+    );
     const r1 = await lab.lanResolve('nhs.uk', LAB.lanGateway);
     assert.equal(r1.ok, true, r1.error);
     assert.deepEqual(r1.addresses, ['192.0.2.1']);
-    await until(() => fwd()?.via === 'wan' && fwd()!.answered >= 1, 5000, () => JSON.stringify(fwd()));
+    await until(
+      () => fwd()?.via === 'wan' && fwd()!.answered >= 1,
+      5000,
+      () => JSON.stringify(fwd()),
+    );
 
     await lab.blockDns('primary');
-    await until(() => uplink(agent, 'wan')?.dns === 'failing', 10_000, () => JSON.stringify(uplink(agent, 'wan')));
+    await until(
+      () => uplink(agent, 'wan')?.dns === 'failing',
+      10_000,
+      () => JSON.stringify(uplink(agent, 'wan')),
+    );
     let ok = 0;
     for (const name of ['nhs.uk', 'a.example', 'b.example', 'c.example', 'd.example']) if ((await lab.lanResolve(name, LAB.lanGateway)).ok) ok++;
     assert.equal(ok, 5, 'every lookup through the appliance resolves');
-    await until(() => fwd()?.via === '4g', 3000, () => JSON.stringify(fwd()));
+    await until(
+      () => fwd()?.via === '4g',
+      3000,
+      () => JSON.stringify(fwd()),
+    );
     assert.equal(agent.status()!.capabilities.failover!.details!.active, 'wan', 'the rest of the traffic stays on the primary');
     assert.equal((await lab.lanResolve('nhs.uk')).ok, false, 'the internet resolver straight through the primary does not answer');
     const lines = (agent.status()!.capabilities.failover!.details!.lines as string[]).join('\n');

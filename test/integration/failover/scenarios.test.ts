@@ -21,7 +21,9 @@ async function waitUntil(cond: () => boolean, ms: number, why: string): Promise<
   }
 }
 const switches = (a: LabAgent, since = 0) =>
-  a.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= since) as Array<Record<string, unknown> & { kind: string; to: string; receivedAt: number }>;
+  a.logs.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('switched') && (e.receivedAt as number) >= since) as Array<
+    Record<string, unknown> & { kind: string; to: string; receivedAt: number }
+  >;
 
 describe('failover in the lab', { skip }, () => {
   const lab = createLab({ prefix: 'la' });
@@ -52,7 +54,10 @@ describe('failover in the lab', { skip }, () => {
     await sleep(1500); // the snapshot is written every second
     const r = await new ProcessRunner().run(join(REPO, 'agent/bin/surgery-edge'), ['status', '--config', agent.configFile], { allowFailure: true });
     assert.match(r.stdout, /failover\s+traffic on wan \(wired\)/);
-    assert.match(r.stdout, /active: wan since \d+ s ago - on wan, the preferred uplink, (up|degraded); last switch \d\d:\d\d:\d\d UTC: wan proven (up|degraded)/);
+    assert.match(
+      r.stdout,
+      /active: wan since \d+ s ago - on wan, the preferred uplink, (up|degraded); last switch \d\d:\d\d:\d\d UTC: wan proven (up|degraded)/,
+    );
     assert.match(r.stdout, /\* wan \(wired, wan0\): (up|degraded) for \d+ s/);
     assert.match(r.stdout, /4g \(cellular, wwan0\): up for \d+ s \[[\d.]+ ms, \d+% loss\]/);
   });
@@ -63,7 +68,10 @@ describe('failover in the lab', { skip }, () => {
     const t0 = Date.now();
     lab.modem({ present: false });
     try {
-      const warned = await agent.waitForLog((e) => (e.receivedAt as number) >= t0 && e.level === 'warn' && /^cellular: (modem vanished|ModemManager lists no modem)/.test(String(e.msg)), 10_000);
+      const warned = await agent.waitForLog(
+        (e) => (e.receivedAt as number) >= t0 && e.level === 'warn' && /^cellular: (modem vanished|ModemManager lists no modem)/.test(String(e.msg)),
+        10_000,
+      );
       assert.equal(warned.modem, 'absent');
       await waitUntil(() => cell()?.modem === 'absent', 5000, 'status does not show the modem absent');
       assert.deepEqual(switches(agent, t0), []);
@@ -122,13 +130,19 @@ describe('failover in the lab', { skip }, () => {
     const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 10_000);
     assert.ok(r.end - t0 < 3000, `LAN via 4G ${r.end - t0} ms after the blackhole`);
     await lab.restore('primary');
-    const fb1 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t0, 40_000)) as Record<string, unknown>;
+    const fb1 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t0, 40_000)) as Record<
+      string,
+      unknown
+    >;
     assert.match(String(fb1.msg), /hold-down 6 s/, 'second flap this hour: 6 s');
     const t1 = Date.now();
     await lab.blackhole('primary');
     await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t1, 10_000);
     await lab.restore('primary');
-    const fb2 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t1, 60_000)) as Record<string, unknown>;
+    const fb2 = (await agent.waitForLog((e) => String(e.msg).startsWith('switched 4g -> wan') && (e.receivedAt as number) > t1, 60_000)) as Record<
+      string,
+      unknown
+    >;
     assert.match(String(fb2.msg), /hold-down 12 s/, 'third flap: 12 s');
     await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= (fb2.receivedAt as number), 10_000);
   });
@@ -220,8 +234,14 @@ describe('wired WAN without a configured gateway (DHCP router)', { skip }, () =>
       const learnt = await agent.waitForLog((e) => e.msg === `uplink wan: next hop ${LAB.wanGateway} (kernel)`, 10_000);
       assert.equal(learnt.source, 'kernel');
       await client.waitFor((r) => r.ok && r.via === LAB.wan, 30_000);
-      const t101 = JSON.parse((await lab.exec(lab.ns.app, 'ip', ['-j', 'route', 'show', 'table', '101', 'default'])).stdout) as { gateway?: string; dev: string }[];
-      assert.deepEqual(t101.map((r) => [r.dev, r.gateway]), [['wan0', LAB.wanGateway]]);
+      const t101 = JSON.parse((await lab.exec(lab.ns.app, 'ip', ['-j', 'route', 'show', 'table', '101', 'default'])).stdout) as {
+        gateway?: string;
+        dev: string;
+      }[];
+      assert.deepEqual(
+        t101.map((r) => [r.dev, r.gateway]),
+        [['wan0', LAB.wanGateway]],
+      );
     } finally {
       await client.stop();
       await agent.stop();

@@ -36,12 +36,26 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
     broker = await startBroker([]);
     tmp = tempDir();
     const pki = broker.pki;
-    fleet = await startFleet(fleetConfig(broker, join(tmp.dir, 'fleet'), {
-      claim: { caCertPath: join(pki, 'ca.crt'), caKeyPath: join(pki, 'ca.key'), tlsCertPath: join(pki, 'server.crt'), tlsKeyPath: join(pki, 'server.key'), issuedDir: join(pki, 'devices'), pollAfterMs: 200 },
-    }));
+    fleet = await startFleet(
+      fleetConfig(broker, join(tmp.dir, 'fleet'), {
+        claim: {
+          caCertPath: join(pki, 'ca.crt'),
+          caKeyPath: join(pki, 'ca.key'),
+          tlsCertPath: join(pki, 'server.crt'),
+          tlsKeyPath: join(pki, 'server.key'),
+          issuedDir: join(pki, 'devices'),
+          pollAfterMs: 200,
+        },
+      }),
+    );
     await fleet.ctx.store.accounts.putUser({ username: 'amy', hash: hashPassword(PASSWORD), role: 'icb-admin', practice: null }, Date.now());
     await fleet.ctx.store.accounts.putUser({ username: 'vic', hash: hashPassword(PASSWORD), role: 'icb-viewer', practice: null }, Date.now());
-    const login = await fleet.web.app!.inject({ method: 'POST', url: '/login', payload: `username=amy&password=${encodeURIComponent(PASSWORD)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const login = await fleet.web.app!.inject({
+      method: 'POST',
+      url: '/login',
+      payload: `username=amy&password=${encodeURIComponent(PASSWORD)}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const page = await fleet.web.app!.inject({ method: 'GET', url: '/claim', headers: { cookie } });
     csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
@@ -51,11 +65,32 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
       site: { deviceId: 'unenrolled', practiceName: 'Not enrolled', odsCode: 'A00000' },
       paths: { root: '/', stateDir: join(box, 'state'), runDir: join(box, 'run') },
       log: { level: 'silent' },
-      enrolment: { required: true, keyProtection: 'file', claimUrl: fleet.enrolment.url.replace('127.0.0.1', 'localhost'), claimCaPath: join(pki, 'ca.crt'), claimPollMs: 200, claimStatePath: join(box, 'claim.json') },
-      telemetry: { enabled: false, caPath: join(box, 'mqtt/ca.crt'), certPath: join(box, 'mqtt/device.crt'), keyPath: join(box, 'mqtt/device.key'), keepaliveS: 5, backoffInitialMs: 200, backoffMaxMs: 2000, intervalMs: 1000 },
+      enrolment: {
+        required: true,
+        keyProtection: 'file',
+        claimUrl: fleet.enrolment.url.replace('127.0.0.1', 'localhost'),
+        claimCaPath: join(pki, 'ca.crt'),
+        claimPollMs: 200,
+        claimStatePath: join(box, 'claim.json'),
+      },
+      telemetry: {
+        enabled: false,
+        caPath: join(box, 'mqtt/ca.crt'),
+        certPath: join(box, 'mqtt/device.crt'),
+        keyPath: join(box, 'mqtt/device.key'),
+        keepaliveS: 5,
+        backoffInitialMs: 200,
+        backoffMaxMs: 2000,
+        intervalMs: 1000,
+      },
     });
     assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
-    agent = new Agent({ config: r.config, configPath: join(box, 'config.yaml'), capabilities: () => [new EnrolmentCapability(), new TelemetryCapability()], logSink: () => {} });
+    agent = new Agent({
+      config: r.config,
+      configPath: join(box, 'config.yaml'),
+      capabilities: () => [new EnrolmentCapability(), new TelemetryCapability()],
+      logSink: () => {},
+    });
     await agent.start();
   });
   after(async () => {
@@ -66,7 +101,12 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
   });
 
   const claimForm = (code: string, ods: string, extra = '', c = cookie, token = csrf) =>
-    fleet.web.app!.inject({ method: 'POST', url: '/claim', payload: `csrf=${token}&code=${encodeURIComponent(code)}&ods=${ods}&practiceName=High+Street+Surgery${extra}`, headers: { cookie: c, 'content-type': 'application/x-www-form-urlencoded' } });
+    fleet.web.app!.inject({
+      method: 'POST',
+      url: '/claim',
+      payload: `csrf=${token}&code=${encodeURIComponent(code)}&ods=${ods}&practiceName=High+Street+Surgery${extra}`,
+      headers: { cookie: c, 'content-type': 'application/x-www-form-urlencoded' },
+    });
   const enrolment = () => agent.health().enrolment?.details as Record<string, unknown> | undefined;
 
   it('the unenrolled box shows a claim code and its fingerprint, and waits on the fleet', async () => {
@@ -88,13 +128,35 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
     assert.equal(wrong.statusCode, 400);
     assert.match(wrong.body, /Wrong code: no box is waiting with this code/);
     assert.equal((await claimForm(String(enrolment()!.claimCode), 'P81001', '', cookie, 'nope')).statusCode, 403, 'CSRF');
-    const vl = await fleet.web.app!.inject({ method: 'POST', url: '/login', payload: `username=vic&password=${encodeURIComponent(PASSWORD)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const vl = await fleet.web.app!.inject({
+      method: 'POST',
+      url: '/login',
+      payload: `username=vic&password=${encodeURIComponent(PASSWORD)}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     const vc = String(vl.headers['set-cookie']).split(';')[0]!;
     assert.equal((await fleet.web.app!.inject({ method: 'GET', url: '/claim', headers: { cookie: vc } })).statusCode, 403, 'icb-viewer may not claim');
     // A CSR named "fleet" sent to the enrolment endpoint over HTTPS (curl pins the ICB CA).
-    const csr = execFileSync('sh', ['-c', 'openssl ecparam -name prime256v1 -genkey -noout | openssl req -new -key /dev/stdin -subj /CN=fleet'], { cwd: tmp.dir }).toString();
+    const csr = execFileSync('sh', ['-c', 'openssl ecparam -name prime256v1 -genkey -noout | openssl req -new -key /dev/stdin -subj /CN=fleet'], {
+      cwd: tmp.dir,
+    }).toString();
     // Async: the endpoint answering curl runs in this process.
-    const { stdout: out } = await promisify(execFile)('curl', ['-sS', '--cacert', join(broker.pki, 'ca.crt'), '-H', 'content-type: application/json', '-d', JSON.stringify({ csr, commitment: 'a'.repeat(64) }), '-w', '\n%{http_code}', `${fleet.enrolment.url.replace('127.0.0.1', 'localhost')}/enrol/v1/requests`], { timeout: 15_000 });
+    const { stdout: out } = await promisify(execFile)(
+      'curl',
+      [
+        '-sS',
+        '--cacert',
+        join(broker.pki, 'ca.crt'),
+        '-H',
+        'content-type: application/json',
+        '-d',
+        JSON.stringify({ csr, commitment: 'a'.repeat(64) }),
+        '-w',
+        '\n%{http_code}',
+        `${fleet.enrolment.url.replace('127.0.0.1', 'localhost')}/enrol/v1/requests`,
+      ],
+      { timeout: 15_000 },
+    );
     assert.match(out, /fleet is a reserved identity[\s\S]*\n403$/);
   });
 
@@ -103,13 +165,21 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
     const res = await claimForm(code, 'P81001');
     assert.equal(res.statusCode, 303, res.body.slice(0, 500));
     assert.match(String(res.headers.location), /Claimed.*P81001-01/);
-    const d = await waitFor(async () => {
-      const row = await fleet.ctx.store.devices.get('P81001-01');
-      return row?.online === 1 ? row : undefined;
-    }, 30_000, 'claimed box online in the fleet');
+    const d = await waitFor(
+      async () => {
+        const row = await fleet.ctx.store.devices.get('P81001-01');
+        return row?.online === 1 ? row : undefined;
+      },
+      30_000,
+      'claimed box online in the fleet',
+    );
     assert.equal(d.practice, 'P81001');
     assert.equal(d.practice_name, 'High Street Surgery', 'named on the dashboard with the practice name typed at the claim');
-    const h = await waitFor(async () => (agent.health().enrolment?.details as { enrolled?: boolean } | undefined)?.enrolled ? agent.health() : undefined, 10_000, 'box enrolled');
+    const h = await waitFor(
+      async () => ((agent.health().enrolment?.details as { enrolled?: boolean } | undefined)?.enrolled ? agent.health() : undefined),
+      10_000,
+      'box enrolled',
+    );
     assert.match(h.enrolment!.summary, /enrolled as P81001-01/);
     const saved = readFileSync(join(tmp.dir, 'box/config.yaml'), 'utf8');
     assert.match(saved, /deviceId: P81001-01/);
@@ -135,7 +205,7 @@ describe('claiming a box through the fleet (real HTTPS, real TLS mosquitto, real
       }
       await p.fill('input[name=ods]', 'P81001');
       await Promise.all([p.waitForLoadState(), p.click('button:has-text("Claim")')]);
-      assert.match(await p.textContent('#claim-error') ?? '', /Wrong code/);
+      assert.match((await p.textContent('#claim-error')) ?? '', /Wrong code/);
       await b.screenshot(p, 'fleet', 'claim-390');
     } finally {
       await b.close();

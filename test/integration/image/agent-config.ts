@@ -17,7 +17,14 @@ export function agentConfigFromInstalled(installedConfig: string, root: string, 
     ...cfg,
     paths: { root, stateDir: join(runDir, 'state'), runDir: join(runDir, 'run') },
     log: { level: 'warn' },
-    telemetry: { ...t, caPath: host(String(t.caPath)), certPath: host(String(t.certPath)), keyPath: host(String(t.keyPath)), backoffInitialMs: 200, backoffMaxMs: 2000 },
+    telemetry: {
+      ...t,
+      caPath: host(String(t.caPath)),
+      certPath: host(String(t.certPath)),
+      keyPath: host(String(t.keyPath)),
+      backoffInitialMs: 200,
+      backoffMaxMs: 2000,
+    },
     ...overlay,
   };
   mkdirSync(runDir, { recursive: true });

@@ -24,7 +24,20 @@ let deb: string;
 describe('the .deb package', { skip }, () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'se-deb-'));
-    const b = spawnSync(join(REPO, 'node_modules/esbuild/bin/esbuild'), ['agent/src/main.ts', '--bundle', '--platform=node', '--target=node24', '--format=esm', '--packages=external', '--log-level=warning', '--outfile=dist/surgery-edge.mjs'], { cwd: REPO, encoding: 'utf8' });
+    const b = spawnSync(
+      join(REPO, 'node_modules/esbuild/bin/esbuild'),
+      [
+        'agent/src/main.ts',
+        '--bundle',
+        '--platform=node',
+        '--target=node24',
+        '--format=esm',
+        '--packages=external',
+        '--log-level=warning',
+        '--outfile=dist/surgery-edge.mjs',
+      ],
+      { cwd: REPO, encoding: 'utf8' },
+    );
     assert.equal(b.status, 0, b.stderr);
     deb = execFileSync(join(REPO, 'image/deb/build-deb.sh'), [arch, dir], { env: { ...process.env, DEB_COMPRESS: 'none' }, encoding: 'utf8' }).trim();
   });
@@ -36,8 +49,16 @@ describe('the .deb package', { skip }, () => {
     assert.equal(field('Version'), version);
     assert.equal(field('Architecture'), arch);
     assert.match(field('Depends'), /nftables/);
-    const listing = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean);
-    const paths = listing.map((l) => l.split(/\s+/).slice(5).join(' ').replace(/ -> .*/, ''));
+    const listing = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8', maxBuffer: 64 << 20 })
+      .split('\n')
+      .filter(Boolean);
+    const paths = listing.map((l) =>
+      l
+        .split(/\s+/)
+        .slice(5)
+        .join(' ')
+        .replace(/ -> .*/, ''),
+    );
     for (const p of [
       './opt/surgery-edge/bin/node',
       './opt/surgery-edge/dist/surgery-edge.mjs',
@@ -53,7 +74,10 @@ describe('the .deb package', { skip }, () => {
       assert.ok(paths.includes(p), `missing ${p}`);
     }
     for (const l of listing) assert.match(l, /root\/root/, `owned by root: ${l}`);
-    const bad = paths.filter((p) => /node_modules\/(tsx|esbuild|@esbuild|typescript|@types|playwright-core|node-linux-)/.test(p) || /prebuilds\/(?!linux-)./.test(p) || /\/deps\//.test(p));
+    const bad = paths.filter(
+      (p) =>
+        /node_modules\/(tsx|esbuild|@esbuild|typescript|@types|playwright-core|node-linux-)/.test(p) || /prebuilds\/(?!linux-)./.test(p) || /\/deps\//.test(p),
+    );
     assert.deepEqual(bad, [], 'no dev tools, no other platforms, no addon sources');
   });
 
@@ -68,14 +92,22 @@ describe('the .deb package', { skip }, () => {
     const admin = join(root, 'var/lib/dpkg');
     for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(admin, d), { recursive: true });
     writeFileSync(join(admin, 'status'), '');
-    const dpkg = (...a: string[]) => execFileSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--force-depends', '--force-not-root', '--log=/dev/null', ...a], { env: { ...process.env, DPKG_ROOT: root }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const dpkg = (...a: string[]) =>
+      execFileSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--force-depends', '--force-not-root', '--log=/dev/null', ...a], {
+        env: { ...process.env, DPKG_ROOT: root },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     dpkg('--install', deb);
     assert.equal(statSync(join(root, 'etc/surgery-edge')).mode & 0o777, 0o750);
     assert.equal(statSync(join(root, 'var/lib/surgery-edge')).mode & 0o777, 0o700);
     const wants = join(root, 'etc/systemd/system/multi-user.target.wants/surgery-edge.service');
     assert.ok(lstatSync(wants).isSymbolicLink());
     assert.equal(readlinkSync(wants), '/lib/systemd/system/surgery-edge.service');
-    assert.match(readFileSync(join(root, 'lib/systemd/system/surgery-edge.service'), 'utf8'), /^ExecStart=\/opt\/surgery-edge\/bin\/node (--\S+ )*\/opt\/surgery-edge\/dist\/surgery-edge.mjs run/m);
+    assert.match(
+      readFileSync(join(root, 'lib/systemd/system/surgery-edge.service'), 'utf8'),
+      /^ExecStart=\/opt\/surgery-edge\/bin\/node (--\S+ )*\/opt\/surgery-edge\/dist\/surgery-edge.mjs run/m,
+    );
 
     // The installed tree alone runs the agent's CLI: its own Node, the pruned node_modules, both native addons.
     const node = join(root, 'opt/surgery-edge/bin/node');

@@ -63,7 +63,11 @@ describe('enrolment runbook (CSR on the box, ICB CA signs, practice bundle back)
     const csrFile = b.host('/var/lib/surgery-edge/enrol/device.csr');
     execFileSync(PKI, ['sign-csr', pki, csrFile, ID], { stdio: 'pipe' });
     const tar = execFileSync(PRACTICE, [pki, ID, 'P81001', 'High Street Surgery', 'mqtts://mqtt1.icb.example:8883'], { stdio: 'pipe' }).toString().trim();
-    assert.deepEqual(execFileSync('tar', ['-tf', tar]).toString().trim().split('\n').sort(), ['backup.key', 'ca.crt', 'config.yaml', 'device.crt'], 'no device private key in the bundle (backup.key is the practice backup key, escrowed by the ICB)');
+    assert.deepEqual(
+      execFileSync('tar', ['-tf', tar]).toString().trim().split('\n').sort(),
+      ['backup.key', 'ca.crt', 'config.yaml', 'device.crt'],
+      'no device private key in the bundle (backup.key is the practice backup key, escrowed by the ICB)',
+    );
     assert.match(b.run('enrol', 'install', tar), /enrolled as P81001-01 \(High Street Surgery\)/);
     assert.deepEqual(readFileSync(key), keyBefore, 'the key made on the box is the one in use');
     assert.deepEqual(b.check().enrolled, true);

@@ -8,7 +8,19 @@ import { stringify } from 'yaml';
 import { GRUBENV_SIZE } from '../../../agent/src/platform/grubenv.js';
 import { CRASH_POINTS, type CrashPoint } from '../../../agent/src/update/crash-points.js';
 import { UpdateStateStore } from '../../../agent/src/update/state.js';
-import { abConfig, GRUBENV, makeAbRoot, makeBundle, makeKeys, makePayload, REPO, simulateBoot, slotBytes, type AbRoot, type Keys } from '../../helpers/update-fixture.js';
+import {
+  abConfig,
+  GRUBENV,
+  makeAbRoot,
+  makeBundle,
+  makeKeys,
+  makePayload,
+  REPO,
+  simulateBoot,
+  slotBytes,
+  type AbRoot,
+  type Keys,
+} from '../../helpers/update-fixture.js';
 
 /**
  * Power cut at every step of an install, process-level: the installer (`surgery-edge update

@@ -98,7 +98,8 @@ describe('device key sealed to the TPM (swtpm + TLS mosquitto)', { skip }, () =>
     const d = Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
     for (const f of walk(join(dir, 'sealed'))) {
       const bytes = readFileSync(f);
-      for (const form of [d, Buffer.from(d.toString('hex')), Buffer.from(d.toString('base64url')), Buffer.from(d.toString('base64'))]) assert.ok(!bytes.includes(form), `${f} holds the private key`);
+      for (const form of [d, Buffer.from(d.toString('hex')), Buffer.from(d.toString('base64url')), Buffer.from(d.toString('base64'))])
+        assert.ok(!bytes.includes(form), `${f} holds the private key`);
     }
     execFileSync(PKI, ['sign-csr', broker.pki, b.host('/var/lib/surgery-edge/enrol/device.csr'), ID], { stdio: 'pipe' });
     const tar = execFileSync(PRACTICE, [broker.pki, ID, 'P81002', 'Mill Lane Surgery', broker.url], { stdio: 'pipe' }).toString().trim();
@@ -132,7 +133,14 @@ describe('device key sealed to the TPM (swtpm + TLS mosquitto)', { skip }, () =>
       const cfgPath = join(clone, 'config.yaml');
       const cfg = parse(readFileSync(cfgPath, 'utf8')) as Record<string, Record<string, unknown>>;
       const root = join(clone, 'root');
-      writeFileSync(cfgPath, stringify({ ...cfg, paths: { root, stateDir: join(clone, 'state'), runDir: join(clone, 'run') }, enrolment: { ...cfg.enrolment, tpmTcti: other.tcti } }));
+      writeFileSync(
+        cfgPath,
+        stringify({
+          ...cfg,
+          paths: { root, stateDir: join(clone, 'state'), runDir: join(clone, 'run') },
+          enrolment: { ...cfg.enrolment, tpmTcti: other.tcti },
+        }),
+      );
       const r = spawnSync(CLI, ['enrol', 'status', '--config', cfgPath], { encoding: 'utf8' });
       const s = JSON.parse(r.stdout) as { enrolled: boolean; reason: string };
       assert.equal(r.status, 1);

@@ -95,7 +95,6 @@ describe('offline capture survives kill -9', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-
   async function drainAndCheck(dbPath: string, key: string, reported: Set<string>, atLeast: number): Promise<void> {
     let drained = false;
     const d = runWorker([dbPath, key, up.url, 'drain'], (l) => (drained ||= l === 'DRAINED'));
@@ -140,7 +139,11 @@ describe('offline capture survives kill -9', () => {
       });
       const p = await Promise.race([ready, w.exited.then((c) => assert.fail(`worker exited (${c}) before serving`))]);
       const base = `http://127.0.0.1:${p}`;
-      const login = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'drkill', password: 'kill test password' }) });
+      const login = await fetch(`${base}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'drkill', password: 'kill test password' }),
+      });
       const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
       const { csrf } = (await login.json()) as { csrf: string };
       let killed = false;
@@ -150,7 +153,8 @@ describe('offline capture survives kill -9', () => {
           const k = ulid();
           try {
             const r = await fetch(`${base}/records/capture/${form.path}`, {
-              method: 'POST', redirect: 'manual',
+              method: 'POST',
+              redirect: 'manual',
               headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
               body: new URLSearchParams({ ...form.f, key: k, _csrf: csrf }).toString(),
             });

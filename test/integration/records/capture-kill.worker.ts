@@ -20,8 +20,14 @@ const store = RecordsStore.open(dbPath, { key: Buffer.from(keyHex, 'hex') });
 const queue = CaptureQueue.open(store.db, Date.now);
 const bus = new EventBus();
 const forwarder = new CaptureForwarder(queue, {
-  upstreamUrl, timeoutMs: 2000, retryInitialMs: 5, retryMaxMs: 50,
-  site: { deviceId: 'c2-kill', odsCode: 'A12345' }, clock: systemClock, log: createLogger({ level: 'silent' }), bus,
+  upstreamUrl,
+  timeoutMs: 2000,
+  retryInitialMs: 5,
+  retryMaxMs: 50,
+  site: { deviceId: 'c2-kill', odsCode: 'A12345' },
+  clock: systemClock,
+  log: createLogger({ level: 'silent' }),
+  bus,
 });
 if (mode !== 'web') {
   forwarder.start();

@@ -27,14 +27,17 @@ describe('surgery-edge records CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'c1-cli-'));
     try {
       const cfg = join(dir, 'config.yaml');
-      writeFileSync(cfg, [
-        'version: 1',
-        `paths: { stateDir: ${dir}/state, runDir: ${dir}/run, root: ${dir}/root }`,
-        'records:',
-        '  enabled: true',
-        `  gpconnect: { baseUrl: '${server.gpcBase}', fromAsid: '200000000359', toAsid: '918999198738' }`,
-        `  dayList: { source: fhir, fhirBaseUrl: '${server.r4Base}' }`,
-      ].join('\n'));
+      writeFileSync(
+        cfg,
+        [
+          'version: 1',
+          `paths: { stateDir: ${dir}/state, runDir: ${dir}/run, root: ${dir}/root }`,
+          'records:',
+          '  enabled: true',
+          `  gpconnect: { baseUrl: '${server.gpcBase}', fromAsid: '200000000359', toAsid: '918999198738' }`,
+          `  dayList: { source: fhir, fhirBaseUrl: '${server.r4Base}' }`,
+        ].join('\n'),
+      );
       const init = await cli(['records', 'init', '-c', cfg], 'cli test passphrase\n');
       assert.equal(init.code, 0, init.stderr);
       const sync = await cli(['records', 'sync', '-c', cfg]);

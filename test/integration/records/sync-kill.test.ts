@@ -89,8 +89,13 @@ describe('records sync survives kill -9', () => {
       const store = RecordsStore.open(dbPath, { key });
       const offset = Date.parse(NOW) - Date.now();
       const res = await runSync(store, new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 10_000 }), new GpConnectClient(gpcOptions(server.gpcBase)), {
-        timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 3_600_000, retries: 0,
-        clock: { ...systemClock, now: () => Date.now() + offset }, log: createLogger({ level: 'silent' }),
+        timeZone: 'Europe/London',
+        workingDays: [1, 2, 3, 4, 5],
+        concurrency: 4,
+        summaryMaxAgeMs: 3_600_000,
+        retries: 0,
+        clock: { ...systemClock, now: () => Date.now() + offset },
+        log: createLogger({ level: 'silent' }),
       });
       const booked = new Set<number>();
       for (const d of res.dates) for (const a of server.practice.appointments(d)) if (a.status !== 'cancelled') booked.add(a.patient);

@@ -15,8 +15,16 @@ process.stdout.write('opened\n');
 const offset = Date.parse(nowIso) - Date.now();
 const clock = { ...systemClock, now: () => Date.now() + offset };
 const res = await runSync(store, new FhirDayListSource({ baseUrl: `${url}/r4`, timeoutMs: 10_000 }), new GpConnectClient(gpcOptions(`${url}/gpc`)), {
-  timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 0, retries: 0, clock, log: createLogger({ level: 'silent' }),
-  onProgress: (p) => { if (p.phase === 'summaries') process.stdout.write(`progress ${p.done} ${p.total}\n`); },
+  timeZone: 'Europe/London',
+  workingDays: [1, 2, 3, 4, 5],
+  concurrency: 4,
+  summaryMaxAgeMs: 0,
+  retries: 0,
+  clock,
+  log: createLogger({ level: 'silent' }),
+  onProgress: (p) => {
+    if (p.phase === 'summaries') process.stdout.write(`progress ${p.done} ${p.total}\n`);
+  },
 });
 store.close();
 process.stdout.write(`done ${JSON.stringify(res)}\n`);

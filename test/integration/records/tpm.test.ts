@@ -19,7 +19,17 @@ describe('records key sealed to a TPM (swtpm simulator)', { skip }, () => {
   it('the capability unlocks itself after a reboot via the TPM, and needs the passphrase when the boot chain changed', { timeout: 120_000 }, async () => {
     const tpm = await new Swtpm().start();
     const tcti = tpm.tcti;
-    const ctx = createTestCtx({ commands: new ProcessRunner(30_000), config: { records: { enabled: true, tpmTcti: tcti, gpconnect: { baseUrl: 'http://127.0.0.1:9/gpc', fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: 'http://127.0.0.1:9/r4' } } } });
+    const ctx = createTestCtx({
+      commands: new ProcessRunner(30_000),
+      config: {
+        records: {
+          enabled: true,
+          tpmTcti: tcti,
+          gpconnect: { baseUrl: 'http://127.0.0.1:9/gpc', fromAsid: '1', toAsid: '2' },
+          dayList: { fhirBaseUrl: 'http://127.0.0.1:9/r4' },
+        },
+      },
+    });
     const locked = (c: RecordsCapability) => (reported(c).details as { locked: boolean }).locked;
     const reboot = async (c: RecordsCapability) => {
       await c.stop();

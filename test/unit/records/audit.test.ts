@@ -21,7 +21,14 @@ describe('records audit chain', () => {
     store = RecordsStore.open(join(dir, 'records.db'), { key });
     audit = AuditLog.open(store.db, () => t++);
     for (let i = 0; i < 6; i++) {
-      audit.append({ user: `u${i}`, role: 'clinician', patientId: i % 2 ? '9000000009' : null, action: i % 2 ? 'view.summary' : 'view.day-list', device: '10.0.0.2 test', detail: `d${i}` });
+      audit.append({
+        user: `u${i}`,
+        role: 'clinician',
+        patientId: i % 2 ? '9000000009' : null,
+        action: i % 2 ? 'view.summary' : 'view.day-list',
+        device: '10.0.0.2 test',
+        detail: `d${i}`,
+      });
     }
   });
   afterEach(() => {
@@ -35,13 +42,19 @@ describe('records audit chain', () => {
     assert.equal(r.entries, 6);
     assert.equal(r.firstBrokenSeq, null);
     const recent = audit.recent(10);
-    assert.deepEqual(recent.map((e) => e.seq), [6, 5, 4, 3, 2, 1]);
+    assert.deepEqual(
+      recent.map((e) => e.seq),
+      [6, 5, 4, 3, 2, 1],
+    );
     assert.equal(recent.at(-1)!.prevHash, GENESIS_HASH);
     assert.equal(recent[0]!.prevHash, recent[1]!.hash);
     const { hash, ...rest } = recent[0]!;
     assert.equal(auditHash(rest), hash);
     assert.deepEqual(r.head, { seq: 6, hash });
-    assert.deepEqual(audit.recent(10, '9000000009').map((e) => e.seq), [6, 4, 2]);
+    assert.deepEqual(
+      audit.recent(10, '9000000009').map((e) => e.seq),
+      [6, 4, 2],
+    );
   });
 
   it('refuses UPDATE and DELETE through triggers', () => {
@@ -89,8 +102,14 @@ describe('records audit chain', () => {
     assert.equal(audit.count(), 6);
     const entries = await Promise.all(pending);
     assert.equal(transactions, 1);
-    assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: 20 }, (_, i) => 7 + i));
-    assert.deepEqual(entries.map((e) => e.user), Array.from({ length: 20 }, (_, i) => `v${i}`));
+    assert.deepEqual(
+      entries.map((e) => e.seq),
+      Array.from({ length: 20 }, (_, i) => 7 + i),
+    );
+    assert.deepEqual(
+      entries.map((e) => e.user),
+      Array.from({ length: 20 }, (_, i) => `v${i}`),
+    );
     assert.equal(audit.count(), 26);
     assert.equal(audit.verify().ok, true);
     // A later turn is a new batch that continues the same chain.
@@ -104,7 +123,10 @@ describe('records audit chain', () => {
     const results = await Promise.allSettled(
       Array.from({ length: 4 }, (_, i) => audit.appendDurable({ user: `v${i}`, role: 'clinician', patientId: null, action: 'view.day-list', device: 'd' })),
     );
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected', 'rejected'],
+    );
     assert.equal(audit.count(), 6);
     assert.equal(audit.verify().ok, true);
   });

@@ -20,7 +20,16 @@ describe('records capability', () => {
   after(async () => server.close());
 
   it('is locked until provisioned/unlocked, syncs, reports health and a drill step, and destroys its key', async () => {
-    const ctx = createTestCtx({ config: { records: { enabled: true, gpconnect: { baseUrl: server.gpcBase, fromAsid: '200000000359', toAsid: '918999198738' }, dayList: { source: 'fhir', fhirBaseUrl: server.r4Base }, retries: 0 } } });
+    const ctx = createTestCtx({
+      config: {
+        records: {
+          enabled: true,
+          gpconnect: { baseUrl: server.gpcBase, fromAsid: '200000000359', toAsid: '918999198738' },
+          dayList: { source: 'fhir', fhirBaseUrl: server.r4Base },
+          retries: 0,
+        },
+      },
+    });
     try {
       const cap = new RecordsCapability();
       await cap.start(ctx);
@@ -39,7 +48,10 @@ describe('records capability', () => {
       h = reported(cap);
       const d = h.details as Record<string, unknown>;
       assert.equal(h.status, 'ok');
-      assert.deepEqual(Object.keys(d).sort(), ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort());
+      assert.deepEqual(
+        Object.keys(d).sort(),
+        ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort(),
+      );
       assert.deepEqual(d.sync, { running: false, done: res.fetched, total: res.fetched, lastError: null });
       assert.equal(d.patients, res.patients);
       const [step] = cap.drillSteps();
@@ -72,7 +84,12 @@ describe('records capability', () => {
   });
 
   it('an admin unlocks the cache on the web page (status page path); other roles are refused', async () => {
-    const ctx = createTestCtx({ config: { records: { enabled: true, gpconnect: { baseUrl: server.gpcBase, fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: server.r4Base } }, status: { https: false } } });
+    const ctx = createTestCtx({
+      config: {
+        records: { enabled: true, gpconnect: { baseUrl: server.gpcBase, fromAsid: '1', toAsid: '2' }, dayList: { fhirBaseUrl: server.r4Base } },
+        status: { https: false },
+      },
+    });
     try {
       const cap = new RecordsCapability();
       await cap.start(ctx);
@@ -85,7 +102,12 @@ describe('records capability', () => {
       const admin = await login('ann', 'admin');
       const clin = await login('cli', 'clinician');
       const post = (who: { cookie: string; csrf: string }, passphrase: string) =>
-        app.inject({ method: 'POST', url: '/records/key', headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ passphrase, _csrf: who.csrf }).toString() });
+        app.inject({
+          method: 'POST',
+          url: '/records/key',
+          headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ passphrase, _csrf: who.csrf }).toString(),
+        });
       const page = await app.inject({ method: 'GET', url: '/records/key', headers: { cookie: admin.cookie, accept: 'text/html' } });
       assert.match(page.body, /Create key/);
       assert.equal((await post(clin, 'clinician passphrase')).statusCode, 403);
@@ -109,7 +131,11 @@ describe('records capability', () => {
     const ctx = createTestCtx();
     try {
       const csv = join(ctx.dir, 'day-2026-11-27.csv');
-      writeFileSync(csv, 'appointmentId,start,clinicianId,clinicianName,nhsNumber,patientName,dob,status\r\na1,2026-11-27T09:00:00Z,c1,Dr Who,943 476 5919,"SMITH, Jane",1970-01-01,booked\r\na2,2026-11-27T09:10:00Z,c1,Dr Who,,"O""Brien, Pat",,arrived\r\n');
+      writeFileSync(
+        csv,
+        'appointmentId,start,clinicianId,clinicianName,nhsNumber,patientName,dob,status\r\na1,2026-11-27T09:00:00Z,c1,Dr Who,943 476 5919,"SMITH, ' +
+          'Jane",1970-01-01,booked\r\na2,2026-11-27T09:10:00Z,c1,Dr Who,,"O""Brien, Pat",,arrived\r\n',
+      );
       const rows = await new FileDayListSource({ path: join(ctx.dir, 'day-{date}.csv'), format: 'auto' }).fetchDay('2026-11-27');
       assert.equal(rows.length, 2);
       assert.equal(rows[0]!.nhsNumber, '9434765919');
@@ -118,14 +144,25 @@ describe('records capability', () => {
       assert.equal(rows[1]!.patientName, 'O"Brien, Pat');
       assert.equal(rows[1]!.patientId, null);
       assert.equal(rows[0]!.start, Date.parse('2026-11-27T09:00:00Z'));
-      writeFileSync(join(ctx.dir, 'd.json'), JSON.stringify({ appointments: [{ appointmentId: 'x', start: 1795770000000, nhsNumber: '9434765919', clinicianId: 'c2' }] }));
+      writeFileSync(
+        join(ctx.dir, 'd.json'),
+        JSON.stringify({ appointments: [{ appointmentId: 'x', start: 1795770000000, nhsNumber: '9434765919', clinicianId: 'c2' }] }),
+      );
       const j = await new FileDayListSource({ path: join(ctx.dir, 'd.json'), format: 'auto' }).fetchDay('2026-11-27');
       assert.deepEqual([j[0]!.appointmentId, j[0]!.start, j[0]!.clinicianId], ['x', 1795770000000, 'c2']);
-      await assert.rejects(new FileDayListSource({ path: join(ctx.dir, 'missing.csv'), format: 'csv' }).fetchDay('2026-11-27'), (e) => isAppError(e, 'UPSTREAM_ERROR'));
+      await assert.rejects(new FileDayListSource({ path: join(ctx.dir, 'missing.csv'), format: 'csv' }).fetchDay('2026-11-27'), (e) =>
+        isAppError(e, 'UPSTREAM_ERROR'),
+      );
       assert.deepEqual(csvRows('a,b\n1,"x,y"\n'), [{ a: '1', b: 'x,y' }]);
       // Cut short mid-row or mid-quote (written while we read): an error, never a shorter list.
-      assert.throws(() => csvRows('a,b\n1,2\n3'), (e) => isAppError(e, 'UPSTREAM_ERROR') && /row 2 has 1 fields/.test(e.message));
-      assert.throws(() => csvRows('a,b\n1,"x,y'), (e) => isAppError(e, 'UPSTREAM_ERROR') && !e.message.includes('x,y'));
+      assert.throws(
+        () => csvRows('a,b\n1,2\n3'),
+        (e) => isAppError(e, 'UPSTREAM_ERROR') && /row 2 has 1 fields/.test(e.message),
+      );
+      assert.throws(
+        () => csvRows('a,b\n1,"x,y'),
+        (e) => isAppError(e, 'UPSTREAM_ERROR') && !e.message.includes('x,y'),
+      );
       assert.deepEqual(csvRows('a,b\n1,2'), [{ a: '1', b: '2' }]);
     } finally {
       ctx.cleanup();

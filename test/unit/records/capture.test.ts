@@ -31,9 +31,13 @@ describe('capture queue', () => {
   });
 
   it('reads a patient captures and recent arrivals through indexes, not by scanning every capture ever made', async () => {
-    const plan = (sql: string, ...args: unknown[]) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
+    const plan = (sql: string, ...args: unknown[]) =>
+      (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
     assert.match(plan('SELECT * FROM rec_captures WHERE patient_id = ? ORDER BY id DESC LIMIT 50', 'p1'), /USING INDEX rec_captures_patient/);
-    assert.match(plan("SELECT payload FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL", 0), /USING INDEX rec_captures_kind_created/);
+    assert.match(
+      plan("SELECT payload FROM rec_captures WHERE kind = 'arrival' AND created_at >= ? AND resolution IS NULL", 0),
+      /USING INDEX rec_captures_kind_created/,
+    );
     const old = queue.create({ kind: 'arrival', patientId: 'p1', payload: { appointmentId: 'old-appt' }, ...who }).item;
     await clock.advance(8 * 86_400_000);
     queue.create({ kind: 'arrival', patientId: 'p1', payload: { appointmentId: 'today-appt' }, ...who });
@@ -51,12 +55,18 @@ describe('capture queue', () => {
     assert.equal(a.item.state, 'pending');
     assert.equal(a.item.author, 'drwho');
     assert.equal(a.item.createdAt, clock.now());
-    assert.throws(() => queue.create({ id: key, kind: 'call', patientId: '9000000009', payload: { direction: 'incoming', summary: 'x', urgency: 'routine' }, ...who }), /already used/);
+    assert.throws(
+      () => queue.create({ id: key, kind: 'call', patientId: '9000000009', payload: { direction: 'incoming', summary: 'x', urgency: 'routine' }, ...who }),
+      /already used/,
+    );
   });
 
   it('validates payloads and keys', () => {
     assert.throws(() => queue.create({ kind: 'note', patientId: null, payload: { history: 'x' }, ...who }), /invalid note/);
-    assert.throws(() => queue.create({ kind: 'call', patientId: null, payload: { direction: 'sideways', summary: 'x', urgency: 'routine' }, ...who }), /invalid call/);
+    assert.throws(
+      () => queue.create({ kind: 'call', patientId: null, payload: { direction: 'sideways', summary: 'x', urgency: 'routine' }, ...who }),
+      /invalid call/,
+    );
     assert.throws(() => queue.create({ id: 'not-a-ulid', kind: 'arrival', patientId: null, payload: {}, ...who }), /ULID/);
     assert.equal(queue.create({ kind: 'arrival', patientId: 'p', payload: { appointmentId: 'a1' }, ...who }).created, true);
   });
@@ -126,8 +136,16 @@ describe('capture forwarder', () => {
   });
   const forwarder = (fetchFn: typeof fetch) =>
     new CaptureForwarder(queue, {
-      upstreamUrl: 'http://upstream.invalid/captures', authToken: 'tok', timeoutMs: 1000, retryInitialMs: 1000, retryMaxMs: 8000,
-      site: { deviceId: 'dev1', odsCode: 'A12345' }, clock, log, bus, fetch: fetchFn,
+      upstreamUrl: 'http://upstream.invalid/captures',
+      authToken: 'tok',
+      timeoutMs: 1000,
+      retryInitialMs: 1000,
+      retryMaxMs: 8000,
+      site: { deviceId: 'dev1', odsCode: 'A12345' },
+      clock,
+      log,
+      bus,
+      fetch: fetchFn,
     });
 
   it('accepts, rejects with reason, and retries with backoff while the link is down', async () => {
@@ -154,7 +172,10 @@ describe('capture forwarder', () => {
     assert.equal(body.provenance.author, 'drwho');
     assert.equal(body.site.odsCode, 'A12345');
     assert.equal(queue.get(a.id)!.attempts, 3);
-    assert.deepEqual(events.filter((e) => e.startsWith(a.id.slice(-4))).map((e) => e.split(':')[1]), ['sent', 'pending', 'sent', 'pending', 'sent', 'accepted']);
+    assert.deepEqual(
+      events.filter((e) => e.startsWith(a.id.slice(-4))).map((e) => e.split(':')[1]),
+      ['sent', 'pending', 'sent', 'pending', 'sent', 'accepted'],
+    );
     await f.stop();
   });
 
@@ -175,7 +196,12 @@ describe('capture forwarder', () => {
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const answers: Array<[number, string]> = [[200, 'null'], [422, 'null'], [409, '[1]'], [201, '7']];
+      const answers: Array<[number, string]> = [
+        [200, 'null'],
+        [422, 'null'],
+        [409, '[1]'],
+        [201, '7'],
+      ];
       const fn = (async () => {
         const [status, text] = answers.shift() ?? [201, '{}'];
         return new Response(text, { status });
@@ -185,7 +211,10 @@ describe('capture forwarder', () => {
       f.start();
       await clock.advance(0);
       await new Promise((r) => setImmediate(r));
-      assert.deepEqual(items.map((i) => queue.get(i.id)!.state), ['accepted', 'rejected', 'rejected', 'accepted']);
+      assert.deepEqual(
+        items.map((i) => queue.get(i.id)!.state),
+        ['accepted', 'rejected', 'rejected', 'accepted'],
+      );
       assert.equal(queue.get(items[0]!.id)!.upstreamRef, null);
       assert.match(queue.get(items[1]!.id)!.reason!, /^HTTP 422/);
       assert.deepEqual(unhandled, []);
@@ -205,8 +234,15 @@ describe('capture forwarder', () => {
       })) as typeof fetch;
     const { item } = queue.create({ kind: 'arrival', patientId: 'p1', payload: {}, ...who });
     const f = new CaptureForwarder(queue, {
-      upstreamUrl: 'http://upstream.invalid/captures', timeoutMs: 600_000, retryInitialMs: 1000, retryMaxMs: 8000,
-      site: { deviceId: 'dev1', odsCode: 'A12345' }, clock, log, bus, fetch: hang,
+      upstreamUrl: 'http://upstream.invalid/captures',
+      timeoutMs: 600_000,
+      retryInitialMs: 1000,
+      retryMaxMs: 8000,
+      site: { deviceId: 'dev1', odsCode: 'A12345' },
+      clock,
+      log,
+      bus,
+      fetch: hang,
     });
     f.start();
     await inFlight;

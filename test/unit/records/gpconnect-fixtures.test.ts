@@ -38,7 +38,9 @@ function walk(doc: unknown, type: string): J[] {
 const display = (cc: J | undefined): string | undefined => cc?.text ?? cc?.coding?.[0]?.display;
 
 const structuredDir = join(FIXTURES, 'structured');
-const responses = readdirSync(structuredDir).filter((f) => /_response\d*\.json$|full_record\.json$/.test(f)).sort();
+const responses = readdirSync(structuredDir)
+  .filter((f) => /_response\d*\.json$|full_record\.json$/.test(f))
+  .sort();
 
 describe('GP Connect structured record fixtures', () => {
   it('finds the published response payloads', () => {
@@ -53,7 +55,10 @@ describe('GP Connect structured record fixtures', () => {
         doc = rawJson(text);
       } catch {
         // Published broken/placeholder examples: the adapter must refuse them with a clear error.
-        assert.throws(() => parseStructuredRecord(parseFhirJson(text), 1), (e: unknown) => isAppError(e, 'UPSTREAM_ERROR'));
+        assert.throws(
+          () => parseStructuredRecord(parseFhirJson(text), 1),
+          (e: unknown) => isAppError(e, 'UPSTREAM_ERROR'),
+        );
         return;
       }
       const hasPatient = walk(doc, 'Patient').length > 0;
@@ -94,7 +99,10 @@ describe('GP Connect structured record fixtures', () => {
         const issues = requests.filter((r) => r.intent === 'order' && (r.basedOn ?? []).some((b: J) => b.reference === plan));
         assert.equal(got.issueCount, issues.length);
         const lastExt = (ms.extension ?? []).find((e: J) => String(e.url).includes('LastIssueDate'))?.valueDateTime;
-        const newest = issues.map((i) => i.authoredOn).sort().at(-1);
+        const newest = issues
+          .map((i) => i.authoredOn)
+          .sort()
+          .at(-1);
         assert.equal(got.lastIssueDate, newest ?? lastExt ?? null);
       }
 
@@ -124,7 +132,8 @@ describe('GP Connect structured record fixtures', () => {
     const s = parseStructuredRecord(parseFhirJson(text), 1).summary;
     assert.equal(s.results.length, walk(doc, 'Observation').length);
     const withQty = walk(doc, 'Observation').filter((o) => o.valueQuantity?.value !== undefined);
-    for (const o of withQty) assert.ok(s.results.find((r) => r.id === o.id)!.value!.startsWith(String(o.valueQuantity.comparator ?? '') + String(o.valueQuantity.value)));
+    for (const o of withQty)
+      assert.ok(s.results.find((r) => r.id === o.id)!.value!.startsWith(String(o.valueQuantity.comparator ?? '') + String(o.valueQuantity.value)));
   });
 
   it('keeps List warning codes and flags restricted patients', () => {
@@ -134,7 +143,10 @@ describe('GP Connect structured record fixtures', () => {
     const p = doc.entry.find((e: J) => e.resource.resourceType === 'Patient').resource;
     p.meta.security = [{ system: 'http://hl7.org/fhir/v3/Confidentiality', code: 'R', display: 'restricted' }];
     const r = parseStructuredRecord(parseFhirJson(JSON.stringify(doc)), 1);
-    assert.deepEqual(r.summary.warnings.map((w) => [w.code, w.section]), [['data-in-transit', list.title]]);
+    assert.deepEqual(
+      r.summary.warnings.map((w) => [w.code, w.section]),
+      [['data-in-transit', list.title]],
+    );
     assert.match(r.restricted ?? '', /R/);
   });
 });
@@ -148,7 +160,8 @@ describe('GP Connect appointments and foundations fixtures', () => {
       const expected = walk(doc, 'Appointment').filter((a) => a !== undefined);
       const top = doc as J;
       // Only top-level Appointments or Bundle entries are appointments (contained resources are not).
-      const direct = top.resourceType === 'Appointment' ? [top] : (top.entry ?? []).map((e: J) => e.resource).filter((r: J) => r.resourceType === 'Appointment');
+      const direct =
+        top.resourceType === 'Appointment' ? [top] : (top.entry ?? []).map((e: J) => e.resource).filter((r: J) => r.resourceType === 'Appointment');
       assert.equal(appts.length, direct.length);
       for (const a of direct) {
         const got = appts.find((x) => x.id === a.id)!;

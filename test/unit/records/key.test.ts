@@ -49,7 +49,13 @@ describe('records key and encryption at rest', () => {
     const store = RecordsStore.open(dbPath, { key });
     const clock = new FakeClock();
     const res = await runSync(store, new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 5000 }), new GpConnectClient(gpcOptions(server.gpcBase)), {
-      timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 3_600_000, retries: 0, clock, log: createLogger({ level: 'silent' }),
+      timeZone: 'Europe/London',
+      workingDays: [1, 2, 3, 4, 5],
+      concurrency: 4,
+      summaryMaxAgeMs: 3_600_000,
+      retries: 0,
+      clock,
+      log: createLogger({ level: 'silent' }),
     });
     assert.ok(res.patients > 20);
     const rows = store.db.prepare('SELECT nhs_number AS nhs, name FROM rec_patients').all() as { nhs: string; name: string }[];

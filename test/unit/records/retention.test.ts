@@ -91,10 +91,18 @@ describe('records cache retention backstop', () => {
       const ins = store.db.prepare("INSERT INTO rec_patients (id, nhs_number, name, name_lc, summary, hash, fetched_at) VALUES (?, ?, 'N', 'n', '{}', 'h', ?)");
       ins.run('old', '1', 1_000);
       ins.run('new', '2', 10_000);
-      store.db.prepare("INSERT INTO rec_appointments (id, date, start, status, fetched_at) VALUES ('a1', '2020-01-01', 0, 'booked', 1000), ('a2', '2020-01-02', 0, 'booked', 10000)").run();
+      store.db
+        .prepare(
+          "INSERT INTO rec_appointments (id, date, start, status, fetched_at) VALUES ('a1', '2020-01-01', 0, 'booked', 1000), ('a2', '2020-01-02', 0, " +
+            "'booked', 10000)",
+        )
+        .run();
       const before = store.dayListsVersion();
       assert.deepEqual(store.purgeFetchedBefore(5_000), { patients: 1, appointments: 1 });
-      assert.deepEqual((store.db.prepare('SELECT id FROM rec_patients').all() as { id: string }[]).map((r) => r.id), ['new']);
+      assert.deepEqual(
+        (store.db.prepare('SELECT id FROM rec_patients').all() as { id: string }[]).map((r) => r.id),
+        ['new'],
+      );
       assert.notEqual(store.dayListsVersion(), before, 'viewer caches refresh');
     } finally {
       store.close();

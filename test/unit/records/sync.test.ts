@@ -19,7 +19,16 @@ describe('records sync against the test FHIR server', () => {
   let store: RecordsStore;
   let clock: FakeClock;
   const log = createLogger({ level: 'silent' });
-  const opts = (o: Partial<SyncOptions> = {}): SyncOptions => ({ timeZone: 'Europe/London', workingDays: [1, 2, 3, 4, 5], concurrency: 4, summaryMaxAgeMs: 3_600_000, retries: 0, clock, log, ...o });
+  const opts = (o: Partial<SyncOptions> = {}): SyncOptions => ({
+    timeZone: 'Europe/London',
+    workingDays: [1, 2, 3, 4, 5],
+    concurrency: 4,
+    summaryMaxAgeMs: 3_600_000,
+    retries: 0,
+    clock,
+    log,
+    ...o,
+  });
   const sync = (o: Partial<SyncOptions> = {}) =>
     runSync(store, new FhirDayListSource({ baseUrl: server.r4Base, timeoutMs: 5000 }), new GpConnectClient(gpcOptions(server.gpcBase)), opts(o));
 
@@ -75,7 +84,8 @@ describe('records sync against the test FHIR server', () => {
     // Warnings are kept.
     const warned = [...booked.keys()].find((k) => server.practice.patient(k).warning && !server.practice.patient(k).restricted);
     assert.ok(warned !== undefined, 'no booked patient carries a warning: this check would test nothing');
-    if (warned !== undefined) assert.equal(store.patientSummary(server.practice.patient(warned).nhsNumber)!.warnings[0]!.code, server.practice.patient(warned).warning);
+    if (warned !== undefined)
+      assert.equal(store.patientSummary(server.practice.patient(warned).nhsNumber)!.warnings[0]!.code, server.practice.patient(warned).warning);
   });
 
   it('is incremental: fresh patients are skipped; re-fetched unchanged ones are not rewritten', async () => {

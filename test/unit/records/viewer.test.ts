@@ -24,7 +24,10 @@ describe('records viewer (inject)', () => {
 
   before(async () => {
     clock = new FakeClock(Date.parse(`${DATE}T09:00:00Z`));
-    ctx = createTestCtx({ clock, config: { records: { staleAfterMs: 45 * 60_000, timeZone: 'Europe/London' }, status: { https: false, auth: { idleTimeoutMs: 4 * 3600_000 } } } });
+    ctx = createTestCtx({
+      clock,
+      config: { records: { staleAfterMs: 45 * 60_000, timeZone: 'Europe/London' }, status: { https: false, auth: { idleTimeoutMs: 4 * 3600_000 } } },
+    });
     store = RecordsStore.open(join(ctx.dir, 'records.db'), { key: randomBytes(32) });
     seedViewerStore(store, DATE, Date.parse(`${DATE}T08:30:00Z`), clock.now() - 10 * 60_000);
     desk = new RecordsFrontDesk(() => store);
@@ -47,10 +50,18 @@ describe('records viewer (inject)', () => {
   const get = (role: string, url: string) => app.inject({ method: 'GET', url, headers: { cookie: sessions[role]!.cookie, accept: 'text/html' } });
   const post = (role: string, url: string, form: Record<string, string>, csrf = true) =>
     app.inject({
-      method: 'POST', url, headers: { cookie: sessions[role]!.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      url,
+      headers: { cookie: sessions[role]!.cookie, 'content-type': 'application/x-www-form-urlencoded' },
       payload: new URLSearchParams({ ...form, ...(csrf ? { _csrf: sessions[role]!.csrf } : {}) }).toString(),
     });
-  const auditActions = () => store!.db.prepare('SELECT user, role, action, patient_id AS p FROM rec_audit ORDER BY seq').all() as { user: string; role: string; action: string; p: string | null }[];
+  const auditActions = () =>
+    store!.db.prepare('SELECT user, role, action, patient_id AS p FROM rec_audit ORDER BY seq').all() as {
+      user: string;
+      role: string;
+      action: string;
+      p: string | null;
+    }[];
 
   it('sends a signed-out browser to the login page', async () => {
     const r = await app.inject({ method: 'GET', url: '/records/day', headers: { accept: 'text/html' } });
@@ -74,7 +85,13 @@ describe('records viewer (inject)', () => {
     assert.doesNotMatch(one.body, /TESTWOOD/);
     assert.match(one.body, /SAMPLE, Carla/);
     const a = auditActions().slice(before);
-    assert.deepEqual(a.map((x) => [x.user, x.action]), [['reception', 'view.day-list'], ['reception', 'view.day-list']]);
+    assert.deepEqual(
+      a.map((x) => [x.user, x.action]),
+      [
+        ['reception', 'view.day-list'],
+        ['reception', 'view.day-list'],
+      ],
+    );
   });
 
   it('refuses reception the clinical summary (403) and audits the refusal', async () => {
@@ -175,7 +192,14 @@ describe('records viewer (inject)', () => {
   });
 
   it('lets a clinician resolve a rejected capture; reception cannot', async () => {
-    const { item } = desk.services()!.captures.create({ kind: 'call', patientId: null, payload: { direction: 'incoming', summary: 'x', urgency: 'routine' }, author: 'reception', role: 'reception', device: 't' });
+    const { item } = desk.services()!.captures.create({
+      kind: 'call',
+      patientId: null,
+      payload: { direction: 'incoming', summary: 'x', urgency: 'routine' },
+      author: 'reception',
+      role: 'reception',
+      device: 't',
+    });
     desk.services()!.captures.markSent(item.id);
     desk.services()!.captures.markRejected(item.id, 'caller not identified');
     const page = await get('clinician', '/records/captures');
@@ -191,7 +215,14 @@ describe('records viewer (inject)', () => {
 
   it('corrects a rejected note and sends it again under a new key; a double submit makes one retry', async () => {
     const q = desk.services()!.captures;
-    const { item } = q.create({ kind: 'note', patientId: FIX.full.id, payload: { consultationType: 'telephone', history: 'wrong patient details' }, author: 'clinician', role: 'clinician', device: 't' });
+    const { item } = q.create({
+      kind: 'note',
+      patientId: FIX.full.id,
+      payload: { consultationType: 'telephone', history: 'wrong patient details' },
+      author: 'clinician',
+      role: 'clinician',
+      device: 't',
+    });
     q.markSent(item.id);
     q.markRejected(item.id, 'history mentions another patient');
     const list = await get('clinician', '/records/captures');
@@ -217,7 +248,9 @@ describe('records viewer (inject)', () => {
   });
 
   it('audits the final upstream answer on a capture as the agent', () => {
-    const { item } = desk.services()!.captures.create({ kind: 'arrival', patientId: FIX.third.id, payload: {}, author: 'reception', role: 'reception', device: 't' });
+    const { item } = desk
+      .services()!
+      .captures.create({ kind: 'arrival', patientId: FIX.third.id, payload: {}, author: 'reception', role: 'reception', device: 't' });
     ctx.bus.emit('records.capture-state', { id: item.id, kind: 'arrival', state: 'sent', at: clock.now() });
     ctx.bus.emit('records.capture-state', { id: item.id, kind: 'arrival', state: 'accepted', at: clock.now() });
     const tail = auditActions().slice(-1);

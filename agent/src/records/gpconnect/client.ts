@@ -122,7 +122,9 @@ export class GpConnectClient {
         signal: AbortSignal.timeout(this.o.requestTimeoutMs),
       });
     } catch (e) {
-      throw new AppError('UPSTREAM_ERROR', `GP Connect request failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : redact((e as Error).message)}`, { transient: true });
+      throw new AppError('UPSTREAM_ERROR', `GP Connect request failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : redact((e as Error).message)}`, {
+        transient: true,
+      });
     }
     const text = await res.text().catch((e: unknown) => {
       throw new AppError('UPSTREAM_ERROR', `GP Connect response truncated: ${(e as Error).message}`, { transient: true });
@@ -142,7 +144,13 @@ export class GpConnectClient {
 
   /** Access Record: Structured for one patient, plus their appointments when configured. */
   async fetchPatient(nhsNumber: string, fetchedAt: number): Promise<FetchedRecord> {
-    const { text, etag } = await this.request('POST', '/Patient/$gpc.getstructuredrecord', INTERACTIONS.structured, nhsNumber, structuredRequestBody(nhsNumber));
+    const { text, etag } = await this.request(
+      'POST',
+      '/Patient/$gpc.getstructuredrecord',
+      INTERACTIONS.structured,
+      nhsNumber,
+      structuredRequestBody(nhsNumber),
+    );
     const bodyHash = createHash('sha256').update(text).digest('hex');
     const rec = parseStructuredRecord(parseFhirJson(text, 'structured record'), fetchedAt);
     if (this.o.includeAppointments && !rec.restricted) rec.summary.appointments = await this.fetchAppointments(nhsNumber, rec.patientLogicalId, fetchedAt);

@@ -39,7 +39,10 @@ export function num(v: unknown): number | null {
  * clear UPSTREAM_ERROR, never a crash.
  */
 export function parseFhirJson(text: string, what = 'response'): Resource {
-  const body = text.replace(/^\uFEFF/, '').replace(/^\s*\{%\s*highlight[^%]*%\}\s*/, '').replace(/\s*\{%\s*endhighlight\s*%\}\s*$/, '');
+  const body = text
+    .replace(/^\uFEFF/, '')
+    .replace(/^\s*\{%\s*highlight[^%]*%\}\s*/, '')
+    .replace(/\s*\{%\s*endhighlight\s*%\}\s*$/, '');
   let v: unknown;
   try {
     v = JSON.parse(body);
@@ -88,7 +91,10 @@ export function issueSummary(issue: Json | undefined): string {
   const spineCode = (v: unknown) => (typeof v === 'string' && /^[A-Z][A-Z0-9_]{2,63}$/.test(v) ? v : null);
   const details = isObj(issue.details) ? issue.details : undefined;
   const code = typeof issue.code === 'string' && /^[a-z-]{1,40}$/.test(issue.code) ? issue.code : null;
-  const spine = objs(details?.coding).map((c) => spineCode(c.code)).find(Boolean) ?? spineCode(details?.text);
+  const spine =
+    objs(details?.coding)
+      .map((c) => spineCode(c.code))
+      .find(Boolean) ?? spineCode(details?.text);
   const free = str(details?.text) ?? str(issue.diagnostics);
   return [code, spine, free && free !== spine ? '[redacted]' : null].filter(Boolean).join(' ') || 'error';
 }
@@ -115,7 +121,9 @@ export function conceptCode(cc: unknown): string | null {
 }
 
 export function firstNote(r: Json): string | null {
-  const notes = objs(r.note).map((n) => str(n.text)).filter((t): t is string => t !== null);
+  const notes = objs(r.note)
+    .map((n) => str(n.text))
+    .filter((t): t is string => t !== null);
   return notes.length ? notes.join(' | ') : null;
 }
 

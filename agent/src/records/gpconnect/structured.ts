@@ -1,6 +1,21 @@
 import { AppError } from '../../../../common/errors.js';
 import type { Allergy, Appointment, Immunisation, Medication, PatientDemographics, PatientSummary, Problem, Result, Warning } from '../model.js';
-import { bundleResources, conceptCode, conceptText, ext, firstNote, isObj, issueSummary, num, objs, quantityText, ref, str, type Json, type Resource } from './fhir.js';
+import {
+  bundleResources,
+  conceptCode,
+  conceptText,
+  ext,
+  firstNote,
+  isObj,
+  issueSummary,
+  num,
+  objs,
+  quantityText,
+  ref,
+  str,
+  type Json,
+  type Resource,
+} from './fhir.js';
 
 /**
  * Maps a GP Connect Access Record: Structured response (STU3 Bundle, CareConnect-GPC profiles) to a
@@ -97,7 +112,14 @@ export function parsePatient(p: Resource, byRef?: Map<string, Resource>): Patien
   const gpRef = ref(objs(p.generalPractitioner)[0]) ?? ref(p.generalPractitioner);
   const gp = gpRef ? byRef?.get(gpRef) : undefined;
   const gpName = gp ? objs(gp.name)[0] : undefined;
-  const usualGp = gpName ? (str(gpName.text) ?? [Array.isArray(gpName.prefix) ? gpName.prefix[0] : null, ...(Array.isArray(gpName.given) ? gpName.given : []), gpName.family].map(str).filter(Boolean).join(' ')) || null : null;
+  const usualGp = gpName
+    ? (str(gpName.text) ??
+        [Array.isArray(gpName.prefix) ? gpName.prefix[0] : null, ...(Array.isArray(gpName.given) ? gpName.given : []), gpName.family]
+          .map(str)
+          .filter(Boolean)
+          .join(' ')) ||
+      null
+    : null;
   const orgRef = ref(p.managingOrganization);
   const org = orgRef ? byRef?.get(orgRef) : undefined;
   return {
@@ -160,10 +182,16 @@ function parseMedications(statements: Resource[], requests: Resource[], byRef: M
     }
   }
   return statements.map((ms) => {
-    const planRef = objs(ms.basedOn).map(ref).find((x) => x?.startsWith('MedicationRequest/')) ?? null;
+    const planRef =
+      objs(ms.basedOn)
+        .map(ref)
+        .find((x) => x?.startsWith('MedicationRequest/')) ?? null;
     const plan = planRef ? byRef.get(planRef) : undefined;
     const issues = planRef ? (issuesByPlan.get(planRef) ?? []) : [];
-    const issueDates = issues.map((i) => str(i.authoredOn) ?? str(isObj(i.dispenseRequest) && isObj(i.dispenseRequest.validityPeriod) ? i.dispenseRequest.validityPeriod.start : null)).filter((d): d is string => d !== null).sort();
+    const issueDates = issues
+      .map((i) => str(i.authoredOn) ?? str(isObj(i.dispenseRequest) && isObj(i.dispenseRequest.validityPeriod) ? i.dispenseRequest.validityPeriod.start : null))
+      .filter((d): d is string => d !== null)
+      .sort();
     const lastIssueExt = ext(ms, 'LastIssueDate')[0];
     const { name, code } = medicationName(ms, byRef);
     const dosage = objs(ms.dosage)[0] ?? (plan ? objs(plan.dosageInstruction)[0] : undefined);
@@ -254,13 +282,22 @@ function parseResults(observations: Resource[], reports: Resource[], immunisatio
       if (t && !groupOf.has(t)) groupOf.set(t, conceptText(o.code) ?? 'Panel');
     }
   }
-  const immRefs = new Set(immunisations.flatMap((i) => objs(i.reaction).map((x) => ref(x.detail)).filter((x): x is string => x !== null)));
+  const immRefs = new Set(
+    immunisations.flatMap((i) =>
+      objs(i.reaction)
+        .map((x) => ref(x.detail))
+        .filter((x): x is string => x !== null),
+    ),
+  );
   return observations
     .filter((o) => !immRefs.has(`Observation/${o.id}`))
     .map((o) => {
       const { value, unit } = valueText(o);
       const rr = objs(o.referenceRange)[0];
-      const range = rr ? (str(rr.text) ?? ([quantityText(rr.low), quantityText(rr.high)].every((x) => x === null) ? null : `${quantityText(rr.low) ?? ''} - ${quantityText(rr.high) ?? ''}`)) : null;
+      const range = rr
+        ? (str(rr.text) ??
+          ([quantityText(rr.low), quantityText(rr.high)].every((x) => x === null) ? null : `${quantityText(rr.low) ?? ''} - ${quantityText(rr.high) ?? ''}`))
+        : null;
       return {
         id: o.id ?? '',
         name: conceptText(o.code) ?? '(unnamed result)',

@@ -52,11 +52,18 @@ function age(ms: number): string {
 /** The line (or banner) at the top of every viewer page. */
 export function freshnessBanner(f: Freshness): string {
   if (f.asOf === null) {
-    return `<div class="stale" role="alert"><strong>&#9888; STALE: no complete copy yet.</strong> The records cache has not finished a sync; what is shown may be incomplete.</div>`;
+    return (
+      `<div class="stale" role="alert">` +
+      `<strong>&#9888; STALE: no complete copy yet.</strong> The records cache has not finished a sync; what is shown may be incomplete.</div>`
+    );
   }
   const at = escapeHtml(hhmm(f.asOf, f.timeZone));
   if (isStale(f)) {
-    return `<div class="stale" role="alert" data-as-of="${f.asOf}"><strong>&#9888; STALE: as of ${at}</strong> (${escapeHtml(dayMonth(f.asOf, f.timeZone))}, ${escapeHtml(age(f.now - f.asOf))} old). Changes made since then in the clinical system are not shown.</div>`;
+    return (
+      `<div class="stale" role="alert" data-as-of="${f.asOf}">` +
+      `<strong>&#9888; STALE: as of ${at}</strong> (${escapeHtml(dayMonth(f.asOf, f.timeZone))}, ${escapeHtml(age(f.now - f.asOf))} old). ` +
+      'Changes made since then in the clinical system are not shown.</div>'
+    );
   }
   return `<p class="asof" data-as-of="${f.asOf}">Records as of <strong>${at}</strong></p>`;
 }
@@ -78,11 +85,13 @@ export function nhsFormat(n: string | null | undefined): string {
 }
 
 /** Tablet-first additions to the shared sheet: large tap targets, tables that scroll sideways. */
-export const VIEWER_CSS = `
+export const VIEWER_CSS =
+  `
 .stale{background:#fff4ce;border:3px solid #8a5a00;color:#111;padding:12px 16px;margin:0 0 12px;border-radius:6px;font-size:1.1rem}
 .asof{margin:0 0 8px;color:#333}
 .warn{background:#fde8e8;border:2px solid #a4161a;padding:10px 14px;border-radius:6px;margin:0 0 12px}
-.sub{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 12px}.sub a{padding:10px 14px;background:#fff;border:1px solid #1d2733;border-radius:6px;text-decoration:none;min-height:44px}
+.sub{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 12px}.sub a{padding:10px 14px;background:#fff;border:1px solid ` +
+  `#1d2733;border-radius:6px;text-decoration:none;min-height:44px}
 .scroll{overflow-x:auto}
 .nowrap{white-space:nowrap}
 form.inline{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0 0 12px}

@@ -18,29 +18,59 @@ export interface FormTarget {
 }
 
 const field = (v: FormValues, name: string, label: string, opts: { required?: boolean; rows?: number; max: number }) =>
-  `<label for="${name}">${e(label)}${opts.required ? ' (required)' : ''}</label><textarea id="${name}" name="${name}" rows="${opts.rows ?? 4}" maxlength="${opts.max}"${opts.required ? ' required' : ''}>${e(v[name] ?? '')}</textarea>`;
+  `<label for="${name}">${e(label)}${opts.required ? ' (required)' : ''}</label>` +
+  `<textarea id="${name}" name="${name}" rows="${opts.rows ?? 4}" maxlength="${opts.max}"${opts.required ? ' required' : ''}>${e(v[name] ?? '')}</textarea>`;
 const select = (v: FormValues, name: string, label: string, options: [string, string][]) =>
-  `<label for="${name}">${e(label)}</label><select id="${name}" name="${name}">${options.map(([o, t]) => `<option value="${e(o)}"${v[name] === o ? ' selected' : ''}>${e(t)}</option>`).join('')}</select>`;
+  `<label for="${name}">${e(label)}</label>` + `<select id="${name}" name="${name}">${options.map(([o, t]) => option(o, t, v[name] === o)).join('')}</select>`;
+const option = (value: string, text: string, selected: boolean) => `<option value="${e(value)}"${selected ? ' selected' : ''}>${e(text)}</option>`;
 
-export function noteForm(patientId: string, patientName: string, csrf: string, key: string, v: FormValues = {}, t: FormTarget = { action: '/records/capture/note', submit: 'Save note' }): string {
-  return `<h1>Consultation note</h1><p>For <strong>${e(patientName)}</strong>. Saved on this appliance and sent to the clinical system when the link is back.</p>
+export function noteForm(
+  patientId: string,
+  patientName: string,
+  csrf: string,
+  key: string,
+  v: FormValues = {},
+  t: FormTarget = { action: '/records/capture/note', submit: 'Save note' },
+): string {
+  return (
+    `<h1>Consultation note</h1><p>For <strong>${e(patientName)}</strong>. Saved on this appliance and sent to the clinical system when the link ` +
+    `is back.</p>
 <form method="post" action="${e(t.action)}" class="card">${hidden('_csrf', csrf)}${hidden('key', key)}${hidden('patient', patientId)}${t.extra ?? ''}
-${select(v, 'consultationType', 'Consultation type', [['face-to-face', 'Face to face'], ['telephone', 'Telephone'], ['video', 'Video'], ['home-visit', 'Home visit']])}
+${select(v, 'consultationType', 'Consultation type', [
+  ['face-to-face', 'Face to face'],
+  ['telephone', 'Telephone'],
+  ['video', 'Video'],
+  ['home-visit', 'Home visit'],
+])}
 ${field(v, 'history', 'History', { required: true, rows: 5, max: 8000 })}
 ${field(v, 'examination', 'Examination', { max: 8000 })}
 ${field(v, 'assessment', 'Assessment', { max: 4000 })}
 ${field(v, 'plan', 'Plan', { max: 4000 })}
 ${field(v, 'medication', 'Medication given or prescribed (to be issued in the clinical system)', { max: 4000 })}
-<p><button class="primary" type="submit">${e(t.submit)}</button></p></form>`;
+<p><button class="primary" type="submit">${e(t.submit)}</button></p></form>`
+  );
 }
 
-export function callForm(patientId: string | null, patientName: string | null, csrf: string, key: string, v: FormValues = {}, t: FormTarget = { action: '/records/capture/call', submit: 'Save call' }): string {
+export function callForm(
+  patientId: string | null,
+  patientName: string | null,
+  csrf: string,
+  key: string,
+  v: FormValues = {},
+  t: FormTarget = { action: '/records/capture/call', submit: 'Save call' },
+): string {
   return `<h1>Call log</h1>${patientName ? `<p>For <strong>${e(patientName)}</strong>.</p>` : '<p>Not linked to a cached patient. Name the caller below.</p>'}
 <form method="post" action="${e(t.action)}" class="card">${hidden('_csrf', csrf)}${hidden('key', key)}${hidden('patient', patientId ?? '')}${t.extra ?? ''}
-${select(v, 'direction', 'Direction', [['incoming', 'Incoming'], ['outgoing', 'Outgoing']])}
+${select(v, 'direction', 'Direction', [
+  ['incoming', 'Incoming'],
+  ['outgoing', 'Outgoing'],
+])}
 <label for="caller">Caller (name and number)</label><input id="caller" name="caller" maxlength="200" size="40" value="${e(v.caller ?? '')}">
 ${field(v, 'summary', 'What the call was about', { required: true, max: 4000 })}
-${select(v, 'urgency', 'Urgency', [['routine', 'Routine'], ['urgent', 'Urgent']])}
+${select(v, 'urgency', 'Urgency', [
+  ['routine', 'Routine'],
+  ['urgent', 'Urgent'],
+])}
 ${field(v, 'actionNeeded', 'Action needed', { rows: 2, max: 2000 })}
 <p><button class="primary" type="submit">${e(t.submit)}</button></p></form>`;
 }

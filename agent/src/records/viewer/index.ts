@@ -42,7 +42,14 @@ export class RecordsFrontDesk {
       const s = this.bound;
       if (!s) return;
       try {
-        s.audit.append({ user: 'agent', role: 'system', patientId: s.captures.get(e.id)?.patientId ?? null, action: 'capture.state', device: `appliance ${ctx.config.site.deviceId}`, detail: `${e.id} ${e.state}` });
+        s.audit.append({
+          user: 'agent',
+          role: 'system',
+          patientId: s.captures.get(e.id)?.patientId ?? null,
+          action: 'capture.state',
+          device: `appliance ${ctx.config.site.deviceId}`,
+          detail: `${e.id} ${e.state}`,
+        });
       } catch (err) {
         ctx.log.error('audit append failed for a capture state change', describeError(err));
       }
@@ -87,9 +94,15 @@ export class RecordsFrontDesk {
       const captures = CaptureQueue.open(store.db, now);
       const c = this.ctx.config.records.capture;
       const forwarder = new CaptureForwarder(captures, {
-        upstreamUrl: c.upstreamUrl, authToken: c.authToken, timeoutMs: c.timeoutMs, retryInitialMs: c.retryInitialMs, retryMaxMs: c.retryMaxMs,
+        upstreamUrl: c.upstreamUrl,
+        authToken: c.authToken,
+        timeoutMs: c.timeoutMs,
+        retryInitialMs: c.retryInitialMs,
+        retryMaxMs: c.retryMaxMs,
         site: { deviceId: this.ctx.config.site.deviceId, odsCode: this.ctx.config.site.odsCode },
-        clock: this.ctx.clock, log: this.ctx.log.child('capture'), bus: this.ctx.bus,
+        clock: this.ctx.clock,
+        log: this.ctx.log.child('capture'),
+        bus: this.ctx.bus,
       });
       this.bound = { store, audit, captures, forwarder };
       forwarder.start();

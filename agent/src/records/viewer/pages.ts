@@ -11,7 +11,11 @@ export type ViewerRole = 'admin' | 'clinician' | 'reception';
 export const canSeeClinical = (role: string): boolean => role === 'clinician' || role === 'admin';
 
 export function subNav(role: string): string {
-  return `<nav class="sub" aria-label="Records"><a href="/records/day">Day list</a><a href="/records/search">Search</a><a href="/records/capture/call">Log a call</a><a href="/records/captures">Offline captures</a>${role === 'admin' ? '<a href="/records/audit">Audit</a>' : ''}</nav>`;
+  return (
+    `<nav class="sub" aria-label="Records"><a href="/records/day">Day list</a><a href="/records/search">Search</a>` +
+    `<a href="/records/capture/call">Log a call</a>` +
+    `<a href="/records/captures">Offline captures</a>${role === 'admin' ? '<a href="/records/audit">Audit</a>' : ''}</nav>`
+  );
 }
 
 const patientLink = (id: string, role: string, label: string) =>
@@ -51,9 +55,17 @@ export function compileDayList(v: Omit<DayListView, 'csrf' | 'newKey' | 'arrived
     const name = a.patientName ?? '(no patient)';
     const who = a.patientId && a.hasSummary && !a.withheld ? patientLink(a.patientId, v.role, name) : e(name);
     const note = a.withheld ? 'Record withheld (sensitive): not cached' : a.patientId && !a.hasSummary ? 'Summary not cached yet' : '';
-    const pre = `<tr><td>${e(hhmm(a.start, v.timeZone))}</td><td>${who}</td><td class="nowrap">${e(nhsFormat(a.nhsNumber))}</td><td class="opt">${e(clinicalDate(a.dob))}</td><td class="opt">${e(a.clinicianName ?? '')}</td><td class="opt">${e(a.type ?? '')}</td><td>${e(a.status)}${note ? `<br><span class="muted">${e(note)}</span>` : ''}</td><td>`;
+    const pre =
+      `<tr><td>${e(hhmm(a.start, v.timeZone))}</td><td>${who}</td><td class="nowrap">${e(nhsFormat(a.nhsNumber))}</td>` +
+      `<td class="opt">${e(clinicalDate(a.dob))}</td><td class="opt">${e(a.clinicianName ?? '')}</td><td class="opt">${e(a.type ?? '')}</td>` +
+      `<td>${e(a.status)}${note ? `<br><span class="muted">${e(note)}</span>` : ''}</td><td>`;
     const form = a.patientId
-      ? { appointmentId: a.appointmentId, tail: `"><input type="hidden" name="patient" value="${e(a.patientId)}"><input type="hidden" name="appointment" value="${e(a.appointmentId)}">${back}<button type="submit">Mark arrived</button></form>` }
+      ? {
+          appointmentId: a.appointmentId,
+          tail:
+            `"><input type="hidden" name="patient" value="${e(a.patientId)}">` +
+            `<input type="hidden" name="appointment" value="${e(a.appointmentId)}">${back}<button type="submit">Mark arrived</button></form>`,
+        }
       : null;
     return { pre, form };
   });
@@ -65,11 +77,16 @@ export function compileDayList(v: Omit<DayListView, 'csrf' | 'newKey' | 'arrived
 ${v.dates.length ? `<p class="muted">Cached days: ${v.dates.map((d) => `<a href="/records/day?date=${e(d)}">${e(d)}</a>`).join(', ')}</p>` : ''}
 `;
   if (v.entries.length === 0) return { rows: 0, render: () => `${head}<p class="card">No appointments cached for this day.</p>` };
-  const tableHead = `<div class="scroll"><table><caption class="muted">${v.entries.length} appointments</caption><thead><tr><th scope="col">Time</th><th scope="col">Patient</th><th scope="col">NHS number</th><th scope="col" class="opt">Born</th><th scope="col" class="opt">Clinician</th><th scope="col" class="opt">Type</th><th scope="col">Status</th><th scope="col">Arrival</th></tr></thead><tbody>`;
+  const tableHead =
+    `<div class="scroll"><table><caption class="muted">${v.entries.length} appointments</caption><thead><tr><th scope="col">Time</th>` +
+    `<th scope="col">Patient</th><th scope="col">NHS number</th><th scope="col" class="opt">Born</th><th scope="col" class="opt">Clinician</th>` +
+    `<th scope="col" class="opt">Type</th><th scope="col">Status</th><th scope="col">Arrival</th></tr></thead><tbody>`;
   return {
     rows: v.entries.length,
     render: (csrf, newKey, arrived) => {
-      const formHead = `<form method="post" action="/records/capture/arrival"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="key" value="`;
+      const formHead =
+        `<form method="post" action="/records/capture/arrival"><input type="hidden" name="_csrf" value="${e(csrf)}">` +
+        `<input type="hidden" name="key" value="`;
       let out = head + tableHead;
       for (const r of rows) {
         out += r.pre;
@@ -86,28 +103,53 @@ export function dayListBody(v: DayListView): string {
 }
 
 export function searchBody(q: string, results: PatientListItem[] | null, role: string): string {
-  const form = `<h1>Find a patient</h1><form class="inline" method="get" action="/records/search" role="search">
-<div><label for="q">Name, NHS number or date of birth</label><input id="q" name="q" value="${e(q)}" size="30" autocomplete="off"></div><button type="submit">Search</button></form>`;
+  const form =
+    `<h1>Find a patient</h1><form class="inline" method="get" action="/records/search" role="search">
+<div><label for="q">Name, NHS number or date of birth</label><input id="q" name="q" value="${e(q)}" size="30" autocomplete="off"></div>` +
+    `<button type="submit">Search</button></form>`;
   if (results === null) return form + '<p class="muted">Only patients booked today or on the next working day are cached.</p>';
   if (results.length === 0) return form + '<p class="card">No cached patient matches.</p>';
   const rows = results
-    .map((p) => `<tr><td>${patientLink(p.id, role, p.name)}</td><td>${e(nhsFormat(p.nhsNumber))}</td><td>${e(clinicalDate(p.dob))}</td><td>${e(p.sex ?? '')}</td></tr>`)
+    .map(
+      (p) =>
+        `<tr><td>${patientLink(p.id, role, p.name)}</td><td>${e(nhsFormat(p.nhsNumber))}</td><td>${e(clinicalDate(p.dob))}</td><td>${e(p.sex ?? '')}</td></tr>`,
+    )
     .join('');
-  return `${form}<div class="scroll"><table><caption class="muted">${results.length} found</caption><thead><tr><th scope="col">Name</th><th scope="col">NHS number</th><th scope="col">Born</th><th scope="col">Sex</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return (
+    `${form}<div class="scroll"><table><caption class="muted">${results.length} found</caption><thead><tr><th scope="col">Name</th>` +
+    `<th scope="col">NHS number</th><th scope="col">Born</th><th scope="col">Sex</th></tr></thead><tbody>${rows}</tbody></table></div>`
+  );
 }
 
 export function demographicsCard(s: PatientSummary): string {
   const p = s.patient;
   const row = (k: string, v: string | null) => (v ? `<dt>${e(k)}</dt><dd>${e(v)}</dd>` : '');
-  return `<section class="card" aria-labelledby="demo-h"><h2 id="demo-h">${e(p.name)}</h2><dl class="demo">${row('NHS number', nhsFormat(p.nhsNumber))}${row('Born', clinicalDate(p.dob))}${row('Sex', p.sex)}${row('Address', p.address)}${row('Phone', p.phone)}${row('Usual GP', p.usualGp)}${row('Practice', p.practice)}</dl></section>`;
+  return (
+    `<section class="card" aria-labelledby="demo-h"><h2 id="demo-h">${e(p.name)}</h2>` +
+    `<dl class="demo">${row('NHS number', nhsFormat(p.nhsNumber))}${row('Born', clinicalDate(p.dob))}${row('Sex', p.sex)}` +
+    `${row('Address', p.address)}${row('Phone', p.phone)}${row('Usual GP', p.usualGp)}${row('Practice', p.practice)}</dl></section>`
+  );
+}
+
+const NO_ALLERGIES = 'No allergies in the cached record (this does not mean no known allergies).';
+
+function allergyItem(a: { substance: string; reaction?: string | null; severity?: string | null; onset?: string | null }): string {
+  const since = a.onset ? ` <span class="muted">since ${e(clinicalDate(a.onset))}</span>` : '';
+  return `<li class="allergy">${e(a.substance)}${a.reaction ? ` - ${e(a.reaction)}` : ''}${a.severity ? ` (${e(a.severity)})` : ''}${since}</li>`;
 }
 
 function section(id: string, title: string, count: number, inner: string, empty: string): string {
-  return `<section class="card" aria-labelledby="${id}"><h2 id="${id}">${e(title)}${count ? ` (${count})` : ''}</h2>${count ? inner : `<p class="muted">${e(empty)}</p>`}</section>`;
+  return (
+    `<section class="card" aria-labelledby="${id}">` +
+    `<h2 id="${id}">${e(title)}${count ? ` (${count})` : ''}</h2>${count ? inner : `<p class="muted">${e(empty)}</p>`}</section>`
+  );
 }
 
 function table(head: string[], rows: string[][]): string {
-  return `<div class="scroll"><table><thead><tr>${head.map((h) => `<th scope="col">${e(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+  return (
+    `<div class="scroll"><table><thead><tr>${head.map((h) => `<th scope="col">${e(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`
+  );
 }
 
 /** The parts of a summary page that depend only on the cached record (the viewer keeps them per record version). */
@@ -120,18 +162,63 @@ export interface CompiledSummary {
 export function compileSummary(s: PatientSummary, timeZone: string): CompiledSummary {
   const allergies = s.allergies.filter((a) => a.status === 'active');
   const meds = s.medications.filter((m) => m.status === 'active');
-  const problems = [...s.problems].sort((a, b) => (a.status === 'active' ? 0 : 1) - (b.status === 'active' ? 0 : 1) || (b.onset ?? '').localeCompare(a.onset ?? ''));
+  const problems = [...s.problems].sort(
+    (a, b) => (a.status === 'active' ? 0 : 1) - (b.status === 'active' ? 0 : 1) || (b.onset ?? '').localeCompare(a.onset ?? ''),
+  );
   const results = [...s.results].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? '')).slice(0, 30);
   const imms = [...s.immunisations].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
   const id = encodeURIComponent(s.patient.id);
-  const sections = `${demographicsCard(s)}
+  const sections =
+    `${demographicsCard(s)}
 <p class="muted">This record fetched at ${e(hhmm(s.fetchedAt, timeZone))} on ${e(new Date(s.fetchedAt).toISOString().slice(0, 10))}.</p>
-<nav class="sub" aria-label="Record offline"><a href="/records/capture/note?patient=${id}">Write consultation note</a><a href="/records/capture/call?patient=${id}">Log a call</a></nav>
-${section('allergy-h', 'Allergies', allergies.length, `<ul>${allergies.map((a) => `<li class="allergy">${e(a.substance)}${a.reaction ? ` - ${e(a.reaction)}` : ''}${a.severity ? ` (${e(a.severity)})` : ''}${a.onset ? ` <span class="muted">since ${e(clinicalDate(a.onset))}</span>` : ''}</li>`).join('')}</ul>`, 'No allergies in the cached record (this does not mean no known allergies).')}
-${section('med-h', 'Current medications', meds.length, table(['Medication', 'Dosage', 'Type', 'Last issued', 'Issues'], meds.map((m) => [e(m.name), e(m.dosage ?? ''), e(m.prescriptionType ?? ''), e(clinicalDate(m.lastIssueDate) || 'not issued'), e(m.issueCount)])), 'No current medications in the cached record.')}
-${section('prob-h', 'Problems', problems.length, table(['Problem', 'Status', 'Significance', 'Since'], problems.map((p) => [e(p.name), e(p.status), e(p.significance ?? ''), e(clinicalDate(p.onset))])), 'No problems recorded.')}
-${section('res-h', 'Recent results', results.length, table(['Test', 'Result', 'Range', 'Date'], results.map((r) => [e(r.name), `${e(r.value ?? '')}${r.interpretation ? ` <strong>${e(r.interpretation)}</strong>` : ''}`, e(r.referenceRange ?? ''), e(clinicalDate(r.date))])), 'No results in the cached record.')}
-${section('imm-h', 'Immunisations', imms.length, table(['Vaccine', 'Date', 'Status'], imms.map((i) => [e(i.vaccine), e(clinicalDate(i.date)), e(i.notGiven ? 'not given' : i.status)])), 'No immunisations recorded.')}
+<nav class="sub" aria-label="Record offline"><a href="/records/capture/note?patient=${id}">Write consultation note</a>` +
+    `<a href="/records/capture/call?patient=${id}">Log a call</a></nav>
+${section('allergy-h', 'Allergies', allergies.length, `<ul>${allergies.map(allergyItem).join('')}</ul>`, NO_ALLERGIES)}
+${section(
+  'med-h',
+  'Current medications',
+  meds.length,
+  table(
+    ['Medication', 'Dosage', 'Type', 'Last issued', 'Issues'],
+    meds.map((m) => [e(m.name), e(m.dosage ?? ''), e(m.prescriptionType ?? ''), e(clinicalDate(m.lastIssueDate) || 'not issued'), e(m.issueCount)]),
+  ),
+  'No current medications in the cached record.',
+)}
+${section(
+  'prob-h',
+  'Problems',
+  problems.length,
+  table(
+    ['Problem', 'Status', 'Significance', 'Since'],
+    problems.map((p) => [e(p.name), e(p.status), e(p.significance ?? ''), e(clinicalDate(p.onset))]),
+  ),
+  'No problems recorded.',
+)}
+${section(
+  'res-h',
+  'Recent results',
+  results.length,
+  table(
+    ['Test', 'Result', 'Range', 'Date'],
+    results.map((r) => [
+      e(r.name),
+      `${e(r.value ?? '')}${r.interpretation ? ` <strong>${e(r.interpretation)}</strong>` : ''}`,
+      e(r.referenceRange ?? ''),
+      e(clinicalDate(r.date)),
+    ]),
+  ),
+  'No results in the cached record.',
+)}
+${section(
+  'imm-h',
+  'Immunisations',
+  imms.length,
+  table(
+    ['Vaccine', 'Date', 'Status'],
+    imms.map((i) => [e(i.vaccine), e(clinicalDate(i.date)), e(i.notGiven ? 'not given' : i.status)]),
+  ),
+  'No immunisations recorded.',
+)}
 `;
   return { name: s.patient.name, warnings: s.warnings.map((w) => `<li><strong>${e(w.section)}:</strong> ${e(w.text || w.code)}</li>`), sections };
 }
@@ -140,9 +227,17 @@ ${section('imm-h', 'Immunisations', imms.length, table(['Vaccine', 'Date', 'Stat
 export function renderSummary(c: CompiledSummary, captures: CaptureItem[], timeZone: string): string {
   const warnings = [...c.warnings];
   const local = captures.filter((x) => x.state !== 'accepted');
-  if (local.length) warnings.push(`<li><strong>Recorded here while offline:</strong> ${local.length} item(s) not yet filed in the clinical system (see below).</li>`);
+  if (local.length)
+    warnings.push(`<li><strong>Recorded here while offline:</strong> ${local.length} item(s) not yet filed in the clinical system (see below).</li>`);
   const warn = warnings.length ? `<div class="warn" role="alert"><strong>&#9888; Incomplete record</strong><ul>${warnings.join('')}</ul></div>` : '';
-  return `${warn}${c.sections}${section('cap-h', 'Recorded here while offline', captures.length, capturesTable(captures, timeZone, false), 'Nothing recorded offline for this patient.')}`;
+  const offline = section(
+    'cap-h',
+    'Recorded here while offline',
+    captures.length,
+    capturesTable(captures, timeZone, false),
+    'Nothing recorded offline for this patient.',
+  );
+  return `${warn}${c.sections}${offline}`;
 }
 
 export function summaryBody(s: PatientSummary, captures: CaptureItem[], timeZone: string): string {

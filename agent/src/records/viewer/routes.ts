@@ -9,7 +9,18 @@ import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
 import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
-import { canSeeClinical, capturesTable, compileDayList, compileSummary, demographicsCard, renderSummary, searchBody, subNav, type CompiledSummary, type DayListRender } from './pages.js';
+import {
+  canSeeClinical,
+  capturesTable,
+  compileDayList,
+  compileSummary,
+  demographicsCard,
+  renderSummary,
+  searchBody,
+  subNav,
+  type CompiledSummary,
+  type DayListRender,
+} from './pages.js';
 
 /**
  * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
@@ -40,7 +51,12 @@ export interface ViewerDeps {
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 /** Query values as single strings: `?id=a&id=b` arrives as an array, which SQLite cannot bind (a 500). */
 const q = (r: FastifyRequest): Record<string, string | undefined> =>
-  Object.fromEntries(Object.entries((r.query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : undefined]));
+  Object.fromEntries(
+    Object.entries((r.query ?? {}) as Record<string, unknown>).map(([k, v]) => [
+      k,
+      Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : undefined,
+    ]),
+  );
 const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
 const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
 
@@ -111,7 +127,14 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
           if (roles.includes(req.user!.role)) return;
           const s = deps.services();
           if (s) await audit(s, req, 'access.denied', null, req.routeOptions.url ?? null);
-          return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">This needs the ${e(roles.join(' or '))} role; you are signed in as ${e(req.user!.role)}.</p>`, s, 403);
+          return send(
+            req,
+            reply,
+            'Not allowed',
+            `<h1>Not allowed</h1><p class="warn" role="alert">This needs the ${e(roles.join(' or '))} role; you are signed in as ${e(req.user!.role)}.</p>`,
+            s,
+            403,
+          );
         },
       ],
     });
@@ -120,7 +143,9 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
     const send = (req: FastifyRequest, reply: FastifyReply, title: string, inner: string, s: RecordsServices | null, status = 200) => {
       const user = req.user!;
       const asOf = s ? Number(s.store.getMeta('asOf') ?? NaN) : NaN;
-      const banner = s ? freshnessBanner({ asOf: Number.isFinite(asOf) ? asOf : null, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone }) : '';
+      const banner = s
+        ? freshnessBanner({ asOf: Number.isFinite(asOf) ? asOf : null, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone })
+        : '';
       return reply
         .code(status)
         .type('text/html; charset=utf-8')
@@ -132,7 +157,16 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         void reply
           .code(503)
           .type('text/html; charset=utf-8')
-          .send(page('Records locked', '<h1>Records are locked</h1><p class="warn" role="alert">The records cache has not been unlocked since the appliance started. An admin must unlock it: <a href="/records/key">enter the passphrase</a> (or run <code>surgery-edge records unlock</code> on the appliance).</p>', { user: req.user, csrf: csrfToken(req), css: VIEWER_CSS }));
+          .send(
+            page(
+              'Records locked',
+              '<h1>Records are locked</h1>' +
+                '<p class="warn" role="alert">The records cache has not been unlocked since the appliance started. ' +
+                'An admin must unlock it: <a href="/records/key">enter the passphrase</a> ' +
+                '(or run <code>surgery-edge records unlock</code> on the appliance).</p>',
+              { user: req.user, csrf: csrfToken(req), css: VIEWER_CSS },
+            ),
+          );
       }
       return s;
     };
@@ -175,7 +209,15 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const id = (q(req).id ?? '').slice(0, 64);
       if (!canSeeClinical(req.user!.role)) {
         await audit(s, req, 'access.denied', id || null, 'summary');
-        return send(req, reply, 'Not allowed', `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's <a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`, s, 403);
+        return send(
+          req,
+          reply,
+          'Not allowed',
+          `<h1>Not allowed</h1><p class="warn" role="alert">Your role (${e(req.user!.role)}) cannot see clinical records. You can see the patient's ` +
+            `<a href="/records/patient/demographics?id=${encodeURIComponent(id)}">contact details</a>.</p>`,
+          s,
+          403,
+        );
       }
       const stamp = id ? s.store.summaryStamp(id) : null;
       const summary = stamp
@@ -188,7 +230,15 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         : null;
       if (!summary) {
         await audit(s, req, 'lookup.not-cached', id || null, 'summary');
-        return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; sensitive records are never cached.</p>', s, 404);
+        return send(
+          req,
+          reply,
+          'Not cached',
+          '<h1>Not cached</h1><p class="card">No cached summary for this patient. Only patients booked today or on the next working day are cached; ' +
+            'sensitive records are never cached.</p>',
+          s,
+          404,
+        );
       }
       await audit(s, req, 'view.summary', id);
       return send(req, reply, summary.name, renderSummary(summary, s.captures.list({ patientId: id, limit: 50 }), deps.timeZone), s);
@@ -204,7 +254,10 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
         return send(req, reply, 'Not cached', '<h1>Not cached</h1><p class="card">No cached record for this patient.</p>', s, 404);
       }
       await audit(s, req, 'view.demographics', id);
-      const link = `<nav class="sub" aria-label="Patient"><a href="/records/capture/call?patient=${encodeURIComponent(id)}">Log a call</a>${canSeeClinical(req.user!.role) ? `<a href="/records/patient?id=${encodeURIComponent(id)}">Clinical summary</a>` : ''}</nav>`;
+      const link =
+        `<nav class="sub" aria-label="Patient">` +
+        `<a href="/records/capture/call?patient=${encodeURIComponent(id)}">Log a call</a>` +
+        `${canSeeClinical(req.user!.role) ? `<a href="/records/patient?id=${encodeURIComponent(id)}">Clinical summary</a>` : ''}</nav>`;
       return send(req, reply, summary.patient.name, demographicsCard(summary) + link, s);
     });
 
@@ -238,8 +291,13 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const patientId = typeof b.patient === 'string' && b.patient ? b.patient.slice(0, 64) : null;
       if (kind !== 'call' && !patientId) throw new AppError('BAD_REQUEST', 'a patient is required');
       const { item, created } = s.captures.create({
-        id: typeof b.key === 'string' && b.key ? b.key : undefined, kind, patientId, payload: payloadFromForm(kind, b),
-        author: req.user!.username, role: req.user!.role, device: device(req),
+        id: typeof b.key === 'string' && b.key ? b.key : undefined,
+        kind,
+        patientId,
+        payload: payloadFromForm(kind, b),
+        author: req.user!.username,
+        role: req.user!.role,
+        device: device(req),
       });
       if (created) await audit(s, req, 'capture.create', patientId, `${kind} ${item.id}`);
       deps.captured();
@@ -263,13 +321,22 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const actions = canSeeClinical(role)
         ? (it: { id: string; kind: string; state: string; resolution: string | null }) =>
             it.state === 'rejected' && !it.resolution
-              ? `<form method="post" action="/records/captures/retry"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><button type="submit">Send again</button></form>${it.kind !== 'arrival' ? `<a class="btn" href="/records/captures/edit?id=${e(it.id)}">Correct and send again</a>` : ''}
-<form method="post" action="/records/captures/dismiss"><input type="hidden" name="_csrf" value="${e(csrf)}"><input type="hidden" name="id" value="${e(it.id)}"><label for="n-${e(it.id)}">How was it resolved?</label><input id="n-${e(it.id)}" name="note" required maxlength="500"><button type="submit">Mark resolved</button></form>`
+              ? `<form method="post" action="/records/captures/retry"><input type="hidden" name="_csrf" value="${e(csrf)}">` +
+                `<input type="hidden" name="id" value="${e(it.id)}"><button type="submit">Send again</button></form>` +
+                `${it.kind !== 'arrival' ? `<a class="btn" href="/records/captures/edit?id=${e(it.id)}">Correct and send again</a>` : ''}
+<form method="post" action="/records/captures/dismiss"><input type="hidden" name="_csrf" value="${e(csrf)}">` +
+                `<input type="hidden" name="id" value="${e(it.id)}"><label for="n-${e(it.id)}">How was it resolved?</label>` +
+                `<input id="n-${e(it.id)}" name="note" required maxlength="500"><button type="submit">Mark resolved</button></form>`
               : ''
         : undefined;
       const savedItem = saved ? s.captures.get(saved) : null;
       const inner = `<h1>Offline captures</h1>
-${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedItem.kind)}, state <strong>${e(savedItem.state.toUpperCase())}</strong>). It will be sent to the clinical system when the link is back.</p>` : ''}
+${
+  savedItem
+    ? `<p class="card" role="status">Saved on this appliance (${e(savedItem.kind)}, state <strong>${e(savedItem.state.toUpperCase())}` +
+      `</strong>). It will be sent to the clinical system when the link is back.</p>`
+    : ''
+}
 <p>Pending ${c.pending + c.sent} &middot; accepted ${c.accepted} &middot; rejected ${c.rejected} (${c.unresolvedRejected} need a person)</p>
 <h2>Rejected, needing a person</h2>${open.length ? capturesTable(open, deps.timeZone, true, actions) : '<p class="muted">None.</p>'}
 <h2>All recent</h2>${all.length ? capturesTable(all, deps.timeZone, true) : '<p class="muted">Nothing captured.</p>'}`;
@@ -280,15 +347,21 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       const s = services(req, reply);
       if (!s) return reply;
       const item = s.captures.get((q(req).id ?? '').slice(0, 40));
-      if (!item || item.state !== 'rejected' || item.resolution || item.kind === 'arrival') throw new AppError('NOT_FOUND', 'no rejected note or call with this id');
+      if (!item || item.state !== 'rejected' || item.resolution || item.kind === 'arrival')
+        throw new AppError('NOT_FOUND', 'no rejected note or call with this id');
       await audit(s, req, 'view.captures', item.patientId, `edit ${item.id}`);
       const values = item.payload as Record<string, string | undefined>;
-      const target = { action: '/records/captures/retry', submit: 'Send corrected version', extra: `<input type="hidden" name="id" value="${e(item.id)}"><input type="hidden" name="edit" value="1">` };
+      const target = {
+        action: '/records/captures/retry',
+        submit: 'Send corrected version',
+        extra: `<input type="hidden" name="id" value="${e(item.id)}"><input type="hidden" name="edit" value="1">`,
+      };
       const name = item.patientId ? (s.store.patientSummary(item.patientId)?.patient.name ?? item.patientId) : null;
       const reason = `<p class="warn" role="alert">Rejected: ${e(item.reason ?? '')}. Correct it and send again; the rejected version is kept.</p>`;
-      const form = item.kind === 'note'
-        ? noteForm(item.patientId ?? '', name ?? '', csrfToken(req), item.id, values, target)
-        : callForm(item.patientId, name, csrfToken(req), item.id, values, target);
+      const form =
+        item.kind === 'note'
+          ? noteForm(item.patientId ?? '', name ?? '', csrfToken(req), item.id, values, target)
+          : callForm(item.patientId, name, csrfToken(req), item.id, values, target);
       return send(req, reply, 'Correct and send again', reason + form, s);
     });
 
@@ -324,12 +397,23 @@ ${savedItem ? `<p class="card" role="status">Saved on this appliance (${e(savedI
       const v = s.audit.verify();
       const rows = s.audit
         .recent(200)
-        .map((a) => `<tr><td>${a.seq}</td><td>${e(new Date(a.at).toISOString().slice(0, 19).replace('T', ' '))}</td><td>${e(a.user)} (${e(a.role)})</td><td>${e(a.action)}</td><td>${e(a.patientId ?? '')}</td><td>${e(a.detail ?? '')}</td><td>${e(a.device)}</td></tr>`)
+        .map(
+          (a) =>
+            `<tr><td>${a.seq}</td><td>${e(new Date(a.at).toISOString().slice(0, 19).replace('T', ' '))}</td><td>${e(a.user)} (${e(a.role)})</td>` +
+            `<td>${e(a.action)}</td><td>${e(a.patientId ?? '')}</td><td>${e(a.detail ?? '')}</td><td>${e(a.device)}</td></tr>`,
+        )
         .join('');
       const status = v.ok
         ? `<p class="card" role="status">Chain intact: ${v.entries} entries, head ${e(v.head?.hash.slice(0, 16) ?? '')}&hellip;</p>`
         : `<p class="warn" role="alert">&#9888; Chain BROKEN at entry ${v.firstBrokenSeq}: ${e(v.reason)}</p>`;
-      return send(req, reply, 'Audit', `<h1>Audit trail</h1>${status}<div class="scroll"><table><thead><tr><th>Seq</th><th>Time (UTC)</th><th>User</th><th>Action</th><th>Patient</th><th>Detail</th><th>Device</th></tr></thead><tbody>${rows}</tbody></table></div>`, s);
+      return send(
+        req,
+        reply,
+        'Audit',
+        `<h1>Audit trail</h1>${status}<div class="scroll"><table><thead><tr><th>Seq</th><th>Time (UTC)</th><th>User</th><th>Action</th>` +
+          `<th>Patient</th><th>Detail</th><th>Device</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+        s,
+      );
     });
   };
 }
