@@ -4,6 +4,7 @@ import { AppError, describeError, isAppError } from '../../../common/errors.js';
 import { escapeHtml as e, page } from '../web/html.js';
 import { accountAudit, auditAccount, createUser, listUsers, ROLES, setDisabled, setPassword, unlockUser, type Role } from './accounts.js';
 import { csrfToken, requireRole } from './plugin.js';
+import { fieldOf } from '../../../common/fields.js';
 
 /**
  * /admin/users: the practice's admins manage accounts from the LAN page, so no shell is ever
@@ -21,7 +22,7 @@ const FLASH: Record<string, string> = {
 };
 
 const str = (r: FastifyRequest, k: string): string => {
-  const v = r.body && typeof r.body === 'object' ? (r.body as Record<string, unknown>)[k] : undefined;
+  const v = fieldOf(r.body, k);
   return typeof v === 'string' ? v : '';
 };
 const when = (t: number | null) =>
@@ -118,7 +119,7 @@ export function adminUsersPlugin(ctx: Ctx): FastifyPluginAsync {
 
   return async (app) => {
     app.get('/admin/users', admin, async (req, reply) => {
-      const k = (req.query as Record<string, unknown>).msg;
+      const k = fieldOf(req.query, 'msg');
       const flash = typeof k === 'string' && Object.hasOwn(FLASH, k) ? FLASH[k] : undefined;
       return send(req, reply, render(ctx, req, flash ? { flash } : {}));
     });

@@ -6,6 +6,7 @@ import { checkLogin, migrateAuth, USERNAME, type Role } from './accounts.js';
 import { LoginLimiter } from '../../../common/rate-limit.js';
 import { safeNext } from '../../../common/safe-next.js';
 import { SessionStore, type SessionUser } from './sessions.js';
+import { fieldsOf } from '../../../common/fields.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -64,7 +65,7 @@ function sameToken(a: string, b: string): boolean {
 /** True (and logged) when a state-changing request from a signed-in user lacks the session's CSRF token. */
 function csrfRefused(request: FastifyRequest): boolean {
   if (SAFE_METHODS.has(request.method) || !request.user) return false;
-  const body = request.body as Record<string, unknown> | undefined;
+  const body = fieldsOf(request.body);
   const header = request.headers['x-csrf-token'];
   const sent = (typeof header === 'string' ? header : undefined) ?? (typeof body?._csrf === 'string' ? body._csrf : '');
   if (sameToken(sent, request.sessionCsrf ?? '')) return false;
@@ -145,12 +146,12 @@ export function registerAuth(app: FastifyInstance, ctx: Ctx, opts: AuthOptions):
   });
 
   app.get('/login', async (request, reply) => {
-    const q = request.query as Record<string, unknown>;
+    const q = fieldsOf(request.query);
     return reply.type('text/html; charset=utf-8').send(loginForm(safeNext(q.next)));
   });
 
   app.post('/login', async (request, reply) => {
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const body = fieldsOf(request.body);
     const json = !/x-www-form-urlencoded/.test(request.headers['content-type'] ?? '');
     const next = safeNext(body.next);
     const { username, password } = body;

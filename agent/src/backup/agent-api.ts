@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../../../common/errors.js';
+import { Fields, parseFields } from '../../../common/fields.js';
 
 /**
  * POST to the running agent's loopback API with the root-only token in runDir (as `drill` does):
@@ -43,9 +44,9 @@ export async function postToAgent(config: Config, path: string, body: unknown, t
   }).catch((e: unknown) => {
     throw new AppError('UNAVAILABLE', `cannot reach the agent on 127.0.0.1:${web.port}: ${(e as Error).message}`);
   });
-  let json: Record<string, unknown>;
+  let json: Fields;
   try {
-    json = JSON.parse(r.text) as Record<string, unknown>;
+    json = parseFields(r.text);
   } catch {
     json = { message: r.text.slice(0, 300) };
   }

@@ -17,6 +17,7 @@ import { stageBackup } from './stage.js';
 /** The fleet alerts when the last good backup is older than this (docs/fleet.md); health agrees. */
 export { BACKUP_STALE_MS } from '../../../contract/reports/backup.js';
 import { BACKUP_STALE_MS } from '../../../contract/reports/backup.js';
+import { fieldsOf } from '../../../common/fields.js';
 /** Long timers drift and Node caps them: re-check the nightly slot at least hourly. */
 const MAX_WAIT_MS = 3600_000;
 
@@ -321,7 +322,7 @@ export class BackupCapability implements Capability<BackupReport> {
 function backupRoutes(cap: BackupCapability): FastifyPluginAsync {
   return async (app) => {
     app.post('/api/actions/backup', { preHandler: requireRole('admin') }, async (req, reply) => {
-      const body = (req.body ?? {}) as Record<string, unknown>;
+      const body = fieldsOf(req.body);
       const flag = (v: unknown) => v === true || v === 'true' || v === 'yes' || v === '1';
       const r = cap.request({ force: flag(body.force), by: req.user?.username ?? 'unknown' });
       const { done, ...accepted } = r;

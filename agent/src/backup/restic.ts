@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { AppError } from '../../../common/errors.js';
+import { Fields, parseFields } from '../../../common/fields.js';
 
 /**
  * The restic command line, and nothing else: the repository format, encryption (AES-256 + Poly1305
@@ -176,9 +177,9 @@ export class Restic {
       ...opts,
       cwd: dir,
       onLine: (l) => {
-        let m: Record<string, unknown>;
+        let m: Fields;
         try {
-          m = JSON.parse(l) as Record<string, unknown>;
+          m = parseFields(l);
         } catch {
           return;
         }

@@ -1,5 +1,6 @@
 import { request } from 'node:https';
 import { AppError } from '../../../common/errors.js';
+import { Fields, fieldsOf, parseFields } from '../../../common/fields.js';
 
 /** What the fleet answers a box that polls its claim request (fleet/src/claim/endpoint.ts). */
 export type ClaimPoll =
@@ -40,7 +41,7 @@ export class ClaimClient {
     if (r.status === 404) return { status: 'unknown' };
     if (r.status === 410) return { status: 'expired' };
     if (r.status !== 200) throw new AppError('UPSTREAM_ERROR', `fleet answered ${r.status}: ${String(r.body.error ?? '').slice(0, 200)}`);
-    const b = r.body as Record<string, unknown>;
+    const b = fieldsOf(r.body);
     if (b.status === 'pending') return { status: 'pending', expiresAt: Number(b.expiresAt) };
     const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : '');
     if (
@@ -87,9 +88,9 @@ export class ClaimClient {
             else chunks.push(c);
           });
           res.on('end', () => {
-            let parsed: Record<string, unknown> = {};
+            let parsed: Fields = {};
             try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+              parsed = parseFields(Buffer.concat(chunks).toString('utf8') || '{}');
             } catch {
               /* a non-JSON answer: the status code says enough */
             }

@@ -4,6 +4,7 @@ import { describeError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { Backoff } from '../../../common/retry.js';
 import type { CaptureItem, CaptureQueue, CaptureState } from './capture.js';
+import { fieldsOf } from '../../../common/fields.js';
 
 /**
  * Store-and-forward of offline captures: one item at a time, oldest first, to the configured
@@ -127,7 +128,7 @@ export class CaptureForwarder {
       try {
         // Only a JSON object is a usable answer: `null`, a number or an array reads as "no details".
         const parsed: unknown = raw ? JSON.parse(raw) : {};
-        body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+        body = fieldsOf(parsed);
       } catch {
         body = { reason: raw.slice(0, 200) };
       }

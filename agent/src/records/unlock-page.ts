@@ -3,6 +3,7 @@ import { csrfToken, requireRole } from '../auth/index.js';
 import type { Clock } from '../../../common/clock.js';
 import { describeError, isAppError } from '../../../common/errors.js';
 import { escapeHtml as e, page } from '../web/html.js';
+import { fieldOf } from '../../../common/fields.js';
 
 /**
  * GET/POST /records/key: an admin enters the records passphrase after a reboot (the "status page"
@@ -40,7 +41,7 @@ export function unlockPagePlugin(target: UnlockTarget, clock: Clock): FastifyPlu
       return reply.type('text/html').send(page('Records key', body, { user: req.user, csrf: csrfToken(req) }));
     });
     app.post('/records/key', admin, async (req, reply) => {
-      const passphrase = String((req.body as Record<string, unknown> | undefined)?.passphrase ?? '');
+      const passphrase = String(fieldOf(req.body, 'passphrase') ?? '');
       const send = (status: number, msg: string) =>
         reply
           .code(status)

@@ -12,6 +12,7 @@ import { recordsPaths } from '../records/sources.js';
 import { escapeHtml as e, page } from '../web/html.js';
 import type { SetupCodeStore } from './code.js';
 import { wizardForm, type WizardValues } from './wizard-html.js';
+import { fieldOf } from '../../../common/fields.js';
 
 /**
  * /setup: the first-run wizard. GET shows the code form (or, with a live wizard session, the
@@ -32,7 +33,7 @@ function readCookie(req: FastifyRequest): string | undefined {
 }
 
 const str = (r: FastifyRequest, k: string): string => {
-  const v = r.body && typeof r.body === 'object' ? (r.body as Record<string, unknown>)[k] : undefined;
+  const v = fieldOf(r.body, k);
   return typeof v === 'string' ? v : '';
 };
 

@@ -9,6 +9,7 @@ import { escapeHtml as e, page } from '../web/html.js';
 import { renderMetrics } from './metrics.js';
 import { localTime, type PracticeState } from './state.js';
 import type { Outage } from '../../../contract/operations.js';
+import { fieldOf } from '../../../common/fields.js';
 
 export interface StatusSnapshot {
   at: number;
@@ -46,7 +47,7 @@ const FLASH: Record<string, string> = {
 };
 
 const isForm = (r: FastifyRequest) => /x-www-form-urlencoded/.test(r.headers['content-type'] ?? '');
-const field = (r: FastifyRequest, k: string): unknown => (r.body && typeof r.body === 'object' ? (r.body as Record<string, unknown>)[k] : undefined);
+const field = (r: FastifyRequest, k: string): unknown => fieldOf(r.body, k);
 const done = (r: FastifyRequest, reply: FastifyReply, flash: string, json: Record<string, unknown>) =>
   isForm(r) ? reply.redirect(`/?msg=${flash}#actions`, 303) : reply.send(json);
 
@@ -82,7 +83,7 @@ export function statusRoutes(ctx: Ctx, model: StatusModel): FastifyPluginAsync {
   return async (app) => {
     app.get('/', async (req, reply) => {
       const snap = model.snapshot();
-      const key = (req.query as Record<string, unknown>).msg;
+      const key = fieldOf(req.query, 'msg');
       // Own keys only: ?msg=constructor must not print Object's source.
       const msg = typeof key === 'string' && Object.hasOwn(FLASH, key) ? FLASH[key] : undefined;
       const body =
@@ -120,7 +121,7 @@ ${adminSection(req, snap)}`;
 
     app.get('/api/drills', async (req) => {
       const drills = ctx.capabilities.get('drills');
-      const limit = Math.min(100, Math.max(1, Number((req.query as Record<string, unknown>).limit) || 20));
+      const limit = Math.min(100, Math.max(1, Number(fieldOf(req.query, 'limit')) || 20));
       return { drills: typeof drills?.history === 'function' ? drills.history(limit) : [] };
     });
 

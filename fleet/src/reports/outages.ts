@@ -1,4 +1,5 @@
 import type { Store } from '../store/store.js';
+import { parseFields } from '../../../common/fields.js';
 
 export interface OutageRow {
   practice: string;
@@ -43,7 +44,7 @@ export async function monthlyOutages(store: Store, year: number, month: number, 
     const c = count.get(ev.device_id) ?? { fo: 0, clin: 0, drill: 0, inOutage: false };
     let p: Record<string, unknown> | null = null;
     try {
-      p = JSON.parse(ev.payload ?? 'null') as Record<string, unknown> | null;
+      p = ev.payload ? parseFields(ev.payload) : null;
     } catch {
       /* a stored payload that is not JSON: count nothing from it */
     }

@@ -4,6 +4,7 @@ import type { FleetCtx } from '../ctx.js';
 import { ALERT_STATUSES, type AlertFilter, type AlertListRow, type AlertStatus, type MaintenanceRow, type MaintenanceScope } from '../store/ops-store.js';
 import { field, need, scopePractice } from './auth.js';
 import { ago, e, layout, local, localInput, parseLocal, queryOf } from './html.js';
+import { fieldsOf } from '../../../common/fields.js';
 
 const PAGE = 200;
 const HOUR = 3_600_000;
@@ -182,7 +183,7 @@ A condition still true when the window ends alerts then.</p>
     return done(req, reply, ok ? 'done' : 'error', ok ? `alert snoozed for ${hours} h` : 'not snoozed: the alert has cleared');
   });
   app.post('/alerts/bulk', { preHandler: need('icb-admin') }, async (req, reply) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
+    const body = fieldsOf(req.body);
     const ids = Object.keys(body)
       .flatMap((k) => (/^a\d{1,12}$/.test(k) && body[k] === '1' ? [Number(k.slice(1))] : []))
       .slice(0, 500);

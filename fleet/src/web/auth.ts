@@ -7,6 +7,7 @@ import { safeNext } from '../../../common/safe-next.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Role } from '../store/account-store.js';
 import { e, layout, type PageUser } from './html.js';
+import { fieldOf } from '../../../common/fields.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,7 +28,7 @@ function cookie(req: FastifyRequest, name: string): string | undefined {
 }
 
 export function field(req: FastifyRequest, name: string): string | undefined {
-  const v = (req.body as Record<string, unknown> | undefined)?.[name];
+  const v = fieldOf(req.body, name);
   return typeof v === 'string' ? v : undefined;
 }
 

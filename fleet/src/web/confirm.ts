@@ -3,6 +3,7 @@ import { practiceLabel } from '../alerts/alerts.js';
 import type { DeviceRow } from '../store/types.js';
 import { field } from './auth.js';
 import { e, layout } from './html.js';
+import { fieldsOf } from '../../../common/fields.js';
 
 type Target = Pick<DeviceRow, 'id' | 'practice' | 'practice_name'> | { practice: string; count: number };
 
@@ -39,7 +40,7 @@ export function needsConfirm(req: FastifyRequest, what: string): boolean {
 
 /** The confirmation page: the same POST again (same fields, same CSRF token) with confirm=yes, or cancel. */
 export function confirmPage(req: FastifyRequest, reply: FastifyReply, t: Target, what: string): FastifyReply {
-  const body = (req.body ?? {}) as Record<string, unknown>;
+  const body = fieldsOf(req.body);
   const keep = Object.entries(body)
     .filter(([k, v]) => typeof v === 'string' && k !== 'csrf' && k !== 'confirm' && /^[a-z]{1,20}$/.test(k))
     .map(([k, v]) => `<input type="hidden" name="${e(k)}" value="${e(v)}">`)

@@ -1,3 +1,4 @@
+import { fieldsOf } from '../../../common/fields.js';
 /** HTML escaping and the one page layout: server-rendered, no scripts, no CDN, one inline stylesheet. */
 export function e(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -6,7 +7,7 @@ export function e(v: unknown): string {
 /** A query string's values, the first of any repeated key (`?q=a&q=b`), so handlers only ever see strings. */
 export function queryOf(req: { query: unknown }): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(fieldsOf(req.query))) {
     const one = Array.isArray(v) ? v[0] : v;
     if (typeof one === 'string') out[k] = one;
   }

@@ -21,6 +21,7 @@ import {
   type CompiledSummary,
   type DayListRender,
 } from './pages.js';
+import { fieldsOf } from '../../../../common/fields.js';
 
 /**
  * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
@@ -51,13 +52,8 @@ export interface ViewerDeps {
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 /** Query values as single strings: `?id=a&id=b` arrives as an array, which SQLite cannot bind (a 500). */
 const q = (r: FastifyRequest): Record<string, string | undefined> =>
-  Object.fromEntries(
-    Object.entries((r.query ?? {}) as Record<string, unknown>).map(([k, v]) => [
-      k,
-      Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : undefined,
-    ]),
-  );
-const body = (r: FastifyRequest) => (r.body ?? {}) as Record<string, unknown>;
+  Object.fromEntries(Object.entries(fieldsOf(r.query)).map(([k, v]) => [k, Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : undefined]));
+const body = (r: FastifyRequest) => fieldsOf(r.body);
 const device = (r: FastifyRequest) => `${r.ip} ${String(r.headers['user-agent'] ?? '').slice(0, 120)}`;
 
 /**
