@@ -5,7 +5,7 @@ import type { Logger } from '../../../common/log.js';
 import type { ConntrackAdapter } from '../platform/conntrack.js';
 import type { IpAdapter, RouteEntry } from '../platform/ip.js';
 import type { NftAdapter } from '../platform/nft.js';
-import type { UplinkView } from '../uplinks/uplinks.js';
+import type { UplinkView } from '../../../contract/reports/index.js';
 
 export interface ActuatorOptions {
   ruleBasePriority: number;

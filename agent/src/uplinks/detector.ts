@@ -132,6 +132,12 @@ class TargetTrack {
     for (let i = 0; i < this.n; i++) if (answered(this.ok[i])) return true;
     return false;
   }
+  /** Slowest in-time round trip in the window (null: none answered in time). */
+  maxInTime(): number | null {
+    let m: number | null = null;
+    for (let i = 0; i < this.n; i++) if (this.ok[i] === OK && (m === null || this.rtt[i]! > m)) m = this.rtt[i]!;
+    return m;
+  }
   /** RTTs of the answered samples; `late` false: only those answered in time. */
   rtts(late: boolean): number[] {
     const v: number[] = [];
@@ -192,6 +198,24 @@ export class UplinkDetector {
     const slowness = ok && (inTime === null || lineLate || rttMs <= LATE_FACTOR * inTime);
     this.tracks[target]?.settle(seq, slowness, rttMs);
     return this.evaluate();
+  }
+
+  /**
+   * How long a probe to `target` may go unanswered before it is overdue and worth confirming:
+   * twice the slowest in-time answer of that target in the window, at least `floorMs`. Null (never
+   * overdue) when the target's newest probe was not answered in time (already failing: a dead
+   * target must not keep starting confirmations) or when that would reach `timeoutMs` anyway.
+   */
+  overdueAfter(target: number, floorMs: number, timeoutMs: number): number | null {
+    const t = this.tracks[target];
+    if (!t?.latestInTime()) return null;
+    const ms = Math.max(floorMs, 2 * (t.maxInTime() ?? timeoutMs));
+    return ms < timeoutMs ? ms : null;
+  }
+
+  /** Consecutive failures of one target (0 when its newest probe answered). */
+  failRun(target: number): number {
+    return this.tracks[target]?.failRun ?? 0;
   }
 
   private dnsDown = false;
