@@ -3,11 +3,11 @@
  * the fault to the LAN client's first NEW connection that succeeds via 4G (the internet target
  * reports the source address it saw). Prints JSON lines:
  *   {"case":"blackhole"|"carrier","trials":N,"p50Ms","p95Ms","maxMs","targetP95Ms","pass",
- *    "parts":{"detect":{p50,p95},"route":{p50,p95},"client":{p50,p95}}}
+ *    "parts":{"detect":{p50,p95},"decide":{p50,p95},"connect":{p50,p95}}}
  *   {"case":"false-failovers","scenarios":{"one-target-dead":{trials,seconds,failovers,downs},...},"total","pass"}
  * Where the time goes (`parts`, from the agent's own log timestamps): detect = fault -> the primary
- * judged down; route = down -> main default route moved; client = route moved -> the LAN client's
- * first new connection via 4G done (it opens one every 50 ms).
+ * judged down; decide = down -> the switch decided; connect = decided -> the LAN client's first new
+ * connection via 4G done (the main route moving, then the client's next attempt: one every 50 ms).
  * False failovers: a switch away from the primary the policy did not intend (`failovers`), and the
  * primary judged down at all (`downs`), for one probe target dead, 20% random loss each way,
  * +500 ms round trip (latency only) and DNS dropped (DNS only). With DNS dropped the default
@@ -36,17 +36,17 @@ async function onPrimary(client: LanClient, after: number): Promise<void> {
 }
 
 /** Agent log timestamps of the switch that followed a fault at t0 (null: not in the log). */
-function parts(agent: LabAgent, t0: number, end: number): { detect: number; route: number; client: number } | null {
+function parts(agent: LabAgent, t0: number, end: number): { detect: number; decide: number; connect: number } | null {
   const after = agent.logs.filter((e) => typeof e.time === 'string' && at(e) >= t0);
   const down = after.find((e) => /^uplink wan \w+ -> down$/.test(String(e.msg)));
-  const routed = after.find((e) => e.msg === 'kernel reconciled' && JSON.stringify(e.changes).includes('main default -> wwan0'));
-  if (!down || !routed) return null;
-  return { detect: at(down) - t0, route: at(routed) - at(down), client: end - at(routed) };
+  const switched = after.find((e) => String(e.msg).startsWith('switched wan -> 4g'));
+  if (!down || !switched) return null;
+  return { detect: at(down) - t0, decide: at(switched) - at(down), connect: end - at(switched) };
 }
 
 async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof createLab>, agent: LabAgent, client: LanClient) {
   const times: number[] = [];
-  const split: { detect: number[]; route: number[]; client: number[] } = { detect: [], route: [], client: [] };
+  const split: { detect: number[]; decide: number[]; connect: number[] } = { detect: [], decide: [], connect: [] };
   for (let i = 0; i < TRIALS; i++) {
     await onPrimary(client, Date.now());
     await sleep(1500 + Math.random() * 500); // let the primary's windows settle; random phase vs probe timers
@@ -57,14 +57,14 @@ async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof c
     times.push(r.end - t0);
     await sleep(200); // the log lines of this switch reach us
     const p = parts(agent, t0, r.end);
-    if (p) for (const k of ['detect', 'route', 'client'] as const) split[k].push(p[k]);
-    note(`${name} #${i + 1}: ${r.end - t0} ms${p ? ` (detect ${p.detect}, route ${p.route}, client ${p.client})` : ''}`);
+    if (p) for (const k of ['detect', 'decide', 'connect'] as const) split[k].push(p[k]);
+    note(`${name} #${i + 1}: ${r.end - t0} ms${p ? ` (detect ${p.detect}, decide ${p.decide}, connect ${p.connect})` : ''}`);
     const restored = Date.now();
     await lab.restore('primary');
     await onPrimary(client, restored);
   }
   const fig = (xs: number[]) => (xs.length ? { p50: pct(xs, 50), p95: pct(xs, 95) } : null);
-  return { times, parts: { detect: fig(split.detect), route: fig(split.route), client: fig(split.client) } };
+  return { times, parts: { detect: fig(split.detect), decide: fig(split.decide), connect: fig(split.connect) } };
 }
 
 interface Scenario {

@@ -55,6 +55,15 @@ export class RoutingActuator {
   }
 
   /**
+   * On a switch, the one change new LAN connections wait for, made at once with one command (no
+   * read first): the main default route via `u`. The full reconcile follows and finds it done.
+   */
+  async moveDefault(u: UplinkView): Promise<void> {
+    if (u.nextHop === 'unknown') throw new Error(`no next hop known on ${u.interface}`);
+    await this.ip.replaceDefault('main', u.interface, u.gateway);
+  }
+
+  /**
    * Flush the flows of the uplink traffic just left. Masquerade fixed their source address when
    * they started, so after the route moves their packets would leave by the new uplink with the
    * old one's address and die silently; a UDP flow kept alive by its own traffic (a phone's SIP

@@ -136,7 +136,12 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const at = this.ctx.clock.now();
     this.log.warn(`switched ${from ?? '(none)'} -> ${to}: ${d.reason}`, { from, to, kind });
     if (this.ctx.config.failover.manageRouting) {
-      void this.reconcile().then(async () => {
+      const next = views.find((u) => u.name === to);
+      // The main route first, without waiting for a reconcile that may be running: every new LAN
+      // connection waits for it (issue 20: a blackhole to the first new connection via 4G in <= 1 s).
+      // A failure here is left to the reconcile, which retries it and reports it.
+      const moved = next ? this.actuator.moveDefault(next).catch(() => undefined) : Promise.resolve();
+      void moved.then(() => this.reconcile()).then(async () => {
         // After the route moved: drop the flows of the uplink we left so clients reconnect via the
         // new one (on failback too: phones' SIP flows move back off 4G at once; see docs/failover.md).
         const left = views.find((u) => u.name === from);

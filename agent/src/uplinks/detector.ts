@@ -132,11 +132,12 @@ class TargetTrack {
     for (let i = 0; i < this.n; i++) if (answered(this.ok[i])) return true;
     return false;
   }
-  /** Slowest in-time round trip in the window (null: none answered in time). */
-  maxInTime(): number | null {
-    let m: number | null = null;
-    for (let i = 0; i < this.n; i++) if (this.ok[i] === OK && (m === null || this.rtt[i]! > m)) m = this.rtt[i]!;
-    return m;
+  /** 90th percentile of the in-time round trips in the window (one or two hiccups do not move it); null: none. */
+  highInTime(): number | null {
+    const v = this.rtts(false);
+    if (!v.length) return null;
+    v.sort((a, b) => a - b);
+    return v[Math.floor(0.9 * (v.length - 1))]!;
   }
   /** RTTs of the answered samples; `late` false: only those answered in time. */
   rtts(late: boolean): number[] {
@@ -202,14 +203,14 @@ export class UplinkDetector {
 
   /**
    * How long a probe to `target` may go unanswered before it is overdue and worth confirming:
-   * twice the slowest in-time answer of that target in the window, at least `floorMs`. Null (never
+   * twice that target's usual slow answer (90th percentile in time), at least `floorMs`. Null (never
    * overdue) when the target's newest probe was not answered in time (already failing: a dead
    * target must not keep starting confirmations) or when that would reach `timeoutMs` anyway.
    */
   overdueAfter(target: number, floorMs: number, timeoutMs: number): number | null {
     const t = this.tracks[target];
     if (!t?.latestInTime()) return null;
-    const ms = Math.max(floorMs, 2 * (t.maxInTime() ?? timeoutMs));
+    const ms = Math.max(floorMs, 2 * (t.highInTime() ?? timeoutMs));
     return ms < timeoutMs ? ms : null;
   }
 

@@ -90,6 +90,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
       confirm: undefined,
       lastConfirmAt: -Infinity,
     }));
+    this.carrying = null;
     this.offBus = ctx.bus.on('failover.switched', (e) => (this.carrying = e.to));
     if (!this.links.length) {
       this.log.info('no uplinks configured; nothing to measure');
@@ -189,7 +190,12 @@ export class UplinksCapability implements Capability<UplinksReport> {
       overdue === null
         ? undefined
         : this.ctx.clock.setTimeout(() => {
-            if (!answered) this.startConfirm(link);
+            // Re-checked after the I/O already waiting is handled: on a busy box the answer may be
+            // queued behind this timer (timers run before I/O in each turn of the event loop).
+            if (answered) return;
+            this.ctx.clock.setTimeout(() => {
+              if (!answered) this.startConfirm(link);
+            }, 0);
           }, overdue);
     // A late answer settles the sample it belongs to (slow, not lost), unless the uplink's
     // address changed meanwhile (the detector was reset: that sample is gone).
