@@ -3,10 +3,10 @@
  * the fault to the LAN client's first NEW connection that succeeds via 4G (the internet target
  * reports the source address it saw). Prints JSON lines:
  *   {"case":"blackhole"|"carrier","trials":N,"p50Ms","p95Ms","maxMs","targetP95Ms","pass",
- *    "parts":{"detect":{p50,p95},"decide":{p50,p95},"connect":{p50,p95}}}
+ *    "parts":{"confirm":{p50,p95},"detect":{p50,p95},"decide":{p50,p95},"connect":{p50,p95}}}
  *   {"case":"false-failovers","scenarios":{"one-target-dead":{trials,seconds,failovers,downs},...},"total","pass"}
- * Where the time goes (`parts`, from the agent's own log timestamps): detect = fault -> the primary
- * judged down; decide = down -> the switch decided; connect = decided -> the LAN client's first new
+ * Where the time goes (`parts`, from the agent's own log timestamps): confirm = fault -> the first
+ * confirmation round (a probe overdue; debug log); detect = fault -> the primary judged down; decide = down -> the switch decided; connect = decided -> the LAN client's first new
  * connection via 4G done (the main route moving, then the client's next attempt: one every 50 ms).
  * False failovers: a switch away from the primary the policy did not intend (`failovers`), and the
  * primary judged down at all (`downs`), for one probe target dead, 20% random loss each way,
@@ -36,17 +36,21 @@ async function onPrimary(client: LanClient, after: number): Promise<void> {
 }
 
 /** Agent log timestamps of the switch that followed a fault at t0 (null: not in the log). */
-function parts(agent: LabAgent, t0: number, end: number): { detect: number; decide: number; connect: number } | null {
+type Part = 'confirm' | 'detect' | 'decide' | 'connect';
+const PARTS: readonly Part[] = ['confirm', 'detect', 'decide', 'connect'];
+
+function parts(agent: LabAgent, t0: number, end: number): Partial<Record<Part, number>> | null {
   const after = agent.logs.filter((e) => typeof e.time === 'string' && at(e) >= t0);
+  const confirm = after.find((e) => e.msg === 'probe overdue: confirming' && e.uplink === 'wan');
   const down = after.find((e) => /^uplink wan \w+ -> down$/.test(String(e.msg)));
   const switched = after.find((e) => String(e.msg).startsWith('switched wan -> 4g'));
   if (!down || !switched) return null;
-  return { detect: at(down) - t0, decide: at(switched) - at(down), connect: end - at(switched) };
+  return { ...(confirm ? { confirm: at(confirm) - t0 } : {}), detect: at(down) - t0, decide: at(switched) - at(down), connect: end - at(switched) };
 }
 
 async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof createLab>, agent: LabAgent, client: LanClient) {
   const times: number[] = [];
-  const split: { detect: number[]; decide: number[]; connect: number[] } = { detect: [], decide: [], connect: [] };
+  const split: Record<Part, number[]> = { confirm: [], detect: [], decide: [], connect: [] };
   for (let i = 0; i < TRIALS; i++) {
     await onPrimary(client, Date.now());
     await sleep(1500 + Math.random() * 500); // let the primary's windows settle; random phase vs probe timers
@@ -57,14 +61,14 @@ async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof c
     times.push(r.end - t0);
     await sleep(200); // the log lines of this switch reach us
     const p = parts(agent, t0, r.end);
-    if (p) for (const k of ['detect', 'decide', 'connect'] as const) split[k].push(p[k]);
-    note(`${name} #${i + 1}: ${r.end - t0} ms${p ? ` (detect ${p.detect}, decide ${p.decide}, connect ${p.connect})` : ''}`);
+    for (const k of PARTS) if (p?.[k] !== undefined) split[k].push(p[k]);
+    note(`${name} #${i + 1}: ${r.end - t0} ms${p ? ` (${PARTS.map((k) => `${k} ${p[k] ?? '-'}`).join(', ')})` : ''}`);
     const restored = Date.now();
     await lab.restore('primary');
     await onPrimary(client, restored);
   }
   const fig = (xs: number[]) => (xs.length ? { p50: pct(xs, 50), p95: pct(xs, 95) } : null);
-  return { times, parts: { detect: fig(split.detect), decide: fig(split.decide), connect: fig(split.connect) } };
+  return { times, parts: Object.fromEntries(PARTS.map((k) => [k, fig(split[k])])) };
 }
 
 interface Scenario {
@@ -145,6 +149,7 @@ async function main(): Promise<number> {
       config: {
         failover: { holdDownMs: 1000, maxHoldDownMs: 1000, maxFailbacksPerHour: 100_000, reconcileMs: 5000 },
         status: { enabled: false },
+        log: { level: 'debug', format: 'json' }, // the confirmation rounds are logged at debug
         uplinks: lab.agentConfig().uplinks,
       },
     });

@@ -203,15 +203,16 @@ export class UplinkDetector {
 
   /**
    * How long a probe to `target` may go unanswered before it is overdue and worth confirming:
-   * twice that target's usual slow answer (90th percentile in time), at least `floorMs`. Null (never
-   * overdue) when the target's newest probe was not answered in time (already failing: a dead
-   * target must not keep starting confirmations) or when that would reach `timeoutMs` anyway.
+   * twice that target's usual slow answer (90th percentile in time), at least `floorMs`, at most
+   * half the timeout (a slow line, or round trips inflated by a busy CPU, still confirms well before
+   * the timeout). Null (never overdue) when the target's newest probe was not answered in time
+   * (already failing: a dead target must not keep starting confirmations).
    */
   overdueAfter(target: number, floorMs: number, timeoutMs: number): number | null {
     const t = this.tracks[target];
     if (!t?.latestInTime()) return null;
-    const ms = Math.max(floorMs, 2 * (t.highInTime() ?? timeoutMs));
-    return ms < timeoutMs ? ms : null;
+    const ms = Math.min(Math.max(floorMs, 2 * (t.highInTime() ?? timeoutMs)), Math.floor(timeoutMs / 2));
+    return ms > 0 ? ms : null;
   }
 
   /** Consecutive failures of one target (0 when its newest probe answered). */

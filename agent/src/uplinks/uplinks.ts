@@ -30,6 +30,8 @@ interface Link {
   /** The confirmation in progress (its next round's timer), and when the last one began. */
   confirm: { timer: TimerHandle | undefined } | undefined;
   lastConfirmAt: number;
+  /** When (monotonic) the uplink last answered any probe: an overdue probe after that is no alarm. */
+  lastAnswerAt: number;
 }
 
 /** At most one confirmation per uplink this often: a lossy line must not double its probe traffic. */
@@ -89,6 +91,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
       inFlight: cfg.probes.targets.map(() => 0),
       confirm: undefined,
       lastConfirmAt: -Infinity,
+      lastAnswerAt: -Infinity,
     }));
     this.carrying = null;
     this.offBus = ctx.bus.on('failover.switched', (e) => (this.carrying = e.to));
@@ -183,18 +186,21 @@ export class UplinksCapability implements Capability<UplinksReport> {
     if (this.stopped || !link.address || !link.det.hasCarrier || link.hop.source === 'unknown' || link.inFlight[i]! >= maxInFlight) return;
     link.inFlight[i]!++;
     const src = { address: link.address, iface: link.cfg.interface };
-    // A target that was answering in time and now is not, well before the timeout: confirm at once.
+    // A target that was answering in time and now is not, well before the timeout, while nothing
+    // else on the uplink has answered since this probe left: confirm at once.
     let answered = false;
+    const sentAt = this.ctx.clock.monotonic();
     const overdue = confirmMs > 0 ? link.det.overdueAfter(i, confirmMs, timeoutMs) : null;
+    const silent = () => !answered && link.lastAnswerAt < sentAt;
     const watch =
       overdue === null
         ? undefined
         : this.ctx.clock.setTimeout(() => {
             // Re-checked after the I/O already waiting is handled: on a busy box the answer may be
             // queued behind this timer (timers run before I/O in each turn of the event loop).
-            if (answered) return;
+            if (!silent()) return;
             this.ctx.clock.setTimeout(() => {
-              if (!answered) this.startConfirm(link);
+              if (silent()) this.startConfirm(link, overdue);
             }, 0);
           }, overdue);
     // A late answer settles the sample it belongs to (slow, not lost), unless the uplink's
@@ -204,6 +210,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
       graceMs: lateMs,
       onLate: (r: ProbeResult) => {
         if (this.stopped || src.address !== link.address || seq < 0) return;
+        if (r.ok) link.lastAnswerAt = this.ctx.clock.monotonic();
         this.apply(link, link.det.settle(i, seq, r.ok, r.rttMs));
       },
     };
@@ -214,7 +221,10 @@ export class UplinksCapability implements Capability<UplinksReport> {
         link.inFlight[i]!--;
         if (this.stopped || src.address !== link.address) return;
         // The line answers: whatever made a probe overdue was not a blackhole.
-        if (r.ok) this.endConfirm(link);
+        if (r.ok) {
+          link.lastAnswerAt = this.ctx.clock.monotonic();
+          this.endConfirm(link);
+        }
         const v = link.det.record(i, r.ok, r.rttMs, r.pending === true);
         seq = link.det.lastSeq;
         this.apply(link, v);
@@ -234,7 +244,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
    * within about one timeout of its start; any answer ends it (a lost packet, a slower moment).
    * Targets already failing their run are skipped (they prove nothing more).
    */
-  private startConfirm(link: Link): void {
+  private startConfirm(link: Link, overdueMs: number): void {
     const now = this.ctx.clock.monotonic();
     if (this.stopped || link.confirm || now - link.lastConfirmAt < CONFIRM_COOLDOWN_MS || link.det.current === 'down') return;
     link.lastConfirmAt = now;
@@ -249,7 +259,7 @@ export class UplinksCapability implements Capability<UplinksReport> {
       if (++round >= allFailRun) link.confirm = undefined;
       else handle.timer = this.ctx.clock.setTimeout(fireRound, confirmMs);
     };
-    this.log.debug('probe overdue: confirming', { uplink: link.cfg.name });
+    this.log.debug('probe overdue: confirming', { uplink: link.cfg.name, overdueMs });
     fireRound();
   }
 

@@ -17,7 +17,10 @@ import { FakeNet } from '../../helpers/fake-net.js';
 const WAN = '10.0.1.2';
 const LTE = '10.0.2.2';
 
-/** Probes on the fake clock: a blackholed source never hears back; a dead target never answers. */
+/**
+ * Probes on the fake clock: a blackholed source never hears back (an answer still on its way when
+ * the blackhole starts is lost too); a dead target never answers.
+ */
 class WorldProber implements Prober {
   blackholed = new Set<string>();
   deadTargets = new Set<string>();
@@ -32,11 +35,15 @@ class WorldProber implements Prober {
     const lost = this.loseNext.delete(src.address);
     const answers = !lost && !this.blackholed.has(src.address) && !this.deadTargets.has(t.host);
     return new Promise((resolve) => {
+      const timedOut = () => resolve({ ok: false, rttMs: timeoutMs, error: 'timeout', ...(late ? { pending: true } : {}) });
       if (answers && rt < timeoutMs) {
-        this.clock.setTimeout(() => resolve({ ok: true, rttMs: rt }), rt);
+        this.clock.setTimeout(() => {
+          if (!this.blackholed.has(src.address)) resolve({ ok: true, rttMs: rt });
+          else this.clock.setTimeout(timedOut, timeoutMs - rt);
+        }, rt);
         return;
       }
-      this.clock.setTimeout(() => resolve({ ok: false, rttMs: timeoutMs, error: 'timeout', ...(late ? { pending: true } : {}) }), timeoutMs);
+      this.clock.setTimeout(timedOut, timeoutMs);
       if (!late) return;
       if (answers && rt < timeoutMs + late.graceMs) this.clock.setTimeout(() => late.onLate({ ok: true, rttMs: rt }), rt);
       else this.clock.setTimeout(() => late.onLate({ ok: false, rttMs: timeoutMs + late.graceMs, error: 'timeout' }), timeoutMs + late.graceMs);
@@ -172,6 +179,25 @@ describe('uplinks tracker (fake clock)', () => {
     await s.clock.advance(10_000);
     assert.equal(s.downs.length, 0, 'slow is not down');
     assert.equal(s.uplinks.views().find((u) => u.name === 'wan')!.state, 'slow');
+  });
+
+  it('a steady slow line (400 ms answers) starts no confirmations, yet a blackhole on it is still confirmed early', async () => {
+    const s = setup();
+    current = s.ctx;
+    s.prober.rtt.set(WAN, 400);
+    await s.uplinks.start(s.ctx);
+    await s.clock.advance(8000);
+    const t = s.clock.monotonic();
+    await s.clock.advance(5000);
+    assert.equal(s.prober.count(WAN, t, t + 5000), 80, 'the line keeps answering: overdue probes are no alarm');
+    s.prober.blackholed.add(WAN);
+    await s.clock.advance(3000);
+    assert.equal(s.downs.length, 1);
+    // Overdue at half the timeout (2 x 400 ms would be past it): at most 300 + 2 x 50 + 600 ms after
+    // the first probe after the fault (answers on their way are lost too, so often sooner); without
+    // confirmation 3 intervals + one timeout (~1.3 s).
+    const took = s.downs[0]! - t - 5000;
+    assert.ok(took <= 300 + 100 + 600 + 63, `blackhole on a slow line down after ${took} ms`);
   });
 
   it('the drill proves every uplink except the one carrying traffic, through its own address', async () => {
