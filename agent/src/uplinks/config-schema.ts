@@ -49,7 +49,7 @@ export const UplinkSchema = Type.Object(
         'Confirmation: when a probe to a target that answers in time has gone unanswered for twice its usual slow answer ' +
           '(90th percentile; at least this long), every target is probed again allFailRun times this far apart, so a silent blackhole ' +
           'is proven in about one timeout (~0.8 s at 250/600 ms) instead of allFailRun intervals + one timeout (~1.3 s). ' +
-          'At most one confirmation a second. 0 = off',
+          'At most one confirmation a second on average (a burst of two). 0 = off',
         0,
       ),
       window: Type.Integer({ default: 20, minimum: 3, maximum: 120, description: 'Samples in the sliding window per target (loss and latency figures)' }),

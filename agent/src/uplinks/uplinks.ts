@@ -27,15 +27,21 @@ interface Link {
   since: number;
   timers: TimerHandle[];
   inFlight: number[];
-  /** The confirmation in progress (its next round's timer), and when the last one began. */
+  /** The confirmation in progress (its next round's timer). */
   confirm: { timer: TimerHandle | undefined } | undefined;
-  lastConfirmAt: number;
+  /** Confirmations allowed now (a token bucket: CONFIRM_BURST, refilled one per CONFIRM_EVERY_MS), and when it was last filled. */
+  confirmTokens: number;
+  tokensAt: number;
   /** When (monotonic) the uplink last answered any probe: an overdue probe after that is no alarm. */
   lastAnswerAt: number;
 }
 
-/** At most one confirmation per uplink this often: a lossy line must not double its probe traffic. */
-const CONFIRM_COOLDOWN_MS = 1000;
+/**
+ * At most one confirmation per uplink a second on average, so a lossy line does not double its
+ * probe traffic; a burst of two, so one spent on a hiccup just before a blackhole does not delay it.
+ */
+const CONFIRM_EVERY_MS = 1000;
+const CONFIRM_BURST = 2;
 
 export interface UplinksDeps {
   prober?: Prober;
@@ -90,7 +96,8 @@ export class UplinksCapability implements Capability<UplinksReport> {
       timers: [],
       inFlight: cfg.probes.targets.map(() => 0),
       confirm: undefined,
-      lastConfirmAt: -Infinity,
+      confirmTokens: CONFIRM_BURST,
+      tokensAt: 0,
       lastAnswerAt: -Infinity,
     }));
     this.carrying = null;
@@ -246,8 +253,10 @@ export class UplinksCapability implements Capability<UplinksReport> {
    */
   private startConfirm(link: Link, overdueMs: number): void {
     const now = this.ctx.clock.monotonic();
-    if (this.stopped || link.confirm || now - link.lastConfirmAt < CONFIRM_COOLDOWN_MS || link.det.current === 'down') return;
-    link.lastConfirmAt = now;
+    link.confirmTokens = Math.min(CONFIRM_BURST, link.confirmTokens + (now - link.tokensAt) / CONFIRM_EVERY_MS);
+    link.tokensAt = now;
+    if (this.stopped || link.confirm || link.confirmTokens < 1 || link.det.current === 'down') return;
+    link.confirmTokens -= 1;
     const { allFailRun, confirmMs, targets } = link.cfg.probes;
     const handle: NonNullable<Link['confirm']> = { timer: undefined };
     link.confirm = handle;
