@@ -3,9 +3,10 @@
  * the fault to the LAN client's first NEW connection that succeeds via 4G (the internet target
  * reports the source address it saw). Prints JSON lines:
  *   {"case":"blackhole"|"carrier","trials":N,"p50Ms","p95Ms","maxMs","targetP95Ms","pass",
- *    "parts":{"confirm":{p50,p95},"detect":{p50,p95},"decide":{p50,p95},"connect":{p50,p95}}}
+ *    "parts":{"inject":{p50,p95},"confirm":{p50,p95},"detect":{p50,p95},"decide":{p50,p95},"connect":{p50,p95}}}
  *   {"case":"false-failovers","scenarios":{"one-target-dead":{trials,seconds,failovers,downs},...},"total","pass"}
- * Where the time goes (`parts`, from the agent's own log timestamps): confirm = fault -> the first
+ * Where the time goes (`parts`, from the agent's own log timestamps): inject = how long the fault
+ * command itself took (every figure counts from its start); confirm = fault -> the first
  * confirmation round (a probe overdue; debug log); detect = fault -> the primary judged down; decide = down -> the switch decided; connect = decided -> the LAN client's first new
  * connection via 4G done (the main route moving, then the client's next attempt: one every 50 ms).
  * False failovers: a switch away from the primary the policy did not intend (`failovers`), and the
@@ -51,12 +52,14 @@ function parts(agent: LabAgent, t0: number, end: number): Partial<Record<Part, n
 async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof createLab>, agent: LabAgent, client: LanClient) {
   const times: number[] = [];
   const split: Record<Part, number[]> = { confirm: [], detect: [], decide: [], connect: [] };
+  const inject: number[] = [];
   for (let i = 0; i < TRIALS; i++) {
     await onPrimary(client, Date.now());
     await sleep(1500 + Math.random() * 500); // let the primary's windows settle; random phase vs probe timers
     const t0 = Date.now();
     if (name === 'blackhole') await lab.blackhole('primary');
     else await lab.cutCarrier('primary');
+    inject.push(Date.now() - t0); // the fault command itself (nft / ip in the ISP's namespace): counted in every figure
     const r = await client.waitFor((x) => x.ok && x.via === LAB.wwan && x.start >= t0, 30_000);
     times.push(r.end - t0);
     await sleep(200); // the log lines of this switch reach us
@@ -68,7 +71,7 @@ async function timedCase(name: 'blackhole' | 'carrier', lab: ReturnType<typeof c
     await onPrimary(client, restored);
   }
   const fig = (xs: number[]) => (xs.length ? { p50: pct(xs, 50), p95: pct(xs, 95) } : null);
-  return { times, parts: Object.fromEntries(PARTS.map((k) => [k, fig(split[k])])) };
+  return { times, parts: { inject: fig(inject), ...Object.fromEntries(PARTS.map((k) => [k, fig(split[k])])) } };
 }
 
 interface Scenario {

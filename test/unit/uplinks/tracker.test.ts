@@ -195,11 +195,11 @@ describe('uplinks tracker (fake clock)', () => {
     s.prober.blackholed.add(WAN);
     await s.clock.advance(3000);
     assert.equal(s.downs.length, 1);
-    // Overdue at a quarter of the timeout (2 x 400 ms would be past it): at most 150 + 2 x 50 + 600 ms
+    // Overdue at a sixth of the timeout (2 x 400 ms would be past it): at most 100 + 2 x 50 + 600 ms
     // after the first probe after the fault (answers on their way are lost too, so often sooner);
     // without confirmation 3 intervals + one timeout (~1.3 s).
     const took = s.downs[0]! - t - 5000;
-    assert.ok(took <= 150 + 100 + 600 + 63, `blackhole on a slow line down after ${took} ms`);
+    assert.ok(took <= 100 + 100 + 600 + 63, `blackhole on a slow line down after ${took} ms`);
   });
 
   it('the drill proves every uplink except the one carrying traffic, through its own address', async () => {
