@@ -113,7 +113,7 @@ async function simulated(): Promise<void> {
   const lab = createLab({ prefix: 'lrd' });
   const ctx = createTestCtx({ clock, commands: net.runner, config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never });
   const prober = new SimProber();
-  const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability({ prober })];
+  const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability()];
   ctx.capabilities = new CapabilitySet(caps);
   let shown = 0;
   const flush = () => {

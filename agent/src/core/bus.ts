@@ -3,6 +3,15 @@ import type { Logger } from '../../../common/log.js';
 
 type Listener<K extends EventName> = (payload: EventMap[K]) => void;
 
+export interface EmitOptions {
+  /**
+   * In-process only: given to `on` listeners, not to `onAny` (the MQTT outbox, the status page
+   * push). For state published several times a second (`uplinks.snapshot`); its transitions go out
+   * as their own events (`uplink.changed`).
+   */
+  local?: boolean;
+}
+
 /**
  * Synchronous typed event bus. A throwing listener is logged and isolated: one capability's bug
  * must not stop the failover event from reaching the others.
@@ -10,6 +19,7 @@ type Listener<K extends EventName> = (payload: EventMap[K]) => void;
 export class EventBus {
   private readonly listeners = new Map<EventName, Set<Listener<never>>>();
   private anyListeners = new Set<(name: EventName, payload: unknown) => void>();
+  private readonly lastPayload = new Map<EventName, unknown>();
 
   constructor(private readonly log?: Logger) {}
 
@@ -26,9 +36,19 @@ export class EventBus {
     return () => this.anyListeners.delete(fn);
   }
 
-  emit<K extends EventName>(name: K, payload: EventMap[K]): void {
+  emit<K extends EventName>(name: K, payload: EventMap[K], opts: EmitOptions = {}): void {
+    this.lastPayload.set(name, payload);
     for (const fn of this.listeners.get(name) ?? []) this.call(name, () => (fn as Listener<K>)(payload));
+    if (opts.local) return;
     for (const fn of this.anyListeners) this.call(name, () => fn(name, payload));
+  }
+
+  /**
+   * The last payload emitted under `name` (like an MQTT retained message): a capability that starts
+   * after the publisher reads the current state at once instead of waiting for the next one.
+   */
+  last<K extends EventName>(name: K): EventMap[K] | undefined {
+    return this.lastPayload.get(name) as EventMap[K] | undefined;
   }
 
   /** Resolves with the next matching event; for tests and drills. */

@@ -9,7 +9,18 @@
  * Events flow one way (probe -> health -> policy -> actuator -> bus -> telemetry/status/LED).
  */
 import type { UplinkState } from '../../../contract/kinds.js';
+import type { UplinkView } from '../../../contract/reports/uplinks.js';
 export type { UplinkState };
+
+/**
+ * Every uplink as the tracker (uplinks/) sees it, published on each state change and every second
+ * (figures). Failover decides on these alone and never calls into uplinks (mwan3track publishes
+ * state, mwan3 reads it). Local to the process: too frequent for the MQTT outbox (see bus.ts).
+ */
+export interface UplinksSnapshot {
+  at: number;
+  uplinks: UplinkView[];
+}
 
 export interface EventMap {
   'agent.started': { bootId: string; version: string };
@@ -23,6 +34,7 @@ export interface EventMap {
     reason: string;
     at: number;
   };
+  'uplinks.snapshot': UplinksSnapshot;
   'failover.switched': {
     from: string | null;
     to: string | null;

@@ -5,7 +5,7 @@ import type { Logger } from '../../../common/log.js';
 import type { ConntrackAdapter } from '../platform/conntrack.js';
 import type { IpAdapter, RouteEntry } from '../platform/ip.js';
 import type { NftAdapter } from '../platform/nft.js';
-import type { UplinkView } from '../uplinks/uplinks.js';
+import type { UplinkView } from '../../../contract/reports/index.js';
 
 export interface ActuatorOptions {
   ruleBasePriority: number;
@@ -52,6 +52,15 @@ export class RoutingActuator {
     await step('nat', () => this.nat(uplinks, res));
     this.ipForward(res);
     return res;
+  }
+
+  /**
+   * On a switch, the one change new LAN connections wait for, made at once with one command (no
+   * read first): the main default route via `u`. The full reconcile follows and finds it done.
+   */
+  async moveDefault(u: UplinkView): Promise<void> {
+    if (u.nextHop === 'unknown') throw new Error(`no next hop known on ${u.interface}`);
+    await this.ip.replaceDefault('main', u.interface, u.gateway);
   }
 
   /**

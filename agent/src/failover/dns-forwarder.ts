@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '../../../common/log.js';
-import type { UplinkView } from '../uplinks/uplinks.js';
+import type { UplinkView } from '../../../contract/reports/index.js';
 
 /**
  * The appliance's own DNS forwarder for the LAN (UDP): each query goes out through an uplink whose

@@ -1,24 +1,24 @@
 import { existsSync } from 'node:fs';
-import type { FailoverReport } from '../../../contract/reports/index.js';
-import type { Capability, Ctx, DrillStep, Health } from '../core/capability.js';
+import type { FailoverReport, UplinkView } from '../../../contract/reports/index.js';
+import type { Capability, Ctx, Health } from '../core/capability.js';
+import type { UplinksSnapshot } from '../core/events.js';
 import type { TimerHandle } from '../../../common/clock.js';
 import { AppError, describeError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { ConntrackAdapter } from '../platform/conntrack.js';
 import { IpAdapter } from '../platform/ip.js';
 import { NftAdapter } from '../platform/nft.js';
-import { NetProber, type Prober } from '../uplinks/probes.js';
-import type { UplinksCapability, UplinkView } from '../uplinks/uplinks.js';
 import { RoutingActuator } from './actuator.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { migrateHistory, outagesSince, recordSwitch, type Outage } from './history.js';
 import { FailoverPolicy, type Decision } from './policy.js';
 
 /**
- * Which uplink carries the practice's traffic, and making the kernel agree. Reads uplink states
- * (from `uplinks`), decides with FailoverPolicy, applies with RoutingActuator, announces
- * `failover.switched`. Decisions are re-evaluated on every uplink change and every second (hold-
- * downs expire); the kernel is reconciled on every switch and every `reconcileMs`.
+ * Which uplink carries the practice's traffic, and making the kernel agree. Consumes the uplinks
+ * tracker's published `uplinks.snapshot` (never calls into it, never probes: proving a standby is
+ * the tracker's drill step), decides with FailoverPolicy, applies with RoutingActuator, announces
+ * `failover.switched`. Decisions are re-evaluated on every snapshot and every second (hold-downs
+ * expire); the kernel is reconciled on every switch and every `reconcileMs`.
  */
 export class FailoverCapability implements Capability<FailoverReport> {
   readonly name = 'failover';
@@ -32,14 +32,13 @@ export class FailoverCapability implements Capability<FailoverReport> {
   private again = false;
   private lastReconcile: { at: number; errors: string[] } | undefined;
   private loggedErrors = new Set<string>();
-  private prober!: Prober;
   private lastAddrs = '';
   private forwarder: DnsForwarder | undefined;
-
-  constructor(private readonly deps: { prober?: Prober } = {}) {}
+  /** The latest published snapshot: all failover knows of the uplinks. */
+  private views: UplinkView[] = [];
 
   private uplinks(): UplinkView[] {
-    return this.ctx.capabilities.get('uplinks')?.views() ?? [];
+    return this.views;
   }
 
   async start(ctx: Ctx): Promise<void> {
@@ -48,7 +47,8 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const cfg = ctx.config.failover;
     this.policy = new FailoverPolicy(cfg);
     migrateHistory(ctx.db);
-    this.prober = this.deps.prober ?? new NetProber(ctx.platform.commands);
+    this.views = [];
+    this.lastAddrs = '';
     const ipFwd = ctx.platform.hostPath('/proc/sys/net/ipv4/ip_forward');
     this.actuator = new RoutingActuator(
       new IpAdapter(ctx.platform.commands),
@@ -75,21 +75,21 @@ export class FailoverCapability implements Capability<FailoverReport> {
       );
       await this.forwarder.start(fwd.listen, fwd.port);
     }
-    this.offBus = ctx.bus.on('uplink.changed', (e) => {
-      this.policy.noteTransition(e.name, e.to, e.at);
+    // The tracker started first: its last snapshot (retained on the bus) is the state now.
+    const current = ctx.bus.last('uplinks.snapshot');
+    if (current) this.take(current, false);
+    this.lastAddrs = addrKey(this.views);
+    this.offBus = ctx.bus.on('uplinks.snapshot', (s) => {
+      this.take(s, true);
       this.evaluate();
+      // An address or next hop appeared or changed (4G bearer attached, DHCP renew): its rule and
+      // table must follow now, not at the next periodic reconcile, or its probes cannot prove it.
+      const addrs = addrKey(this.views);
+      if (addrs !== this.lastAddrs && cfg.manageRouting) void this.reconcile();
+      this.lastAddrs = addrs;
     });
-    this.timers.push(
-      ctx.clock.setInterval(() => {
-        this.evaluate();
-        // An address or next hop appeared or changed (4G bearer attached, DHCP renew): its rule and
-        // table must follow now, not at the next periodic reconcile, or its probes cannot prove it.
-        const addrs = this.uplinks().map((u) => `${u.address ?? '-'}>${u.gateway ?? '-'}`).join(',');
-        if (addrs !== this.lastAddrs && cfg.manageRouting) void this.reconcile();
-        this.lastAddrs = addrs;
-      }, 1000),
-    );
-    this.lastAddrs = this.uplinks().map((u) => `${u.address ?? '-'}>${u.gateway ?? '-'}`).join(',');
+    // Hold-downs and forced switches expire with time, snapshot or not.
+    this.timers.push(ctx.clock.setInterval(() => this.evaluate(), 1000));
     if (cfg.manageRouting) {
       this.timers.push(ctx.clock.setInterval(() => void this.reconcile(), cfg.reconcileMs));
       // Tables and rules first: the standby's probes need them before anything is proven.
@@ -106,9 +106,17 @@ export class FailoverCapability implements Capability<FailoverReport> {
     await this.reconciling;
   }
 
+  /** A snapshot: every state change in it is a transition for flap counting (`note` false: the one at start). */
+  private take(s: UplinksSnapshot, note: boolean): void {
+    const before = new Map(this.views.map((u) => [u.name, u.state]));
+    this.views = s.uplinks;
+    if (!note) return;
+    for (const u of s.uplinks) if (before.get(u.name) !== u.state) this.policy.noteTransition(u.name, u.state, u.since);
+  }
+
   /** Contract: force an uplink for durationMs (null clears); expires by itself. */
   force(uplink: string | null, durationMs: number): void {
-    if (uplink !== null && !this.uplinks().some((u) => u.name === uplink)) throw new AppError('NOT_FOUND', `no uplink named ${uplink}`);
+    if (uplink !== null && !this.ctx.config.uplinks.some((u) => u.name === uplink)) throw new AppError('NOT_FOUND', `no uplink named ${uplink}`);
     this.policy.force(uplink, this.ctx.clock.now() + durationMs);
     this.log.info(uplink ? 'uplink forced' : 'force cleared', { uplink, durationMs });
     this.evaluate();
@@ -128,7 +136,12 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const at = this.ctx.clock.now();
     this.log.warn(`switched ${from ?? '(none)'} -> ${to}: ${d.reason}`, { from, to, kind });
     if (this.ctx.config.failover.manageRouting) {
-      void this.reconcile().then(async () => {
+      const next = views.find((u) => u.name === to);
+      // The main route first, without waiting for a reconcile that may be running: every new LAN
+      // connection waits for it (issue 20: a blackhole to the first new connection via 4G in <= 1 s).
+      // A failure here is left to the reconcile, which retries it and reports it.
+      const moved = next ? this.actuator.moveDefault(next).catch(() => undefined) : Promise.resolve();
+      void moved.then(() => this.reconcile()).then(async () => {
         // After the route moved: drop the flows of the uplink we left so clients reconnect via the
         // new one (on failback too: phones' SIP flows move back off 4G at once; see docs/failover.md).
         const left = views.find((u) => u.name === from);
@@ -223,7 +236,8 @@ export class FailoverCapability implements Capability<FailoverReport> {
       uplinks,
       lines,
     };
-    if (!views.length) return { status: 'disabled', summary: 'no uplinks configured', details };
+    if (!this.ctx?.config.uplinks.length) return { status: 'disabled', summary: 'no uplinks configured', details };
+    if (!views.length) return { status: 'failed', summary: 'no uplink state published yet (is the uplinks capability running?)', details };
     const act = views.find((u) => u.name === active);
     const primary = preferred!;
     if (!act) return { status: 'failed', summary: 'no working uplink yet', details };
@@ -235,28 +249,6 @@ export class FailoverCapability implements Capability<FailoverReport> {
     const summary = `traffic on ${act.name} (${act.kind})${dnsOut ? `; DNS not answering on ${act.label}` : ''}`;
     return { status, summary, details, ...(p.since ? { since: p.since } : {}) };
   }
-
-  /** Contract: one step per non-active uplink, proving it carries traffic through its own table. */
-  drillSteps(): DrillStep[] {
-    return this.uplinks()
-      .filter((u) => u.name !== this.policy.active)
-      .map((u) => ({
-        name: `uplink ${u.name} carries traffic`,
-        run: async () => {
-          const cfg = this.ctx.config.uplinks.find((c) => c.name === u.name);
-          if (!u.address || !cfg) return { passed: false, detail: `${u.name} has no address` };
-          const results = await Promise.all(
-            cfg.probes.targets.map((t) => this.prober.probe(t, { address: u.address!, iface: u.interface }, cfg.probes.timeoutMs * 2)),
-          );
-          const ok = results.filter((r) => r.ok);
-          const passed = ok.length > results.length / 2;
-          const rtt = ok.length ? ok.reduce((a, r) => a + r.rttMs, 0) / ok.length : 0;
-          return {
-            passed,
-            detail: `${ok.length}/${results.length} targets answered via ${u.interface} (table ${u.table})`,
-            figures: { answered: ok.length, targets: results.length, meanRttMs: Math.round(rtt * 10) / 10 },
-          };
-        },
-      }));
-  }
 }
+
+const addrKey = (views: readonly UplinkView[]) => views.map((u) => `${u.address ?? '-'}>${u.gateway ?? '-'}`).join(',');

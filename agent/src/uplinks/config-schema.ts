@@ -44,6 +44,14 @@ export const UplinkSchema = Type.Object(
         'How long after the timeout a probe still listens for its answer: a late answer is counted as latency (slow), not as loss. 0 = a timeout is loss',
         0,
       ),
+      confirmMs: Ms(
+        50,
+        'Confirmation: when a probe to a target that answers in time has gone unanswered for twice its usual slow answer ' +
+          '(90th percentile; at least this long), every target is probed again allFailRun times this far apart, so a silent blackhole ' +
+          'is proven in about one timeout (~0.8 s at 250/600 ms) instead of allFailRun intervals + one timeout (~1.3 s). ' +
+          'At most one confirmation a second on average (a burst of two). 0 = off',
+        0,
+      ),
       window: Type.Integer({ default: 20, minimum: 3, maximum: 120, description: 'Samples in the sliding window per target (loss and latency figures)' }),
       allFailRun: Type.Integer({
         default: 3,

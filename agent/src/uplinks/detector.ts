@@ -132,6 +132,13 @@ class TargetTrack {
     for (let i = 0; i < this.n; i++) if (answered(this.ok[i])) return true;
     return false;
   }
+  /** 90th percentile of the in-time round trips in the window (one or two hiccups do not move it); null: none. */
+  highInTime(): number | null {
+    const v = this.rtts(false);
+    if (!v.length) return null;
+    v.sort((a, b) => a - b);
+    return v[Math.floor(0.9 * (v.length - 1))]!;
+  }
   /** RTTs of the answered samples; `late` false: only those answered in time. */
   rtts(late: boolean): number[] {
     const v: number[] = [];
@@ -192,6 +199,25 @@ export class UplinkDetector {
     const slowness = ok && (inTime === null || lineLate || rttMs <= LATE_FACTOR * inTime);
     this.tracks[target]?.settle(seq, slowness, rttMs);
     return this.evaluate();
+  }
+
+  /**
+   * How long a probe to `target` may go unanswered before it is overdue and worth confirming:
+   * twice that target's usual slow answer (90th percentile in time), at least `floorMs`, at most a
+   * sixth of the timeout (a slow line, or round trips inflated by a busy CPU, still confirms well
+   * before the timeout; the uplink's other answers keep a slow line from confirming: uplinks.ts). Null (never overdue) when the target's newest probe was not answered in time
+   * (already failing: a dead target must not keep starting confirmations).
+   */
+  overdueAfter(target: number, floorMs: number, timeoutMs: number): number | null {
+    const t = this.tracks[target];
+    if (!t?.latestInTime()) return null;
+    const ms = Math.min(Math.max(floorMs, 2 * (t.highInTime() ?? timeoutMs)), Math.floor(timeoutMs / 6));
+    return ms > 0 ? ms : null;
+  }
+
+  /** Consecutive failures of one target (0 when its newest probe answered). */
+  failRun(target: number): number {
+    return this.tracks[target]?.failRun ?? 0;
   }
 
   private dnsDown = false;

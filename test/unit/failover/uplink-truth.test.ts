@@ -67,7 +67,7 @@ function setup(probes: Record<string, unknown> = {}, foCfg: Record<string, unkno
   const ctx = createTestCtx({ config, clock, commands: net.runner });
   const prober = new WorldProber(clock);
   const uplinks = new UplinksCapability({ prober, monitor: new FakeLinkMonitor() });
-  const failover = new FailoverCapability({ prober });
+  const failover = new FailoverCapability();
   const caps: Capability[] = [uplinks, failover];
   const health = () => Object.fromEntries(caps.map((c) => [c.name, c.health()])) as Record<string, Health>;
   ctx.capabilities = { list: () => caps, get: <T extends Capability>(n: string) => caps.find((c) => c.name === n) as T | undefined, health };

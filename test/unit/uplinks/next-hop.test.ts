@@ -36,7 +36,7 @@ function setup(opts: { dhcpRoute?: boolean } = {}) {
   };
   const ctx = createTestCtx({ config, clock, commands: net.runner });
   const uplinks = new UplinksCapability({ prober: okProber, monitor: new FakeLinkMonitor() });
-  const failover = new FailoverCapability({ prober: okProber });
+  const failover = new FailoverCapability();
   const caps: Capability[] = [uplinks, failover];
   ctx.capabilities = new CapabilitySet(caps);
   return { clock, net, ctx, uplinks, failover };
