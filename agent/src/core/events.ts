@@ -51,3 +51,11 @@ export interface EventMap {
 }
 
 export type EventName = keyof EventMap;
+
+/**
+ * Events that stay on the box: emitted with `{ local: true }` (several a second, state for other
+ * capabilities, not news for the fleet), so they have no wire schema in contract/events.ts.
+ */
+export interface LocalEvents {
+  'uplinks.snapshot': true;
+}

@@ -1,5 +1,5 @@
 import type { WireEventName, WireEventPayloads } from '../../../contract/events.js';
-import type { EventMap } from '../core/events.js';
+import type { EventMap, LocalEvents } from '../core/events.js';
 
 /** Events this capability adds to the bus (module augmentation; see core/events.ts). */
 declare module '../core/events.js' {
@@ -14,6 +14,7 @@ declare module '../core/events.js' {
  * event, when a bus event is added or changed without its wire schema, or the other way round.
  */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Drift = { [K in keyof EventMap]: K extends WireEventName ? (Same<EventMap[K], WireEventPayloads[K]> extends true ? never : K) : K }[keyof EventMap];
-type Stale = Exclude<WireEventName, keyof EventMap>;
+type WireBound = Exclude<keyof EventMap, keyof LocalEvents>;
+type Drift = { [K in WireBound]: K extends WireEventName ? (Same<EventMap[K], WireEventPayloads[K]> extends true ? never : K) : K }[WireBound];
+type Stale = Exclude<WireEventName, WireBound>;
 export const wireEventsMatchBus: [Drift | Stale] extends [never] ? true : { notInContractOrDifferent: Drift; inContractOnly: Stale } = true;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { UplinksSnapshot } from '../../../agent/src/core/events.js';
-import { FakeLinkMonitor } from '../../../agent/src/platform/netlink-monitor.js';
+import { FakeLinkMonitor } from '../../helpers/fake-link-monitor.js';
 import type { LateAnswer, Prober, ProbeResult, ProbeSource, Target } from '../../../agent/src/uplinks/probes.js';
 import { UplinksCapability } from '../../../agent/src/uplinks/uplinks.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
