@@ -55,7 +55,7 @@ format: deps
 	$(NODE) node_modules/.bin/prettier --write --log-level warn $$(git ls-files '*.ts')
 
 # Unit tests always run; integration and e2e tests skip (and say why) without root or a tool.
-test: deps system-deps typecheck test-unit test-integration test-e2e
+test: deps system-deps typecheck lint test-unit test-integration test-e2e
 
 # A glob that matches no file is an error, not a green run of nothing.
 matches = shopt -s globstar; compgen -G '$(1)' >/dev/null || { echo "surgery-edge: no test files match $(1)" >&2; exit 1; }

@@ -7,7 +7,8 @@
  *   {"case":"false-failovers","scenarios":{"one-target-dead":{trials,seconds,failovers,downs},...},"total","pass"}
  * Where the time goes (`parts`, from the agent's own log timestamps): inject = how long the fault
  * command itself took (every figure counts from its start); confirm = fault -> the first
- * confirmation round (a probe overdue; debug log); detect = fault -> the primary judged down; decide = down -> the switch decided; connect = decided -> the LAN client's first new
+ * confirmation round (a probe overdue; debug log); detect = fault -> the primary judged down;
+ * decide = down -> the switch decided; connect = decided -> the LAN client's first new
  * connection via 4G done (the main route moving, then the client's next attempt: one every 50 ms).
  * False failovers: a switch away from the primary the policy did not intend (`failovers`), and the
  * primary judged down at all (`downs`), for one probe target dead, 20% random loss each way,
@@ -86,7 +87,11 @@ function count(agent: LabAgent, from: number, to: number): { failovers: number; 
   const inRange = agent.logs.filter((e) => (e.receivedAt as number) >= from && (e.receivedAt as number) <= to);
   const away = inRange.filter((e) => String(e.msg).startsWith('switched wan ->'));
   const dns = away.filter((e) => /: DNS not answering on wan/.test(String(e.msg)));
-  return { failovers: away.length - dns.length, downs: inRange.filter((e) => /^uplink wan \w+ -> down$/.test(String(e.msg))).length, dnsPolicyMoves: dns.length };
+  return {
+    failovers: away.length - dns.length,
+    downs: inRange.filter((e) => /^uplink wan \w+ -> down$/.test(String(e.msg))).length,
+    dnsPolicyMoves: dns.length,
+  };
 }
 
 async function falseFailovers(lab: ReturnType<typeof createLab>, agent: LabAgent, client: LanClient): Promise<Record<string, Scenario>> {
@@ -97,7 +102,13 @@ async function falseFailovers(lab: ReturnType<typeof createLab>, agent: LabAgent
     const from = Date.now();
     for (let i = 0; i < TRIALS; i++) await trial(i);
     const c = count(agent, from, Date.now());
-    scenarios[name] = { trials: TRIALS, seconds: Math.round((Date.now() - from) / 1000), failovers: c.failovers, downs: c.downs, ...(withDns ? { dnsPolicyMoves: c.dnsPolicyMoves } : {}) };
+    scenarios[name] = {
+      trials: TRIALS,
+      seconds: Math.round((Date.now() - from) / 1000),
+      failovers: c.failovers,
+      downs: c.downs,
+      ...(withDns ? { dnsPolicyMoves: c.dnsPolicyMoves } : {}),
+    };
     note(`${name}: ${JSON.stringify(scenarios[name])}`);
   };
   await run('one-target-dead', async (i) => {
@@ -165,7 +176,16 @@ async function main(): Promise<number> {
       if (!CASES.has(name)) continue;
       const t = await timedCase(name, lab, agent, client);
       const p95 = pct(t.times, 95);
-      out({ case: name, trials: t.times.length, p50Ms: pct(t.times, 50), p95Ms: p95, maxMs: Math.max(...t.times), targetP95Ms: target, pass: p95 <= target, parts: t.parts });
+      out({
+        case: name,
+        trials: t.times.length,
+        p50Ms: pct(t.times, 50),
+        p95Ms: p95,
+        maxMs: Math.max(...t.times),
+        targetP95Ms: target,
+        pass: p95 <= target,
+        parts: t.parts,
+      });
     }
     if (CASES.has('false')) {
       const scenarios = await falseFailovers(lab, agent, client);

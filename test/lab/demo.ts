@@ -32,8 +32,14 @@ const show = (e: Record<string, unknown>) => {
  * would (the page's live updates carry the same state line).
  */
 async function pageSays(lab: ReturnType<typeof createLab>, port: number): Promise<string> {
-  const script = `fetch('https://${LAB.lanGateway}:${port}/api/status').then(r=>r.json()).then(j=>console.log(j.state.text+(j.state.notes.length?' ('+j.state.notes.join('; ')+')':'')),e=>console.log('(page unreachable: '+e.message+')'))`;
-  const r = await lab.exec(lab.ns.lan, process.execPath, ['-e', script], { env: { NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' }, allowFailure: true, timeoutMs: 10_000 });
+  const script =
+    `fetch('https://${LAB.lanGateway}:${port}/api/status').then(r=>r.json()).then(j=>console.log(j.state.text+(j.state.notes.length?' ` +
+    `('+j.state.notes.join('; ')+')':'')),e=>console.log('(page unreachable: '+e.message+')'))`;
+  const r = await lab.exec(lab.ns.lan, process.execPath, ['-e', script], {
+    env: { NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' },
+    allowFailure: true,
+    timeoutMs: 10_000,
+  });
   return r.stdout.trim() || r.stderr.trim();
 }
 const page = async (lab: ReturnType<typeof createLab>, port: number) =>
@@ -72,19 +78,32 @@ async function real(): Promise<void> {
     await dnsFromLan(lab);
     await sleep(1500);
     const st = agent.status();
-    if (st) process.stdout.write('\n' + formatStatus(st as never, Date.now()).split('\n').filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l)).join('\n') + '\n');
+    if (st)
+      process.stdout.write(
+        '\n' +
+          formatStatus(st as never, Date.now())
+            .split('\n')
+            .filter((l) => /failover|uplinks|active|\(wired|\(cellular/.test(l))
+            .join('\n') +
+          '\n',
+      );
     say(`The primary line comes back. The agent waits until it has been clean for the hold-down before moving traffic back (no ping-pong).`);
     const t1 = Date.now();
     await lab.restore('primary');
     r = await client.waitFor((x) => x.ok && x.via === LAB.wan && x.start >= t1, 60_000);
-    say(`Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`);
+    say(
+      `Traffic is back on ${who(r.via)} ${((r.end - t1) / 1000).toFixed(1)} s after the line returned. Each further flap within an hour doubles the hold-down.`,
+    );
     await page(lab, PAGE_PORT);
     say('Now only DNS breaks upstream of the primary (UDP/TCP 53 dropped at the ISP); everything else on the line is fine.');
     await dnsFromLan(lab);
     const t2 = Date.now();
     await lab.blockDns('primary');
     await agent.waitForLog((e) => String(e.msg).startsWith('switched wan -> 4g') && (e.receivedAt as number) >= t2, 30_000);
-    say(`The agent saw DNS stop answering through the primary and moved traffic to 4G, whose DNS answers, ${((Date.now() - t2) / 1000).toFixed(1)} s after the fault.`);
+    say(
+      `The agent saw DNS stop answering through the primary and moved traffic to 4G, whose DNS answers, ${((Date.now() - t2) / 1000).toFixed(1)} s ` +
+        `after the fault.`,
+    );
     await dnsFromLan(lab);
     await page(lab, PAGE_PORT);
     await lab.restore('primary');
@@ -111,7 +130,11 @@ async function simulated(): Promise<void> {
     { name: 'wwan0', carrier: true, ipv4: [LAB.wwan] },
   ]);
   const lab = createLab({ prefix: 'lrd' });
-  const ctx = createTestCtx({ clock, commands: net.runner, config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never });
+  const ctx = createTestCtx({
+    clock,
+    commands: net.runner,
+    config: { ...lab.agentConfig({ failover: { holdDownMs: HOLD_DOWN_MS } }), paths: undefined } as never,
+  });
   const prober = new SimProber();
   const caps: Capability[] = [new UplinksCapability({ prober, monitor: new FakeLinkMonitor() }), new FailoverCapability()];
   ctx.capabilities = new CapabilitySet(caps);

@@ -9,7 +9,8 @@ export const FailoverSection = Obj({
   onDnsFailure: Type.Union([Type.Literal('failover'), Type.Literal('report')], {
     default: 'failover',
     description:
-      "DNS not answering on the active uplink while its other targets answer: 'failover' moves traffic (and so the LAN's lookups) to an uplink whose DNS answers, if there is one; 'report' only reports it",
+      "DNS not answering on the active uplink while its other targets answer: 'failover' moves traffic (and so the LAN's lookups) to an uplink whose " +
+      "DNS answers, if there is one; 'report' only reports it",
   }),
   bootGraceMs: Ms(3_000, 'At boot, wait this long for a preferred uplink still being proven before starting on a lesser one that proved itself first', 0),
   reconcileMs: Ms(5_000, 'How often the actuator re-applies routes, rules and NAT (puts back hand-made changes)', 200),
@@ -29,6 +30,10 @@ export const FailoverSection = Obj({
   lan: Obj({
     interface: Type.String({ default: 'lan0', maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
     // Written into the nftables NAT rule: an IPv4 CIDR only.
-    subnet: Type.String({ default: '192.168.50.0/24', pattern: IPV4.slice(0, -1) + '/([0-9]|[12][0-9]|3[0-2])$', description: 'LAN IPv4 subnet (CIDR) masqueraded out of the uplinks' }),
+    subnet: Type.String({
+      default: '192.168.50.0/24',
+      pattern: IPV4.slice(0, -1) + '/([0-9]|[12][0-9]|3[0-2])$',
+      description: 'LAN IPv4 subnet (CIDR) masqueraded out of the uplinks',
+    }),
   }),
 });

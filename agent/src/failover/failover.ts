@@ -68,7 +68,9 @@ export class FailoverCapability implements Capability<FailoverReport> {
           uplinks: () => this.uplinks(),
           active: () => this.policy.active,
           upstreams: (u) =>
-            fwd.upstreams.length ? fwd.upstreams : (ctx.config.uplinks.find((c) => c.name === u.name)?.probes.targets ?? []).filter((t) => t.kind === 'dns').map((t) => t.host),
+            fwd.upstreams.length
+              ? fwd.upstreams
+              : (ctx.config.uplinks.find((c) => c.name === u.name)?.probes.targets ?? []).filter((t) => t.kind === 'dns').map((t) => t.host),
           log: ctx.log,
         },
         fwd.timeoutMs,
@@ -141,18 +143,24 @@ export class FailoverCapability implements Capability<FailoverReport> {
       // connection waits for it (issue 20: a blackhole to the first new connection via 4G in <= 1 s).
       // A failure here is left to the reconcile, which retries it and reports it.
       const moved = next ? this.actuator.moveDefault(next).catch(() => undefined) : Promise.resolve();
-      void moved.then(() => this.reconcile()).then(async () => {
-        // After the route moved: drop the flows of the uplink we left so clients reconnect via the
-        // new one (on failback too: phones' SIP flows move back off 4G at once; see docs/failover.md).
-        const left = views.find((u) => u.name === from);
-        if (!left) return;
-        try {
-          const n = await this.actuator.flush(left, kind !== 'failover');
-          this.log.info(kind === 'failover' ? 'flushed failed uplink flows' : 'flushed LAN flows of the uplink left', { uplink: left.name, entries: n, kind });
-        } catch (e) {
-          this.log.error('conntrack flush failed', { uplink: left.name, ...describeError(e) });
-        }
-      });
+      void moved
+        .then(() => this.reconcile())
+        .then(async () => {
+          // After the route moved: drop the flows of the uplink we left so clients reconnect via the
+          // new one (on failback too: phones' SIP flows move back off 4G at once; see docs/failover.md).
+          const left = views.find((u) => u.name === from);
+          if (!left) return;
+          try {
+            const n = await this.actuator.flush(left, kind !== 'failover');
+            this.log.info(kind === 'failover' ? 'flushed failed uplink flows' : 'flushed LAN flows of the uplink left', {
+              uplink: left.name,
+              entries: n,
+              kind,
+            });
+          } catch (e) {
+            this.log.error('conntrack flush failed', { uplink: left.name, ...describeError(e) });
+          }
+        });
     }
     const preferred = [...views].sort((a, b) => a.priority - b.priority)[0];
     try {
@@ -210,7 +218,10 @@ export class FailoverCapability implements Capability<FailoverReport> {
     for (const u of uplinks) {
       const fig = [u.latencyMs !== null ? `${u.latencyMs} ms` : null, u.lossPct !== null ? `${u.lossPct}% loss` : null].filter(Boolean).join(', ');
       const label = u.label !== u.name ? ` "${u.label}"` : '';
-      lines.push(`${u.name === active ? '*' : ' '} ${u.name}${label} (${u.kind}, ${u.interface}): ${u.state} for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`);
+      lines.push(
+        `${u.name === active ? '*' : ' '} ${u.name}${label} (${u.kind}, ${u.interface}): ${u.state} ` +
+          `for ${ago(u.since).replace(' ago', '')}${fig ? ` [${fig}]` : ''} - ${u.reason}`,
+      );
     }
     if (p?.forced) lines.push(`forced to ${p.forced.uplink} for another ${Math.round((p.forced.until - now) / 1000)} s`);
     if (this.lastReconcile?.errors.length) lines.push(`routing errors: ${this.lastReconcile.errors.join('; ')}`);

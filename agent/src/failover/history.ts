@@ -30,7 +30,13 @@ export function migrateHistory(db: Db): void {
 }
 
 export function recordSwitch(db: Db, s: SwitchRow): void {
-  db.prepare('INSERT INTO failover_switches (at, from_uplink, to_uplink, kind, on_primary) VALUES (?, ?, ?, ?, ?)').run(s.at, s.from, s.to, s.kind, s.primary ? 1 : 0);
+  db.prepare('INSERT INTO failover_switches (at, from_uplink, to_uplink, kind, on_primary) VALUES (?, ?, ?, ?, ?)').run(
+    s.at,
+    s.from,
+    s.to,
+    s.kind,
+    s.primary ? 1 : 0,
+  );
   db.prepare('DELETE FROM failover_switches WHERE at < ?').run(s.at - KEEP_MS);
 }
 

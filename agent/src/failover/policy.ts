@@ -128,9 +128,12 @@ export class FailoverPolicy {
     // Active is usable: consider failing back to a preferred uplink.
     for (const u of byPrio) {
       if (u.priority >= cur.priority) break;
-      if (u.dns === 'failing' && dnsMoves) return this.stay(`on ${cur.name}; DNS not answering on ${u.name}: no failback until it answers and ${u.name} has been clean for the hold-down`);
+      if (u.dns === 'failing' && dnsMoves)
+        return this.stay(`on ${cur.name}; DNS not answering on ${u.name}: no failback until it answers and ${u.name} has been clean for the hold-down`);
       if (u.state === 'degraded' || u.state === 'slow')
-        return this.stay(`on ${cur.name}; ${u.name} answering but ${u.state === 'slow' ? 'slow' : 'not clean'}: no failback until it has been clean for the hold-down`);
+        return this.stay(
+          `on ${cur.name}; ${u.name} answering but ${u.state === 'slow' ? 'slow' : 'not clean'}: no failback until it has been clean for the hold-down`,
+        );
       if (u.state !== 'up') continue;
       const hold = this.holdDownFor(u.name, now);
       const clean = now - u.since;

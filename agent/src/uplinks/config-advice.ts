@@ -24,7 +24,9 @@ export function uplinkConfigWarnings(c: Pick<Config, 'uplinks'>): ConfigProblem[
     if (targets.length > 1 && kinds.length === 1)
       out.push({
         path: `${path}/targets`,
-        message: `uplink ${u.name}: every probe is ${kinds[0]}; where that protocol is filtered or answered by a middlebox the line looks down (or up) as one. Mix kinds, e.g. tcp + http + dns (+ icmp)`,
+        message:
+          `uplink ${u.name}: every probe is ${kinds[0]}; where that protocol is filtered or answered by a middlebox the line looks down (or ` +
+          `up) as one. Mix kinds, e.g. tcp + http + dns (+ icmp)`,
       });
     if (hosts.length === 1)
       out.push({
@@ -36,7 +38,9 @@ export function uplinkConfigWarnings(c: Pick<Config, 'uplinks'>): ConfigProblem[
     if (!kinds.includes('dns'))
       out.push({
         path: `${path}/targets`,
-        message: `uplink ${u.name}: no dns target, so DNS not answering through this line goes unreported. Add the resolver the practice uses, e.g. { kind: dns, host: <resolver address>, query: nhs.uk }`,
+        message:
+          `uplink ${u.name}: no dns target, so DNS not answering through this line goes unreported. Add the resolver the practice uses, e.g. { ` +
+          `kind: dns, host: <resolver address>, query: nhs.uk }`,
       });
     if (u.probes.degradedLatencyMs !== undefined)
       out.push({ path: `${path}/degradedLatencyMs`, message: 'degradedLatencyMs is the old name of slowLatencyMs (still honoured); rename it' });

@@ -7,7 +7,10 @@ export const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5
 export const ProbeTarget = Type.Object(
   {
     kind: Type.Union([Type.Literal('icmp'), Type.Literal('tcp'), Type.Literal('http'), Type.Literal('dns')]),
-    host: Type.String({ minLength: 1, description: 'Address to probe (for dns: the resolver address). Use addresses, not names: DNS may be the thing that is down' }),
+    host: Type.String({
+      minLength: 1,
+      description: 'Address to probe (for dns: the resolver address). Use addresses, not names: DNS may be the thing that is down',
+    }),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     path: Type.Optional(Type.String({ description: 'http: request path' })),
     expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
@@ -22,7 +25,12 @@ export const UplinkSchema = Type.Object(
     // Shown to practice staff instead of the name; set by the first-run wizard. Printable text only
     // (it is rendered in pages and telemetry, never quoted into a command).
     label: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\u0000-\\u001f\\u007f<>]+$', description: 'The practice\'s own name for this connection, e.g. "BT broadband", "EE 4G backup" (status page, fleet)' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 40,
+        pattern: '^[^\\u0000-\\u001f\\u007f<>]+$',
+        description: 'The practice\'s own name for this connection, e.g. "BT broadband", "EE 4G backup" (status page, fleet)',
+      }),
     ),
     // Linux interface names; the name is quoted into the nftables script, so no quotes or spaces.
     interface: Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9_.:@-]+$' }),
@@ -33,7 +41,8 @@ export const UplinkSchema = Type.Object(
       Type.String({
         pattern: IPV4,
         description:
-          'Next hop (IPv4). When absent it is discovered: the DHCP client\'s default route on the interface, else its lease file; a point-to-point link (raw-IP wwan) needs none',
+          "Next hop (IPv4). When absent it is discovered: the DHCP client's default route on the interface, else its lease file; a point-to-point " +
+          'link (raw-IP wwan) needs none',
       }),
     ),
     probes: Obj({
@@ -65,9 +74,17 @@ export const UplinkSchema = Type.Object(
         maximum: 100,
         description: 'Down when a majority of targets have failed this many probes in a row (some targets answering: slower, robust)',
       }),
-      upRun: Type.Integer({ default: 3, minimum: 1, maximum: 50, description: 'A target is healthy after this many successes in a row; up needs a majority healthy' }),
+      upRun: Type.Integer({
+        default: 3,
+        minimum: 1,
+        maximum: 50,
+        description: 'A target is healthy after this many successes in a row; up needs a majority healthy',
+      }),
       degradedLossPct: Type.Number({ default: 10, minimum: 0, maximum: 100, description: 'Up but windowed loss at or above this is reported degraded' }),
-      slowLatencyMs: Ms(400, 'Too slow for voice/clinical use: median round trip at or above this is reported `slow` (still usable: never a reason to fail over by itself)'),
+      slowLatencyMs: Ms(
+        400,
+        'Too slow for voice/clinical use: median round trip at or above this is reported `slow` (still usable: never a reason to fail over by itself)',
+      ),
       degradedLatencyMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Deprecated name of slowLatencyMs (still honoured when set)' })),
       dnsFailRun: Type.Integer({
         default: 12,

@@ -205,7 +205,8 @@ export class UplinkDetector {
    * How long a probe to `target` may go unanswered before it is overdue and worth confirming:
    * twice that target's usual slow answer (90th percentile in time), at least `floorMs`, at most a
    * sixth of the timeout (a slow line, or round trips inflated by a busy CPU, still confirms well
-   * before the timeout; the uplink's other answers keep a slow line from confirming: uplinks.ts). Null (never overdue) when the target's newest probe was not answered in time
+   * before the timeout; the uplink's other answers keep a slow line from confirming: uplinks.ts).
+   * Null (never overdue) when the target's newest probe was not answered in time
    * (already failing: a dead target must not keep starting confirmations).
    */
   overdueAfter(target: number, floorMs: number, timeoutMs: number): number | null {

@@ -363,9 +363,17 @@ export class UplinksCapability implements Capability<UplinksReport> {
     link.hopChecked = true;
     const fields = { uplink: link.cfg.name, interface: link.cfg.interface, gateway: hop.gateway ?? null, source: hop.source };
     if (hop.source === 'unknown') {
-      this.log.error(`uplink ${link.cfg.name}: no next hop on ${link.cfg.interface} (a broadcast link: no DHCP default route or lease); set uplinks[].gateway`, fields);
+      this.log.error(
+        `uplink ${link.cfg.name}: no next hop on ${link.cfg.interface} (a broadcast link: no DHCP default route or lease); set uplinks[].gateway`,
+        fields,
+      );
     } else if (!was || hop.gateway !== was.gateway || was.source === 'unknown') {
-      this.log.info(hop.gateway ? `uplink ${link.cfg.name}: next hop ${hop.gateway} (${hop.source})` : `uplink ${link.cfg.name}: point-to-point, route bound to ${link.cfg.interface}`, fields);
+      this.log.info(
+        hop.gateway
+          ? `uplink ${link.cfg.name}: next hop ${hop.gateway} (${hop.source})`
+          : `uplink ${link.cfg.name}: point-to-point, route bound to ${link.cfg.interface}`,
+        fields,
+      );
     }
   }
 

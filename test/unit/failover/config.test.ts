@@ -10,7 +10,10 @@ const paths = (doc: unknown) => {
 
 describe('uplink and failover config', () => {
   it('accepts an uplink without a gateway (discovered) and one with an IPv4 gateway', () => {
-    const doc = { uplinks: [uplink(), uplink({ name: 'wan2', interface: 'eth1', table: 102, priority: 2, gateway: '192.168.1.254' })], cellular: { enabled: false } };
+    const doc = {
+      uplinks: [uplink(), uplink({ name: 'wan2', interface: 'eth1', table: 102, priority: 2, gateway: '192.168.1.254' })],
+      cellular: { enabled: false },
+    };
     assert.deepEqual(paths(doc), []);
   });
 

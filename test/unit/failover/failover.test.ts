@@ -55,7 +55,13 @@ describe('failover capability (fake kernel)', () => {
     current = s.ctx;
     await s.uplinks.start(s.ctx);
     await s.failover.start(s.ctx);
-    assert.deepEqual(s.net.rules.map((r) => [r.priority, r.src, r.table]), [[1000, '10.0.1.2', '101'], [1001, '10.0.2.2', '102']]);
+    assert.deepEqual(
+      s.net.rules.map((r) => [r.priority, r.src, r.table]),
+      [
+        [1000, '10.0.1.2', '101'],
+        [1001, '10.0.2.2', '102'],
+      ],
+    );
     assert.equal(s.net.defaultVia('101'), 'wan0');
     assert.equal(s.net.defaultVia('102'), 'wwan0');
     assert.match(s.net.nftTables.get('surgery_edge') ?? '', /ip saddr 192\.168\.50\.0\/24 oifname \{ "wan0", "wwan0" \} masquerade/);
@@ -163,11 +169,21 @@ describe('failover capability (fake kernel)', () => {
     s.net.garbage.add('ip');
     s.net.garbage.add('nft');
     await s.clock.advance(6000);
-    assert.deepEqual(s.uplinks.views().map((u) => [u.name, u.address, u.state]), before, 'addresses and states kept');
+    assert.deepEqual(
+      s.uplinks.views().map((u) => [u.name, u.address, u.state]),
+      before,
+      'addresses and states kept',
+    );
     assert.equal(reported(s.failover).details!.active, 'wan');
     assert.equal(s.net.defaultVia('main'), 'wan0');
-    assert.ok(s.ctx.logged.some((e) => e.level === 'warn' && /could not read interfaces/.test(e.msg) && /not a JSON array/.test(String(e.message))), 'ip garbage named');
-    assert.ok(s.ctx.logged.some((e) => e.level === 'error' && /nat: nft -j list table ip surgery_edge: output is not nft JSON/.test(String(e.error))), 'nft garbage named');
+    assert.ok(
+      s.ctx.logged.some((e) => e.level === 'warn' && /could not read interfaces/.test(e.msg) && /not a JSON array/.test(String(e.message))),
+      'ip garbage named',
+    );
+    assert.ok(
+      s.ctx.logged.some((e) => e.level === 'error' && /nat: nft -j list table ip surgery_edge: output is not nft JSON/.test(String(e.error))),
+      'nft garbage named',
+    );
     assert.deepEqual(s.switched, ['initial:null->wan']);
     await s.failover.stop();
     await s.uplinks.stop();

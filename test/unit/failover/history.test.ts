@@ -7,7 +7,7 @@ import { outagesCard } from '../../../agent/src/status/cards.js';
 const H = (h: number, m = 0) => Date.parse(`2026-11-27T${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00Z`);
 const fmt = (t: number) => new Date(t).toISOString().slice(11, 16);
 
-describe('failover switch history -> today\'s outages', () => {
+describe("failover switch history -> today's outages", () => {
   it('merges a backup-then-offline spell into one outage, keeps one still going on, survives reopening', () => {
     const db = openStateDb(':memory:');
     migrateHistory(db);

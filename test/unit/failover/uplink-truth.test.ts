@@ -105,9 +105,15 @@ describe('uplink truth (fake clock)', () => {
     assert.equal(wan(h).state, 'degraded', 'the line still carries packets: not a fake down');
     assert.match(wan(h).reason, /^DNS not answering on BT broadband \(every DNS target failed 12\+ probes in a row\); 3\/4 targets answering/);
     assert.deepEqual(s.switched.slice(1), ['failover:wan->4g'], 'only the standby resolves: fail over (default policy)');
-    assert.match((s.failover.health().details!.lines as string[])[0]!, /^active: 4g since \d+ s ago - on 4g; DNS not answering on wan: no failback until it answers/);
+    assert.match(
+      (s.failover.health().details!.lines as string[])[0]!,
+      /^active: 4g since \d+ s ago - on 4g; DNS not answering on wan: no failback until it answers/,
+    );
     assert.match(String(s.ctx.logged.find((e) => String(e.msg).startsWith('switched wan -> 4g'))?.msg), /DNS not answering on wan \(4g is up and resolves\)/);
-    assert.ok(fo(h).lines.some((l) => /wan "BT broadband" \(wired, wan0\): degraded .*DNS not answering on BT broadband/.test(l)), fo(h).lines.join('\n'));
+    assert.ok(
+      fo(h).lines.some((l) => /wan "BT broadband" \(wired, wan0\): degraded .*DNS not answering on BT broadband/.test(l)),
+      fo(h).lines.join('\n'),
+    );
     const st = page(h);
     assert.equal(st.level, 'backup');
     assert.ok(st.notes.includes('DNS not answering on BT broadband'), st.notes.join(' | '));
@@ -160,7 +166,10 @@ describe('uplink truth (fake clock)', () => {
     assert.ok(w.latencyMs! >= 500, `latency ${w.latencyMs}`);
     assert.match(w.reason, /slow: round trip 500 ms \(too slow at 400 ms or more\)/);
     assert.deepEqual(s.switched, ['initial:null->wan'], 'no false failover on a slow line');
-    assert.ok(fo(h).lines.some((l) => /\* wan "BT broadband" .*: slow for \d+ s \[500 ms, 0% loss\]/.test(l)), fo(h).lines.join('\n'));
+    assert.ok(
+      fo(h).lines.some((l) => /\* wan "BT broadband" .*: slow for \d+ s \[500 ms, 0% loss\]/.test(l)),
+      fo(h).lines.join('\n'),
+    );
     const st = page(h);
     assert.equal(st.text, 'Internet working - Internet connection is slow (BT broadband: 500 ms round trip)');
   });

@@ -24,17 +24,38 @@ const icmpOnly = ['9.9.9.9', '1.1.1.1', '8.8.8.8'].map((host) => ({ kind: 'icmp'
 describe('probe set advice (warnings, not errors)', () => {
   it('an ICMP-only set is warned about (one protocol)', () => {
     const w = warnings(uplink(icmpOnly));
-    assert.ok(w.some((m) => /every probe is icmp/.test(m)), w.join('\n'));
+    assert.ok(
+      w.some((m) => /every probe is icmp/.test(m)),
+      w.join('\n'),
+    );
   });
 
   it('one target address is warned about, whatever the protocols', () => {
-    const w = warnings(uplink([{ kind: 'tcp', host: '1.1.1.1', port: 443 }, { kind: 'dns', host: '1.1.1.1' }, { kind: 'icmp', host: '1.1.1.1' }]));
-    assert.ok(w.some((m) => /every probe goes to 1\.1\.1\.1/.test(m)), w.join('\n'));
+    const w = warnings(
+      uplink([
+        { kind: 'tcp', host: '1.1.1.1', port: 443 },
+        { kind: 'dns', host: '1.1.1.1' },
+        { kind: 'icmp', host: '1.1.1.1' },
+      ]),
+    );
+    assert.ok(
+      w.some((m) => /every probe goes to 1\.1\.1\.1/.test(m)),
+      w.join('\n'),
+    );
     assert.ok(!w.some((m) => /every probe is/.test(m)));
   });
 
   it('no dns target and the old latency key are named', () => {
-    const w = warnings(uplink([{ kind: 'tcp', host: '1.1.1.1', port: 443 }, { kind: 'http', host: '9.9.9.9' }, { kind: 'icmp', host: '8.8.8.8' }], { degradedLatencyMs: 300 }));
+    const w = warnings(
+      uplink(
+        [
+          { kind: 'tcp', host: '1.1.1.1', port: 443 },
+          { kind: 'http', host: '9.9.9.9' },
+          { kind: 'icmp', host: '8.8.8.8' },
+        ],
+        { degradedLatencyMs: 300 },
+      ),
+    );
     assert.ok(w.some((m) => /no dns target/.test(m)));
     assert.ok(w.some((m) => /old name of slowLatencyMs/.test(m)));
   });

@@ -47,7 +47,10 @@ describe('uplink detector', () => {
     const states = feed(d, 4, 500, (t) => t !== 2);
     assert.ok(!states.includes('down'));
     // Still usable (a dead target's loss may show as degraded), not stuck in some other state.
-    assert.ok(states.every((st) => st === 'up' || st === 'degraded'), `states seen: ${[...new Set(states)].join(',')}`);
+    assert.ok(
+      states.every((st) => st === 'up' || st === 'degraded'),
+      `states seen: ${[...new Set(states)].join(',')}`,
+    );
   });
 
   it('a majority of dead targets does take it down (after quorumFailRun)', () => {

@@ -78,7 +78,13 @@ describe('late answers (real sockets on loopback)', () => {
       });
       results.push(await done);
     }
-    assert.ok(results.some((r) => r.ok && r.rttMs >= 240), 'even ids: answered late, as a success');
-    assert.ok(results.some((r) => !r.ok), 'odd ids: lost after the grace period');
+    assert.ok(
+      results.some((r) => r.ok && r.rttMs >= 240),
+      'even ids: answered late, as a success',
+    );
+    assert.ok(
+      results.some((r) => !r.ok),
+      'odd ids: lost after the grace period',
+    );
   });
 });

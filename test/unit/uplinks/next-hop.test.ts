@@ -46,7 +46,7 @@ let current: TestCtx | undefined;
 afterEach(() => current?.cleanup());
 
 describe('next hop discovery (no configured gateway)', () => {
-  it('reads real `ip -j` shapes: point-to-point flags and every table\'s default routes', async () => {
+  it("reads real `ip -j` shapes: point-to-point flags and every table's default routes", async () => {
     const net = new FakeNet([
       { name: 'wan0', carrier: true, ipv4: ['192.168.1.20'] },
       { name: 'wwan0', carrier: true, ipv4: ['10.64.23.17'], pointToPoint: true },
@@ -66,10 +66,22 @@ describe('next hop discovery (no configured gateway)', () => {
   it('keeps a learnt router when the kernel no longer shows it; an unreadable route list changes nothing', () => {
     const info = { name: 'wan0', adminUp: true, carrier: true, ipv4: ['192.168.1.20'], ifindex: 2, pointToPoint: false };
     const prev = { gateway: '192.168.1.1', source: 'kernel' as const };
-    assert.deepEqual(resolveNextHop(undefined, info, [{ dst: 'default', dev: 'wwan0' }], new Set(), () => undefined, prev), { gateway: '192.168.1.1', source: 'remembered' });
-    assert.deepEqual(resolveNextHop(undefined, info, [], new Set(), () => undefined, undefined), { gateway: undefined, source: 'unknown' });
-    assert.deepEqual(resolveNextHop('10.0.0.1', info, [], new Set(), () => undefined, undefined), { gateway: '10.0.0.1', source: 'config' });
-    assert.deepEqual(resolveNextHop(undefined, { ...info, pointToPoint: true }, [], new Set(), () => '1.2.3.4', prev), { gateway: undefined, source: 'point-to-point' });
+    assert.deepEqual(
+      resolveNextHop(undefined, info, [{ dst: 'default', dev: 'wwan0' }], new Set(), () => undefined, prev),
+      { gateway: '192.168.1.1', source: 'remembered' },
+    );
+    assert.deepEqual(
+      resolveNextHop(undefined, info, [], new Set(), () => undefined, undefined),
+      { gateway: undefined, source: 'unknown' },
+    );
+    assert.deepEqual(
+      resolveNextHop('10.0.0.1', info, [], new Set(), () => undefined, undefined),
+      { gateway: '10.0.0.1', source: 'config' },
+    );
+    assert.deepEqual(
+      resolveNextHop(undefined, { ...info, pointToPoint: true }, [], new Set(), () => '1.2.3.4', prev),
+      { gateway: undefined, source: 'point-to-point' },
+    );
   });
 
   it('parses systemd-networkd and dhclient leases (the newest dhclient lease wins)', () => {
@@ -85,13 +97,22 @@ describe('next hop discovery (no configured gateway)', () => {
     await s.uplinks.start(s.ctx);
     await s.failover.start(s.ctx);
     const v = s.uplinks.views();
-    assert.deepEqual(v.map((u) => [u.name, u.gateway, u.nextHop]), [['wan', '192.168.1.1', 'kernel'], ['4g', undefined, 'point-to-point']]);
+    assert.deepEqual(
+      v.map((u) => [u.name, u.gateway, u.nextHop]),
+      [
+        ['wan', '192.168.1.1', 'kernel'],
+        ['4g', undefined, 'point-to-point'],
+      ],
+    );
     assert.deepEqual(s.net.routes.get('101'), [{ dst: 'default', dev: 'wan0', gateway: '192.168.1.1', flags: ['onlink'] }]);
     assert.deepEqual(s.net.routes.get('102'), [{ dst: 'default', dev: 'wwan0' }]);
     await s.clock.advance(1500);
     const main = s.net.routes.get('main')!.find((r) => !r.metric);
     assert.deepEqual(main, { dst: 'default', dev: 'wan0', gateway: '192.168.1.1', flags: ['onlink'] });
-    assert.ok(s.net.routes.get('main')!.some((r) => r.metric === 100), "the DHCP client's own route is left alone");
+    assert.ok(
+      s.net.routes.get('main')!.some((r) => r.metric === 100),
+      "the DHCP client's own route is left alone",
+    );
 
     // The DHCP route vanishes: the learnt router is kept (and main is put back via it).
     s.net.routes.set('main', [{ dst: 'default', dev: 'wwan0' }]);

@@ -66,7 +66,11 @@ describe('probes (real sockets on loopback, bound to the source address)', () =>
     const runner = new FakeRunner().on('ping', (args) =>
       args.includes('198.51.100.9')
         ? { code: 1, stdout: '\n--- 198.51.100.9 ping statistics ---\n1 packets transmitted, 0 received, 100% packet loss, time 0ms\n' }
-        : { stdout: 'PING 198.51.100.1 (198.51.100.1) from 10.0.1.2 : 56(84) bytes of data.\n\n--- 198.51.100.1 ping statistics ---\n1 packets transmitted, 1 received, 0% packet loss, time 0ms\nrtt min/avg/max/mdev = 0.041/0.052/0.060/0.000 ms\n' },
+        : {
+            stdout:
+              'PING 198.51.100.1 (198.51.100.1) from 10.0.1.2 : 56(84) bytes of data.\n\n--- 198.51.100.1 ping statistics ---\n1 packets transmitted, ' +
+              '1 received, 0% packet loss, time 0ms\nrtt min/avg/max/mdev = 0.041/0.052/0.060/0.000 ms\n',
+          },
     );
     const p = new NetProber(runner);
     const ok = await p.probe({ kind: 'icmp', host: '198.51.100.1' }, { address: '10.0.1.2', iface: 'wan0' }, 500);
@@ -77,10 +81,11 @@ describe('probes (real sockets on loopback, bound to the source address)', () =>
   });
 
   it('parses `ip -o monitor link` lines', () => {
-    assert.deepEqual(
-      parseMonitorLine('3: wan0@peer0: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default'),
-      { ifname: 'wan0', carrier: false, deleted: false },
-    );
+    assert.deepEqual(parseMonitorLine('3: wan0@peer0: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default'), {
+      ifname: 'wan0',
+      carrier: false,
+      deleted: false,
+    });
     assert.deepEqual(parseMonitorLine('3: wan0@peer0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP'), { ifname: 'wan0', carrier: true, deleted: false });
     assert.deepEqual(parseMonitorLine('Deleted 4: wwan0: <BROADCAST,MULTICAST> mtu 1500'), { ifname: 'wwan0', carrier: false, deleted: true });
     assert.equal(parseMonitorLine('    link/ether d6:bb:ae:96:bb:64'), null);

@@ -116,7 +116,13 @@ describe('uplinks tracker (fake clock)', () => {
     s.ctx.bus.onAny((n) => any.push(n));
     await s.uplinks.start(s.ctx);
     assert.equal(snaps.length, 1, 'one at start, with the addresses');
-    assert.deepEqual(snaps[0]!.uplinks.map((u) => [u.name, u.address, u.state]), [['wan', WAN, 'unknown'], ['4g', LTE, 'unknown']]);
+    assert.deepEqual(
+      snaps[0]!.uplinks.map((u) => [u.name, u.address, u.state]),
+      [
+        ['wan', WAN, 'unknown'],
+        ['4g', LTE, 'unknown'],
+      ],
+    );
     let states = 0;
     s.ctx.bus.on('uplink.changed', (e) => {
       states++;
@@ -127,7 +133,10 @@ describe('uplinks tracker (fake clock)', () => {
     assert.ok(states >= 2);
     assert.ok(snaps.length >= 1 + 5, `every second: ${snaps.length}`);
     assert.ok(!any.includes('uplinks.snapshot'), 'not for the outbox');
-    assert.deepEqual(s.ctx.bus.last('uplinks.snapshot')!.uplinks.map((u) => u.state), ['up', 'up']);
+    assert.deepEqual(
+      s.ctx.bus.last('uplinks.snapshot')!.uplinks.map((u) => u.state),
+      ['up', 'up'],
+    );
     await s.uplinks.stop();
     const n = snaps.length;
     await s.clock.advance(3000);
@@ -219,7 +228,10 @@ describe('uplinks tracker (fake clock)', () => {
     const r = await ok;
     assert.equal(r.passed, true);
     assert.equal(r.detail, '4/4 targets answered via wwan0 (table 102)');
-    assert.ok(s.prober.sent.slice(from).some((p) => p.src === LTE), 'probed from the 4G address');
+    assert.ok(
+      s.prober.sent.slice(from).some((p) => p.src === LTE),
+      'probed from the 4G address',
+    );
     s.prober.blackholed.add(LTE);
     const bad = s.uplinks.drillSteps()[0]!.run();
     await s.clock.advance(1300);
