@@ -10,6 +10,13 @@ export const RecordsReportSchema = Type.Object(
     provisioned: Type.Optional(Type.Boolean({ description: 'false: no records key was ever created (added within v1; absent in older agents: provisioned)' })),
     locked: Type.Boolean({ description: 'The cache key is not in memory: nothing can be shown until an admin unlocks it' }),
     sync: Type.Object({ running: Type.Boolean(), done: Type.Integer(), total: Type.Integer(), lastError: Nullable(Type.String()) }),
+    clock: Type.Optional(
+      Type.Union([Type.Literal('synced'), Type.Literal('unconfirmed'), Type.Literal('wrong')], {
+        description:
+          'The appliance clock: synced = NTP has confirmed it since boot; unconfirmed = not yet, so "as of" may be wrong; ' +
+          'wrong = earlier than this software could exist (added in v1.3; absent in older agents: unknown)',
+      }),
+    ),
     pendingCaptures: Type.Integer({ description: 'Offline notes not yet accepted upstream' }),
     lines: Lines,
   },

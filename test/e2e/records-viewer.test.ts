@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Page } from 'playwright-core';
 import { createUser } from '../../agent/src/auth/index.js';
+import { TIMESYNC_FLAG } from '../../agent/src/platform/clock-sync.js';
 import { ProcessRunner } from '../../agent/src/platform/command.js';
 import { RecordsStore } from '../../agent/src/records/store.js';
 import { RecordsFrontDesk } from '../../agent/src/records/viewer/index.js';
@@ -112,6 +114,30 @@ describe('records viewer in a browser', { skip }, () => {
       assert.equal(await page.locator('text=Penicillin').count(), 0);
       await b.screenshot(page, 'records', 'reception-refused');
     } finally {
+      await page.close();
+    }
+  });
+
+  it('warns on the day list and patient page until NTP has confirmed the clock (hazard H7)', async () => {
+    const page = await b.newPage({ width: 820, height: 1180 });
+    const flag = ctx.platform.hostPath(TIMESYNC_FLAG);
+    try {
+      await signIn(page, 'drjones', `/records/day?date=${DATE}`);
+      const warn = page.locator('.clock[role=alert]');
+      const words = "The appliance clock has not been confirmed since it started: times and 'as of' may be wrong. Check against a watch or phone.";
+      assert.equal(await warn.innerText(), `⚠ Clock not confirmed: ${words}`);
+      const box = await warn.boundingBox();
+      assert.ok(box && box.width > 600, 'the clock warning spans the page');
+      await page.goto(`${base}/records/patient?id=${FIX.full.id}`);
+      assert.match(await page.locator('.clock[role=alert]').innerText(), /has not been confirmed since it started/);
+      await b.screenshot(page, 'records', 'clock-unconfirmed');
+      mkdirSync(dirname(flag), { recursive: true });
+      writeFileSync(flag, ''); // systemd-timesyncd has synchronised
+      await page.goto(`${base}/records/patient?id=${FIX.full.id}`);
+      assert.equal(await page.locator('.clock').count(), 0);
+      assert.equal(await page.locator('.asof').innerText(), 'Records as of 08:50');
+    } finally {
+      rmSync(flag, { force: true });
       await page.close();
     }
   });

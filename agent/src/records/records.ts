@@ -14,6 +14,7 @@ import { runSync, type SyncProgress, type SyncResult } from './sync.js';
 import { RecordsFrontDesk } from './viewer/index.js';
 import { unlockPagePlugin } from './unlock-page.js';
 import { DEFAULT_TCTI, tpmAvailable, TpmSealer } from '../platform/tpm.js';
+import { clockTrust } from '../platform/clock-sync.js';
 
 /**
  * The records capability: owns the encrypted store, its unlock, and the periodic sync. The viewer,
@@ -180,6 +181,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
       meta.asOf === null
         ? 'never'
         : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
+    const clock = clockTrust({ hostPath: ctx.platform.hostPath, now });
     const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
     const lines = [
       locked
@@ -187,6 +189,8 @@ export class RecordsCapability implements Capability<RecordsReport> {
           ? 'cache LOCKED: enter the passphrase (status page or `surgery-edge records unlock`)'
           : 'no records key yet: an admin creates it (set-up wizard, or the page /records/key)'
         : `as of ${asOfText}${stale ? ' (STALE)' : ''}: ${meta.patients} patients, ${meta.appointments} appointments`,
+      ...(clock === 'wrong' ? ['CLOCK WRONG: the appliance time is earlier than this software; times and "as of" are wrong'] : []),
+      ...(clock === 'unconfirmed' ? ['clock not confirmed by NTP since start: times and "as of" may be wrong'] : []),
       ...(sync.running ? [`sync ${this.progress?.phase ?? ''} ${sync.done}/${sync.total}`] : []),
       ...(this.lastError ? [`last error: ${this.lastError}`] : []),
       ...(this.tpmUsable()
@@ -205,6 +209,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
       locked,
       provisioned: keyFileExists(p.key),
       sync,
+      clock,
       pendingCaptures: this.frontDesk?.pendingCaptures() ?? 0,
       lines,
     };

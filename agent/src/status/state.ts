@@ -54,6 +54,8 @@ export const TODO = {
   setup: 'The practice manager must set up this box (Set up this box), using the set-up code from the ICB engineer.',
   locked: 'Ask an admin to unlock the records cache now, before an internet outage needs it.',
   noKey: 'The practice manager must create the records key (Set up records) before the cache can fill.',
+  clockUnconfirmed: 'Carry on, but check times against a watch or phone. If this line stays over an hour, tell the practice manager.',
+  clockWrong: 'Check times against a watch or phone, not this box. Tell the practice manager, who can contact the ICB IT service desk.',
   neverSynced: "Nothing yet: today's records arrive within 15 minutes. If this line stays, tell the practice manager.",
 } as const;
 
@@ -75,11 +77,22 @@ function recordsProblem(rec: RecordsReport | undefined, setUp: boolean): Pick<Pr
 }
 
 /**
+ * A clock not confirmed by NTP since boot (a Pi has no real-time clock) makes every "as of" and every
+ * time on this page suspect (hazard H7). Only said when the records cache is on: that is where a
+ * wrong time misleads a clinician. Absent (older agent, fake) reads as confirmed.
+ */
+function clockProblem(rec: RecordsReport | undefined): Pick<PracticeState, 'text' | 'todo'> | null {
+  if (rec?.clock === 'wrong') return { text: 'Clock wrong - the appliance time is wrong, so times and "as of" are wrong', todo: TODO.clockWrong };
+  if (rec?.clock === 'unconfirmed') return { text: 'Clock not confirmed since start - times and "as of" may be wrong', todo: TODO.clockUnconfirmed };
+  return null;
+}
+
+/**
  * The headline, in order of what a practice must know first: an outage (backup, offline) always
  * keeps the headline, because a practice using the box needs that before anything else; then a box
  * not yet enrolled or set up; then a records cache that would fail in the next outage (locked,
- * never initialised, never synced); then the connection state. Only when none of these applies can
- * the line (and the LED) be the green "All systems normal".
+ * never initialised, never synced); then a clock not confirmed (H7); then the connection state.
+ * Only when none of these applies can the line (and the LED) be the green "All systems normal".
  */
 export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): PracticeState {
   const st = deriveConnectionState(health, fmt);
@@ -88,12 +101,14 @@ export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): Pra
   const setUp = setup?.setUp !== false;
   const rec = health.records?.details;
   const recProblem = recordsProblem(rec, setUp);
+  const clock = clockProblem(rec);
   const unenrolled = !!en && en.required && en.enrolled === false;
   if (st.level === 'backup' || st.level === 'offline') {
     const pre = [
       ...(unenrolled ? ['Not enrolled with the ICB: not yet reporting to the fleet'] : []),
       // Offline already names the records state in its headline.
       ...(recProblem && st.level === 'backup' ? [recProblem.text] : []),
+      ...(clock ? [clock.text] : []),
     ];
     return { ...st, notes: [...pre, ...st.notes] };
   }
@@ -114,7 +129,9 @@ export function deriveState(health: HealthMap, fmt: TimeFormat = localTime): Pra
       todo: TODO.setup,
       action: SET_UP,
     };
-  if (recProblem) return { level: 'attention', since: null, ...recProblem, notes: st.level === 'normal' ? st.notes : [st.text, ...st.notes] };
+  const below = st.level === 'normal' ? st.notes : [st.text, ...st.notes];
+  if (recProblem) return { level: 'attention', since: null, ...recProblem, notes: [...(clock ? [clock.text] : []), ...below] };
+  if (clock) return { level: 'attention', since: null, ...clock, notes: below };
   return st;
 }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { reported } from '../../helpers/reports.js';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { TIMESYNC_FLAG } from '../../../agent/src/platform/clock-sync.js';
 import { after, before, describe, it } from 'node:test';
 import { isAppError } from '../../../common/errors.js';
 import { FileDayListSource, csvRows } from '../../../agent/src/records/day-list.js';
@@ -50,8 +51,15 @@ describe('records capability', () => {
       assert.equal(h.status, 'ok');
       assert.deepEqual(
         Object.keys(d).sort(),
-        ['appointments', 'asOf', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort(),
+        ['appointments', 'asOf', 'clock', 'lines', 'locked', 'patients', 'pendingCaptures', 'provisioned', 'stale', 'sync'].sort(),
       );
+      // Hazard H7: no timesyncd flag under the host root yet, so the clock is not confirmed; then it is.
+      assert.equal(d.clock, 'unconfirmed');
+      assert.ok((d.lines as string[]).some((l) => /clock not confirmed by NTP/.test(l)));
+      const flag = ctx.platform.hostPath(TIMESYNC_FLAG);
+      mkdirSync(dirname(flag), { recursive: true });
+      writeFileSync(flag, '');
+      assert.equal((reported(cap).details as { clock: string }).clock, 'synced');
       assert.deepEqual(d.sync, { running: false, done: res.fetched, total: res.fetched, lastError: null });
       assert.equal(d.patients, res.patients);
       const [step] = cap.drillSteps();

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../../agent/src/auth/index.js';
+import { TIMESYNC_FLAG } from '../../../agent/src/platform/clock-sync.js';
 import { RecordsStore } from '../../../agent/src/records/store.js';
+import { clockBanner } from '../../../agent/src/records/viewer/format.js';
 import { RecordsFrontDesk } from '../../../agent/src/records/viewer/index.js';
 import { buildWebApp } from '../../../agent/src/web/app.js';
 import { createTestCtx, type TestCtx } from '../../helpers/ctx.js';
@@ -263,6 +266,35 @@ describe('records viewer (inject)', () => {
     const r = await get('clinician', `/records/day?date=${DATE}`);
     assert.match(r.body, /class="stale" role="alert"[^>]*><strong>&#9888; STALE: as of 08:50<\/strong>/);
     assert.match(r.body, /70 minutes old/);
+  });
+
+  it('warns on the day list and patient pages until NTP has confirmed the clock (hazard H7)', async () => {
+    const WARN =
+      /<div class="clock" role="alert" data-clock="unconfirmed"><strong>&#9888; Clock not confirmed:<\/strong> The appliance clock has not been confirmed/;
+    for (const [role, url] of [
+      ['reception', `/records/day?date=${DATE}`],
+      ['clinician', `/records/patient?id=${FIX.full.id}`],
+      ['reception', `/records/patient/demographics?id=${FIX.plain.id}`],
+    ] as const) {
+      const r = await get(role, url);
+      assert.equal(r.statusCode, 200, url);
+      assert.match(r.body, WARN, url);
+      assert.match(r.body, /Check against a watch or phone\./);
+      assert.ok(r.body.indexOf('data-clock=') < r.body.indexOf('data-as-of='), 'the clock warning comes before the "as of" line');
+    }
+    // systemd-timesyncd has synchronised: the flag file under the host root, and the warning goes.
+    const flag = ctx.platform.hostPath(TIMESYNC_FLAG);
+    mkdirSync(dirname(flag), { recursive: true });
+    writeFileSync(flag, '');
+    try {
+      const r = await get('reception', `/records/day?date=${DATE}`);
+      assert.doesNotMatch(r.body, /data-clock=/);
+      assert.match(r.body, /TESTWOOD, Amelia Rose/);
+    } finally {
+      rmSync(flag);
+    }
+    assert.match(clockBanner('wrong'), /CLOCK WRONG:.*set earlier than this software was made/);
+    assert.equal(clockBanner('synced'), '');
   });
 
   it('shows admins a verified audit trail', async () => {

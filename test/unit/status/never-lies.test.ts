@@ -99,6 +99,39 @@ describe('status never lies', () => {
     assert.match(s.notes[0]!, /^Records cache locked/);
   });
 
+  it('clock not confirmed since start (hazard H7): amber, never "All systems normal", with what to do', () => {
+    const s = deriveState({ ...healthy(), records: records({ clock: 'unconfirmed' }), setup: setup(true), enrolment: enrolment(true) }, fmt);
+    assert.equal(s.level, 'attention');
+    assert.equal(s.text, 'Clock not confirmed since start - times and "as of" may be wrong');
+    assert.match(s.todo, /check times against a watch or phone/);
+    assert.notDeepEqual(ledPatternFor(s.level, false), GREEN);
+    assert.match(renderState(s), /What to do now: Carry on, but check times/);
+    const synced = deriveState({ ...healthy(), records: { ...recordsHealth(T1030), details: { ...recordsHealth(T1030).details!, clock: 'synced' } } }, fmt);
+    assert.equal(synced.text, 'All systems normal', 'a confirmed clock changes nothing');
+  });
+
+  it('clock earlier than the floor reads "Clock wrong", not green', () => {
+    const s = deriveState({ ...healthy(), records: records({ clock: 'wrong' }) }, fmt);
+    assert.equal(s.level, 'attention');
+    assert.match(s.text, /^Clock wrong - /);
+    assert.match(s.todo, /not this box/);
+  });
+
+  it('a records problem keeps the headline over the clock; the clock is the first note', () => {
+    const s = deriveState({ ...healthy(), records: records({ locked: true, provisioned: true, clock: 'unconfirmed' }) }, fmt);
+    assert.match(s.text, /^Records cache locked/);
+    assert.match(s.notes[0]!, /^Clock not confirmed/);
+  });
+
+  it('an outage keeps the headline; an unconfirmed clock is said under it', () => {
+    const off = deriveState({ failover: failoverHealth(null, T1042, 'down', 'down'), records: records({ clock: 'unconfirmed', asOf: T1030 }) }, fmt);
+    assert.equal(off.level, 'offline');
+    assert.match(off.notes[0]!, /^Clock not confirmed/);
+    const backup = deriveState({ failover: failoverHealth('lte', T1042, 'down', 'up'), records: records({ clock: 'unconfirmed' }) }, fmt);
+    assert.equal(backup.level, 'backup');
+    assert.ok(backup.notes.some((n) => n.startsWith('Clock not confirmed')));
+  });
+
   it("labels from the wizard are used in the practice's words", () => {
     const h = failoverHealth('lte', T1042, 'down', 'up');
     const ups = (h.details as { uplinks: { name: string; label?: string }[] }).uplinks;
@@ -117,6 +150,8 @@ describe('status never lies', () => {
       { ...healthy(), setup: setup(false) },
       { ...healthy(), enrolment: enrolment(false) },
       { ...healthy(), records: records({ locked: true }) },
+      { ...healthy(), records: records({ clock: 'unconfirmed' }) },
+      { ...healthy(), records: records({ clock: 'wrong' }) },
     ];
     for (const c of cases) {
       const s = deriveState(c, fmt);

@@ -68,6 +68,18 @@ export function freshnessBanner(f: Freshness): string {
   return `<p class="asof" data-as-of="${f.asOf}">Records as of <strong>${at}</strong></p>`;
 }
 
+/** The appliance clock's warning, above the "as of" line (hazard H7); empty once NTP has confirmed it. */
+export const CLOCK_UNCONFIRMED = "The appliance clock has not been confirmed since it started: times and 'as of' may be wrong. Check against a watch or phone.";
+export const CLOCK_WRONG =
+  "The appliance clock is wrong (it is set earlier than this software was made): times and 'as of' are wrong. " +
+  'Check times against a watch or phone, and tell the practice manager.';
+
+export function clockBanner(trust: 'synced' | 'unconfirmed' | 'wrong'): string {
+  if (trust === 'synced') return '';
+  const [head, text] = trust === 'wrong' ? ['CLOCK WRONG', CLOCK_WRONG] : ['Clock not confirmed', CLOCK_UNCONFIRMED];
+  return `<div class="clock" role="alert" data-clock="${trust}"><strong>&#9888; ${head}:</strong> ${escapeHtml(text)}</div>`;
+}
+
 /** A clinical date as upstream gave it ("2019", "2019-03", "2019-03-04", full dateTime) made readable. */
 export function clinicalDate(d: string | null | undefined): string {
   if (!d) return '';
@@ -88,6 +100,7 @@ export function nhsFormat(n: string | null | undefined): string {
 export const VIEWER_CSS =
   `
 .stale{background:#fff4ce;border:3px solid #8a5a00;color:#111;padding:12px 16px;margin:0 0 12px;border-radius:6px;font-size:1.1rem}
+.clock{background:#fff4ce;border:3px solid #8a5a00;color:#111;padding:12px 16px;margin:0 0 12px;border-radius:6px;font-size:1.1rem}
 .asof{margin:0 0 8px;color:#333}
 .warn{background:#fde8e8;border:2px solid #a4161a;padding:10px 14px;border-radius:6px;margin:0 0 12px}
 .sub{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 12px}.sub a{padding:10px 14px;background:#fff;border:1px solid ` +

@@ -8,7 +8,7 @@ import { CaptureQueue, type CaptureKind } from '../capture.js';
 import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
-import { freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
+import { clockBanner, freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
 import {
   canSeeClinical,
   capturesTable,
@@ -22,6 +22,7 @@ import {
   type DayListRender,
 } from './pages.js';
 import { fieldsOf } from '../../../../common/fields.js';
+import type { ClockTrust } from '../../platform/clock-sync.js';
 
 /**
  * The records viewer's routes, all under /records, all behind a login (auth from agent/src/auth).
@@ -45,6 +46,8 @@ export interface ViewerDeps {
   clock: Clock;
   staleAfterMs: number;
   timeZone: string;
+  /** Whether the appliance clock is confirmed (platform/clock-sync.ts); absent: not checked. */
+  clockTrust?(): ClockTrust;
   /** Wake the forwarder after a new capture. */
   captured(): void;
 }
@@ -142,10 +145,11 @@ export function viewerPlugin(deps: ViewerDeps): FastifyPluginAsync {
       const banner = s
         ? freshnessBanner({ asOf: Number.isFinite(asOf) ? asOf : null, now: deps.clock.now(), staleAfterMs: deps.staleAfterMs, timeZone: deps.timeZone })
         : '';
+      const clockWarn = s ? clockBanner(deps.clockTrust?.() ?? 'synced') : '';
       return reply
         .code(status)
         .type('text/html; charset=utf-8')
-        .send(page(title, `${banner}${subNav(user.role)}${inner}`, { user, csrf: csrfToken(req), css: VIEWER_CSS }));
+        .send(page(title, `${clockWarn}${banner}${subNav(user.role)}${inner}`, { user, csrf: csrfToken(req), css: VIEWER_CSS }));
     };
     const services = (req: FastifyRequest, reply: FastifyReply): RecordsServices | null => {
       const s = deps.services();
