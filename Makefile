@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 help:
 	@echo "make demo    the agent on embedded defaults in a namespace lab (root; simulated otherwise)"
-	@echo "make test    typecheck + unit + integration + browser tests"
+	@echo "make test    typecheck + lint + unit + integration + browser tests;  make lint   layering, prettier, 160 columns"
 	@echo "make bench   every benchmark (JSON lines);  make dist   the agent bundle"
 	@echo "Needs: npm (Node 24 comes from the npm registry); as root, missing Debian packages are"
 	@echo "installed by scripts/setup-system (SURGERY_EDGE_NO_APT=1: only say what to install)."
