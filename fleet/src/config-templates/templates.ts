@@ -5,7 +5,11 @@ import type { DeviceRow } from '../store/types.js';
 import { keepSecrets, leaves, type Doc } from './merge.js';
 import { Resolver, templateProblems, type Target } from './resolve.js';
 
-export type SaveOutcome = { ok: true; version: number; checked: number } | { ok: false; problems: ConfigProblem[] };
+/** One problem, named once, with every device it affects (empty when checked against a stand-in only). */
+export interface TemplateProblem extends ConfigProblem {
+  devices?: string[];
+}
+export type SaveOutcome = { ok: true; version: number; checked: number } | { ok: false; problems: TemplateProblem[] };
 
 const MAX_LISTED = 50;
 
@@ -21,23 +25,39 @@ export async function devicesInScope(ctx: FleetCtx, resolver: Resolver, scope: S
  * practice (devices of one practice differ only in their id), or a stand-in device when the scope
  * has none yet; nothing is saved unless every merged result passes the agent's validator.
  */
-export async function checkTemplate(ctx: FleetCtx, scope: Scope, id: string, doc: Doc): Promise<{ problems: ConfigProblem[]; checked: number }> {
+export async function checkTemplate(ctx: FleetCtx, scope: Scope, id: string, doc: Doc): Promise<{ problems: TemplateProblem[]; checked: number }> {
   const own = templateProblems(doc);
   if (own.length) return { problems: own, checked: 0 };
   const resolver = await Resolver.load(ctx.store, { scope, scope_id: id, doc });
   const devices = await devicesInScope(ctx, resolver, scope, id);
-  const perPractice = new Map<string, Target>();
-  for (const d of devices) if (!perPractice.has(d.practice)) perPractice.set(d.practice, d);
+  const perPractice = new Map<string, { target: Target; ids: string[] }>();
+  for (const d of devices) {
+    const entry = perPractice.get(d.practice);
+    if (entry) entry.ids.push(d.id);
+    else perPractice.set(d.practice, { target: d, ids: [d.id] });
+  }
   if (!perPractice.size) {
     const practice = scope === 'practice' ? id : 'A00000';
-    perPractice.set(practice, { id: `${practice}-template-check`, practice, practice_name: null, pcn: scope === 'pcn' ? id : null });
+    perPractice.set(practice, { target: { id: `${practice}-template-check`, practice, practice_name: null, pcn: scope === 'pcn' ? id : null }, ids: [] });
   }
-  const problems: ConfigProblem[] = [];
-  for (const t of perPractice.values()) {
-    for (const p of resolver.resolve(t).problems) problems.push({ path: p.path, message: `${t.practice} (as ${t.id}): ${p.message}` });
-    if (problems.length >= MAX_LISTED) break;
+  // Grouped by problem: a base that breaks 200 practices alike says so once, with the device list.
+  const groups = new Map<string, { path: string; message: string; devices: string[]; standIn: boolean }>();
+  for (const { target, ids } of perPractice.values()) {
+    for (const p of resolver.resolve(target).problems) {
+      const key = `${p.path}\u0000${p.message}`;
+      const g = groups.get(key) ?? groups.set(key, { path: p.path, message: p.message, devices: [], standIn: false }).get(key)!;
+      g.devices.push(...ids);
+      if (!ids.length) g.standIn = true;
+    }
   }
-  return { problems: problems.slice(0, MAX_LISTED), checked: perPractice.size };
+  const problems = [...groups.values()].slice(0, MAX_LISTED).map((g) => {
+    const n = g.devices.length;
+    const who = n
+      ? `affects ${n} ${n === 1 ? 'device' : 'devices'}`
+      : `checked against a stand-in device (${scope === 'practice' ? id : 'no device'} has no devices yet)`;
+    return { path: g.path, message: `${g.message} (${who})`, devices: g.devices.sort() };
+  });
+  return { problems, checked: perPractice.size };
 }
 
 /** Parse, restore kept secrets, validate every reached device, save a new version, audit. */

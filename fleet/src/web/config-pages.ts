@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ConfigProblem } from '../../../agent/src/config/public.js';
 import { redactForDisplay, type Doc } from '../config-templates/merge.js';
-import { saveTemplate } from '../config-templates/templates.js';
+import { saveTemplate, type TemplateProblem } from '../config-templates/templates.js';
 import type { FleetCtx } from '../ctx.js';
 import { SCOPES, type Scope } from '../store/config-store.js';
 import { field, need } from './auth.js';
@@ -28,9 +27,19 @@ function parseScope(q: { scope?: string; id?: string }): { scope: Scope; id: str
   return { scope, id };
 }
 
-export const problemList = (problems: { path: string; message: string }[]) =>
+const LISTED_DEVICES = 30;
+const deviceList = (ids: string[] | undefined) =>
+  ids?.length
+    ? ` <details class="affected"><summary>Devices</summary>${ids
+        .slice(0, LISTED_DEVICES)
+        .map((d) => `<a href="/devices/${encodeURIComponent(d)}">${e(d)}</a>`)
+        .join(', ')}${ids.length > LISTED_DEVICES ? ` and ${ids.length - LISTED_DEVICES} more` : ''}</details>`
+    : '';
+
+/** Each problem once, with the devices it affects (a list that folds away: it may be hundreds long). */
+export const problemList = (problems: { path: string; message: string; devices?: string[] }[]) =>
   `<div class="flash bad" role="alert" id="problems"><p>Refused: nothing was saved or published.</p>` +
-  `<ul>${problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul></div>`;
+  `<ul>${problems.map((p) => `<li data-path="${e(p.path)}"><code>${e(p.path)}</code> ${e(p.message)}${deviceList(p.devices)}</li>`).join('')}</ul></div>`;
 
 /** Templates (ICB base -> PCN -> practice), the practice -> PCN map, the template editor. */
 export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
@@ -88,7 +97,7 @@ ${pcnForm}</section>`;
     return reply.type('text/html').send(layout('Config', u, html, u.csrf));
   });
 
-  const editor = async (req: FastifyRequest, scope: Scope, id: string, opts: { text?: string; problems?: ConfigProblem[]; done?: string } = {}) => {
+  const editor = async (req: FastifyRequest, scope: Scope, id: string, opts: { text?: string; problems?: TemplateProblem[]; done?: string } = {}) => {
     const u = req.fleetUser!;
     const t = await ctx.store.config.template(scope, id);
     const versions = await ctx.store.config.templateVersions(scope, id, 20);

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { saveTemplate } from '../../../fleet/src/config-templates/templates.js';
+import type { FleetCtx } from '../../../fleet/src/ctx.js';
+import { SqliteDriver } from '../../../fleet/src/store/driver.js';
+import { Store } from '../../../fleet/src/store/store.js';
+import { tempDir } from '../../helpers/fleet.js';
+
+const DEVICES = ['P81001-01', 'P81001-02', 'P81002-01', 'P81003-01'];
+const ICB = { telemetry: { enabled: true, brokers: ['mqtts://fleet.example:8883'], prefix: 'surgery-edge/v1' }, log: { level: 'warn' } };
+
+/** Saving templates against a real SQLite store with devices in three practices. */
+describe('config templates: saving', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let store: Store;
+  let ctx: FleetCtx;
+  const version = async (scope: 'icb' | 'pcn' | 'practice', id: string) => (await store.config.template(scope, id))?.version ?? 0;
+  const save = async (scope: 'icb' | 'pcn' | 'practice', id: string, doc: unknown) =>
+    saveTemplate(ctx, 'amy', scope, id, JSON.stringify(doc), await version(scope, id));
+
+  before(async () => {
+    tmp = tempDir();
+    store = await Store.open(new SqliteDriver(join(tmp.dir, 'fleet.db')));
+    let now = 1_760_000_000_000;
+    ctx = { store, clock: { now: () => now++ } } as unknown as FleetCtx;
+    for (const id of DEVICES) {
+      const practice = id.slice(0, 6);
+      await store.devices.ingest([
+        {
+          kind: 'state',
+          deviceId: id,
+          receivedAt: now,
+          place: { practice, practiceName: null, pcn: practice === 'P81003' ? null : 'PCN-N', clinicalSystem: null },
+          msg: { online: true, bootId: `b-${id}`, bdSeq: 1, configRevision: 1, at: now },
+        },
+      ]);
+    }
+  });
+  after(async () => {
+    await store?.close();
+    tmp?.rm();
+  });
+
+  it('a partial practice or PCN template (only cellular.allowanceMb) saves over an ICB base with the required parts', async () => {
+    const first = await save('practice', 'P81001', { cellular: { allowanceMb: 5000 } });
+    assert.equal(first.ok, false, 'without an ICB base the merged result cannot keep telemetry');
+    const icb = await save('icb', '', ICB);
+    assert.ok(icb.ok, JSON.stringify(icb));
+    const p = await save('practice', 'P81001', { cellular: { allowanceMb: 5000 } });
+    assert.ok(p.ok, JSON.stringify(p));
+    assert.equal(p.checked, 1);
+    const pcn = await save('pcn', 'PCN-N', { cellular: { allowanceMb: 8000 } });
+    assert.ok(pcn.ok, JSON.stringify(pcn));
+    // A practice with no devices yet is checked against a stand-in that still takes the ICB base.
+    const empty = await save('practice', 'Y99999', { cellular: { allowanceMb: 1000 } });
+    assert.ok(empty.ok, JSON.stringify(empty));
+  });
+
+  it('a refusal names each problem once, with the devices it affects', async () => {
+    const bad = await save('icb', '', { ...ICB, telemetry: { ...ICB.telemetry, intervalMs: 5 }, log: { level: 'loud' } });
+    assert.equal(bad.ok, false);
+    if (bad.ok) return;
+    const paths = bad.problems.map((x) => x.path);
+    assert.equal(new Set(paths).size, paths.length, `each problem once: ${JSON.stringify(bad.problems)}`);
+    const interval = bad.problems.find((x) => x.path === '/telemetry/intervalMs');
+    assert.ok(interval, JSON.stringify(bad.problems));
+    assert.deepEqual(interval.devices, DEVICES);
+    assert.match(interval.message, /4 devices/);
+    assert.doesNotMatch(interval.message, /P81001 \(as/);
+    assert.ok(bad.problems.find((x) => x.path === '/log/level'));
+    // Only the devices a problem reaches are listed: a practice override that breaks one practice.
+    const one = await save('practice', 'P81002', { telemetry: { enabled: false } });
+    assert.equal(one.ok, false);
+    if (one.ok) return;
+    assert.deepEqual(
+      one.problems.map((x) => [x.path, x.devices]),
+      [['/telemetry', ['P81002-01']]],
+    );
+  });
+});
