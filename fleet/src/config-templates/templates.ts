@@ -2,7 +2,7 @@ import type { ConfigProblem } from '../../../agent/src/config/public.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Scope } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';
-import { keepSecrets, leaves, type Doc } from './merge.js';
+import { keepSecrets, leaves, redactForDisplay, type Doc } from './merge.js';
 import { Resolver, templateProblems, type Target } from './resolve.js';
 
 /** One problem, named once, with every device it affects (empty when checked against a stand-in only). */
@@ -60,20 +60,48 @@ export async function checkTemplate(ctx: FleetCtx, scope: Scope, id: string, doc
   return { problems, checked: perPractice.size };
 }
 
-/** Parse, restore kept secrets, validate every reached device, save a new version, audit. */
-export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id: string, text: string, expected: number): Promise<SaveOutcome> {
+/** The editor's text as a template: parsed, with "[redacted]" secrets restored from the stored version. */
+async function parseEdited(ctx: FleetCtx, scope: Scope, id: string, text: string): Promise<{ doc: Doc; prevDoc?: Doc } | { problems: TemplateProblem[] }> {
   let edited: unknown;
   try {
     edited = JSON.parse(text);
   } catch (e) {
-    return { ok: false, problems: [{ path: '/', message: `not JSON: ${(e as Error).message}` }] };
+    return { problems: [{ path: '/', message: `not JSON: ${(e as Error).message}` }] };
   }
-  if (typeof edited !== 'object' || edited === null || Array.isArray(edited))
-    return { ok: false, problems: [{ path: '/', message: 'a template must be a JSON object' }] };
+  if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) return { problems: [{ path: '/', message: 'a template must be a JSON object' }] };
   const prev = await ctx.store.config.template(scope, id);
   const prevDoc = prev ? (JSON.parse(prev.doc) as Doc) : undefined;
   const kept = keepSecrets(edited as Doc, prevDoc);
-  if (kept.problems.length) return { ok: false, problems: kept.problems };
+  if (kept.problems.length) return { problems: kept.problems };
+  return { doc: kept.doc, prevDoc };
+}
+
+export type PreviewOutcome =
+  { ok: true; device: string; layers: string[]; /** secrets redacted */ doc: Doc; problems: ConfigProblem[] } | { ok: false; problems: TemplateProblem[] };
+
+/**
+ * What one device would be sent if the edited (unsaved) template were saved: the layers merged
+ * and substituted for that device, checked by the agent's validator. Secrets come back redacted.
+ * Nothing is saved; the device must be one the template reaches.
+ */
+export async function previewTemplate(ctx: FleetCtx, scope: Scope, id: string, text: string, deviceId: string): Promise<PreviewOutcome> {
+  const parsed = await parseEdited(ctx, scope, id, text);
+  if ('problems' in parsed) return { ok: false, problems: parsed.problems };
+  const own = templateProblems(parsed.doc);
+  if (own.length) return { ok: false, problems: own };
+  const resolver = await Resolver.load(ctx.store, { scope, scope_id: id, doc: parsed.doc });
+  const device = (await devicesInScope(ctx, resolver, scope, id)).find((d) => d.id === deviceId);
+  if (!device) return { ok: false, problems: [{ path: '/', message: `${deviceId || '(no device chosen)'} is not a device this template reaches` }] };
+  const r = resolver.resolve(device);
+  return { ok: true, device: device.id, layers: r.layers, doc: redactForDisplay(r.doc), problems: r.problems };
+}
+
+/** Parse, restore kept secrets, validate every reached device, save a new version, audit. */
+export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id: string, text: string, expected: number): Promise<SaveOutcome> {
+  const parsed = await parseEdited(ctx, scope, id, text);
+  if ('problems' in parsed) return { ok: false, problems: parsed.problems };
+  const kept = parsed;
+  const prevDoc = parsed.prevDoc;
   const { problems, checked } = await checkTemplate(ctx, scope, id, kept.doc);
   const now = ctx.clock.now();
   const auditBase = { at: now, username: user, device_id: null, action: 'template-save' };

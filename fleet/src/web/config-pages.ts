@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { redactForDisplay, type Doc } from '../config-templates/merge.js';
-import { saveTemplate, type TemplateProblem } from '../config-templates/templates.js';
+import { Resolver } from '../config-templates/resolve.js';
+import { devicesInScope, previewTemplate, saveTemplate, type PreviewOutcome, type TemplateProblem } from '../config-templates/templates.js';
 import type { FleetCtx } from '../ctx.js';
 import { SCOPES, type Scope } from '../store/config-store.js';
 import { field, need } from './auth.js';
@@ -8,6 +9,7 @@ import { e, layout, stamp } from './html.js';
 
 const SCOPE_LABEL: Record<Scope, string> = { icb: 'ICB base', pcn: 'PCN', practice: 'Practice' };
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const PREVIEW_CHOICES = 500;
 
 /** Who may change a template: ICB admins any; a practice manager only their own practice's. */
 function mayEdit(req: FastifyRequest, scope: Scope, id: string): boolean {
@@ -97,19 +99,41 @@ ${pcnForm}</section>`;
     return reply.type('text/html').send(layout('Config', u, html, u.csrf));
   });
 
-  const editor = async (req: FastifyRequest, scope: Scope, id: string, opts: { text?: string; problems?: TemplateProblem[]; done?: string } = {}) => {
+  const editor = async (
+    req: FastifyRequest,
+    scope: Scope,
+    id: string,
+    opts: { text?: string; problems?: TemplateProblem[]; done?: string; preview?: PreviewOutcome & { ok: true } } = {},
+  ) => {
     const u = req.fleetUser!;
     const t = await ctx.store.config.template(scope, id);
     const versions = await ctx.store.config.templateVersions(scope, id, 20);
     const shown = opts.text ?? JSON.stringify(redactForDisplay(t ? (JSON.parse(t.doc) as Doc) : {}), null, 2);
     const edit = mayEdit(req, scope, id);
     const title = `${SCOPE_LABEL[scope]}${id ? ` ${id}` : ''}`;
+    const reached = (await devicesInScope(ctx, await Resolver.load(ctx.store), scope, id)).slice(0, PREVIEW_CHOICES);
+    const q = new URLSearchParams({ scope, id });
+    const chosen = opts.preview?.device;
+    const previewControls = reached.length
+      ? `<p class="noprint" id="preview-controls"><label>Preview the merged result for <select name="device">${reached
+          .map((d) => `<option${d.id === chosen ? ' selected' : ''}>${e(d.id)}</option>`)
+          .join('')}</select></label> <button formaction="/config/template/preview?${q}">Preview (nothing is saved)</button></p>`
+      : '<p class="muted">No device takes this template yet: nothing to preview.</p>';
+    const pv = opts.preview;
+    const previewSection = pv
+      ? `<section id="preview" data-device="${e(pv.device)}"><h2>Merged result for ${e(pv.device)} (not saved)</h2>` +
+        `<p>Layers: ${pv.layers.map((l) => `<code>${e(l)}</code>`).join(' → ')}. Secrets are shown as <code>"[redacted]"</code>.</p>` +
+        (pv.problems.length
+          ? `<ul class="bad" id="preview-problems">${pv.problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul>`
+          : '<p id="preview-ok">The agent would accept this.</p>') +
+        `<pre id="preview-doc">${e(JSON.stringify(pv.doc, null, 2))}</pre></section>`
+      : '';
     const form =
       `<form method="post" action="/config/template?${new URLSearchParams({ scope, id })}" id="template-form">` +
       `<input type="hidden" name="csrf" value="${e(u.csrf)}"><input type="hidden" name="version" value="${t?.version ?? 0}">
 <p><label for="doc">Template (JSON; secrets show as <code>"[redacted]"</code>: leave that to keep the stored value)</label></p>
 <textarea id="doc" name="doc" rows="24" cols="100" ` +
-      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}</form>`;
+      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}${previewControls}</form>${previewSection}`;
     const hist = versions.map((v) => `<tr><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td></tr>`).join('');
     const html =
       `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span>` +
@@ -152,6 +176,27 @@ ${pcnForm}</section>`;
       .code(422)
       .type('text/html')
       .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+  });
+
+  // Any signed-in role that may see the template may preview it: it changes nothing (CSRF still checked, as for every POST).
+  app.post('/config/template/preview', { preHandler: need() }, async (req, reply) => {
+    const s = parseScope(req.query as { scope?: string; id?: string });
+    if (!s) return reply.code(400).send('unknown scope or id');
+    if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
+    const text = field(req, 'doc') ?? '';
+    const out = await previewTemplate(ctx, s.scope, s.id, text, field(req, 'device') ?? '');
+    let back = text;
+    try {
+      back = JSON.stringify(redactForDisplay(JSON.parse(text) as Doc), null, 2);
+    } catch {
+      /* not JSON: shown as typed so it can be fixed */
+    }
+    if (!out.ok)
+      return reply
+        .code(422)
+        .type('text/html')
+        .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+    return reply.type('text/html').send(await editor(req, s.scope, s.id, { text: back, preview: out }));
   });
 
   app.post('/config/pcn', { preHandler: need('icb-admin') }, async (req, reply) => {

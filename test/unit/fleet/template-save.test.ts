@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { saveTemplate } from '../../../fleet/src/config-templates/templates.js';
+import { previewTemplate, saveTemplate } from '../../../fleet/src/config-templates/templates.js';
 import type { FleetCtx } from '../../../fleet/src/ctx.js';
 import { SqliteDriver } from '../../../fleet/src/store/driver.js';
 import { Store } from '../../../fleet/src/store/store.js';
@@ -77,5 +77,36 @@ describe('config templates: saving', () => {
       one.problems.map((x) => [x.path, x.devices]),
       [['/telemetry', ['P81002-01']]],
     );
+  });
+
+  it('previews the merged result for a chosen device without saving, secrets redacted', async () => {
+    const before = await version('practice', 'P81001');
+    const edited = { cellular: { allowanceMb: 7000 }, records: { dayList: { bearerToken: 'tok-preview-secret' } } };
+    const pv = await previewTemplate(ctx, 'practice', 'P81001', JSON.stringify(edited), 'P81001-02');
+    assert.ok(pv.ok, JSON.stringify(pv));
+    assert.equal(pv.device, 'P81001-02');
+    assert.deepEqual(
+      pv.layers.map((l) => l.replace(/@\d+$/, '')),
+      ['icb', 'pcn:PCN-N', 'practice:P81001'],
+    );
+    const doc = pv.doc as { cellular: { allowanceMb: number }; telemetry: { brokers: string[] }; site: { deviceId: string }; records: unknown };
+    assert.equal(doc.cellular.allowanceMb, 7000, 'the edited value, over the PCN one');
+    assert.deepEqual(doc.telemetry.brokers, ICB.telemetry.brokers, 'inherited from the ICB base');
+    assert.equal(doc.site.deviceId, 'P81001-02');
+    assert.deepEqual(pv.problems, []);
+    assert.doesNotMatch(JSON.stringify(pv), /tok-preview-secret/);
+    assert.match(JSON.stringify(doc.records), /\[redacted\]/);
+    assert.equal(await version('practice', 'P81001'), before, 'nothing saved');
+
+    const broken = await previewTemplate(ctx, 'practice', 'P81001', JSON.stringify({ telemetry: { enabled: false } }), 'P81001-01');
+    assert.ok(broken.ok);
+    assert.deepEqual(
+      broken.problems.map((x) => x.path),
+      ['/telemetry'],
+    );
+    const elsewhere = await previewTemplate(ctx, 'practice', 'P81001', '{}', 'P81002-01');
+    assert.equal(elsewhere.ok, false, 'a device the template does not reach');
+    const bad = await previewTemplate(ctx, 'practice', 'P81001', '{nope', 'P81001-01');
+    assert.equal(bad.ok, false);
   });
 });
