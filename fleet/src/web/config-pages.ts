@@ -133,7 +133,8 @@ ${pcnForm}</section>`;
       `<input type="hidden" name="csrf" value="${e(u.csrf)}"><input type="hidden" name="version" value="${t?.version ?? 0}">
 <p><label for="doc">Template (JSON; secrets show as <code>"[redacted]"</code>: leave that to keep the stored value)</label></p>
 <textarea id="doc" name="doc" rows="24" cols="100" ` +
-      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}${previewControls}</form>${previewSection}`;
+      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}` +
+      `${previewControls}</form>${previewSection}`;
     const hist = versions.map((v) => `<tr><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td></tr>`).join('');
     const html =
       `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span>` +
