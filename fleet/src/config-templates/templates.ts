@@ -1,8 +1,8 @@
-import type { ConfigProblem } from '../../../agent/src/config/public.js';
+import { REDACTED, type ConfigProblem } from '../../../agent/src/config/public.js';
 import type { FleetCtx } from '../ctx.js';
 import type { Scope } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';
-import { keepSecrets, leaves, redactForDisplay, type Doc } from './merge.js';
+import { isSecretPath, keepSecrets, leaves, redactForDisplay, type Doc } from './merge.js';
 import { Resolver, templateProblems, type Target } from './resolve.js';
 
 /** One problem, named once, with every device it affects (empty when checked against a stand-in only). */
@@ -100,15 +100,39 @@ export async function previewTemplate(ctx: FleetCtx, scope: Scope, id: string, t
 export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id: string, text: string, expected: number): Promise<SaveOutcome> {
   const parsed = await parseEdited(ctx, scope, id, text);
   if ('problems' in parsed) return { ok: false, problems: parsed.problems };
-  const kept = parsed;
-  const prevDoc = parsed.prevDoc;
-  const { problems, checked } = await checkTemplate(ctx, scope, id, kept.doc);
+  return saveChecked(ctx, user, scope, id, parsed.doc, parsed.prevDoc, expected, 'template-save', {});
+}
+
+/**
+ * One-click restore: an older version's document (secrets and all, straight from the store) saved
+ * as a new version, after the same check as any save (the layers around it may have changed since).
+ */
+export async function restoreTemplate(ctx: FleetCtx, user: string, scope: Scope, id: string, from: number, expected: number): Promise<SaveOutcome> {
+  const old = (await ctx.store.config.templateVersions(scope, id, 100_000)).find((v) => v.version === from);
+  if (!old) return { ok: false, problems: [{ path: '/', message: `there is no version ${from} of this template` }] };
+  const prev = await ctx.store.config.template(scope, id);
+  const prevDoc = prev ? (JSON.parse(prev.doc) as Doc) : undefined;
+  return saveChecked(ctx, user, scope, id, JSON.parse(old.doc) as Doc, prevDoc, expected, 'template-restore', { from });
+}
+
+async function saveChecked(
+  ctx: FleetCtx,
+  user: string,
+  scope: Scope,
+  id: string,
+  doc: Doc,
+  prevDoc: Doc | undefined,
+  expected: number,
+  action: string,
+  extra: Record<string, unknown>,
+): Promise<SaveOutcome> {
+  const { problems, checked } = await checkTemplate(ctx, scope, id, doc);
   const now = ctx.clock.now();
-  const auditBase = { at: now, username: user, device_id: null, action: 'template-save' };
+  const auditBase = { at: now, username: user, device_id: null, action };
   if (problems.length) {
     await ctx.store.accounts.audit({
       ...auditBase,
-      args: JSON.stringify({ scope, id }),
+      args: JSON.stringify({ scope, id, ...extra }),
       outcome: 'refused',
       detail: `${problems.length} problem(s): ${problems
         .slice(0, 3)
@@ -117,18 +141,37 @@ export async function saveTemplate(ctx: FleetCtx, user: string, scope: Scope, id
     });
     return { ok: false, problems };
   }
-  const saved = await ctx.store.config.saveTemplate(scope, id, JSON.stringify(kept.doc), user, now, expected);
+  const saved = await ctx.store.config.saveTemplate(scope, id, JSON.stringify(doc), user, now, expected);
   if (!saved.ok)
     return { ok: false, problems: [{ path: '/', message: `changed by someone else meanwhile (now version ${saved.current}); reload and edit again` }] };
   // Changed paths only, never values: a secret's path is fine in the audit log, its value is not.
-  const changed = changedPaths(prevDoc ?? {}, kept.doc);
+  const changed = changedPaths(prevDoc ?? {}, doc);
   await ctx.store.accounts.audit({
     ...auditBase,
-    args: JSON.stringify({ scope, id, version: saved.version }),
+    args: JSON.stringify({ scope, id, ...extra, version: saved.version }),
     outcome: 'ok',
     detail: `changed: ${changed.join(', ') || '(nothing)'}`.slice(0, 1000),
   });
   return { ok: true, version: saved.version, checked };
+}
+
+export interface VersionDiffRow {
+  path: string;
+  /** undefined: absent in that version; secrets show only as REDACTED (set) or '' (empty). */
+  before: unknown;
+  after: unknown;
+}
+
+/** Field by field between two versions of one template; a changed secret says "changed", never its value. */
+export function versionDiff(a: Doc, b: Doc): VersionDiffRow[] {
+  const la = leaves(a);
+  const lb = leaves(b);
+  const shown = (path: string, v: unknown) => (v !== undefined && v !== '' && v !== null && isSecretPath(path) ? REDACTED : v);
+  return changedPaths(a, b).map((path) => {
+    const before = shown(path, la.get(path));
+    const after = shown(path, lb.get(path));
+    return before === REDACTED && after === REDACTED ? { path, before: REDACTED, after: `${REDACTED} (changed)` } : { path, before, after };
+  });
 }
 
 export function changedPaths(a: Doc, b: Doc): string[] {

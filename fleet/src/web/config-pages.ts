@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { redactForDisplay, type Doc } from '../config-templates/merge.js';
 import { Resolver } from '../config-templates/resolve.js';
-import { devicesInScope, previewTemplate, saveTemplate, type PreviewOutcome, type TemplateProblem } from '../config-templates/templates.js';
+import {
+  devicesInScope,
+  previewTemplate,
+  restoreTemplate,
+  saveTemplate,
+  versionDiff,
+  type PreviewOutcome,
+  type TemplateProblem,
+} from '../config-templates/templates.js';
 import type { FleetCtx } from '../ctx.js';
 import { SCOPES, type Scope } from '../store/config-store.js';
 import { field, need } from './auth.js';
@@ -135,7 +143,24 @@ ${pcnForm}</section>`;
 <textarea id="doc" name="doc" rows="24" cols="100" ` +
       `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}` +
       `${previewControls}</form>${previewSection}`;
-    const hist = versions.map((v) => `<tr><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td></tr>`).join('');
+    const admin = u.role === 'icb-admin';
+    const hist = versions
+      .map((v) => {
+        const current = v.version === t?.version;
+        const diff = current
+          ? '<td>current</td>'
+          : `<td><a href="/config/template/diff?${q}&from=${v.version}&to=${t?.version ?? v.version}">Diff with current</a></td>`;
+        const restore =
+          admin && !current
+            ? `<td><form method="post" action="/config/template/restore?${q}" class="noprint restore"><input type="hidden" name="csrf" value="${e(u.csrf)}">` +
+              `<input type="hidden" name="from" value="${v.version}"><input type="hidden" name="version" value="${t?.version ?? 0}">` +
+              `<button>Restore v${v.version}</button></form></td>`
+            : admin
+              ? '<td></td>'
+              : '';
+        return `<tr data-version="${v.version}"><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td>${diff}${restore}</tr>`;
+      })
+      .join('');
     const html =
       `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span>` +
       `</h1>${opts.done ? `<p class="flash" role="status">${e(opts.done)}</p>` : ''}${opts.problems?.length ? problemList(opts.problems) : ''}${form}
@@ -177,6 +202,50 @@ ${pcnForm}</section>`;
       .code(422)
       .type('text/html')
       .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+  });
+
+  app.get('/config/template/diff', { preHandler: need() }, async (req, reply) => {
+    const query = req.query as { scope?: string; id?: string; from?: string; to?: string };
+    const s = parseScope(query);
+    const from = Number(query.from);
+    const to = Number(query.to);
+    if (!s || !Number.isInteger(from) || !Number.isInteger(to)) return reply.code(400).type('text/plain').send('unknown scope, id or versions');
+    if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
+    const versions = await ctx.store.config.templateVersions(s.scope, s.id, 100_000);
+    const a = versions.find((v) => v.version === from);
+    const b = versions.find((v) => v.version === to);
+    if (!a || !b) return reply.code(404).type('text/plain').send('no such version');
+    const rows = versionDiff(JSON.parse(a.doc) as Doc, JSON.parse(b.doc) as Doc);
+    const show = (v: unknown) => (v === undefined ? '<span class="muted">(absent)</span>' : `<code>${e(JSON.stringify(v))}</code>`);
+    const u = req.fleetUser!;
+    const q = new URLSearchParams({ scope: s.scope, id: s.id });
+    const title = `${SCOPE_LABEL[s.scope]}${s.id ? ` ${s.id}` : ''}: v${from} → v${to}`;
+    const restore =
+      u.role === 'icb-admin' && from !== versions[0]?.version
+        ? `<form method="post" action="/config/template/restore?${q}" class="noprint restore"><input type="hidden" name="csrf" value="${e(u.csrf)}">` +
+          `<input type="hidden" name="from" value="${from}"><input type="hidden" name="version" value="${versions[0]?.version ?? 0}">` +
+          `<button>Restore v${from}</button></form>`
+        : '';
+    const html =
+      `<h1>${e(title)}</h1><p>${rows.length} field(s) differ. Secrets are never shown: a changed one reads <code>"[redacted] (changed)"</code>.</p>` +
+      `<table id="version-diff"><thead><tr><th>Field</th><th>v${from}</th><th>v${to}</th></tr></thead><tbody>${
+        rows.map((r) => `<tr data-path="${e(r.path)}"><td><code>${e(r.path)}</code></td><td>${show(r.before)}</td><td>${show(r.after)}</td></tr>`).join('') ||
+        '<tr><td colspan="3">No differences.</td></tr>'
+      }</tbody></table>${restore}<p><a href="/config/template?${q}">Back to the template</a></p>`;
+    return reply.type('text/html').send(layout(title, u, html, u.csrf));
+  });
+
+  // ICB admins only: a restore is a save (checked, versioned, audited as template-restore); CSRF is checked for every POST.
+  app.post('/config/template/restore', { preHandler: need('icb-admin') }, async (req, reply) => {
+    const s = parseScope(req.query as { scope?: string; id?: string });
+    const from = Number(field(req, 'from'));
+    if (!s || !Number.isInteger(from) || from < 1) return reply.code(400).type('text/plain').send('unknown scope, id or version');
+    const out = await restoreTemplate(ctx, req.fleetUser!.username, s.scope, s.id, from, Number(field(req, 'version') ?? 0));
+    if (out.ok) return reply.redirect(`/config/template?${new URLSearchParams({ scope: s.scope, id: s.id })}&saved=${out.version}`, 303);
+    return reply
+      .code(422)
+      .type('text/html')
+      .send(await editor(req, s.scope, s.id, { problems: out.problems }));
   });
 
   // Any signed-in role that may see the template may preview it: it changes nothing (CSRF still checked, as for every POST).

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { previewTemplate, saveTemplate } from '../../../fleet/src/config-templates/templates.js';
+import { previewTemplate, restoreTemplate, saveTemplate, versionDiff } from '../../../fleet/src/config-templates/templates.js';
 import type { FleetCtx } from '../../../fleet/src/ctx.js';
 import { SqliteDriver } from '../../../fleet/src/store/driver.js';
 import { Store } from '../../../fleet/src/store/store.js';
@@ -108,5 +108,55 @@ describe('config templates: saving', () => {
     assert.equal(elsewhere.ok, false, 'a device the template does not reach');
     const bad = await previewTemplate(ctx, 'practice', 'P81001', '{nope', 'P81001-01');
     assert.equal(bad.ok, false);
+  });
+
+  it('diff between two versions names changed fields; a changed secret never shows its value', () => {
+    const a = { log: { level: 'warn' }, cellular: { allowanceMb: 5000 }, records: { dayList: { bearerToken: 'old-tok-1' } } };
+    const b = { log: { level: 'info' }, status: { port: 8443 }, records: { dayList: { bearerToken: 'new-tok-2' } } };
+    const rows = versionDiff(a, b);
+    assert.deepEqual(rows, [
+      { path: '/cellular/allowanceMb', before: 5000, after: undefined },
+      { path: '/log/level', before: 'warn', after: 'info' },
+      { path: '/records/dayList/bearerToken', before: '[redacted]', after: '[redacted] (changed)' },
+      { path: '/status/port', before: undefined, after: 8443 },
+    ]);
+    assert.doesNotMatch(JSON.stringify(rows), /tok-1|tok-2/);
+    assert.deepEqual(versionDiff(a, a), []);
+  });
+
+  it('restores an older version as a new one, secrets kept, checked and audited', async () => {
+    const withSecret = { cellular: { allowanceMb: 3000 }, records: { dayList: { bearerToken: 'tok-restore-1' } } };
+    const v1 = await save('practice', 'P81003', withSecret);
+    assert.ok(v1.ok, JSON.stringify(v1));
+    const v2 = await save('practice', 'P81003', { cellular: { allowanceMb: 9000 } });
+    assert.ok(v2.ok);
+    const r = await restoreTemplate(ctx, 'root', 'practice', 'P81003', v1.version, v2.version);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.version, v2.version + 1);
+    assert.deepEqual(JSON.parse((await store.config.template('practice', 'P81003'))!.doc), withSecret, 'the stored secret came back');
+    const audit = (await store.accounts.auditLog(100)).find((a) => a.action === 'template-restore');
+    assert.ok(audit);
+    assert.deepEqual(JSON.parse(audit.args!), { scope: 'practice', id: 'P81003', from: v1.version, version: r.version });
+    assert.equal(audit.username, 'root');
+    assert.doesNotMatch(JSON.stringify(await store.accounts.auditLog(100)), /tok-restore-1/);
+    // Stale editor version: refused, nothing saved.
+    const stale = await restoreTemplate(ctx, 'root', 'practice', 'P81003', v1.version, v2.version);
+    assert.equal(stale.ok, false);
+    assert.equal((await store.config.template('practice', 'P81003'))!.version, r.version);
+    assert.equal((await restoreTemplate(ctx, 'root', 'practice', 'P81003', 99, r.version)).ok, false, 'no such version');
+    // An old version that no longer validates (written straight to the store, as under an older base) is refused like any save.
+    const bad = await store.config.saveTemplate('practice', 'P81003', JSON.stringify({ telemetry: { enabled: false } }), 'x', 1, r.version);
+    assert.ok(bad.ok);
+    const good = await save('practice', 'P81003', withSecret);
+    assert.ok(good.ok);
+    const refused = await restoreTemplate(ctx, 'root', 'practice', 'P81003', bad.version, good.version);
+    assert.equal(refused.ok, false);
+    if (!refused.ok)
+      assert.deepEqual(
+        refused.problems.map((p) => [p.path, p.devices]),
+        [['/telemetry', ['P81003-01']]],
+      );
+    assert.equal((await store.config.template('practice', 'P81003'))!.version, good.version, 'nothing saved');
+    assert.ok((await store.accounts.auditLog(100)).some((a) => a.action === 'template-restore' && a.outcome === 'refused'));
   });
 });
