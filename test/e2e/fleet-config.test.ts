@@ -51,6 +51,15 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     await Promise.all([p.waitForLoadState(), p.click('button:has-text("Validate and save")')]);
     const problems = await p.locator('#problems').innerText();
     assert.match(problems, /\/telemetry\/intervalMs/);
+    assert.equal(await p.locator('#problems li[data-path="/telemetry/intervalMs"]').count(), 1, 'each problem once');
+    assert.match(
+      await p
+        .locator('#problems li[data-path="/telemetry/intervalMs"] details')
+        .innerText({ timeout: 2000 })
+        .catch(() => ''),
+      /Devices/,
+    );
+    assert.equal(await p.locator(`#problems li[data-path="/telemetry/intervalMs"] details a[href="/devices/${LIVE}"]`).count(), 1, 'with the device list');
     assert.ok(!(await p.content()).includes(SECRET), 'a refused save does not echo the secret back');
     await b.screenshot(p, 'fleet', 'config-refused');
     // The refused text came back redacted: the secret has to be typed again.
@@ -172,5 +181,56 @@ describe('fleet config templates and rollouts in a browser', { skip }, () => {
     assert.equal((await v.request.post(`${base}/config/template?scope=icb`, { form: { csrf: vcsrf!, doc: '{}', version: '1' } })).status(), 403);
     await v.goto(`${base}/rollouts`);
     assert.equal(await v.locator('#new-rollout').count(), 0);
+  });
+
+  it('ICB admin: preview the merged result for a device, diff two versions, restore the older one in one click', async () => {
+    const p = await signIn('admin');
+    await p.goto(`${base}/config/template?scope=icb`);
+    const before = await p.locator('#versions tr[data-version]').count();
+    await p.fill('#doc', JSON.stringify(template(2500), null, 2));
+    await p.selectOption('#preview-controls select[name=device]', LIVE);
+    await Promise.all([p.waitForLoadState(), p.click('button:has-text("Preview")')]);
+    assert.equal(await p.locator('#preview').getAttribute('data-device'), LIVE);
+    const merged = await p.locator('#preview-doc').innerText();
+    assert.match(merged, /"intervalMs": 2500/);
+    assert.match(merged, new RegExp(`"deviceId": "${LIVE}"`));
+    assert.match(merged, /"bearerToken": "\[redacted\]"/);
+    assert.equal(await p.locator('#preview-ok').count(), 1);
+    assert.ok(!(await p.content()).includes(SECRET), 'the preview never shows a secret');
+    assert.equal(await p.locator('#versions tr[data-version]').count(), before, 'a preview saves nothing');
+    await b.screenshot(p, 'fleet', 'config-preview');
+
+    // The text came back redacted from the preview: saving it keeps the stored secret.
+    await Promise.all([p.waitForURL(/saved=/), p.click('button:has-text("Validate and save")')]);
+    const saved = Number(new URL(p.url()).searchParams.get('saved'));
+    await Promise.all([p.waitForURL(/\/config\/template\/diff/), p.click(`#versions tr[data-version="${saved - 1}"] a:has-text("Diff with current")`)]);
+    assert.match(await p.locator(`#version-diff tr[data-path="/telemetry/intervalMs"]`).innerText(), /1500\s+2500/);
+    assert.equal(await p.locator('#version-diff tr[data-path="/records/dayList/bearerToken"]').count(), 0, 'the kept secret did not change');
+    assert.ok(!(await p.content()).includes(SECRET));
+    await b.screenshot(p, 'fleet', 'config-version-diff');
+    await Promise.all([p.waitForURL(/saved=/), p.click(`button:has-text("Restore v${saved - 1}")`)]);
+    assert.equal(Number(new URL(p.url()).searchParams.get('saved')), saved + 1);
+    assert.match(await p.locator('#doc').inputValue(), /"intervalMs": 1500/);
+    assert.equal(await p.locator('#versions tr[data-version]').count(), before + 2);
+    const stored = JSON.parse((await lab.fleet.ctx.store.config.template('icb', ''))!.doc) as { records: { dayList: { bearerToken: string } } };
+    assert.equal(stored.records.dayList.bearerToken, SECRET, 'restored with its secret');
+    await p.goto(`${base}/audit`);
+    assert.match(await p.locator('#audit tbody').innerText(), /template-restore/);
+
+    // Only ICB admins restore, and only with the session's CSRF token.
+    const form = (csrf: string) => ({ form: { csrf, from: String(saved - 1), version: String(saved + 1) } });
+    const url = `${base}/config/template/restore?scope=icb&id=`;
+    assert.equal((await p.request.post(url, form('wrong-token'))).status(), 403);
+    for (const who of ['viewer', 'pm'] as const) {
+      const q = await signIn(who);
+      await q.goto(`${base}/config`);
+      const csrf = await q.locator('header input[name=csrf]').getAttribute('value');
+      assert.equal((await q.request.post(url, form(csrf!))).status(), 403, who);
+      if (who === 'viewer') {
+        await q.goto(`${base}/config/template?scope=icb`);
+        assert.equal(await q.locator('button:has-text("Restore")').count(), 0);
+      }
+    }
+    assert.equal((await lab.fleet.ctx.store.config.template('icb', ''))!.version, saved + 1, 'nothing restored by them');
   });
 });

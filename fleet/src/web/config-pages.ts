@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ConfigProblem } from '../../../agent/src/config/public.js';
 import { redactForDisplay, type Doc } from '../config-templates/merge.js';
-import { saveTemplate } from '../config-templates/templates.js';
+import { Resolver } from '../config-templates/resolve.js';
+import {
+  devicesInScope,
+  previewTemplate,
+  restoreTemplate,
+  saveTemplate,
+  versionDiff,
+  type PreviewOutcome,
+  type TemplateProblem,
+} from '../config-templates/templates.js';
 import type { FleetCtx } from '../ctx.js';
 import { SCOPES, type Scope } from '../store/config-store.js';
 import { field, need } from './auth.js';
@@ -9,6 +17,7 @@ import { e, layout, stamp } from './html.js';
 
 const SCOPE_LABEL: Record<Scope, string> = { icb: 'ICB base', pcn: 'PCN', practice: 'Practice' };
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const PREVIEW_CHOICES = 500;
 
 /** Who may change a template: ICB admins any; a practice manager only their own practice's. */
 function mayEdit(req: FastifyRequest, scope: Scope, id: string): boolean {
@@ -28,9 +37,19 @@ function parseScope(q: { scope?: string; id?: string }): { scope: Scope; id: str
   return { scope, id };
 }
 
-export const problemList = (problems: { path: string; message: string }[]) =>
+const LISTED_DEVICES = 30;
+const deviceList = (ids: string[] | undefined) =>
+  ids?.length
+    ? ` <details class="affected"><summary>Devices</summary>${ids
+        .slice(0, LISTED_DEVICES)
+        .map((d) => `<a href="/devices/${encodeURIComponent(d)}">${e(d)}</a>`)
+        .join(', ')}${ids.length > LISTED_DEVICES ? ` and ${ids.length - LISTED_DEVICES} more` : ''}</details>`
+    : '';
+
+/** Each problem once, with the devices it affects (a list that folds away: it may be hundreds long). */
+export const problemList = (problems: { path: string; message: string; devices?: string[] }[]) =>
   `<div class="flash bad" role="alert" id="problems"><p>Refused: nothing was saved or published.</p>` +
-  `<ul>${problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul></div>`;
+  `<ul>${problems.map((p) => `<li data-path="${e(p.path)}"><code>${e(p.path)}</code> ${e(p.message)}${deviceList(p.devices)}</li>`).join('')}</ul></div>`;
 
 /** Templates (ICB base -> PCN -> practice), the practice -> PCN map, the template editor. */
 export function registerConfigPages(app: FastifyInstance, ctx: FleetCtx): void {
@@ -88,20 +107,60 @@ ${pcnForm}</section>`;
     return reply.type('text/html').send(layout('Config', u, html, u.csrf));
   });
 
-  const editor = async (req: FastifyRequest, scope: Scope, id: string, opts: { text?: string; problems?: ConfigProblem[]; done?: string } = {}) => {
+  const editor = async (
+    req: FastifyRequest,
+    scope: Scope,
+    id: string,
+    opts: { text?: string; problems?: TemplateProblem[]; done?: string; preview?: PreviewOutcome & { ok: true } } = {},
+  ) => {
     const u = req.fleetUser!;
     const t = await ctx.store.config.template(scope, id);
     const versions = await ctx.store.config.templateVersions(scope, id, 20);
     const shown = opts.text ?? JSON.stringify(redactForDisplay(t ? (JSON.parse(t.doc) as Doc) : {}), null, 2);
     const edit = mayEdit(req, scope, id);
     const title = `${SCOPE_LABEL[scope]}${id ? ` ${id}` : ''}`;
+    const reached = (await devicesInScope(ctx, await Resolver.load(ctx.store), scope, id)).slice(0, PREVIEW_CHOICES);
+    const q = new URLSearchParams({ scope, id });
+    const chosen = opts.preview?.device;
+    const previewControls = reached.length
+      ? `<p class="noprint" id="preview-controls"><label>Preview the merged result for <select name="device">${reached
+          .map((d) => `<option${d.id === chosen ? ' selected' : ''}>${e(d.id)}</option>`)
+          .join('')}</select></label> <button formaction="/config/template/preview?${q}">Preview (nothing is saved)</button></p>`
+      : '<p class="muted">No device takes this template yet: nothing to preview.</p>';
+    const pv = opts.preview;
+    const previewSection = pv
+      ? `<section id="preview" data-device="${e(pv.device)}"><h2>Merged result for ${e(pv.device)} (not saved)</h2>` +
+        `<p>Layers: ${pv.layers.map((l) => `<code>${e(l)}</code>`).join(' → ')}. Secrets are shown as <code>"[redacted]"</code>.</p>` +
+        (pv.problems.length
+          ? `<ul class="bad" id="preview-problems">${pv.problems.map((p) => `<li><code>${e(p.path)}</code> ${e(p.message)}</li>`).join('')}</ul>`
+          : '<p id="preview-ok">The agent would accept this.</p>') +
+        `<pre id="preview-doc">${e(JSON.stringify(pv.doc, null, 2))}</pre></section>`
+      : '';
     const form =
       `<form method="post" action="/config/template?${new URLSearchParams({ scope, id })}" id="template-form">` +
       `<input type="hidden" name="csrf" value="${e(u.csrf)}"><input type="hidden" name="version" value="${t?.version ?? 0}">
 <p><label for="doc">Template (JSON; secrets show as <code>"[redacted]"</code>: leave that to keep the stored value)</label></p>
 <textarea id="doc" name="doc" rows="24" cols="100" ` +
-      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}</form>`;
-    const hist = versions.map((v) => `<tr><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td></tr>`).join('');
+      `spellcheck="false"${edit ? '' : ' readonly'}>${e(shown)}</textarea>${edit ? '<p><button>Validate and save</button></p>' : ''}` +
+      `${previewControls}</form>${previewSection}`;
+    const admin = u.role === 'icb-admin';
+    const hist = versions
+      .map((v) => {
+        const current = v.version === t?.version;
+        const diff = current
+          ? '<td>current</td>'
+          : `<td><a href="/config/template/diff?${q}&from=${v.version}&to=${t?.version ?? v.version}">Diff with current</a></td>`;
+        const restore =
+          admin && !current
+            ? `<td><form method="post" action="/config/template/restore?${q}" class="noprint restore"><input type="hidden" name="csrf" value="${e(u.csrf)}">` +
+              `<input type="hidden" name="from" value="${v.version}"><input type="hidden" name="version" value="${t?.version ?? 0}">` +
+              `<button>Restore v${v.version}</button></form></td>`
+            : admin
+              ? '<td></td>'
+              : '';
+        return `<tr data-version="${v.version}"><td>v${v.version}</td><td>${e(stamp(v.at))}</td><td>${e(v.by_user)}</td>${diff}${restore}</tr>`;
+      })
+      .join('');
     const html =
       `<h1>${e(title)} <span class="muted">${t ? `v${t.version}` : 'new'}</span>` +
       `</h1>${opts.done ? `<p class="flash" role="status">${e(opts.done)}</p>` : ''}${opts.problems?.length ? problemList(opts.problems) : ''}${form}
@@ -143,6 +202,71 @@ ${pcnForm}</section>`;
       .code(422)
       .type('text/html')
       .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+  });
+
+  app.get('/config/template/diff', { preHandler: need() }, async (req, reply) => {
+    const query = req.query as { scope?: string; id?: string; from?: string; to?: string };
+    const s = parseScope(query);
+    const from = Number(query.from);
+    const to = Number(query.to);
+    if (!s || !Number.isInteger(from) || !Number.isInteger(to)) return reply.code(400).type('text/plain').send('unknown scope, id or versions');
+    if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
+    const versions = await ctx.store.config.templateVersions(s.scope, s.id, 100_000);
+    const a = versions.find((v) => v.version === from);
+    const b = versions.find((v) => v.version === to);
+    if (!a || !b) return reply.code(404).type('text/plain').send('no such version');
+    const rows = versionDiff(JSON.parse(a.doc) as Doc, JSON.parse(b.doc) as Doc);
+    const show = (v: unknown) => (v === undefined ? '<span class="muted">(absent)</span>' : `<code>${e(JSON.stringify(v))}</code>`);
+    const u = req.fleetUser!;
+    const q = new URLSearchParams({ scope: s.scope, id: s.id });
+    const title = `${SCOPE_LABEL[s.scope]}${s.id ? ` ${s.id}` : ''}: v${from} → v${to}`;
+    const restore =
+      u.role === 'icb-admin' && from !== versions[0]?.version
+        ? `<form method="post" action="/config/template/restore?${q}" class="noprint restore"><input type="hidden" name="csrf" value="${e(u.csrf)}">` +
+          `<input type="hidden" name="from" value="${from}"><input type="hidden" name="version" value="${versions[0]?.version ?? 0}">` +
+          `<button>Restore v${from}</button></form>`
+        : '';
+    const html =
+      `<h1>${e(title)}</h1><p>${rows.length} field(s) differ. Secrets are never shown: a changed one reads <code>"[redacted] (changed)"</code>.</p>` +
+      `<table id="version-diff"><thead><tr><th>Field</th><th>v${from}</th><th>v${to}</th></tr></thead><tbody>${
+        rows.map((r) => `<tr data-path="${e(r.path)}"><td><code>${e(r.path)}</code></td><td>${show(r.before)}</td><td>${show(r.after)}</td></tr>`).join('') ||
+        '<tr><td colspan="3">No differences.</td></tr>'
+      }</tbody></table>${restore}<p><a href="/config/template?${q}">Back to the template</a></p>`;
+    return reply.type('text/html').send(layout(title, u, html, u.csrf));
+  });
+
+  // ICB admins only: a restore is a save (checked, versioned, audited as template-restore); CSRF is checked for every POST.
+  app.post('/config/template/restore', { preHandler: need('icb-admin') }, async (req, reply) => {
+    const s = parseScope(req.query as { scope?: string; id?: string });
+    const from = Number(field(req, 'from'));
+    if (!s || !Number.isInteger(from) || from < 1) return reply.code(400).type('text/plain').send('unknown scope, id or version');
+    const out = await restoreTemplate(ctx, req.fleetUser!.username, s.scope, s.id, from, Number(field(req, 'version') ?? 0));
+    if (out.ok) return reply.redirect(`/config/template?${new URLSearchParams({ scope: s.scope, id: s.id })}&saved=${out.version}`, 303);
+    return reply
+      .code(422)
+      .type('text/html')
+      .send(await editor(req, s.scope, s.id, { problems: out.problems }));
+  });
+
+  // Any signed-in role that may see the template may preview it: it changes nothing (CSRF still checked, as for every POST).
+  app.post('/config/template/preview', { preHandler: need() }, async (req, reply) => {
+    const s = parseScope(req.query as { scope?: string; id?: string });
+    if (!s) return reply.code(400).send('unknown scope or id');
+    if (!mayView(req, s.scope, s.id)) return reply.code(403).type('text/plain').send('forbidden for your role');
+    const text = field(req, 'doc') ?? '';
+    const out = await previewTemplate(ctx, s.scope, s.id, text, field(req, 'device') ?? '');
+    let back = text;
+    try {
+      back = JSON.stringify(redactForDisplay(JSON.parse(text) as Doc), null, 2);
+    } catch {
+      /* not JSON: shown as typed so it can be fixed */
+    }
+    if (!out.ok)
+      return reply
+        .code(422)
+        .type('text/html')
+        .send(await editor(req, s.scope, s.id, { text: back, problems: out.problems }));
+    return reply.type('text/html').send(await editor(req, s.scope, s.id, { text: back, preview: out }));
   });
 
   app.post('/config/pcn', { preHandler: need('icb-admin') }, async (req, reply) => {
