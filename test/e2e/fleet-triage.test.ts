@@ -121,6 +121,9 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     hist.push(state(fleet, 'Y00005-01', true, now - DAY), tele(fleet, 'Y00005-01', now, {}));
     await fleet.ctx.store.devices.ingest(hist);
     await fleet.alerts.evaluate();
+    // Two versions of a practice template, so the version diff page has something to show.
+    await fleet.ctx.store.config.saveTemplate('practice', 'Y00002', JSON.stringify({ cellular: { allowanceMb: 20000 } }), 'admin', now, 0);
+    await fleet.ctx.store.config.saveTemplate('practice', 'Y00002', JSON.stringify({ cellular: { allowanceMb: 30000 } }), 'admin', now, 1);
     rolloutId = await fleet.ctx.store.config.createRollout(
       {
         created_at: now,
@@ -312,6 +315,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
       '/devices/:id': '/devices/Y00002-01',
       '/rollouts/:id': `/rollouts/${rolloutId}`,
       '/config/template': '/config/template?scope=icb',
+      '/config/template/diff': '/config/template/diff?scope=practice&id=Y00002&from=1&to=2',
     };
     const pages = [...new Set(lab.fleet.web.routes.filter((r) => r.method === 'GET').map((r) => r.url))]
       .filter((u) => !/^\/(static|live|api)\/|^\/healthz$|\.csv$/.test(u))
