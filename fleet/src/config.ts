@@ -118,6 +118,19 @@ export const FleetConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  auth: Type.Object(
+    {
+      totp: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required-for-icb-admin')], {
+        default: 'optional',
+        description:
+          'TOTP second factor: off (passwords only; secrets kept but not asked for), optional (anyone may set one up on their ' +
+          'Account page), required-for-icb-admin (an icb-admin without one can only set one up until they do)',
+      }),
+      totpKeyPath: Str('', 'Key that seals TOTP secrets in the store; empty: <dataDir>/totp.key (created 0600). Instances sharing a database share it'),
+      totpIssuer: Str('surgery-edge fleet', 'Name authenticator apps show next to the code'),
+    },
+    { default: {} },
+  ),
   claim: Type.Object(
     {
       enabled: Type.Boolean({

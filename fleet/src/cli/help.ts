@@ -9,7 +9,7 @@ local mosquitto (with its own CA) under ./fleet-data.
 commands:
   run                 run the fleet manager (the default)
   user                manage dashboard accounts (list, add, disable, enable, remove,
-                      reset-password, set-role, unlock); every change is audited
+                      reset-password, set-role, unlock, reset-totp); every change is audited
   help [COMMAND]      this help, or a command's
 
 options:
@@ -32,7 +32,8 @@ cleanly on SIGTERM or SIGINT.
   reset-password NAME                    new password from stdin; unlocks; ends their sessions
   set-role NAME --role ROLE [--practice ODS]   ends their sessions
   disable NAME | enable NAME             a disabled account cannot sign in; its sessions end
-  unlock NAME                            clear a lockout after too many wrong passwords
+  unlock NAME                            clear a lockout after too many wrong passwords or codes
+  reset-totp NAME                        remove their TOTP second factor (lost phone); ends their sessions
   remove NAME                            delete the account; its sessions end
 
 roles: icb-admin (everything), icb-viewer (read everything), practice-manager (read one

@@ -101,6 +101,11 @@ export async function userCommand(store: Store, a: UserCliArgs): Promise<string>
       await acc.unlock(name);
       await audit('unlock', null);
       return `${name} unlocked\n`;
+    case 'reset-totp':
+      if (!need().totp_secret && !existing!.totp_pending) return `${name} has no second factor\n`;
+      await acc.resetTotp(name);
+      await audit('reset-totp', null);
+      return `second factor of ${name} removed; their sessions ended; they set one up again from their account page\n`;
     case 'remove':
       need();
       if (await lastAdmin()) throw new AppError('CONFLICT', `${name} is the last enabled icb-admin`);

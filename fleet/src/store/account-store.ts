@@ -14,6 +14,11 @@ export interface UserRow {
   locked_until: number | null;
   disabled: number;
   last_login_at: number | null;
+  /** Sealed (fleet/src/totp-key.ts) base32 TOTP secret: the second factor is on when set. */
+  totp_secret: string | null;
+  /** Sealed secret being set up, not yet confirmed with a code. */
+  totp_pending: string | null;
+  totp_last_step: number | null;
 }
 
 export interface SessionRow {
@@ -78,6 +83,27 @@ export class AccountStore {
   }
   async unlock(name: string): Promise<boolean> {
     return (await this.d.run('UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE username = ?', [name])).changes > 0;
+  }
+  /** Start (or restart) setting up a second factor; the one in use, if any, stays until confirmed. */
+  async setTotpPending(name: string, sealed: string | null): Promise<boolean> {
+    return (await this.d.run('UPDATE users SET totp_pending = ? WHERE username = ?', [sealed, name])).changes > 0;
+  }
+  /** The pending secret becomes the second factor; `step` (the confirming code's) cannot be used again. */
+  async confirmTotp(name: string, sealedPending: string, step: number): Promise<boolean> {
+    const sql = 'UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ? WHERE username = ? AND totp_pending = ?';
+    return (await this.d.run(sql, [step, name, sealedPending])).changes > 0;
+  }
+  /**
+   * Claim time step `step` for a sign-in: one UPDATE that succeeds only if no code of this step or
+   * later was accepted before, so a replayed code (even two requests at once) gets in at most once.
+   */
+  async useTotpStep(name: string, step: number): Promise<boolean> {
+    const sql = 'UPDATE users SET totp_last_step = ? WHERE username = ? AND (totp_last_step IS NULL OR totp_last_step < ?)';
+    return (await this.d.run(sql, [step, name, step])).changes > 0;
+  }
+  /** Remove the second factor (and any half-set-up one); their sessions end. */
+  async resetTotp(name: string): Promise<boolean> {
+    return this.change(name, 'UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE username = ?', [name]);
   }
   async deleteUser(name: string): Promise<boolean> {
     return this.change(name, 'DELETE FROM users WHERE username = ?', [name]);

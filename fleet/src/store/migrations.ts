@@ -101,6 +101,16 @@ CREATE TABLE maintenance (
 CREATE INDEX maintenance_ends ON maintenance (ends_at);
 `,
   },
+  {
+    // Optional TOTP second factor (issue 17): the sealed secret once confirmed, one being set up,
+    // and the last time step a code was accepted for (a code is good once).
+    version: 5,
+    sql: `
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_pending TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step BIGINT;
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

@@ -113,7 +113,8 @@ function navLinks(user: PageUser): string {
     (icb ? '<a href="/audit">Audit</a>' : '') +
     '<a href="/config">Config</a>' +
     (icb ? '<a href="/rollouts">Rollouts</a>' : '') +
-    (user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : '')
+    (user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : '') +
+    '<a href="/account">Your account</a>'
   );
 }
 

@@ -7,6 +7,7 @@ import { registerActions } from './actions.js';
 import { registerAlertPages } from './alert-pages.js';
 import { CLIENT_JS } from './client.js';
 import { registerClaimPages } from './claim-page.js';
+import { registerAccountPages } from './account-pages.js';
 import { need, registerAuth } from './auth.js';
 import { registerDevicePage } from './device-page.js';
 import { layout, e } from './html.js';
@@ -94,6 +95,7 @@ export class WebServer implements Component {
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);
     registerUserPages(app, ctx);
+    registerAccountPages(app, ctx);
     registerClaimPages(app, ctx);
     app.get('/healthz', async () => ({ ok: true }));
     app.get('/api/health', { preHandler: need('icb-admin', 'icb-viewer') }, async () => ({

@@ -8,7 +8,7 @@ import { e, layout, stamp } from './html.js';
 
 const PASSWORD_FIELD = '<label>New password <input name="password" type="password" autocomplete="new-password" minlength="10" required></label> ';
 const REMOVE_CONFIRM = '<label><input type="checkbox" name="confirm" value="yes" required> really remove</label> ';
-const ACTIONS = ['reset-password', 'set-role', 'disable', 'enable', 'unlock', 'remove'] as const;
+const ACTIONS = ['reset-password', 'set-role', 'disable', 'enable', 'unlock', 'reset-totp', 'remove'] as const;
 
 /**
  * Account management for icb-admins (`/users`): the same rules and audit as `fleet user ...`
@@ -33,15 +33,16 @@ export function registerUserPages(app: FastifyInstance, ctx: FleetCtx): void {
             ? '<span class="warn">locked</span>'
             : '<span class="ok">active</span>';
         const roleFields = `<label>Role ${roleSelect(x.role)}</label> <label>Practice <input name="practice" size="8" value="${e(x.practice ?? '')}"></label> `;
+        const resetTotp = x.totp_secret ? act(x.username, 'reset-totp', 'Reset second factor') : '';
         const toggle = x.disabled ? act(x.username, 'enable', 'Enable') : act(x.username, 'disable', 'Disable');
         return (
           `<section class="user" data-user="${e(x.username)}"><h2>${e(x.username)}</h2>` +
           `<p>${e(x.role)}${x.practice ? ` of ${e(x.practice)}` : ''} · ${state} · last ` +
-          `sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')}</p>
+          `sign-in ${e(x.last_login_at ? stamp(Number(x.last_login_at)) : 'never')} · second factor ${x.totp_secret ? 'on' : 'off'}</p>
 <details><summary>Change</summary>
 ${act(x.username, 'set-role', 'Set role', roleFields)}
 ${act(x.username, 'reset-password', 'Reset password', PASSWORD_FIELD)}
-${toggle} ${x.locked_until ? act(x.username, 'unlock', 'Unlock') : ''} ${act(x.username, 'remove', 'Remove account', REMOVE_CONFIRM)}
+${toggle} ${x.locked_until ? act(x.username, 'unlock', 'Unlock') : ''} ${resetTotp} ${act(x.username, 'remove', 'Remove account', REMOVE_CONFIRM)}
 </details></section>`
         );
       })

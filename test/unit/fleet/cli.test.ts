@@ -17,6 +17,7 @@ describe('fleet CLI: help for every command', () => {
     for (const [args, want] of [
       [['--help'], /commands:\n\s+run[\s\S]*user/],
       [['help', 'user'], /reset-password NAME/],
+      [['help', 'user'], /reset-totp NAME/],
       [['user', '--help'], /set-role NAME --role ROLE/],
       [['run', '-h'], /--port N/],
     ] as const) {
@@ -78,6 +79,22 @@ describe('fleet user: list, add, disable, enable, remove, reset-password, set-ro
       audit,
       ['add amy', 'add pat', 'set-role pat', 'disable amy', 'reset-password pat', 'unlock pat', 'enable amy', 'remove amy'].map((s) => `cli:tester user-${s}`),
     );
+  });
+
+  it('reset-totp removes a second factor (set up or half set up), ends the sessions, and is audited', async () => {
+    await run('add', 'tom', { role: 'icb-viewer', password: 'tom-long-password' });
+    assert.match(await run('reset-totp', 'tom'), /tom has no second factor/);
+    await assert.rejects(run('reset-totp', 'nobody'), /no user nobody/);
+    await store.accounts.setTotpPending('tom', 'v1:sealed');
+    await store.accounts.confirmTotp('tom', 'v1:sealed', 42);
+    await store.accounts.setTotpPending('tom', 'v1:next');
+    await store.accounts.createSession('s2', 'tom', 'c', 1000);
+    assert.match(await run('reset-totp', 'tom'), /second factor of tom removed/);
+    const u = (await store.accounts.user('tom'))!;
+    assert.deepEqual([u.totp_secret, u.totp_pending, u.totp_last_step], [null, null, null]);
+    assert.equal(await store.accounts.session('s2', 1001, { idleMs: 1e9, maxAgeMs: 1e9, touchEveryMs: 1e9 }), undefined);
+    const last = (await store.accounts.auditLog(1))[0]!;
+    assert.deepEqual([last.username, last.action, JSON.parse(last.args!).user], ['cli:tester', 'user-reset-totp', 'tom']);
   });
 
   it('through the real binary: add with the password on stdin, then list', () => {
