@@ -7,6 +7,7 @@ import type { Derived, Inbound } from '../../fleet/src/store/types.js';
 import { requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { startFleetBrowserLab, type FleetBrowserLab } from '../helpers/fleet.js';
 import { mosquittoMissing } from '../helpers/mosquitto.js';
+import { telemetryInbound } from '../helpers/fleet-inbound.js';
 
 const skip = requireChromium() || mosquittoMissing();
 const PW = 'fleet e2e password';
@@ -22,39 +23,8 @@ describe('fleet dashboard in a browser', { skip }, () => {
   let b: TestBrowser;
   let base: string;
 
-  const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = {
-      activeUplink: 'wan',
-      activeKind: 'wired',
-      cellularSince: null,
-      telephonyMode: 'cloud',
-      telephonyRegistered: true,
-      telephonyCalls: 0,
-      recordsStale: false,
-      recordsAsOf: at,
-      dataPct: 10,
-      dataUsed: 1e9,
-      dataAllowance: 1e10,
-      health: { failover: { status: 'ok', summary: 'traffic on wan' } },
-      ...o,
-    };
-    return {
-      kind: 'telemetry',
-      deviceId: id,
-      receivedAt: at,
-      place: fleet.ctx.inventory.place(id),
-      derived,
-      msg: {
-        id: ulid(at),
-        at,
-        bootId: 'b',
-        activeUplink: derived.activeUplink,
-        activeKind: derived.activeKind as 'wired',
-        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
-        capabilities: {},
-      },
-    };
-  };
+  const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound =>
+    telemetryInbound(id, at, fleet.ctx.inventory.place(id), { health: { failover: { status: 'ok', summary: 'traffic on wan' } }, ...o });
 
   /** Written through the store as ingest would, before the live agent starts. */
   const seed = async (fleet: Fleet) => {

@@ -7,6 +7,7 @@ import type { Derived, Inbound } from '../../fleet/src/store/types.js';
 import { requireChromium } from '../helpers/browser.js';
 import { startFleetBrowserLab, waitFor, type FleetBrowserLab } from '../helpers/fleet.js';
 import { mosquittoMissing } from '../helpers/mosquitto.js';
+import { telemetryInbound } from '../helpers/fleet-inbound.js';
 
 const skip = requireChromium() || mosquittoMissing();
 const PW = 'fleet triage e2e password';
@@ -27,39 +28,8 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
   let rolloutId = 0;
 
   const place = (fleet: Fleet, id: string) => fleet.ctx.inventory.place(id);
-  const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = {
-      activeUplink: 'wan',
-      activeKind: 'wired',
-      cellularSince: null,
-      telephonyMode: 'cloud',
-      telephonyRegistered: true,
-      telephonyCalls: 0,
-      recordsStale: false,
-      recordsAsOf: at,
-      dataPct: 10,
-      dataUsed: 1e9,
-      dataAllowance: 1e10,
-      health: { failover: { status: 'ok', summary: 'traffic on wan' } },
-      ...o,
-    };
-    return {
-      kind: 'telemetry',
-      deviceId: id,
-      receivedAt: at,
-      place: place(fleet, id),
-      derived,
-      msg: {
-        id: ulid(at),
-        at,
-        bootId: 'b',
-        activeUplink: derived.activeUplink,
-        activeKind: derived.activeKind as 'wired',
-        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
-        capabilities: {},
-      },
-    };
-  };
+  const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound =>
+    telemetryInbound(id, at, place(fleet, id), { health: { failover: { status: 'ok', summary: 'traffic on wan' } }, ...o });
   const state = (fleet: Fleet, id: string, online: boolean, at: number): Inbound => ({
     kind: 'state',
     deviceId: id,

@@ -12,6 +12,7 @@ import type { Derived, Inbound } from '../../../fleet/src/store/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { fleetLog, tempDir } from '../../helpers/fleet.js';
 import { httpSink, smtpSink } from '../../helpers/sinks.js';
+import { telemetryInbound } from '../../helpers/fleet-inbound.js';
 
 const MIN = 60_000;
 
@@ -51,40 +52,17 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     tmp?.rm();
   });
 
-  const tele = (id: string, o: Partial<Derived>): Inbound => {
-    const at = clock.now();
-    const derived: Derived = {
-      activeUplink: 'wan',
-      activeKind: 'wired',
-      cellularSince: null,
+  // This suite's boxes report no telephony, records time or data figures unless a test says so.
+  const tele = (id: string, o: Partial<Derived>): Inbound =>
+    telemetryInbound(id, clock.now(), inv.place(id), {
       telephonyMode: null,
       telephonyRegistered: null,
       telephonyCalls: null,
-      recordsStale: false,
       recordsAsOf: null,
-      dataPct: 10,
       dataUsed: null,
       dataAllowance: null,
-      health: {},
       ...o,
-    };
-    return {
-      kind: 'telemetry',
-      deviceId: id,
-      receivedAt: at,
-      place: inv.place(id),
-      derived,
-      msg: {
-        id: ulid(at),
-        at,
-        bootId: 'b',
-        activeUplink: derived.activeUplink,
-        activeKind: derived.activeKind as 'wired',
-        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
-        capabilities: {},
-      },
-    };
-  };
+    });
 
   it('opens each alert once, delivers it by webhook and email, clears it when the condition ends', async () => {
     await store.devices.ingest([

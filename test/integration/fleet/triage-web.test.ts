@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { ulid } from '../../../agent/src/core/ids.js';
 import { systemClock } from '../../../common/clock.js';
 import { hashPassword } from '../../../common/password.js';
 import { Fleet } from '../../../fleet/src/fleet.js';
 import type { Derived, Inbound } from '../../../fleet/src/store/types.js';
 import { fleetConfig, fleetLog, tempDir, waitFor } from '../../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mosquitto.js';
+import { telemetryInbound } from '../../helpers/fleet-inbound.js';
 
 /**
  * Issue 17, triage, against the real fleet server (HTTPS, real mosquitto): the worst-first list,
@@ -81,39 +81,7 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
       r.end();
     });
 
-  const tele = (id: string, at: number, o: Partial<Derived>): Inbound => {
-    const derived: Derived = {
-      activeUplink: 'wan',
-      activeKind: 'wired',
-      cellularSince: null,
-      telephonyMode: 'cloud',
-      telephonyRegistered: true,
-      telephonyCalls: 0,
-      recordsStale: false,
-      recordsAsOf: at,
-      dataPct: 10,
-      dataUsed: 1e9,
-      dataAllowance: 1e10,
-      health: {},
-      ...o,
-    };
-    return {
-      kind: 'telemetry',
-      deviceId: id,
-      receivedAt: at,
-      place: fleet.ctx.inventory.place(id),
-      derived,
-      msg: {
-        id: ulid(at),
-        at,
-        bootId: 'b',
-        activeUplink: derived.activeUplink,
-        activeKind: derived.activeKind as 'wired',
-        system: { cpuLoadPct: 0, loadAvg1: 0, memUsedPct: 0, memTotalBytes: 0, disks: [], cpuTempC: null, throttled: null, uptimeS: 0 },
-        capabilities: {},
-      },
-    };
-  };
+  const tele = (id: string, at: number, o: Partial<Derived>): Inbound => telemetryInbound(id, at, fleet.ctx.inventory.place(id), o);
   const birth = (id: string, online: boolean, at: number): Inbound => ({
     kind: 'state',
     deviceId: id,
