@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../../../common/password.js';
@@ -8,6 +7,7 @@ import { createLogger } from '../../../common/log.js';
 import { Fleet } from '../../../fleet/src/fleet.js';
 import { fleetConfig, tempDir } from '../../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mosquitto.js';
+import { formClient, type FormResponse } from '../../helpers/https-form.js';
 
 /**
  * Issue 17, medium: the dashboard's sign-in attacked over its real HTTPS server (self-signed
@@ -15,11 +15,7 @@ import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mo
  * timeouts, disabled accounts. The clock is the system clock plus a skew the test moves forward.
  */
 const PW = 'correct horse battery';
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+type Res = FormResponse;
 
 describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { skip: mosquittoMissing() }, () => {
   let broker: TestBroker;
@@ -30,29 +26,7 @@ describe('fleet dashboard sign-in over HTTPS: attacks refused (real server)', { 
   let port: number;
   const logs: string[] = [];
 
-  const send = (method: string, path: string, o: { form?: Record<string, string>; cookie?: string; from?: string } = {}): Promise<Res> =>
-    new Promise((res, rej) => {
-      const body = o.form ? new URLSearchParams(o.form).toString() : undefined;
-      const r = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method,
-          ca,
-          servername: 'localhost',
-          localAddress: o.from ?? '127.0.0.1',
-          headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...(o.cookie ? { cookie: o.cookie } : {}) },
-        },
-        (m) => {
-          let b = '';
-          m.on('data', (c: Buffer) => (b += c.toString()));
-          m.on('end', () => res({ status: m.statusCode!, headers: m.headers, body: b }));
-        },
-      );
-      r.on('error', rej);
-      r.end(body);
-    });
+  const send = formClient(() => ({ port, ca }));
   const login = (username: string, password: string, from = '127.0.0.1', next = '/') => send('POST', '/login', { form: { username, password, next }, from });
   const cookieOf = (r: Res) => String(r.headers['set-cookie'] ?? '').split(';')[0]!;
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { hashPassword } from '../../../common/password.js';
@@ -10,6 +9,7 @@ import { base32Decode, hotp, totpStep } from '../../../common/totp.js';
 import { Fleet } from '../../../fleet/src/fleet.js';
 import { fleetConfig, tempDir } from '../../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mosquitto.js';
+import { formClient, type FormResponse } from '../../helpers/https-form.js';
 
 /**
  * Issue 17: the optional TOTP second factor on the real HTTPS dashboard: set up from the account
@@ -18,11 +18,7 @@ import { mosquittoMissing, startBroker, type TestBroker } from '../../helpers/mo
  * The clock is the system clock plus a skew the test moves forward (codes follow it).
  */
 const PW = 'correct horse battery';
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+type Res = FormResponse;
 
 describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)', { skip: mosquittoMissing() }, () => {
   let broker: TestBroker;
@@ -35,29 +31,7 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
   const logs: string[] = [];
   const now = () => Date.now() + skew;
 
-  const send = (method: string, path: string, o: { form?: Record<string, string>; cookie?: string; from?: string } = {}): Promise<Res> =>
-    new Promise((res, rej) => {
-      const body = o.form ? new URLSearchParams(o.form).toString() : undefined;
-      const r = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method,
-          ca,
-          servername: 'localhost',
-          localAddress: o.from ?? '127.0.0.1',
-          headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...(o.cookie ? { cookie: o.cookie } : {}) },
-        },
-        (m) => {
-          let b = '';
-          m.on('data', (c: Buffer) => (b += c.toString()));
-          m.on('end', () => res({ status: m.statusCode!, headers: m.headers, body: b }));
-        },
-      );
-      r.on('error', rej);
-      r.end(body);
-    });
+  const send = formClient(() => ({ port, ca }));
   const cookieNamed = (r: Res, name: string) =>
     ([r.headers['set-cookie'] ?? []].flat() as string[]).map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${name}=`) && c.length > name.length + 1);
   const login = (username: string, from = '127.0.0.1') => send('POST', '/login', { form: { username, password: PW, next: '/alerts' }, from });
