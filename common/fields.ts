@@ -11,7 +11,8 @@ export function fieldsOf(v: unknown): Fields {
 
 /** One field of a body, query or parsed document; undefined when absent or when `v` is not an object. */
 export function fieldOf(v: unknown, k: string): unknown {
-  return Object.hasOwn(fieldsOf(v), k) ? fieldsOf(v)[k] : undefined;
+  const f = fieldsOf(v);
+  return Object.hasOwn(f, k) ? f[k] : undefined;
 }
 
 /** JSON text to its fields (throws SyntaxError on bad JSON, as JSON.parse does; a non-object reads as {}). */
