@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * RFC 6238 TOTP (HMAC-SHA1, 30 s step, 6 digits) over RFC 4226 HOTP, with node:crypto only.
@@ -84,4 +84,30 @@ export function otpauthUri(o: { issuer: string; account: string; secret: string 
   const label = encodeURIComponent(`${o.issuer}:${o.account}`);
   const q = new URLSearchParams({ secret: o.secret, issuer: o.issuer, algorithm: 'SHA1', digits: String(TOTP_DIGITS), period: String(TOTP_STEP_S) });
   return `otpauth://totp/${label}?${q.toString()}`;
+}
+
+/**
+ * One-time recovery codes: for a lost phone, each good once in place of a code. 80 random bits
+ * each (16 base32 letters and digits, shown in groups of four), so a plain SHA-256 is enough to
+ * store them (a stolen database cannot be searched for them, as with session ids); the user name
+ * is hashed in, so the same code on two accounts gives two hashes.
+ */
+export const RECOVERY_CODES = 10;
+export function newRecoveryCodes(n = RECOVERY_CODES): string[] {
+  return Array.from({ length: n }, () =>
+    base32Encode(randomBytes(10))
+      .toLowerCase()
+      .match(/.{4}/g)!
+      .join('-'),
+  );
+}
+
+/** A typed recovery code as stored (lower case, no spaces or dashes), or null when it cannot be one. */
+export function normalRecoveryCode(typed: string): string | null {
+  const s = typed.toLowerCase().replace(/[\s-]/g, '');
+  return /^[a-z2-7]{16}$/.test(s) ? s : null;
+}
+
+export function recoveryCodeHash(username: string, code: string): string {
+  return createHash('sha256').update(`${username}\u0000${normalRecoveryCode(code) ?? ''}`).digest('base64url');
 }

@@ -101,19 +101,38 @@ export class AccountStore {
     const sql = 'UPDATE users SET totp_last_step = ? WHERE username = ? AND (totp_last_step IS NULL OR totp_last_step < ?)';
     return (await this.d.run(sql, [step, name, step])).changes > 0;
   }
-  /** Remove the second factor (and any half-set-up one); their sessions end. */
+  /** Remove the second factor (and any half-set-up one, and its recovery codes); their sessions end. */
   async resetTotp(name: string): Promise<boolean> {
-    return this.change(name, 'UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE username = ?', [name]);
+    return this.change(name, 'UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE username = ?', [name], true);
   }
   async deleteUser(name: string): Promise<boolean> {
-    return this.change(name, 'DELETE FROM users WHERE username = ?', [name]);
+    return this.change(name, 'DELETE FROM users WHERE username = ?', [name], true);
   }
-  private async change(name: string, sql: string, params: (string | number | null)[]): Promise<boolean> {
+  /** `sql` and the end of the user's sessions in one transaction; a factor reset or a removal takes the recovery codes too. */
+  private async change(name: string, sql: string, params: (string | number | null)[], dropRecovery = false): Promise<boolean> {
     return this.d.tx(async (t) => {
       const n = (await t.run(sql, params)).changes;
       await t.run('DELETE FROM sessions WHERE username = ?', [name]);
+      if (dropRecovery) await t.run('DELETE FROM totp_recovery WHERE username = ?', [name]);
       return n > 0;
     });
+  }
+
+  /** A new set of recovery codes (hashes, common/totp.ts) replaces every earlier one, used or not. */
+  async setRecoveryCodes(name: string, hashes: string[], now: number): Promise<void> {
+    await this.d.tx(async (t) => {
+      await t.run('DELETE FROM totp_recovery WHERE username = ?', [name]);
+      for (const h of hashes) await t.run('INSERT INTO totp_recovery (username, hash, created_at) VALUES (?, ?, ?)', [name, h, now]);
+    });
+  }
+  /** Spend one recovery code: one UPDATE, so the same code sent twice at once gets in once. */
+  async useRecoveryCode(name: string, hash: string, now: number): Promise<boolean> {
+    const sql = 'UPDATE totp_recovery SET used_at = ? WHERE username = ? AND hash = ? AND used_at IS NULL';
+    return (await this.d.run(sql, [now, name, hash])).changes > 0;
+  }
+  async recoveryCodesLeft(name: string): Promise<number> {
+    const r = await this.d.get<{ n: number }>('SELECT COUNT(*) AS n FROM totp_recovery WHERE username = ? AND used_at IS NULL', [name]);
+    return Number(r?.n ?? 0);
   }
 
   /**

@@ -111,6 +111,18 @@ ALTER TABLE users ADD COLUMN totp_pending TEXT;
 ALTER TABLE users ADD COLUMN totp_last_step BIGINT;
 `,
   },
+  {
+    // Issue 17 follow-ups: one-time recovery codes for the second factor (only a SHA-256 of each,
+    // used_at once spent), and the one re-notification when an alert's snooze ends with it still open
+    // (snooze_notified_until: the snoozed_until it was sent for, so a new snooze can end with one more).
+    version: 6,
+    sql: `
+CREATE TABLE totp_recovery (username TEXT NOT NULL, hash TEXT NOT NULL, created_at BIGINT NOT NULL, used_at BIGINT, PRIMARY KEY (username, hash));
+ALTER TABLE alerts ADD COLUMN snooze_notified_until BIGINT;
+ALTER TABLE alerts ADD COLUMN renotified_at BIGINT;
+ALTER TABLE alerts ADD COLUMN renotified TEXT;
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

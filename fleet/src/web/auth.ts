@@ -7,7 +7,7 @@ import { safeNext } from '../../../common/safe-next.js';
 import type { FleetCtx } from '../ctx.js';
 import { sessionKey, type Role, type UserRow } from '../store/account-store.js';
 import { totpSealer } from '../totp-key.js';
-import { verifyTotp } from '../../../common/totp.js';
+import { normalRecoveryCode, recoveryCodeHash, verifyTotp } from '../../../common/totp.js';
 import { e, layout, type PageUser } from './html.js';
 import { fieldOf } from '../../../common/fields.js';
 
@@ -185,7 +185,10 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
       `<h1>Sign in: code</h1>${msg ? `<p class="bad" role="alert">${e(msg)}</p>` : ''}<form method="post" action="/login/code">` +
         `<p><label>Code from your authenticator app <input name="code" inputmode="numeric" autocomplete="one-time-code" ` +
         `pattern="[0-9 ]{6,7}" maxlength="7" required autofocus></label></p><button>Sign in</button></form>` +
-        `<p class="muted">Lost the phone? Ask an ICB admin to reset your second factor (<code>fleet user reset-totp</code>).</p>`,
+        `<details id="use-recovery"><summary>No phone? Use a recovery code</summary><form method="post" action="/login/code">` +
+        `<p><label>Recovery code <input name="recovery" autocomplete="off" autocapitalize="none" spellcheck="false" maxlength="40" required>` +
+        `</label></p><button>Sign in with a recovery code</button></form></details>` +
+        `<p class="muted">No recovery codes left? Ask an ICB admin to reset your second factor (<code>fleet user reset-totp</code>).</p>`,
     );
   app.get('/login/code', async (req, reply) => {
     if (!halfOf(req, ctx.clock.now())) return reply.redirect('/login', 303);
@@ -221,6 +224,38 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
       log.warn('sign-in refused', { user: u.username, reason: 'locked', ip: req.ip });
       return reply.code(429).type('text/html').send(form(lockedMsg, p.next));
     }
+    const fail = async (reason: string) => {
+      const lockedUntil = await ctx.store.accounts.loginFailed(u.username, lk);
+      log.warn('sign-in refused', { user: u.username, reason: lockedUntil ? 'locked' : reason, ip: req.ip });
+      if (!lockedUntil) return null;
+      endHalf();
+      return reply.code(429).type('text/html').send(form(lockedMsg, p.next));
+    };
+    // A recovery code instead of a code: good once, counted in the same limit and lockout, audited.
+    const recovery = field(req, 'recovery');
+    if (recovery !== undefined) {
+      const norm = normalRecoveryCode(recovery);
+      if (!norm || !(await ctx.store.accounts.useRecoveryCode(u.username, recoveryCodeHash(u.username, norm), now)))
+        return (
+          (await fail('bad-recovery-code')) ??
+          reply.code(401).type('text/html').send(codeForm('That recovery code is wrong or has been used. Each works once.'))
+        );
+      const left = await ctx.store.accounts.recoveryCodesLeft(u.username);
+      await ctx.store.accounts.audit({
+        at: now,
+        username: u.username,
+        device_id: null,
+        action: 'user-recovery-code-used',
+        args: null,
+        outcome: 'ok',
+        detail: `${left} left; from ${req.ip}`,
+      });
+      log.warn('signed in with a recovery code', { user: u.username, left, ip: req.ip });
+      halfIn.delete(p.key);
+      limiter.refund(req.ip);
+      const msg = `You signed in with a recovery code: ${left} left.${left <= 2 ? ' Make new ones below.' : ''}`;
+      return signIn(req, reply, u, `/account?done=${encodeURIComponent(msg)}`, now, [setCookie('', 0, MFA_COOKIE)]);
+    }
     const secret = totpSealer(ctx.config).open(u.username, u.totp_secret!);
     if (secret === null) {
       log.error('second factor cannot be checked: the sealed secret does not open (another auth.totpKeyPath?)', { user: u.username });
@@ -231,15 +266,10 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
     const usedStep = u.totp_last_step === null ? null : Number(u.totp_last_step);
     const step = verifyTotp(secret, code, now, { usedStep });
     // Claimed in one UPDATE: the same code sent twice at once still signs in only once.
-    if (step === null || !(await ctx.store.accounts.useTotpStep(u.username, step))) {
-      const lockedUntil = await ctx.store.accounts.loginFailed(u.username, lk);
-      log.warn('sign-in refused', { user: u.username, reason: lockedUntil ? 'locked' : 'bad-code', ip: req.ip });
-      if (lockedUntil) {
-        endHalf();
-        return reply.code(429).type('text/html').send(form(lockedMsg, p.next));
-      }
-      return reply.code(401).type('text/html').send(codeForm('Wrong code, or a code already used. Wait for the next code and try again.'));
-    }
+    if (step === null || !(await ctx.store.accounts.useTotpStep(u.username, step)))
+      return (
+        (await fail('bad-code')) ?? reply.code(401).type('text/html').send(codeForm('Wrong code, or a code already used. Wait for the next code and try again.'))
+      );
     halfIn.delete(p.key);
     limiter.refund(req.ip);
     return signIn(req, reply, u, p.next, now, [setCookie('', 0, MFA_COOKIE)]);

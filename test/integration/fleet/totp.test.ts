@@ -28,6 +28,7 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
   let ca: Buffer;
   let port: number;
   let key: Buffer;
+  let recovery: string[] = [];
   const logs: string[] = [];
   const now = () => Date.now() + skew;
 
@@ -83,7 +84,11 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
     assert.match((await send('GET', '/account', { cookie: s })).body, /<strong>Off\.<\/strong>/);
     const csrf = await csrfOf(s);
     assert.equal((await send('POST', '/account/totp/start', { form: { csrf }, cookie: s })).status, 303);
-    const page = (await send('GET', '/account', { cookie: s })).body;
+    const res = await send('GET', '/account', { cookie: s });
+    const page = res.body;
+    assert.match(String(res.headers['content-security-policy']), /default-src 'none'; script-src 'self';/);
+    assert.match(page, /<p id="totp-qr"><svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^>]*role="img"[\s\S]*?<\/svg><\/p>/, 'the QR code, inline SVG');
+    assert.doesNotMatch(page, /<script(?![^>]*\bsrc="\/static\/)|<img|\son[a-z]+=/, 'no inline script, handler or image request (the CSP holds)');
     const secret = /id="totp-secret">([A-Z2-7 ]+)</.exec(page)![1]!;
     const uri = new URL(/id="totp-uri"[^>]*>([^<]+)</.exec(page)![1]!.replace(/&amp;/g, '&'));
     assert.equal(uri.protocol, 'otpauth:');
@@ -99,8 +104,19 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
     assert.equal((await send('POST', '/account/totp/confirm', { form: { code: codeAt(totpStep(now())) }, cookie: s })).status, 403, 'CSRF');
 
     const ok = await send('POST', '/account/totp/confirm', { form: { csrf, code: codeAt(totpStep(now())) }, cookie: s });
-    assert.match(decodeURIComponent(String(ok.headers.location)), /Second factor on/);
-    assert.match((await send('GET', '/account', { cookie: s })).body, /<strong>On\.<\/strong>/);
+    assert.equal(ok.status, 200, 'the recovery codes are the answer itself (not a redirect: never in a URL)');
+    assert.match(ok.body, /Second factor on/);
+    assert.equal(ok.headers['cache-control'], 'no-store');
+    recovery = [...ok.body.matchAll(/<li>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})<\/li>/g)].map((m) => m[1]!);
+    assert.equal(recovery.length, 10);
+    assert.equal(new Set(recovery).size, 10);
+    const rows = await fleet.ctx.store.driver.all<{ hash: string }>('SELECT hash FROM totp_recovery WHERE username = ?', ['amy']);
+    assert.equal(rows.length, 10);
+    assert.ok(!rows.some((r) => recovery.some((c) => r.hash.includes(c.replace(/-/g, '')))), 'only hashes are stored');
+    const on = (await send('GET', '/account', { cookie: s })).body;
+    assert.match(on, /<strong>On\.<\/strong>/);
+    assert.match(on, /id="recovery-left">10 of 10 unused/);
+    assert.doesNotMatch(on, new RegExp(recovery[0]!), 'shown once: not on the account page again');
     assert.ok((await fleet.ctx.store.accounts.auditLog()).some((a) => a.action === 'user-totp-on' && a.username === 'amy'));
     assert.equal((await send('POST', '/logout', { form: { csrf }, cookie: s })).status, 303);
   });
@@ -176,6 +192,68 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
     assert.match(r.body, /expired/);
   });
 
+  it('a recovery code signs in once instead of a code; wrong ones count in the lockout; each use is audited', async () => {
+    skew += 60_000;
+    await fleet.ctx.store.accounts.unlock('amy');
+    const mfa = await half('amy', '127.0.0.8');
+    assert.match((await send('GET', '/login/code', { cookie: mfa })).body, /<details id="use-recovery">/);
+    const wrong = await send('POST', '/login/code', { form: { recovery: 'aaaa-bbbb-cccc-dddd' }, cookie: mfa, from: '127.0.0.8' });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body, /wrong or has been used/);
+    assert.equal((await fleet.ctx.store.accounts.user('amy'))!.failed_attempts, 1, 'a wrong recovery code counts like a wrong code');
+    // Typed loosely: upper case, spaces instead of dashes.
+    const typed = recovery[0]!.toUpperCase().replace(/-/g, ' ');
+    const r = await send('POST', '/login/code', { form: { recovery: typed }, cookie: mfa, from: '127.0.0.8' });
+    assert.equal(r.status, 303);
+    assert.match(decodeURIComponent(String(r.headers.location)), /^\/account\?done=You signed in with a recovery code: 9 left/);
+    const s = cookieNamed(r, 'fl_session')!;
+    assert.equal((await send('GET', '/alerts', { cookie: s })).status, 200);
+    assert.equal((await fleet.ctx.store.accounts.user('amy'))!.failed_attempts, 0);
+    assert.match((await send('GET', '/account', { cookie: s })).body, /9 of 10 unused/);
+    const used = (await fleet.ctx.store.accounts.auditLog()).filter((a) => a.action === 'user-recovery-code-used');
+    assert.equal(used.length, 1);
+    assert.match(used[0]!.detail!, /^9 left; from 127\.0\.0\.8$/);
+    assert.ok(!logs.some((l) => l.includes(recovery[0]!) || l.includes(typed)), 'recovery codes are never logged');
+
+    const again = await half('amy', '127.0.0.8');
+    const replay = await send('POST', '/login/code', { form: { recovery: recovery[0]! }, cookie: again, from: '127.0.0.8' });
+    assert.equal(replay.status, 401, 'a used recovery code does not work again');
+    // Seven more wrong ones (each from its own address, so the per-address limit does not step in first): 8 in a row lock the account.
+    let last: Res | undefined;
+    for (let i = 0; i < 7; i++)
+      last = await send('POST', '/login/code', { form: { recovery: `zzzz-zzzz-zzzz-zzz${'234567a'[i]}` }, cookie: again, from: `127.0.1.${i + 1}` });
+    assert.equal(last!.status, 429);
+    assert.match(last!.body, /locked after 8 wrong passwords or codes/);
+    assert.equal((await login('amy', '127.0.1.9')).status, 429, 'locked: the password is refused too');
+    assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 9);
+    skew += 61_000;
+  });
+
+  it('new recovery codes need a current code, replace the old set, and are audited', async () => {
+    skew += 60_000;
+    const mfa = await half('amy', '127.0.0.10');
+    const s = cookieNamed(await code(mfa, codeAt(totpStep(now())), '127.0.0.10'), 'fl_session')!;
+    const csrf = await csrfOf(s);
+    const bad = await send('POST', '/account/totp/recovery', { form: { csrf, code: wrongCode(20) }, cookie: s });
+    assert.match(decodeURIComponent(String(bad.headers.location)), /does not match/);
+    assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 9, 'unchanged');
+    assert.equal((await fleet.ctx.store.accounts.user('amy'))!.failed_attempts, 1, 'a wrong code here counts too');
+    assert.equal((await send('POST', '/account/totp/recovery', { form: { code: codeAt(totpStep(now()) + 1) }, cookie: s })).status, 403, 'CSRF');
+    skew += 30_000;
+    const ok = await send('POST', '/account/totp/recovery', { form: { csrf, code: codeAt(totpStep(now())) }, cookie: s });
+    assert.equal(ok.status, 200);
+    const fresh = [...ok.body.matchAll(/<li>([a-z2-7-]{19})<\/li>/g)].map((m) => m[1]!);
+    assert.equal(fresh.length, 10);
+    assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 10);
+    const audit = (await fleet.ctx.store.accounts.auditLog()).filter((a) => a.action === 'user-recovery-codes-new').map((a) => a.outcome);
+    assert.deepEqual(audit, ['ok', 'refused']);
+    const old = await half('amy', '127.0.0.10');
+    assert.equal((await send('POST', '/login/code', { form: { recovery: recovery[2]! }, cookie: old, from: '127.0.0.10' })).status, 401, 'old set gone');
+    const r = await send('POST', '/login/code', { form: { recovery: fresh[0]! }, cookie: old, from: '127.0.0.10' });
+    assert.equal(r.status, 303, 'a new one works');
+    recovery = fresh;
+  });
+
   it('`fleet user reset-totp` (the real CLI) removes it, ends the sessions, and is audited', async () => {
     skew += 60_000;
     const mfa = await half('amy', '127.0.0.6');
@@ -186,6 +264,7 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
     assert.equal((await send('GET', '/alerts', { cookie: s })).status, 303, 'their session ended');
     const audit = (await fleet.ctx.store.accounts.auditLog()).find((a) => a.action === 'user-reset-totp');
     assert.ok(audit && audit.username.startsWith('cli:'), 'audited as the CLI user');
+    assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 0, 'its recovery codes went with it');
     const r = await login('amy', '127.0.0.6');
     assert.equal(r.status, 303);
     assert.equal(r.headers.location, '/alerts', 'password alone again');
@@ -208,7 +287,7 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
       await send('POST', '/account/totp/start', { form: { csrf: bcsrf }, cookie: bob });
       const bobKey = base32Decode(/id="totp-secret">([A-Z2-7 ]+)</.exec((await send('GET', '/account', { cookie: bob })).body)![1]!);
       const on = await send('POST', '/account/totp/confirm', { form: { csrf: bcsrf, code: hotp(bobKey, totpStep(now())) }, cookie: bob });
-      assert.match(decodeURIComponent(String(on.headers.location)), /Second factor on/);
+      assert.match(on.body, /Second factor on/);
       assert.equal((await login('bob', '127.0.0.7')).headers.location, '/login/code');
       fleet.ctx.config.auth.totp = 'off';
       assert.equal((await login('bob', '127.0.0.7')).headers.location, '/alerts');
