@@ -79,11 +79,18 @@ export function verifyTotp(secretB32: string, code: string, nowMs: number, o: { 
   return hit;
 }
 
-/** The otpauth:// URI an authenticator app reads (Key Uri Format). */
+/**
+ * The otpauth:// URI an authenticator app reads (Google Authenticator Key Uri Format,
+ * https://github.com/google/google-authenticator/wiki/Key-Uri-Format): label "issuer:account",
+ * issuer repeated as a parameter, every part percent-encoded as RFC 3986 says (a space is %20:
+ * URLSearchParams' "+" shows as a literal plus in some apps).
+ */
 export function otpauthUri(o: { issuer: string; account: string; secret: string }): string {
-  const label = encodeURIComponent(`${o.issuer}:${o.account}`);
-  const q = new URLSearchParams({ secret: o.secret, issuer: o.issuer, algorithm: 'SHA1', digits: String(TOTP_DIGITS), period: String(TOTP_STEP_S) });
-  return `otpauth://totp/${label}?${q.toString()}`;
+  const label = `${encodeURIComponent(o.issuer)}:${encodeURIComponent(o.account)}`;
+  const q = { secret: o.secret, issuer: o.issuer, algorithm: 'SHA1', digits: String(TOTP_DIGITS), period: String(TOTP_STEP_S) };
+  return `otpauth://totp/${label}?${Object.entries(q)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&')}`;
 }
 
 /**

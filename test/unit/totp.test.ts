@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { base32Decode, base32Encode, hotp, newTotpSecret, otpauthUri, totp, verifyTotp } from '../../common/totp.js';
+import {
+  base32Decode,
+  base32Encode,
+  hotp,
+  newRecoveryCodes,
+  newTotpSecret,
+  normalRecoveryCode,
+  otpauthUri,
+  recoveryCodeHash,
+  totp,
+  verifyTotp,
+} from '../../common/totp.js';
 
 const SEED = Buffer.from('12345678901234567890');
 
@@ -47,5 +58,23 @@ describe('TOTP (RFC 6238 / RFC 4226)', () => {
     assert.equal(u.protocol, 'otpauth:');
     assert.equal(u.searchParams.get('secret'), 'MZXW6YTBOI');
     assert.equal(u.searchParams.get('period'), '30');
+    // Key Uri Format: "issuer:account" label, RFC 3986 encoding (%20, never "+").
+    assert.equal(
+      otpauthUri({ issuer: 'NHS Test ICB', account: 'amy.b', secret: 'MZXW6YTBOI' }),
+      'otpauth://totp/NHS%20Test%20ICB:amy.b?secret=MZXW6YTBOI&issuer=NHS%20Test%20ICB&algorithm=SHA1&digits=6&period=30',
+    );
+  });
+  it('recovery codes: 10 distinct 80-bit codes, typed loosely, hashed per account', () => {
+    const codes = newRecoveryCodes();
+    assert.equal(codes.length, 10);
+    assert.equal(new Set(codes).size, 10);
+    for (const c of codes) assert.match(c, /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/);
+    const c = codes[0]!;
+    assert.equal(normalRecoveryCode(` ${c.toUpperCase().replace(/-/g, ' ')} `), c.replace(/-/g, ''));
+    for (const bad of ['', '123456', `${c}a`, c.slice(0, 18), c.replace(/^./, '1'), 'aaaa-bbbb-cccc-ddd!']) assert.equal(normalRecoveryCode(bad), null, bad);
+    assert.equal(recoveryCodeHash('amy', c), recoveryCodeHash('amy', c.toUpperCase()));
+    assert.notEqual(recoveryCodeHash('amy', c), recoveryCodeHash('bob', c), 'the same code on two accounts hashes apart');
+    assert.notEqual(recoveryCodeHash('amy', c), recoveryCodeHash('amy', codes[1]!));
+    assert.ok(!recoveryCodeHash('amy', c).includes(c.replace(/-/g, '')));
   });
 });
