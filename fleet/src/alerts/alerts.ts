@@ -16,6 +16,10 @@ import { sendMail } from './smtp.js';
  * Of the data-cap levels only the highest reached stays open (a box at 97 % has the 95 % alert, not
  * 75 % as well). A device in a maintenance window opens no new alert (one already open stays open
  * while its condition holds); a condition still true when the window ends alerts then.
+ *
+ * A snoozed alert that is still open (not cleared, not acknowledged) when its snooze ends is sent
+ * once more, saying who snoozed it until when, so a snooze cannot quietly become "forgotten"; it is
+ * audited and shown on the alerts page. Snoozed again, it can come back once more at the new end.
  */
 export class Alerts implements Component {
   readonly name = 'alerts';
@@ -61,8 +65,10 @@ export class Alerts implements Component {
     const still = new Set<string>();
     const replaced = await this.replaced();
     const windows = (await this.ctx.store.ops.currentMaintenance(now)).filter((w) => w.starts_at <= now);
+    const devices = new Map<string, DeviceRow>();
     for (const d of await this.ctx.store.devices.all()) {
       if (replaced.has(d.id)) continue;
+      devices.set(d.id, d);
       const quiet = windows.some((w) => covers(w, d));
       for (const f of highestCapOnly(firing(d, now, this.ctx.config.alerts))) {
         const key = `${d.id}\u0000${f.kind}\u0000${f.level}`;
@@ -73,13 +79,42 @@ export class Alerts implements Component {
       }
     }
     for (const [key, a] of openKey) if (!still.has(key)) await this.ctx.store.ops.clearAlert(a.id, now);
+    // After the clears: an alert whose condition ended with its snooze is history, not news.
+    for (const a of await this.ctx.store.ops.snoozesEnded(now)) {
+      const d = devices.get(a.device_id);
+      // A device in a maintenance window waits for its end (not claimed: it is sent then).
+      if (!d || windows.some((w) => covers(w, d))) continue;
+      if (await this.ctx.store.ops.claimRenotify(a.id, a.snoozed_until!, now)) await this.renotify(a, d, now);
+    }
     this.lastRunMs = Math.round(performance.now() - t0);
   }
 
+  private async renotify(a: AlertRow, d: DeviceRow, now: number): Promise<void> {
+    const snooze = { until: a.snoozed_until!, by: a.snoozed_by ?? 'someone' };
+    const done = await this.send(a, d, snooze);
+    await this.ctx.store.ops.markRenotified(a.id, done);
+    await this.ctx.store.accounts.audit({
+      at: now,
+      username: 'fleet',
+      device_id: a.device_id,
+      action: 'alert-renotified',
+      args: JSON.stringify({ alert: a.id, snoozedUntil: snooze.until, snoozedBy: snooze.by }),
+      outcome: done.split(', ').every((x) => x.endsWith('failed')) && done !== 'none configured' ? 'failed' : 'ok',
+      detail: `${a.summary}: still open after the snooze until ${hhmm(snooze.until)} by ${snooze.by}; sent: ${done}`.slice(0, 1000),
+    });
+    this.ctx.log.info('snoozed alert still open: notified again', { alert: a.id, device: a.device_id, sent: done });
+  }
+
   private async deliver(a: AlertRow, d: DeviceRow): Promise<void> {
+    await this.ctx.store.ops.markDelivered(a.id, await this.send(a, d));
+  }
+
+  /** Webhook and mail for an alert (`snooze`: the "still open after its snooze" notice); where it went, as text. */
+  private async send(a: AlertRow, d: DeviceRow, snooze?: { until: number; by: string }): Promise<string> {
     const cfg = this.ctx.config.alerts;
     const done: string[] = [];
     const practice = practiceLabel(d);
+    const still = snooze ? `still open: it was snoozed until ${hhmm(snooze.until)} by ${snooze.by}` : '';
     const body = {
       id: a.id,
       device: a.device_id,
@@ -90,6 +125,8 @@ export class Alerts implements Component {
       summary: a.summary,
       openedAt: new Date(a.opened_at).toISOString(),
       icb: this.ctx.config.icb,
+      // Only on the notice sent when a snooze ends with the alert still open (additive).
+      ...(snooze ? { stillOpenAfterSnooze: { snoozedUntil: new Date(snooze.until).toISOString(), snoozedBy: snooze.by } } : {}),
     };
     if (cfg.webhookUrl) {
       try {
@@ -120,10 +157,11 @@ export class Alerts implements Component {
           caPath: s.caPath,
           auth: s.auth,
           ...(s.username ? { username: s.username, password } : {}),
-          subject: `[surgery-edge] ${practice}: ${a.summary}`,
+          subject: `[surgery-edge] ${practice}: ${snooze ? 'STILL OPEN after snooze: ' : ''}${a.summary}`,
           text:
-            `${practice}: ${a.summary}\n\nPractice: ${practice}\nDevice: ${a.device_id}\n` +
-            `Alert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n`,
+            `${practice}: ${a.summary}\n${still ? `\nThis alert is ${still}.\n` : ''}\nPractice: ${practice}\nDevice: ${a.device_id}\n` +
+            `Alert: ${a.kind}${a.level ? ` ${a.level}%` : ''}\nOpened: ${body.openedAt}\n` +
+            (snooze ? `Snoozed until: ${new Date(snooze.until).toISOString()} (${hhmm(snooze.until)} UK time) by ${snooze.by}\n` : ''),
         });
         done.push('email');
       } catch (e) {
@@ -133,9 +171,13 @@ export class Alerts implements Component {
       }
     }
     if (done.some((x) => !x.endsWith('failed'))) this.delivered++;
-    await this.ctx.store.ops.markDelivered(a.id, done.join(', ') || 'none configured');
+    return done.join(', ') || 'none configured';
   }
 }
+
+const HHMM = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+/** "14:30", UK wall-clock time (what the person who snoozed it saw on the page). */
+export const hhmm = (t: number): string => HHMM.format(t);
 
 /** "Canal Side (Y00002)", or the ODS code alone when the inventory has no name. */
 export function practiceLabel(d: Pick<DeviceRow, 'practice' | 'practice_name'>): string {

@@ -13,6 +13,11 @@ export interface AlertRow {
   delivered: string | null;
   snoozed_until: number | null;
   snoozed_by: string | null;
+  /** The snoozed_until a "still open after snooze" notice was sent for (one per snooze). */
+  snooze_notified_until: number | null;
+  renotified_at: number | null;
+  /** Where that notice went ("email, webhook"), as `delivered` for the first. */
+  renotified: string | null;
 }
 
 /** An alert with its device's practice, for the alerts page and the mail (staff think in practices). */
@@ -72,6 +77,27 @@ export class OpsStore {
   }
   async snoozeAlert(id: number, by: string, until: number): Promise<boolean> {
     return (await this.d.run('UPDATE alerts SET snoozed_by = ?, snoozed_until = ? WHERE id = ? AND cleared_at IS NULL', [by, until, id])).changes > 0;
+  }
+  /** Not cleared, not acknowledged, and a snooze that ended by `now` without its notice sent yet. */
+  async snoozesEnded(now: number): Promise<AlertRow[]> {
+    return this.d.all<AlertRow>(
+      `SELECT * FROM alerts WHERE cleared_at IS NULL AND acked_at IS NULL AND snoozed_until IS NOT NULL AND snoozed_until <= ?
+       AND (snooze_notified_until IS NULL OR snooze_notified_until <> snoozed_until) ORDER BY id`,
+      [now],
+    );
+  }
+  /**
+   * Claim the notice for the snooze that ended at `snoozedUntil`: one UPDATE, so of several fleet
+   * instances (or a re-snooze racing the end) exactly one sends it; false when another did, or
+   * when the alert was acknowledged, cleared or snoozed again meanwhile.
+   */
+  async claimRenotify(id: number, snoozedUntil: number, at: number): Promise<boolean> {
+    const sql = `UPDATE alerts SET snooze_notified_until = ?, renotified_at = ?, renotified = NULL WHERE id = ? AND snoozed_until = ? AND snoozed_until <= ?
+      AND cleared_at IS NULL AND acked_at IS NULL AND (snooze_notified_until IS NULL OR snooze_notified_until <> ?)`;
+    return (await this.d.run(sql, [snoozedUntil, at, id, snoozedUntil, at, snoozedUntil])).changes > 0;
+  }
+  async markRenotified(id: number, renotified: string): Promise<void> {
+    await this.d.run('UPDATE alerts SET renotified = ? WHERE id = ?', [renotified, id]);
   }
   async markDelivered(id: number, delivered: string): Promise<void> {
     await this.d.run('UPDATE alerts SET delivered = ? WHERE id = ?', [delivered, id]);

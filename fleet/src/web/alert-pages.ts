@@ -38,7 +38,11 @@ function stateText(a: AlertListRow, now: number): string {
   const parts: string[] = [];
   if (a.acked_at) parts.push(`acknowledged by ${e(a.acked_by)} ${ago(now, a.acked_at)} ago`);
   if (a.snoozed_until && a.snoozed_until > now) parts.push(`snoozed until ${local(a.snoozed_until)} by ${e(a.snoozed_by)}`);
-  return parts.length ? parts.join('; ') : '<span class="bad">open</span>';
+  const open = parts.length ? parts.join('; ') : '<span class="bad">open</span>';
+  // The one notice sent when a snooze ended with the alert still open (alerts/alerts.ts).
+  if (a.renotified_at && a.snooze_notified_until && !(a.snoozed_until && a.snoozed_until > now))
+    return `${open}<br><span class="renotified">snooze (until ${local(a.snooze_notified_until)}, by ${e(a.snoozed_by)}) ended with it still open: notified again ${local(a.renotified_at)} (${e(a.renotified ?? 'sending')})</span>`;
+  return open;
 }
 
 function windowScope(w: MaintenanceRow): string {

@@ -175,4 +175,37 @@ describe('fleet alerts: rules, de-duplication, webhook + SMTP delivery, acknowle
     assert.equal(hook.got.length, sent + 2);
     assert.equal(await store.ops.endMaintenance(win, 'amy', clock.now()), false, 'already over');
   });
+
+  it('a snooze that ends with the alert still open: mailed and posted once more, saying who snoozed it until when', async () => {
+    await store.devices.ingest([tele('B-01', { recordsStale: true })]);
+    await alerts.evaluate();
+    const a = (await store.ops.openAlerts()).find((x) => x.device_id === 'B-01' && x.kind === 'records-stale')!;
+    const [mails, posts] = [smtp.mails.length, hook.got.length];
+    // 09:00 UTC on 1 Dec + the suite's advances; the snooze ends on the minute for a readable HH:MM.
+    const until = Math.ceil((clock.now() + 60 * MIN) / MIN) * MIN;
+    assert.equal(await store.ops.snoozeAlert(a.id, 'amy', until), true);
+    await clock.advance(until - clock.now() - 1);
+    await alerts.evaluate();
+    assert.equal(smtp.mails.length, mails, 'not while snoozed');
+    await clock.advance(1);
+    await alerts.evaluate();
+    await alerts.evaluate();
+    assert.equal(smtp.mails.length, mails + 1, 'one mail');
+    assert.equal(hook.got.length, posts + 1, 'one webhook');
+    const at = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', minute: '2-digit' }).format(until);
+    const mail = smtp.mails.at(-1)!.data;
+    assert.match(mail, /Subject: \[surgery-edge\] Canal Side \(B\): STILL OPEN after snooze: B-01 records cache not synced \(stale\)/);
+    assert.match(mail, new RegExp(`This alert is still open: it was snoozed until ${at} by amy\\.`));
+    assert.match(mail, /Practice: Canal Side \(B\)/);
+    const body = hook.got.at(-1) as { id: number; kind: string; stillOpenAfterSnooze?: { snoozedUntil: string; snoozedBy: string } };
+    assert.equal(body.id, a.id);
+    assert.deepEqual(body.stillOpenAfterSnooze, { snoozedUntil: new Date(until).toISOString(), snoozedBy: 'amy' });
+    const row = (await store.ops.alert(a.id))!;
+    assert.equal(row.renotified, 'webhook, email');
+    assert.equal(row.delivered, 'webhook, email', 'the first delivery is kept as it was');
+    const audit = (await store.accounts.auditLog(50)).filter((x) => x.action === 'alert-renotified');
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]!.outcome, 'ok');
+    assert.match(audit[0]!.detail!, /sent: webhook, email$/);
+  });
 });

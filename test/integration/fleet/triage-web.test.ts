@@ -275,6 +275,14 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     assert.match(snoozedPage, /snoozed until <time[^>]*>[^<]+(GMT|BST)<\/time> by amy/);
     assert.doesNotMatch((await send('GET', '/alerts?status=open', { as: 'amy' })).body, new RegExp(`data-alert="${c.id}"`));
     assert.equal((await post(`/alerts/${c.id}/snooze`, 'amy', { hours: '9999' })).headers.location, '/alerts?error=snooze+for+1+to+168+hours');
+
+    // The snooze runs out with the alert still open: notified once more, and the page says so.
+    await fleet.ctx.store.ops.snoozeAlert(c.id, 'amy', Date.now() - 1000);
+    await fleet.alerts.evaluate();
+    const row = new RegExp(`<tr data-alert="${c.id}" data-state="open"[\\s\\S]*?</tr>`).exec((await send('GET', '/alerts?status=open', { as: 'amy' })).body)?.[0];
+    assert.ok(row, 'open again');
+    assert.match(row, /snooze \(until <time[^>]*>[^<]+<\/time>, by amy\) ended with it still open: notified again <time[^>]*>[^<]+<\/time> \(none configured\)/);
+    assert.equal((await auditRows('alert-renotified')).length, 1);
   });
 
   it('maintenance windows: validated, audited, and no new alert opens for what they cover until they end', async () => {
