@@ -115,9 +115,14 @@ describe('fleet dashboard in a browser', { skip }, () => {
     await p.click('#commands button:has-text("Run drill")');
     await Promise.all([p.waitForURL(/done=|error=/), p.click('#confirm button:has-text("Yes")')]);
     assert.match(await p.locator('.flash').innerText(), /drill: .*UNAVAILABLE/, 'the harness agent runs no drills: the device says so');
+    await p.click('#commands button:has-text("Back up now")');
+    assert.match(await p.locator('#confirm').innerText(), /off-box now\?/);
+    await Promise.all([p.waitForURL(/done=|error=/), p.click('#confirm button:has-text("Yes, back up now")')]);
+    assert.match(await p.locator('.flash').innerText(), /Back up now: .*backup capability is not running/, 'nor backups: the real agent says so, in words');
     await p.goto(`${base}/audit`);
     const audit = await p.locator('#audit tbody').innerText();
     assert.match(audit, /admin\s+P81001-01\s+drill[\s\S]*error/);
+    assert.match(audit, /admin\s+P81001-01\s+backup-now\s+\{"force":false\}\s+error\s+UNAVAILABLE/);
     assert.match(audit, /admin\s+P81001-01\s+ping[\s\S]*ok/);
   });
 

@@ -1,11 +1,31 @@
-import type { FastifyInstance } from 'fastify';
-import type { Commander, FleetCommand } from '../commands/commander.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { BackupAccepted } from '../../../contract/operations.js';
+import type { CommandOutcome, Commander, FleetCommand } from '../commands/commander.js';
 import type { FleetCtx } from '../ctx.js';
 import { field, need } from './auth.js';
 import { confirmPage, needsConfirm } from './confirm.js';
 import { visibleDevice } from './device-page.js';
 import { e, layout, stamp } from './html.js';
 import { reloadDesired } from '../rollouts/reload.js';
+
+/**
+ * The device's answer to "back up now" (contract/operations.ts BackupAccepted), in words. A refusal
+ * because of the link policy (CONFLICT: on 4G with no capture pending) comes back with `offer=force`,
+ * which puts a "back up over 4G anyway" button (confirmed again) on the device page.
+ */
+function backupAnswer(reply: FastifyReply, id: string, out: CommandOutcome): FastifyReply {
+  const to = (q: Record<string, string>) => reply.redirect(`/devices/${encodeURIComponent(id)}?${new URLSearchParams(q).toString()}`, 303);
+  if (out.response?.ok) {
+    const r = (out.response.result ?? {}) as Partial<BackupAccepted>;
+    const how = r.forced ? `forced (${r.link ?? 'not the primary link'})` : `over the ${r.link ?? 'primary link'}`;
+    const more = r.alreadyRunning ? '; one was already running, so another follows it' : '';
+    return to({ done: `Back up now: the box started a backup ${how}${more}. Its result shows under Capabilities (backup) when it reports.` });
+  }
+  const code = out.response?.error?.code;
+  if (code === 'CONFLICT') return to({ error: `Back up now: the box did not start it. ${out.response!.error!.message}`, offer: 'force' });
+  if (code === 'NOT_FOUND') return to({ error: 'Back up now: this box runs software too old for the command (update it first).' });
+  return to({ error: `Back up now: ${out.error ?? 'no answer'}` });
+}
 
 /** Commands (icb-admin; the disruptive ones confirmed first, confirm.ts) and the audit log. Alerts: alert-pages.ts. */
 export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: Commander): void {
@@ -28,6 +48,7 @@ export function registerActions(app: FastifyInstance, ctx: FleetCtx, commander: 
     } else if (!['drill', 'ping'].includes(cmd)) return back('error', `unknown command ${cmd}`);
     if (needsConfirm(req, cmd)) return confirmPage(req, reply, d, cmd);
     const out = await commander.send(req.fleetUser!.username, id, cmd as FleetCommand, args);
+    if (cmd === 'backup-now') return backupAnswer(reply, id, out);
     if (out.error) return back('error', `${cmd}: ${out.error}`);
     const r = out.response?.result as { passed?: boolean } | undefined;
     return back('done', `${cmd}: ok${cmd === 'drill' ? (r?.passed ? ' - drill passed' : ' - drill FAILED') : ''}`);

@@ -24,10 +24,19 @@ const WHAT: Record<string, (t: Target, req: FastifyRequest) => string> = {
       : `Return ${name(t)} to automatic uplink choice? If a forced uplink is in place it ends now, and traffic may move at once.`;
   },
   'set-config': (t) => `Send the desired config to ${name(t)}? The box applies it at once; services it changes restart.`,
+  'backup-now': (t, req) =>
+    field(req, 'force') === 'yes'
+      ? `Back up ${name(t)} off-box now, <b>over 4G if that is the link it is on</b>? The box held it back because it is not on its primary link
+    and no capture is waiting. The backup counts against the practice's 4G data allowance; the nightly backup on the primary link would not.`
+      : `Back up ${name(t)} off-box now? The box sends an encrypted backup to the practice's backup target at once, on its primary link.
+    If it is on 4G with nothing waiting to be sent, it says so and does nothing; you can then choose to force it.`,
   reload: (t) => `Re-send the stored desired config to ${name(t)}? The box applies it again; services it changes restart.`,
   'practice-reload': (t) => `Re-send the stored desired config to every box of practice ${e(t.practice)}${'count' in t ? ` (${t.count} device(s))` : ''}?
     Each applies it at once; services it changes restart.`,
 };
+
+/** The confirming button's words, where the command's name does not read as a verb. */
+const YES: Record<string, string> = { 'practice-reload': 'reload the practice', 'backup-now': 'back up now' };
 
 function name(t: Target): string {
   return 'id' in t ? `<b>${e(t.id)}</b> at ${e(practiceLabel(t))}` : `practice ${e(t.practice)}`;
@@ -50,7 +59,7 @@ export function confirmPage(req: FastifyRequest, reply: FastifyReply, t: Target,
   const html = `<h1>Are you sure?</h1><section class="confirm" id="confirm" role="alertdialog" aria-labelledby="confirm-q"><p id="confirm-q">${question}</p>
 <form method="post" action="${e(req.url)}"><input type="hidden" name="csrf" value="${e(req.fleetUser!.csrf)}">${keep}
 <input type="hidden" name="confirm" value="yes">
-<button>Yes, ${e(what === 'practice-reload' ? 'reload the practice' : what.replace('-', ' '))}</button> <a href="${e(cancel)}">No, go back</a></form>
+<button>Yes, ${e(YES[what] ?? what.replace('-', ' '))}</button> <a href="${e(cancel)}">No, go back</a></form>
 </section>`;
   return reply.type('text/html').send(layout('Confirm', req.fleetUser, html, req.fleetUser!.csrf));
 }

@@ -5,7 +5,7 @@ import { need } from './auth.js';
 import { bars, dataUse, uplinkBand } from './charts.js';
 import { dataCell, drillCell, recordsCell, stateCell, telephonyCell, uplinkCell } from './device-cells.js';
 import { configSection } from './config-section.js';
-import { ago, e, layout, local } from './html.js';
+import { ago, e, layout, local, queryOf } from './html.js';
 import { eventWords } from './event-words.js';
 
 const DAY = 86_400_000;
@@ -61,18 +61,27 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
           `<td>${e(h.summary)}</td></tr>`,
       )
       .join('');
-    const q = req.query as { done?: string; error?: string };
-    const flash = q.done ? `<p class="flash" role="status">${e(q.done)}</p>` : q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : '';
+    const q = queryOf(req);
+    const admin = req.fleetUser!.role === 'icb-admin';
     const csrf = `<input type="hidden" name="csrf" value="${e(req.fleetUser!.csrf)}">`;
     const act = (cmd: string, label: string, extra = '') =>
       `<form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/commands/${cmd}">${csrf}${extra}<button>${e(label)}</button></form>`;
+    // "Back up now" refused by the link policy: the choice to force it (confirmed again) sits with the reason.
+    const force =
+      admin && q.error && q.offer === 'force'
+        ? ` ${act('backup-now', 'Back up over 4G anyway', '<input type="hidden" name="force" value="yes">')}`
+        : '';
+    const flash = q.done
+      ? `<p class="flash" role="status">${e(q.done)}</p>`
+      : q.error
+        ? `<p class="flash bad" role="alert" id="command-answer">${e(q.error)}${force}</p>`
+        : '';
     const uplinks = ['', ...new Set([d.active_uplink, 'wan', '4g'].filter(Boolean) as string[])];
     const uplinkOptions = uplinks.map((u) => `<option value="${e(u)}">${u ? e(u) : 'automatic'}</option>`).join('');
     const uplinkSelect = `<select name="uplink" aria-label="uplink">${uplinkOptions}</select>`;
-    const commands =
-      req.fleetUser!.role === 'icb-admin'
-        ? `<section class="noprint" id="commands">` +
-          `<h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('set-config', 'Send desired (set-config)')}
+    const commands = admin
+      ? `<section class="noprint" id="commands">` +
+        `<h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('backup-now', 'Back up now')} ${act('set-config', 'Send desired (set-config)')}
  <form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/reload">${csrf}<button>Reload config</button></form>
  <form class="inline" method="post" action="/practices/${encodeURIComponent(d.practice)}/reload">${csrf}<button>Reload config for ` +
           `practice ${e(d.practice)}</button></form>
