@@ -261,6 +261,38 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal((await store.ops.maintenance(w))!.ended_by, 'bob');
     });
 
+    it('recovery codes: spent once, counted, replaced as a set, gone with a factor reset; a snooze end is claimed once', async () => {
+      await store.accounts.putUser({ username: 'rc', hash: 'h', role: 'icb-admin', practice: null }, 1);
+      await store.accounts.setRecoveryCodes('rc', ['h1', 'h2', 'h3'], 10);
+      assert.equal(await store.accounts.recoveryCodesLeft('rc'), 3);
+      assert.equal(await store.accounts.useRecoveryCode('rc', 'h2', 11), true);
+      assert.equal(await store.accounts.useRecoveryCode('rc', 'h2', 12), false, 'once');
+      assert.equal(await store.accounts.useRecoveryCode('other', 'h1', 12), false, 'another account');
+      assert.equal(await store.accounts.recoveryCodesLeft('rc'), 2);
+      await store.accounts.setRecoveryCodes('rc', ['h4'], 13);
+      assert.equal(await store.accounts.useRecoveryCode('rc', 'h1', 14), false, 'the old set is gone');
+      assert.equal(await store.accounts.recoveryCodesLeft('rc'), 1);
+      await store.accounts.resetTotp('rc');
+      assert.equal(await store.accounts.recoveryCodesLeft('rc'), 0);
+
+      const a = (await store.ops.openAlert({ device_id: 'rn1', kind: 'offline', level: '', summary: 's', at: 100 }))!;
+      await store.ops.snoozeAlert(a.id, 'amy', 200);
+      assert.deepEqual(await store.ops.snoozesEnded(199), []);
+      assert.deepEqual((await store.ops.snoozesEnded(200)).map((x) => [x.id, x.snoozed_until]), [[a.id, 200]]);
+      assert.equal(await store.ops.claimRenotify(a.id, 200, 199), false, 'not before the end');
+      assert.equal(await store.ops.claimRenotify(a.id, 200, 201), true);
+      assert.equal(await store.ops.claimRenotify(a.id, 200, 202), false, 'once');
+      assert.deepEqual(await store.ops.snoozesEnded(300), []);
+      await store.ops.markRenotified(a.id, 'email');
+      const r = (await store.ops.alert(a.id))!;
+      assert.deepEqual([r.snooze_notified_until, r.renotified_at, r.renotified], [200, 201, 'email']);
+      await store.ops.snoozeAlert(a.id, 'bob', 400);
+      assert.equal(await store.ops.claimRenotify(a.id, 400, 401), true, 'a new snooze can end with one more');
+      await store.ops.snoozeAlert(a.id, 'bob', 500);
+      await store.ops.ackAlert(a.id, 'bob', 450);
+      assert.equal(await store.ops.claimRenotify(a.id, 500, 501), false, 'acknowledged');
+    });
+
     it('templates (versioned, optimistic locking), PCN map, desired docs', async () => {
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":1}', 'amy', 1, 0), { ok: true, version: 1 });
       assert.deepEqual(await store.config.saveTemplate('icb', '', '{"a":2}', 'amy', 2, 1), { ok: true, version: 2 });
