@@ -101,12 +101,7 @@ export function otpauthUri(o: { issuer: string; account: string; secret: string 
  */
 export const RECOVERY_CODES = 10;
 export function newRecoveryCodes(n = RECOVERY_CODES): string[] {
-  return Array.from({ length: n }, () =>
-    base32Encode(randomBytes(10))
-      .toLowerCase()
-      .match(/.{4}/g)!
-      .join('-'),
-  );
+  return Array.from({ length: n }, () => base32Encode(randomBytes(10)).toLowerCase().match(/.{4}/g)!.join('-'));
 }
 
 /** A typed recovery code as stored (lower case, no spaces or dashes), or null when it cannot be one. */
@@ -116,5 +111,7 @@ export function normalRecoveryCode(typed: string): string | null {
 }
 
 export function recoveryCodeHash(username: string, code: string): string {
-  return createHash('sha256').update(`${username}\u0000${normalRecoveryCode(code) ?? ''}`).digest('base64url');
+  return createHash('sha256')
+    .update(`${username}\u0000${normalRecoveryCode(code) ?? ''}`)
+    .digest('base64url');
 }

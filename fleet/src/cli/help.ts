@@ -33,7 +33,7 @@ cleanly on SIGTERM or SIGINT.
   set-role NAME --role ROLE [--practice ODS]   ends their sessions
   disable NAME | enable NAME             a disabled account cannot sign in; its sessions end
   unlock NAME                            clear a lockout after too many wrong passwords or codes
-  reset-totp NAME                        remove their TOTP second factor (lost phone); ends their sessions
+  reset-totp NAME                        remove their TOTP second factor and recovery codes (lost phone); ends their sessions
   remove NAME                            delete the account; its sessions end
 
 roles: icb-admin (everything), icb-viewer (read everything), practice-manager (read one

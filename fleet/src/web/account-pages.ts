@@ -57,8 +57,7 @@ export function registerAccountPages(app: FastifyInstance, ctx: FleetCtx): void 
         `<p><label>Current code from your app ${CODE_INPUT}</label></p><button>Make new recovery codes</button></form>` +
         '<p class="muted">New phone or lost it? Sign in with a recovery code, or ask an ICB admin to reset your second factor ' +
         `(<code>fleet user reset-totp ${e(u.username)}</code>), then set it up again here.</p>`;
-    }
-    else {
+    } else {
       const secret = u.totp_pending ? totpSealer(ctx.config).open(u.username, u.totp_pending) : null;
       if (secret) {
         const uri = otpauthUri({ issuer: ctx.config.auth.totpIssuer, account: u.username, secret });

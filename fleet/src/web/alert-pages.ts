@@ -41,7 +41,10 @@ function stateText(a: AlertListRow, now: number): string {
   const open = parts.length ? parts.join('; ') : '<span class="bad">open</span>';
   // The one notice sent when a snooze ended with the alert still open (alerts/alerts.ts).
   if (a.renotified_at && a.snooze_notified_until && !(a.snoozed_until && a.snoozed_until > now))
-    return `${open}<br><span class="renotified">snooze (until ${local(a.snooze_notified_until)}, by ${e(a.snoozed_by)}) ended with it still open: notified again ${local(a.renotified_at)} (${e(a.renotified ?? 'sending')})</span>`;
+    return (
+      `${open}<br><span class="renotified">snooze (until ${local(a.snooze_notified_until)}, by ${e(a.snoozed_by)}) ended with it still open: ` +
+      `notified again ${local(a.renotified_at)} (${e(a.renotified ?? 'sending')})</span>`
+    );
   return open;
 }
 

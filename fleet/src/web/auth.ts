@@ -268,7 +268,8 @@ export function registerAuth(app: FastifyInstance, ctx: FleetCtx, o: { secure: b
     // Claimed in one UPDATE: the same code sent twice at once still signs in only once.
     if (step === null || !(await ctx.store.accounts.useTotpStep(u.username, step)))
       return (
-        (await fail('bad-code')) ?? reply.code(401).type('text/html').send(codeForm('Wrong code, or a code already used. Wait for the next code and try again.'))
+        (await fail('bad-code')) ??
+        reply.code(401).type('text/html').send(codeForm('Wrong code, or a code already used. Wait for the next code and try again.'))
       );
     halfIn.delete(p.key);
     limiter.refund(req.ip);

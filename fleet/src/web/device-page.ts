@@ -68,9 +68,7 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
       `<form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/commands/${cmd}">${csrf}${extra}<button>${e(label)}</button></form>`;
     // "Back up now" refused by the link policy: the choice to force it (confirmed again) sits with the reason.
     const force =
-      admin && q.error && q.offer === 'force'
-        ? ` ${act('backup-now', 'Back up over 4G anyway', '<input type="hidden" name="force" value="yes">')}`
-        : '';
+      admin && q.error && q.offer === 'force' ? ` ${act('backup-now', 'Back up over 4G anyway', '<input type="hidden" name="force" value="yes">')}` : '';
     const flash = q.done
       ? `<p class="flash" role="status">${e(q.done)}</p>`
       : q.error
@@ -81,12 +79,13 @@ export function registerDevicePage(app: FastifyInstance, ctx: FleetCtx): void {
     const uplinkSelect = `<select name="uplink" aria-label="uplink">${uplinkOptions}</select>`;
     const commands = admin
       ? `<section class="noprint" id="commands">` +
-        `<h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('backup-now', 'Back up now')} ${act('set-config', 'Send desired (set-config)')}
+        `<h2>Commands</h2>${act('drill', 'Run drill')} ${act('ping', 'Ping')} ${act('backup-now', 'Back up now')} ` +
+        `${act('set-config', 'Send desired (set-config)')}
  <form class="inline" method="post" action="/devices/${encodeURIComponent(id)}/reload">${csrf}<button>Reload config</button></form>
  <form class="inline" method="post" action="/practices/${encodeURIComponent(d.practice)}/reload">${csrf}<button>Reload config for ` +
-          `practice ${e(d.practice)}</button></form>
+        `practice ${e(d.practice)}</button></form>
  ${act('force-uplink', 'Force uplink', `${uplinkSelect}<input name="minutes" value="60" size="4" aria-label="minutes"> min `)}</section>`
-        : '';
+      : '';
     const diff = configSection(d, desired);
     const setup = setupCodeSection(d, req.fleetUser!);
     const dataText = d.data_used !== null ? `${(d.data_used / 1e6).toFixed(0)} MB of ${((d.data_allowance ?? 0) / 1e6).toFixed(0)} MB` : '';

@@ -123,11 +123,7 @@ describe('device page: back up now (real HTTPS dashboard, real mosquitto, the ag
     assert.deepEqual(await commandsAudit(), []);
     assert.equal((await send('POST', `/devices/${DEV}/commands/backup-now`, { cookie: session.amy!.cookie, form: { confirm: 'yes' } })).status, 403, 'CSRF');
     assert.equal((await post(`/devices/${DEV}/commands/backup-now`, 'vic', { confirm: 'yes' })).status, 403, 'a viewer');
-    assert.doesNotMatch(
-      (await send('GET', `/devices/${DEV}`, { cookie: session.vic!.cookie })).body,
-      /Back up now/,
-      'a viewer has no button',
-    );
+    assert.doesNotMatch((await send('GET', `/devices/${DEV}`, { cookie: session.vic!.cookie })).body, /Back up now/, 'a viewer has no button');
     assert.deepEqual(await commandsAudit(), []);
   });
 
@@ -160,7 +156,10 @@ describe('device page: back up now (real HTTPS dashboard, real mosquitto, the ag
     assert.equal((await commandsAudit()).length, 1, 'not sent yet');
     const r = await post(`/devices/${DEV}/commands/backup-now`, 'amy', { force: 'yes', confirm: 'yes' });
     assert.equal(r.status, 303);
-    assert.match(flashOf(await page(String(r.headers.location))), /Back up now: the box started a backup forced \(forced: not on the primary link \(4g active\)/);
+    assert.match(
+      flashOf(await page(String(r.headers.location))),
+      /Back up now: the box started a backup forced \(forced: not on the primary link \(4g active\)/,
+    );
     const [a] = await commandsAudit();
     assert.deepEqual(JSON.parse(a!.args!), { force: true });
     assert.equal(a!.outcome, 'ok');

@@ -278,7 +278,10 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       const a = (await store.ops.openAlert({ device_id: 'rn1', kind: 'offline', level: '', summary: 's', at: 100 }))!;
       await store.ops.snoozeAlert(a.id, 'amy', 200);
       assert.deepEqual(await store.ops.snoozesEnded(199), []);
-      assert.deepEqual((await store.ops.snoozesEnded(200)).map((x) => [x.id, x.snoozed_until]), [[a.id, 200]]);
+      assert.deepEqual(
+        (await store.ops.snoozesEnded(200)).map((x) => [x.id, x.snoozed_until]),
+        [[a.id, 200]],
+      );
       assert.equal(await store.ops.claimRenotify(a.id, 200, 199), false, 'not before the end');
       assert.equal(await store.ops.claimRenotify(a.id, 200, 201), true);
       assert.equal(await store.ops.claimRenotify(a.id, 200, 202), false, 'once');

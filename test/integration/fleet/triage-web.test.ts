@@ -279,9 +279,14 @@ describe('fleet triage over the real HTTPS dashboard', { skip: mosquittoMissing(
     // The snooze runs out with the alert still open: notified once more, and the page says so.
     await fleet.ctx.store.ops.snoozeAlert(c.id, 'amy', Date.now() - 1000);
     await fleet.alerts.evaluate();
-    const row = new RegExp(`<tr data-alert="${c.id}" data-state="open"[\\s\\S]*?</tr>`).exec((await send('GET', '/alerts?status=open', { as: 'amy' })).body)?.[0];
+    const row = new RegExp(`<tr data-alert="${c.id}" data-state="open"[\\s\\S]*?</tr>`).exec(
+      (await send('GET', '/alerts?status=open', { as: 'amy' })).body,
+    )?.[0];
     assert.ok(row, 'open again');
-    assert.match(row, /snooze \(until <time[^>]*>[^<]+<\/time>, by amy\) ended with it still open: notified again <time[^>]*>[^<]+<\/time> \(none configured\)/);
+    assert.match(
+      row,
+      /snooze \(until <time[^>]*>[^<]+<\/time>, by amy\) ended with it still open: notified again <time[^>]*>[^<]+<\/time> \(none configured\)/,
+    );
     assert.equal((await auditRows('alert-renotified')).length, 1);
   });
 

@@ -107,7 +107,15 @@ describe('alerts: a snooze that ends with the alert still open notifies once mor
     const c = await open('S-03');
     const now = clock.now();
     await store.ops.snoozeAlert(c.id, 'amy', now + HOUR);
-    await store.ops.addMaintenance({ scope: 'device', scope_id: 'S-03', starts_at: now, ends_at: now + 3 * HOUR, reason: 'x', created_by: 'amy', created_at: now });
+    await store.ops.addMaintenance({
+      scope: 'device',
+      scope_id: 'S-03',
+      starts_at: now,
+      ends_at: now + 3 * HOUR,
+      reason: 'x',
+      created_by: 'amy',
+      created_at: now,
+    });
     await clock.advance(2 * HOUR);
     await evaluate();
     assert.equal((await notices()).length, 2, 'in a window: held');
