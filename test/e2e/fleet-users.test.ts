@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../common/password.js';
+import { base32Decode, hotp, totpStep } from '../../common/totp.js';
 import type { Fleet } from '../../fleet/src/fleet.js';
 import { launchBrowser, requireChromium, type TestBrowser } from '../helpers/browser.js';
 import { fleetConfig, signIn, startFleet, tempDir } from '../helpers/fleet.js';
 import { mosquittoMissing, startBroker, type TestBroker } from '../helpers/mosquitto.js';
+import { onPath } from '../lab/tools.js';
 
 const skip = requireChromium() || mosquittoMissing();
 const PW = 'fleet users e2e password';
@@ -120,5 +124,35 @@ describe('fleet accounts page in a browser', { skip }, () => {
     for (const s of await p.locator('section.user summary').all()) await s.click();
     await noHorizontalScroll(p, 'accounts with every card expanded');
     await b.screenshot(p, 'fleet', 'users-phone');
+  });
+
+  it('TOTP set-up on a phone: the QR code chromium draws decodes (zbarimg) to the link; no CSP refusal; recovery codes fit', async () => {
+    const p = await b.newPage({ width: 390, height: 844 });
+    const refused: string[] = [];
+    p.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && refused.push(m.text()));
+    await p.goto(`${base}/login`);
+    await p.fill('input[name=username]', 'viewer');
+    await p.fill('input[name=password]', PW);
+    await Promise.all([p.waitForURL(`${base}/`), p.click('button:has-text("Sign in")')]);
+    await p.goto(`${base}/account`);
+    await Promise.all([p.waitForURL(`${base}/account`), p.click('button:has-text("Set up a second factor")')]);
+    const qr = p.locator('#totp-qr svg');
+    const box = (await qr.boundingBox())!;
+    assert.ok(box.width >= 150 && box.width <= 390, `QR drawn ${box.width} px wide`);
+    await noHorizontalScroll(p, 'TOTP set-up');
+    await p.click('#totp-uri >> xpath=ancestor::details/summary');
+    const uri = await p.locator('#totp-uri').innerText();
+    if (onPath('zbarimg')) {
+      const shot = join(tmp.dir, 'qr.png');
+      await qr.screenshot({ path: shot });
+      assert.equal(execFileSync('zbarimg', ['--raw', '-q', shot], { encoding: 'utf8' }).trim(), uri, 'the QR code a phone would scan is the link');
+    }
+    const key = base32Decode((await p.locator('#totp-secret').innerText()).replace(/ /g, ''));
+    await p.fill('input[name=code]', hotp(key, totpStep(Date.now())));
+    await Promise.all([p.waitForURL(`${base}/account/totp/confirm`), p.click('button:has-text("Turn on")')]);
+    assert.equal(await p.locator('#recovery-codes li').count(), 10);
+    await noHorizontalScroll(p, 'recovery codes');
+    await b.screenshot(p, 'fleet', 'totp-recovery-codes-phone');
+    assert.deepEqual(refused, [], 'the CSP refused nothing');
   });
 });
