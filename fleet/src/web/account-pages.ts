@@ -111,7 +111,7 @@ export function registerAccountPages(app: FastifyInstance, ctx: FleetCtx): void 
       action: 'user-totp-on',
       args: JSON.stringify({ user: me.username }),
       outcome: 'ok',
-      detail: null,
+      detail: `with ${RECOVERY_CODES} recovery codes`,
     });
     log.info('second factor turned on', { user: me.username });
     const codes = await newCodes(u.username, now);

@@ -247,11 +247,23 @@ describe('fleet dashboard TOTP second factor over HTTPS (real server, real CLI)'
     assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 10);
     const audit = (await fleet.ctx.store.accounts.auditLog()).filter((a) => a.action === 'user-recovery-codes-new').map((a) => a.outcome);
     assert.deepEqual(audit, ['ok', 'refused']);
+    assert.match((await fleet.ctx.store.accounts.auditLog()).find((a) => a.action === 'user-totp-on')!.detail!, /10 recovery codes/);
     const old = await half('amy', '127.0.0.10');
     assert.equal((await send('POST', '/login/code', { form: { recovery: recovery[2]! }, cookie: old, from: '127.0.0.10' })).status, 401, 'old set gone');
     const r = await send('POST', '/login/code', { form: { recovery: fresh[0]! }, cookie: old, from: '127.0.0.10' });
     assert.equal(r.status, 303, 'a new one works');
     recovery = fresh;
+
+    // Guessing codes here ends in the same lockout as at sign-in, and the lock ends the session it came from.
+    const s2 = cookieNamed(r, 'fl_session')!;
+    const csrf2 = await csrfOf(s2);
+    let last: Res | undefined;
+    for (let i = 0; i < 8; i++) last = await send('POST', '/account/totp/recovery', { form: { csrf: csrf2, code: wrongCode(30 + i) }, cookie: s2 });
+    assert.equal(last!.headers.location, '/login');
+    assert.equal((await send('GET', '/alerts', { cookie: s2 })).status, 303, 'that session is over');
+    assert.ok(Number((await fleet.ctx.store.accounts.user('amy'))!.locked_until) > now());
+    assert.equal(await fleet.ctx.store.accounts.recoveryCodesLeft('amy'), 9, 'the codes are as they were');
+    skew += 61_000;
   });
 
   it('`fleet user reset-totp` (the real CLI) removes it, ends the sessions, and is audited', async () => {
