@@ -115,6 +115,23 @@ export const FleetConfigSchema = Type.Object({
       offlineGraceMs: Int(3 * 60_000, 1000, 'Offline longer than this after the publish is unhealthy (applying restarts the agent: a short gap is expected)'),
       claimTimeoutMs: Int(60_000, 1000, 'A publish claimed by an instance that died is retried after this (same revision: idempotent on the device)'),
       publishPerTick: Int(500, 1, 'Most devices published per tick in the "all" phase'),
+      stopFailPct: Type.Number({
+        default: 10,
+        minimum: 0.1,
+        maximum: 100,
+        description: 'Second wave (rollouts and update campaigns): stop sending once this share of its devices (at least one) has failed',
+      }),
+    },
+    { default: {} },
+  ),
+  campaigns: Type.Object(
+    {
+      tickMs: Int(5000, 50, 'How often running update campaigns are stepped'),
+      soakMin: Type.Number({ default: 60, minimum: 0, description: 'Default soak: canaries must stay healthy on the new version this long' }),
+      maxInFlight: Int(20, 1, 'Most boxes downloading or installing at once (spares the update server and the HSCN links)'),
+      installTimeoutMs: Int(60 * 60_000, 1000, 'A box that accepted the update but has not committed it (or said why not) by then has failed'),
+      uplinkFreshMs: Int(15 * 60_000, 1000, "A box's uplink is 'unknown' (held like 4G) when its last telemetry is older than this"),
+      claimTimeoutMs: Int(2 * 60_000, 1000, 'A send claimed by an instance that died is retried after this'),
     },
     { default: {} },
   ),

@@ -16,6 +16,8 @@ export interface FleetCtx {
   instanceId: string;
   /** Step the rollouts now (after a start or resume), rather than at the next tick. */
   rollouts?: { tick(): Promise<void> };
+  /** Step the update campaigns now (after a start). */
+  campaigns?: { tick(): Promise<void> };
 }
 
 export interface ComponentHealth {

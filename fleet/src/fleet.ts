@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../../common/clock.js';
 import { describeError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import { Alerts } from './alerts/alerts.js';
+import { CampaignEngine } from './campaigns/engine.js';
 import { Replacements } from './broker/replacements.js';
 import { EmbeddedBroker } from './broker/embedded.js';
 import { EnrolmentEndpoint } from './claim/endpoint.js';
@@ -38,6 +39,7 @@ export class Fleet {
   readonly replacements = new Replacements();
   readonly alerts = new Alerts(() => this.replacements.replacedIds());
   readonly rollouts = new RolloutEngine();
+  readonly campaigns = new CampaignEngine(this.commander);
   readonly enrolment = new EnrolmentEndpoint();
   readonly web = new WebServer(() => this.health());
   private started: Component[] = [];
@@ -50,7 +52,7 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.ingest.guard, this.commander, this.replacements, this.alerts, this.rollouts, this.enrolment, this.web];
+    return [this.ingest, this.ingest.guard, this.commander, this.replacements, this.alerts, this.rollouts, this.campaigns, this.enrolment, this.web];
   }
 
   async start(): Promise<void> {
@@ -77,7 +79,7 @@ export class Fleet {
     const inventory = new Inventory(config.inventory);
     for (const [id, p] of inventory.listed()) await store.devices.place(id, p);
     const mqtt = new MqttHub(config.mqtt, instanceId, this.log.child('mqtt'), this.clock);
-    this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId, rollouts: this.rollouts };
+    this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId, rollouts: this.rollouts, campaigns: this.campaigns };
     for (const c of this.components) {
       try {
         await c.start({ ...this.ctx, log: this.log.child(c.name) });

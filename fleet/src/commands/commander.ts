@@ -6,8 +6,11 @@ import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 
 const checkResponse = TypeCompiler.Compile(CommandResponseSchema);
 
-/** What the dashboard may send; `force-uplink` needs an agent with contract v1 + force-uplink (older ones answer NOT_FOUND). */
-export const FLEET_COMMANDS = ['ping', 'drill', 'force-uplink', 'set-config', 'logs', 'backup-now'] as const;
+/**
+ * What the fleet may send; `force-uplink` needs an agent with contract v1 + force-uplink (older ones answer NOT_FOUND).
+ * `update` is sent only by update campaigns (campaigns/engine.ts), never from the device page.
+ */
+export const FLEET_COMMANDS = ['ping', 'drill', 'force-uplink', 'set-config', 'logs', 'backup-now', 'update'] as const;
 export type FleetCommand = (typeof FLEET_COMMANDS)[number];
 
 interface Pending {

@@ -4,6 +4,7 @@ import { topicFor } from '../../../contract/mqtt.js';
 import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { RolloutDeviceRow, RolloutRow } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';
+import { healthProblem, stopReason } from './stop-rules.js';
 
 interface Reported {
   status?: string;
@@ -12,13 +13,12 @@ interface Reported {
   reasons?: { path: string; message: string }[];
 }
 
-const UNHEALTHY_ALERTS = new Set(['offline', 'drill-failed']);
-
 /**
  * Steps staged rollouts: canaries first; once every canary runs the new revision (its birth says
  * so) and stays healthy for the soak time, everyone else. Any canary that rejects the document or
  * goes unhealthy (offline past the grace, a failed drill, a new offline/drill-failed alert, or no
- * apply within the timeout) stops the rollout before anyone else is touched.
+ * apply within the timeout) stops the rollout before anyone else is touched; in the second wave,
+ * rollouts.stopFailPct % of it failing stops it (stop-rules.ts, shared with update campaigns).
  *
  * All state is in the store, so a restart continues where it was: published steps are never
  * published again; a step claimed but not confirmed is re-published after claimTimeoutMs with the
@@ -106,24 +106,10 @@ export class RolloutEngine implements Component {
     }
     if (r.phase === 'canary') {
       const canaries = steps.filter((s) => s.canary);
-      const bad = canaries.find((s) => s.state === 'rejected' || s.state === 'unhealthy');
-      if (bad) {
-        if (
-          await this.ctx.store.config.setPhase(
-            r.id,
-            ['canary'],
-            'stopped',
-            `stopped: canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}`.slice(0, 500),
-            now,
-          )
-        )
-          await this.audit(
-            r,
-            'rollout-stop',
-            `canary ${bad.device_id} ${bad.state}: ${bad.detail ?? ''}; ${steps.filter((s) => !s.canary).length} other device(s) left untouched`,
-            null,
-            'stopped',
-          );
+      const why = stopReason('canary', steps.map(stopStep), cfg.stopFailPct);
+      if (why) {
+        if (await this.ctx.store.config.setPhase(r.id, ['canary'], 'stopped', `stopped: ${why}`.slice(0, 500), now))
+          await this.audit(r, 'rollout-stop', `${why}; ${steps.filter((s) => !s.canary).length} other device(s) left untouched`, null, 'stopped');
         return;
       }
       if (r.paused) return;
@@ -139,6 +125,13 @@ export class RolloutEngine implements Component {
       r.phase = 'all';
     }
     if (r.phase !== 'all') return;
+    const why = stopReason('all', steps.map(stopStep), cfg.stopFailPct);
+    if (why) {
+      const left = steps.filter((s) => s.state === 'pending').length;
+      if (await this.ctx.store.config.setPhase(r.id, ['all'], 'stopped', `stopped: ${why}`.slice(0, 500), now))
+        await this.audit(r, 'rollout-stop', `${why}; ${left} device(s) left untouched`, null, 'stopped');
+      return;
+    }
     if (!r.paused) await this.publishAll(r, steps, cfg.publishPerTick);
     const open = steps.filter((s) => s.state !== 'applied' && s.state !== 'rejected' && s.state !== 'unhealthy');
     if (open.length) return;
@@ -171,11 +164,8 @@ export class RolloutEngine implements Component {
             .join('; ')
             .slice(0, 500) || rep.status,
       };
-    if (!d.online && now - Math.max(d.state_since ?? 0, since) > cfg.offlineGraceMs)
-      return { state: 'unhealthy', detail: `offline for ${Math.round((now - Math.max(d.state_since ?? 0, since)) / 1000)} s after the publish` };
-    if (d.drill_at !== null && d.drill_at >= since && d.drill_passed === 0) return { state: 'unhealthy', detail: 'a backup drill failed after the publish' };
-    const alert = (await this.ctx.store.ops.alerts(20, d.id)).find((a) => UNHEALTHY_ALERTS.has(a.kind) && a.opened_at >= since && a.cleared_at === null);
-    if (alert) return { state: 'unhealthy', detail: `new alert: ${alert.summary}` };
+    const problem = await healthProblem(this.ctx, d, since, now, cfg.offlineGraceMs, 'the publish');
+    if (problem) return { state: 'unhealthy', detail: problem };
     if (s.state === 'published') {
       if (d.online && d.config_revision === s.revision) return { state: 'applied', detail: null };
       if (now - since > cfg.applyTimeoutMs)
@@ -207,6 +197,10 @@ export class RolloutEngine implements Component {
       await this.audit(r, 'rollout-publish', `revision ${s.revision}${s.canary ? ' (canary)' : ''}`, s.device_id);
     }
   }
+}
+
+function stopStep(s: RolloutDeviceRow) {
+  return { ...s, failed: s.state === 'rejected' || s.state === 'unhealthy' };
 }
 
 /** The contract's config/desired: retained, QoS 1, `{revision, config}`; resolves on the broker's PUBACK. */

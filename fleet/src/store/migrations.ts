@@ -123,6 +123,25 @@ ALTER TABLE alerts ADD COLUMN renotified_at BIGINT;
 ALTER TABLE alerts ADD COLUMN renotified TEXT;
 `,
   },
+  {
+    // Software update campaigns (issue 17): a signed bundle sent to chosen practices with the
+    // \`update\` command, canaries first, with the rollouts' stop rules; one row per device with its
+    // progress as the box reports it (update.* events). Number 8 is taken by another change.
+    version: 7,
+    sql: `
+CREATE TABLE campaigns (
+  id {{serial}}, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, bundle_url TEXT NOT NULL, version TEXT NOT NULL, arch TEXT NOT NULL,
+  practices TEXT NOT NULL, canary_pct DOUBLE PRECISION NOT NULL, soak_ms BIGINT NOT NULL, allow_cellular INTEGER NOT NULL DEFAULT 0,
+  phase TEXT NOT NULL, message TEXT, updated_at BIGINT NOT NULL, started_at BIGINT, started_by TEXT, soak_from BIGINT, ended_by TEXT
+);
+CREATE TABLE campaign_devices (
+  campaign_id BIGINT NOT NULL, device_id TEXT NOT NULL, canary INTEGER NOT NULL, rank INTEGER NOT NULL, from_version TEXT,
+  state TEXT NOT NULL, claimed_at BIGINT, sent_at BIGINT, settled_at BIGINT, update_id TEXT, progress TEXT, detail TEXT,
+  PRIMARY KEY (campaign_id, device_id)
+);
+CREATE INDEX campaign_devices_device ON campaign_devices (device_id);
+`,
+  },
 ];
 
 export async function migrateStore(d: SqlDriver): Promise<number> {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { FleetConfig } from '../config.js';
 import { AccountStore } from './account-store.js';
+import { CampaignStore } from './campaign-store.js';
 import { ConfigStore } from './config-store.js';
 import { DeviceStore } from './device-store.js';
 import { SqliteDriver, type SqlDriver } from './driver.js';
@@ -17,12 +18,14 @@ export class Store {
   readonly accounts: AccountStore;
   readonly ops: OpsStore;
   readonly config: ConfigStore;
+  readonly campaigns: CampaignStore;
 
   private constructor(readonly driver: SqlDriver) {
     this.devices = new DeviceStore(driver);
     this.accounts = new AccountStore(driver);
     this.ops = new OpsStore(driver);
     this.config = new ConfigStore(driver);
+    this.campaigns = new CampaignStore(driver);
   }
 
   static async open(driver: SqlDriver): Promise<Store> {

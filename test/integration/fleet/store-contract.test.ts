@@ -367,6 +367,63 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal((await store.config.inActiveRollout(['d2'])).length, 0);
     });
 
+    it('update campaigns (migration 7): steps, compare-and-set phases, claims and settles, what to watch', async () => {
+      const id = await store.campaigns.create(
+        {
+          created_at: 1000,
+          created_by: 'amy',
+          bundle_url: 'https://u.example/se-0.2.0.seb',
+          version: '0.2.0',
+          arch: 'amd64',
+          practices: '["P81001"]',
+          canary_pct: 5,
+          soak_ms: 60_000,
+          allow_cellular: 0,
+          message: null,
+          updated_at: 1000,
+        },
+        [
+          { device_id: 'c1', canary: 1, rank: 0, from_version: '0.1.0' },
+          { device_id: 'c2', canary: 0, rank: 1, from_version: null },
+        ],
+      );
+      assert.deepEqual(
+        (await store.campaigns.inActive(['c2', 'zz'])).map((r) => [r.device_id, Number(r.campaign_id)]),
+        [['c2', id]],
+      );
+      assert.equal((await store.campaigns.toWatch()).length, 0, 'a draft is not stepped');
+      assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'go', 2000, 'bob'));
+      assert.equal(await store.campaigns.setPhase(id, ['draft'], 'canary', 'go', 2000, 'bob'), false, 'second start loses');
+      let c = (await store.campaigns.get(id))!;
+      assert.deepEqual([c.phase, c.started_at, c.started_by, c.allow_cellular, c.canary_pct], ['canary', 2000, 'bob', 0, 5]);
+      assert.ok(await store.campaigns.claim(id, 'c1', 3000, 0));
+      assert.equal(await store.campaigns.claim(id, 'c1', 3001, 0), false, 'claimed once');
+      assert.ok(await store.campaigns.claim(id, 'c1', 9000, 5000), 'a stale claim can be retaken');
+      assert.ok(await store.campaigns.settle(id, 'c1', 'sending', 'sent', 9100, { detail: 'accepted', updateId: 'u1', sentAt: 9100, progress: null }));
+      assert.ok(await store.campaigns.settle(id, 'c1', 'sent', 'sent', 9200, { progress: 'downloading 40 %' }));
+      assert.equal(await store.campaigns.settle(id, 'c1', 'sending', 'failed', 9300, { detail: 'x' }), false, 'compare-and-set on the state');
+      let s = (await store.campaigns.steps(id))[0]!;
+      assert.deepEqual(
+        [s.device_id, s.state, s.update_id, s.sent_at, s.progress, s.detail, s.settled_at],
+        ['c1', 'sent', 'u1', 9100, 'downloading 40 %', 'accepted', null],
+      );
+      assert.ok(await store.campaigns.setPhase(id, ['canary', 'all'], 'aborted', 'aborted by bob', 9400, 'bob'));
+      c = (await store.campaigns.get(id))!;
+      assert.deepEqual([c.phase, c.ended_by, c.started_by], ['aborted', 'bob', 'bob']);
+      assert.deepEqual(
+        (await store.campaigns.toWatch()).map((x) => Number(x.id)),
+        [id],
+        'aborted with a box mid-update: still followed',
+      );
+      assert.equal((await store.campaigns.inActive(['c2'])).length, 0);
+      assert.ok(await store.campaigns.settle(id, 'c1', 'sent', 'healthy', 9500, { detail: 'from 0.1.0', progress: null }));
+      s = (await store.campaigns.steps(id))[0]!;
+      assert.deepEqual([s.state, s.settled_at, s.progress], ['healthy', 9500, null]);
+      assert.equal((await store.campaigns.toWatch()).length, 0);
+      assert.deepEqual({ ...(await store.campaigns.counts([id])).get(id) }, { healthy: 1, pending: 1 });
+      assert.equal(await store.campaigns.get(Number.NaN), undefined);
+    });
+
     it('state survives closing and re-opening the store', async () => {
       await store.close();
       store = await Store.open(env.driver());

@@ -177,6 +177,31 @@ describe('rollout engine: stop rules and recovery', () => {
     assert.equal(r.message, 'done: 39 applied, 1 rejected, 0 unhealthy');
   });
 
+  it('second wave: rollouts.stopFailPct (10 %) of it rejecting stops the rollout; the rest are not published (stop-rules.ts)', async () => {
+    ctx.config.rollouts.publishPerTick = 10;
+    const p = await begin();
+    for (const c of p.canaries) await apply(c);
+    await engine.tick();
+    await clock.advance(61_000);
+    await engine.tick();
+    assert.equal((await phase()).phase, 'all');
+    assert.ok(published.length < 40, 'ten per tick');
+    const wave = published.slice(2).map((x) => x.topic.split('/')[2]!);
+    for (const id of wave.slice(0, 3)) await reported(id, (await steps()).find((s) => s.device_id === id)!.revision, 'rejected');
+    await engine.tick();
+    assert.equal((await phase()).phase, 'all', '3 of 38 is under 10 %');
+    await reported(wave[3]!, (await steps()).find((s) => s.device_id === wave[3])!.revision, 'rejected');
+    await engine.tick();
+    const r = await phase();
+    assert.equal(r.phase, 'stopped');
+    assert.match(r.message!, /4 of 38 device\(s\) in the second wave failed \(stop at 10 %\)/);
+    const before = published.length;
+    await clock.advance(60_000);
+    await engine.tick();
+    assert.equal(published.length, before, 'nothing more published');
+    assert.equal((await steps()).filter((s) => s.state === 'pending').length, 40 - before);
+  });
+
   it('a publish that fails stays claimed and is retried once the claim times out, never twice', async () => {
     failPublish = 1;
     const p = await begin();

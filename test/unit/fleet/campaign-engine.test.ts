@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ulid } from '../../../agent/src/core/ids.js';
+import { createLogger } from '../../../common/log.js';
+import { CampaignEngine } from '../../../fleet/src/campaigns/engine.js';
+import { compareVersions, planCampaign, type CampaignInput } from '../../../fleet/src/campaigns/plan.js';
+import type { CommandOutcome } from '../../../fleet/src/commands/commander.js';
+import { validateFleetConfig } from '../../../fleet/src/config.js';
+import type { FleetCtx } from '../../../fleet/src/ctx.js';
+import { Inventory } from '../../../fleet/src/inventory.js';
+import type { MqttHub } from '../../../fleet/src/mqtt/hub.js';
+import { failThreshold, stopReason } from '../../../fleet/src/rollouts/stop-rules.js';
+import { SqliteDriver } from '../../../fleet/src/store/driver.js';
+import { Store } from '../../../fleet/src/store/store.js';
+import type { Derived } from '../../../fleet/src/store/types.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+import { telemetryInbound } from '../../helpers/fleet-inbound.js';
+import { tempDir } from '../../helpers/fleet.js';
+
+const MIN = 60_000;
+const INSTALL = 30 * MIN;
+
+/**
+ * The update campaign engine on a real SQLite store with a fake clock and a recording stand-in for
+ * the commander (the real broker path: test/integration/fleet/campaign.test.ts). 40 boxes in 10
+ * practices, so 5 % is 2 canaries.
+ */
+describe('update campaign engine', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let store: Store;
+  let clock: FakeClock;
+  let ctx: FleetCtx;
+  let engine: CampaignEngine;
+  let sent: { device: string; args: Record<string, unknown>; user: string }[];
+  let answer: (device: string) => CommandOutcome;
+  const ids = Array.from({ length: 40 }, (_, i) => `P8${String(1000 + Math.floor(i / 4))}-0${(i % 4) + 1}`);
+  const place = (id: string) => ({ practice: id.slice(0, 6), practiceName: null, pcn: null, clinicalSystem: null });
+  const birth = (id: string, online: boolean, bdSeq: number, version = '0.1.0') =>
+    store.devices.ingest([
+      { kind: 'state', deviceId: id, receivedAt: clock.now(), place: place(id), msg: { online, bootId: `b-${id}`, bdSeq, version, at: clock.now() } },
+    ]);
+  const tele = (id: string, o: Partial<Derived> = {}) => store.devices.ingest([telemetryInbound(id, clock.now(), place(id), o)]);
+  const event = (id: string, name: string, payload: Record<string, unknown>) =>
+    store.devices.ingest([
+      {
+        kind: 'event',
+        deviceId: id,
+        receivedAt: clock.now(),
+        place: place(id),
+        msg: { id: ulid(clock.now()), name, at: clock.now(), bootId: `b-${id}`, payload: { id: `u-${id}`, version: '0.2.0', at: clock.now(), ...payload } },
+      },
+    ]);
+  const commit = (id: string) => event(id, 'update.committed', { slot: 'b', fromVersion: '0.1.0' });
+  const input = (o: Partial<CampaignInput> = {}): CampaignInput => ({
+    url: 'https://updates.icb.example/se-0.2.0-amd64.seb',
+    version: '0.2.0',
+    arch: 'amd64',
+    practices: [],
+    canaryPct: 5,
+    soakMin: 10,
+    allowCellular: false,
+    ...o,
+  });
+  let id = 0;
+  const camp = async () => (await store.campaigns.get(id))!;
+  const steps = () => store.campaigns.steps(id);
+  const stateOf = async (dev: string) => (await steps()).find((s) => s.device_id === dev)!;
+  const begin = async (o: Partial<CampaignInput> = {}) => {
+    const p = await planCampaign(ctx, 'amy', input(o));
+    id = p.id;
+    assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    await engine.tick();
+    return p;
+  };
+
+  beforeEach(async () => {
+    tmp = tempDir('fl-campaign-');
+    store = await Store.open(new SqliteDriver(join(tmp.dir, 'fleet.db')));
+    clock = new FakeClock();
+    sent = [];
+    answer = (device) => ({
+      auditId: 1,
+      response: { ok: true, command: 'update', result: { accepted: true, id: `u-${device}`, version: '0.2.0', slot: 'b' }, at: clock.now() },
+      error: null,
+    });
+    const r = validateFleetConfig({ dataDir: tmp.dir, campaigns: { installTimeoutMs: INSTALL, maxInFlight: 10 }, rollouts: { offlineGraceMs: 3 * MIN } });
+    assert.ok(r.ok);
+    const mqtt = { connected: true } as unknown as MqttHub;
+    ctx = { config: r.config, log: createLogger({ level: 'silent' }, 'test'), clock, store, mqtt, inventory: new Inventory([]), instanceId: 'fleet-test' };
+    engine = new CampaignEngine({
+      send: async (user, device, _command, args) => {
+        sent.push({ device, args, user });
+        return answer(device);
+      },
+    });
+    await engine.start(ctx);
+    for (const d of ids) {
+      await birth(d, true, 1);
+      await tele(d);
+    }
+  });
+  afterEach(async () => {
+    await engine.stop();
+    await store.close();
+    tmp.rm();
+  });
+
+  it('plans: canaries are 5 % (at least one), boxes already on the version are left out, a draft sends nothing', async () => {
+    await birth(ids[0]!, true, 2, '0.2.0');
+    await birth(ids[1]!, true, 2, '0.3.0-rc.1');
+    const p = await planCampaign(ctx, 'amy', input());
+    assert.equal(p.targets, 38);
+    assert.equal(p.upToDate, 2);
+    assert.equal(p.canaries.length, 2);
+    assert.equal(compareVersions('0.3.0-rc.1', '0.2.0') > 0, true);
+    assert.equal(compareVersions('0.2.0-rc.1', '0.2.0') < 0, true);
+    await engine.tick();
+    assert.equal(sent.length, 0);
+    await assert.rejects(planCampaign(ctx, 'amy', input({ practices: ['P81000'] })), /already in an unfinished campaign/);
+    await assert.rejects(planCampaign(ctx, 'amy', input({ practices: ['Y99999'] })), /no boxes at practice\(s\) Y99999/);
+    await assert.rejects(planCampaign(ctx, 'amy', input({ version: 'latest', url: 'ftp://x' })), /bundle URL must start.*version must look like/);
+  });
+
+  it('canaries first; all healthy, soak, then the rest at most maxInFlight at a time; done', async () => {
+    const p = await begin();
+    assert.deepEqual(sent.map((s) => s.device).sort(), [...p.canaries].sort(), 'only the canaries');
+    assert.deepEqual(sent[0]!.args, { url: 'https://updates.icb.example/se-0.2.0-amd64.seb', version: '0.2.0' });
+    assert.match(sent[0]!.user, /campaign #\d+/);
+    await event(p.canaries[0]!, 'update.progress', { phase: 'downloading', bytes: 50, total: 200 });
+    await engine.tick();
+    assert.equal((await stateOf(p.canaries[0]!)).progress, 'downloading 25 %');
+    for (const c of p.canaries) await commit(c);
+    await engine.tick();
+    assert.ok((await camp()).soak_from, 'soak started');
+    assert.equal((await stateOf(p.canaries[0]!)).state, 'healthy');
+    await clock.advance(5 * MIN);
+    await engine.tick();
+    assert.equal((await camp()).phase, 'canary', 'still soaking');
+    await clock.advance(5 * MIN + 1);
+    await engine.tick();
+    assert.equal((await camp()).phase, 'all');
+    assert.equal(sent.length, 2 + 10, 'ten at a time');
+    const rest = sent.slice(2).map((s) => s.device);
+    for (const d of rest) await commit(d);
+    await engine.tick();
+    await engine.tick();
+    assert.equal(sent.length, 2 + 20);
+    for (let i = 0; i < 5 && (await camp()).phase === 'all'; i++) {
+      for (const s of await steps()) if (s.state === 'sent') await commit(s.device_id);
+      await engine.tick();
+    }
+    const c = await camp();
+    assert.equal(c.phase, 'done');
+    assert.equal(c.message, 'done: 40 healthy on 0.2.0, 0 rolled back, 0 failed, 0 skipped');
+    assert.equal(new Set(sent.map((s) => s.device)).size, 40, 'each box sent the command once');
+    assert.equal(sent.length, 40);
+  });
+
+  it('a canary that rolls back stops the campaign; nobody else is sent it; the reason is in words', async () => {
+    const p = await begin();
+    await commit(p.canaries[0]!);
+    await event(p.canaries[1]!, 'update.rolled-back', { slot: 'a', reason: 'health gate: no uplink carried traffic within 600 s' });
+    await engine.tick();
+    const c = await camp();
+    assert.equal(c.phase, 'stopped');
+    assert.match(c.message!, new RegExp(`canary ${p.canaries[1]} rolled-back: health gate: no uplink`));
+    await clock.advance(INSTALL * 2);
+    await engine.tick();
+    assert.equal(sent.length, 2);
+    assert.equal((await steps()).filter((s) => s.state === 'pending').length, 38);
+  });
+
+  it('refusals and silence are failures in words; a canary that times out stops it', async () => {
+    answer = (device) => ({
+      auditId: 1,
+      response: { ok: false, command: 'update', error: { code: 'UPDATE_WRONG_ARCH', message: 'bundle is arm64, this box is amd64' }, at: 0 },
+      error: `x ${device}`,
+    });
+    const p = await begin();
+    const c = await camp();
+    assert.equal(c.phase, 'canary', 'the stop comes on the next pass');
+    await engine.tick();
+    assert.equal((await camp()).phase, 'stopped');
+    assert.match((await stateOf(p.canaries[0]!)).detail!, /another kind of processor.*UPDATE_WRONG_ARCH/);
+
+    answer = (device) => ({
+      auditId: 1,
+      response: { ok: true, command: 'update', result: { accepted: true, id: `u-${device}` }, at: 0 },
+      error: null,
+    });
+    const q = await begin({ version: '0.2.1', url: 'https://updates.icb.example/se-0.2.1-amd64.seb' });
+    await clock.advance(INSTALL + 1);
+    await engine.tick();
+    assert.match((await stateOf(q.canaries[0]!)).detail!, /no result within 30 min of the command/);
+    assert.equal((await camp()).phase, 'stopped');
+  });
+
+  it('boxes on 4G, backup Wi-Fi, stale telemetry or offline wait; they go once back on the primary; allowCellular sends over 4G', async () => {
+    const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000', 'P81001'], canaryPct: 50 }));
+    id = p.id;
+    const [a, b, c, d] = p.canaries;
+    await tele(a!, { activeKind: 'cellular', activeUplink: '4g' });
+    await tele(b!, { activeKind: 'wifi', activeUplink: 'wlan0' });
+    await birth(d!, false, 1);
+    await clock.advance(16 * MIN); // c's telemetry is now stale: uplink unknown
+    assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    await tele(a!, { activeKind: 'cellular', activeUplink: '4g' });
+    await tele(b!, { activeKind: 'wifi', activeUplink: 'wlan0' });
+    await engine.tick();
+    assert.equal(sent.length, 0, 'nobody on the primary link');
+    const { holdReason } = await import('../../../fleet/src/campaigns/words.js');
+    const devs = await store.devices.getMany([a!, b!, c!, d!]);
+    const why = [a, b, c, d].map((x) => holdReason({ allow_cellular: 0 }, devs.get(x!), clock.now(), ctx.config.campaigns.uplinkFreshMs));
+    assert.deepEqual(why, ['waiting: on 4G', 'waiting: on backup Wi-Fi', 'waiting: uplink unknown', 'waiting: offline']);
+    await tele(a!);
+    await engine.tick();
+    assert.deepEqual(
+      sent.map((s) => s.device),
+      [a],
+      'back on the primary: sent',
+    );
+    // Over 4G only when the campaign says so.
+    await store.campaigns.setPhase(id, ['canary'], 'aborted', null, clock.now(), 'amy');
+    const q = await planCampaign(ctx, 'amy', input({ practices: ['P81002'], version: '0.2.1', allowCellular: true, canaryPct: 100 }));
+    for (const x of q.canaries) await tele(x, { activeKind: 'cellular', activeUplink: '4g' });
+    assert.ok(await store.campaigns.setPhase(q.id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    await engine.tick();
+    assert.equal(sent.length, 1 + 4);
+  });
+
+  it('abort: no new commands; boxes mid-update are still followed to their outcome', async () => {
+    const p = await begin({ practices: ['P81000', 'P81001', 'P81002', 'P81003', 'P81004'], canaryPct: 20, soakMin: 0 });
+    assert.equal(p.canaries.length, 4);
+    await commit(p.canaries[0]!);
+    assert.ok(await store.campaigns.setPhase(id, ['canary', 'all'], 'aborted', 'aborted by amy', clock.now(), 'amy'));
+    await engine.tick();
+    assert.equal((await stateOf(p.canaries[0]!)).state, 'healthy', 'followed after the abort');
+    await event(p.canaries[1]!, 'update.failed', { code: 'UPDATE_TRUNCATED', message: 'stream ended at 12 MB' });
+    await engine.tick();
+    assert.match((await stateOf(p.canaries[1]!)).detail!, /the download ended early/);
+    for (const c of p.canaries.slice(2)) await commit(c);
+    await clock.advance(MIN);
+    await engine.tick();
+    assert.equal(sent.length, 4, 'no command after the abort');
+    assert.equal((await camp()).phase, 'aborted');
+    assert.equal((await store.campaigns.toWatch()).length, 0, 'nothing left to follow');
+  });
+
+  it('second wave: stops once stopFailPct of it has failed (shared with config rollouts)', async () => {
+    assert.equal(failThreshold(38, 10), 4);
+    assert.equal(failThreshold(3, 10), 1);
+    const st = (n: number, failed: number) =>
+      Array.from({ length: n }, (_, i) => ({ device_id: `d${i}`, canary: 0, failed: i < failed, detail: 'x', state: i < failed ? 'failed' : 'healthy' }));
+    assert.equal(stopReason('all', st(38, 3), 10), null);
+    assert.match(stopReason('all', st(38, 4), 10)!, /4 of 38 device\(s\) in the second wave failed \(stop at 10 %\)/);
+    const p = await begin({ soakMin: 0 });
+    for (const c of p.canaries) await commit(c);
+    await engine.tick();
+    await engine.tick();
+    assert.equal((await camp()).phase, 'all');
+    const wave = sent.slice(2).map((s) => s.device);
+    assert.equal(wave.length, 10);
+    for (const d of wave.slice(0, 4)) await event(d, 'update.refused', { code: 'UPDATE_BAD_SIGNATURE', message: 'no' });
+    await engine.tick();
+    await engine.tick();
+    const c = await camp();
+    assert.equal(c.phase, 'stopped');
+    assert.match(c.message!, /4 of 38/);
+    assert.equal(sent.length, 12, 'nothing more sent');
+  });
+});
