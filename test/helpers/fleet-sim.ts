@@ -31,13 +31,14 @@ export class SimDevice {
   bdSeq = 0;
   cellular = false;
   configRevision = 1;
+  version = '0.1.0';
   constructor(
     readonly id: string,
     private readonly prefix: string,
   ) {}
 
   birth(now: number): [string, string] {
-    const m = { online: true, bootId: this.bootId, bdSeq: this.bdSeq, version: '0.1.0', configRevision: this.configRevision, at: now };
+    const m = { online: true, bootId: this.bootId, bdSeq: this.bdSeq, version: this.version, configRevision: this.configRevision, at: now };
     assertContract('state', m);
     return [topicFor(this.prefix, this.id, 'state'), JSON.stringify(m)];
   }
@@ -122,4 +123,63 @@ export async function simResponder(
   });
   await c.subscribeAsync(`${prefix}/+/config/desired`, { qos: 1 });
   return { answered };
+}
+
+/** How a simulated box's update ends: kept (committed), rolled back after its trial, or refused with a code. */
+export type SimUpdateOutcome = 'commit' | 'rollback' | { refuse: string };
+
+/**
+ * Answers the contract's `update` command for simulated boxes as the agent's update capability does
+ * (docs/updates.md): the MQTT 5 response (accepted, an id) on the response topic with the same
+ * correlation data, then update.progress events (downloading, installed, trial), then
+ * update.committed and a birth with the new version, or update.rolled-back, or update.refused;
+ * `outcome(box, version)` picks which, `stepMs` spaces the steps. Every command is recorded.
+ */
+export async function simUpdater(
+  c: MqttClient,
+  prefix: string,
+  devices: SimDevice[],
+  outcome: (d: SimDevice, version: string) => SimUpdateOutcome,
+  stepMs = 300,
+): Promise<{ commands: { id: string; version: string; at: number }[] }> {
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  const commands: { id: string; version: string; at: number }[] = [];
+  const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  c.on('message', (topic, payload, packet) => {
+    const id = topic.slice(prefix.length + 1).split('/')[0]!;
+    const d = byId.get(id);
+    if (!d || !topic.endsWith('/commands')) return;
+    const req = JSON.parse(payload.toString()) as { command: string; args?: { url?: string; version?: string } };
+    const props = packet.properties ?? {};
+    if (req.command !== 'update' || !props.responseTopic) return;
+    const version = req.args?.version ?? '';
+    commands.push({ id, version, at: Date.now() });
+    const out = outcome(d, version);
+    const uid = ulid(Date.now());
+    const answer =
+      typeof out === 'object' && out.refuse === 'CONFLICT'
+        ? { ok: false, command: 'update', error: { code: 'CONFLICT', message: 'already updating' }, at: Date.now() }
+        : { ok: true, command: 'update', result: { accepted: true, id: uid, version, slot: 'b' }, at: Date.now() };
+    c.publish(props.responseTopic, JSON.stringify(answer), { qos: 1, properties: { correlationData: props.correlationData! } });
+    if (!answer.ok) return;
+    void (async () => {
+      const ev = (name: string, p: Record<string, unknown>) => pub(c, d.event(Date.now(), name, { id: uid, version, at: Date.now(), ...p }));
+      await later(stepMs);
+      if (typeof out === 'object') return ev('update.refused', { code: out.refuse, message: 'simulated refusal' });
+      await ev('update.progress', { phase: 'downloading', bytes: 120_000_000, total: 240_000_000 });
+      await later(stepMs);
+      await ev('update.progress', { phase: 'installed' });
+      await later(stepMs);
+      await ev('update.progress', { phase: 'trial' });
+      await later(stepMs);
+      if (out === 'rollback') return ev('update.rolled-back', { slot: 'a', reason: 'health gate: no uplink carried traffic (simulated)' });
+      const from = d.version;
+      d.version = version;
+      d.bdSeq++;
+      await pub(c, d.birth(Date.now()), true);
+      await ev('update.committed', { slot: 'b', fromVersion: from });
+    })();
+  });
+  await c.subscribeAsync(`${prefix}/+/commands`, { qos: 1 });
+  return { commands };
 }

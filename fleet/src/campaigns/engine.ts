@@ -120,7 +120,12 @@ export class CampaignEngine implements Component {
       }
       if (!v || (v.state === s.state && v.progress === s.progress)) continue;
       const { state, detail, progress } = v;
-      if (!(await store.settle(c.id, s.device_id, s.state, state, now, { ...(detail !== undefined ? { detail } : {}), ...(progress !== undefined ? { progress } : {}) })))
+      if (
+        !(await store.settle(c.id, s.device_id, s.state, state, now, {
+          ...(detail !== undefined ? { detail } : {}),
+          ...(progress !== undefined ? { progress } : {}),
+        }))
+      )
         continue;
       if (state !== s.state) {
         const failed = CAMPAIGN_FAILED.includes(state);

@@ -97,7 +97,14 @@ export class CampaignStore {
     );
   }
   /** Compare-and-set on the phase: true when this caller made the change. */
-  async setPhase(id: number, from: readonly CampaignPhase[], phase: CampaignPhase, message: string | null, at: number, by: string | null = null): Promise<boolean> {
+  async setPhase(
+    id: number,
+    from: readonly CampaignPhase[],
+    phase: CampaignPhase,
+    message: string | null,
+    at: number,
+    by: string | null = null,
+  ): Promise<boolean> {
     const r = await this.d.run(
       `UPDATE campaigns SET phase = ?, message = COALESCE(?, message), updated_at = ?,
         started_at = CASE WHEN ? = 'canary' THEN ? ELSE started_at END, started_by = CASE WHEN ? = 'canary' THEN ? ELSE started_by END,

@@ -112,7 +112,7 @@ function navLinks(user: PageUser): string {
     '<a href="/">Devices</a><a href="/alerts">Alerts</a><a href="/reports/outages">Outage report</a>' +
     (icb ? '<a href="/audit">Audit</a>' : '') +
     '<a href="/config">Config</a>' +
-    (icb ? '<a href="/rollouts">Rollouts</a>' : '') +
+    (icb ? '<a href="/rollouts">Rollouts</a><a href="/campaigns">Updates</a>' : '') +
     (user.role === 'icb-admin' ? '<a href="/users">Accounts</a><a href="/claim">Claim a box</a>' : '') +
     '<a href="/account">Your account</a>'
   );

@@ -5,6 +5,7 @@ import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import type { Commander } from '../commands/commander.js';
 import { registerActions } from './actions.js';
 import { registerAlertPages } from './alert-pages.js';
+import { registerCampaignPages } from './campaign-pages.js';
 import { CLIENT_JS } from './client.js';
 import { registerClaimPages } from './claim-page.js';
 import { registerAccountPages } from './account-pages.js';
@@ -94,6 +95,7 @@ export class WebServer implements Component {
     registerReports(app, ctx);
     registerConfigPages(app, ctx);
     registerRolloutPages(app, ctx);
+    registerCampaignPages(app, ctx);
     registerUserPages(app, ctx);
     registerAccountPages(app, ctx);
     registerClaimPages(app, ctx);
