@@ -26,6 +26,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
   let lab: FleetBrowserLab;
   let base: string;
   let rolloutId = 0;
+  let campaignId = 0;
 
   const place = (fleet: Fleet, id: string) => fleet.ctx.inventory.place(id);
   const tele = (fleet: Fleet, id: string, at: number, o: Partial<Derived>): Inbound =>
@@ -108,6 +109,26 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
         soak_ms: 0,
       },
       [{ device_id: 'Y00002-01', canary: 0, rank: 0, revision: 1, doc: '{}' }],
+    );
+    // An update campaign (a draft: nothing is sent) with a long bundle URL, for the phone-width check of its page.
+    campaignId = await fleet.ctx.store.campaigns.create(
+      {
+        created_at: now,
+        created_by: 'admin',
+        bundle_url: 'https://updates.icb.example/releases/2026/surgery-edge-0.2.0-amd64-with-a-long-file-name.seb',
+        version: '0.2.0',
+        arch: 'amd64',
+        practices: '["Y00002","Y00003"]',
+        canary_pct: 5,
+        soak_ms: 3_600_000,
+        allow_cellular: 0,
+        message: null,
+        updated_at: now,
+      },
+      [
+        { device_id: 'Y00002-01', canary: 1, rank: 0, from_version: '0.1.0' },
+        { device_id: 'Y00003-01', canary: 0, rank: 1, from_version: null },
+      ],
     );
   };
 
@@ -284,6 +305,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     const sample: Record<string, string> = {
       '/devices/:id': '/devices/Y00002-01',
       '/rollouts/:id': `/rollouts/${rolloutId}`,
+      '/campaigns/:id': `/campaigns/${campaignId}`,
       '/config/template': '/config/template?scope=icb',
       '/config/template/diff': '/config/template/diff?scope=practice&id=Y00002&from=1&to=2',
     };
@@ -291,6 +313,7 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
       .filter((u) => !/^\/(static|live|api)\/|^\/healthz$|\.csv$/.test(u))
       .map((u) => sample[u] ?? u.replace(/:[a-z]+/gi, 'Y00002-01'));
     assert.ok(pages.length >= 10, pages.join(' '));
+    assert.ok(pages.includes('/campaigns') && pages.includes(`/campaigns/${campaignId}`), 'the update campaign pages are checked too');
     for (const width of [390, 1280]) {
       const p = await lab.signIn('admin');
       await p.setViewportSize({ width, height: 844 });

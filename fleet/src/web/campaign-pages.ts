@@ -169,11 +169,7 @@ plan and then start it.</p></section>`
         `still shows below.</p><form method="post" action="/campaigns/${c.id}/abort">${csrf}<p><label><input type="checkbox" name="confirm" ` +
         `value="yes" required> Yes, stop sending this update</label></p><p><button>Abort campaign</button></p></form></section>`;
     const running = ['canary', 'all'].includes(c.phase) || steps.some((s) => s.state === 'sending' || s.state === 'sent');
-    const flash = q.error
-      ? `<p class="flash bad" role="alert">${e(q.error)}</p>`
-      : q.done
-        ? `<p class="flash ok" role="status">${e(q.done)}</p>`
-        : '';
+    const flash = q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : q.done ? `<p class="flash ok" role="status">${e(q.done)}</p>` : '';
     const html =
       `<h1>Update campaign #${c.id} <span id="campaign-phase">${f['campaign-phase']}</span></h1>${flash}
 <table id="campaign-summary"><tbody><tr><th>Bundle</th><td ${WRAP}><code>${e(c.bundle_url)}</code></td></tr>
