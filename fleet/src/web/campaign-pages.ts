@@ -41,10 +41,12 @@ async function fragments(ctx: FleetCtx, c: CampaignRow): Promise<Record<string, 
     const g = stepGroup(s, hold);
     groups[g] = (groups[g] ?? 0) + 1;
     const when = s.settled_at ?? s.sent_at ?? s.claimed_at;
+    const practice = `${e(d?.practice ?? '')}${d?.practice_name ? ` ${e(d.practice_name)}` : ''}`;
+    const status = `<td class="status ${GROUP_CLASS[g] ?? ''}" ${WRAP}>${e(stepWords(c, s, hold))}</td>`;
     return (
-      `<tr data-step="${e(s.device_id)}" data-state="${e(s.state)}" data-group="${e(g)}"><td><a href="/devices/${encodeURIComponent(s.device_id)}">` +
-      `${e(s.device_id)}</a></td><td>${e(d?.practice ?? '')}${d?.practice_name ? ` ${e(d.practice_name)}` : ''}</td><td>${s.canary ? '<b>canary</b>' : 'second'}</td>` +
-      `<td>${e(s.from_version ?? 'unknown')}</td><td class="status ${GROUP_CLASS[g] ?? ''}" ${WRAP}>${e(stepWords(c, s, hold))}</td><td>${when ? local(when) : '-'}</td></tr>`
+      `<tr data-step="${e(s.device_id)}" data-state="${e(s.state)}" data-group="${e(g)}">` +
+      `<td><a href="/devices/${encodeURIComponent(s.device_id)}">${e(s.device_id)}</a></td><td>${practice}</td>` +
+      `<td>${s.canary ? '<b>canary</b>' : 'second'}</td><td>${e(s.from_version ?? 'unknown')}</td>${status}<td>${when ? local(when) : '-'}</td></tr>`
     );
   });
   const order = ['healthy', 'in progress', 'queued', 'waiting', 'failed', 'skipped'];
@@ -102,7 +104,8 @@ plan and then start it.</p></section>`
     const flash = q.error ? `<p class="flash bad" role="alert" ${WRAP}>${e(q.error)}</p>` : '';
     const html =
       `<h1>Software updates</h1>${flash}${form}<h2>Campaigns</h2><table id="campaigns"><thead><tr><th>Id</th><th>Version</th><th>Practices</th>` +
-      `<th>Boxes</th><th>Result</th><th>Phase</th><th>Created</th></tr></thead><tbody>${rows || '<tr><td colspan="7">No campaigns yet.</td></tr>'}</tbody></table>`;
+      `<th>Boxes</th><th>Result</th><th>Phase</th><th>Created</th></tr></thead>` +
+      `<tbody>${rows || '<tr><td colspan="7">No campaigns yet.</td></tr>'}</tbody></table>`;
     return reply.type('text/html').send(layout('Software updates', u, html, u.csrf));
   });
 
@@ -161,7 +164,8 @@ plan and then start it.</p></section>`
         `${ctx.config.campaigns.maxInFlight} at a time. A canary failing, or ${stopPct} % of the rest failing, stops it automatically.</p>` +
         `<form method="post" action="/campaigns/${c.id}/start">${csrf}<p><label><input type="checkbox" name="confirm" value="yes" required> ` +
         `I have checked the bundle, the version and the boxes listed below</label></p><p><button>Start campaign</button></p></form>` +
-        `<form method="post" action="/campaigns/${c.id}/abort">${csrf}<input type="hidden" name="confirm" value="yes"><button>Discard draft</button></form></section>`;
+        `<form method="post" action="/campaigns/${c.id}/abort">${csrf}<input type="hidden" name="confirm" value="yes">` +
+        `<button>Discard draft</button></form></section>`;
     else if (u.role === 'icb-admin' && (c.phase === 'canary' || c.phase === 'all'))
       actions =
         `<section id="abort" class="confirm"><h2>Abort</h2><p>Aborting stops sending the update to more boxes. A box already downloading or ` +
