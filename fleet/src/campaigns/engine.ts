@@ -225,7 +225,7 @@ export class CampaignEngine implements Component {
     for (const s of pool) {
       const retry = s.state === 'sending' && (s.claimed_at ?? 0) < stale;
       if (s.state !== 'pending' && !retry) continue;
-      if (!retry && room <= 0) break;
+      if (!retry && room <= 0) continue;
       if (holdReason(c, devices.get(s.device_id), now, cfg.uplinkFreshMs)) continue;
       if (!this.ctx.mqtt.connected) return;
       if (!(await this.ctx.store.campaigns.claim(c.id, s.device_id, now, stale))) continue;

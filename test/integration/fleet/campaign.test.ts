@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { planCampaign, type CampaignInput } from '../../../fleet/src/campaigns/plan.js';
 import { holdReason, stepWords } from '../../../fleet/src/campaigns/words.js';
+import type { FleetConfig } from '../../../fleet/src/config.js';
 import type { Fleet } from '../../../fleet/src/fleet.js';
 import type { CampaignPhase } from '../../../fleet/src/store/campaign-store.js';
 import { SqliteDriver } from '../../../fleet/src/store/driver.js';
@@ -28,6 +29,7 @@ describe('update campaigns (real mosquitto, 20 simulated boxes)', { skip }, () =
   let tmp: ReturnType<typeof tempDir>;
   let store: Store;
   let fleet: Fleet;
+  let cfg: FleetConfig;
   let sim: MqttClient;
   let sims: SimDevice[];
   let commands: { id: string; version: string; at: number }[];
@@ -52,10 +54,8 @@ describe('update campaigns (real mosquitto, 20 simulated boxes)', { skip }, () =
     broker = await startBroker([]);
     tmp = tempDir();
     store = await Store.open(new SqliteDriver(join(tmp.dir, 'fleet.db')));
-    fleet = await startFleet(
-      fleetConfig(broker, tmp.dir, { instanceId: 'fleet-campaigns', campaigns: { tickMs: 150, maxInFlight: 4 }, rollouts: { stopFailPct: 10 } }),
-      store,
-    );
+    cfg = fleetConfig(broker, tmp.dir, { instanceId: 'fleet-campaigns', campaigns: { tickMs: 150, maxInFlight: 4 }, rollouts: { stopFailPct: 10 } });
+    fleet = await startFleet(cfg, store);
     sim = await broker.connect('fleet');
     sims = IDS.map((id) => new SimDevice(id, broker.prefix));
     for (const d of sims) d.cellular = ON_4G.includes(d.id);
@@ -152,5 +152,19 @@ describe('update campaigns (real mosquitto, 20 simulated boxes)', { skip }, () =
     assert.equal(steps.filter((s) => s.state === 'healthy').length, atAbort, 'those sent before the abort finished by themselves');
     assert.equal(steps.filter((s) => s.state === 'pending').length, 20 - atAbort);
     assert.equal(await phase(plan.id), 'aborted');
+  });
+
+  it('a fleet restart in the middle of the second wave continues: every box is sent the command exactly once', async () => {
+    const plan = await planCampaign(fleet.ctx, 'amy', input('0.5.0', { soakMin: 0 }));
+    assert.ok(await start(plan.id));
+    await waitFor(async () => (await phase(plan.id)) === 'all' && sentTo('0.5.0').length >= 5, 20_000, 'second wave under way');
+    await fleet.stop();
+    const before = sentTo('0.5.0').length;
+    fleet = await startFleet(cfg, store);
+    await until(plan.id, 'done');
+    assert.ok(before < 20, `restarted with ${before} of 20 sent`);
+    assert.equal(sentTo('0.5.0').length, 20);
+    assert.equal(new Set(sentTo('0.5.0')).size, 20, 'no box sent it twice across the restart');
+    assert.match((await store.campaigns.get(plan.id))!.message!, /done: 20 healthy on 0\.5\.0/);
   });
 });

@@ -247,6 +247,37 @@ describe('update campaign engine', () => {
     assert.equal((await store.campaigns.toWatch()).length, 0, 'nothing left to follow');
   });
 
+  it('a send left claimed by an instance that died is retried once after claimTimeoutMs; CONFLICT then means it had it', async () => {
+    const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000'], canaryPct: 50 }));
+    id = p.id;
+    assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    // Another instance claimed the first canary, then died before recording the answer.
+    assert.ok(await store.campaigns.claim(id, p.canaries[0]!, clock.now(), 0));
+    answer = (device) =>
+      device === p.canaries[0]
+        ? { auditId: 1, response: { ok: false, command: 'update', error: { code: 'CONFLICT', message: 'already updating' }, at: 0 }, error: 'CONFLICT' }
+        : { auditId: 1, response: { ok: true, command: 'update', result: { accepted: true, id: `u-${device}` }, at: 0 }, error: null };
+    await engine.tick();
+    assert.deepEqual(
+      sent.map((x) => x.device),
+      [p.canaries[1]],
+      'the claimed one is not sent while its claim is fresh',
+    );
+    await clock.advance(ctx.config.campaigns.claimTimeoutMs + 1);
+    await engine.tick();
+    assert.deepEqual(
+      sent.map((x) => x.device),
+      [p.canaries[1], p.canaries[0]],
+    );
+    const s = await stateOf(p.canaries[0]!);
+    assert.deepEqual([s.state, s.detail], ['sent', 'already updating (sent before a restart)']);
+    await commit(p.canaries[0]!);
+    await engine.tick();
+    assert.equal((await stateOf(p.canaries[0]!)).state, 'healthy');
+    await engine.tick();
+    assert.equal(sent.length, 2, 'never sent twice');
+  });
+
   it('second wave: stops once stopFailPct of it has failed (shared with config rollouts)', async () => {
     assert.equal(failThreshold(38, 10), 4);
     assert.equal(failThreshold(3, 10), 1);
