@@ -157,6 +157,11 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
     const id = v.url().split('/').pop();
     const r = await v.request.post(`${base}/campaigns/${id}/abort`, { form: { csrf, confirm: 'yes' }, maxRedirects: 0 });
     assert.equal(r.status(), 403);
+    assert.match(await r.text(), /forbidden for your role/);
+    const a = await lab.signIn('admin');
+    const noCsrf = await a.request.post(`${base}/campaigns`, { form: { url: 'https://u.example/x.seb', version: '9.9.9', arch: 'amd64' }, maxRedirects: 0 });
+    assert.equal(noCsrf.status(), 403, 'no CSRF token: refused');
+    assert.equal((await lab.fleet.ctx.store.campaigns.list()).filter((c) => c.version === '9.9.9').length, 0);
     const pm = await lab.signIn('pm');
     assert.equal(await pm.locator('header a:has-text("Updates")').count(), 0);
     assert.equal((await pm.goto(`${base}/campaigns`))!.status(), 403);
