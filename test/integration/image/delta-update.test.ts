@@ -314,6 +314,36 @@ describe('delta updates (format 2, casync)', { skip }, () => {
     }
   });
 
+  it('pruning the store (prune-store.sh) keeps what the kept releases need: those install, a dropped one says UPDATE_CHUNK_MISSING', async () => {
+    const d = mkdtempSync(join(dir, 'prune-'));
+    const st = join(d, `surgery-edge-${hostArch()}.castr`);
+    cpSync(store, st, { recursive: true });
+    cpSync(delta, join(d, 'b.delta.seb'));
+    // A later release C, published into the same store, changing the same region B changed.
+    const imageC = Buffer.from(imageB);
+    randomBytes(64 * 1024).copy(imageC, 3 * 1024 * 1024);
+    writeFileSync(join(d, 'c.sqfs'), imageC);
+    makeDelta(join(d, 'c.delta.seb'), { payload: join(d, 'c.sqfs'), version: '0.2.0' });
+    const before = chunkFiles(st).size;
+    execFileSync(join(REPO, 'image/bundle/prune-store.sh'), [st, join(d, 'c.delta.seb')], { stdio: 'pipe' });
+    const after = chunkFiles(st).size;
+    assert.ok(after < before, `pruning removed B-only chunks (${before} -> ${after})`);
+    const ab = root();
+    try {
+      const r = await install(ab, join(d, 'c.delta.seb'));
+      assert.equal(r.code, 0, r.out);
+      assert.ok(slotBytes(ab, 'b', IMAGE).equals(imageC), 'the kept release installs from the pruned store');
+    } finally {
+      ab.cleanup();
+    }
+    const ab2 = root();
+    try {
+      assertRefused(ab2, await install(ab2, join(d, 'b.delta.seb')), 'UPDATE_CHUNK_MISSING', /publish the store again, or send the full bundle/);
+    } finally {
+      ab2.cleanup();
+    }
+  });
+
   for (const point of ['write-started', 'delta-chunk-fetched', 'write-synced', 'readback-done'] as const) {
     it(`power cut at ${point} during a delta install: slot a boots, and the install can be done again`, async () => {
       const ab = root();
