@@ -58,7 +58,20 @@ try {
   t = performance.now();
   execFileSync(
     join(REPO, 'image/bundle/make-bundle.sh'),
-    ['--key', keys.priv, '--version', '99.0.0', '--arch', arch, '--payload', to, '--out', join(rel, 'next.delta.seb'), '--delta-store', join(rel, `surgery-edge-${arch}.castr`)],
+    [
+      '--key',
+      keys.priv,
+      '--version',
+      '99.0.0',
+      '--arch',
+      arch,
+      '--payload',
+      to,
+      '--out',
+      join(rel, 'next.delta.seb'),
+      '--delta-store',
+      join(rel, `surgery-edge-${arch}.castr`),
+    ],
     { stdio: 'pipe' },
   );
   const deltaMakeS = secs(t);
@@ -113,7 +126,11 @@ try {
       deltaRequests: served.requests,
       deltaChunksFetched: r.delta?.chunks,
       deltaPercentOfFull: +((100 * served.bytes) / fullBytes).toFixed(2),
-      storeChunks: Number(execFileSync('sh', ['-c', `find "${join(rel, `surgery-edge-${arch}.castr`)}" -name '*.cacnk' | wc -l`]).toString().trim()),
+      storeChunks: Number(
+        execFileSync('sh', ['-c', `find "${join(rel, `surgery-edge-${arch}.castr`)}" -name '*.cacnk' | wc -l`])
+          .toString()
+          .trim(),
+      ),
       seconds: { prepare: prepareS, makeFullBundle: fullS, makeDeltaBundle: deltaMakeS, deltaInstall: installS },
       armed: ab.boot.state().armed,
       load: readFileSync('/proc/loadavg', 'utf8').trim(),

@@ -152,10 +152,7 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
       dir: work,
       statusPort: port,
       extraDisks: [join(work, 'bundle.raw')],
-      guestfwd: [
-        ...[7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })),
-        { guestPort: 8080, hostPort: (server.address() as AddressInfo).port },
-      ],
+      guestfwd: [...[7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })), { guestPort: 8080, hostPort: (server.address() as AddressInfo).port }],
     });
     fig.accel = vm.accel;
   });

@@ -121,7 +121,11 @@ export function checkChunk(id: string, compressed: Buffer): void {
     throw new AppError('UPDATE_CORRUPT', `chunk ${id.slice(0, 16)}... does not decompress`);
   }
   const got = createHash('sha512-256').update(data).digest('hex');
-  if (got !== id) throw new AppError('UPDATE_CORRUPT', `chunk ${id.slice(0, 16)}... holds other data (hash ${got.slice(0, 16)}...): the chunk store is damaged or tampered with`);
+  if (got !== id)
+    throw new AppError(
+      'UPDATE_CORRUPT',
+      `chunk ${id.slice(0, 16)}... holds other data (hash ${got.slice(0, 16)}...): the chunk store is damaged or tampered with`,
+    );
 }
 
 /**

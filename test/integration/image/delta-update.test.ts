@@ -90,7 +90,8 @@ function rewriteBundle(bundle: string, out: string, edit: (d: string) => void): 
   return out;
 }
 
-const sign = (d: string, key: string) => execFileSync('openssl', ['pkeyutl', '-sign', '-inkey', key, '-rawin', '-in', join(d, 'manifest.json'), '-out', join(d, 'manifest.sig')]);
+const sign = (d: string, key: string) =>
+  execFileSync('openssl', ['pkeyutl', '-sign', '-inkey', key, '-rawin', '-in', join(d, 'manifest.json'), '-out', join(d, 'manifest.sig')]);
 
 function root(): AbRoot {
   const ab = makeAbRoot(pub, { dir: mkdtempSync(join(dir, 'ab-')), slotBytes: SLOT });
@@ -158,9 +159,8 @@ describe('delta updates (format 2, casync)', { skip }, () => {
       const res = lastLine(r.out) as { delta: { fetchedBytes: number; bundleBytes: number; chunks: number } };
       const fullBytes = statSync(full).size;
       const deltaBytes = res.delta.fetchedBytes + res.delta.bundleBytes;
-      process.stdout.write(
-        `# delta ${deltaBytes} B (${res.delta.chunks} chunks + ${res.delta.bundleBytes} B bundle) vs full ${fullBytes} B = ${((100 * deltaBytes) / fullBytes).toFixed(1)} %\n`,
-      );
+      const pct = ((100 * deltaBytes) / fullBytes).toFixed(1);
+      process.stdout.write(`# delta ${deltaBytes} B (${res.delta.chunks} chunks + ${res.delta.bundleBytes} B bundle) vs full ${fullBytes} B = ${pct} %\n`);
       assert.ok(deltaBytes <= fullBytes / 10, `delta ${deltaBytes} B is over 10 % of the full bundle's ${fullBytes} B`);
       assert.equal(res.delta.chunks, needed.length, 'fetched exactly the chunks slot a lacks');
       assert.equal(ab.boot.state().armed, 'b');
