@@ -97,7 +97,7 @@ try {
   const r = await installBundle({
     source: async () => {
       const { openSource } = await import('../../agent/src/update/download.js');
-      return openSource(url, { idleTimeoutMs: 60_000, maxBytes: 1 << 40 });
+      return openSource(url, { idleTimeoutMs: 60_000, maxBytes: 2 ** 40 });
     },
     from: url,
     id: 'bench',
@@ -108,7 +108,7 @@ try {
     currentVersion: '0.0.1',
     commands: new FakeRunner(),
     now: Date.now,
-    fetch: { idleTimeoutMs: 60_000, maxBytes: 1 << 40 },
+    fetch: { idleTimeoutMs: 60_000, maxBytes: 2 ** 40 },
   });
   const installS = secs(t);
   server.closeAllConnections();
