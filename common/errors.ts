@@ -28,6 +28,9 @@ export const ErrorCodes = [
   'UPDATE_MALFORMED',
   'UPDATE_TOO_LARGE',
   'UPDATE_VERSION_MISMATCH',
+  // A delta bundle (format 2) names a chunk its chunk store does not have: the store was pruned or
+  // only partly published. Nothing was armed; publish the chunks again or send the full bundle.
+  'UPDATE_CHUNK_MISSING',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -15,7 +15,8 @@
 # development ICB CA is made in DIR/dev-icb (its key stays there; never ship such an image) and
 # the claim URL defaults to https://10.0.2.100:8443, where make test-image's fleet answers.
 # Outputs in DIR: surgery-edge-<version>-<arch>.img (raw, sparse), .root.sqfs (the slot image: an
-# update bundle's payload), .seb when --sign-key is given, and build-<arch>.json (the figures).
+# update bundle's payload), .seb and .delta.seb + surgery-edge-<arch>.castr/ (the delta bundle and
+# its chunk store) when signing, and build-<arch>.json (the figures).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 arch= deb= out= keys= sign= seed= icb_ca= claim_url= slot_mib=1024 data_mib=256
@@ -43,7 +44,7 @@ case "$arch" in
   *) echo "build: arch must be amd64 or arm64" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "build: mmdebstrap --mode=root needs root" >&2; exit 1; }
-for t in mmdebstrap mksquashfs mkfs.ext4 mkfs.vfat mcopy sfdisk grub-mkimage grub-editenv; do
+for t in mmdebstrap mksquashfs casync mkfs.ext4 mkfs.vfat mcopy sfdisk grub-mkimage grub-editenv; do
   command -v "$t" >/dev/null || { echo "build: $t missing (scripts/packages/image.txt)" >&2; exit 1; }
 done
 deb=$(realpath "$deb"); mkdir -p "$out"; out=$(realpath "$out")
@@ -104,6 +105,8 @@ pkgs=$pkgs,iproute2,nftables,conntrack,iputils-ping,openssl,ca-certificates,util
 pkgs=$pkgs,mosquitto-clients,kamailio,modemmanager,tpm2-tools,libstdc++6
 # Off-box backup (agent/src/backup): restic, and ssh for its SFTP targets.
 pkgs=$pkgs,restic,openssh-client
+# Delta updates (bundle format 2, agent/src/update/delta.ts): casync rebuilds the inactive slot.
+pkgs=$pkgs,casync
 # Inert on hardware (it binds to a virtio-serial port only a hypervisor provides); in qemu it lets
 # make test-image ask systemd and the agent how the boot went.
 pkgs=$pkgs,qemu-guest-agent
@@ -119,9 +122,9 @@ cp "$work/mmdebstrap.log" "$out/mmdebstrap-$arch.log"
 t_root=$(date +%s)
 t_initramfs=$(cat "$work/initramfs-seconds" 2>/dev/null || echo null)
 
-# 2. Slot A: the squashfs of that root. xz, because GRUB reads the kernel and initrd straight out
-#    of it (GRUB's squash4 reads xz, gzip and lzo, not zstd).
-mksquashfs "$work/root" "$out/$name.root.sqfs" -comp xz -noappend -quiet -no-progress >/dev/null
+# 2. Slot A: the squashfs of that root, reproducible (fixed timestamps, no fragments) so that the
+#    next release's delta bundle reuses the chunks of everything that did not change.
+"$repo/image/mkroot-sqfs.sh" "$work/root" "$out/$name.root.sqfs"
 sqfs_bytes=$(stat -c %s "$out/$name.root.sqfs")
 [ "$sqfs_bytes" -le $((slot_mib * 1024 * 1024)) ] || { echo "build: squashfs ($sqfs_bytes bytes) does not fit a ${slot_mib} MiB slot" >&2; exit 1; }
 t_sqfs=$(date +%s)
@@ -178,9 +181,13 @@ put() { # put IMAGE PARTNO
 put "$work/esp.img" 1; put "$work/boot.img" 2; put "$out/$name.root.sqfs" 3; put "$work/data.img" 5
 t_img=$(date +%s)
 
-# 7. The release bundle of this root (installable on devices running an older version).
+# 7. The release bundles of this root (installable on devices running an older version): the full
+#    bundle, and the delta bundle whose chunks go into the chunk store beside it (shared by every
+#    release built into DIR, so a box on any older release fetches only what it lacks).
 if [ -n "$sign" ]; then
   "$repo/image/bundle/make-bundle.sh" --key "$sign" --version "$version" --arch "$arch" --payload "$out/$name.root.sqfs" --out "$out/$name.seb" >/dev/null
+  "$repo/image/bundle/make-bundle.sh" --key "$sign" --version "$version" --arch "$arch" --payload "$out/$name.root.sqfs" --out "$out/$name.delta.seb" \
+    --delta-store "$out/surgery-edge-$arch.castr" >/dev/null
 fi
 zstd -q -T0 -3 -f "$img" -o "$img.zst"
 t_end=$(date +%s)

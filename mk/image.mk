@@ -13,6 +13,9 @@
 #   make update-key DIR=...         the ICB update-signing key (Ed25519)
 #   make update-bundle PAYLOAD=... VERSION=... KEY=...   sign a bundle
 #   make bench-update               streaming verify/install figures (memory, MB/s)
+#   make bench-update-delta [DELTA_FROM=old.root.sqfs] [DELTA_TO=new.root.sqfs]
+#                                   full vs delta bundle bytes and install time (default: make image's
+#                                   root and an agent-only change of it)
 ARCH ?= amd64
 IMAGE_OUT ?= out/image
 IMAGE_KEYS ?=
@@ -20,7 +23,7 @@ ICB_CA ?=
 CLAIM_URL ?=
 DEB_COMPRESS ?= xz
 
-.PHONY: image-deps deb image test-image test-image-update update-bundle update-key bench-update image-clean
+.PHONY: image-deps deb image test-image test-image-update update-bundle update-key bench-update bench-update-delta image-clean
 
 # The heavy build/boot toolchain (mmdebstrap, squashfs, qemu, OVMF): not part of make test.
 image-deps:
@@ -43,12 +46,19 @@ test-image-update: deps image-deps
 update-key:
 	provisioning/update-key.sh init $(or $(DIR),pki/update)
 
+# The full bundle and the delta bundle (format 2) with its chunk store, side by side in IMAGE_OUT:
+# publish all three; boxes from before format 2 can only take the full one.
 update-bundle:
 	@[ -n "$(PAYLOAD)" ] && [ -n "$(VERSION)" ] && [ -n "$(KEY)" ] || { echo "usage: make update-bundle PAYLOAD=root.sqfs VERSION=x.y.z KEY=update-key.pem [ARCH=amd64]"; exit 2; }
 	image/bundle/make-bundle.sh --key $(KEY) --version $(VERSION) --arch $(ARCH) --payload $(PAYLOAD) --out $(IMAGE_OUT)/surgery-edge-$(VERSION)-$(ARCH).seb
+	image/bundle/make-bundle.sh --key $(KEY) --version $(VERSION) --arch $(ARCH) --payload $(PAYLOAD) --out $(IMAGE_OUT)/surgery-edge-$(VERSION)-$(ARCH).delta.seb \
+	  --delta-store $(IMAGE_OUT)/surgery-edge-$(ARCH).castr
 
 bench-update: deps
 	$(TSX) test/bench/image.ts
+
+bench-update-delta: deps
+	DELTA_FROM=$(DELTA_FROM) DELTA_TO=$(DELTA_TO) $(TSX) test/bench/image-delta.ts
 
 image-clean:
 	rm -rf $(IMAGE_OUT)

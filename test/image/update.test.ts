@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
@@ -15,11 +17,15 @@ import { GUESTFWD_ADDR, QemuVm } from './qemu-vm.js';
  *   boot 1 (slot a): start an install from the bundle disk, cut the power mid-write
  *   boot 2: slot a again, install recorded as interrupted; install completely, reboot
  *   boot 3 (slot b, trial): cut the power before the health gate passes
- *   boot 4: slot a again (GRUB cleared the try flag), rollback reported; install, reboot
- *   boot 5 (slot b, trial): the gate passes (uplink reachable for 45 s), slot b committed
- *   boot 6: slot b, committed
- * The bundle is the image's own root with the version bumped, signed with the development key
- * the image trusts (make image without IMAGE_KEYS).
+ *   boot 4: slot a again (GRUB cleared the try flag), rollback reported; start a delta install
+ *           (bundle format 2) over HTTP, cut the power once casync is fetching chunks
+ *   boot 5: slot a again, install recorded as interrupted; delta install completely, reboot
+ *   boot 6 (slot b, trial): the gate passes (uplink reachable for 45 s), slot b committed
+ *   boot 7: slot b, committed
+ * The bundle is the image's own root with the version bumped (an agent-only change), repacked by
+ * image/mkroot-sqfs.sh as make image packs it, signed with the development key the image trusts
+ * (make image without IMAGE_KEYS). The delta bundle and its chunk store are served over HTTP from
+ * the host (10.0.2.100:8080 in the guest); the figures count every byte that server sent.
  */
 const NEXT = VERSION.replace(/(\d+)$/, (m) => String(Number(m) + 1));
 const DEV_KEY = join(OUT, 'dev-keys', 'update-key.pem');
@@ -49,7 +55,7 @@ function nextPayload(work: string): string {
   const pj = join(tree, 'opt/surgery-edge/package.json');
   const pkg = JSON.parse(execFileSync('cat', [pj]).toString()) as Record<string, unknown>;
   writeFileSync(pj, JSON.stringify({ ...pkg, version: NEXT }, null, 2) + '\n');
-  execFileSync('mksquashfs', [tree, `${out}.tmp`, '-comp', 'xz', '-noappend', '-quiet', '-no-progress'], { stdio: 'pipe' });
+  execFileSync(join(REPO, 'image/mkroot-sqfs.sh'), [tree, `${out}.tmp`], { stdio: 'pipe' });
   rmSync(tree, { recursive: true, force: true });
   execFileSync('mv', [`${out}.tmp`, out]);
   return out;
@@ -101,6 +107,8 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
   let vm: QemuVm;
   let port: number;
   let bundle: string;
+  let server: Server;
+  const served = { bytes: 0, chunks: 0, paths: [] as string[] };
   const fig: Record<string, unknown> = {};
   const log = (m: string) => process.stdout.write(`# ${m}\n`);
 
@@ -113,6 +121,25 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
       stdio: 'pipe',
     });
     fig.bundleBytes = statSync(bundle).size;
+    // The delta bundle: the same root, as a signed casync index plus a chunk store beside it.
+    const delta = join(work, `surgery-edge-${NEXT}-${ARCH}.delta.seb`);
+    execFileSync(
+      join(REPO, 'image/bundle/make-bundle.sh'),
+      ['--key', DEV_KEY, '--version', NEXT, '--arch', ARCH, '--payload', payload, '--out', delta, '--delta-store', join(work, `surgery-edge-${ARCH}.castr`)],
+      { stdio: 'pipe' },
+    );
+    fig.deltaBundleFileBytes = statSync(delta).size;
+    // What a 4G box downloads: served over HTTP from the host, every byte counted.
+    server = createServer((req, res) => {
+      const path = resolve(work, '.' + decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      if (!path.startsWith(work + '/') || !existsSync(path) || !statSync(path).isFile()) return void res.writeHead(404).end();
+      const body = readFileSync(path);
+      served.bytes += body.length;
+      served.paths.push(req.url ?? '');
+      if (path.endsWith('.cacnk')) served.chunks++;
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     fig.prepareS = +((performance.now() - t) / 1000).toFixed(0);
     port = await freePort();
     // Every probe connection to 10.0.2.100:700x runs `cat` on the host: a reachable "internet"
@@ -125,12 +152,14 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
       dir: work,
       statusPort: port,
       extraDisks: [join(work, 'bundle.raw')],
-      guestfwd: [7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })),
+      guestfwd: [...[7001, 7002, 7003].map((p) => ({ guestPort: p, cmd: 'cat' })), { guestPort: 8080, hostPort: (server.address() as AddressInfo).port }],
     });
     fig.accel = vm.accel;
   });
   after(async () => {
     await vm?.powerCut();
+    server?.closeAllConnections();
+    server?.close();
     if (!process.env.SE_KEEP) rmSync(work, { recursive: true, force: true });
   });
 
@@ -212,25 +241,61 @@ describe(`A/B update in qemu with power cuts (${ARCH})`, { skip }, () => {
     assert.match(s4.capabilities.update!.summary, /rolled back/);
   });
 
-  it('boot 4 -> 6: installed again, the trial passes its health gate, slot b is committed and stays', async () => {
-    assert.equal((await install()).code, 0);
-    await reboot();
+  const deltaUrl = `http://${GUESTFWD_ADDR}:8080/surgery-edge-${NEXT}-${ARCH}.delta.seb`;
+
+  it('boot 4 -> 5: a power cut while a delta install is fetching chunks leaves slot a booting', async () => {
+    served.chunks = 0;
+    await vm.spawn('/bin/sh', ['-c', `exec /usr/bin/surgery-edge update install ${deltaUrl} --version ${NEXT} >/dev/null 2>&1`]);
+    const end = performance.now() + 10 * 60_000;
+    // casync has read the seed up to the first changed chunk and is writing slot b: cut now.
+    while (served.chunks < 1) {
+      if (performance.now() > end) throw new Error(`no chunk fetched within 10 min\n${vm.console().slice(-1500)}`);
+      if (!vm.running) throw new Error('VM stopped during the delta install');
+      await sleep(20);
+    }
+    await vm.powerCut();
+    log(`power cut after the delta install fetched ${served.chunks} chunk(s)`);
     const s5 = await boot('boot5');
-    assert.equal(s5.capabilities.update?.details.trial, true);
+    assert.equal(s5.capabilities.update?.details.booted, 'a');
+    assert.equal(s5.capabilities.update?.details.version, VERSION);
+    assert.equal(s5.capabilities.update?.details.phase, 'failed');
+    assert.match(s5.capabilities.update?.details.error?.message ?? '', /interrupted while installing/);
+  });
+
+  it('boot 5 -> 7: the delta bundle (<= 10 % of the full one) installs over HTTP, passes its health gate and is committed', async () => {
+    served.bytes = served.chunks = 0;
+    served.paths = [];
     const t = performance.now();
-    let s = s5;
-    while (s.capabilities.update?.details.phase !== 'committed' && performance.now() - t < 6 * 60_000) {
+    const r = await vm.exec('/usr/bin/surgery-edge', ['update', 'install', deltaUrl, '--version', NEXT], 20 * 60_000);
+    fig.deltaInstallInVmS = +((performance.now() - t) / 1000).toFixed(1);
+    assert.equal(r.code, 0, r.out + r.err);
+    const res = JSON.parse(r.out.trim().split('\n').at(-1)!) as { delta?: { chunks: number; fetchedBytes: number; bundleBytes: number } };
+    assert.ok(res.delta, `a delta install reports what it fetched: ${r.out.slice(-500)}`);
+    fig.deltaDownloadedBytes = served.bytes;
+    fig.deltaChunks = served.chunks;
+    fig.deltaPercentOfFull = +((100 * served.bytes) / (fig.bundleBytes as number)).toFixed(2);
+    log(`delta download ${served.bytes} B (${served.chunks} chunks) = ${fig.deltaPercentOfFull} % of the ${fig.bundleBytes} B full bundle`);
+    assert.ok(served.bytes <= (fig.bundleBytes as number) / 10, `delta download ${served.bytes} B is over 10 % of the full bundle`);
+    assert.equal(served.bytes, res.delta.fetchedBytes + res.delta.bundleBytes, 'the agent counted what the server sent');
+    await reboot();
+    const s6 = await boot('boot6');
+    assert.equal(s6.capabilities.update?.details.trial, true);
+    assert.equal(s6.capabilities.update?.details.booted, 'b');
+    assert.equal(s6.capabilities.update?.details.version, NEXT);
+    const t2 = performance.now();
+    let s = s6;
+    while (s.capabilities.update?.details.phase !== 'committed' && performance.now() - t2 < 6 * 60_000) {
       await sleep(5000);
       s = await api();
     }
-    fig.trialReadyToCommitS = +((performance.now() - t) / 1000).toFixed(0);
+    fig.trialReadyToCommitS = +((performance.now() - t2) / 1000).toFixed(0);
     assert.equal(s.capabilities.update?.details.phase, 'committed', s.capabilities.update?.summary);
     assert.equal(s.capabilities.failover?.details?.active, 'wan');
     await reboot();
-    const s6 = await boot('boot6');
-    assert.equal(s6.capabilities.update?.details.booted, 'b');
-    assert.equal(s6.capabilities.update?.details.active, 'b');
-    assert.equal(s6.capabilities.update?.details.version, NEXT);
+    const s7 = await boot('boot7');
+    assert.equal(s7.capabilities.update?.details.booted, 'b');
+    assert.equal(s7.capabilities.update?.details.active, 'b');
+    assert.equal(s7.capabilities.update?.details.version, NEXT);
     fig.bootStalls = vm.stalls;
     writeFigures(`update-${ARCH}`, fig);
   });

@@ -7,7 +7,7 @@ import { createPlatform } from '../platform/platform.js';
 import { VERSION } from '../version.js';
 import { openSource } from './download.js';
 import { loadTrustedKeys } from './keys.js';
-import { hostArch } from './manifest.js';
+import { hostArch, slotImage } from './manifest.js';
 import { bootControlFor, runInstall, storeFor } from './setup.js';
 import { verifyBundle } from './verify.js';
 
@@ -57,8 +57,10 @@ export const updateCommand: CliCommand = {
           version: r.manifest.version,
           arch: r.manifest.arch,
           keyId: r.keyId,
-          payloadBytes: r.manifest.payload.size,
+          format: r.manifest.format,
+          payloadBytes: slotImage(r.manifest).size,
           bundleBytes: r.bundleBytes,
+          ...(r.manifest.format === 2 ? { store: r.manifest.store } : {}),
         });
         return 0;
       }
@@ -81,6 +83,7 @@ export const updateCommand: CliCommand = {
           ok: true,
           installed: r.manifest.version,
           slot: r.slot,
+          ...(r.delta ? { delta: r.delta } : {}),
           next: values.reboot ? 'rebooting' : 'reboot to try it; the agent commits or rolls back',
         });
         if (values.reboot) await platform.commands.run('systemctl', ['reboot'], { timeoutMs: 10_000 });

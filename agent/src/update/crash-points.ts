@@ -10,12 +10,16 @@ export const CRASH_POINTS = [
   'installing-recorded',
   'write-started',
   'write-half',
+  // Delta bundles only: casync has fetched its first chunk and is writing the slot.
+  'delta-chunk-fetched',
   'write-synced',
   'readback-done',
   'armed',
   'installed-recorded',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
+/** Points only a delta (format 2) install passes; a full bundle's install never reaches them. */
+export const DELTA_ONLY_CRASH_POINTS: readonly CrashPoint[] = ['delta-chunk-fetched'];
 
 export function crashPoint(name: CrashPoint): void {
   if (process.env.SURGERY_EDGE_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');

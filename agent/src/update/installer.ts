@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { AppError } from '../../../common/errors.js';
 import type { BootControl } from '../platform/boot-control.js';
 import type { CommandRunner } from '../platform/command.js';
 import { otherSlot, type Slot } from '../platform/grubenv.js';
 import { crashPoint } from './crash-points.js';
+import { extractDelta, storeLocation } from './delta.js';
 import type { TrustedKey } from './keys.js';
-import type { Manifest } from './manifest.js';
+import { DELTA_FORMAT, slotImage, type Manifest } from './manifest.js';
 import type { UpdateStateStore } from './state.js';
 import { verifyBundle } from './verify.js';
 
@@ -26,11 +28,15 @@ export interface InstallOptions {
   commands: CommandRunner;
   now: () => number;
   onProgress?: (step: string, done?: number, total?: number) => void;
+  /** How a delta bundle's chunks are fetched: the same CA and limits as the bundle download. */
+  fetch?: { ca?: Buffer | undefined; idleTimeoutMs: number; maxBytes: number; signal?: AbortSignal; tmpDir?: string; casync?: string };
 }
 
 export interface InstallResult {
   manifest: Manifest;
   slot: Slot;
+  /** Delta bundles: chunks fetched from the store (the rest came from the running slot). */
+  delta?: { chunks: number; fetchedBytes: number; bundleBytes: number; ms: number };
 }
 
 const CHUNK = 1 << 20;
@@ -66,6 +72,8 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
   step('downloading');
   const fh = await open(device, 'r+');
   let manifest: Manifest;
+  let index: Buffer | undefined;
+  let bundleBytes = 0;
   try {
     let pos = 0;
     let half = false;
@@ -78,7 +86,7 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
         crashPoint('disarmed');
         o.store.update({ phase: 'installing', id: o.id, version: m.version, slot, bundlePath: o.from, error: null, fromVersion: o.currentVersion }, o.now());
         crashPoint('installing-recorded');
-        step('writing', 0, m.payload.size);
+        step(m.format === DELTA_FORMAT ? 'writing-delta' : 'writing', 0, slotImage(m).size);
       },
       onPayload: async (chunk) => {
         if (pos === 0) crashPoint('write-started');
@@ -94,9 +102,43 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
       },
     });
     manifest = r.manifest;
+    index = r.index;
+    bundleBytes = r.bundleBytes;
     await fh.sync();
   } finally {
     await fh.close();
+  }
+  let delta: InstallResult['delta'];
+  if (manifest.format === DELTA_FORMAT) {
+    // Format 2: casync rebuilds the image from the signed index, seeded by the running slot (read
+    // only), fetching the other chunks through the checking loopback proxy (delta.ts).
+    if (!index) throw new AppError('INTERNAL', 'delta bundle verified without its index');
+    if (!o.fetch) throw new AppError('UNAVAILABLE', 'this installer was started without a way to fetch chunks: send the full bundle');
+    crashPoint('write-started');
+    const d = await extractDelta({
+      index,
+      store: storeLocation(o.from, manifest.store),
+      seeds: [o.boot.slotDevice(st.booted)],
+      target: device,
+      ca: o.fetch.ca,
+      idleTimeoutMs: o.fetch.idleTimeoutMs,
+      maxBytes: o.fetch.maxBytes,
+      tmpDir: o.fetch.tmpDir ?? tmpdir(),
+      ...(o.fetch.signal ? { signal: o.fetch.signal } : {}),
+      ...(o.fetch.casync ? { casync: o.fetch.casync } : {}),
+      onChunk: (n) => {
+        if (n === 1) crashPoint('delta-chunk-fetched');
+      },
+    });
+    delta = { ...d, bundleBytes };
+    step('delta-fetched', d.fetchedBytes + bundleBytes, slotImage(manifest).size);
+    // casync wrote through its own descriptor: flush the slot's dirty pages before reading back.
+    const fw = await open(device, 'r+');
+    try {
+      await fw.sync();
+    } finally {
+      await fw.close();
+    }
   }
   crashPoint('write-synced');
 
@@ -104,11 +146,14 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
   // they lose. blockdev --flushbufs drops the device's cached pages after the sync above.
   step('verifying');
   if (!statSync(device).isFile()) await o.commands.run('blockdev', ['--flushbufs', device], { timeoutMs: 60_000 });
-  const digest = await hashPrefix(device, manifest.payload.size);
-  if (digest !== manifest.payload.sha256) {
+  const image = slotImage(manifest);
+  const digest = await hashPrefix(device, image.size);
+  if (digest !== image.sha256) {
     throw new AppError(
       'UPDATE_CORRUPT',
-      `slot ${slot} read back with SHA-256 ${digest.slice(0, 16)}..., not the written ${manifest.payload.sha256.slice(0, 16)}...: the medium is failing`,
+      manifest.format === DELTA_FORMAT
+        ? `slot ${slot} rebuilt from the delta has SHA-256 ${digest.slice(0, 16)}..., not the signed ${image.sha256.slice(0, 16)}...: not armed`
+        : `slot ${slot} read back with SHA-256 ${digest.slice(0, 16)}..., not the written ${image.sha256.slice(0, 16)}...: the medium is failing`,
     );
   }
   crashPoint('readback-done');
@@ -118,7 +163,7 @@ export async function installBundle(o: InstallOptions): Promise<InstallResult> {
   o.store.update({ phase: 'installed', version: manifest.version, slot }, o.now());
   crashPoint('installed-recorded');
   step('installed');
-  return { manifest, slot };
+  return { manifest, slot, ...(delta ? { delta } : {}) };
 }
 
 export async function hashPrefix(path: string, bytes: number): Promise<string> {

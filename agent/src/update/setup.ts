@@ -60,6 +60,7 @@ export function runInstall(o: RunInstallOptions): Promise<InstallResult> {
     ...(o.expectedVersion !== undefined ? { expectedVersion: o.expectedVersion } : {}),
     commands: o.platform.commands,
     now: o.now,
+    fetch: { ca, idleTimeoutMs: u.downloadTimeoutMs, maxBytes: u.maxBundleBytes, ...(o.signal ? { signal: o.signal } : {}) },
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
 }

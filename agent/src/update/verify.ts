@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../../../common/errors.js';
 import { verifyManifestSignature, type TrustedKey } from './keys.js';
-import { compareVersions, parseManifest, type Manifest } from './manifest.js';
+import { compareVersions, DELTA_FORMAT, parseManifest, slotImage, type Manifest } from './manifest.js';
 import { BLOCK, ByteReader, expectMember, padding } from './tar-stream.js';
 
 export const MANIFEST_MAX = 64 * 1024;
@@ -30,6 +30,8 @@ export interface VerifiedBundle {
   manifest: Manifest;
   keyId: string;
   bundleBytes: number;
+  /** Format 2 only: the casync index, already checked against the signed size and SHA-256. */
+  index?: Buffer;
 }
 
 /** keyId as the manifest claims it, read before the signature is trusted (used only to pick a key). */
@@ -67,9 +69,10 @@ export function checkManifest(
       floor: opts.floorVersion,
     });
   }
-  if (m.payload.size > opts.maxPayloadBytes) {
-    throw new AppError('UPDATE_TOO_LARGE', `payload of ${m.payload.size} bytes does not fit the slot (${opts.maxPayloadBytes} bytes)`, {
-      size: m.payload.size,
+  const image = slotImage(m);
+  if (image.size > opts.maxPayloadBytes) {
+    throw new AppError('UPDATE_TOO_LARGE', `slot image of ${image.size} bytes does not fit the slot (${opts.maxPayloadBytes} bytes)`, {
+      size: image.size,
       max: opts.maxPayloadBytes,
     });
   }
@@ -102,6 +105,28 @@ export async function verifyBundle(source: AsyncIterable<Buffer | Uint8Array | s
     checkManifest(manifest, opts);
     await opts.onManifest?.(manifest, key.keyId);
 
+    if (manifest.format === DELTA_FORMAT) {
+      // A delta bundle: the signed index is all it carries; the chunks come from the store later.
+      const ih = await expectMember(r, 'index.caibx', manifest.index.size);
+      if (!ih || ih.name !== 'index.caibx')
+        throw new AppError('UPDATE_MALFORMED', `expected index.caibx after the signature (found ${ih?.name ?? 'end of archive'})`);
+      if (ih.size !== manifest.index.size) {
+        throw new AppError('UPDATE_CORRUPT', `index.caibx is ${ih.size} bytes, the signed manifest says ${manifest.index.size}`);
+      }
+      const block = await r.exact(ih.size + padding(ih.size));
+      if (!block) throw new AppError('UPDATE_TRUNCATED', 'bundle ends inside index.caibx');
+      const index = Buffer.from(block.subarray(0, ih.size));
+      const digest = createHash('sha256').update(index).digest('hex');
+      if (digest !== manifest.index.sha256) {
+        throw new AppError(
+          'UPDATE_CORRUPT',
+          `index.caibx SHA-256 ${digest.slice(0, 16)}... does not match the signed ${manifest.index.sha256.slice(0, 16)}...`,
+        );
+      }
+      await expectEnd(r);
+      return { manifest, keyId: key.keyId, bundleBytes: r.consumed, index };
+    }
+
     const ph = await expectMember(r, 'payload', opts.maxPayloadBytes);
     if (!ph || ph.name !== 'payload') throw new AppError('UPDATE_MALFORMED', `expected payload after the signature (found ${ph?.name ?? 'end of archive'})`);
     if (ph.size !== manifest.payload.size) {
@@ -121,17 +146,22 @@ export async function verifyBundle(source: AsyncIterable<Buffer | Uint8Array | s
       throw new AppError('UPDATE_CORRUPT', `payload SHA-256 ${digest.slice(0, 16)}... does not match the signed ${manifest.payload.sha256.slice(0, 16)}...`);
     }
     const pad = await r.exact(padding(ph.size));
-    const end = pad && (await r.exact(2 * BLOCK));
-    if (!end) throw new AppError('UPDATE_TRUNCATED', 'bundle ends before the end-of-archive marker');
-    if (!end.every((x) => x === 0)) throw new AppError('UPDATE_MALFORMED', 'unexpected member after the payload');
-    // GNU tar pads archives to a 10 KiB record with zeros; anything else trailing is refused.
-    for (;;) {
-      const more = await r.exact(BLOCK);
-      if (!more) break;
-      if (!more.every((x) => x === 0)) throw new AppError('UPDATE_MALFORMED', 'unexpected data after the end of the archive');
-    }
+    if (!pad) throw new AppError('UPDATE_TRUNCATED', 'bundle ends before the end-of-archive marker');
+    await expectEnd(r);
     return { manifest, keyId: key.keyId, bundleBytes: r.consumed };
   } finally {
     await r.close();
+  }
+}
+
+/** The end-of-archive marker and GNU tar's zero padding to a 10 KiB record; anything else is refused. */
+async function expectEnd(r: ByteReader): Promise<void> {
+  const end = await r.exact(2 * BLOCK);
+  if (!end) throw new AppError('UPDATE_TRUNCATED', 'bundle ends before the end-of-archive marker');
+  if (!end.every((x) => x === 0)) throw new AppError('UPDATE_MALFORMED', 'unexpected member after the last one');
+  for (;;) {
+    const more = await r.exact(BLOCK);
+    if (!more) break;
+    if (!more.every((x) => x === 0)) throw new AppError('UPDATE_MALFORMED', 'unexpected data after the end of the archive');
   }
 }

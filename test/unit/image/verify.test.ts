@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isAppError } from '../../../common/errors.js';
 import { loadTrustedKeys, type TrustedKey } from '../../../agent/src/update/keys.js';
+import { slotImage } from '../../../agent/src/update/manifest.js';
 import { verifyBundle, type VerifyOptions } from '../../../agent/src/update/verify.js';
 import { hostArch, makeBundle, makeKeys, makePayload, sha256, type Keys } from '../../helpers/update-fixture.js';
 
@@ -57,7 +58,7 @@ describe('update bundle verification', () => {
     const r = await check(good);
     assert.equal(r.code, 'OK');
     assert.equal(r.sunk, readFileSync(payload).length);
-    assert.equal(r.r?.manifest.payload.sha256, sha256(readFileSync(payload)));
+    assert.equal(r.r && slotImage(r.r.manifest).sha256, sha256(readFileSync(payload)));
     assert.equal(r.r?.manifest.version, '0.2.0');
   });
 
