@@ -68,8 +68,9 @@ export class HttpClient {
 
   constructor(o: HttpClientOptions = {}) {
     const maxSockets = o.maxSockets ?? 6;
-    this.http = new HttpAgent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
-    this.https = new HttpsAgent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo', rejectUnauthorized: true, ...(o.ca ? { ca: o.ca } : {}) });
+    const pool = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
+    this.http = new HttpAgent(pool);
+    this.https = new HttpsAgent({ ...pool, rejectUnauthorized: true, ...(o.ca ? { ca: o.ca } : {}) });
     this.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES;
     this.idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
   }
@@ -171,7 +172,8 @@ export class HttpClient {
           return brotliDecompressSync(raw, opts);
       }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(`decoded response over the ${this.maxBytes}-byte limit`, 'TOO_LARGE');
+      const tooLarge = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      if (tooLarge) throw new HttpError(`decoded response over the ${this.maxBytes}-byte limit`, 'TOO_LARGE');
       throw new HttpError(`undecodable ${encoding} body: ${(e as Error).message}`, 'BAD_ENCODING');
     }
     throw new HttpError(`unsupported content-encoding ${encoding}`, 'BAD_ENCODING');

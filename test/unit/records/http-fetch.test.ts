@@ -13,8 +13,9 @@ import { HttpClient, HttpError } from '../../../agent/src/records/http-fetch.js'
 /** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl for this run. */
 function makePki(dir: string): { ca: Buffer; cert: Buffer; key: Buffer } {
   const o = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA');
-  o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  o('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA');
+  o('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   o('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf');
   const r = (f: string) => readFileSync(join(dir, f));
@@ -63,7 +64,8 @@ describe('records http-fetch (a real local HTTPS server)', () => {
     const client = new HttpClient({ ca: pki.ca });
     try {
       seen.length = 0;
-      const res = await client.fetch(`${base}/captures?x=1`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k1' }, body: '{"a":"é"}' });
+      const headers = { 'content-type': 'application/json', 'idempotency-key': 'k1' };
+      const res = await client.fetch(`${base}/captures?x=1`, { method: 'POST', headers, body: '{"a":"é"}' });
       assert.equal(res.status, 201);
       assert.equal(res.ok, true);
       assert.equal(res.statusText, 'Created');
