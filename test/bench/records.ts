@@ -212,6 +212,7 @@ try {
         loadAvg1m: Math.round(loadavg()[0]! * 10) / 10,
         bytesPerPage: Math.round(r.bytes / r.latMs.length),
         non200: r.bad,
+        loadGenerator: process.env.LOADGEN === 'node-http' ? 'node-http' : 'raw-socket',
       });
     };
     await load('burst', 5, dayUrl); // warm-up (JIT, page cache)

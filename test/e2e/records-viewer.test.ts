@@ -133,6 +133,7 @@ describe('records viewer in a browser', { skip }, () => {
       await b.screenshot(page, 'records', 'clock-unconfirmed');
       mkdirSync(dirname(flag), { recursive: true });
       writeFileSync(flag, ''); // systemd-timesyncd has synchronised
+      await new Promise((r) => setTimeout(r, 1100)); // the viewer stats the flag at most once a second
       await page.goto(`${base}/records/patient?id=${FIX.full.id}`);
       assert.equal(await page.locator('.clock').count(), 0);
       assert.equal(await page.locator('.asof').innerText(), 'Records as of 08:50');

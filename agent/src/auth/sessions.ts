@@ -27,6 +27,15 @@ export const sessionKey = (id: string): string => createHash('sha256').update(id
  */
 export class SessionStore {
   private stmts?: ReturnType<SessionStore['prepare']>;
+  /**
+   * Sessions looked up since the state db last changed, by cookie id. A page view then costs two
+   * one-row reads (SQLite's data_version and total_changes) instead of a hash and a join. Any
+   * committed write to the state db (from this connection: total_changes; from another, e.g. the
+   * `user` CLI: data_version) empties it, so a signed-out session, a deleted or disabled account or
+   * a changed role is refused on the very next request, as before the cache.
+   */
+  private cache = new Map<string, Session>();
+  private cacheStamp = '';
 
   constructor(
     private readonly db: Db,
@@ -57,10 +66,11 @@ export class SessionStore {
     // an fsync on the SD card) on every request was half of each page view's server time.
     if (t - s.lastSeen < this.touchEveryMs) return s;
     this.sql.touch.run(t, sessionKey(id));
-    return { ...s, lastSeen: t };
+    return { ...s, lastSeen: t }; // the write changed total_changes: the next get() reads the row again
   }
 
   destroy(id: string): void {
+    this.cache.delete(id);
     this.sql.destroy.run(sessionKey(id));
   }
 
@@ -84,6 +94,8 @@ export class SessionStore {
       insert: this.db.prepare('INSERT INTO auth_sessions (id, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)'),
       touch: this.db.prepare('UPDATE auth_sessions SET last_seen = ? WHERE id = ?'),
       destroy: this.db.prepare('DELETE FROM auth_sessions WHERE id = ?'),
+      dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
+      totalChanges: this.db.prepare('SELECT total_changes()').pluck(),
       get: this.db.prepare(
         `SELECT s.id, s.username, s.csrf, s.created_at, s.last_seen, u.role FROM auth_sessions s
          JOIN auth_users u ON u.username = s.username WHERE s.id = ? AND u.disabled_at IS NULL`,
@@ -92,6 +104,23 @@ export class SessionStore {
   }
 
   private get(id: string): Session | undefined {
+    const stamp = `${String(this.sql.dataVersion.get())}:${String(this.sql.totalChanges.get())}`;
+    if (stamp !== this.cacheStamp) {
+      this.cache.clear();
+      this.cacheStamp = stamp;
+    }
+    const hit = this.cache.get(id);
+    if (hit) return hit;
+    const s = this.read(id);
+    // Bounded: a flood of made-up cookies cannot grow it (misses are not kept at all).
+    if (s) {
+      if (this.cache.size >= 1000) this.cache.clear();
+      this.cache.set(id, s);
+    }
+    return s;
+  }
+
+  private read(id: string): Session | undefined {
     const r = this.sql.get.get(sessionKey(id)) as { id: string; username: string; csrf: string; created_at: number; last_seen: number; role: Role } | undefined;
     if (!r) return undefined;
     return { sessionId: id, username: r.username, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen };

@@ -1,5 +1,6 @@
 import { checkConfigCommand, configSchemaCommand } from './config-commands.js';
 import { runCommand } from './run.js';
+import { hardwareCommand } from './hardware.js';
 import { statusCommand } from './status.js';
 import { userCommand } from './user.js';
 import { drillCommand } from '../drills/cli.js';
@@ -30,6 +31,7 @@ export const commands: Record<string, CliCommand> = {
   enrol: enrolCommand,
   backup: backupCommand,
   'setup-code': setupCodeCommand,
+  hardware: hardwareCommand,
   version: {
     summary: 'print the agent version',
     run: async () => {

@@ -36,3 +36,23 @@ export function clockTrust(o: ClockCheck): ClockTrust {
     return 'unconfirmed';
   }
 }
+
+/**
+ * clockTrust for the records viewer's every page: the flag file is stat'ed at most once per
+ * `everyMs` (default 1 s; timesyncd's flag appears once per boot and never goes away), while the
+ * floor is judged against the current time on every call, so a clock that jumps back is "wrong" at once.
+ */
+export function cachedClockTrust(o: { hostPath(p: string): string; now(): number; everyMs?: number; floorMs?: number }): () => ClockTrust {
+  let checkedAt = -Infinity;
+  let flag: ClockTrust = 'unconfirmed';
+  return () => {
+    const now = o.now();
+    if (!Number.isFinite(now) || now < (o.floorMs ?? CLOCK_FLOOR_MS)) return 'wrong';
+    const t = performance.now();
+    if (t - checkedAt >= (o.everyMs ?? 1000)) {
+      flag = clockTrust({ hostPath: o.hostPath, now });
+      checkedAt = t;
+    }
+    return flag;
+  };
+}

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../../../common/errors.js';
+import { HttpClient, type FetchLike, type HttpResponse } from './http-fetch.js';
 import { bundleResources, conceptText, isObj, objs, parseFhirJson, ref, str, type Resource } from './gpconnect/fhir.js';
 import { NHS_NUMBER_SYSTEM } from './gpconnect/structured.js';
 import type { DayListEntry } from './model.js';
@@ -22,7 +23,10 @@ export function patientKey(nhsNumber: string | null, localId: string | null): st
 }
 
 export class FhirDayListSource implements DayListSource {
-  constructor(private readonly o: { baseUrl: string; bearerToken?: string; timeoutMs: number; fetch?: typeof fetch; maxPages?: number }) {}
+  private readonly send: FetchLike;
+  constructor(private readonly o: { baseUrl: string; bearerToken?: string; timeoutMs: number; fetch?: FetchLike; maxPages?: number }) {
+    this.send = o.fetch ?? new HttpClient().fetch;
+  }
 
   async fetchDay(date: string): Promise<DayListRow[]> {
     const base = this.o.baseUrl.replace(/\/+$/, '');
@@ -48,9 +52,9 @@ export class FhirDayListSource implements DayListSource {
   private async get(url: string): Promise<Resource> {
     const headers: Record<string, string> = { accept: 'application/fhir+json' };
     if (this.o.bearerToken) headers.authorization = `Bearer ${this.o.bearerToken}`;
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await (this.o.fetch ?? fetch)(url, { headers, signal: AbortSignal.timeout(this.o.timeoutMs) });
+      res = await this.send(url, { headers, signal: AbortSignal.timeout(this.o.timeoutMs) });
     } catch (e) {
       throw new AppError('UPSTREAM_ERROR', `day list request failed: ${(e as Error).message}`, { transient: true });
     }

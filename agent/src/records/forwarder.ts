@@ -5,6 +5,7 @@ import type { Logger } from '../../../common/log.js';
 import { Backoff } from '../../../common/retry.js';
 import type { CaptureItem, CaptureQueue, CaptureState } from './capture.js';
 import { fieldsOf } from '../../../common/fields.js';
+import { HttpClient, type FetchLike, type HttpResponse } from './http-fetch.js';
 
 /**
  * Store-and-forward of offline captures: one item at a time, oldest first, to the configured
@@ -30,7 +31,8 @@ export interface ForwarderOptions {
   clock: Clock;
   log: Logger;
   bus: EventBus;
-  fetch?: typeof fetch;
+  /** Default: a keep-alive HttpClient of its own (http-fetch.ts). */
+  fetch?: FetchLike;
 }
 
 export class CaptureForwarder {
@@ -41,6 +43,7 @@ export class CaptureForwarder {
   /** Aborts a request in flight on stop(), so the agent never waits out a slow endpoint. */
   private abort = new AbortController();
   private readonly backoff: Backoff;
+  private readonly send: FetchLike;
   lastError: string | null = null;
   lastSuccessAt: number | null = null;
 
@@ -49,6 +52,7 @@ export class CaptureForwarder {
     private readonly opts: ForwarderOptions,
   ) {
     this.backoff = new Backoff({ initialMs: opts.retryInitialMs, maxMs: opts.retryMaxMs });
+    this.send = opts.fetch ?? new HttpClient().fetch;
   }
 
   get enabled(): boolean {
@@ -110,8 +114,8 @@ export class CaptureForwarder {
   private async sendOne(item: CaptureItem): Promise<boolean> {
     this.queue.markSent(item.id);
     this.emit(item, 'sent');
-    const f = this.opts.fetch ?? fetch;
-    let res: Response;
+    const f = this.send;
+    let res: HttpResponse;
     let body: Record<string, unknown> = {};
     try {
       res = await f(this.opts.upstreamUrl, {

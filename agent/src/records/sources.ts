@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../../../common/errors.js';
 import { FhirDayListSource, FileDayListSource, type DayListSource } from './day-list.js';
 import { GpConnectClient } from './gpconnect/client.js';
+import { HttpClient } from './http-fetch.js';
 import type { SummarySource } from './sync.js';
 
 /** Where the records files live; shared by the capability and the CLI so both agree. */
@@ -27,6 +29,7 @@ export function buildSources(config: Config, version: string): { dayList: DayLis
     organizationName: g.organizationName || config.site.practiceName,
     deviceVersion: version,
     requestTimeoutMs: r.requestTimeoutMs,
+    fetch: new HttpClient({ ...(g.tlsCaPath ? { ca: readCa(g.tlsCaPath) } : {}), maxSockets: Math.max(1, r.concurrency) }).fetch,
   });
   const d = r.dayList;
   let dayList: DayListSource;
@@ -38,4 +41,12 @@ export function buildSources(config: Config, version: string): { dayList: DayLis
     dayList = new FhirDayListSource({ baseUrl: d.fhirBaseUrl, bearerToken: d.bearerToken, timeoutMs: r.requestTimeoutMs });
   }
   return { dayList, summaries };
+}
+
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new AppError('CONFIG_INVALID', `records.gpconnect.tlsCaPath: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }

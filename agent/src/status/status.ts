@@ -45,7 +45,7 @@ export class StatusCapability implements Capability, StatusModel {
     const cfg = ctx.config.status;
     const sys = this.opts.systemInfo ?? new HostSystemInfo(ctx.platform.commands);
     this.leds = new LedController(createLedDriver(ctx), ctx);
-    // Box figures are read in the background (systeminformation spawns df); requests never wait.
+    // Box figures are read in the background (file reads and statfs under /proc and /sys); requests never wait.
     const readBox = () => {
       if (this.boxReading) return;
       this.boxReading = true;

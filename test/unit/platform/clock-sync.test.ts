@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeHostPath } from '../../../agent/src/core/fs.js';
-import { CLOCK_FLOOR_MS, clockTrust, TIMESYNC_FLAG } from '../../../agent/src/platform/clock-sync.js';
+import { cachedClockTrust, CLOCK_FLOOR_MS, clockTrust, TIMESYNC_FLAG } from '../../../agent/src/platform/clock-sync.js';
 
 /** Hazard H7: the appliance clock is trusted only once systemd-timesyncd has synchronised since boot. */
 describe('clock-sync: is the system clock trustworthy', () => {
@@ -39,5 +39,19 @@ describe('clock-sync: is the system clock trustworthy', () => {
   it('a time before the floor without the flag is wrong, not merely unconfirmed', () => {
     rmSync(join(root, 'run'), { recursive: true, force: true });
     assert.equal(clockTrust({ hostPath, now: Date.parse('2024-01-01T00:00:00Z') }), 'wrong');
+  });
+
+  it('cachedClockTrust: the flag is stat-ed at most once per interval, the floor on every call', async () => {
+    rmSync(join(root, 'run'), { recursive: true, force: true });
+    let now = NOW;
+    const trust = cachedClockTrust({ hostPath, now: () => now, everyMs: 200 });
+    assert.equal(trust(), 'unconfirmed');
+    flag();
+    assert.equal(trust(), 'unconfirmed', 'within the interval: the last answer');
+    now = 0;
+    assert.equal(trust(), 'wrong', 'a clock reset is wrong at once, cache or not');
+    now = NOW;
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(trust(), 'synced', 'after the interval: the flag is read again');
   });
 });

@@ -222,7 +222,7 @@ describe('system info', () => {
     assert.equal(parseThrottled('error'), null);
   });
 
-  it('the real reader (systeminformation) and the fake give the same shape', async () => {
+  it('the real reader (/proc and /sys) and the fake give the same shape', async () => {
     const runner = new FakeRunner();
     const real = await new HostSystemInfo(runner).read();
     assert.ok(Value.Check(SystemHealthSchema, real), JSON.stringify([...Value.Errors(SystemHealthSchema, real)].slice(0, 3)));

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AppError } from '../../../../common/errors.js';
 import type { Appointment } from '../model.js';
+import { HttpClient, type FetchLike, type HttpResponse } from '../http-fetch.js';
 import { issueSummary, objs, parseFhirJson, redact, type Resource } from './fhir.js';
 import { NHS_NUMBER_SYSTEM, parseAppointments, parseStructuredRecord, type StructuredRecord } from './structured.js';
 
@@ -31,7 +32,7 @@ export interface GpConnectOptions {
   includeAppointments: boolean;
   requestTimeoutMs: number;
   /** Injectable for tests. */
-  fetch?: typeof fetch;
+  fetch?: FetchLike;
   now?: () => number;
 }
 
@@ -94,7 +95,10 @@ export function structuredRequestBody(nhsNumber: string): Resource {
 }
 
 export class GpConnectClient {
-  constructor(private readonly o: GpConnectOptions) {}
+  private readonly send: FetchLike;
+  constructor(private readonly o: GpConnectOptions) {
+    this.send = o.fetch ?? new HttpClient().fetch;
+  }
 
   private url(path: string): string {
     const base = this.o.baseUrl.replace(/\/+$/, '');
@@ -113,9 +117,9 @@ export class GpConnectClient {
       authorization: `Bearer ${buildJwt(this.o, aud, now, nhsNumber)}`,
     };
     if (body !== undefined) headers['content-type'] = 'application/fhir+json';
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await (this.o.fetch ?? fetch)(this.url(path), {
+      res = await this.send(this.url(path), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -6,7 +6,7 @@ import { CaptureQueue } from '../capture.js';
 import { CaptureForwarder } from '../forwarder.js';
 import type { RecordsStore } from '../store.js';
 import { viewerPlugin, type RecordsServices } from './routes.js';
-import { clockTrust } from '../../platform/clock-sync.js';
+import { cachedClockTrust } from '../../platform/clock-sync.js';
 
 /**
  * The records "front desk": the viewer's web routes, the audit trail and offline capture with its
@@ -34,7 +34,7 @@ export class RecordsFrontDesk {
         clock: ctx.clock,
         staleAfterMs: cfg.staleAfterMs,
         timeZone: cfg.timeZone,
-        clockTrust: () => clockTrust({ hostPath: ctx.platform.hostPath, now: ctx.clock.now() }),
+        clockTrust: cachedClockTrust({ hostPath: ctx.platform.hostPath, now: () => ctx.clock.now() }),
         captured: () => this.bound?.forwarder.kick(),
       }),
     );
