@@ -65,6 +65,12 @@ class AckQueue {
 export interface HubOptions {
   /** false: one connection, no reconnect (a peer takeover's drain, peers.ts). */
   reconnect?: boolean;
+  /**
+   * Draining another instance's session (peers.ts): on connect UNSUBSCRIBE the registered filters
+   * instead of subscribing, so the broker hands over what it queued for that session but gives it
+   * no share of new messages; the handlers still see what arrives.
+   */
+  drain?: boolean;
   /** Called when the broker ends the connection because another client took the client id over. */
   onTakenOver?: () => void;
 }
@@ -202,8 +208,11 @@ export class MqttHub {
       this.connects++;
       this.backoff.reset();
       this.log.info('connected to broker', { url: this.cfg.url, sessionPresent: ack.sessionPresent });
+      if (this.opts.drain) {
+        if (this.subs.length) client.unsubscribe(this.subs.map((s) => s.filter));
+      }
       // Re-subscribing on a present session is harmless and covers a broker that lost its store.
-      if (this.subs.length)
+      else if (this.subs.length)
         client.subscribe(
           this.subs.map((s) => s.filter),
           { qos: 1 },

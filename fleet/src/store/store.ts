@@ -3,6 +3,7 @@ import type { FleetConfig } from '../config.js';
 import { AccountStore } from './account-store.js';
 import { ConfigStore } from './config-store.js';
 import { DeviceStore } from './device-store.js';
+import { InstanceStore } from './instance-store.js';
 import { SqliteDriver, type SqlDriver } from './driver.js';
 import { migrateStore } from './migrations.js';
 import { OpsStore } from './ops-store.js';
@@ -17,12 +18,14 @@ export class Store {
   readonly accounts: AccountStore;
   readonly ops: OpsStore;
   readonly config: ConfigStore;
+  readonly instances: InstanceStore;
 
   private constructor(readonly driver: SqlDriver) {
     this.devices = new DeviceStore(driver);
     this.accounts = new AccountStore(driver);
     this.ops = new OpsStore(driver);
     this.config = new ConfigStore(driver);
+    this.instances = new InstanceStore(driver);
   }
 
   static async open(driver: SqlDriver): Promise<Store> {
