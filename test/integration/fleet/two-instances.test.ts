@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { topicFor } from '../../../contract/mqtt.js';
 import { PgDriver } from '../../../fleet/src/store/pg-driver.js';
 import { tempDir, waitFor } from '../../helpers/fleet.js';
@@ -138,6 +138,21 @@ describe(
       assert.ok(a?.drained_at, 'drained');
       assert.ok(Number(a?.drained_messages) > 0, `the dead instance's session held messages (${a?.drained_messages})`);
       assert.match(procs['fleet-b']!.log, /drained a dead peer instance/);
+      // ... and ended it: the broker no longer keeps a session (nor a share of the group) for fleet-a.
+      const f = broker.identity('fleet');
+      const probe = mqtt.connect(broker.url, {
+        protocolVersion: 5,
+        clientId: 'fleet-a',
+        clean: false,
+        properties: { sessionExpiryInterval: 0 },
+        ca: readFileSync(f.ca),
+        cert: readFileSync(f.cert),
+        key: readFileSync(f.key),
+        reconnectPeriod: 0,
+      });
+      const ack = await new Promise<{ sessionPresent: boolean }>((res, rej) => (probe.once('connect', res), probe.once('error', rej)));
+      probe.end(true);
+      assert.equal(ack.sessionPresent, false, "fleet-a's session was ended after the drain");
 
       await waitFor(async () => (await db.all("SELECT id FROM alerts WHERE device_id = ? AND kind = 'offline'", [off.id])).length > 0, 10_000, 'offline alert');
       await sleep(1500); // several more evaluation ticks on the survivor
