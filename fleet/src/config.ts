@@ -21,7 +21,7 @@ export const FleetConfigSchema = Type.Object({
       kind: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite' }),
       path: Str('', 'SQLite file; default <dataDir>/fleet.db'),
       url: Str('', 'PostgreSQL connection string (postgres://user@host/db or ?host=/socket/dir)'),
-      poolSize: Int(5, 1, 'PostgreSQL pool size'),
+      poolSize: Int(5, 2, 'PostgreSQL pool size (at least 2: a database-wide lock holds one connection while its work uses another)'),
     },
     { default: {} },
   ),

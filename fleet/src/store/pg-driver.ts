@@ -44,7 +44,7 @@ export class PgDriver extends PgQueries implements SqlDriver {
   private readonly pool: pg.Pool;
 
   constructor(url: string, poolSize = 5) {
-    const pool = new pg.Pool({ connectionString: url, max: poolSize });
+    const pool = new pg.Pool({ connectionString: url, max: Math.max(2, poolSize) }); // exclusive() holds one while fn uses another
     super(pool);
     this.pool = pool;
     // An idle client losing its server must not become an unhandled 'error' that ends the process.
