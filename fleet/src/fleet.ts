@@ -12,6 +12,7 @@ import { Commander } from './commands/commander.js';
 import type { FleetConfig } from './config.js';
 import type { Component, ComponentHealth, FleetCtx } from './ctx.js';
 import { Ingest } from './ingest/ingest.js';
+import { Peers } from './ingest/peers.js';
 import { Inventory } from './inventory.js';
 import { MqttHub } from './mqtt/hub.js';
 import { RolloutEngine } from './rollouts/engine.js';
@@ -42,6 +43,8 @@ export class Fleet {
   readonly campaigns = new CampaignEngine(this.commander);
   readonly enrolment = new EnrolmentEndpoint();
   readonly web = new WebServer(() => this.health());
+  /** Last: it registers this instance with its dashboard address, then heartbeats and drains dead peers. */
+  readonly peers = new Peers(this.ingest, () => this.web.url || null);
   private started: Component[] = [];
 
   constructor(private readonly opts: FleetOptions) {
@@ -52,7 +55,18 @@ export class Fleet {
   }
 
   get components(): Component[] {
-    return [this.ingest, this.ingest.guard, this.commander, this.replacements, this.alerts, this.rollouts, this.campaigns, this.enrolment, this.web];
+    return [
+      this.ingest,
+      this.ingest.guard,
+      this.commander,
+      this.replacements,
+      this.alerts,
+      this.rollouts,
+      this.campaigns,
+      this.enrolment,
+      this.web,
+      this.peers,
+    ];
   }
 
   async start(): Promise<void> {

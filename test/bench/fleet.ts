@@ -4,7 +4,9 @@
  * starts itself, with fsync on as a deployment would run it), over a
  * real mosquitto with TLS. Prints JSON lines: ingest lag p50/p99 (device timestamp -> committed in
  * the database, measured by the fleet), dashboard page p50/p95 while ingesting, fleet RSS.
- * Env: FL_BENCH_DEVICES (10000), FL_BENCH_S (180 s of steady state), FL_BENCH_CONNS (50).
+ * Env: FL_BENCH_DEVICES (10000), FL_BENCH_S (180 s of steady state), FL_BENCH_CONNS (1000 separate TLS
+ * connections, ten devices on each: mosquitto and this process each hold one descriptor per connection,
+ * so `make bench-fleet` raises the open-file limit first).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { tempDir } from '../helpers/fleet.js';
 
 const N = Number(process.env.FL_BENCH_DEVICES ?? 10_000);
 const STEADY_S = Number(process.env.FL_BENCH_S ?? 180);
-const CONNS = Number(process.env.FL_BENCH_CONNS ?? 50);
+const CONNS = Number(process.env.FL_BENCH_CONNS ?? 1000);
 const INTERVAL_MS = 60_000;
 const ROOT = resolve(import.meta.dirname, '../..');
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: 'fleet', ...o }) + '\n');
@@ -87,8 +89,16 @@ try {
   const pgRss = () => (pg ? pg.rssMb() : null);
 
   // Simulator: CONNS MQTT connections (fleet identity, which the ACL lets publish for any device), devices spread over them.
+  const nofile = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
+  if (nofile && nofile < CONNS + 200) throw new Error(`open-file limit ${nofile} is too low for ${CONNS} connections: ulimit -n ${CONNS + 1024}`);
   const conns: MqttClient[] = [];
-  for (let i = 0; i < CONNS; i++) conns.push(await broker.connect('fleet', { clientId: `sim-${i}` }));
+  const connecting = performance.now();
+  // 50 TLS handshakes at a time: all at once would be a connect storm this bench is not about.
+  for (let i = 0; i < CONNS; i += 50) {
+    const ids = Array.from({ length: Math.min(50, CONNS - i) }, (_, j) => `sim-${i + j}`);
+    conns.push(...(await Promise.all(ids.map((clientId) => broker.connect('fleet', { clientId, connectTimeout: 30_000 })))));
+  }
+  out({ phase: 'connections', connections: conns.length, connectMs: Math.round(performance.now() - connecting) });
   const devs = Array.from(
     { length: N },
     (_, i) => new SimDevice(`S${String(10000 + Math.floor(i / 2)).padStart(5, '0')}-${String((i % 2) + 1).padStart(2, '0')}`, broker.prefix),

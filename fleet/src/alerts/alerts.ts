@@ -10,8 +10,9 @@ import { sendMail } from './smtp.js';
 /**
  * Runs the rules over every device's last-known state. The store keeps one open row per
  * (device, kind, level), so an alert that stays true is delivered once; it clears when the
- * condition does, and a later recurrence is a new alert. Several fleet instances may evaluate:
- * the unique open index makes only one of them win the insert and deliver.
+ * condition does, and a later recurrence is a new alert. Several fleet instances sharing a database
+ * take turns: each tick runs under a database-wide lock, so one evaluates and the others skip; the
+ * unique open index would still make only one win the insert and deliver.
  *
  * Of the data-cap levels only the highest reached stays open (a box at 97 % has the 95 % alert, not
  * 75 % as well). A device in a maintenance window opens no new alert (one already open stays open
@@ -51,7 +52,10 @@ export class Alerts implements Component {
 
   evaluate(): Promise<void> {
     if (this.running) return this.running;
-    this.running = this.run()
+    // One instance evaluates per tick (a database-wide lock; the unique open index is the backstop).
+    this.running = this.ctx.store.driver
+      .exclusive('alerts', () => this.run())
+      .then(() => undefined)
       .catch((e: unknown) => this.ctx.log.error('alert evaluation failed', describeError(e)))
       .finally(() => (this.running = undefined));
     return this.running;

@@ -6,11 +6,13 @@ import type { Logger } from '../../../common/log.js';
 import { Backoff } from '../../../common/retry.js';
 import type { FleetConfig } from '../config.js';
 
-export type Handler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+/** `ack`: for a subscription made with `{ manualAck: true }`, send the PUBACK (once the message is safe); otherwise a no-op. */
+export type Handler = (topic: string, payload: Buffer, packet: IPublishPacket, ack: () => void) => void;
 
 interface Sub {
   filter: string;
   handler: Handler;
+  manualAck: boolean;
   /** Matches delivered topics (a $share/<group>/ filter delivers the plain topic). */
   match: (topic: string) => boolean;
 }
@@ -27,6 +29,50 @@ function matcher(filter: string): (topic: string) => boolean {
     }
     return f.length === t.length;
   };
+}
+
+/** MQTT.js calls handleMessage's callback with this when the PUBACK is deferred (AckQueue sends it). */
+const DEFERRED = new Error('PUBACK deferred until the message is stored');
+
+/** MQTT.js's packet writer (private in its types; the one place this module reaches past them, see AckQueue). */
+type PacketSender = { _sendPacket(packet: { cmd: 'puback'; messageId: number; reasonCode: number }): void };
+
+/**
+ * PUBACKs for one connection, sent in the order the PUBLISHes arrived (MQTT 5, 4.6) as each message
+ * is settled: a message still being written holds back the PUBACKs of those after it. MQTT.js's own
+ * hook (handleMessage's callback) sends the PUBACK but also holds back reading the next packet until
+ * it is called (mqttjs/MQTT.js#691), which would make ingest one message per transaction; so the
+ * callback continues the read loop at once and the PUBACK is written here when the store commits.
+ * The broker's in-flight window (our receiveMaximum) bounds how many wait.
+ */
+class AckQueue {
+  private readonly q: { id: number; done: boolean }[] = [];
+  constructor(private readonly send: (id: number) => void) {}
+  get pending(): number {
+    return this.q.length;
+  }
+  add(messageId: number): () => void {
+    const e = { id: messageId, done: false };
+    this.q.push(e);
+    return () => {
+      if (e.done) return;
+      e.done = true;
+      while (this.q[0]?.done) this.send(this.q.shift()!.id);
+    };
+  }
+}
+
+export interface HubOptions {
+  /** false: one connection, no reconnect (a peer takeover's drain, peers.ts). */
+  reconnect?: boolean;
+  /**
+   * Draining another instance's session (peers.ts): on connect UNSUBSCRIBE the registered filters
+   * instead of subscribing, so the broker hands over what it queued for that session but gives it
+   * no share of new messages; the handlers still see what arrives.
+   */
+  drain?: boolean;
+  /** Called when the broker ends the connection because another client took the client id over. */
+  onTakenOver?: () => void;
 }
 
 /**
@@ -47,19 +93,34 @@ export class MqttHub {
   /** Backpressure hook: called per message before PUBACK; the returned promise delays the next. */
   gate: (() => Promise<void> | undefined) | undefined;
   private readonly connectListeners: ((c: MqttClient) => void)[] = [];
+  private acks: AckQueue | undefined;
+  /** When the last PUBLISH arrived (peers.ts: a drained session goes quiet). */
+  lastMessageAt = 0;
+  /** The last CONNACK's session-present flag. */
+  sessionPresent = false;
 
   constructor(
     private readonly cfg: FleetConfig['mqtt'],
-    private readonly clientId: string,
+    readonly clientId: string,
     private readonly log: Logger,
     private readonly clock: Clock,
+    private readonly opts: HubOptions = {},
   ) {
     this.backoff = new Backoff({ initialMs: cfg.backoffInitialMs, maxMs: cfg.backoffMaxMs, jitter: 1 });
   }
 
-  subscribe(filter: string, handler: Handler): void {
-    this.subs.push({ filter, handler, match: matcher(filter) });
+  /**
+   * `manualAck`: the handler calls its `ack` once the message is safe (ingest: after the store's commit),
+   * so a fleet instance killed before then leaves the message with the broker, which delivers it again.
+   */
+  subscribe(filter: string, handler: Handler, opts: { manualAck?: boolean } = {}): void {
+    this.subs.push({ filter, handler, manualAck: opts.manualAck ?? false, match: matcher(filter) });
     if (this.client?.connected) this.client.subscribe(filter, { qos: 1 });
+  }
+
+  /** Messages received on this connection whose PUBACK is still waiting. */
+  get unacked(): number {
+    return this.acks?.pending ?? 0;
   }
 
   onConnect(fn: (c: MqttClient) => void): void {
@@ -81,14 +142,18 @@ export class MqttHub {
     this.connect();
   }
 
-  async stop(): Promise<void> {
+  /** `endSession`: DISCONNECT with session expiry 0, so the broker drops the session and its shared-group share (peers.ts). */
+  async stop(opts: { endSession?: boolean } = {}): Promise<void> {
     this.stopped = true;
     this.clock.clearTimeout(this.timer);
     this.gen++;
     const c = this.client;
     this.client = undefined;
     this.connected = false;
-    if (c) await new Promise<void>((r) => c.end(false, {}, () => r()));
+    this.acks = undefined;
+    if (!c) return;
+    const end = opts.endSession && c.connected ? { properties: { sessionExpiryInterval: 0 } } : {};
+    await new Promise<void>((r) => c.end(false, end, () => r()));
   }
 
   private connect(): void {
@@ -105,18 +170,21 @@ export class MqttHub {
       keepalive: this.cfg.keepaliveS,
       reconnectPeriod: 0,
       connectTimeout: 10_000,
-      properties: { sessionExpiryInterval: this.cfg.sessionExpiryS, receiveMaximum: 500 },
+      // Unacknowledged messages the broker may have in flight to us: two of ingest's batches (one
+      // committing, one filling), since ingest acknowledges only after the commit.
+      properties: { sessionExpiryInterval: this.cfg.sessionExpiryS, receiveMaximum: 1000 },
       ...tls,
     });
     this.client = client;
+    const acks = (this.acks = new AckQueue((messageId) => {
+      // A PUBACK belongs to the connection its PUBLISH came on: after a reconnect the broker sends the message again.
+      if (gen === this.gen && client.connected) (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+    }));
     client.handleMessage = (packet, cb) => {
+      const go = () => (packet.qos ? cb(DEFERRED) : cb());
       const wait = this.gate?.();
-      if (wait)
-        wait.then(
-          () => cb(),
-          () => cb(),
-        );
-      else cb();
+      if (wait) wait.then(go, go);
+      else go();
     };
     let lost = false;
     const onLost = (why: string) => {
@@ -125,6 +193,10 @@ export class MqttHub {
       this.connected = false;
       client.end(true);
       if (this.stopped) return;
+      if (this.opts.reconnect === false) {
+        this.stopped = true;
+        return;
+      }
       const delay = this.backoff.next();
       this.log.warn('broker connection lost', { reason: why, retryInMs: delay });
       this.timer = this.clock.setTimeout(() => this.connect(), delay);
@@ -132,11 +204,15 @@ export class MqttHub {
     client.on('connect', (ack) => {
       if (gen !== this.gen) return;
       this.connected = true;
+      this.sessionPresent = ack.sessionPresent;
       this.connects++;
       this.backoff.reset();
       this.log.info('connected to broker', { url: this.cfg.url, sessionPresent: ack.sessionPresent });
+      if (this.opts.drain) {
+        if (this.subs.length) client.unsubscribe(this.subs.map((s) => s.filter));
+      }
       // Re-subscribing on a present session is harmless and covers a broker that lost its store.
-      if (this.subs.length)
+      else if (this.subs.length)
         client.subscribe(
           this.subs.map((s) => s.filter),
           { qos: 1 },
@@ -148,18 +224,23 @@ export class MqttHub {
     });
     client.on('message', (topic, payload, packet) => {
       if (gen !== this.gen) return;
-      for (const s of this.subs) {
-        if (!s.match(topic)) continue;
-        try {
-          s.handler(topic, payload, packet);
-        } catch (e) {
-          this.log.error('message handler threw', describeError(e)); // one bad message never ends the service
-        }
-        return;
+      this.lastMessageAt = this.clock.now();
+      const ack = packet.qos && packet.messageId !== undefined ? acks.add(packet.messageId) : () => {};
+      const s = this.subs.find((x) => x.match(topic));
+      try {
+        s?.handler(topic, payload, packet, s.manualAck ? ack : () => {});
+      } catch (e) {
+        this.log.error('message handler threw', describeError(e)); // one bad message never ends the service
+        return ack();
       }
+      if (!s?.manualAck) ack();
     });
     client.on('error', (e) => onLost(describeError(e).message));
     client.on('close', () => onLost('closed'));
-    client.on('disconnect', (p) => onLost(`server disconnect ${p.reasonCode ?? ''}`));
+    client.on('disconnect', (p) => {
+      // 0x8E: another connection took our client id (a peer draining our session, or the peer back from the dead).
+      if (p.reasonCode === 0x8e && gen === this.gen) this.opts.onTakenOver?.();
+      onLost(`server disconnect ${p.reasonCode ?? ''}`);
+    });
   }
 }

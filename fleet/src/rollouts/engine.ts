@@ -58,7 +58,10 @@ export class RolloutEngine implements Component {
     if (this.running) return this.running;
     this.running = (async () => {
       try {
-        for (const r of await this.ctx.store.config.rollouts(true)) if (r.phase === 'canary' || r.phase === 'all') await this.step(r);
+        // One instance steps per tick (database-wide lock; the compare-and-set claims are the backstop).
+        await this.ctx.store.driver.exclusive('rollouts', async () => {
+          for (const r of await this.ctx.store.config.rollouts(true)) if (r.phase === 'canary' || r.phase === 'all') await this.step(r);
+        });
         this.lastError = null;
       } catch (e) {
         this.lastError = describeError(e).message;

@@ -19,6 +19,12 @@ export interface SqlDriver {
   exec(sql: string): Promise<void>;
   /** All of fn's statements in one transaction; fn gets a driver bound to it. */
   tx<T>(fn: (d: SqlDriver) => Promise<T>): Promise<T>;
+  /**
+   * fn while holding the lock `name` across every fleet instance on this database (PostgreSQL: a
+   * session advisory lock, let go if the instance dies); `wait: false` gives up at once if another
+   * instance holds it. SQLite: one instance per file, so fn simply runs.
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>, opts?: { wait?: boolean }): Promise<{ ran: true; value: T } | { ran: false }>;
   close(): Promise<void>;
 }
 
@@ -78,6 +84,9 @@ export class SqliteDriver implements SqlDriver {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => {});
     return p;
+  }
+  async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<{ ran: true; value: T }> {
+    return { ran: true, value: await fn() };
   }
   async close(): Promise<void> {
     await this.chain;

@@ -32,6 +32,9 @@ class PgTx extends PgQueries implements SqlDriver {
   tx<T>(fn: (d: SqlDriver) => Promise<T>): Promise<T> {
     return fn(this); // already inside one
   }
+  async exclusive<T>(): Promise<{ ran: false }> {
+    throw new Error('exclusive() inside a transaction');
+  }
   async close(): Promise<void> {}
 }
 
@@ -41,7 +44,7 @@ export class PgDriver extends PgQueries implements SqlDriver {
   private readonly pool: pg.Pool;
 
   constructor(url: string, poolSize = 5) {
-    const pool = new pg.Pool({ connectionString: url, max: poolSize });
+    const pool = new pg.Pool({ connectionString: url, max: Math.max(2, poolSize) }); // exclusive() holds one while fn uses another
     super(pool);
     this.pool = pool;
     // An idle client losing its server must not become an unhandled 'error' that ends the process.
@@ -60,6 +63,27 @@ export class PgDriver extends PgQueries implements SqlDriver {
       throw e;
     } finally {
       client.release();
+    }
+  }
+
+  /** The lock is held by one pooled connection for fn's length; fn's own queries use the others. */
+  async exclusive<T>(name: string, fn: () => Promise<T>, opts: { wait?: boolean } = {}): Promise<{ ran: true; value: T } | { ran: false }> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      const key = `surgery-edge-fleet:${name}`;
+      if (opts.wait) await client.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+      else if (!(await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key])).rows[0]?.ok) return { ran: false };
+      try {
+        return { ran: true, value: await fn() };
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => (broken = true));
+      }
+    } catch (e) {
+      broken = true;
+      throw e;
+    } finally {
+      client.release(broken);
     }
   }
 

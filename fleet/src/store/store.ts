@@ -4,6 +4,7 @@ import { AccountStore } from './account-store.js';
 import { CampaignStore } from './campaign-store.js';
 import { ConfigStore } from './config-store.js';
 import { DeviceStore } from './device-store.js';
+import { InstanceStore } from './instance-store.js';
 import { SqliteDriver, type SqlDriver } from './driver.js';
 import { migrateStore } from './migrations.js';
 import { OpsStore } from './ops-store.js';
@@ -19,6 +20,7 @@ export class Store {
   readonly ops: OpsStore;
   readonly config: ConfigStore;
   readonly campaigns: CampaignStore;
+  readonly instances: InstanceStore;
 
   private constructor(readonly driver: SqlDriver) {
     this.devices = new DeviceStore(driver);
@@ -26,6 +28,7 @@ export class Store {
     this.ops = new OpsStore(driver);
     this.config = new ConfigStore(driver);
     this.campaigns = new CampaignStore(driver);
+    this.instances = new InstanceStore(driver);
   }
 
   static async open(driver: SqlDriver): Promise<Store> {
