@@ -92,7 +92,10 @@ export class Fleet {
     const store = this.opts.store ?? (await Store.fromConfig(config));
     const inventory = new Inventory(config.inventory);
     for (const [id, p] of inventory.listed()) await store.devices.place(id, p);
-    const mqtt = new MqttHub(config.mqtt, instanceId, this.log.child('mqtt'), this.clock);
+    // The broker ending our session because another connection took our client id is told to the
+    // group guard: a peer that thought us dead, a second instance with our instanceId, or a device
+    // certificate using it (mosquitto lets any authenticated user take any client id).
+    const mqtt = new MqttHub(config.mqtt, instanceId, this.log.child('mqtt'), this.clock, { onTakenOver: () => this.ingest.guard.onSessionTakenOver() });
     this.ctx = { config, log: this.log, clock: this.clock, store, mqtt, inventory, instanceId, rollouts: this.rollouts, campaigns: this.campaigns };
     for (const c of this.components) {
       try {

@@ -4,6 +4,9 @@ import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 
 /** Not a device id (pki.sh ids start with a letter or digit), so no device can publish here. */
 export const CANARY_ID = '_fleet';
+/** Lost connections in FLAP_WINDOW_MS that make the group guard's health degraded. */
+const FLAP_DROPS = 3;
+const FLAP_WINDOW_MS = 600_000;
 
 /**
  * Detects a foreign member of the fleet's shared-subscription group. Every `canaryMs` each instance
@@ -20,7 +23,7 @@ export class GroupGuard implements Component {
   private timer: TimerHandle | undefined;
   private seq = 0;
   private readonly pending = new Map<string, number>();
-  totals = { sent: 0, answered: 0, lost: 0, lastLostAt: null as number | null };
+  totals = { sent: 0, answered: 0, lost: 0, lastLostAt: null as number | null, takenOver: 0, lastTakenOverAt: null as number | null };
 
   constructor(private readonly suffixes: readonly string[]) {}
 
@@ -89,9 +92,47 @@ export class GroupGuard implements Component {
     this.ctx?.clock.clearTimeout(t);
   }
 
+  /**
+   * The broker ended this instance's session because another connection used its client id (MQTT 5
+   * reason 0x8E). While that connection holds the session, the group's share meant for this
+   * instance goes to it; the hub takes the session back on its next connect. Logged as an error and
+   * degraded health for an hour: mosquitto does not tie a client id to a certificate, so a device
+   * certificate can do this (docs/threat-model.md), as can a peer that wrongly thought us dead.
+   */
+  onSessionTakenOver(): void {
+    if (!this.ctx) return;
+    this.totals.takenOver++;
+    this.totals.lastTakenOverAt = this.ctx.clock.now();
+    this.ctx.log.error(
+      "another connection took over this fleet instance's broker session (its client id): a second instance with the same instanceId, a peer " +
+        "that thought this one dead, or a device certificate using the fleet's client id; the broker's log names the user. Reconnecting",
+      { clientId: this.ctx.instanceId, times: this.totals.takenOver },
+    );
+  }
+
   health(): ComponentHealth {
+    const now = this.ctx?.clock.now() ?? 0;
+    const takenOver = this.totals.lastTakenOverAt !== null && now - this.totals.lastTakenOverAt < 3600_000;
+    if (takenOver)
+      return {
+        status: 'degraded',
+        summary: `this instance's broker session was taken over ${this.totals.takenOver} time(s) by another connection using its client id`,
+        details: { ...this.totals, pending: this.pending.size },
+      };
+    // mosquitto 2.0 closes a taken-over connection without saying why (no DISCONNECT 0x8E), so a
+    // connection that keeps being closed is the sign: another client using our client id, or an
+    // unstable broker or network. Either way device messages meant for us are at risk.
+    const drops = this.ctx?.mqtt.drops.filter((t) => now - t < FLAP_WINDOW_MS).length ?? 0;
+    if (drops >= FLAP_DROPS)
+      return {
+        status: 'degraded',
+        summary:
+          `the broker connection was lost ${drops} times in 10 minutes: another connection may be using this instance's client id ` +
+          '(a device certificate can; the broker log names the user), or the broker or network is unstable',
+        details: { ...this.totals, drops, pending: this.pending.size },
+      };
     if (!this.ctx?.config.mqtt.canaryMs) return { status: 'disabled', summary: 'canaries off (mqtt.canaryMs 0)' };
-    const recent = this.totals.lastLostAt !== null && this.ctx.clock.now() - this.totals.lastLostAt < 3600_000;
+    const recent = this.totals.lastLostAt !== null && now - this.totals.lastLostAt < 3600_000;
     return {
       status: recent ? 'degraded' : 'ok',
       summary: recent

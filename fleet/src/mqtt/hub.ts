@@ -98,6 +98,8 @@ export class MqttHub {
   lastMessageAt = 0;
   /** The last CONNACK's session-present flag. */
   sessionPresent = false;
+  /** When an established connection was lost (the broker closed it, or the network): group-guard.ts reads the recent ones. */
+  readonly drops: number[] = [];
 
   constructor(
     private readonly cfg: FleetConfig['mqtt'],
@@ -190,6 +192,10 @@ export class MqttHub {
     const onLost = (why: string) => {
       if (lost || gen !== this.gen) return;
       lost = true;
+      if (this.connected) {
+        this.drops.push(this.clock.now());
+        if (this.drops.length > 50) this.drops.shift();
+      }
       this.connected = false;
       client.end(true);
       if (this.stopped) return;
