@@ -74,6 +74,8 @@ describe('failover in the lab', { skip }, () => {
       );
       assert.equal(warned.modem, 'absent');
       await waitUntil(() => cell()?.modem === 'absent', 5000, 'status does not show the modem absent');
+      // A window long enough to see the LAN keep going (the warning can come within 0.5 s).
+      await sleep(Math.max(0, t0 + 3000 - Date.now()));
       assert.deepEqual(switches(agent, t0), []);
       const mine = client.results.filter((r) => r.start > t0);
       assert.ok(mine.length > 5 && mine.every((r) => r.ok && r.via === LAB.wan), 'LAN kept going out of the primary');
