@@ -31,6 +31,9 @@ export const ErrorCodes = [
   // A delta bundle (format 2) names a chunk its chunk store does not have: the store was pruned or
   // only partly published. Nothing was armed; publish the chunks again or send the full bundle.
   'UPDATE_CHUNK_MISSING',
+  // A download over the network was not started, or was stopped, because traffic is on 4G or backup
+  // Wi-Fi and the command did not allow it (`allowCellular`). Nothing was armed; it can be sent again.
+  'UPDATE_ON_BACKUP_LINK',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

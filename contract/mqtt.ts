@@ -196,6 +196,13 @@ export const CommandArgs = {
         pattern: '^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$',
         description: 'The version the bundle must carry (refused otherwise)',
       }),
+      allowCellular: Type.Optional(
+        Type.Boolean({
+          description:
+            'v1.4: true lets a network download run while traffic is on 4G or backup Wi-Fi. Absent or false: refused with ' +
+            'UPDATE_ON_BACKUP_LINK there, and a download under way is stopped (update.refused, same code) when failover moves to one',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -35,5 +35,5 @@ export interface Operations {
   failover: { force(uplink: string | null, durationMs: number): void; outages(dayStart: number): Outage[] };
   drills: { runNow(trigger: DrillTrigger): Promise<DrillRun>; history(limit?: number): StoredDrill[] };
   backup: { request(o: { force: boolean; by: string }): BackupAccepted };
-  update: { request(req: { url: string; version: string }): { accepted: true; id: string; version: string; slot: 'a' | 'b' } };
+  update: { request(req: { url: string; version: string; allowCellular?: boolean }): { accepted: true; id: string; version: string; slot: 'a' | 'b' } };
 }

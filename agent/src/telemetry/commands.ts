@@ -61,7 +61,7 @@ const handlers: Record<CommandName, (host: CommandHost, args: Record<string, unk
   update: async ({ ctx }, args) => {
     const updater = ctx.capabilities.get('update');
     if (typeof updater?.request !== 'function') throw new AppError('UNAVAILABLE', 'update capability is not running on this device');
-    return updater.request({ url: args.url as string, version: args.version as string });
+    return updater.request({ url: args.url as string, version: args.version as string, allowCellular: args.allowCellular === true });
   },
 };
 

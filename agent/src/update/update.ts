@@ -23,7 +23,12 @@ export interface UpdateOptions {
 export interface UpdateRequest {
   url: string;
   version: string;
+  /** Download even while traffic is on 4G or backup Wi-Fi (default: refused, and stopped on a switch to one). */
+  allowCellular?: boolean;
 }
+
+/** A bundle fetched over the network (a path or file:// URL on the box costs no data). */
+const remote = (url: string) => /^https?:\/\//i.test(url);
 
 const GATE_EVERY_MS = 5_000;
 const BUSY = new Set(['downloading', 'installing', 'installed', 'trial']);
@@ -47,7 +52,15 @@ export class UpdateCapability implements Capability<UpdateReport> {
   private gateTimer: TimerHandle | undefined;
   private rebootTimer: TimerHandle | undefined;
   private abort: AbortController | null = null;
+  /** Why the running install was stopped on purpose (a switch to 4G), reported instead of the abort. */
+  private stopped: AppError | null = null;
   private running: Promise<void> | null = null;
+  private current: UpdateRequest | null = null;
+  /** Bytes still come over the network (the bundle streams while it is written; a delta's chunks after). */
+  private fetching = false;
+  /** The uplink carrying traffic (failover's report, then its switches); null: unknown or none. */
+  private active: string | null = null;
+  private offs: (() => void)[] = [];
 
   constructor(private readonly opts: UpdateOptions = {}) {}
 
@@ -63,6 +76,8 @@ export class UpdateCapability implements Capability<UpdateReport> {
     if (!ctx.config.update.enabled) this.unavailable = 'updates disabled in config';
     else if (this.boot.kind === 'none') this.unavailable = 'no A/B slots on this install (update it with apt)';
     if (this.unavailable) return;
+    this.active = ctx.capabilities.get('failover')?.health().details?.active ?? null;
+    this.offs.push(ctx.bus.on('failover.switched', (e) => this.switched(e.to)));
     try {
       this.bootState = this.boot.state();
     } catch (e) {
@@ -74,6 +89,7 @@ export class UpdateCapability implements Capability<UpdateReport> {
   }
 
   async stop(): Promise<void> {
+    for (const off of this.offs.splice(0)) off();
     this.ctx?.clock.clearInterval(this.gateTimer);
     this.ctx?.clock.clearTimeout(this.rebootTimer);
     this.gateTimer = this.rebootTimer = undefined;
@@ -106,6 +122,8 @@ export class UpdateCapability implements Capability<UpdateReport> {
     if (s.floorVersion && compareVersions(req.version, s.floorVersion) <= 0) {
       throw new AppError('UPDATE_DOWNGRADE', `version ${req.version} is not newer than ${s.floorVersion}, already committed here`);
     }
+    const hold = remote(req.url) && !req.allowCellular ? this.backupLink() : null;
+    if (hold) throw new AppError('UPDATE_ON_BACKUP_LINK', `update not started: ${hold}`, { uplink: this.active });
     const id = ulid(this.ctx.clock.now());
     const slot = otherSlot(st.booted);
     this.ctx.clock.clearTimeout(this.rebootTimer);
@@ -121,11 +139,42 @@ export class UpdateCapability implements Capability<UpdateReport> {
       at: this.ctx.clock.now(),
     });
     this.emitProgress(id, req.version, 'downloading');
+    this.current = req;
+    this.fetching = true;
     this.running = this.execute(id, req).finally(() => {
       this.running = null;
       this.abort = null;
+      this.current = null;
+      this.fetching = false;
+      this.stopped = null;
     });
     return { accepted: true, id, version: req.version, slot };
+  }
+
+  /**
+   * Why a network download must wait (null: it may run). Bundles are up to ~260 MB (a delta is far
+   * less, but still counted against the practice's 4G allowance), so by default they come over the
+   * wired line only: while traffic is on a 4G or backup Wi-Fi uplink the command is refused, and a
+   * download under way is stopped when failover moves to one. `allowCellular` (a campaign that allows
+   * 4G) lifts both. Unknown (no failover running) or no uplink at all: not held here.
+   */
+  private backupLink(): string | null {
+    const up = this.ctx.config.uplinks.find((u) => u.name === this.active);
+    if (!up || up.kind === 'wired') return null;
+    const what = up.kind === 'cellular' ? '4G' : 'backup Wi-Fi';
+    return `traffic is on ${what} (${up.name}); bundle downloads wait for the wired line unless the command allows 4G (allowCellular)`;
+  }
+
+  private switched(to: string | null): void {
+    this.active = to;
+    const req = this.current;
+    if (!req || !this.abort || req.allowCellular || !remote(req.url)) return;
+    if (!this.fetching) return; // everything fetched: being checked or armed, finish it
+    const hold = this.backupLink();
+    if (!hold) return;
+    this.stopped = new AppError('UPDATE_ON_BACKUP_LINK', `download stopped: ${hold}`, { uplink: to });
+    this.ctx.log.warn('update download stopped: failover moved traffic off the wired line', { uplink: to });
+    this.abort.abort();
   }
 
   private emitProgress(id: string, version: string, phase: string, bytes?: number, total?: number): void {
@@ -157,6 +206,7 @@ export class UpdateCapability implements Capability<UpdateReport> {
         now: ctx.clock.now,
         signal: this.abort.signal,
         onProgress: (step, done, total) => {
+          if (step === 'delta-fetched' || step === 'verifying' || step === 'installed') this.fetching = false;
           if (step !== 'writing' || done === undefined || !total) {
             if (step !== 'downloading') this.emitProgress(id, req.version, step); // request() reported it
             return;
@@ -176,7 +226,7 @@ export class UpdateCapability implements Capability<UpdateReport> {
       this.scheduleReboot(id, r.manifest.version);
     } catch (e) {
       this.progress = null;
-      const d = describeError(e);
+      const d = describeError(this.stopped ?? e);
       const refused = d.code.startsWith('UPDATE_');
       this.store.update({ phase: refused ? 'refused' : 'failed', error: d }, ctx.clock.now());
       ctx.log.warn(refused ? 'update bundle refused' : 'update failed', { id, version: req.version, ...d });

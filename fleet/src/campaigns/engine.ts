@@ -47,6 +47,8 @@ export class CampaignEngine implements Component {
   readonly name = 'campaigns';
   private ctx!: FleetCtx;
   private timer: TimerHandle | undefined;
+  /** campaign:device -> not before (epoch ms): a box that said it is on 4G is not asked again at once. */
+  private readonly notBefore = new Map<string, number>();
   private running: Promise<void> | undefined;
   private lastError: string | null = null;
   sent = 0;
@@ -193,7 +195,13 @@ export class CampaignEngine implements Component {
       if (!p || p.version !== c.version || ev.at < since || (s.update_id && p.id && p.id !== s.update_id)) continue;
       if (ev.name === 'update.committed') return { state: 'healthy', detail: p.fromVersion ? `from ${p.fromVersion}` : null, progress: null };
       if (ev.name === 'update.rolled-back') return { state: 'rolled-back', detail: p.reason ?? 'the new version failed its health check', progress: null };
-      if (ev.name === 'update.refused' && p.code === 'UPDATE_DOWNGRADE') return { state: 'skipped', detail: codeWords(p.code, undefined), progress: null };
+      if (ev.name === 'update.refused' && (p.code === 'UPDATE_DOWNGRADE' || p.code === 'UPDATE_WRONG_ARCH'))
+        return { state: 'skipped', detail: codeWords(p.code, undefined), progress: null };
+      if (ev.name === 'update.refused' && p.code === 'UPDATE_ON_BACKUP_LINK') {
+        // The box moved to 4G mid-download and stopped it (nothing armed): queue it again for when it is back.
+        this.backOff(c, s.device_id, now);
+        return { state: 'pending', detail: codeWords(p.code, undefined), progress: null };
+      }
       if (ev.name === 'update.refused' || ev.name === 'update.failed') return { state: 'failed', detail: codeWords(p.code, p.message), progress: null };
       if (ev.name === 'update.progress' && p.phase) {
         const pct = p.phase === 'downloading' || p.phase === 'writing' ? (p.total ? ` ${Math.floor(((p.bytes ?? 0) * 100) / p.total)} %` : '') : '';
@@ -215,6 +223,15 @@ export class CampaignEngine implements Component {
     return progress !== s.progress ? { state: 'sent', progress } : undefined;
   }
 
+  /**
+   * A box refused or stopped the download because it is on 4G while its last telemetry said wired (or
+   * the switch came after): wait claimTimeoutMs before asking again, so a stale view of its uplink
+   * does not turn into a command every tick. In memory: after a restart it is asked once more, sooner.
+   */
+  private backOff(c: CampaignRow, device: string, now: number): void {
+    this.notBefore.set(`${c.id}:${device}`, now + this.ctx.config.campaigns.claimTimeoutMs);
+  }
+
   /** Sends the update command to the eligible pending boxes among `pool`, keeping at most maxInFlight mid-update. */
   private async sendSome(c: CampaignRow, pool: CampaignDeviceRow[], all: CampaignDeviceRow[], devices: Map<string, DeviceRow>): Promise<void> {
     const cfg = this.ctx.config.campaigns;
@@ -227,6 +244,9 @@ export class CampaignEngine implements Component {
       if (s.state !== 'pending' && !retry) continue;
       if (!retry && room <= 0) continue;
       if (holdReason(c, devices.get(s.device_id), now, cfg.uplinkFreshMs)) continue;
+      const wait = this.notBefore.get(`${c.id}:${s.device_id}`);
+      if (wait !== undefined && now < wait) continue;
+      this.notBefore.delete(`${c.id}:${s.device_id}`);
       if (!this.ctx.mqtt.connected) return;
       if (!(await this.ctx.store.campaigns.claim(c.id, s.device_id, now, stale))) continue;
       s.state = 'sending';
@@ -247,8 +267,13 @@ export class CampaignEngine implements Component {
     };
     if (d?.version && compareVersions(d.version, c.version) >= 0) return move('skipped', { detail: `already runs ${d.version}` });
     let out: CommandOutcome;
+    const who = `fleet (campaign #${c.id})`;
+    const args = { url: c.bundle_url, version: c.version };
     try {
-      out = await this.sender.send(`fleet (campaign #${c.id})`, s.device_id, 'update', { url: c.bundle_url, version: c.version });
+      // allowCellular (contract v1.4) only when the campaign allows 4G: a box before v1.4 refuses the
+      // unknown field as a bad request, and (never holding downloads itself) is sent it without.
+      out = await this.sender.send(who, s.device_id, 'update', c.allow_cellular ? { ...args, allowCellular: true } : args);
+      if (c.allow_cellular && out.response?.error?.code === 'BAD_REQUEST') out = await this.sender.send(who, s.device_id, 'update', args);
     } catch (e) {
       this.ctx.log.warn('update command not sent; will retry', { campaign: c.id, device: s.device_id, ...describeError(e) });
       return; // left claimed: retried after claimTimeoutMs
@@ -260,7 +285,11 @@ export class CampaignEngine implements Component {
       return move('sent', { detail: 'accepted: starting', updateId: typeof r?.id === 'string' ? r.id : null, sentAt });
     }
     const err = out.response?.error;
-    if (err?.code === 'UPDATE_DOWNGRADE') return move('skipped', { detail: codeWords(err.code, undefined) });
+    if (err?.code === 'UPDATE_DOWNGRADE' || err?.code === 'UPDATE_WRONG_ARCH') return move('skipped', { detail: codeWords(err.code, undefined) });
+    if (err?.code === 'UPDATE_ON_BACKUP_LINK') {
+      this.backOff(c, s.device_id, this.ctx.clock.now());
+      return move('pending', { detail: codeWords(err.code, undefined) });
+    }
     // After a crash between send and record, the box already has our command: watch it rather than fail it.
     if (err?.code === 'CONFLICT' && retry) return move('sent', { detail: 'already updating (sent before a restart)', sentAt });
     if (err) return move('failed', { detail: codeWords(err.code, err.message) });

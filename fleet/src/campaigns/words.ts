@@ -13,6 +13,7 @@ const CODE_WORDS: Record<string, string> = {
   UPDATE_CORRUPT: 'the download or the written copy is corrupt (checksum differs)',
   UPDATE_MALFORMED: 'the file is not an update bundle',
   UPDATE_TOO_LARGE: 'the bundle is too large for this box',
+  UPDATE_ON_BACKUP_LINK: 'waiting: the box is on 4G or backup Wi-Fi, and this campaign does not allow downloads over it',
   UNAVAILABLE: 'this box cannot take bundle updates (a .deb install, or updates are switched off)',
   CONFLICT: 'the box is already updating or trying out a new version',
   NOT_FOUND: "the box's software is too old for the update command",

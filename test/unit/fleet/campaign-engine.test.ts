@@ -174,7 +174,7 @@ describe('update campaign engine', () => {
   it('refusals and silence are failures in words; a canary that times out stops it', async () => {
     answer = (device) => ({
       auditId: 1,
-      response: { ok: false, command: 'update', error: { code: 'UPDATE_WRONG_ARCH', message: 'bundle is arm64, this box is amd64' }, at: 0 },
+      response: { ok: false, command: 'update', error: { code: 'UPDATE_UNTRUSTED_KEY', message: 'signed by key 3f2a...' }, at: 0 },
       error: `x ${device}`,
     });
     const p = await begin();
@@ -182,7 +182,7 @@ describe('update campaign engine', () => {
     assert.equal(c.phase, 'canary', 'the stop comes on the next pass');
     await engine.tick();
     assert.equal((await camp()).phase, 'stopped');
-    assert.match((await stateOf(p.canaries[0]!)).detail!, /another kind of processor.*UPDATE_WRONG_ARCH/);
+    assert.match((await stateOf(p.canaries[0]!)).detail!, /signed by a key this box does not trust.*UPDATE_UNTRUSTED_KEY/);
 
     answer = (device) => ({
       auditId: 1,
@@ -227,6 +227,89 @@ describe('update campaign engine', () => {
     assert.ok(await store.campaigns.setPhase(q.id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
     await engine.tick();
     assert.equal(sent.length, 1 + 4);
+    assert.equal(sent[0]!.args.allowCellular, undefined, 'a campaign that does not allow 4G sends no allowCellular');
+    assert.ok(
+      sent.slice(1).every((x) => x.args.allowCellular === true),
+      'allowCellular: true (contract v1.4) when the campaign allows 4G',
+    );
+  });
+
+  it('the box has the last word on 4G: a refusal or a download stopped by a switch to 4G queues it again, asked after claimTimeoutMs', async () => {
+    const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000'], canaryPct: 100 }));
+    id = p.id;
+    const [a, b] = p.canaries;
+    // a: its telemetry said wired, but it had just failed over: it refuses (agent v1.4).
+    answer = (device) =>
+      device === a
+        ? {
+            auditId: 1,
+            response: { ok: false, command: 'update', error: { code: 'UPDATE_ON_BACKUP_LINK', message: 'update not started: traffic is on 4G (4g)' }, at: 0 },
+            error: 'x',
+          }
+        : { auditId: 1, response: { ok: true, command: 'update', result: { accepted: true, id: `u-${device}` }, at: 0 }, error: null };
+    assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    await engine.tick();
+    assert.equal((await stateOf(a!)).state, 'pending');
+    assert.match((await stateOf(a!)).detail!, /waiting: the box is on 4G/);
+    assert.equal((await stateOf(b!)).state, 'sent');
+    // b: failover moved it to 4G mid-download; it stopped (update.refused, nothing armed).
+    await event(b!, 'update.refused', { code: 'UPDATE_ON_BACKUP_LINK', message: 'download stopped: traffic is on 4G (4g)' });
+    await engine.tick();
+    assert.equal((await stateOf(b!)).state, 'pending', 'back in the queue, not a failure');
+    assert.equal((await camp()).phase, 'canary', 'not a failure: the campaign does not stop');
+    const before = sent.length;
+    await clock.advance(ctx.config.campaigns.tickMs);
+    await engine.tick();
+    assert.equal(sent.length, before, 'not asked again every tick while its telemetry lags');
+    // Back on the wired line (the engine's own timer ticks during the advance).
+    answer = (device) => ({ auditId: 1, response: { ok: true, command: 'update', result: { accepted: true, id: `u2-${device}` }, at: 0 }, error: null });
+    await clock.advance(ctx.config.campaigns.claimTimeoutMs - 2 * ctx.config.campaigns.tickMs);
+    assert.equal(sent.length, before, 'still backing off');
+    await clock.advance(2 * ctx.config.campaigns.tickMs);
+    await engine.tick();
+    assert.deepEqual(
+      sent
+        .slice(before)
+        .map((x) => x.device)
+        .sort(),
+      [a, b].sort(),
+      'asked again once, after the back-off',
+    );
+    assert.equal((await stateOf(a!)).state, 'sent');
+    assert.equal((await stateOf(b!)).state, 'sent');
+    const audit = await store.accounts.auditLog(50);
+    assert.ok(audit.some((r) => r.action === 'campaign-pending' && r.device_id === a));
+  });
+
+  it('an older box that refuses allowCellular as a bad request is sent the command again without it; another processor type is skipped', async () => {
+    const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000'], canaryPct: 100, allowCellular: true }));
+    id = p.id;
+    const [a, b] = p.canaries;
+    answer = (device) => {
+      const last = sent.at(-1)!;
+      if (last.args.allowCellular !== undefined)
+        return { auditId: 1, response: { ok: false, command: 'update', error: { code: 'BAD_REQUEST', message: 'invalid args' }, at: 0 }, error: 'x' };
+      return device === b
+        ? { auditId: 1, response: { ok: false, command: 'update', error: { code: 'UPDATE_WRONG_ARCH', message: 'arm64 box' }, at: 0 }, error: 'x' }
+        : { auditId: 1, response: { ok: true, command: 'update', result: { accepted: true, id: `u-${device}` }, at: 0 }, error: null };
+    };
+    assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+    await engine.tick();
+    const toA = sent.filter((x) => x.device === a);
+    assert.deepEqual(
+      toA.map((x) => x.args.allowCellular),
+      [true, undefined],
+    );
+    assert.equal((await stateOf(a!)).state, 'sent');
+    assert.equal((await stateOf(b!)).state, 'skipped');
+    assert.match((await stateOf(b!)).detail!, /another kind of processor/);
+    // The refusal may also come later, as the box's update.refused once it has read the bundle's manifest.
+    const c = p.canaries[2]!;
+    await event(c, 'update.refused', { id: `u-${c}`, code: 'UPDATE_WRONG_ARCH', message: 'bundle is amd64, this box is arm64' });
+    await engine.tick();
+    assert.equal((await stateOf(c)).state, 'skipped');
+    await engine.tick();
+    assert.notEqual((await camp()).phase, 'stopped');
   });
 
   it('abort: no new commands; boxes mid-update are still followed to their outcome', async () => {

@@ -45,11 +45,11 @@ const started: Device[] = [];
 let ab: AbRoot;
 
 /** One agent run on the fixture device, as `version`, with the given capability health. */
-async function boot(version: string, health: Record<string, Health> = healthy()): Promise<Device> {
+async function boot(version: string, health: Record<string, Health> = healthy(), extra: Record<string, unknown> = {}): Promise<Device> {
   const clock = new FakeClock();
   const ctx = createTestCtx({
     clock,
-    config: { ...abConfig(ab), paths: { ...(abConfig(ab).paths as object), stateDir: join(ab.dir, 'state') }, telemetry: { enabled: true } },
+    config: { ...abConfig(ab), paths: { ...(abConfig(ab).paths as object), stateDir: join(ab.dir, 'state') }, telemetry: { enabled: true }, ...extra },
   });
   const cap = new UpdateCapability({ uptimeMs: () => clock.monotonic() });
   const events: Device['events'] = [];
@@ -59,7 +59,8 @@ async function boot(version: string, health: Record<string, Health> = healthy())
   ctx.control = { ...ctx.control, reboot: async (r) => void reboots.push(r) };
   ctx.capabilities = {
     list: () => [cap as Capability],
-    get: <T extends Capability>(n: string) => (n === 'update' ? (cap as unknown as T) : undefined),
+    get: <T extends Capability>(n: string) =>
+      n === 'update' ? (cap as unknown as T) : health[n] ? ({ name: n, health: () => health[n] } as unknown as T) : undefined,
     health: () => ({ ...health, update: reported(cap) }),
   };
   await cap.start(ctx);
@@ -206,5 +207,94 @@ describe('update capability', () => {
     const busy = await send({ command: 'update', args: { url: good, version: '0.2.0' } });
     assert.equal(busy.error?.code, 'CONFLICT');
     await until(() => phase() === 'installed', 'installed');
+  });
+
+  // Contract v1.4: bundles come over the wired line unless the command allows 4G (allowCellular).
+  const uplinks = {
+    uplinks: [
+      { name: 'wan', interface: 'wan0', kind: 'wired', priority: 1, table: 101, gateway: '10.0.1.1' },
+      { name: '4g', label: 'EE 4G', interface: 'wwan0', kind: 'cellular', priority: 2, table: 102, gateway: '10.0.2.1' },
+    ],
+  };
+  const on = (status: 'ok' | 'degraded', active: string): Record<string, Health> => ({
+    ...healthy(),
+    failover: { status, summary: `on ${active}`, details: { active, uplinks: [] } },
+  });
+  /** Serves `file` over loopback HTTP, `piece` bytes every `everyMs` (a slow line), counting bytes sent. */
+  async function serve(file: string, piece: number, everyMs: number) {
+    const { createServer } = await import('node:http');
+    const { readFileSync } = await import('node:fs');
+    const body = readFileSync(file);
+    const st = { sent: 0 };
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      let at = 0;
+      const t = setInterval(() => {
+        if (res.destroyed) return clearInterval(t);
+        const n = Math.min(piece, body.length - at);
+        res.write(body.subarray(at, at + n));
+        at += n;
+        st.sent = at;
+        if (at >= body.length) (clearInterval(t), res.end());
+      }, everyMs);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/good.seb`;
+    return { url, st, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+  }
+
+  it('on 4G an http(s) bundle is refused (UPDATE_ON_BACKUP_LINK) unless the command allows 4G; a bundle on the box is never held', async () => {
+    ab = makeAbRoot(icb.pub, { dir: mkdtempSync(join(dir, 'ab-')) });
+    const http = await serve(good, 1 << 20, 1);
+    try {
+      const v1 = await boot('0.1.0', on('degraded', '4g'), uplinks);
+      assert.throws(
+        () => v1.cap.request({ url: http.url, version: '0.2.0' }),
+        (e: Error & { code?: string }) => e.code === 'UPDATE_ON_BACKUP_LINK' && /traffic is on 4G \(4g\)/.test(e.message),
+      );
+      assert.equal(http.st.sent, 0, 'nothing fetched');
+      assert.equal(phase(), 'idle');
+      const host = { ctx: v1.ctx, handleDesired: async () => undefined, after: () => {} };
+      const send = (o: unknown) => runCommand(host, Buffer.from(JSON.stringify(o)), 65536, false);
+      const held = await send({ command: 'update', args: { url: http.url, version: '0.2.0' } });
+      assert.equal(held.error?.code, 'UPDATE_ON_BACKUP_LINK');
+      assert.match(held.error?.message ?? '', /update not started: traffic is on 4G/);
+      const allowed = await send({ command: 'update', args: { url: http.url, version: '0.2.0', allowCellular: true } });
+      assert.equal(allowed.ok, true, JSON.stringify(allowed.error));
+      await until(() => phase() === 'installed', 'installed over 4G when allowed');
+    } finally {
+      await http.close();
+    }
+    // A bundle already on the box (USB stick, scp) costs no data: never held.
+    ab.cleanup();
+    ab = makeAbRoot(icb.pub, { dir: mkdtempSync(join(dir, 'ab-')) });
+    const v2 = await boot('0.1.0', on('degraded', '4g'), uplinks);
+    assert.equal(v2.cap.request({ url: good, version: '0.2.0' }).accepted, true);
+    await until(() => phase() === 'installed', 'installed from a path on 4G');
+  });
+
+  it('a download under way stops when failover moves to 4G (nothing armed), and can be sent again on the wired line', async () => {
+    ab = makeAbRoot(icb.pub, { dir: mkdtempSync(join(dir, 'ab-')) });
+    const http = await serve(good, 16 * 1024, 5); // ~3 MB/s: the 1 MB bundle takes ~0.3 s
+    try {
+      const v1 = await boot('0.1.0', on('ok', 'wan'), uplinks);
+      assert.equal(v1.cap.request({ url: http.url, version: '0.2.0' }).accepted, true);
+      await until(() => http.st.sent > 64 * 1024, 'some of the bundle sent');
+      // Backup Wi-Fi or another wired uplink would matter the same way; a switch between wired lines does not.
+      v1.ctx.bus.emit('failover.switched', { from: 'wan', to: '4g', kind: 'failover', reason: 'wan is down', at: v1.clock.now() });
+      await until(() => phase() === 'refused', 'download stopped');
+      const r = v1.events.find((e) => e.name === 'update.refused');
+      assert.equal(r?.payload.code, 'UPDATE_ON_BACKUP_LINK');
+      assert.match(String(r?.payload.message), /download stopped: traffic is on 4G \(4g\)/);
+      assert.ok(http.st.sent < 1024 * 1024, `stopped before the end (${http.st.sent} bytes sent)`);
+      assert.equal(ab.boot.state().armed, null, 'nothing armed');
+      assert.equal(v1.reboots.length, 0);
+      v1.ctx.bus.emit('failover.switched', { from: '4g', to: 'wan', kind: 'failback', reason: 'wan is back', at: v1.clock.now() });
+      assert.equal(v1.cap.request({ url: http.url, version: '0.2.0' }).accepted, true);
+      await until(() => phase() === 'installed', 'installed once back on the wired line');
+    } finally {
+      await http.close();
+    }
   });
 });
