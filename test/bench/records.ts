@@ -8,6 +8,10 @@
  *     (targets p99 <= 50 ms and <= 20 ms): through the store methods from 20 async workers, and through
  *     the viewer's real HTTP routes on a loopback listener (auth, audit, HTML), as a burst of 20 requests
  *     sent at once and as 20 viewers requesting back to back.
+ *  4. RECORDS_BENCH_BACKUP=agent|plain: the HTTP figures again while a real restic backs up 256 MB in a
+ *     loop beside the viewer (a backup during clinic: one starts after every offline capture), started
+ *     as the agent starts it (agent/src/backup/restic.ts: niced, common/priority.ts) or plainly (nice 0,
+ *     as before that change). The figures carry `background`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,6 +53,59 @@ async function concurrent(perWorker: number, op: (worker: number, i: number) => 
   );
   return lat;
 }
+
+/**
+ * restic backing up 256 MB of incompressible files (--force: every file re-read and re-chunked each
+ * run) to a local repository, over and over until stopped. 'agent': through the agent's Restic class,
+ * so with the priority the agent gives it; 'plain': the same command spawned directly (nice 0).
+ */
+async function startBackupLoop(mode: string): Promise<{ label: string; runs: () => number; stop: () => Promise<void> }> {
+  if (mode !== 'agent' && mode !== 'plain') throw new Error(`RECORDS_BENCH_BACKUP must be agent or plain, not ${mode}`);
+  const { Restic } = await import('../../agent/src/backup/restic.js');
+  const { spawn } = await import('node:child_process');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const bdir = join(dir, 'backup');
+  const src = join(bdir, 'src');
+  mkdirSync(src, { recursive: true });
+  for (let i = 0; i < 8; i++) writeFileSync(join(src, `f${i}`), randomBytes(32 << 20));
+  writeFileSync(join(bdir, 'key'), randomBytes(24).toString('hex'), { mode: 0o600 });
+  const restic = new Restic({
+    binary: 'restic',
+    repository: join(bdir, 'repo'),
+    passwordFile: join(bdir, 'key'),
+    cacheDir: join(bdir, 'cache'),
+    sftp: { identityFile: '', knownHostsFile: '' },
+    s3: { accessKeyId: '', accessKeySecret: '', region: '' },
+    uploadLimitKiBs: 0,
+  });
+  const init = await restic.run(['init']);
+  if (init.code !== 0) throw new Error(`restic init: ${init.stderr.trim()}`);
+  const args = ['backup', '--force', '--quiet', src];
+  const plain = () =>
+    new Promise<void>((resolve) => {
+      const child = spawn('restic', [...restic.globalArgs(), ...args], { env: { ...process.env, ...restic.env() }, stdio: 'ignore' });
+      child.on('close', () => resolve());
+    });
+  let stopping = false;
+  let runs = 0;
+  const loop = (async () => {
+    while (!stopping) {
+      if (mode === 'agent') await restic.run(args);
+      else await plain();
+      runs++;
+    }
+  })();
+  await sleep(2000); // the first run under way
+  return {
+    label: mode === 'agent' ? 'restic backup loop, started as the agent starts it (niced)' : 'restic backup loop, nice 0 (before)',
+    runs: () => runs,
+    stop: async () => {
+      stopping = true;
+      await loop;
+    },
+  };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const server = await startFhirServer();
 const dir = mkdtempSync(join(tmpdir(), 'c1-bench-'));
@@ -213,9 +270,11 @@ try {
         bytesPerPage: Math.round(r.bytes / r.latMs.length),
         non200: r.bad,
         loadGenerator: process.env.LOADGEN === 'node-http' ? 'node-http' : 'raw-socket',
+        ...(background ? { background: background.label, backupRuns: background.runs() } : {}),
       });
     };
     await load('burst', 5, dayUrl); // warm-up (JIT, page cache)
+    const background = process.env.RECORDS_BENCH_BACKUP ? await startBackupLoop(process.env.RECORDS_BENCH_BACKUP) : null;
     // 20 viewers each reading for ~2 s between pages (10 pages/s in all: several times a practice's
     // real peak); then the two stress shapes, which put all 20 requests in flight at once.
     await figure('http-day-list-20-viewers-think-2s', 50, () => load('think', 15, dayUrl, 2000));
@@ -224,6 +283,7 @@ try {
     await figure('http-patient-summary-burst-of-20', 20, () => load('burst', 25, sumUrl));
     await figure('http-day-list-20-viewers-saturated', 50, () => load('sustained', 25, dayUrl));
     await figure('http-patient-summary-20-viewers-saturated', 20, () => load('sustained', 25, sumUrl));
+    await background?.stop();
     // Audit is on: every served page wrote exactly one entry, and the chain still verifies.
     const s = desk.services()!;
     const v = s.audit.verify();

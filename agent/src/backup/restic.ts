@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { AppError } from '../../../common/errors.js';
 import { Fields, parseFields } from '../../../common/fields.js';
+import { niced, nicedNotFound } from '../../../common/priority.js';
 
 /**
  * The restic command line, and nothing else: the repository format, encryption (AES-256 + Poly1305
@@ -112,7 +113,8 @@ export class Restic {
 
   run(args: readonly string[], hooks: RunHooks = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.o.binary, [...this.globalArgs(), ...args], {
+      // Niced: a backup yields the CPU to the agent (records viewer, failover); common/priority.ts.
+      const child = spawn(...niced(this.o.binary, [...this.globalArgs(), ...args]), {
         env: { ...process.env, ...this.env() },
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(hooks.cwd ? { cwd: hooks.cwd } : {}),
@@ -141,6 +143,7 @@ export class Restic {
       child.on('close', (code, sig) => {
         clearTimeout(timer);
         hooks.signal?.removeEventListener('abort', kill);
+        if (nicedNotFound(code, stderr)) return reject(new AppError('COMMAND_FAILED', 'restic: not installed (Debian package restic)'));
         resolve({ code: code ?? (sig ? 128 : -1), stdout, stderr });
       });
     });

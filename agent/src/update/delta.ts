@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { zstdDecompressSync } from 'node:zlib';
 import { AppError } from '../../../common/errors.js';
+import { niced, nicedNotFound } from '../../../common/priority.js';
 
 /**
  * Delta installs (bundle format 2, docs/updates.md): Debian's casync rebuilds the target slot image
@@ -227,7 +228,8 @@ export async function extractDelta(o: DeltaOptions): Promise<DeltaResult> {
       o.target,
     ];
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(o.casync ?? 'casync', args, { env: casyncEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      // Niced (common/priority.ts): rebuilding a slot yields the CPU to the agent.
+      const child = spawn(...niced(o.casync ?? 'casync', args), { env: casyncEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
       const abort = () => child.kill('SIGKILL');
@@ -247,6 +249,8 @@ export async function extractDelta(o: DeltaOptions): Promise<DeltaResult> {
     });
     if (proxy.problem) throw proxy.problem;
     if (o.signal?.aborted) throw new AppError('UNAVAILABLE', 'delta install cancelled');
+    if (nicedNotFound(code, stderr))
+      throw new AppError('UNAVAILABLE', 'casync is not installed on this device, so it cannot install a delta bundle: send the full bundle');
     if (code !== 0) {
       const last = stderr.trim().split('\n').slice(-3).join(' | ');
       throw new AppError('COMMAND_FAILED', `casync could not rebuild the slot image from the index (exit ${code}): ${last}`);

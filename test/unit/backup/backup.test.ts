@@ -1,6 +1,7 @@
 import { reported } from '../../helpers/reports.js';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { BACKGROUND_NICE } from '../../../common/priority.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BackupCapability, backupTarget, checkKeyFile } from '../../../agent/src/backup/backup.js';
@@ -148,6 +149,34 @@ describe('backup helpers', () => {
     assert.equal(r.env().AWS_SECRET_ACCESS_KEY, 's3cr3t');
     assert.equal(r.env().AWS_DEFAULT_REGION, 'eu-west-2');
     assert.equal(backupTarget('s3:https://s3.icb.example/backups/P81001'), 's3 s3.icb.example');
+  });
+
+  it('runs restic niced (BACKGROUND_NICE), so a backup yields the CPU to the agent', async () => {
+    const ctx = createTestCtx();
+    try {
+      // A stand-in restic that prints its own nice value (field 19 of /proc/self/stat) once it runs.
+      const bin = join(ctx.dir, 'restic');
+      writeFileSync(bin, "#!/bin/sh\nawk '{print $19}' /proc/$$/stat\n", { mode: 0o755 });
+      const opts = {
+        binary: bin,
+        repository: '/srv/restic',
+        passwordFile: '/k',
+        cacheDir: '/c',
+        sftp: { identityFile: '', knownHostsFile: '' },
+        s3: { accessKeyId: '', accessKeySecret: '', region: '' },
+        uploadLimitKiBs: 0,
+      };
+      const r = new Restic(opts);
+      const out = await r.run(['version']);
+      const own = Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16]);
+      assert.equal(Number(out.stdout.trim()), Math.min(19, own + BACKGROUND_NICE), 'restic runs BACKGROUND_NICE below the agent');
+      assert.equal(BACKGROUND_NICE, 10);
+      // Not installed: the same clear error as before it was niced.
+      const gone = new Restic({ ...opts, binary: join(ctx.dir, 'no-restic') });
+      await assert.rejects(gone.run(['version']), /restic: not installed \(Debian package restic\)/);
+    } finally {
+      ctx.cleanup();
+    }
   });
 
   it('refuses a key file others can read', () => {
