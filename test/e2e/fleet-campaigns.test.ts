@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
+import { ukMinutes } from '../../fleet/src/campaigns/hours.js';
 import { requireChromium } from '../helpers/browser.js';
 import { startFleetBrowserLab, waitFor, type FleetBrowserLab } from '../helpers/fleet.js';
 import { pub, SimDevice, simUpdater } from '../helpers/fleet-sim.js';
@@ -12,12 +13,19 @@ const PW = 'fleet campaigns e2e password';
 const LIVE = 'P81001-01';
 const SIMS = ['Y10001-01', 'Y10001-02', 'Y10001-03', 'Y10001-04', 'Y10002-01', 'Y10002-02', 'Y10002-03', 'Y10002-04', 'Y10003-01', 'Y10003-02'];
 const ON_4G = 'Y10002-04';
+const hhmm = (m: number) => {
+  const x = (((m % 1440) + 1440) % 1440) | 0;
+  return `${String(Math.floor(x / 60)).padStart(2, '0')}:${String(x % 60).padStart(2, '0')}`;
+};
+/** Update hours from `a` to `b` minutes after the current UK time (either may cross midnight). */
+const hoursAround = (a: number, b: number): [string, string] => [hhmm(ukMinutes(Date.now()) + a), hhmm(ukMinutes(Date.now()) + b)];
 
 /**
  * Software update campaigns in Debian's chromium against a real fleet, a real mosquitto and
  * simulated boxes that answer the `update` command as the agent does (fleet-sim.ts): plan, review,
  * a confirmed start, live per-box progress (a box on 4G held until it is back on its primary link),
- * done; then on a 390 px phone a second campaign started and aborted. Screenshots:
+ * done, within update hours that include now; then on a 390 px phone a second campaign started and
+ * aborted, and a third whose update hours exclude now: every box waits, nothing is sent. Screenshots:
  * test-artifacts/fleet-campaigns/.
  */
 describe('fleet update campaigns in a browser (desktop and phone)', { skip }, () => {
@@ -61,21 +69,28 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
     assert.ok(sw <= cw, `${what}: ${sw} px of content in a ${cw} px viewport (sideways scrolling)`);
   };
   const row = (p: Page, id: string) => p.locator(`#campaign-steps tr[data-step="${id}"]`);
-  const plan = async (p: Page, version: string, practices: string, soak: string) => {
+  const plan = async (p: Page, version: string, practices: string, soak: string, hours?: [string, string]) => {
     await Promise.all([p.waitForURL(`${base}/campaigns`), p.click('header a:has-text("Updates")')]);
     await p.fill('#new-campaign input[name=url]', `https://updates.icb.example/surgery-edge-${version}-amd64.seb`);
     await p.fill('#new-campaign input[name=version]', version);
     await p.selectOption('#new-campaign select[name=arch]', 'amd64');
     await p.fill('#new-campaign textarea[name=practices]', practices);
     await p.fill('#new-campaign input[name=soak]', soak);
+    if (hours) {
+      await p.fill('#new-campaign input[name=hours_from]', hours[0]);
+      await p.fill('#new-campaign input[name=hours_to]', hours[1]);
+    }
     assert.equal(await p.locator('#new-campaign input[name=cellular]').isChecked(), false, 'downloads over 4G are off unless asked for');
     await Promise.all([p.waitForURL(/\/campaigns\/\d+$/), p.click('button:has-text("Plan campaign")')]);
   };
 
   it('1280 px: plan, review, confirmed start; live progress per box; a box on 4G waits, then goes on its primary; done', async () => {
     const p = await lab.signIn('admin');
-    await plan(p, '0.2.0', 'y10001, Y10002', '0');
+    const hours = hoursAround(-60, 120);
+    await plan(p, '0.2.0', 'y10001, Y10002', '0', hours);
     assert.match(await p.locator('h1').innerText(), /draft: not started/);
+    assert.equal(await p.locator('#campaign-hours').innerText(), `${hours[0]}-${hours[1]} UK time; now inside: boxes are sent the update until ${hours[1]}`);
+    assert.match(await p.locator('#review').innerText(), new RegExp(`sent it only between ${hours[0]} and ${hours[1]} UK time`));
     assert.equal(await p.locator('#campaign-steps tr').count(), 8);
     assert.match(await p.locator('#campaign-cellular').innerText(), /not allowed/);
     assert.match(await row(p, ON_4G).innerText(), /waiting: on 4G/, 'the review shows who would wait');
@@ -110,6 +125,7 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
       timeout: 30_000,
     });
     assert.match(await p.locator('#campaign-message').innerText(), /done: 8 healthy on 0\.2\.0/);
+    assert.equal(await p.locator('#campaign-hours').innerText(), `${hours[0]}-${hours[1]} UK time`, 'done: the window without "now"');
     assert.equal(commands.filter((c) => c.version === '0.2.0').length, 8);
     await lab.b.screenshot(p, 'fleet-campaigns', 'done-1280');
     await p.goto(`${base}/campaigns`);
@@ -123,6 +139,7 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
     await p.click('header a:has-text("Updates")');
     await noSideways(p, '/campaigns at 390 px');
     await plan(p, '0.3.0', 'Y10003', '60');
+    assert.match(await p.locator('#campaign-hours').innerText(), /^any time/);
     await noSideways(p, 'draft at 390 px');
     await lab.b.screenshot(p, 'fleet-campaigns', 'draft-390');
     await p.check('#review input[name=confirm]');
@@ -145,6 +162,42 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
     await p.goto(`${base}/audit`);
     const audit = await p.locator('#audit tbody').innerText();
     for (const a of ['campaign-create', 'campaign-start', 'campaign-abort', 'campaign-healthy', 'update']) assert.match(audit, new RegExp(a), a);
+  });
+
+  it('390 px: update hours that exclude now: one time alone refused; the review and the campaign page say so; every box waits, nothing sent', async () => {
+    const p = await lab.signIn('admin');
+    await p.setViewportSize({ width: 390, height: 844 });
+    await p.click('header a:has-text("Updates")');
+    await p.fill('#new-campaign input[name=url]', 'https://updates.icb.example/surgery-edge-0.4.0-amd64.seb');
+    await p.fill('#new-campaign input[name=version]', '0.4.0');
+    await p.fill('#new-campaign input[name=hours_from]', '19:00');
+    await Promise.all([p.waitForURL(/error=/), p.click('button:has-text("Plan campaign")')]);
+    assert.match(await p.locator('.flash').innerText(), /update hours must be two UK times like 19:00-07:00/);
+    await noSideways(p, 'the form and its error at 390 px');
+    await lab.b.screenshot(p, 'fleet-campaigns', 'hours-form-390');
+
+    const hours = hoursAround(120, 240);
+    const outside = `waiting: outside update hours ${hours[0]}-${hours[1]} (UK time)`;
+    await plan(p, '0.4.0', 'Y10003', '0', hours);
+    assert.equal(await p.locator('#campaign-hours').innerText(), `${hours[0]}-${hours[1]} UK time; now outside: boxes wait until ${hours[0]}`);
+    assert.equal(await p.locator('#campaign-steps tr', { hasText: outside }).count(), 2, 'the review shows every box would wait');
+    await noSideways(p, 'draft with update hours at 390 px');
+    await lab.b.screenshot(p, 'fleet-campaigns', 'hours-draft-390');
+    await p.check('#review input[name=confirm]');
+    await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Start campaign")')]);
+    await new Promise((r) => setTimeout(r, 1500)); // several engine ticks (200 ms)
+    assert.equal(commands.filter((c) => c.version === '0.4.0').length, 0, 'nothing sent outside the update hours');
+    await p.reload();
+    assert.match(await p.locator('#campaign-phase').innerText(), /canaries first/);
+    assert.match(await p.locator('#campaign-progress').innerText(), /0 in progress.*2 waiting/);
+    assert.equal(await p.locator('#campaign-steps tr', { hasText: outside }).count(), 2);
+    assert.match(await p.locator('#campaign-hours').innerText(), /now outside: boxes wait/);
+    await noSideways(p, 'waiting for the update hours at 390 px');
+    await lab.b.screenshot(p, 'fleet-campaigns', 'hours-waiting-390');
+    assert.equal((await lab.fleet.ctx.store.campaigns.list())[0]!.hours, `${hours[0]}-${hours[1]}`);
+    await p.check('#abort input[name=confirm]');
+    await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Abort campaign")')]);
+    assert.equal(commands.filter((c) => c.version === '0.4.0').length, 0);
   });
 
   it('an ICB viewer reads campaigns but cannot start or abort one; a practice manager cannot see them', async () => {

@@ -36,7 +36,9 @@ type Verdict = { state: CampaignDeviceRow['state']; detail?: string | null; prog
  * committed the new version and stayed healthy for the soak, to everyone else, at most maxInFlight
  * boxes at a time. The stop rules are the config rollouts' (rollouts/stop-rules.ts). A box is sent
  * the command only when it is online and, unless the campaign allows 4G, on its primary (wired) link
- * by its latest telemetry; otherwise it waits and goes when it is back.
+ * by its latest telemetry; otherwise it waits and goes when it is back. Outside the campaign's update
+ * hours (hours.ts; the box reboots seconds after its download) no box is sent it, canary, second wave
+ * or a retried claim alike, as all go through sendSome and holdReason; boxes already sent carry on.
  *
  * Progress comes from what the fleet already ingests: the command's answer, then the box's update.*
  * events (durable on the box, so they survive its reboot) and its birth's version. As the rollout

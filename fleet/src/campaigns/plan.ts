@@ -3,6 +3,7 @@ import { AppError } from '../../../common/errors.js';
 import { CommandArgs } from '../../../contract/mqtt.js';
 import type { FleetCtx } from '../ctx.js';
 import { canaryCount, rankDevices } from '../rollouts/plan.js';
+import { hoursProblems } from './hours.js';
 
 const checkArgs = TypeCompiler.Compile(CommandArgs.update);
 export const ARCHES = ['amd64', 'arm64'] as const;
@@ -32,6 +33,8 @@ export interface CampaignInput {
   canaryPct: number;
   soakMin: number;
   allowCellular: boolean;
+  /** Update hours, "19:00-07:00" UK time (hours.ts); null, empty or absent: any time. */
+  hours?: string | null;
 }
 
 /** Every problem with a campaign's form, in words (empty: fine). */
@@ -47,6 +50,7 @@ export function inputProblems(i: CampaignInput): string[] {
   if (bad.length) out.push(`not an ODS code: ${bad.slice(0, 5).join(', ')}`);
   if (!Number.isFinite(i.canaryPct) || i.canaryPct < 0.1 || i.canaryPct > 100) out.push('canary share must be 0.1 to 100 %');
   if (!Number.isFinite(i.soakMin) || i.soakMin < 0 || i.soakMin > 7 * 24 * 60) out.push('soak must be 0 to 10080 minutes');
+  out.push(...hoursProblems(i.hours));
   return out;
 }
 
@@ -101,6 +105,7 @@ export async function planCampaign(ctx: FleetCtx, user: string, i: CampaignInput
       canary_pct: i.canaryPct,
       soak_ms: Math.round(i.soakMin * 60_000),
       allow_cellular: i.allowCellular ? 1 : 0,
+      hours: i.hours || null,
       message: upToDate ? `${upToDate} box(es) already on ${i.version} or newer, left out` : null,
       updated_at: now,
     },
@@ -111,7 +116,15 @@ export async function planCampaign(ctx: FleetCtx, user: string, i: CampaignInput
     username: user,
     device_id: null,
     action: 'campaign-create',
-    args: JSON.stringify({ campaign: id, version: i.version, arch: i.arch, url: i.url, practices: [...wanted], allowCellular: i.allowCellular }),
+    args: JSON.stringify({
+      campaign: id,
+      version: i.version,
+      arch: i.arch,
+      url: i.url,
+      practices: [...wanted],
+      allowCellular: i.allowCellular,
+      hours: i.hours || null,
+    }),
     outcome: 'ok',
     detail: `${order.length} box(es), canaries ${order.slice(0, k).join(' ')}`.slice(0, 1000),
   });

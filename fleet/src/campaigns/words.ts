@@ -1,5 +1,6 @@
 import type { CampaignDeviceRow, CampaignRow } from '../store/campaign-store.js';
 import type { DeviceRow } from '../store/types.js';
+import { inHours } from './hours.js';
 
 /** Error codes from the box (docs/updates.md, Refusals; the command's error codes) in words for the service desk. */
 const CODE_WORDS: Record<string, string> = {
@@ -26,8 +27,17 @@ export function codeWords(code: string | undefined, message: string | undefined)
   return w ? `${w}${message ? ` (${code}: ${message})` : ` (${code})`}` : `${code ?? 'error'}${message ? `: ${message}` : ''}`;
 }
 
-/** Why a pending box is not sent the update yet (null: nothing in its way). */
-export function holdReason(c: Pick<CampaignRow, 'allow_cellular'>, d: DeviceRow | undefined, now: number, freshMs: number): string | null {
+/**
+ * Why a pending box is not sent the update yet (null: nothing in its way). Outside the campaign's
+ * update hours that comes first: it holds every box, whatever its link.
+ */
+export function holdReason(
+  c: Pick<CampaignRow, 'allow_cellular'> & Partial<Pick<CampaignRow, 'hours'>>,
+  d: DeviceRow | undefined,
+  now: number,
+  freshMs: number,
+): string | null {
+  if (!inHours(c.hours, now)) return `waiting: outside update hours ${c.hours} (UK time)`;
   if (!d || !d.online) return 'waiting: offline';
   if (c.allow_cellular) return null;
   const kind = d.telemetry_at !== null && now - d.telemetry_at <= freshMs ? d.active_kind : null;
@@ -57,7 +67,8 @@ export function stepWords(c: CampaignRow, s: CampaignDeviceRow, hold: string | n
       return 'sending the update command';
     case 'sent': {
       if (!s.progress) return s.detail ?? 'accepted: starting';
-      const [phase, pct] = s.progress.split(' ');
+      // "downloading 45 %": the phase, then the share with its "%" (split once, not at every space).
+      const [phase, pct] = s.progress.split(/ (.*)/, 2);
       return `${PROGRESS[phase!] ?? phase}${pct ? ` ${pct}` : ''}`;
     }
     case 'healthy':

@@ -16,6 +16,8 @@ export interface CampaignRow {
   soak_ms: number;
   /** 1: boxes may download over 4G (or another backup link); 0 (the default): they wait for the primary. */
   allow_cellular: number;
+  /** Update hours "HH:MM-HH:MM", UK time (campaigns/hours.ts): no box is sent the command outside them. null: any time. */
+  hours: string | null;
   phase: CampaignPhase;
   message: string | null;
   updated_at: number;
@@ -60,14 +62,30 @@ export class CampaignStore {
   constructor(private readonly d: SqlDriver) {}
 
   async create(
-    c: Omit<CampaignRow, 'id' | 'phase' | 'message' | 'started_at' | 'started_by' | 'soak_from' | 'ended_by'> & { message: string | null },
+    c: Omit<CampaignRow, 'id' | 'phase' | 'message' | 'started_at' | 'started_by' | 'soak_from' | 'ended_by' | 'hours'> & {
+      message: string | null;
+      hours?: string | null;
+    },
     steps: Pick<CampaignDeviceRow, 'device_id' | 'canary' | 'rank' | 'from_version'>[],
   ): Promise<number> {
     return this.d.tx(async (t) => {
       const row = await t.get<{ id: number }>(
-        `INSERT INTO campaigns (created_at, created_by, bundle_url, version, arch, practices, canary_pct, soak_ms, allow_cellular, phase, message, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`,
-        [c.created_at, c.created_by, c.bundle_url, c.version, c.arch, c.practices, c.canary_pct, c.soak_ms, c.allow_cellular, c.message, c.updated_at],
+        `INSERT INTO campaigns (created_at, created_by, bundle_url, version, arch, practices, canary_pct, soak_ms, allow_cellular, hours, phase, message,
+          updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`,
+        [
+          c.created_at,
+          c.created_by,
+          c.bundle_url,
+          c.version,
+          c.arch,
+          c.practices,
+          c.canary_pct,
+          c.soak_ms,
+          c.allow_cellular,
+          c.hours ?? null,
+          c.message,
+          c.updated_at,
+        ],
       );
       const id = Number(row!.id);
       for (const s of steps)

@@ -156,6 +156,15 @@ CREATE TABLE fleet_instances (
 );
 `,
   },
+  {
+    // Update hours for software update campaigns: "HH:MM-HH:MM" UK time (campaigns/hours.ts) outside
+    // which no box is sent the command (a box reboots after its download, dropping the surgery's
+    // calls and network); NULL, as every campaign before, means any time.
+    version: 9,
+    sql: `
+ALTER TABLE campaigns ADD COLUMN hours TEXT;
+`,
+  },
 ];
 
 /**

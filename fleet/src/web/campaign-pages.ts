@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { describeError } from '../../../common/errors.js';
+import { inHours, parseHours } from '../campaigns/hours.js';
 import { ARCHES, planCampaign } from '../campaigns/plan.js';
 import { holdReason, stepGroup, stepWords } from '../campaigns/words.js';
 import type { FleetCtx } from '../ctx.js';
@@ -29,6 +30,19 @@ function practicesText(c: CampaignRow): string {
   return p.length ? p.map((x) => e(x)).join(', ') : 'all practices';
 }
 
+const clock = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+
+/** The update hours in words, and whether boxes go now (that part changes with the time, so it is a live fragment). */
+function hoursText(c: CampaignRow, now: number): string {
+  if (!c.hours) return 'any time: a box restarts a few seconds after its download, whatever the time of day';
+  const w = parseHours(c.hours);
+  if (!w) return `${e(c.hours)}: not understood, so no box is sent the update`;
+  if (!['draft', 'canary', 'all'].includes(c.phase)) return `${e(c.hours)} UK time`;
+  return inHours(c.hours, now)
+    ? `${e(c.hours)} UK time; <span class="ok" data-hours="inside">now inside: boxes are sent the update until ${clock(w.end)}</span>`
+    : `${e(c.hours)} UK time; <span class="warn" data-hours="outside">now outside: boxes wait until ${clock(w.start)}</span>`;
+}
+
 /** The changing parts of a campaign's page (also sent live): the summary's progress line and message, and the per-box table body. */
 async function fragments(ctx: FleetCtx, c: CampaignRow): Promise<Record<string, string>> {
   const steps = await ctx.store.campaigns.steps(c.id);
@@ -54,9 +68,16 @@ async function fragments(ctx: FleetCtx, c: CampaignRow): Promise<Record<string, 
   return {
     'campaign-phase': phaseText(c),
     'campaign-progress': progress,
+    'campaign-hours': hoursText(c, now),
     'campaign-message': e(c.message ?? ''),
     'campaign-steps': rows.join('') || '<tr><td colspan="6">No boxes.</td></tr>',
   };
+}
+
+/** The form's two type=time inputs as "HH:MM-HH:MM" (null when both are empty; one alone is refused by inputProblems). */
+function hoursField(from: string | undefined, to: string | undefined): string | null {
+  const t = (x: string | undefined) => (x ?? '').trim().replace(/^(\d\d:\d\d):\d\d(\.\d+)?$/, '$1');
+  return t(from) || t(to) ? `${t(from)}-${t(to)}` : null;
 }
 
 /**
@@ -94,6 +115,9 @@ export function registerCampaignPages(app: FastifyInstance, ctx: FleetCtx): void
 <p><label>Practices (ODS codes, space or comma separated; empty: all)<br><textarea name="practices" rows="2" cols="40" ${INPUT}></textarea></label></p>
 <p><label>Canaries (%) <input name="canary" size="4" value="${ctx.config.rollouts.canaryPct}"></label>
 <label>Soak (minutes) <input name="soak" size="4" value="${ctx.config.campaigns.soakMin}"></label></p>
+<p><label>Only send between <input type="time" name="hours_from"></label> <label>and <input type="time" name="hours_to"></label>
+(UK time; leave empty for any time)<br><span class="muted">A box restarts into the new version a few seconds after its download, which drops
+the surgery's phone calls and network for about a minute. Between 19:00 and 07:00: overnight only. Boxes already sent carry on.</span></p>
 <p><label><input type="checkbox" name="cellular" value="yes"> Allow downloads over 4G</label><br><span class="muted">Off: a box on 4G (or a backup
 link) waits until it is back on its primary link. The bundle is a whole system image (about 240 MB) and 4G data counts against the
 practice's allowance.</span></p>
@@ -127,6 +151,7 @@ plan and then start it.</p></section>`
         canaryPct: Number(field(req, 'canary') || ctx.config.rollouts.canaryPct),
         soakMin: Number(field(req, 'soak') || ctx.config.campaigns.soakMin),
         allowCellular: field(req, 'cellular') === 'yes',
+        hours: hoursField(field(req, 'hours_from'), field(req, 'hours_to')),
       });
       return reply.redirect(`/campaigns/${p.id}`, 303);
     } catch (err) {
@@ -161,7 +186,8 @@ plan and then start it.</p></section>`
         `(${e(c.arch)}) to the ${canaries.length} canary box(es) first: ${canaries.join(', ')}. Each downloads the bundle, checks its signature, ` +
         `installs it into its spare slot, restarts into it and keeps it only if it passes its health check (otherwise it rolls back by itself). ` +
         `When every canary is healthy on the new version and stays so for the soak, the other ${steps.length - canaries.length} box(es) follow, at most ` +
-        `${ctx.config.campaigns.maxInFlight} at a time. A canary failing, or ${stopPct} % of the rest failing, stops it automatically.</p>` +
+        `${ctx.config.campaigns.maxInFlight} at a time. A canary failing, or ${stopPct} % of the rest failing, stops it automatically.` +
+        `${c.hours ? ` Boxes are sent it only between ${e(c.hours.replace('-', ' and '))} UK time; outside those hours they wait.` : ''}</p>` +
         `<form method="post" action="/campaigns/${c.id}/start">${csrf}<p><label><input type="checkbox" name="confirm" value="yes" required> ` +
         `I have checked the bundle, the version and the boxes listed below</label></p><p><button>Start campaign</button></p></form>` +
         `<form method="post" action="/campaigns/${c.id}/abort">${csrf}<input type="hidden" name="confirm" value="yes">` +
@@ -179,6 +205,7 @@ plan and then start it.</p></section>`
 <table id="campaign-summary"><tbody><tr><th>Bundle</th><td ${WRAP}><code>${e(c.bundle_url)}</code></td></tr>
 <tr><th>Version</th><td>${e(c.version)} for ${e(c.arch)}</td></tr><tr><th>Practices</th><td ${WRAP}>${practicesText(c)}</td></tr>
 <tr><th>Canaries</th><td ${WRAP}>${c.canary_pct} %: ${canaries.join(', ') || 'none'}</td></tr><tr><th>Soak</th><td>${soak}</td></tr>
+<tr><th>Update hours</th><td id="campaign-hours">${f['campaign-hours']}</td></tr>
 <tr><th>Download over 4G</th><td id="campaign-cellular">${cellular}</td></tr>
 <tr><th>Stop rules</th><td>any canary failing; or ${stopPct} % of the rest failing (failed, rolled back, or unhealthy after updating)</td></tr>
 <tr><th>Created</th><td>${local(c.created_at)} by ${e(c.created_by)}${c.started_at ? `; started ${local(c.started_at)} by ${e(c.started_by)}` : ''}` +

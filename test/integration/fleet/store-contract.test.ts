@@ -367,7 +367,7 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal((await store.config.inActiveRollout(['d2'])).length, 0);
     });
 
-    it('update campaigns (migration 7): steps, compare-and-set phases, claims and settles, what to watch', async () => {
+    it('update campaigns (migrations 7 and 9): update hours, steps, compare-and-set phases, claims and settles, what to watch', async () => {
       const id = await store.campaigns.create(
         {
           created_at: 1000,
@@ -379,6 +379,7 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
           canary_pct: 5,
           soak_ms: 60_000,
           allow_cellular: 0,
+          hours: '19:00-07:00',
           message: null,
           updated_at: 1000,
         },
@@ -395,7 +396,25 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'go', 2000, 'bob'));
       assert.equal(await store.campaigns.setPhase(id, ['draft'], 'canary', 'go', 2000, 'bob'), false, 'second start loses');
       let c = (await store.campaigns.get(id))!;
-      assert.deepEqual([c.phase, c.started_at, c.started_by, c.allow_cellular, c.canary_pct], ['canary', 2000, 'bob', 0, 5]);
+      assert.deepEqual([c.phase, c.started_at, c.started_by, c.allow_cellular, c.canary_pct, c.hours], ['canary', 2000, 'bob', 0, 5, '19:00-07:00']);
+      const anyTime = await store.campaigns.create(
+        {
+          created_at: 1500,
+          created_by: 'amy',
+          bundle_url: 'https://u.example/se-0.2.0.seb',
+          version: '0.2.0',
+          arch: 'arm64',
+          practices: '[]',
+          canary_pct: 100,
+          soak_ms: 0,
+          allow_cellular: 1,
+          message: null,
+          updated_at: 1500,
+        },
+        [{ device_id: 'c9', canary: 1, rank: 0, from_version: null }],
+      );
+      assert.equal((await store.campaigns.get(anyTime))!.hours, null, 'no hours: NULL, any time');
+      assert.ok(await store.campaigns.setPhase(anyTime, ['draft'], 'aborted', 'x', 1600, 'bob'));
       assert.ok(await store.campaigns.claim(id, 'c1', 3000, 0));
       assert.equal(await store.campaigns.claim(id, 'c1', 3001, 0), false, 'claimed once');
       assert.ok(await store.campaigns.claim(id, 'c1', 9000, 5000), 'a stale claim can be retaken');

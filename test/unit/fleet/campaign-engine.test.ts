@@ -5,6 +5,7 @@ import { ulid } from '../../../agent/src/core/ids.js';
 import { createLogger } from '../../../common/log.js';
 import { CampaignEngine } from '../../../fleet/src/campaigns/engine.js';
 import { compareVersions, planCampaign, type CampaignInput } from '../../../fleet/src/campaigns/plan.js';
+import { holdReason, stepWords } from '../../../fleet/src/campaigns/words.js';
 import type { CommandOutcome } from '../../../fleet/src/commands/commander.js';
 import { validateFleetConfig } from '../../../fleet/src/config.js';
 import type { FleetCtx } from '../../../fleet/src/ctx.js';
@@ -382,5 +383,86 @@ describe('update campaign engine', () => {
     assert.equal(c.phase, 'stopped');
     assert.match(c.message!, /4 of 38/);
     assert.equal(sent.length, 12, 'nothing more sent');
+  });
+
+  describe('update hours (19:00-07:00 UK time; the fake clock starts at 09:00 GMT on 27 November)', () => {
+    const HOURS = '19:00-07:00';
+    const OUTSIDE = 'waiting: outside update hours 19:00-07:00 (UK time)';
+    /** Moves the clock to `iso` with no interval ticks on the way (the engine is stepped by hand) and refreshes every box's telemetry. */
+    const to = async (iso: string) => {
+      await clock.advance(Date.parse(iso) - clock.now());
+      for (const d of ids) await tele(d);
+    };
+    const words = async (dev: string) => {
+      const c = await camp();
+      const hold = holdReason(c, (await store.devices.get(dev))!, clock.now(), ctx.config.campaigns.uplinkFreshMs);
+      return stepWords(c, await stateOf(dev), hold);
+    };
+    beforeEach(() => engine.stop());
+
+    it('canaries wait until 19:00; sent after midnight; a soak ending at 07:02 moves on but sends nothing until 19:00', async () => {
+      const p = await begin({ hours: HOURS, soakMin: 10 });
+      assert.equal((await camp()).hours, HOURS);
+      const created = (await store.accounts.auditLog()).find((a) => a.action === 'campaign-create')!;
+      assert.equal(JSON.parse(created.args!).hours, HOURS, 'the audit records the hours');
+      assert.equal(sent.length, 0, '09:00: outside the hours');
+      assert.equal(await words(p.canaries[0]!), OUTSIDE);
+      await to('2026-11-27T18:59:00Z');
+      await engine.tick();
+      assert.equal(sent.length, 0, '18:59: still outside');
+      await to('2026-11-28T00:30:00Z');
+      assert.equal(await words(p.canaries[0]!), 'queued', 'inside, after midnight');
+      await engine.tick();
+      assert.deepEqual(sent.map((x) => x.device).sort(), [...p.canaries].sort(), '00:30: inside, across midnight');
+      for (const c of p.canaries) await commit(c);
+      await engine.tick();
+      assert.ok((await camp()).soak_from, 'soak started');
+      await to('2026-11-28T07:02:00Z');
+      await engine.tick();
+      assert.equal((await camp()).phase, 'all', 'the soak is time, not update hours');
+      assert.equal(sent.length, 2, 'the second wave waits too');
+      const second = (await steps()).find((x) => !x.canary)!.device_id;
+      assert.equal(await words(second), OUTSIDE);
+      await to('2026-11-28T18:59:59Z');
+      await engine.tick();
+      assert.equal(sent.length, 2);
+      await to('2026-11-28T19:00:00Z');
+      await engine.tick();
+      assert.equal(sent.length, 2 + 10, '19:00: the second wave, maxInFlight at a time');
+    });
+
+    it('the window closing mid-wave: boxes already sent carry on to their outcome; nothing new is sent until it opens again', async () => {
+      const p = await begin({ hours: HOURS, soakMin: 10 });
+      await to('2026-11-28T06:30:00Z');
+      await engine.tick();
+      assert.equal(sent.length, 2, '06:30: canaries');
+      for (const c of p.canaries) await commit(c);
+      await engine.tick();
+      await to('2026-11-28T06:41:00Z');
+      await engine.tick();
+      assert.equal((await camp()).phase, 'all');
+      assert.equal(sent.length, 12, '06:41: ten of the second wave');
+      const wave = sent.slice(2).map((x) => x.device);
+      for (const d of wave.slice(0, 5)) await commit(d);
+      await to('2026-11-28T07:00:00Z');
+      await engine.tick();
+      assert.equal(sent.length, 12, '07:00: room for five more, but outside the hours');
+      const st = await steps();
+      assert.equal(st.filter((x) => x.state === 'healthy').length, 2 + 5);
+      assert.equal(st.filter((x) => x.state === 'sent').length, 5, 'still followed');
+      await event(wave[5]!, 'update.progress', { phase: 'writing', bytes: 1, total: 2 });
+      for (const d of wave.slice(6)) await commit(d);
+      await engine.tick();
+      assert.equal((await stateOf(wave[6]!)).state, 'healthy', 'committed outside the hours: counted');
+      assert.equal(await words(wave[5]!), 'installing 50 %');
+      await commit(wave[5]!);
+      await engine.tick();
+      assert.equal((await steps()).filter((x) => x.state === 'healthy').length, 12);
+      assert.equal(sent.length, 12);
+      assert.equal((await camp()).phase, 'all', 'not done: boxes still wait for the hours');
+      await to('2026-11-28T19:00:00Z');
+      await engine.tick();
+      assert.equal(sent.length, 22);
+    });
   });
 });
