@@ -25,7 +25,8 @@ const hoursAround = (a: number, b: number): [string, string] => [hhmm(ukMinutes(
  * simulated boxes that answer the `update` command as the agent does (fleet-sim.ts): plan, review,
  * a confirmed start, live per-box progress (a box on 4G held until it is back on its primary link),
  * done, within update hours that include now; then on a 390 px phone a second campaign started and
- * aborted, and a third whose update hours exclude now: every box waits, nothing is sent. Screenshots:
+ * aborted, and a third whose update hours exclude now: every box waits, nothing is sent; a fourth paused
+ * and resumed (nothing sent while paused, even after its soak; a viewer refused). Screenshots:
  * test-artifacts/fleet-campaigns/.
  */
 describe('fleet update campaigns in a browser (desktop and phone)', { skip }, () => {
@@ -198,6 +199,85 @@ describe('fleet update campaigns in a browser (desktop and phone)', { skip }, ()
     await p.check('#abort input[name=confirm]');
     await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Abort campaign")')]);
     assert.equal(commands.filter((c) => c.version === '0.4.0').length, 0);
+  });
+
+  it('1280 px: pause: nothing more sent, even after the soak; the page and the list say so; a viewer cannot; 390 px fits; resume', async () => {
+    let p = await lab.signIn('admin');
+    await plan(p, '0.5.0', 'Y10001', '60');
+    await p.check('#review input[name=confirm]');
+    await Promise.all([p.waitForURL(/done=/), p.click('button:has-text("Start campaign")')]);
+    await p.waitForFunction(() => document.querySelectorAll('#campaign-steps tr[data-group="healthy"]').length === 1, undefined, { timeout: 30_000 });
+    const id = Number(new URL(p.url()).pathname.split('/').pop());
+    assert.equal(await p.locator('#campaign-paused').innerText(), '', 'not paused: no paused line');
+    assert.match(await p.locator('#pause').innerText(), /Boxes already downloading or installing carry on/);
+    assert.equal(await p.locator('#pause button:has-text("Resume")').count(), 0);
+    await Promise.all([p.waitForURL(/done=/), p.click('#pause button:has-text("Pause")')]);
+    assert.match(await p.locator('p.flash.ok').innerText(), /^Paused: no new boxes are sent the update until you resume/);
+    const c = (await lab.fleet.ctx.store.campaigns.get(id))!;
+    assert.equal(c.paused_by, 'admin');
+    assert.equal(
+      await p.locator('#campaign-paused').innerText(),
+      `Paused by admin at ${hhmm(ukMinutes(c.paused_at!))} (UK time): no new boxes are sent the update; boxes already updating carry on.`,
+    );
+    assert.match(await p.locator('#campaign-phase').innerText(), /canaries first \(paused\)/);
+    assert.equal(await p.locator('#campaign-steps tr', { hasText: 'not sent (campaign paused)' }).count(), 3);
+    assert.match(await p.locator('#campaign-progress').innerText(), /1 healthy.*3 waiting/);
+    assert.equal(await p.locator('#pause button:has-text("Pause")').count(), 0, 'paused: Resume instead of Pause');
+    await lab.b.screenshot(p, 'fleet-campaigns', 'paused-1280');
+
+    // A second Pause (a double click, another tab) changes nothing and says so.
+    const csrf = await p.locator('header input[name=csrf]').first().inputValue();
+    const again = await p.request.post(`${base}/campaigns/${id}/pause`, { form: { csrf }, maxRedirects: 0 });
+    assert.equal(again.status(), 303);
+    assert.match(decodeURIComponent(again.headers().location ?? ''), /error=Nothing done: the campaign is already paused/);
+    assert.equal((await lab.fleet.ctx.store.campaigns.get(id))!.paused_at, c.paused_at, 'the first pause stands');
+
+    // The soak ends while paused (shortened here rather than waited for): the rest wait for the resume.
+    await lab.fleet.ctx.store.driver.run('UPDATE campaigns SET soak_ms = 0 WHERE id = ?', [id]);
+    await new Promise((r) => setTimeout(r, 1500)); // several engine ticks (200 ms)
+    assert.equal((await lab.fleet.ctx.store.campaigns.get(id))!.phase, 'canary');
+    assert.equal(commands.filter((x) => x.version === '0.5.0').length, 1, 'only the canary, sent before the pause');
+    await p.reload();
+    assert.match(await p.locator('#campaign-summary').innerText(), /0 min left: the rest wait for the resume/);
+    assert.match(await p.locator('#pause').innerText(), /the soak being over, the rest follow/);
+
+    await p.setViewportSize({ width: 390, height: 844 });
+    await noSideways(p, 'paused campaign at 390 px');
+    await lab.b.screenshot(p, 'fleet-campaigns', 'paused-390');
+    await p.goto(`${base}/campaigns`);
+    assert.match(await p.locator(`#campaigns tr[data-campaign="${id}"] .phase`).innerText(), /canaries first \(paused\)/);
+    await noSideways(p, 'the list with a paused campaign at 390 px');
+    const noCsrf = await p.request.post(`${base}/campaigns/${id}/resume`, { form: {}, maxRedirects: 0 });
+    assert.equal(noCsrf.status(), 403, 'no CSRF token: refused');
+
+    const v = await lab.signIn('viewer'); // one page at a time: the admin's is closed
+    await v.goto(`${base}/campaigns/${id}`);
+    assert.match(await v.locator('#campaign-paused').innerText(), /^Paused by admin/, 'a viewer sees the pause');
+    assert.equal(await v.locator('#pause, #abort').count(), 0, 'but no Pause, Resume or Abort');
+    const vcsrf = await v.locator('header input[name=csrf]').first().inputValue();
+    for (const action of ['resume', 'pause']) {
+      const r = await v.request.post(`${base}/campaigns/${id}/${action}`, { form: { csrf: vcsrf }, maxRedirects: 0 });
+      assert.equal(r.status(), 403, `viewer ${action}`);
+      assert.match(await r.text(), /forbidden for your role/);
+    }
+    assert.equal((await lab.fleet.ctx.store.campaigns.get(id))!.paused_by, 'admin', 'still paused');
+
+    p = await lab.signIn('admin');
+    await p.goto(`${base}/campaigns/${id}`);
+    await Promise.all([p.waitForURL(/done=/), p.click('#pause button:has-text("Resume")')]);
+    assert.match(await p.locator('p.flash.ok').innerText(), /^Resumed/);
+    await p.waitForFunction(() => document.querySelector('#campaign-phase [data-phase]')?.getAttribute('data-phase') === 'done', undefined, {
+      timeout: 30_000,
+    });
+    assert.equal(await p.locator('#campaign-paused').innerText(), '');
+    assert.match(await p.locator('#campaign-message').innerText(), /done: 4 healthy on 0\.5\.0/);
+    const sent = commands.filter((x) => x.version === '0.5.0').map((x) => x.id);
+    assert.deepEqual([sent.length, new Set(sent).size], [4, 4], 'resumed: the other three, each once');
+
+    await p.goto(`${base}/audit`);
+    for (const a of ['campaign-pause', 'campaign-resume'])
+      assert.match(await p.locator('#audit tbody tr', { hasText: a }).first().innerText(), new RegExp(`admin[\\s\\S]*${a}[\\s\\S]*"campaign":${id}`), a);
+    assert.equal(await p.locator('#audit tbody tr', { hasText: 'campaign-pause' }).filter({ hasText: 'no-op' }).count(), 1, 'the second pause: no-op');
   });
 
   it('an ICB viewer reads campaigns but cannot start or abort one; a practice manager cannot see them', async () => {

@@ -6,7 +6,7 @@ import { healthProblem, stopReason } from '../rollouts/stop-rules.js';
 import { CAMPAIGN_FAILED, type CampaignDeviceRow, type CampaignRow } from '../store/campaign-store.js';
 import type { DeviceRow, EventRow } from '../store/types.js';
 import { compareVersions } from './plan.js';
-import { codeWords, holdReason } from './words.js';
+import { codeWords, holdReason, isPaused } from './words.js';
 
 /** What the engine needs of the commander (commands/commander.ts): send one command, wait for its answer. */
 export interface UpdateSender {
@@ -39,6 +39,9 @@ type Verdict = { state: CampaignDeviceRow['state']; detail?: string | null; prog
  * by its latest telemetry; otherwise it waits and goes when it is back. Outside the campaign's update
  * hours (hours.ts; the box reboots seconds after its download) no box is sent it, canary, second wave
  * or a retried claim alike, as all go through sendSome and holdReason; boxes already sent carry on.
+ * While a campaign is paused (campaign-store.ts pause/resume) sendSome is not called at all, and the
+ * store's claim refuses a paused campaign too: boxes already sent are still followed, the stop rules
+ * still apply, the soak runs on, but the move to the second wave waits for the resume.
  *
  * Progress comes from what the fleet already ingests: the command's answer, then the box's update.*
  * events (durable on the box, so they survive its reboot) and its birth's version. As the rollout
@@ -150,20 +153,23 @@ export class CampaignEngine implements Component {
         await this.audit(c, 'campaign-stop', `${why}; ${left} box(es) not sent the update`, null, 'stopped');
       return;
     }
+    const paused = isPaused(c);
     if (c.phase === 'canary') {
       const canaries = steps.filter((s) => s.canary);
-      await this.sendSome(c, canaries, steps, devices);
+      if (!paused) await this.sendSome(c, canaries, steps, devices);
       if (!canaries.every((s) => s.state === 'healthy' || s.state === 'skipped')) return;
       if (c.soak_from === null) {
         if (!(await store.startSoak(c.id, now))) return;
         await this.audit(c, 'campaign-soak', `all ${canaries.length} canary box(es) on ${c.version}; soaking ${Math.round(c.soak_ms / 60_000)} min`);
         if (c.soak_ms > 0) return;
       } else if (now - c.soak_from < c.soak_ms) return;
+      // The soak is time and runs on while paused; the second wave is sent, so it waits for the resume.
+      if (paused) return;
       if (!(await store.setPhase(c.id, ['canary'], 'all', 'canaries healthy: updating the rest', now))) return;
       await this.audit(c, 'campaign-all', `canaries healthy after the soak; ${steps.length - canaries.length} more box(es) to update`);
       c.phase = 'all';
     }
-    await this.sendSome(c, steps, steps, devices);
+    if (!paused) await this.sendSome(c, steps, steps, devices);
     if (steps.some((s) => s.state === 'pending' || s.state === 'sending' || s.state === 'sent')) return;
     const n = (st: string) => steps.filter((s) => s.state === st).length;
     const msg = `done: ${n('healthy')} healthy on ${c.version}, ${n('rolled-back')} rolled back, ${n('failed')} failed, ${n('skipped')} skipped`;

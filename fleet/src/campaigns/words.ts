@@ -27,16 +27,25 @@ export function codeWords(code: string | undefined, message: string | undefined)
   return w ? `${w}${message ? ` (${code}: ${message})` : ` (${code})`}` : `${code ?? 'error'}${message ? `: ${message}` : ''}`;
 }
 
+/** A pending box's words while its campaign is paused (the page's paused line says who paused it and when). */
+export const PAUSED_HOLD = 'not sent (campaign paused)';
+
+/** Whether a campaign is paused now: the pause only means something while it runs (canary or all). */
+export function isPaused(c: Partial<Pick<CampaignRow, 'paused_at' | 'phase'>>): boolean {
+  return c.paused_at !== null && c.paused_at !== undefined && (c.phase === 'canary' || c.phase === 'all');
+}
+
 /**
- * Why a pending box is not sent the update yet (null: nothing in its way). Outside the campaign's
- * update hours that comes first: it holds every box, whatever its link.
+ * Why a pending box is not sent the update yet (null: nothing in its way). A pause comes first, then
+ * the campaign's update hours: both hold every box, whatever its link.
  */
 export function holdReason(
-  c: Pick<CampaignRow, 'allow_cellular'> & Partial<Pick<CampaignRow, 'hours'>>,
+  c: Pick<CampaignRow, 'allow_cellular'> & Partial<Pick<CampaignRow, 'hours' | 'paused_at' | 'phase'>>,
   d: DeviceRow | undefined,
   now: number,
   freshMs: number,
 ): string | null {
+  if (isPaused(c)) return PAUSED_HOLD;
   if (!inHours(c.hours, now)) return `waiting: outside update hours ${c.hours} (UK time)`;
   if (!d || !d.online) return 'waiting: offline';
   if (c.allow_cellular) return null;

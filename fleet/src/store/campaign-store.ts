@@ -18,6 +18,9 @@ export interface CampaignRow {
   allow_cellular: number;
   /** Update hours "HH:MM-HH:MM", UK time (campaigns/hours.ts): no box is sent the command outside them. null: any time. */
   hours: string | null;
+  /** Set while paused (migration 10): no box is sent the command until it is resumed; null: not paused. Meaningful in canary and all only. */
+  paused_at: number | null;
+  paused_by: string | null;
   phase: CampaignPhase;
   message: string | null;
   updated_at: number;
@@ -62,7 +65,7 @@ export class CampaignStore {
   constructor(private readonly d: SqlDriver) {}
 
   async create(
-    c: Omit<CampaignRow, 'id' | 'phase' | 'message' | 'started_at' | 'started_by' | 'soak_from' | 'ended_by' | 'hours'> & {
+    c: Omit<CampaignRow, 'id' | 'phase' | 'message' | 'started_at' | 'started_by' | 'soak_from' | 'ended_by' | 'hours' | 'paused_at' | 'paused_by'> & {
       message: string | null;
       hours?: string | null;
     },
@@ -135,6 +138,26 @@ export class CampaignStore {
   async setMessage(id: number, message: string, at: number): Promise<void> {
     await this.d.run('UPDATE campaigns SET message = ?, updated_at = ? WHERE id = ? AND (message IS NULL OR message <> ?)', [message, at, id, message]);
   }
+  /**
+   * Pauses a running campaign (canary or all) that is not paused yet: compare-and-set, so of two
+   * fleet instances or a double click one wins and the other is told nothing changed.
+   */
+  async pause(id: number, user: string, at: number): Promise<boolean> {
+    const r = await this.d.run(
+      `UPDATE campaigns SET paused_at = ?, paused_by = ?, updated_at = ? WHERE id = ? AND phase IN ('canary', 'all') AND paused_at IS NULL`,
+      [at, user, at, id],
+    );
+    return r.changes > 0;
+  }
+  /** Resumes a paused running campaign (compare-and-set as pause); the message says who resumed it. */
+  async resume(id: number, user: string, at: number): Promise<boolean> {
+    const r = await this.d.run(
+      `UPDATE campaigns SET paused_at = NULL, paused_by = NULL, message = ?, updated_at = ? WHERE id = ? AND phase IN ('canary', 'all')
+        AND paused_at IS NOT NULL`,
+      [`resumed by ${user}`.slice(0, 500), at, id],
+    );
+    return r.changes > 0;
+  }
   async startSoak(id: number, at: number): Promise<boolean> {
     return (await this.d.run('UPDATE campaigns SET soak_from = ?, updated_at = ? WHERE id = ? AND soak_from IS NULL', [at, at, id])).changes > 0;
   }
@@ -172,12 +195,17 @@ export class CampaignStore {
     }
     return out;
   }
-  /** pending -> sending, or a sending claim older than staleBefore (its instance died mid-send). */
+  /**
+   * pending -> sending, or a sending claim older than staleBefore (its instance died mid-send); only
+   * while the campaign runs and is not paused, checked in the same statement, so a pause or an abort
+   * that has committed stops every later claim even by a tick that read the campaign before it.
+   */
   async claim(id: number, device: string, at: number, staleBefore: number): Promise<boolean> {
     const r = await this.d.run(
       `UPDATE campaign_devices SET state = 'sending', claimed_at = ? WHERE campaign_id = ? AND device_id = ?
-        AND (state = 'pending' OR (state = 'sending' AND claimed_at < ?))`,
-      [at, id, device, staleBefore],
+        AND (state = 'pending' OR (state = 'sending' AND claimed_at < ?))
+        AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = ? AND c.phase IN ('canary', 'all') AND c.paused_at IS NULL)`,
+      [at, id, device, staleBefore, id],
     );
     return r.changes > 0;
   }

@@ -165,6 +165,16 @@ CREATE TABLE fleet_instances (
 ALTER TABLE campaigns ADD COLUMN hours TEXT;
 `,
   },
+  {
+    // Pause and resume for update campaigns: while paused_at is set no box is sent the command
+    // (campaigns/engine.ts); boxes already sent are still followed and the stop rules still apply.
+    // NULL, as every campaign before, means not paused.
+    version: 10,
+    sql: `
+ALTER TABLE campaigns ADD COLUMN paused_at BIGINT;
+ALTER TABLE campaigns ADD COLUMN paused_by TEXT;
+`,
+  },
 ];
 
 /**

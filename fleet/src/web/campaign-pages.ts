@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { describeError } from '../../../common/errors.js';
 import { inHours, parseHours } from '../campaigns/hours.js';
 import { ARCHES, planCampaign } from '../campaigns/plan.js';
-import { holdReason, stepGroup, stepWords } from '../campaigns/words.js';
+import { holdReason, isPaused, stepGroup, stepWords } from '../campaigns/words.js';
 import type { FleetCtx } from '../ctx.js';
 import type { CampaignRow } from '../store/campaign-store.js';
 import { field, need } from './auth.js';
-import { e, layout, local, queryOf } from './html.js';
+import { e, layout, local, queryOf, TZ } from './html.js';
 import { registerLive } from './live.js';
 
 const PHASE: Record<string, [string, string]> = {
@@ -23,7 +23,26 @@ const INPUT = 'style="max-width:100%;box-sizing:border-box"';
 
 function phaseText(c: CampaignRow): string {
   const [words, cls] = PHASE[c.phase] ?? [c.phase, ''];
-  return `<span class="${cls}" data-phase="${e(c.phase)}">${e(words)}</span>`;
+  const paused = isPaused(c) ? ' <span class="warn" data-paused="yes">(paused)</span>' : '';
+  return `<span class="${cls}" data-phase="${e(c.phase)}">${e(words)}</span>${paused}`;
+}
+
+const HHMM = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const DAY = new Intl.DateTimeFormat('en-GB', { timeZone: TZ, weekday: 'short', day: 'numeric', month: 'short' });
+
+/** "14:02", or "14:02 on Fri 4 Dec" when not today (UK days), in a <time> carrying the instant. */
+function ukTime(t: number, now: number): string {
+  const day = DAY.format(t) === DAY.format(now) ? '' : ` on ${DAY.format(t)}`;
+  return `<time datetime="${new Date(t).toISOString()}">${e(HHMM.format(t))}${e(day)}</time>`;
+}
+
+/** The paused line (empty when not paused): a live fragment, so everyone with the page open sees a pause. */
+function pausedText(c: CampaignRow, now: number): string {
+  if (!isPaused(c)) return '';
+  return (
+    `<p class="flash" role="status" data-paused-by="${e(c.paused_by)}"><b class="warn">Paused</b> by ${e(c.paused_by)} at ` +
+    `${ukTime(c.paused_at!, now)} (UK time): no new boxes are sent the update; boxes already updating carry on.</p>`
+  );
 }
 function practicesText(c: CampaignRow): string {
   const p = JSON.parse(c.practices) as string[];
@@ -67,6 +86,7 @@ async function fragments(ctx: FleetCtx, c: CampaignRow): Promise<Record<string, 
   const progress = `${steps.length} box(es): ${order.map((g) => `<span data-count="${g}">${groups[g] ?? 0} ${g}</span>`).join(', ')}`;
   return {
     'campaign-phase': phaseText(c),
+    'campaign-paused': pausedText(c, now),
     'campaign-progress': progress,
     'campaign-hours': hoursText(c, now),
     'campaign-message': e(c.message ?? ''),
@@ -82,7 +102,7 @@ function hoursField(from: string | undefined, to: string | undefined): string | 
 
 /**
  * Software update campaigns (nav "Updates"): plan (a draft, nothing sent), review, a confirmed
- * start, live progress per box, a confirmed abort. icb-admin changes; icb-viewer reads.
+ * start, live progress per box, pause and resume, a confirmed abort. icb-admin changes; icb-viewer reads.
  */
 export function registerCampaignPages(app: FastifyInstance, ctx: FleetCtx): void {
   const audit = (user: string, action: string, id: number, outcome: string, detail: string | null = null) =>
@@ -173,9 +193,12 @@ plan and then start it.</p></section>`
     const canaries = steps.filter((s) => s.canary).map((s) => e(s.device_id));
     const csrf = `<input type="hidden" name="csrf" value="${e(u.csrf)}">`;
     const stopPct = ctx.config.rollouts.stopFailPct;
-    const soak = c.soak_from
-      ? `started ${local(c.soak_from)}, ${Math.max(0, Math.ceil((c.soak_from + c.soak_ms - ctx.clock.now()) / 60_000))} min left`
-      : `${Math.round(c.soak_ms / 60_000)} min once every canary runs the new version`;
+    const paused = isPaused(c);
+    const soakLeft = c.soak_from === null ? null : Math.max(0, Math.ceil((c.soak_from + c.soak_ms - ctx.clock.now()) / 60_000));
+    const soak =
+      c.soak_from !== null
+        ? `started ${local(c.soak_from)}, ${soakLeft} min left${paused && c.phase === 'canary' && !soakLeft ? ': the rest wait for the resume' : ''}`
+        : `${Math.round(c.soak_ms / 60_000)} min once every canary runs the new version`;
     const cellular = c.allow_cellular
       ? '<b>allowed</b>: boxes on 4G download over 4G (counts against their data allowance)'
       : 'not allowed: a box on 4G or another backup link waits, shown as "waiting: on 4G", and goes when it is back on its primary link';
@@ -194,6 +217,14 @@ plan and then start it.</p></section>`
         `<button>Discard draft</button></form></section>`;
     else if (u.role === 'icb-admin' && (c.phase === 'canary' || c.phase === 'all'))
       actions =
+        (paused
+          ? `<section id="pause"><h2>Resume</h2><p>Resuming carries on from where the campaign was: boxes not sent the update yet are ` +
+            `sent it in their turn${c.phase === 'canary' && soakLeft === 0 ? ', and the soak being over, the rest follow' : ''}.</p>` +
+            `<form method="post" action="/campaigns/${c.id}/resume">${csrf}<p><button>Resume campaign</button></p></form></section>`
+          : `<section id="pause"><h2>Pause</h2><p>Pausing sends the update to no more boxes until you resume, for example while you look ` +
+            `into a report from a practice. Boxes already downloading or installing carry on and are still followed; a failure still stops ` +
+            `the campaign, and the soak runs on. Nothing is lost: Resume carries on from where it was.</p>` +
+            `<form method="post" action="/campaigns/${c.id}/pause">${csrf}<p><button>Pause campaign</button></p></form></section>`) +
         `<section id="abort" class="confirm"><h2>Abort</h2><p>Aborting stops sending the update to more boxes. A box already downloading or ` +
         `installing carries on by itself: it keeps the new version if it passes its health check, or rolls back to the old one. Their outcome ` +
         `still shows below.</p><form method="post" action="/campaigns/${c.id}/abort">${csrf}<p><label><input type="checkbox" name="confirm" ` +
@@ -202,6 +233,7 @@ plan and then start it.</p></section>`
     const flash = q.error ? `<p class="flash bad" role="alert">${e(q.error)}</p>` : q.done ? `<p class="flash ok" role="status">${e(q.done)}</p>` : '';
     const html =
       `<h1>Update campaign #${c.id} <span id="campaign-phase">${f['campaign-phase']}</span></h1>${flash}
+<div id="campaign-paused">${f['campaign-paused']}</div>
 <table id="campaign-summary"><tbody><tr><th>Bundle</th><td ${WRAP}><code>${e(c.bundle_url)}</code></td></tr>
 <tr><th>Version</th><td>${e(c.version)} for ${e(c.arch)}</td></tr><tr><th>Practices</th><td ${WRAP}>${practicesText(c)}</td></tr>
 <tr><th>Canaries</th><td ${WRAP}>${c.canary_pct} %: ${canaries.join(', ') || 'none'}</td></tr><tr><th>Soak</th><td>${soak}</td></tr>
@@ -229,8 +261,21 @@ ${running ? `<p><span class="live muted" id="live" data-live="/live/campaigns/${
     const id = Number(raw);
     const user = req.fleetUser!.username;
     const c = await ctx.store.campaigns.get(id);
-    if (!c || (action !== 'start' && action !== 'abort')) return reply.code(404).type('text/plain').send('no such campaign or action');
+    if (!c || !['start', 'abort', 'pause', 'resume'].includes(action)) return reply.code(404).type('text/plain').send('no such campaign or action');
     const back = (k: 'done' | 'error', msg: string) => reply.redirect(`/campaigns/${id}?${k}=${encodeURIComponent(msg)}`, 303);
+    if (action === 'pause' || action === 'resume') {
+      // No typed confirmation: a pause sends nothing and is undone by a resume. A POST with the CSRF token as every change.
+      const now = ctx.clock.now();
+      const changed = action === 'pause' ? await ctx.store.campaigns.pause(id, user, now) : await ctx.store.campaigns.resume(id, user, now);
+      await audit(user, `campaign-${action}`, id, changed ? 'ok' : 'no-op', `${c.version} (${c.arch}) ${c.bundle_url}`.slice(0, 1000));
+      if (!changed) {
+        const is = !['canary', 'all'].includes(c.phase) ? c.phase : isPaused(c) ? 'already paused' : 'not paused';
+        return back('error', `Nothing done: the campaign is ${is} (someone else may have changed it).`);
+      }
+      if (action === 'pause') return back('done', 'Paused: no new boxes are sent the update until you resume; boxes already updating carry on.');
+      void ctx.campaigns?.tick();
+      return back('done', 'Resumed: boxes not sent the update yet are sent it in their turn.');
+    }
     if (field(req, 'confirm') !== 'yes') return back('error', `Not ${action === 'start' ? 'started' : 'aborted'}: tick the box to confirm first.`);
     const now = ctx.clock.now();
     let changed: boolean;

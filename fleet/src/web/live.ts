@@ -24,12 +24,14 @@ export function registerLive(app: FastifyInstance, ctx: FleetCtx, path: string, 
   // Streams showing the same view (same query, same practice scope) share one render per tick, so
   // a service desk with the list open on many screens costs one query, not one per screen.
   const shared = new Map<string, { at: number; out: Promise<Record<string, string>> }>();
-  const renderShared = (req: FastifyRequest) => {
+  // A stream's first render is its own (fresh = true): a shared one may predate the page it updates
+  // (rendered just after a change, such as a pause, the same user made) and would put it back.
+  const renderShared = (req: FastifyRequest, fresh: boolean) => {
     const u = req.fleetUser!;
     const key = `${u.role === 'practice-manager' ? `pm:${u.practice}` : '*'}|${req.url}`;
     const now = ctx.clock.now();
     const hit = shared.get(key);
-    if (hit && now - hit.at < h.liveMs / 2) return hit.out;
+    if (hit && !fresh && now - hit.at < h.liveMs / 2) return hit.out;
     for (const [k, v] of shared) if (now - v.at >= h.liveMs) shared.delete(k);
     const out = render(req);
     shared.set(key, { at: now, out });
@@ -55,6 +57,7 @@ export function registerLive(app: FastifyInstance, ctx: FleetCtx, path: string, 
     let quiet = 0;
     let timer: TimerHandle | undefined;
     let busy = false;
+    let first = true;
     const end = () => {
       if (!streams.delete(end)) return;
       ctx.clock.clearInterval(timer);
@@ -70,7 +73,8 @@ export function registerLive(app: FastifyInstance, ctx: FleetCtx, path: string, 
           res.write('event: signed-out\ndata: {}\n\n');
           return end();
         }
-        const data = JSON.stringify(await renderShared(req));
+        const data = JSON.stringify(await renderShared(req, first));
+        first = false;
         if (data !== last) {
           last = data;
           quiet = 0;

@@ -57,14 +57,16 @@ describe('PostgreSQL advisory locks between fleet instances (real PostgreSQL)', 
       [...new Set(rows.map((r) => Number(r.version)))],
     );
     assert.ok(rows.some((r) => Number(r.version) === 8));
+    assert.equal(va, 10, 'the highest migration: 10, campaign pause and resume');
     assert.ok(await a.get("SELECT 1 FROM information_schema.tables WHERE table_name = 'fleet_instances'"));
   });
 
   it('a migration missing below the highest applied one (merged later) is still applied', async () => {
     await a.exec('DROP TABLE fleet_instances');
-    // 6 and 8 missing below 9 (campaign update hours), the highest applied.
+    // 6 and 8 missing below 10 (campaign pause and resume), the highest applied.
     await a.run('DELETE FROM fleet_migrations WHERE version IN (6, 8)');
-    assert.ok(await a.get('SELECT 1 FROM fleet_migrations WHERE version = 9'));
+    assert.ok(await a.get('SELECT 1 FROM fleet_migrations WHERE version = 10'));
+    assert.ok(await a.get("SELECT 1 FROM information_schema.columns WHERE table_name = 'campaigns' AND column_name = 'paused_by'"));
     await a.exec('ALTER TABLE alerts DROP COLUMN renotified'); // 6 is re-applied in full, so undo one of its changes too
     await a.exec('ALTER TABLE alerts DROP COLUMN renotified_at');
     await a.exec('ALTER TABLE alerts DROP COLUMN snooze_notified_until');
@@ -72,6 +74,7 @@ describe('PostgreSQL advisory locks between fleet instances (real PostgreSQL)', 
     await migrateStore(a);
     const versions = (await a.all<{ version: number }>('SELECT version FROM fleet_migrations')).map((r) => Number(r.version));
     assert.ok(versions.includes(6) && versions.includes(8));
+    assert.equal(Math.max(...versions), 10);
     assert.ok(await a.get("SELECT 1 FROM information_schema.tables WHERE table_name = 'fleet_instances'"));
   });
 });

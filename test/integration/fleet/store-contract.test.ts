@@ -367,7 +367,7 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       assert.equal((await store.config.inActiveRollout(['d2'])).length, 0);
     });
 
-    it('update campaigns (migrations 7 and 9): update hours, steps, compare-and-set phases, claims and settles, what to watch', async () => {
+    it('update campaigns (migrations 7, 9, 10): update hours, steps, compare-and-set phases, pause and resume, claims, settles, what to watch', async () => {
       const id = await store.campaigns.create(
         {
           created_at: 1000,
@@ -415,6 +415,18 @@ function contract(name: string, make: () => Promise<{ driver: () => SqlDriver; d
       );
       assert.equal((await store.campaigns.get(anyTime))!.hours, null, 'no hours: NULL, any time');
       assert.ok(await store.campaigns.setPhase(anyTime, ['draft'], 'aborted', 'x', 1600, 'bob'));
+      assert.deepEqual([c.paused_at, c.paused_by], [null, null], 'migration 10: not paused');
+      assert.equal(await store.campaigns.pause(anyTime, 'bob', 1700), false, 'an aborted campaign is not paused');
+      assert.equal(await store.campaigns.resume(id, 'bob', 2100), false, 'not paused: nothing to resume');
+      assert.ok(await store.campaigns.pause(id, 'bob', 2200));
+      assert.equal(await store.campaigns.pause(id, 'carol', 2300), false, 'paused once');
+      c = (await store.campaigns.get(id))!;
+      assert.deepEqual([c.paused_at, c.paused_by, c.phase, c.updated_at], [2200, 'bob', 'canary', 2200]);
+      assert.equal(await store.campaigns.claim(id, 'c1', 2400, 0), false, 'no claim while paused');
+      assert.ok(await store.campaigns.resume(id, 'carol', 2500));
+      assert.equal(await store.campaigns.resume(id, 'carol', 2600), false, 'resumed once');
+      c = (await store.campaigns.get(id))!;
+      assert.deepEqual([c.paused_at, c.paused_by, c.message, c.phase], [null, null, 'resumed by carol', 'canary']);
       assert.ok(await store.campaigns.claim(id, 'c1', 3000, 0));
       assert.equal(await store.campaigns.claim(id, 'c1', 3001, 0), false, 'claimed once');
       assert.ok(await store.campaigns.claim(id, 'c1', 9000, 5000), 'a stale claim can be retaken');

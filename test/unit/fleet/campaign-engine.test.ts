@@ -385,6 +385,129 @@ describe('update campaign engine', () => {
     assert.equal(sent.length, 12, 'nothing more sent');
   });
 
+  describe('pause and resume', () => {
+    const words = async (dev: string) => {
+      const c = await camp();
+      const hold = holdReason(c, (await store.devices.get(dev))!, clock.now(), ctx.config.campaigns.uplinkFreshMs);
+      return stepWords(c, await stateOf(dev), hold);
+    };
+
+    it('paused mid-canary: nothing sent, not a held canary back on its primary, not after the canaries are healthy and soaked; resume continues', async () => {
+      const p = await planCampaign(ctx, 'amy', input({ soakMin: 5 }));
+      id = p.id;
+      const [a, b] = p.canaries;
+      await tele(b!, { activeKind: 'cellular', activeUplink: '4g' });
+      assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+      await engine.tick();
+      assert.deepEqual(
+        sent.map((x) => x.device),
+        [a],
+        'b waits on 4G',
+      );
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()));
+      const c = await camp();
+      assert.deepEqual([c.paused_by, c.paused_at, c.phase], ['bob', clock.now(), 'canary']);
+      await tele(b!);
+      await engine.tick();
+      assert.equal(sent.length, 1, 'b is back on its primary, but the campaign is paused');
+      assert.equal(await words(b!), 'not sent (campaign paused)');
+      await event(a!, 'update.progress', { phase: 'writing', bytes: 1, total: 4 });
+      await engine.tick();
+      assert.equal(await words(a!), 'installing 25 %', 'a box already sent is still followed');
+      await commit(a!);
+      await engine.tick();
+      assert.equal((await stateOf(a!)).state, 'healthy');
+      assert.equal(sent.length, 1);
+
+      assert.ok(await store.campaigns.resume(id, 'carol', clock.now()));
+      assert.deepEqual([(await camp()).paused_at, (await camp()).message], [null, 'resumed by carol']);
+      await engine.tick();
+      assert.deepEqual(
+        sent.map((x) => x.device),
+        [a, b],
+        'resumed: the held canary goes',
+      );
+      await commit(b!);
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()), 'paused again before the canaries are judged');
+      await engine.tick();
+      const soakFrom = (await camp()).soak_from;
+      assert.ok(soakFrom, 'the soak starts while paused: it is time, not sending');
+      await clock.advance(5 * MIN + 1); // the engine's own timer ticks all along
+      await engine.tick();
+      assert.deepEqual([(await camp()).phase, sent.length], ['canary', 2], 'the soak is over, but the second wave waits for the resume');
+      const second = (await steps()).find((x) => !x.canary)!.device_id;
+      assert.equal(await words(second), 'not sent (campaign paused)');
+
+      for (const d of ids) await tele(d);
+      assert.ok(await store.campaigns.resume(id, 'carol', clock.now()));
+      await engine.tick();
+      const after = await camp();
+      assert.deepEqual([after.phase, after.soak_from], ['all', soakFrom], 'resumed: on to the rest, the soak not started again');
+      assert.equal(sent.length, 2 + 10, 'maxInFlight of the rest');
+
+      // Paused mid-wave: the ten already sent are followed; nothing new; not done while boxes wait.
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()));
+      for (const x of sent.slice(2)) await commit(x.device);
+      await engine.tick();
+      await engine.tick();
+      assert.equal((await steps()).filter((x) => x.state === 'healthy').length, 12);
+      assert.deepEqual([(await camp()).phase, sent.length], ['all', 12]);
+      assert.ok(await store.campaigns.resume(id, 'carol', clock.now()));
+      await engine.tick();
+      assert.equal(sent.length, 22);
+      assert.equal(new Set(sent.map((x) => x.device)).size, 22, 'no box sent the command twice');
+    });
+
+    it('a stale claim is not retried while paused; a box sent before the pause that fails while paused still stops the campaign', async () => {
+      const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000', 'P81001'], canaryPct: 50 }));
+      id = p.id;
+      assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+      // Another instance claimed the first canary and died; then the campaign was paused.
+      assert.ok(await store.campaigns.claim(id, p.canaries[0]!, clock.now(), 0));
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()));
+      await clock.advance(ctx.config.campaigns.claimTimeoutMs + 1);
+      await engine.tick();
+      assert.equal(sent.length, 0, 'neither the stale claim nor the other canaries are sent while paused');
+      assert.equal((await stateOf(p.canaries[0]!)).state, 'sending');
+      assert.ok(await store.campaigns.resume(id, 'carol', clock.now()));
+      await engine.tick();
+      assert.deepEqual(sent.map((x) => x.device).sort(), [...p.canaries].sort(), 'resumed: the stale claim retried, the others sent');
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()));
+      await event(p.canaries[1]!, 'update.rolled-back', { slot: 'a', reason: 'health gate: SIP proxy did not start' });
+      await engine.tick();
+      const c = await camp();
+      assert.equal(c.phase, 'stopped', 'the stop rules apply while paused');
+      assert.match(c.message!, /health gate: SIP proxy did not start/);
+      assert.equal(await store.campaigns.resume(id, 'carol', clock.now()), false, 'a stopped campaign cannot be resumed');
+      await commit(p.canaries[2]!);
+      await engine.tick();
+      assert.equal((await stateOf(p.canaries[2]!)).state, 'healthy', 'the other boxes sent are still followed');
+      assert.equal(sent.length, 4);
+      assert.ok((await store.accounts.auditLog(100)).some((r) => r.action === 'campaign-stop'));
+    });
+
+    it('pause and resume are compare-and-set: only a running campaign, once each; a paused campaign takes no claim', async () => {
+      const p = await planCampaign(ctx, 'amy', input({ practices: ['P81000'], canaryPct: 50 }));
+      id = p.id;
+      assert.equal(await store.campaigns.pause(id, 'bob', clock.now()), false, 'a draft is not paused');
+      assert.ok(await store.campaigns.setPhase(id, ['draft'], 'canary', 'started', clock.now(), 'amy'));
+      assert.equal(await store.campaigns.resume(id, 'bob', clock.now()), false, 'not paused: nothing to resume');
+      const [x, y] = await Promise.all([store.campaigns.pause(id, 'bob', clock.now()), store.campaigns.pause(id, 'carol', clock.now() + 1)]);
+      assert.deepEqual([x, y], [true, false], 'a double click: one pause');
+      assert.equal((await camp()).paused_by, 'bob');
+      assert.equal(await store.campaigns.claim(id, p.canaries[0]!, clock.now(), 0), false, 'no claim while paused');
+      const [r1, r2] = await Promise.all([store.campaigns.resume(id, 'carol', clock.now()), store.campaigns.resume(id, 'dan', clock.now())]);
+      assert.deepEqual([r1, r2], [true, false], 'one resume');
+      assert.ok(await store.campaigns.claim(id, p.canaries[0]!, clock.now(), 0), 'resumed: claims again');
+      assert.ok(await store.campaigns.pause(id, 'bob', clock.now()));
+      assert.ok(await store.campaigns.setPhase(id, ['canary', 'all'], 'aborted', 'aborted by bob', clock.now(), 'bob'), 'a paused campaign can be aborted');
+      assert.equal(await store.campaigns.resume(id, 'bob', clock.now()), false, 'an aborted campaign is not resumed');
+      assert.equal(await store.campaigns.pause(id, 'bob', clock.now()), false);
+      assert.equal(await words(p.canaries[1]!), 'not sent (campaign aborted)', 'aborted, not paused, in words');
+      assert.equal(await store.campaigns.pause(9999, 'bob', clock.now()), false, 'no such campaign');
+    });
+  });
+
   describe('update hours (19:00-07:00 UK time; the fake clock starts at 09:00 GMT on 27 November)', () => {
     const HOURS = '19:00-07:00';
     const OUTSIDE = 'waiting: outside update hours 19:00-07:00 (UK time)';
