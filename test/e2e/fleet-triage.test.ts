@@ -172,7 +172,15 @@ describe('fleet triage in a browser (desktop and phone)', { skip }, () => {
     const colours = await off.locator('td *').evaluateAll((els) => els.map((e) => getComputedStyle(e).color));
     assert.ok(!colours.includes('rgb(0, 127, 59)'), `no green in an offline row: ${colours.join(' ')}`);
     assert.equal(await off.locator('.telephony .lk').evaluate((e) => getComputedStyle(e).color), 'rgb(107, 107, 107)');
-    assert.equal(await p.locator('tr[data-device="Y00005-01"] .telephony .ok').evaluate((e) => getComputedStyle(e).color), GREEN, 'a live device is green');
+    // The live stream re-renders rows every liveMs (300 ms here): wait for a settled row rather than
+    // reading one the stream may be replacing, then check it.
+    const liveGreen = 'tr[data-device="Y00005-01"] .telephony .ok';
+    await p
+      .waitForFunction(([sel, green]) => Array.from(document.querySelectorAll(sel!)).some((el) => getComputedStyle(el).color === green), [liveGreen, GREEN], {
+        timeout: 5000,
+      })
+      .catch(() => undefined);
+    assert.equal(await p.locator(liveGreen).evaluate((e) => getComputedStyle(e).color), GREEN, 'a live device is green');
     await lab.b.screenshot(p, 'fleet-triage', 'list-desktop');
 
     // Sort by a column header, and back.
