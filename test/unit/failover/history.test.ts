@@ -48,3 +48,11 @@ describe("failover switch history -> today's outages", () => {
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM failover_switches').get() as { n: number }).n, 1);
   });
 });
+
+describe('state database', () => {
+  it("keeps SQLite's own 2 MiB page cache, not the 16 MB better-sqlite3 builds in", () => {
+    const db = openStateDb(':memory:');
+    assert.equal(db.pragma('cache_size', { simple: true }), -2048);
+    db.close();
+  });
+});
