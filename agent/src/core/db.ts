@@ -16,9 +16,10 @@ export function openStateDb(path: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  // SQLite's own 2 MiB page cache, not better-sqlite3's 16 MB build default: the resident agent keeps
-  // this connection for good, and the cache only grows. (No change in make bench-memory, where the
-  // database is under 1 MB; 256 KiB measured the same. It bounds what a long-lived box can hold.)
+  // A 2 MiB page cache (about SQLite's own default), not better-sqlite3's 16 MB build default: the
+  // resident agent keeps this connection for good, and the cache only grows. (No change in make
+  // bench-memory, where the database is under 1 MB; 256 KiB measured the same. It bounds what a
+  // long-lived box can hold.)
   db.pragma('cache_size = -2048');
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL,

@@ -50,7 +50,7 @@ describe("failover switch history -> today's outages", () => {
 });
 
 describe('state database', () => {
-  it("keeps SQLite's own 2 MiB page cache, not the 16 MB better-sqlite3 builds in", () => {
+  it("keeps a 2 MiB page cache (about SQLite's own), not the 16 MB better-sqlite3 builds in", () => {
     const db = openStateDb(':memory:');
     assert.equal(db.pragma('cache_size', { simple: true }), -2048);
     db.close();
