@@ -16,11 +16,12 @@ describe('dist bundle', () => {
       const meta = join(dir, 'meta.json');
       const b = spawnSync('scripts/build-dist', [out, `--metafile=${meta}`], { encoding: 'utf8' });
       assert.equal(b.status, 0, b.stderr);
-      // npm packages are bundled; left outside: the native addons, systeminformation (imported by
-      // `surgery-edge hardware` only) and ws's optional native helpers (not installed: ws falls back).
+      // npm packages are bundled; left outside: the one native SQLite addon (both databases use it),
+      // systeminformation (imported by `surgery-edge hardware` only) and ws's optional native helpers
+      // (not installed: ws falls back).
       const outputs = (JSON.parse(readFileSync(meta, 'utf8')) as { outputs: Record<string, { imports: { path: string; external?: boolean }[] }> }).outputs;
       const external = new Set(Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path)));
-      assert.deepEqual([...external].sort(), ['better-sqlite3', 'better-sqlite3-multiple-ciphers', 'bufferutil', 'systeminformation', 'utf-8-validate']);
+      assert.deepEqual([...external].sort(), ['better-sqlite3-multiple-ciphers', 'bufferutil', 'systeminformation', 'utf-8-validate']);
       const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
       const v = spawnSync(process.execPath, [out, 'version'], { encoding: 'utf8' });
       assert.equal(v.stdout.trim(), pkg.version, v.stderr);

@@ -48,11 +48,3 @@ describe("failover switch history -> today's outages", () => {
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM failover_switches').get() as { n: number }).n, 1);
   });
 });
-
-describe('state database', () => {
-  it("keeps a 2 MiB page cache (about SQLite's own), not the 16 MB better-sqlite3 builds in", () => {
-    const db = openStateDb(':memory:');
-    assert.equal(db.pragma('cache_size', { simple: true }), -2048);
-    db.close();
-  });
-});
