@@ -36,10 +36,11 @@ deps:
 system-deps:
 	@scripts/setup-system --auto
 
-# dist: one ESM bundle of the agent (npm packages stay in node_modules: native addons cannot be bundled).
+# dist: one minified ESM bundle of the agent with its pure-JS npm packages; the native SQLite addons stay
+# in node_modules (scripts/build-dist says what is left outside and why).
 # Runs on Node 24 without tsx: less memory and a faster start on the Pi. See docs/architecture.md.
 dist: deps
-	node_modules/esbuild/bin/esbuild agent/src/main.ts --bundle --platform=node --target=node24 --format=esm --packages=external --log-level=warning --outfile=dist/surgery-edge.mjs
+	scripts/build-dist dist/surgery-edge.mjs
 	@echo "built dist/surgery-edge.mjs: run with scripts/node dist/surgery-edge.mjs run --config FILE"
 
 typecheck: deps

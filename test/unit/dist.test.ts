@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,21 +13,15 @@ describe('dist bundle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'se-dist-'));
     try {
       const out = join(process.cwd(), 'dist', 'surgery-edge.test.mjs');
-      const b = spawnSync(
-        'node_modules/esbuild/bin/esbuild',
-        [
-          'agent/src/main.ts',
-          '--bundle',
-          '--platform=node',
-          '--target=node24',
-          '--format=esm',
-          '--packages=external',
-          '--log-level=warning',
-          `--outfile=${out}`,
-        ],
-        { encoding: 'utf8' },
-      );
+      const meta = join(dir, 'meta.json');
+      const b = spawnSync('scripts/build-dist', [out, `--metafile=${meta}`], { encoding: 'utf8' });
       assert.equal(b.status, 0, b.stderr);
+      // npm packages are bundled; left outside: the one native SQLite addon (both databases use it),
+      // systeminformation (imported by `surgery-edge hardware` only) and ws's optional native helpers
+      // (not installed: ws falls back).
+      const outputs = (JSON.parse(readFileSync(meta, 'utf8')) as { outputs: Record<string, { imports: { path: string; external?: boolean }[] }> }).outputs;
+      const external = new Set(Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path)));
+      assert.deepEqual([...external].sort(), ['better-sqlite3-multiple-ciphers', 'bufferutil', 'systeminformation', 'utf-8-validate']);
       const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
       const v = spawnSync(process.execPath, [out, 'version'], { encoding: 'utf8' });
       assert.equal(v.stdout.trim(), pkg.version, v.stderr);

@@ -4,6 +4,26 @@ import { describeError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { Backoff } from '../../../common/retry.js';
 
+/**
+ * The broker URL as MQTT.js connection options, parsed with WHATWG URL. Given a string, MQTT.js
+ * parses it with the legacy `url.parse()`, which makes Node print a DEP0169 warning at every start
+ * once MQTT.js is bundled into dist/surgery-edge.mjs (Node keeps quiet only for code under node_modules).
+ */
+export function brokerTarget(url: string): Pick<IClientOptions, 'protocol' | 'host' | 'hostname' | 'port' | 'path' | 'username' | 'password'> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 without brackets, as net.connect wants it
+  const protocol = u.protocol.replace(/:$/, '') as IClientOptions['protocol'];
+  return {
+    protocol,
+    host,
+    hostname: host,
+    ...(u.port ? { port: Number(u.port) } : {}),
+    ...(protocol === 'ws' || protocol === 'wss' ? { path: u.pathname + u.search } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+}
+
 export interface LinkOptions {
   brokers: string[];
   clientId: string;
@@ -86,7 +106,7 @@ export class MqttLink {
       writeCache: false,
     };
     this.opts.log.debug('connecting', { broker: url, attempt: this.attempts });
-    const client = mqtt.connect(url, options);
+    const client = mqtt.connect({ ...brokerTarget(url), ...options });
     this.client = client;
     let done = false;
     const lost = (why: string) => {

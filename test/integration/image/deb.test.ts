@@ -24,20 +24,7 @@ let deb: string;
 describe('the .deb package', { skip }, () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'se-deb-'));
-    const b = spawnSync(
-      join(REPO, 'node_modules/esbuild/bin/esbuild'),
-      [
-        'agent/src/main.ts',
-        '--bundle',
-        '--platform=node',
-        '--target=node24',
-        '--format=esm',
-        '--packages=external',
-        '--log-level=warning',
-        '--outfile=dist/surgery-edge.mjs',
-      ],
-      { cwd: REPO, encoding: 'utf8' },
-    );
+    const b = spawnSync(join(REPO, 'scripts/build-dist'), ['dist/surgery-edge.mjs'], { cwd: REPO, encoding: 'utf8' });
     assert.equal(b.status, 0, b.stderr);
     deb = execFileSync(join(REPO, 'image/deb/build-deb.sh'), [arch, dir], { env: { ...process.env, DEB_COMPRESS: 'none' }, encoding: 'utf8' }).trim();
   });

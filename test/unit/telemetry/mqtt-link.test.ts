@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MqttLink } from '../../../agent/src/telemetry/mqtt-link.js';
+import { brokerTarget, MqttLink } from '../../../agent/src/telemetry/mqtt-link.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
@@ -49,5 +49,22 @@ describe('MQTT link reconnects', () => {
       await link.stop();
       ctx.cleanup();
     }
+  });
+});
+
+describe('broker URL', () => {
+  it('becomes MQTT.js options as url.parse gave them (so MQTT.js never calls the deprecated url.parse)', () => {
+    assert.deepEqual(brokerTarget('mqtts://broker.example:8883'), { protocol: 'mqtts', host: 'broker.example', hostname: 'broker.example', port: 8883 });
+    // No port: MQTT.js picks the protocol's default (1883 / 8883).
+    assert.deepEqual(brokerTarget('mqtt://10.0.0.1'), { protocol: 'mqtt', host: '10.0.0.1', hostname: '10.0.0.1' });
+    assert.deepEqual(brokerTarget('mqtts://[::1]:8884'), { protocol: 'mqtts', host: '::1', hostname: '::1', port: 8884 });
+    assert.deepEqual(brokerTarget('wss://u%40x:p%3Aw@fleet.example/mqtt?a=1'), {
+      protocol: 'wss',
+      host: 'fleet.example',
+      hostname: 'fleet.example',
+      path: '/mqtt?a=1',
+      username: 'u@x',
+      password: 'p:w',
+    });
   });
 });
