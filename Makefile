@@ -84,8 +84,10 @@ bench-failover: deps system-deps
 bench-telemetry: deps system-deps
 	$(TSX) test/bench/telemetry.ts
 
+# The viewer is measured with the node flags the appliance's unit runs it with (V8 tiers, heap sizes).
+UNIT_NODE_FLAGS := $(shell sed -n 's|^ExecStart=[^ ]*/node \(.*\) /opt/surgery-edge/dist/.*|\1|p' image/systemd/surgery-edge.service)
 bench-records: deps system-deps
-	$(TSX) test/bench/records.ts
+	$(NODE) $(UNIT_NODE_FLAGS) --import tsx test/bench/records.ts
 
 # The dist bundle with every capability on, in the namespace lab: steady-state RSS and CPU (HEAP_SNAPSHOT=1: where the heap goes).
 bench-memory: dist system-deps

@@ -270,6 +270,7 @@ try {
         bytesPerPage: Math.round(r.bytes / r.latMs.length),
         non200: r.bad,
         loadGenerator: process.env.LOADGEN === 'node-http' ? 'node-http' : 'raw-socket',
+        nodeFlags: process.execArgv.filter((a, i, all) => a !== '--import' && all[i - 1] !== '--import').join(' '),
         ...(background ? { background: background.label, backupRuns: background.runs() } : {}),
       });
     };
