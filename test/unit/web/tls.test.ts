@@ -45,7 +45,10 @@ describe('status page TLS certificate', { skip: !onPath('openssl') && 'openssl i
         assert.equal(b.generated, true);
         assert.ok(new X509Certificate(b.cert).checkPrivateKey(createPrivateKey(b.key)));
         const dir = join(ctx.config.paths.stateDir, 'tls');
-        assert.ok(readdirSync(dir).some((f) => f.startsWith('cert.pem.broken-')), 'the broken pair is kept aside, not deleted');
+        assert.ok(
+          readdirSync(dir).some((f) => f.startsWith('cert.pem.broken-')),
+          'the broken pair is kept aside, not deleted',
+        );
         assert.ok(existsSync(b.keyPath));
       } finally {
         ctx.cleanup();
