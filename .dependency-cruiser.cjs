@@ -19,6 +19,14 @@ const WHOLE_BOX = '^agent/src/(setup/|backup/(restore|cli)[.]ts$)';
 module.exports = {
   forbidden: [
     {
+      name: 'no-esm-node-http',
+      comment:
+        "Take node:http's values from common/node-builtins.ts (`import type` is fine): an ESM import of node:http loads undici, web streams and http2 (~8.8 MB RSS).",
+      severity: 'error',
+      from: { path: '^(agent|common)/', pathNot: '^common/node-builtins[.]ts$' },
+      to: { dependencyTypes: ['core'], path: '^(node:)?http$', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-circular',
       comment: 'An import circle: split the shared part into its own file (see STYLE.md).',
       severity: 'error',

@@ -30,6 +30,19 @@ describe('dist bundle', () => {
       const c = spawnSync(process.execPath, [out, 'check-config', bad], { encoding: 'utf8' });
       assert.equal(c.status, 2);
       assert.match(c.stderr, /\/failover\/holdDownMs/);
+      // Memory (docs/architecture.md): node:http loaded through an ESM import reads its undici-backed
+      // lazy exports and so loads undici, web streams and http2 (~8.8 MB RSS), and fastify requires
+      // http2 for an option the agent never sets. The bundle must load none of them.
+      const probe = join(dir, 'loaded.mjs');
+      writeFileSync(probe, "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList) + '\\n'));\n");
+      const l = spawnSync(process.execPath, ['--import', probe, out, 'version'], { encoding: 'utf8' });
+      assert.equal(l.status, 0, l.stderr);
+      const loaded = JSON.parse(/^LOADED (.*)$/m.exec(l.stderr)?.[1] ?? '[]') as string[];
+      assert.ok(loaded.includes('NativeModule https'), 'the probe sees the modules the bundle loads');
+      assert.deepEqual(
+        loaded.filter((m) => /undici|webstreams|http2/.test(m)),
+        [],
+      );
       rmSync(out, { force: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });

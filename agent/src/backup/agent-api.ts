@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -32,7 +32,7 @@ export async function postToAgent(config: Config, path: string, body: unknown, t
     ...(web.https ? { ca: readFileSync(certPath), checkServerIdentity: () => undefined } : {}),
   };
   const r = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = (web.https ? request : httpRequest)(opts, (res) => {
+    const req = (web.https ? request : http.request)(opts, (res) => {
       let t = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (t += c));

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { util } from '../../../common/node-builtins.js';
 import { AppError } from '../../../common/errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/surgery-edge/config.yaml';
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return util.parseArgs({ args, options, allowPositionals, strict: true });
   } catch (e) {
     throw new AppError('BAD_REQUEST', (e as Error).message);
   }

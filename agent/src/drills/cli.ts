@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { join } from 'node:path';
 import { configPathFrom, parse } from '../core/cli-args.js';
 import type { CliCommand } from '../core/cli-command.js';
@@ -39,7 +39,7 @@ export const drillCommand: CliCommand = {
       ...(web.https ? { ca: readFileSync(certPath), checkServerIdentity: () => undefined } : {}),
     };
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = (web.https ? request : httpRequest)(opts, (res) => {
+      const req = (web.https ? request : http.request)(opts, (res) => {
         let t = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (t += c));

@@ -1,4 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
@@ -69,7 +70,7 @@ export class HttpClient {
   constructor(o: HttpClientOptions = {}) {
     const maxSockets = o.maxSockets ?? 6;
     const pool = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
-    this.http = new HttpAgent(pool);
+    this.http = new http.Agent(pool);
     this.https = new HttpsAgent({ ...pool, rejectUnauthorized: true, ...(o.ca ? { ca: o.ca } : {}) });
     this.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES;
     this.idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
@@ -100,7 +101,7 @@ export class HttpClient {
     const secure = u.protocol === 'https:';
     const options = { method: init.method ?? 'GET', headers, agent: secure ? this.https : this.http, ...(secure ? { rejectUnauthorized: true } : {}) };
     return new Promise<HttpResponse>((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)(u, options);
+      const req = (secure ? httpsRequest : http.request)(u, options);
       const onAbort = () => req.destroy(abortReason(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);

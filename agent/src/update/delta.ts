@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { createServer, get as httpGet, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { get as httpsGet } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -69,7 +70,7 @@ export function storeLocation(bundle: string, store: string): string {
 function fetchUrl(url: URL, o: Pick<DeltaOptions, 'ca' | 'idleTimeoutMs' | 'signal'>, max: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const opts = { timeout: o.idleTimeoutMs, ...(o.signal ? { signal: o.signal } : {}), ...(url.protocol === 'https:' && o.ca ? { ca: o.ca } : {}) };
-    const req = (url.protocol === 'https:' ? httpsGet : httpGet)(url, opts, (res: IncomingMessage) => {
+    const req = (url.protocol === 'https:' ? httpsGet : http.get)(url, opts, (res: IncomingMessage) => {
       if (res.statusCode === 404) {
         res.resume();
         resolve(null);
@@ -143,7 +144,7 @@ class ChunkProxy {
   constructor(private readonly o: DeltaOptions) {}
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.serve(req.url ?? '', res));
+    this.server = http.createServer((req, res) => void this.serve(req.url ?? '', res));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(0, '127.0.0.1', resolve);

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { get as httpGet, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { get as httpsGet } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../../common/errors.js';
@@ -24,7 +25,7 @@ async function* limited(src: AsyncIterable<Buffer>, maxBytes: number): AsyncGene
 function request(url: URL, o: SourceOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const opts = { timeout: o.idleTimeoutMs, ...(o.signal ? { signal: o.signal } : {}), ...(url.protocol === 'https:' && o.ca ? { ca: o.ca } : {}) };
-    const req = (url.protocol === 'https:' ? httpsGet : httpGet)(url, opts, (res) => {
+    const req = (url.protocol === 'https:' ? httpsGet : http.get)(url, opts, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new AppError('UPSTREAM_ERROR', `bundle download ${url.origin}${url.pathname}: HTTP ${res.statusCode}`));

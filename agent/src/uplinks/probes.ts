@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { request } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { Static } from '@sinclair/typebox';
@@ -110,7 +110,7 @@ export class NetProber implements Prober {
         req.destroy();
         resolve(r);
       };
-      const req = (https ? httpsRequest : request)(
+      const req = (https ? httpsRequest : http.request)(
         { host: t.host, port: t.port ?? 80, path: t.path ?? '/', method: 'GET', localAddress: src.address, agent: false, rejectUnauthorized: false },
         (res) => {
           res.resume();

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { http } from '../../../common/node-builtins.js';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import type { WebPlugin } from '../core/web.js';
@@ -111,7 +111,7 @@ export async function buildWebApp(ctx: Ctx, opts: WebAppOptions = {}): Promise<F
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       log.warn('malformed request refused', { code: err.code ?? 'unknown', status, ip: (socket as { remoteAddress?: string }).remoteAddress });
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     },
   }) as unknown as FastifyInstance;
 
