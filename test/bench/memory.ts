@@ -12,7 +12,8 @@
  * the window (utime+stime from /proc/PID/stat), the V8 heap (from the agent's own metrics line), the
  * flags the bundle ran with. Env: BENCH_SECONDS (60), BENCH_WARMUP_S (45), NODE_FLAGS (default: the
  * systemd unit's flags, image/systemd/surgery-edge.service), HEAP_SNAPSHOT=1 (also write a heap
- * snapshot of the steady agent: node --heapsnapshot-signal, summarised by test/bench/heap-summary.ts).
+ * snapshot of the steady agent: node --heapsnapshot-signal, summarised by test/bench/heap-summary.ts),
+ * BENCH_WITHOUT=records,telephony (diagnosis: leave capabilities out to see what each costs; not the figure).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -98,6 +99,15 @@ async function inner(): Promise<void> {
   const lab = process.env.BENCH_CAPS === 'lab';
   if (lab) for (const k of ['telemetry', 'records', 'telephony', 'backup', 'wifi'] as const) delete (doc as Record<string, unknown>)[k];
   if (lab) (doc as Record<string, unknown>).uplinks = (job.base.uplinks as { kind: string }[]).filter((u) => u.kind !== 'wifi');
+  // BENCH_WITHOUT=records,telephony (diagnosis only, never the figure): leave those capabilities out, to see
+  // what each one costs (docs/architecture.md, memory).
+  const without = (process.env.BENCH_WITHOUT ?? '').split(',').filter(Boolean);
+  for (const k of without) {
+    if (!(k in doc) || k === 'log') throw new Error(`BENCH_WITHOUT: no capability section "${k}" in the bench config`);
+    if (k === 'status') (doc as Record<string, unknown>).status = { enabled: false };
+    else delete (doc as Record<string, unknown>)[k];
+  }
+  if (without.includes('wifi')) (doc as Record<string, unknown>).uplinks = (job.base.uplinks as { kind: string }[]).filter((u) => u.kind !== 'wifi');
   const cfg = join(dir, 'config.yaml');
   writeFileSync(cfg, stringify(doc));
   // AGENT_ENV="K=V ..." adds to the agent's environment (experiments, e.g. MALLOC_ARENA_MAX=2).
@@ -117,7 +127,7 @@ async function inner(): Promise<void> {
     PATH: `${job.fakeMmcli}:${process.env.PATH ?? ''}`,
     FAKE_MMCLI_STATE: job.modemFile,
   };
-  for (const cmd of lab ? [] : ['init', 'unlock']) {
+  for (const cmd of lab || without.includes('records') ? [] : ['init', 'unlock']) {
     const r = spawnSync(NODE, [BUNDLE, 'records', cmd, '-c', cfg], { input: 'bench records passphrase\n', env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`records ${cmd}: ${r.stderr}${r.stdout}`);
   }
@@ -129,7 +139,7 @@ async function inner(): Promise<void> {
   agent.once('spawn', () => process.stdout.write(`agent-pid ${agent.pid}\n`));
   // One backup during the warm-up (restic is a child process: its memory is not the agent's), so the
   // steady state is a box that has backed up, as the nightly run leaves it.
-  if (!lab) {
+  if (!lab && !without.includes('backup')) {
     setTimeout(() => {
       const b = spawn(NODE, [BUNDLE, 'backup', 'now', '--force', '-c', cfg], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       b.stderr.on('data', (d: Buffer) => process.stderr.write(`backup now: ${d.toString().slice(0, 300)}`));
@@ -240,7 +250,12 @@ async function outer(): Promise<void> {
     const rssMb = (x: number) => Math.round(x / 102.4) / 10;
     const avg = rss.reduce((a, b) => a + b, 0) / rss.length;
     out({
-      figure: process.env.BENCH_CAPS === 'lab' ? 'agent-steady-state-lab-capabilities' : 'agent-steady-state',
+      figure:
+        process.env.BENCH_CAPS === 'lab'
+          ? 'agent-steady-state-lab-capabilities'
+          : process.env.BENCH_WITHOUT
+            ? `diagnosis-without-${process.env.BENCH_WITHOUT}`
+            : 'agent-steady-state',
       bundle: 'dist/surgery-edge.mjs',
       nodeFlags,
       warmupS: WARMUP_S,
