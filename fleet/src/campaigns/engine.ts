@@ -1,8 +1,7 @@
-import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import type { CommandOutcome } from '../commands/commander.js';
-import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
 import { healthProblem, stopReason } from '../rollouts/stop-rules.js';
+import { TickingEngine } from '../rollouts/ticking-engine.js';
 import { CAMPAIGN_FAILED, type CampaignDeviceRow, type CampaignRow } from '../store/campaign-store.js';
 import type { DeviceRow, EventRow } from '../store/types.js';
 import { compareVersions } from './plan.js';
@@ -48,66 +47,27 @@ type Verdict = { state: CampaignDeviceRow['state']; detail?: string | null; prog
  * engine, all state is in the store and every change is compare-and-set, so a restart or a second
  * fleet instance continues without sending anything twice.
  */
-export class CampaignEngine implements Component {
+export class CampaignEngine extends TickingEngine {
   readonly name = 'campaigns';
-  private ctx!: FleetCtx;
-  private timer: TimerHandle | undefined;
   /** campaign:device -> not before (epoch ms): a box that said it is on 4G is not asked again at once. */
   private readonly notBefore = new Map<string, number>();
-  private running: Promise<void> | undefined;
-  private lastError: string | null = null;
   sent = 0;
-  ticks = 0;
 
-  constructor(private readonly sender: UpdateSender) {}
-
-  async start(ctx: FleetCtx): Promise<void> {
-    this.ctx = ctx;
-    this.timer = ctx.clock.setInterval(() => void this.tick(), ctx.config.campaigns.tickMs);
+  constructor(private readonly sender: UpdateSender) {
+    super('campaign');
   }
 
-  async stop(): Promise<void> {
-    this.ctx.clock.clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  protected override tickMs(): number {
+    return this.ctx.config.campaigns.tickMs;
   }
 
-  health(): ComponentHealth {
-    return {
-      status: this.lastError ? 'degraded' : 'ok',
-      summary: this.lastError ? `last step failed: ${this.lastError}` : `${this.sent} update command(s) sent`,
-      details: { sent: this.sent, ticks: this.ticks },
-    };
+  protected override progress() {
+    return { summary: `${this.sent} update command(s) sent`, counts: { sent: this.sent } };
   }
 
-  /** One pass over every campaign that needs one (a tick never overlaps the previous). */
-  tick(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = (async () => {
-      try {
-        for (const c of await this.ctx.store.campaigns.toWatch()) await this.step(c);
-        this.lastError = null;
-      } catch (e) {
-        this.lastError = describeError(e).message;
-        this.ctx.log.error('campaign step failed', describeError(e));
-      } finally {
-        this.ticks++;
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
-
-  private async audit(c: CampaignRow, action: string, detail: string, device: string | null = null, outcome = 'ok'): Promise<void> {
-    await this.ctx.store.accounts.audit({
-      at: this.ctx.clock.now(),
-      username: 'fleet',
-      device_id: device,
-      action,
-      args: JSON.stringify({ campaign: c.id }),
-      outcome,
-      detail: detail.slice(0, 1000),
-    });
+  /** Every campaign that needs a pass. */
+  protected override async pass(): Promise<void> {
+    for (const c of await this.ctx.store.campaigns.toWatch()) await this.step(c);
   }
 
   private async step(c: CampaignRow): Promise<void> {

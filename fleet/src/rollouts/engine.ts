@@ -1,10 +1,10 @@
-import type { TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import { topicFor } from '../../../contract/mqtt.js';
-import type { Component, ComponentHealth, FleetCtx } from '../ctx.js';
+import type { FleetCtx } from '../ctx.js';
 import type { RolloutDeviceRow, RolloutRow } from '../store/config-store.js';
 import type { DeviceRow } from '../store/types.js';
 import { healthProblem, stopReason } from './stop-rules.js';
+import { TickingEngine } from './ticking-engine.js';
 
 interface Reported {
   status?: string;
@@ -25,64 +25,27 @@ interface Reported {
  * same revision, which the device treats as "current" if it already had it. Phase changes and
  * claims are compare-and-set, so several fleet instances can run this side by side.
  */
-export class RolloutEngine implements Component {
+export class RolloutEngine extends TickingEngine {
   readonly name = 'rollouts';
-  private ctx!: FleetCtx;
-  private timer: TimerHandle | undefined;
-  private running: Promise<void> | undefined;
-  private lastError: string | null = null;
   published = 0;
-  ticks = 0;
 
-  async start(ctx: FleetCtx): Promise<void> {
-    this.ctx = ctx;
-    this.timer = ctx.clock.setInterval(() => void this.tick(), ctx.config.rollouts.tickMs);
+  constructor() {
+    super('rollout');
   }
 
-  async stop(): Promise<void> {
-    this.ctx.clock.clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  protected override tickMs(): number {
+    return this.ctx.config.rollouts.tickMs;
   }
 
-  health(): ComponentHealth {
-    return {
-      status: this.lastError ? 'degraded' : 'ok',
-      summary: this.lastError ? `last step failed: ${this.lastError}` : `${this.published} published`,
-      details: { published: this.published, ticks: this.ticks },
-    };
+  protected override progress() {
+    return { summary: `${this.published} published`, counts: { published: this.published } };
   }
 
-  /** One pass over every active rollout (one at a time: a tick never overlaps the previous). */
-  tick(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = (async () => {
-      try {
-        // One instance steps per tick (database-wide lock; the compare-and-set claims are the backstop).
-        await this.ctx.store.driver.exclusive('rollouts', async () => {
-          for (const r of await this.ctx.store.config.rollouts(true)) if (r.phase === 'canary' || r.phase === 'all') await this.step(r);
-        });
-        this.lastError = null;
-      } catch (e) {
-        this.lastError = describeError(e).message;
-        this.ctx.log.error('rollout step failed', describeError(e));
-      } finally {
-        this.ticks++;
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
-
-  private async audit(r: RolloutRow, action: string, detail: string, device: string | null = null, outcome = 'ok'): Promise<void> {
-    await this.ctx.store.accounts.audit({
-      at: this.ctx.clock.now(),
-      username: 'fleet',
-      device_id: device,
-      action,
-      args: JSON.stringify({ rollout: r.id }),
-      outcome,
-      detail: detail.slice(0, 1000),
+  /** Every active rollout, one at a time. */
+  protected override async pass(): Promise<void> {
+    // One instance steps per tick (database-wide lock; the compare-and-set claims are the backstop).
+    await this.ctx.store.driver.exclusive('rollouts', async () => {
+      for (const r of await this.ctx.store.config.rollouts(true)) if (r.phase === 'canary' || r.phase === 'all') await this.step(r);
     });
   }
 
