@@ -1,3 +1,4 @@
+import { hhmm, ukDate } from '../../../common/zoned-time.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import { AppError, describeError, isAppError } from '../../../common/errors.js';
@@ -25,8 +26,7 @@ const str = (r: FastifyRequest, k: string): string => {
   const v = fieldOf(r.body, k);
   return typeof v === 'string' ? v : '';
 };
-const when = (t: number | null) =>
-  t ? `${new Date(t).toLocaleDateString('en-GB')} ${new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}` : 'never';
+const when = (t: number | null) => (t ? `${ukDate(t)} ${hhmm(t)}` : 'never');
 
 const CSS = `.scroll{overflow-x:auto}.users td,.users th{vertical-align:top}.users form{display:inline-block;margin:0 6px 6px 0}
 .users input[type=password]{width:12em}

@@ -1,6 +1,7 @@
 import { Agent } from '../agent.js';
 import { formatProblems, loadConfig } from '../config/load.js';
 import { isAppError } from '../../../common/errors.js';
+import { adoptTimeZone } from '../../../common/zoned-time.js';
 import { DEFAULT_CONFIG_PATH, configPathFrom, parse } from '../core/cli-args.js';
 import type { CliCommand } from '../core/cli-command.js';
 import type { ConfigProblem } from '../config/load.js';
@@ -23,7 +24,12 @@ export const runCommand: CliCommand = {
       }
       throw e;
     }
+    // The practice time zone becomes the process's own, so every time the box shows (status page,
+    // records viewer, "as of") is formatted without loading ICU's formatting data (common/zoned-time.ts).
+    const zoneAdopted = adoptTimeZone(config.records.timeZone);
     const agent = new Agent({ config, configPath: path });
+    if (!zoneAdopted)
+      agent.log.warn('records.timeZone is not a canonical time zone name; times are formatted through Intl', { timeZone: config.records.timeZone });
     await agent.start();
     agent.log.info('agent running', { deviceId: config.site.deviceId, config: path ?? '(embedded defaults)', bootId: agent.bootId });
     // Under systemd (Type=notify): READY once every capability was started (or reported failed),

@@ -41,7 +41,10 @@ export const RecordsSection = Obj({
   enabled: Type.Boolean({ default: false }),
   dbPath: Str('', 'Encrypted cache database (empty: <stateDir>/records.db)'),
   keyPath: Str('', 'Wrapped data key file (empty: <stateDir>/records.key)'),
-  timeZone: Str('Europe/London', 'The practice time zone: day boundaries of the day list'),
+  timeZone: Str(
+    'Europe/London',
+    'The practice time zone (IANA name): day boundaries of the day list and every time the box shows; the agent makes it its own local zone',
+  ),
   workingDays: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { default: [1, 2, 3, 4, 5], description: 'Working weekdays (0=Sunday)' }),
   dayListIntervalMs: Type.Integer({
     default: 15 * 60_000,

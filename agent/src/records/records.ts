@@ -1,3 +1,4 @@
+import { hhmm } from '../../../common/zoned-time.js';
 import { rmSync } from 'node:fs';
 import type { RecordsReport } from '../../../contract/reports/index.js';
 import { dirname } from 'node:path';
@@ -177,10 +178,7 @@ export class RecordsCapability implements Capability<RecordsReport> {
     const meta = this.safeMeta();
     const now = ctx.clock.now();
     const stale = meta.asOf === null || now - meta.asOf > ctx.config.records.staleAfterMs;
-    const asOfText =
-      meta.asOf === null
-        ? 'never'
-        : new Date(meta.asOf).toLocaleTimeString('en-GB', { timeZone: ctx.config.records.timeZone, hour: '2-digit', minute: '2-digit' });
+    const asOfText = meta.asOf === null ? 'never' : hhmm(meta.asOf, ctx.config.records.timeZone);
     const clock = clockTrust({ hostPath: ctx.platform.hostPath, now });
     const sync = { running: this.running !== null, done: this.progress?.done ?? 0, total: this.progress?.total ?? 0, lastError: this.lastError };
     const lines = [

@@ -1,3 +1,4 @@
+import { ukDate, weekdayName } from '../../../common/zoned-time.js';
 import type { Health, HealthMap } from '../core/capability.js';
 import { reportLines } from '../../../contract/read.js';
 import type { SystemHealth } from '../../../contract/mqtt.js';
@@ -76,10 +77,10 @@ function drillsCard(h: Health<DrillsReport>, fmt: TimeFormat): string {
   const d = h.details;
   if (!d) return card('drills', 'Backup drills', h.status, lines(h));
   const last = d.last
-    ? `<p>Last drill ${e(new Date(d.last.at).toLocaleDateString('en-GB'))} ${e(fmt(d.last.at))}: <strong>${d.last.passed ? 'PASSED' : 'FAILED'}</strong></p>
+    ? `<p>Last drill ${e(ukDate(d.last.at))} ${e(fmt(d.last.at))}: <strong>${d.last.passed ? 'PASSED' : 'FAILED'}</strong></p>
 <ul>${d.last.steps.map((s) => `<li>${s.passed ? '✔ passed' : '✖ FAILED'}: ${e(s.name)} - ${e(s.detail)}</li>`).join('')}</ul>`
     : '<p>No drill has run yet.</p>';
-  const next = d.next ? `<p class="muted">Next scheduled: ${e(new Date(d.next).toLocaleDateString('en-GB', { weekday: 'long' }))} ${e(fmt(d.next))}</p>` : '';
+  const next = d.next ? `<p class="muted">Next scheduled: ${e(weekdayName(d.next))} ${e(fmt(d.next))}</p>` : '';
   return card('drills', 'Backup drills', h.status, `${d.running ? '<p><strong>A drill is running now…</strong></p>' : ''}${last}${next}`);
 }
 

@@ -1,3 +1,4 @@
+import { hhmm } from '../../../common/zoned-time.js';
 import type { HealthMap } from '../core/capability.js';
 import type { UplinkKind } from '../../../contract/kinds.js';
 import type { RecordsReport } from '../../../contract/reports/index.js';
@@ -34,8 +35,8 @@ export const ICONS: Record<StateLevel, string> = {
 
 export type TimeFormat = (epochMs: number) => string;
 
-/** Local wall-clock HH:MM (the box's time zone is the practice's). */
-export const localTime: TimeFormat = (t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false });
+/** Local wall-clock HH:MM (the box's time zone is the practice's: the agent adopts records.timeZone, cli/run.ts). */
+export const localTime: TimeFormat = (t) => hhmm(t);
 
 const BACKUP_NAME: Record<UplinkKind, string> = { cellular: '4G backup', wifi: 'Wi-Fi backup', wired: 'backup line' };
 

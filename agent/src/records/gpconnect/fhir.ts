@@ -1,4 +1,5 @@
 import { AppError } from '../../../../common/errors.js';
+import { isoDate } from '../../../../common/zoned-time.js';
 
 /**
  * Minimal FHIR JSON helpers shared by the STU3 (GP Connect) and R4 (day list) adapters.
@@ -139,5 +140,5 @@ export function quantityText(q: unknown): string | null {
 
 /** A local calendar date (YYYY-MM-DD) for an instant in a time zone (the practice's, e.g. Europe/London). */
 export function localDate(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+  return isoDate(ms, timeZone);
 }

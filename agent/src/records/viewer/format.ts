@@ -1,4 +1,9 @@
+import { dayMonth, hhmm } from '../../../../common/zoned-time.js';
 import { escapeHtml } from '../../web/html.js';
+
+// HH:MM, "Fri 14 Jul" and YYYY-MM-DD in the practice time zone, without loading ICU's formatting
+// data into the agent (common/zoned-time.ts says why).
+export { dayMonth, hhmm, isoDate } from '../../../../common/zoned-time.js';
 
 /**
  * Time formatting and the freshness banner. Every viewer page carries "as of HH:MM"; when the cache
@@ -11,30 +16,6 @@ export interface Freshness {
   now: number;
   staleAfterMs: number;
   timeZone: string;
-}
-
-// Building an Intl.DateTimeFormat costs far more than using one; a day list formats hundreds of times.
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function fmt(locale: string, timeZone: string, o: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
-  const k = `${locale}|${timeZone}|${JSON.stringify(o)}`;
-  let f = formatters.get(k);
-  if (!f) formatters.set(k, (f = new Intl.DateTimeFormat(locale, { ...o, timeZone })));
-  return f;
-}
-
-export function hhmm(ms: number, timeZone: string): string {
-  return fmt('en-GB', timeZone, { hour: '2-digit', minute: '2-digit', hour12: false }).format(ms);
-}
-
-export function dayMonth(ms: number, timeZone: string): string {
-  return fmt('en-GB', timeZone, { weekday: 'short', day: 'numeric', month: 'short' }).format(ms);
-}
-
-/** YYYY-MM-DD of `ms` in the practice time zone. */
-export function isoDate(ms: number, timeZone: string): string {
-  const parts = fmt('en-CA', timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(ms);
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
-  return `${get('year')}-${get('month')}-${get('day')}`;
 }
 
 export function isStale(f: Freshness): boolean {

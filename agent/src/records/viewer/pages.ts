@@ -159,14 +159,22 @@ export interface CompiledSummary {
   sections: string;
 }
 
+/**
+ * Newest first for FHIR dates (ISO 8601: 2019, 2019-03, 2019-03-07, 2019-03-07T10:00:00+00:00), which
+ * sort as plain strings. Not String.localeCompare: its first use loads ICU's collation data into the agent.
+ */
+const newestFirst = (a: string | null | undefined, b: string | null | undefined): number => {
+  const x = a ?? '';
+  const y = b ?? '';
+  return x < y ? 1 : x > y ? -1 : 0;
+};
+
 export function compileSummary(s: PatientSummary, timeZone: string): CompiledSummary {
   const allergies = s.allergies.filter((a) => a.status === 'active');
   const meds = s.medications.filter((m) => m.status === 'active');
-  const problems = [...s.problems].sort(
-    (a, b) => (a.status === 'active' ? 0 : 1) - (b.status === 'active' ? 0 : 1) || (b.onset ?? '').localeCompare(a.onset ?? ''),
-  );
-  const results = [...s.results].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? '')).slice(0, 30);
-  const imms = [...s.immunisations].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
+  const problems = [...s.problems].sort((a, b) => (a.status === 'active' ? 0 : 1) - (b.status === 'active' ? 0 : 1) || newestFirst(a.onset, b.onset));
+  const results = [...s.results].sort((a, b) => newestFirst(a.date, b.date)).slice(0, 30);
+  const imms = [...s.immunisations].sort((a, b) => newestFirst(a.date, b.date));
   const id = encodeURIComponent(s.patient.id);
   const sections =
     `${demographicsCard(s)}
