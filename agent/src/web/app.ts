@@ -1,5 +1,5 @@
 import { http } from '../../../common/node-builtins.js';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ctx } from '../core/capability.js';
 import type { WebPlugin } from '../core/web.js';
 import { isAppError, type ErrorCode } from '../../../common/errors.js';
@@ -80,6 +80,11 @@ export function fastifyLogger(log: Logger): FastifyBaseLogger {
 /** Path without the query string: queries may carry search terms (patient names) and must not be logged. */
 const pathOnly = (url: string) => url.split('?')[0]!.slice(0, 200);
 
+/** The schema compilers fastify gets: a route that declares a schema fails at start-up, in words. */
+function noRouteSchemas(): never {
+  throw new Error('the LAN web server compiles no route schemas (agent/src/web/app.ts): read the fields by hand as the other routes do');
+}
+
 export interface WebAppOptions {
   /** Plain HTTP whatever config.status.https says (tests). */
   https?: false;
@@ -100,7 +105,11 @@ export async function buildWebApp(ctx: Ctx, opts: WebAppOptions = {}): Promise<F
     loggerInstance: fastifyLogger(log),
     // fastify's per-request lines would dump the whole request (query, cookie); refusals and
     // failures are logged by the onResponse hook below, path only.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
+    // No route here declares a schema (forms are read field by field), so fastify is given
+    // compilers that refuse one instead of loading Ajv and fast-json-stringify for nothing (1 MB on a
+    // bare node with the npm packages; inside the minified bundle it is below make bench-memory's noise).
+    schemaController: { compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas } },
     bodyLimit: cfg.bodyLimitBytes,
     routerOptions: { maxParamLength: 200 },
     connectionTimeout: 0,
