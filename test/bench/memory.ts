@@ -189,7 +189,11 @@ async function inner(): Promise<void> {
   const views = process.env.BENCH_VIEWS !== '0' && !without.includes('status');
   const clinician = { user: 'bench-gp', password: 'bench viewer passphrase 1' };
   if (views && !lab && !without.includes('records')) {
-    const r = spawnSync(NODE, [BUNDLE, 'user', 'add', clinician.user, '-r', 'clinician', '-c', cfg], { input: `${clinician.password}\n`, env, encoding: 'utf8' });
+    const r = spawnSync(NODE, [BUNDLE, 'user', 'add', clinician.user, '-r', 'clinician', '-c', cfg], {
+      input: `${clinician.password}\n`,
+      env,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`user add: ${r.stderr}${r.stdout}`);
   }
   const agent = spawn(NODE, [...job.nodeFlags, BUNDLE, 'run', '--config', cfg], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });

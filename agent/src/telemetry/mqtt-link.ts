@@ -1,4 +1,7 @@
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect as netConnect, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import mqtt, { MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
 import type { Clock, TimerHandle } from '../../../common/clock.js';
 import { describeError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -22,6 +25,34 @@ export function brokerTarget(url: string): Pick<IClientOptions, 'protocol' | 'ho
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
   };
+}
+
+type BrokerTarget = ReturnType<typeof brokerTarget>;
+
+/**
+ * The TCP or TLS stream to an mqtt:// or mqtts:// broker, built here rather than by mqtt.connect(),
+ * whose protocol table loads MQTT.js's WebSocket and SOCKS builders (the ws, socks and ip-address
+ * packages) at the first connect: an appliance that speaks MQTT over TLS never uses them
+ * (docs/architecture.md, memory). The rules are MQTT.js's own (lib/connect/tls.js and connect()): a
+ * client certificate turns mqtt:// into mqtts://, SNI for a host name (not an IP address), default
+ * ports 1883/8883, and a certificate the CA does not vouch for is an error on the client and ends
+ * the connection. ws:// and wss:// brokers still go through mqtt.connect(). MQTT.js's
+ * MQTTJS_SOCKS_PROXY is not honoured for mqtt(s):// (the box reaches the broker directly).
+ */
+export function brokerStream(client: MqttClient, t: BrokerTarget, tls: LinkOptions['tls']): Duplex {
+  const host = t.host ?? 'localhost';
+  if (t.protocol !== 'mqtts' && !(tls.cert && tls.key)) return netConnect({ host, port: t.port ?? 1883 });
+  const connection = tlsConnect({ host, port: t.port ?? 8883, ...tls, rejectUnauthorized: true, ...(isIP(host) === 0 ? { servername: host } : {}) });
+  const handleTlsErrors = (err: Error) => {
+    client.emit('error', err);
+    connection.end();
+  };
+  connection.on('secureConnect', () => {
+    if (!connection.authorized) connection.emit('error', new Error(`TLS not authorized: ${String(connection.authorizationError)}`));
+    else connection.removeListener('error', handleTlsErrors);
+  });
+  connection.on('error', handleTlsErrors);
+  return connection;
 }
 
 export interface LinkOptions {
@@ -106,7 +137,12 @@ export class MqttLink {
       writeCache: false,
     };
     this.opts.log.debug('connecting', { broker: url, attempt: this.attempts });
-    const client = mqtt.connect({ ...brokerTarget(url), ...options });
+    const target = brokerTarget(url);
+    let client: MqttClient;
+    if (target.protocol === 'mqtt' || target.protocol === 'mqtts') {
+      client = new MqttClient((c) => brokerStream(c, target, this.opts.tls), { ...target, ...options });
+      client.on('error', () => {}); // as mqtt.connect() does; the listener below reports errors
+    } else client = mqtt.connect({ ...target, ...options });
     this.client = client;
     let done = false;
     const lost = (why: string) => {

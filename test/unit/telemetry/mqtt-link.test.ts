@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { brokerTarget, MqttLink } from '../../../agent/src/telemetry/mqtt-link.js';
+import { spawnSync } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { MqttClient } from 'mqtt';
+import { brokerStream, brokerTarget, MqttLink } from '../../../agent/src/telemetry/mqtt-link.js';
+import { onPath } from '../../lab/tools.js';
 import { createTestCtx } from '../../helpers/ctx.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
@@ -66,5 +75,88 @@ describe('broker URL', () => {
       username: 'u@x',
       password: 'p:w',
     });
+  });
+});
+
+// brokerStream stands in for MQTT.js's own tcp/tls builders (so mqtt.connect() never loads its
+// WebSocket and SOCKS modules): the same TLS rules, checked against real TLS servers.
+describe('broker stream (mqtt:// and mqtts:// without mqtt.connect)', { skip: !onPath('openssl') && 'openssl is not installed' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'se-mqtt-tls-'));
+  const selfSigned = (name: string) => {
+    const key = join(dir, `${name}.key`);
+    const cert = join(dir, `${name}.crt`);
+    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1'];
+    const r = spawnSync('openssl', [...args, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return { key: readFileSync(key), cert: readFileSync(cert) };
+  };
+  const broker = selfSigned('broker');
+  const stranger = selfSigned('stranger');
+  const device = selfSigned('device');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A TLS server that records the SNI name it was asked for; resolves with its port. */
+  async function tlsServer(): Promise<{ port: number; sni: string[]; close: () => void }> {
+    const sni: string[] = [];
+    const server = createTlsServer({ key: broker.key, cert: broker.cert }, (s) => {
+      sni.push(String(s.servername));
+      s.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as AddressInfo).port, sni, close: () => server.close() };
+  }
+  const fakeClient = () => {
+    const c = new EventEmitter();
+    const errors: Error[] = [];
+    c.on('error', (e: Error) => errors.push(e));
+    return { client: c as unknown as MqttClient, errors };
+  };
+
+  it('mqtts:// to a host name: SNI, the CA checked, connected', async () => {
+    const srv = await tlsServer();
+    try {
+      const { client, errors } = fakeClient();
+      const s = brokerStream(client, brokerTarget(`mqtts://localhost:${srv.port}`), { ca: broker.cert }) as TLSSocket;
+      await once(s, 'secureConnect');
+      assert.equal(s.authorized, true);
+      await once(s, 'close');
+      assert.deepEqual(srv.sni, ['localhost']);
+      assert.deepEqual(errors, []);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('a broker certificate from another CA is an error on the client, and the connection ends', async () => {
+    const srv = await tlsServer();
+    try {
+      const { client, errors } = fakeClient();
+      const s = brokerStream(client, brokerTarget(`mqtts://localhost:${srv.port}`), { ca: stranger.cert });
+      await new Promise((r) => s.on('close', r)); // not once(): the socket's own 'error' would reject it
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!.message, /self-signed|unable to verify|certificate/i);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('mqtt:// with a client certificate is TLS (as mqtt.connect() upgrades it); without one, plain TCP', async () => {
+    const srv = await tlsServer();
+    const plainBytes: Buffer[] = [];
+    const plain = createNetServer((s) => s.on('data', (b: Buffer) => (plainBytes.push(b), s.end())));
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    try {
+      const { client } = fakeClient();
+      const s = brokerStream(client, brokerTarget(`mqtt://localhost:${srv.port}`), { ca: broker.cert, cert: device.cert, key: device.key }) as TLSSocket;
+      await once(s, 'secureConnect');
+      assert.equal(s.encrypted, true);
+      const t = brokerStream(fakeClient().client, brokerTarget(`mqtt://127.0.0.1:${(plain.address() as AddressInfo).port}`), {});
+      t.end('CONNECT');
+      await once(t, 'close');
+      assert.equal(Buffer.concat(plainBytes).toString(), 'CONNECT');
+    } finally {
+      srv.close();
+      plain.close();
+    }
   });
 });
