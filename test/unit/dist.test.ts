@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +16,13 @@ describe('dist bundle', () => {
       const meta = join(dir, 'meta.json');
       const b = spawnSync('scripts/build-dist', [out, `--metafile=${meta}`], { encoding: 'utf8' });
       assert.equal(b.status, 0, b.stderr);
-      // npm packages are bundled; left outside: the one native SQLite addon (both databases use it),
-      // systeminformation (imported by `surgery-edge hardware` only) and ws's optional native helpers
-      // (not installed: ws falls back).
+      // npm packages are bundled; left outside: the one native SQLite addon (both databases use it;
+      // agent/src/core/sqlite.ts requires its platform entry at run time, checked below by opening the
+      // state database), systeminformation (imported by `surgery-edge hardware` only) and ws's optional
+      // native helpers (not installed: ws falls back).
       const outputs = (JSON.parse(readFileSync(meta, 'utf8')) as { outputs: Record<string, { imports: { path: string; external?: boolean }[] }> }).outputs;
       const external = new Set(Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path)));
-      assert.deepEqual([...external].sort(), ['better-sqlite3-multiple-ciphers', 'bufferutil', 'systeminformation', 'utf-8-validate']);
+      assert.deepEqual([...external].sort(), ['bufferutil', 'systeminformation', 'utf-8-validate']);
       const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
       const v = spawnSync(process.execPath, [out, 'version'], { encoding: 'utf8' });
       assert.equal(v.stdout.trim(), pkg.version, v.stderr);
@@ -30,6 +31,12 @@ describe('dist bundle', () => {
       const c = spawnSync(process.execPath, [out, 'check-config', bad], { encoding: 'utf8' });
       assert.equal(c.status, 2);
       assert.match(c.stderr, /\/failover\/holdDownMs/);
+      // The SQLite addon loads from the bundle: `user list` opens (creates) the state database.
+      const stateCfg = join(dir, 'state.yaml');
+      writeFileSync(stateCfg, `paths:\n  stateDir: ${join(dir, 'state')}\n`);
+      const u = spawnSync(process.execPath, [out, 'user', 'list', '--config', stateCfg], { encoding: 'utf8' });
+      assert.equal(u.status, 0, u.stderr);
+      assert.ok(existsSync(join(dir, 'state', 'agent.db')));
       // Memory (docs/architecture.md): node:http loaded through an ESM import reads its undici-backed
       // lazy exports and so loads undici, web streams and http2 (~8.8 MB RSS), and fastify requires
       // http2 for an option the agent never sets. The bundle must load none of them.

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3-multiple-ciphers';
+import { Sqlite } from '../core/sqlite.js';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../../../common/errors.js';
@@ -29,7 +30,7 @@ export type RecordsStageFacts = {
 };
 
 export function openKeyed(path: string, key: Buffer): Database.Database {
-  const db = new Database(path);
+  const db = new Sqlite(path);
   db.pragma(`cipher='sqlcipher'`);
   db.pragma('legacy=4');
   db.pragma(`key="x'${key.toString('hex')}'"`);

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3-multiple-ciphers';
+import { Sqlite } from '../core/sqlite.js';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrate, type Db } from '../core/db.js';
@@ -121,7 +122,7 @@ export class RecordsStore {
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
       chmodSync(path, 0o600);
     }
-    const raw = new Database(path);
+    const raw = new Sqlite(path);
     try {
       raw.pragma(`cipher='sqlcipher'`);
       raw.pragma('legacy=4');
