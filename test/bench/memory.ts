@@ -340,6 +340,8 @@ async function outer(): Promise<void> {
       targetRssMb: 80,
       rssMbAvg: rssMb(avg),
       rssMbMax: rssMb(Math.max(...rss)),
+      // Every 2 s sample: where a peak comes from (a records sync, a backup, a page view).
+      rssMbSeries: rss.map(rssMb),
       pass: Math.max(...rss) / 1024 <= 80 && (process.env.BENCH_VIEWS === '0' || (staffViews !== null && staffViews.views > 0 && staffViews.errors === 0)),
       staffViews,
       anonMb: rssMb(kb('Anonymous')),
