@@ -21,10 +21,10 @@ module.exports = {
     {
       name: 'no-esm-node-http',
       comment:
-        "Take node:http's values from common/node-builtins.ts (`import type` is fine): an ESM import of node:http loads undici, web streams and http2 (~8.8 MB RSS).",
+        "Take node:http's and node:util's values from common/node-builtins.ts (`import type` is fine): an ESM import reads their lazy exports (node:http's load undici, web streams and http2, ~8.8 MB RSS).",
       severity: 'error',
       from: { path: '^(agent|common)/', pathNot: '^common/node-builtins[.]ts$' },
-      to: { dependencyTypes: ['core'], path: '^(node:)?http$', dependencyTypesNot: ['type-only'] },
+      to: { dependencyTypes: ['core'], path: '^(node:)?(http|util)$', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'no-circular',
