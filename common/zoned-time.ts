@@ -37,6 +37,20 @@ export function adoptTimeZone(timeZone: string): boolean {
   return true;
 }
 
+/**
+ * Whether Node knows `timeZone`: a canonical name is looked up in a list (cheap); only an alias
+ * (GB, Europe/Belfast) or a typo costs building an Intl formatter to find out.
+ */
+export function isKnownTimeZone(timeZone: string): boolean {
+  if (Intl.supportedValuesOf('timeZone').includes(timeZone)) return true;
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const viaIntl = new Map<string, Intl.DateTimeFormat>();
 
 /** The wall clock of `ms` in `timeZone`; without a zone, in the process's local zone. */

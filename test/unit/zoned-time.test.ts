@@ -95,3 +95,13 @@ describe('zoned time (common/zoned-time.ts)', () => {
     assert.throws(() => hhmm(0, 'Europe/Lodnon'), RangeError);
   });
 });
+
+describe('records.timeZone in the config', () => {
+  it('a misspelt zone is a config problem with its path; a canonical name and an alias are accepted', async () => {
+    const { validateConfig } = await import('../../agent/src/config/load.js');
+    const bad = validateConfig({ records: { timeZone: 'Europe/Lodnon' } });
+    assert.equal(bad.ok, false);
+    assert.ok(!bad.ok && bad.problems.some((p) => p.path === '/records/timeZone' && /not a time zone/.test(p.message)), JSON.stringify(bad));
+    for (const tz of ['Europe/London', 'GB']) assert.equal(validateConfig({ records: { timeZone: tz } }).ok, true, tz);
+  });
+});

@@ -1,3 +1,4 @@
+import { isKnownTimeZone } from '../../../common/zoned-time.js';
 import { Value } from '@sinclair/typebox/value';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -30,6 +31,8 @@ function semanticProblems(c: Config): ConfigProblem[] {
     out.push({ path: '/cellular/uplink', message: `no uplink named ${JSON.stringify(c.cellular.uplink)} of kind cellular` });
   if (c.wifi.enabled && !c.uplinks.some((u) => u.name === c.wifi.uplink && u.kind === 'wifi'))
     out.push({ path: '/wifi/uplink', message: `no uplink named ${JSON.stringify(c.wifi.uplink)} of kind wifi` });
+  if (!isKnownTimeZone(c.records.timeZone))
+    out.push({ path: '/records/timeZone', message: `${JSON.stringify(c.records.timeZone)} is not a time zone (an IANA name, e.g. Europe/London)` });
   return out;
 }
 
