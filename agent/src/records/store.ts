@@ -136,12 +136,13 @@ export class RecordsStore {
     raw.pragma('journal_mode = WAL');
     raw.pragma('synchronous = FULL');
     raw.pragma('busy_timeout = 5000');
-    // A 1 MiB page cache. better-sqlite3 (and this fork) build SQLite with a 16 MB default, and this
+    // A 512 KiB page cache. better-sqlite3 (and this fork) build SQLite with a 16 MB default, and this
     // connection stays open in the resident agent: with the cache holding every decrypted page it
     // touched, the bench's small synced store already cost ~3 MB RSS (make bench-memory 98.1-99.5 ->
-    // 95.1 MB) and a practice's full store could hold 16 MB. A miss is a read from the OS page cache
-    // and one page decrypt.
-    raw.pragma('cache_size = -1024');
+    // 95.1 MB at 1 MiB; 1 MiB -> 512 KiB took ~1 MB more, 79.2-78.9 -> 78.0-78.4 MB) and a practice's
+    // full store could hold 16 MB. A miss is a read from the OS page cache and one page decrypt; make
+    // bench-records at 512 KiB: day list p99 12.7-13.1 ms, patient summary 11.0-12.1 ms under the stress shapes.
+    raw.pragma('cache_size = -512');
     // Freed pages are zeroed so purged patients do not linger in the file (encrypted anyway).
     raw.pragma('secure_delete = ON');
     raw.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
