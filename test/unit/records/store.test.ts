@@ -137,11 +137,11 @@ describe('records store', () => {
     }
   });
 
-  it('keeps a 1 MiB page cache, not the 16 MB better-sqlite3 builds in (the resident agent holds the connection for good)', () => {
+  it('keeps a 512 KiB page cache, not the 16 MB better-sqlite3 builds in (the resident agent holds the connection for good)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'c1-store-'));
     try {
       const s = RecordsStore.open(join(dir, 'r.db'), { key: randomBytes(32) });
-      assert.equal(s.db.pragma('cache_size', { simple: true }), -1024);
+      assert.equal(s.db.pragma('cache_size', { simple: true }), -512);
       s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
