@@ -26,13 +26,17 @@ export interface WallClock {
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sept', 'Oct', 'Nov', 'Dec'];
 
+// Node's canonical zone names, read once: the fleet validates a merged config per device.
+let canonical: Set<string> | undefined;
+const isCanonicalTimeZone = (timeZone: string) => (canonical ??= new Set(Intl.supportedValuesOf('timeZone'))).has(timeZone);
+
 /**
  * Make `timeZone` (an IANA name, e.g. Europe/London) this process's local zone. False, with TZ left
  * as it was, when Node does not list it as a canonical zone (an alias such as GB, or a typo): the
  * formatters below then use Intl for it, which knows aliases and refuses typos with a clear error.
  */
 export function adoptTimeZone(timeZone: string): boolean {
-  if (!Intl.supportedValuesOf('timeZone').includes(timeZone)) return false;
+  if (!isCanonicalTimeZone(timeZone)) return false;
   process.env.TZ = timeZone;
   return true;
 }
@@ -42,7 +46,7 @@ export function adoptTimeZone(timeZone: string): boolean {
  * (GB, Europe/Belfast) or a typo costs building an Intl formatter to find out.
  */
 export function isKnownTimeZone(timeZone: string): boolean {
-  if (Intl.supportedValuesOf('timeZone').includes(timeZone)) return true;
+  if (isCanonicalTimeZone(timeZone)) return true;
   try {
     new Intl.DateTimeFormat('en-GB', { timeZone });
     return true;
@@ -75,7 +79,7 @@ export function wallClock(ms: number, timeZone?: string): WallClock {
   }
   const p: Record<string, string> = {};
   for (const part of f.formatToParts(ms)) p[part.type] = part.value;
-  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday ?? '');
+  const weekday = WEEKDAYS.findIndex((d) => d.startsWith(p.weekday ?? '-'));
   return { year: Number(p.year), month: Number(p.month), day: Number(p.day), hour: Number(p.hour), minute: Number(p.minute), weekday };
 }
 

@@ -4,7 +4,7 @@ import { AppError, describeError, isAppError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { retry } from '../../../common/retry.js';
 import type { DayListSource } from './day-list.js';
-import { localDate } from './gpconnect/fhir.js';
+import { isoDate } from '../../../common/zoned-time.js';
 import type { FetchedRecord } from './gpconnect/client.js';
 import type { DayListEntry } from './model.js';
 import type { RecordsStore } from './store.js';
@@ -64,7 +64,7 @@ export interface SyncResult {
 
 /** Today and the next working day (YYYY-MM-DD, practice time zone). */
 export function bookingWindow(now: number, timeZone: string, workingDays: readonly number[]): string[] {
-  const today = localDate(now, timeZone);
+  const today = isoDate(now, timeZone);
   const days = workingDays.length ? workingDays : [1, 2, 3, 4, 5];
   for (let i = 1; i <= 14; i++) {
     const d = new Date(`${today}T12:00:00Z`);

@@ -1,5 +1,4 @@
 import { AppError } from '../../../../common/errors.js';
-import { isoDate } from '../../../../common/zoned-time.js';
 
 /**
  * Minimal FHIR JSON helpers shared by the STU3 (GP Connect) and R4 (day list) adapters.
@@ -136,9 +135,4 @@ export function quantityText(q: unknown): string | null {
   if (v === null) return textExt ? str(textExt.valueString) : null;
   const unit = str(q.unit) ?? str(q.code);
   return unit ? `${v} ${unit}` : v;
-}
-
-/** A local calendar date (YYYY-MM-DD) for an instant in a time zone (the practice's, e.g. Europe/London). */
-export function localDate(ms: number, timeZone: string): string {
-  return isoDate(ms, timeZone);
 }

@@ -1,10 +1,6 @@
 import { dayMonth, hhmm } from '../../../../common/zoned-time.js';
 import { escapeHtml } from '../../web/html.js';
 
-// HH:MM, "Fri 14 Jul" and YYYY-MM-DD in the practice time zone, without loading ICU's formatting
-// data into the agent (common/zoned-time.ts says why).
-export { dayMonth, hhmm, isoDate } from '../../../../common/zoned-time.js';
-
 /**
  * Time formatting and the freshness banner. Every viewer page carries "as of HH:MM"; when the cache
  * is stale the line becomes a full-width banner with a warning sign, the word STALE and the age in

@@ -1,7 +1,8 @@
 import { escapeHtml as e } from '../../web/html.js';
 import type { CaptureItem } from '../capture.js';
 import type { Clinician, DayListEntry, PatientListItem, PatientSummary } from '../model.js';
-import { clinicalDate, hhmm, nhsFormat } from './format.js';
+import { hhmm } from '../../../../common/zoned-time.js';
+import { clinicalDate, nhsFormat } from './format.js';
 
 /**
  * Page bodies of the viewer (wrapped in the shared chrome by routes.ts). Pure functions of their

@@ -8,7 +8,8 @@ import { CaptureQueue, type CaptureKind } from '../capture.js';
 import type { Clinician } from '../model.js';
 import type { RecordsStore } from '../store.js';
 import { callForm, noteForm, payloadFromForm } from './forms.js';
-import { clockBanner, freshnessBanner, isoDate, VIEWER_CSS } from './format.js';
+import { isoDate } from '../../../../common/zoned-time.js';
+import { clockBanner, freshnessBanner, VIEWER_CSS } from './format.js';
 import {
   canSeeClinical,
   capturesTable,
